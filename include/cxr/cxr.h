@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * libcxr: following a patient's chest X-rays over time. Umbrella header.
+ */
+#pragma once
+
+#include "csv.h"
+#include "error.h"
+#include "image.h"
+#include "ingest.h"
+#include "store.h"
+
+const char *cxr_version (void);

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Reading chest films from PNG with libpng: 1-16 bit gray, gray+alpha,
+ * RGB, RGBA and palette, interlaced or not. Colour is reduced to luminance
+ * (Rec. 709 weights, libpng's rgb_to_gray), alpha is dropped. Sizes are
+ * checked against caller-set limits before anything is allocated.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint32 max_width;        /* px; default 8192 */
+  guint32 max_height;       /* px; default 8192 */
+  guint64 max_file_bytes;   /* default 512 MiB */
+} CxrImageLimits;
+
+#define CXR_IMAGE_LIMITS_DEFAULT { 8192, 8192, (guint64) 512 << 20 }
+
+typedef struct {
+  guint32 width;            /* px */
+  guint32 height;           /* px */
+  int bit_depth;            /* IHDR bit depth: 1, 2, 4, 8 or 16 */
+  const char *color_type;   /* "gray", "gray+alpha", "rgb", "rgba", "palette" */
+  gboolean interlaced;
+} CxrImageInfo;
+
+/* A single-channel float image, row-major, values in [0, 1]. */
+typedef struct {
+  int width;                /* px */
+  int height;               /* px */
+  float *data;              /* width * height floats */
+} CxrImage;
+
+CxrImage *cxr_image_new (int width, int height);
+void cxr_image_free (CxrImage *image);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrImage, cxr_image_free)
+
+gboolean cxr_image_decode (const char *name, const guint8 *data, gsize len,
+                           const CxrImageLimits *limits, CxrImageInfo *info,
+                           CxrImage **out, GError **error);
+CxrImage *cxr_image_load (const char *path, const CxrImageLimits *limits,
+                          CxrImageInfo *info, GError **error);
+guint8 *cxr_image_read_file (const char *path, const CxrImageLimits *limits, gsize *len,
+                             GError **error);
+gboolean cxr_image_save_png (const CxrImage *image, const char *path, int compression,
+                             GError **error);
+
+G_END_DECLS

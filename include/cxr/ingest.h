@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Ingest: metadata rows (NIH Data_Entry_2017.csv or a generic manifest)
+ * plus the image files they name, into the series store.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "image.h"
+#include "store.h"
+
+G_BEGIN_DECLS
+
+typedef struct _CxrIngestSummary CxrIngestSummary;
+
+typedef void (*CxrIngestProgress) (const CxrIngestSummary *summary, double fraction,
+                                   gpointer user_data);
+
+typedef struct {
+  const char *const *image_roots;  /* folders searched recursively for files */
+  guint n_roots;
+  CxrImageLimits limits;
+  int jobs;                        /* decoding threads; <= 0: one per core */
+  int batch_rows;                  /* rows per transaction; <= 0: 2000 */
+  const char *argv;                /* command line, for the runs table */
+  const char *patient_prefix;      /* prepended to every patient_id, or NULL */
+  GHashTable *column_map;          /* manifest: canonical name -> CSV column */
+  CxrIngestProgress progress;      /* called from the calling thread */
+  gpointer progress_data;
+} CxrIngestOptions;
+
+void cxr_ingest_options_init (CxrIngestOptions *options);
+
+struct _CxrIngestSummary {
+  guint64 n_rows;        /* data rows read */
+  guint64 n_ok;          /* images decoded and stored as ok */
+  guint64 n_missing;     /* rows stored with no file */
+  guint64 n_invalid;     /* files stored as invalid */
+  guint64 n_unchanged;   /* already stored, same content: nothing done */
+  guint64 n_rejected;    /* rows not stored: bad or duplicate fields */
+  guint64 n_conflicts;   /* same image_index, different content: kept the old */
+  guint64 n_messages;    /* all problems seen; messages keeps the first ones */
+  GPtrArray *messages;   /* (element-type utf8) */
+  gint64 run_id;
+  double elapsed_s;
+};
+
+#define CXR_INGEST_MAX_MESSAGES 50
+
+void cxr_ingest_summary_init (CxrIngestSummary *summary);
+void cxr_ingest_summary_clear (CxrIngestSummary *summary);
+
+gboolean cxr_ingest_nih (CxrStore *store, const char *csv_path, const CxrIngestOptions *options,
+                         CxrIngestSummary *summary, GError **error);
+gboolean cxr_ingest_manifest (CxrStore *store, const char *manifest_path,
+                              const CxrIngestOptions *options, CxrIngestSummary *summary,
+                              GError **error);
+
+/* Helpers shared with tests. */
+const char *cxr_ingest_view_kind (const char *view_position);
+gboolean cxr_ingest_parse_date (const char *text, char out[11]);
+
+G_END_DECLS

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * What the subcommands share: exit codes, the command line for the runs
+ * table, and terminal progress.
+ */
+#pragma once
+
+#include <glib.h>
+
+#define CXR_EXIT_OK 0
+#define CXR_EXIT_FAILURE 1
+#define CXR_EXIT_USAGE 2
+
+typedef int (*CxrCommandFn) (int argc, char **argv);
+
+int cmd_ingest (int argc, char **argv);
+int cmd_sql (int argc, char **argv);
+
+char *cli_join_argv (int argc, char **argv);
+int cli_usage_error (GOptionContext *ctx, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+int cli_fail (GError *error);
+
+typedef struct {
+  gboolean enabled;      /* stderr is a terminal */
+  gint64 start_us;
+  const char *what;      /* "rows", "pairs" ... */
+} CliProgress;
+
+void cli_progress_init (CliProgress *p, const char *what);
+void cli_progress_show (CliProgress *p, guint64 done, double fraction, const char *extra);
+void cli_progress_end (CliProgress *p);

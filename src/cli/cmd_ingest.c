@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * cxrtrack ingest: NIH metadata or a manifest, plus image folders, into
+ * the store; progress on a terminal, a summary at the end.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cxr/cxr.h"
+
+static void
+progress_cb (const CxrIngestSummary *s, double fraction, gpointer data)
+{
+  char extra[128];
+  g_snprintf (extra, sizeof extra, "ok %" G_GUINT64_FORMAT "  missing %" G_GUINT64_FORMAT
+              "  invalid %" G_GUINT64_FORMAT, s->n_ok, s->n_missing, s->n_invalid);
+  cli_progress_show (data, s->n_rows, fraction, extra);
+}
+
+static gboolean
+parse_map (GHashTable *map, const char *spec, GError **error)
+{
+  g_auto (GStrv) pairs = g_strsplit (spec, ",", -1);
+  for (char **p = pairs; *p; p++)
+    {
+      char *eq = strchr (*p, '=');
+      if (eq == NULL || eq == *p || eq[1] == '\0')
+        {
+          g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                       "--map wants FIELD=COLUMN[,FIELD=COLUMN...], got '%s'", *p);
+          return FALSE;
+        }
+      g_hash_table_insert (map, g_strndup (*p, (gsize) (eq - *p)), g_strdup (eq + 1));
+    }
+  return TRUE;
+}
+
+static void
+print_summary (const CxrIngestSummary *s, CxrStore *store)
+{
+  printf ("ingest: %" G_GUINT64_FORMAT " rows in %.2f s (run %" G_GINT64_FORMAT ")\n", s->n_rows,
+          s->elapsed_s, s->run_id);
+  printf ("  ok %" G_GUINT64_FORMAT ", missing %" G_GUINT64_FORMAT ", invalid %" G_GUINT64_FORMAT
+          ", unchanged %" G_GUINT64_FORMAT ", rejected rows %" G_GUINT64_FORMAT
+          ", conflicts %" G_GUINT64_FORMAT "\n",
+          s->n_ok, s->n_missing, s->n_invalid, s->n_unchanged, s->n_rejected, s->n_conflicts);
+  sqlite3_stmt *st = cxr_store_prepare (store,
+      "SELECT (SELECT count(*) FROM patients),"
+      " (SELECT count(*) FROM patients WHERE n_scans >= 2),"
+      " (SELECT count(*) FROM scans), (SELECT count(*) FROM scans WHERE status = 'ok')", NULL);
+  if (st && sqlite3_step (st) == SQLITE_ROW)
+    printf ("  store %s: %lld patients (%lld with 2+ scans), %lld scans (%lld ok)\n",
+            cxr_store_path (store), sqlite3_column_int64 (st, 0), sqlite3_column_int64 (st, 1),
+            sqlite3_column_int64 (st, 2), sqlite3_column_int64 (st, 3));
+  sqlite3_finalize (st);
+  if (s->n_messages)
+    {
+      printf ("  %" G_GUINT64_FORMAT " problem%s", s->n_messages, s->n_messages == 1 ? "" : "s");
+      if (s->n_messages > s->messages->len)
+        printf (", the first %u", s->messages->len);
+      printf (":\n");
+      for (guint i = 0; i < s->messages->len; i++)
+        printf ("    %s\n", (const char *) s->messages->pdata[i]);
+    }
+}
+
+int
+cmd_ingest (int argc, char **argv)
+{
+  g_autofree char *db = NULL, *nih = NULL, *manifest = NULL, *prefix = NULL;
+  g_auto (GStrv) images = NULL, maps = NULL;
+  int jobs = 0, max_w = 8192, max_h = 8192;
+  gboolean strict = FALSE;
+  GOptionEntry entries[] = {
+    { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store (created if absent)", "DB" },
+    { "nih", 0, 0, G_OPTION_ARG_FILENAME, &nih, "NIH Data_Entry_2017.csv[.gz]", "CSV" },
+    { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &manifest, "Generic manifest CSV", "CSV" },
+    { "images", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &images,
+      "Folder searched recursively for image files (repeatable)", "DIR" },
+    { "map", 0, 0, G_OPTION_ARG_STRING_ARRAY, &maps,
+      "Manifest column names: FIELD=COLUMN[,...] e.g. patient_id=patientid", "MAP" },
+    { "patient-prefix", 0, 0, G_OPTION_ARG_STRING, &prefix,
+      "Prefix for every patient_id (keeps archives apart)", "TEXT" },
+    { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Decoding threads (default: one per core)", "N" },
+    { "max-width", 0, 0, G_OPTION_ARG_INT, &max_w, "Largest image width accepted (8192)", "PX" },
+    { "max-height", 0, 0, G_OPTION_ARG_INT, &max_h, "Largest image height accepted (8192)", "PX" },
+    { "strict", 0, 0, G_OPTION_ARG_NONE, &strict,
+      "Exit 1 if any row was rejected or any file was invalid or conflicting", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("- store scans and validate images");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *cmdline = cli_join_argv (argc, argv);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    return cli_usage_error (ctx, "%s", error->message);
+  if (db == NULL)
+    return cli_usage_error (ctx, "ingest needs --db");
+  if ((nih == NULL) == (manifest == NULL))
+    return cli_usage_error (ctx, "ingest needs exactly one of --nih and --manifest");
+  if (argc > 1)
+    return cli_usage_error (ctx, "unexpected argument '%s'", argv[1]);
+  if (max_w <= 0 || max_h <= 0)
+    return cli_usage_error (ctx, "--max-width and --max-height must be positive");
+
+  CxrIngestOptions opt;
+  cxr_ingest_options_init (&opt);
+  opt.image_roots = (const char *const *) images;
+  opt.n_roots = images ? g_strv_length (images) : 0;
+  opt.jobs = jobs;
+  opt.argv = cmdline;
+  opt.patient_prefix = prefix;
+  opt.limits.max_width = (guint32) max_w;
+  opt.limits.max_height = (guint32) max_h;
+  g_autoptr (GHashTable) map = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (char **m = maps; m && *m; m++)
+    if (!parse_map (map, *m, &error))
+      return cli_usage_error (ctx, "%s", error->message);
+  if (maps && nih)
+    return cli_usage_error (ctx, "--map applies to --manifest only");
+  opt.column_map = map;
+
+  CliProgress prog;
+  cli_progress_init (&prog, "rows");
+  opt.progress = progress_cb;
+  opt.progress_data = &prog;
+
+  g_autoptr (CxrStore) store = cxr_store_open (db, CXR_STORE_READ_WRITE, &error);
+  if (store == NULL)
+    return cli_fail (error);
+  CxrIngestSummary sum;
+  cxr_ingest_summary_init (&sum);
+  gboolean ok = nih ? cxr_ingest_nih (store, nih, &opt, &sum, &error)
+                    : cxr_ingest_manifest (store, manifest, &opt, &sum, &error);
+  cli_progress_end (&prog);
+  print_summary (&sum, store);
+  int rc = CXR_EXIT_OK;
+  if (!ok)
+    rc = cli_fail (error);
+  else if (strict && (sum.n_rejected || sum.n_invalid || sum.n_conflicts))
+    rc = CXR_EXIT_FAILURE;
+  cxr_ingest_summary_clear (&sum);
+  return rc;
+}

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The SQLite series store. Opening a store applies the forward-only
+ * migrations embedded from schema/ (as a GResource) in name order, each in
+ * its own IMMEDIATE transaction together with the PRAGMA user_version bump,
+ * so a crash leaves the database at one version or the next, never between.
+ * A database whose user_version is newer than this binary knows is refused
+ * (CXR_ERROR_SCHEMA_VERSION) rather than written to blindly.
+ *
+ * Connections use WAL (readers never block the writer), foreign_keys=ON and
+ * synchronous=NORMAL: in WAL mode that survives a killed process; only a
+ * power cut can lose the last commits, never consistency.
+ */
+#include <gio/gio.h>
+#include <string.h>
+
+#include "cxr/error.h"
+#include "cxr/store.h"
+
+#include "cxr-config.h"
+#include "cxr-schema-res.h"
+
+struct _CxrStore {
+  sqlite3 *db;
+  char *path;
+  int version;           /* user_version after opening */
+};
+
+gboolean
+cxr_store_set_error (CxrStore *store, GError **error, const char *what)
+{
+  g_set_error (error, CXR_ERROR, CXR_ERROR_DB, "%s: %s: %s", store->path, what,
+               sqlite3_errmsg (store->db));
+  return FALSE;
+}
+
+/* The migrations compiled into libcxr, in order. */
+static GPtrArray *
+builtin_migrations (void)
+{
+  static GPtrArray *list;
+  static gsize once;
+  if (g_once_init_enter (&once))
+    {
+      GPtrArray *l = g_ptr_array_new ();
+      /* Referenced directly: a static library drops the resource's constructor. */
+      GResource *res = cxr_schema_get_resource ();
+      g_auto (GStrv) names = g_resource_enumerate_children (res, "/org/cxrtrack/schema/", 0, NULL);
+      guint n = names ? g_strv_length (names) : 0;
+      if (names)
+        qsort (names, n, sizeof (char *), (GCompareFunc) g_strcmp0);
+      for (guint i = 0; i < n; i++)
+        {
+          if (!g_str_has_suffix (names[i], ".sql"))
+            continue;
+          g_autofree char *rp = g_strconcat ("/org/cxrtrack/schema/", names[i], NULL);
+          GBytes *b = g_resource_lookup_data (res, rp, 0, NULL);
+          g_assert (b != NULL);
+          /* Migration 0003_x.sql must be the third: a gap is a build error. */
+          g_assert (atoi (names[i]) == (int) l->len + 1);
+          g_ptr_array_add (l, (gpointer) g_bytes_get_data (b, NULL)); /* kept for the process */
+        }
+      list = l;
+      g_once_init_leave (&once, 1);
+    }
+  return list;
+}
+
+int
+cxr_store_latest_version (void)
+{
+  return (int) builtin_migrations ()->len;
+}
+
+static gboolean
+exec (CxrStore *store, const char *sql, GError **error)
+{
+  char *msg = NULL;
+  if (sqlite3_exec (store->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_DB, "%s: %s", store->path, msg ? msg : "error");
+      sqlite3_free (msg);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+cxr_store_exec (CxrStore *store, const char *sql, GError **error)
+{
+  return exec (store, sql, error);
+}
+
+static int
+read_user_version (CxrStore *store)
+{
+  sqlite3_stmt *st = NULL;
+  int v = -1;
+  if (sqlite3_prepare_v2 (store->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK
+      && sqlite3_step (st) == SQLITE_ROW)
+    v = sqlite3_column_int (st, 0);
+  sqlite3_finalize (st);
+  return v;
+}
+
+static gboolean
+migrate (CxrStore *store, const char *const *migrations, guint n, GError **error)
+{
+  for (guint i = (guint) store->version; i < n; i++)
+    {
+      if (!exec (store, "BEGIN IMMEDIATE", error))
+        return FALSE;
+      /* Another process may have migrated while we waited for the lock. */
+      int now = read_user_version (store);
+      if (now > (int) i)
+        {
+          exec (store, "COMMIT", NULL);
+          store->version = now;
+          i = (guint) now - 1;
+          continue;
+        }
+      g_autofree char *bump = g_strdup_printf ("PRAGMA user_version = %u", i + 1);
+      if (!exec (store, migrations[i], error) || !exec (store, bump, error))
+        {
+          exec (store, "ROLLBACK", NULL);
+          g_prefix_error (error, "migration %u: ", i + 1);
+          return FALSE;
+        }
+      if (!exec (store, "COMMIT", error))
+        return FALSE;
+      store->version = (int) i + 1;
+    }
+  return TRUE;
+}
+
+/**
+ * cxr_store_open_with_migrations:
+ * @migrations: SQL texts; migration k (1-based) is @migrations[k-1]
+ *
+ * Opens (creating unless CXR_STORE_NO_CREATE) and migrates. Tests use
+ * this with their own lists; everything else calls cxr_store_open().
+ *
+ * Returns: (transfer full): the store, or %NULL with @error set.
+ */
+CxrStore *
+cxr_store_open_with_migrations (const char *path, CxrStoreFlags flags,
+                                const char *const *migrations, guint n_migrations, GError **error)
+{
+  g_return_val_if_fail (path != NULL, NULL);
+
+  g_autoptr (CxrStore) store = g_new0 (CxrStore, 1);
+  store->path = g_strdup (path);
+  int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  if (!(flags & CXR_STORE_NO_CREATE) && !(flags & CXR_STORE_READ_ONLY))
+    oflags |= SQLITE_OPEN_CREATE;
+  if (sqlite3_open_v2 (path, &store->db, oflags, NULL) != SQLITE_OK)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open database: %s", path,
+                   store->db ? sqlite3_errmsg (store->db) : "out of memory");
+      return NULL;
+    }
+  sqlite3_extended_result_codes (store->db, 1);
+  sqlite3_busy_timeout (store->db, 30000);
+
+  /* The first read tells a non-database file apart from a database. */
+  store->version = read_user_version (store);
+  if (store->version < 0)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_DB, "%s: not a cxrtrack database: %s", path,
+                   sqlite3_errmsg (store->db));
+      return NULL;
+    }
+  if (store->version > (int) n_migrations)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_SCHEMA_VERSION,
+                   "%s: written by a newer cxrtrack (schema version %d; this cxrtrack %s knows "
+                   "versions up to %u); upgrade cxrtrack to use it",
+                   path, store->version, CXR_VERSION, n_migrations);
+      return NULL;
+    }
+  if (!exec (store, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", error))
+    return NULL;
+  if (flags & CXR_STORE_READ_ONLY)
+    {
+      if (!exec (store, "PRAGMA query_only = ON", error))
+        return NULL;
+    }
+  else
+    {
+      if (!exec (store, "PRAGMA journal_mode = WAL", error))
+        return NULL;
+      if (!migrate (store, migrations, n_migrations, error))
+        return NULL;
+    }
+  return g_steal_pointer (&store);
+}
+
+/**
+ * cxr_store_open:
+ * Opens the store at @path with cxrtrack's own schema.
+ *
+ * Returns: (transfer full): the store, or %NULL with @error set.
+ */
+CxrStore *
+cxr_store_open (const char *path, CxrStoreFlags flags, GError **error)
+{
+  GPtrArray *m = builtin_migrations ();
+  return cxr_store_open_with_migrations (path, flags, (const char *const *) m->pdata, m->len,
+                                         error);
+}
+
+void
+cxr_store_free (CxrStore *store)
+{
+  if (store == NULL)
+    return;
+  if (store->db)
+    sqlite3_close_v2 (store->db);
+  g_free (store->path);
+  g_free (store);
+}
+
+sqlite3 *
+cxr_store_db (CxrStore *store)
+{
+  return store->db;
+}
+
+const char *
+cxr_store_path (CxrStore *store)
+{
+  return store->path;
+}
+
+int
+cxr_store_schema_version (CxrStore *store)
+{
+  return store->version;
+}
+
+/**
+ * cxr_store_prepare:
+ * Returns: (transfer full): a statement for sqlite3_finalize(), or %NULL.
+ */
+sqlite3_stmt *
+cxr_store_prepare (CxrStore *store, const char *sql, GError **error)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    {
+      cxr_store_set_error (store, error, "prepare");
+      return NULL;
+    }
+  return st;
+}
+
+gboolean
+cxr_store_begin (CxrStore *store, GError **error)
+{
+  return exec (store, "BEGIN IMMEDIATE", error);
+}
+
+gboolean
+cxr_store_commit (CxrStore *store, GError **error)
+{
+  return exec (store, "COMMIT", error);
+}
+
+void
+cxr_store_rollback (CxrStore *store)
+{
+  if (!sqlite3_get_autocommit (store->db))
+    exec (store, "ROLLBACK", NULL);
+}
+
+/**
+ * cxr_store_run_begin:
+ * Records the start of a run in the runs table (committed at once, so a
+ * killed run leaves a row with ended_at NULL behind as evidence).
+ *
+ * Returns: the run_id, or -1 with @error set.
+ */
+gint64
+cxr_store_run_begin (CxrStore *store, const char *command, const char *argv, GError **error)
+{
+  sqlite3_stmt *st = cxr_store_prepare (store,
+      "INSERT INTO runs (command, argv, version, started_at) "
+      "VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", error);
+  if (st == NULL)
+    return -1;
+  sqlite3_bind_text (st, 1, command, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, argv ? argv : command, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, CXR_VERSION, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  if (rc != SQLITE_DONE)
+    {
+      cxr_store_set_error (store, error, "recording the run");
+      return -1;
+    }
+  return sqlite3_last_insert_rowid (store->db);
+}
+
+gboolean
+cxr_store_run_end (CxrStore *store, gint64 run_id, gboolean ok, GError **error)
+{
+  sqlite3_stmt *st = cxr_store_prepare (store,
+      "UPDATE runs SET ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), status = ? "
+      "WHERE run_id = ?", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_text (st, 1, ok ? "done" : "failed", -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, run_id);
+  int rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  if (rc != SQLITE_DONE)
+    return cxr_store_set_error (store, error, "closing the run");
+  return TRUE;
+}
