@@ -48,6 +48,7 @@ typedef struct {
   const guint8 *data;
   gsize len, pos;
   char message[256];   /* first libpng error, for the GError */
+  char warning[160];   /* first libpng warning: says why IHDR was refused */
 } Reader;
 
 static void
@@ -69,14 +70,23 @@ error_fn (png_structp png, png_const_charp msg)
 {
   Reader *r = png_get_error_ptr (png);
   if (r->message[0] == '\0')
-    g_strlcpy (r->message, msg, sizeof r->message);
+    {
+      if (r->warning[0])
+        g_snprintf (r->message, sizeof r->message, "%s (%s)", msg, r->warning);
+      else
+        g_strlcpy (r->message, msg, sizeof r->message);
+    }
   png_longjmp (png, 1);
 }
 
 static void
 warning_fn (png_structp png, png_const_charp msg)
 {
-  /* Ancillary-chunk CRC errors and the like: libpng recovers; so do we. */
+  /* Ancillary-chunk CRC errors and the like: libpng recovers; so do we.
+   * Kept in case an error follows that it explains. */
+  Reader *r = png_get_error_ptr (png);
+  if (r->warning[0] == '\0')
+    g_strlcpy (r->warning, msg, sizeof r->warning);
 }
 
 static const char *

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * PNG reading: every layout of tests/data/good/ must give exactly the
+ * luminance of gray8.png (tools/make_test_pngs.py writes them from one
+ * crop of a real NIH film); every file in tests/data/bad/ must be refused
+ * with its own error.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "cxr/cxr.h"
+
+static char *
+data_path (const char *rel)
+{
+  return g_build_filename (g_getenv ("CXR_TEST_DATA"), rel, NULL);
+}
+
+static CxrImage *
+load_ok (const char *rel, CxrImageInfo *info)
+{
+  g_autofree char *p = data_path (rel);
+  g_autoptr (GError) err = NULL;
+  CxrImage *im = cxr_image_load (p, NULL, info, &err);
+  if (err)
+    fail_msg ("%s: %s", rel, err->message);
+  assert_non_null (im);
+  return im;
+}
+
+static void
+test_variants_match_gray8 (void **state)
+{
+  CxrImageInfo info;
+  g_autoptr (CxrImage) ref = load_ok ("good/gray8.png", &info);
+  assert_int_equal (ref->width, 64);
+  assert_int_equal (ref->height, 48);
+  assert_string_equal (info.color_type, "gray");
+  static const struct { const char *file; int depth; const char *ct; gboolean interlaced; } v[] = {
+    { "good/gray16.png", 16, "gray", FALSE },
+    { "good/rgb8.png", 8, "rgb", FALSE },
+    { "good/rgba8.png", 8, "rgba", FALSE },
+    { "good/gray_alpha8.png", 8, "gray+alpha", FALSE },
+    { "good/palette8.png", 8, "palette", FALSE },
+    { "good/interlaced8.png", 8, "gray", TRUE },
+    { "good/rgb16_interlaced.png", 16, "rgb", TRUE },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (v); k++)
+    {
+      g_autoptr (CxrImage) im = load_ok (v[k].file, &info);
+      assert_int_equal (info.bit_depth, v[k].depth);
+      assert_string_equal (info.color_type, v[k].ct);
+      assert_int_equal (info.interlaced, v[k].interlaced);
+      assert_int_equal (im->width, ref->width);
+      assert_int_equal (im->height, ref->height);
+      double maxd = 0;
+      for (int i = 0; i < im->width * im->height; i++)
+        maxd = fmax (maxd, fabs (im->data[i] - ref->data[i]));
+      if (maxd > 1e-6)
+        fail_msg ("%s differs from gray8.png by %g", v[k].file, maxd);
+    }
+  /* 1-bit: the generator thresholded at 128. */
+  g_autoptr (CxrImage) b = load_ok ("good/gray1.png", &info);
+  assert_int_equal (info.bit_depth, 1);
+  for (int i = 0; i < b->width * b->height; i++)
+    assert_true (b->data[i] == (ref->data[i] * 255.f >= 127.5f ? 1.f : 0.f));
+}
+
+static void
+test_bad_files (void **state)
+{
+  static const struct { const char *file; int code; const char *msg; } v[] = {
+    { "bad/empty.png", CXR_ERROR_INVALID_INPUT, "empty file" },
+    { "bad/not_png.png", CXR_ERROR_INVALID_INPUT, "not a PNG" },
+    { "bad/truncated.png", CXR_ERROR_INVALID_INPUT, "truncated PNG (file ends at byte 1046)" },
+    { "bad/no_iend.png", CXR_ERROR_INVALID_INPUT, "truncated PNG" },
+    { "bad/bad_crc.png", CXR_ERROR_INVALID_INPUT, "IDAT: CRC error" },
+    { "bad/corrupt_idat.png", CXR_ERROR_INVALID_INPUT, "IDAT: invalid" },
+    { "bad/huge_dims.png", CXR_ERROR_INVALID_INPUT, "Invalid IHDR data (Image width exceeds user limit" },
+    { "bad/over_limit.png", CXR_ERROR_LIMIT, "9000x9000 pixels exceeds the limit 8192x8192" },
+    { "bad/zero_width.png", CXR_ERROR_INVALID_INPUT, "width is zero" },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (v); k++)
+    {
+      g_autofree char *p = data_path (v[k].file);
+      g_autoptr (GError) err = NULL;
+      CxrImage *im = cxr_image_load (p, NULL, NULL, &err);
+      assert_null (im);
+      if (err == NULL || !g_error_matches (err, CXR_ERROR, v[k].code)
+          || strstr (err->message, v[k].msg) == NULL || strstr (err->message, v[k].file) == NULL)
+        fail_msg ("%s: got '%s' (code %d), want code %d with '%s'", v[k].file,
+                  err ? err->message : "no error", err ? err->code : -1, v[k].code, v[k].msg);
+    }
+}
+
+static void
+test_limits_and_file_size (void **state)
+{
+  g_autofree char *p = data_path ("good/gray8.png");
+  CxrImageLimits lim = { 32, 32, 1 << 20 };
+  g_autoptr (GError) err = NULL;
+  assert_null (cxr_image_load (p, &lim, NULL, &err));
+  assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_LIMIT));
+  g_clear_error (&err);
+  lim = (CxrImageLimits) { 8192, 8192, 100 };
+  assert_null (cxr_image_load (p, &lim, NULL, &err));
+  assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_LIMIT));
+  assert_non_null (strstr (err->message, "exceeds the limit of 100 bytes"));
+}
+
+static void
+test_save_roundtrip (void **state)
+{
+  CxrImageInfo info;
+  g_autoptr (CxrImage) ref = load_ok ("good/gray8.png", &info);
+  g_autofree char *dir = g_dir_make_tmp ("cxr-img-XXXXXX", NULL);
+  g_autofree char *out = g_build_filename (dir, "o.png", NULL);
+  for (int level = 1; level <= 9; level += 8)
+    {
+      g_autoptr (GError) err = NULL;
+      assert_true (cxr_image_save_png (ref, out, level, &err));
+      g_autoptr (CxrImage) back = cxr_image_load (out, NULL, NULL, &err);
+      assert_non_null (back);
+      assert_memory_equal (back->data, ref->data, sizeof (float) * 64 * 48);
+    }
+  g_unlink (out);
+  g_rmdir (dir);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_variants_match_gray8),
+    cmocka_unit_test (test_bad_files),
+    cmocka_unit_test (test_limits_and_file_size),
+    cmocka_unit_test (test_save_roundtrip),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}

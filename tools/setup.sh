@@ -1,0 +1,19 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs the Debian 12 packages cxrtrack needs (only those missing, so a
+# second run is quick), then configures and builds ./build.
+set -eu
+cd "$(dirname "$0")/.."
+PKGS="gcc libc6-dev meson ninja-build pkg-config libglib2.0-dev libglib2.0-dev-bin
+      libsqlite3-dev libpng-dev libfftw3-dev zlib1g-dev libcmocka-dev python3"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "setup: installing$missing" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+[ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null
+ninja -C build >/dev/null
