@@ -34,6 +34,12 @@ cxr_store_set_error (CxrStore *store, GError **error, const char *what)
   return FALSE;
 }
 
+static int
+compare_names (const void *a, const void *b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
 /* The migrations compiled into libcxr, in order. */
 static GPtrArray *
 builtin_migrations (void)
@@ -48,7 +54,7 @@ builtin_migrations (void)
       g_auto (GStrv) names = g_resource_enumerate_children (res, "/org/cxrtrack/schema/", 0, NULL);
       guint n = names ? g_strv_length (names) : 0;
       if (names)
-        qsort (names, n, sizeof (char *), (GCompareFunc) g_strcmp0);
+        qsort (names, n, sizeof (char *), compare_names);
       for (guint i = 0; i < n; i++)
         {
           if (!g_str_has_suffix (names[i], ".sql"))

@@ -8,6 +8,8 @@
 #include "error.h"
 #include "image.h"
 #include "ingest.h"
+#include "pipeline.h"
+#include "register.h"
 #include "store.h"
 
 const char *cxr_version (void);

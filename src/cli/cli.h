@@ -15,6 +15,8 @@ typedef int (*CxrCommandFn) (int argc, char **argv);
 
 int cmd_ingest (int argc, char **argv);
 int cmd_sql (int argc, char **argv);
+int cmd_register (int argc, char **argv);
+int cmd_analyze (int argc, char **argv);
 
 char *cli_join_argv (int argc, char **argv);
 int cli_usage_error (GOptionContext *ctx, const char *fmt, ...) G_GNUC_PRINTF (2, 3);

@@ -23,6 +23,10 @@ static const struct {
 } commands[] = {
   { "ingest", "--db DB (--nih CSV | --manifest CSV) [--images DIR]...",
     "store patients, scans and findings; validate image files", cmd_ingest },
+  { "analyze", "--db DB [--jobs N]",
+    "register every pending pair of frontal films, patient by patient", cmd_analyze },
+  { "register", "FIXED.png MOVING.png [--out WARPED.png] [--format json]",
+    "align MOVING to FIXED: shift, rotation, scale, confidence", cmd_register },
   { "sql", "--db DB [--format table|csv|json] 'SELECT ...'",
     "run a query against the store (read-only unless --write)", cmd_sql },
 };
@@ -118,6 +122,9 @@ main (int argc, char **argv)
    * times faster (19.6 s -> 2.0 s, bench/ingest.sh). */
   mallopt (M_TRIM_THRESHOLD, 64 << 20);
   mallopt (M_TOP_PAD, 16 << 20);
+  /* Registration allocates its grids (1 MB each) per pair: keep them in
+   * the heap rather than mapping and faulting in fresh pages each time. */
+  mallopt (M_MMAP_THRESHOLD, 32 << 20);
 #endif
   if (argc < 2 || g_str_equal (argv[1], "--help") || g_str_equal (argv[1], "-h")
       || g_str_equal (argv[1], "help"))

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The analysis pipeline over a store: everything `cxrtrack analyze` does,
+ * one patient's series at a time.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "image.h"
+#include "register.h"
+#include "store.h"
+
+G_BEGIN_DECLS
+
+typedef struct _CxrAnalyzeSummary CxrAnalyzeSummary;
+
+typedef void (*CxrAnalyzeProgress) (const CxrAnalyzeSummary *summary, double fraction,
+                                    gpointer user_data);
+
+typedef struct {
+  int jobs;                     /* patients in parallel; <= 0: one per core */
+  const char *argv;             /* for the runs table */
+  CxrRegisterOptions reg;
+  CxrImageLimits limits;
+  double max_transitivity_px;   /* baseline vs chain through previous; default 2 */
+  CxrAnalyzeProgress progress;
+  gpointer progress_data;
+} CxrAnalyzeOptions;
+
+void cxr_analyze_options_init (CxrAnalyzeOptions *options);
+
+struct _CxrAnalyzeSummary {
+  guint64 n_patients;       /* with pending work */
+  guint64 n_patients_done;
+  guint64 n_pairs;          /* registrations stored */
+  guint64 n_ok, n_low, n_failed;
+  guint64 n_cross_view;
+  guint64 n_intransitive;   /* baseline pairs that did not chain */
+  guint64 n_messages;
+  GPtrArray *messages;
+  gint64 run_id;
+  double elapsed_s;
+  double register_ms;       /* summed over pairs */
+};
+
+void cxr_analyze_summary_init (CxrAnalyzeSummary *summary);
+void cxr_analyze_summary_clear (CxrAnalyzeSummary *summary);
+
+#define CXR_REGISTER_METHOD "fm-hyp-gn-sym/1"
+
+gboolean cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *options,
+                               CxrAnalyzeSummary *summary, GError **error);
+
+G_END_DECLS

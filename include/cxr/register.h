@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Registration of two films of one patient: rotation, scale and
+ * translation (a similarity transform), with a confidence.
+ *
+ * Convention. Pixel (row i, column j) has its centre at x = j, y = i; an
+ * image's centre is c = ((W-1)/2, (H-1)/2). If a point p of FIXED
+ * (relative to FIXED's centre) appears in MOVING at
+ *     p' = s R(theta) p + (dx, dy)      (p' relative to MOVING's centre)
+ * with R(theta) = [[cos, -sin], [sin, cos]], registering MOVING to FIXED
+ * reports angle_deg = theta in degrees, scale = s, dx_px = dx, dy_px = dy.
+ * p is in FIXED's pixels and p' in MOVING's; for films of the same size
+ * (the NIH set) both are the full-resolution pixels of FIXED.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "image.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  CXR_REGISTER_OK,
+  CXR_REGISTER_LOW_CONFIDENCE,   /* usable with care: shown, flagged */
+  CXR_REGISTER_FAILED,           /* never used for change maps */
+} CxrRegisterStatus;
+
+typedef struct {
+  int coarse_size;        /* px of the global FFT search grid; default 256 */
+  int fine_size;          /* px of the Gauss-Newton refinement; default 512, 0 = skip */
+  double max_angle_deg;   /* search limit; default 15 */
+  double min_scale;       /* default 0.8 */
+  double max_scale;       /* default 1.25 */
+  gboolean fixed_scale;   /* estimate rotation and translation only */
+  double ok_confidence;   /* >= this: ok; default 0.5 */
+  double min_confidence;  /* below this: failed; default 0.3 */
+} CxrRegisterOptions;
+
+void cxr_register_options_init (CxrRegisterOptions *options);
+
+typedef struct {
+  double dx_px;           /* see the convention above */
+  double dy_px;
+  double angle_deg;
+  double scale;
+  double confidence;      /* 0..1: ncc_after * exp(-asymmetry_px / 10) */
+  CxrRegisterStatus status;
+  double ncc_before;      /* thorax-weighted NCC of the structure images, identity */
+  double ncc_after;       /* ... after alignment */
+  double psr;             /* peak-to-sidelobe ratio of the translation correlation */
+  double asymmetry_px;    /* forward vs inverse of backward estimate, px of a 1024-px film */
+  double elapsed_ms;
+  const char *reason;     /* why low confidence or failed, or NULL */
+} CxrRegistration;
+
+gboolean cxr_register_pair (const CxrImage *fixed, const CxrImage *moving,
+                            const CxrRegisterOptions *options, CxrRegistration *out,
+                            GError **error);
+
+CxrImage *cxr_register_warp (const CxrImage *moving, const CxrRegistration *reg, int width,
+                             int height);
+
+void cxr_register_point (const CxrRegistration *reg, int fixed_w, int fixed_h, int moving_w,
+                         int moving_h, double x, double y, double *mx, double *my);
+
+const char *cxr_register_status_name (CxrRegisterStatus status);
+
+G_END_DECLS

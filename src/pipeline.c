@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The analysis pipeline. The unit of work is one patient's series: the
+ * calling thread (which owns the database connection) lists the patients
+ * with pending pairs, gives each to a worker thread with everything it
+ * needs (paths, and the registrations already stored), and writes each
+ * patient's results in one transaction. A killed run therefore leaves
+ * whole patients behind and a rerun picks up the rest; patients could as
+ * well be sharded across machines by patient_id.
+ *
+ * Registration: every frontal film against the previous frontal film and
+ * against the baseline film (fixed = the earlier film). Films are decoded
+ * lazily and at most three are held per worker (baseline, previous,
+ * current), whatever the length of the series.
+ *
+ * Transitivity: for a film v with previous p and baseline b (p != b), the
+ * baseline registration b->v is compared with the chain b->p->v at the
+ * centre of b; beyond max_transitivity_px (in px of a 1024-px film) the
+ * baseline result is downgraded to low_confidence (beyond 8 times that,
+ * failed), since at least one of the three is wrong.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cxr/error.h"
+#include "cxr/pipeline.h"
+
+void
+cxr_analyze_options_init (CxrAnalyzeOptions *o)
+{
+  static const CxrImageLimits lim = CXR_IMAGE_LIMITS_DEFAULT;
+  memset (o, 0, sizeof *o);
+  cxr_register_options_init (&o->reg);
+  o->limits = lim;
+  o->max_transitivity_px = 2.0;
+}
+
+void
+cxr_analyze_summary_init (CxrAnalyzeSummary *s)
+{
+  memset (s, 0, sizeof *s);
+  s->messages = g_ptr_array_new_with_free_func (g_free);
+  s->run_id = -1;
+}
+
+void
+cxr_analyze_summary_clear (CxrAnalyzeSummary *s)
+{
+  if (s->messages)
+    g_ptr_array_unref (s->messages);
+  s->messages = NULL;
+}
+
+typedef struct {
+  gint64 fixed_id, moving_id;
+  char *fixed_path, *moving_path;
+  gboolean cross_view;
+  gboolean is_previous, is_baseline;  /* one pair may be both (visit 1) */
+  /* results */
+  CxrRegistration reg;
+  double transitivity_px;             /* NAN if not checked */
+  char *error;                        /* could not register at all */
+} Pair;
+
+typedef struct {
+  char *patient_id;
+  GArray *pairs;                      /* Pair, in visit order */
+  GHashTable *baseline;               /* moving_id -> CxrRegistration*: stored b->x */
+  gint64 baseline_id;
+  const CxrAnalyzeOptions *opt;
+} PatientJob;
+
+static void
+pair_clear (gpointer p)
+{
+  Pair *x = p;
+  g_free (x->fixed_path);
+  g_free (x->moving_path);
+  g_free (x->error);
+}
+
+static void
+job_free (PatientJob *j)
+{
+  g_free (j->patient_id);
+  g_array_unref (j->pairs);
+  g_hash_table_unref (j->baseline);
+  g_free (j);
+}
+
+/* A tiny cache: the films a patient job needs at once. */
+typedef struct {
+  gint64 id[3];
+  CxrImage *im[3];
+  guint next;
+} Films;
+
+static const CxrImage *
+films_get (Films *f, gint64 id, const char *path, const CxrImageLimits *lim, GError **error)
+{
+  for (int i = 0; i < 3; i++)
+    if (f->im[i] && f->id[i] == id)
+      return f->im[i];
+  CxrImage *im = cxr_image_load (path, lim, NULL, error);
+  if (im == NULL)
+    return NULL;
+  /* evict round-robin, but never slot 0 once it holds the baseline */
+  guint slot = f->im[0] == NULL ? 0 : 1 + (f->next++ % 2);
+  cxr_image_free (f->im[slot]);
+  f->im[slot] = im;
+  f->id[slot] = id;
+  return im;
+}
+
+static void
+films_clear (Films *f)
+{
+  for (int i = 0; i < 3; i++)
+    cxr_image_free (f->im[i]);
+}
+
+static void
+centre_through (const CxrRegistration *r, double x, double y, double *ox, double *oy)
+{
+  double th = r->angle_deg * G_PI / 180;
+  *ox = r->scale * (cos (th) * x - sin (th) * y) + r->dx_px;
+  *oy = r->scale * (sin (th) * x + cos (th) * y) + r->dy_px;
+}
+
+static void
+worker (gpointer data, gpointer user_data)
+{
+  PatientJob *j = data;
+  GAsyncQueue *done = user_data;
+  Films films = { { 0 } };
+  /* The baseline film first, so it stays in slot 0. */
+  for (guint k = 0; k < j->pairs->len; k++)
+    {
+      Pair *p = &g_array_index (j->pairs, Pair, k);
+      p->transitivity_px = NAN;
+      g_autoptr (GError) err = NULL;
+      const CxrImage *f = films_get (&films, p->fixed_id, p->fixed_path, &j->opt->limits, &err);
+      const CxrImage *m = f ? films_get (&films, p->moving_id, p->moving_path, &j->opt->limits, &err)
+                            : NULL;
+      if (m == NULL || !cxr_register_pair (f, m, &j->opt->reg, &p->reg, &err))
+        {
+          p->error = g_strdup (err ? err->message : "registration failed");
+          memset (&p->reg, 0, sizeof p->reg);
+          p->reg.status = CXR_REGISTER_FAILED;
+          p->reg.reason = "film could not be read";
+          continue;
+        }
+      if (p->is_baseline)
+        g_hash_table_insert (j->baseline, GINT_TO_POINTER (p->moving_id),
+                             g_memdup2 (&p->reg, sizeof p->reg));
+    }
+  /* Chains: b->v against b->p->v. */
+  for (guint k = 0; k < j->pairs->len; k++)
+    {
+      Pair *p = &g_array_index (j->pairs, Pair, k);
+      if (!p->is_baseline || p->is_previous || p->reg.status == CXR_REGISTER_FAILED)
+        continue;
+      const CxrRegistration *pv = NULL, *bp = NULL;
+      gint64 prev_id = 0;
+      for (guint q = 0; q < j->pairs->len; q++)
+        {
+          Pair *o = &g_array_index (j->pairs, Pair, q);
+          if (o->is_previous && o->moving_id == p->moving_id)
+            {
+              pv = &o->reg;
+              prev_id = o->fixed_id;
+            }
+        }
+      if (pv == NULL || pv->status == CXR_REGISTER_FAILED)
+        continue;
+      bp = g_hash_table_lookup (j->baseline, GINT_TO_POINTER (prev_id));
+      if (bp == NULL || bp->status == CXR_REGISTER_FAILED)
+        continue;
+      double x1, y1, x2, y2;
+      centre_through (bp, 0, 0, &x1, &y1);
+      centre_through (pv, x1, y1, &x1, &y1);
+      centre_through (&p->reg, 0, 0, &x2, &y2);
+      /* px of a 1024-px film, like asymmetry_px */
+      const CxrImage *m = NULL;
+      for (int i = 0; i < 3; i++)
+        if (films.im[i] && films.id[i] == p->moving_id)
+          m = films.im[i];
+      double norm = m ? 1024.0 / MAX (m->width, m->height) : 1.0;
+      p->transitivity_px = hypot (x1 - x2, y1 - y2) * norm;
+      double lim = j->opt->max_transitivity_px;
+      static const char why[] = "does not chain with the registrations through the previous film";
+      if (p->transitivity_px > 8 * lim)
+        {
+          p->reg.status = CXR_REGISTER_FAILED;
+          p->reg.reason = why;
+        }
+      else if (p->transitivity_px > lim && p->reg.status == CXR_REGISTER_OK)
+        {
+          p->reg.status = CXR_REGISTER_LOW_CONFIDENCE;
+          p->reg.reason = why;
+        }
+      /* Either of the other two may be the wrong one: the previous-film
+       * result of this film is not trusted as ok either. */
+      if (p->transitivity_px > lim && pv->status == CXR_REGISTER_OK)
+        {
+          CxrRegistration *w = (CxrRegistration *) pv;
+          w->status = CXR_REGISTER_LOW_CONFIDENCE;
+          w->reason = why;
+        }
+    }
+  films_clear (&films);
+  g_async_queue_push (done, j);
+}
+
+static void G_GNUC_PRINTF (2, 3)
+note (CxrAnalyzeSummary *s, const char *fmt, ...)
+{
+  s->n_messages++;
+  if (s->messages->len >= 50)
+    return;
+  va_list ap;
+  va_start (ap, fmt);
+  g_ptr_array_add (s->messages, g_strdup_vprintf (fmt, ap));
+  va_end (ap);
+}
+
+static gboolean
+write_job (CxrStore *store, PatientJob *j, sqlite3_stmt *ins, gint64 run_id, CxrAnalyzeSummary *s,
+           GError **error)
+{
+  if (!cxr_store_begin (store, error))
+    return FALSE;
+  for (guint k = 0; k < j->pairs->len; k++)
+    {
+      Pair *p = &g_array_index (j->pairs, Pair, k);
+      const CxrRegistration *r = &p->reg;
+      if (p->error)
+        note (s, "patient %s: %s", j->patient_id, p->error);
+      for (int kind = 0; kind < 2; kind++)
+        {
+          if (!(kind == 0 ? p->is_previous : p->is_baseline))
+            continue;
+          int i = 1;
+          sqlite3_bind_int64 (ins, i++, p->fixed_id);
+          sqlite3_bind_int64 (ins, i++, p->moving_id);
+          sqlite3_bind_text (ins, i++, kind == 0 ? "previous" : "baseline", -1, SQLITE_STATIC);
+          gboolean have = p->error == NULL;
+          double v[] = { r->dx_px, r->dy_px, r->angle_deg, r->scale, r->confidence };
+          for (guint q = 0; q < G_N_ELEMENTS (v); q++, i++)
+            if (have)
+              sqlite3_bind_double (ins, i, v[q]);
+          sqlite3_bind_text (ins, i++, cxr_register_status_name (r->status), -1, SQLITE_STATIC);
+          sqlite3_bind_int (ins, i++, p->cross_view);
+          sqlite3_bind_double (ins, i++, r->elapsed_ms);
+          sqlite3_bind_text (ins, i++, CXR_REGISTER_METHOD, -1, SQLITE_STATIC);
+          double w[] = { r->ncc_before, r->ncc_after, r->psr, r->asymmetry_px };
+          for (guint q = 0; q < G_N_ELEMENTS (w); q++, i++)
+            if (have)
+              sqlite3_bind_double (ins, i, w[q]);
+          if (kind == 1 && !isnan (p->transitivity_px))
+            sqlite3_bind_double (ins, i, p->transitivity_px);
+          i++;
+          if (p->error)
+            sqlite3_bind_text (ins, i++, p->error, -1, SQLITE_TRANSIENT);
+          else if (r->reason)
+            sqlite3_bind_text (ins, i++, r->reason, -1, SQLITE_STATIC);
+          else
+            i++;
+          sqlite3_bind_int64 (ins, i++, run_id);
+          int rc = sqlite3_step (ins);
+          sqlite3_reset (ins);
+          sqlite3_clear_bindings (ins);
+          if (rc != SQLITE_DONE)
+            {
+              cxr_store_rollback (store);
+              return cxr_store_set_error (store, error, "storing a registration");
+            }
+          s->n_pairs++;
+          s->n_ok += r->status == CXR_REGISTER_OK;
+          s->n_low += r->status == CXR_REGISTER_LOW_CONFIDENCE;
+          s->n_failed += r->status == CXR_REGISTER_FAILED;
+          s->n_cross_view += p->cross_view;
+          s->n_intransitive += kind == 1 && p->transitivity_px > j->opt->max_transitivity_px;
+        }
+      s->register_ms += r->elapsed_ms;
+    }
+  return cxr_store_commit (store, error);
+}
+
+/* Everything a worker needs for one patient, read on the calling thread. */
+static PatientJob *
+load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt, GError **error)
+{
+  PatientJob *j = g_new0 (PatientJob, 1);
+  j->patient_id = g_strdup (patient_id);
+  j->opt = opt;
+  j->pairs = g_array_new (FALSE, TRUE, sizeof (Pair));
+  g_array_set_clear_func (j->pairs, pair_clear);
+  j->baseline = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  sqlite3_stmt *st = cxr_store_prepare (store,
+      "SELECT pr.fixed_scan_id, pr.moving_scan_id, group_concat(pr.kind), f.path, m.path,"
+      "       f.view_kind <> m.view_kind"
+      "  FROM pending_registrations pr JOIN scans f ON f.scan_id = pr.fixed_scan_id"
+      "  JOIN scans m ON m.scan_id = pr.moving_scan_id"
+      " WHERE pr.patient_id = ? GROUP BY 1, 2 ORDER BY pr.visit, f.visit DESC", error);
+  if (st == NULL)
+    {
+      job_free (j);
+      return NULL;
+    }
+  sqlite3_bind_text (st, 1, patient_id, -1, SQLITE_STATIC);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      Pair p = { 0 };
+      p.fixed_id = sqlite3_column_int64 (st, 0);
+      p.moving_id = sqlite3_column_int64 (st, 1);
+      const char *kinds = (const char *) sqlite3_column_text (st, 2);
+      p.is_previous = strstr (kinds, "previous") != NULL;
+      p.is_baseline = strstr (kinds, "baseline") != NULL;
+      p.fixed_path = g_strdup ((const char *) sqlite3_column_text (st, 3));
+      p.moving_path = g_strdup ((const char *) sqlite3_column_text (st, 4));
+      p.cross_view = sqlite3_column_int (st, 5);
+      g_array_append_val (j->pairs, p);
+    }
+  sqlite3_finalize (st);
+  /* Stored baseline registrations, for the chain check of new films. */
+  st = cxr_store_prepare (store,
+      "SELECT r.moving_scan_id, r.dx_px, r.dy_px, r.angle_deg, r.scale, r.status"
+      "  FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
+      " WHERE m.patient_id = ? AND r.kind = 'baseline' AND r.dx_px IS NOT NULL", error);
+  if (st == NULL)
+    {
+      job_free (j);
+      return NULL;
+    }
+  sqlite3_bind_text (st, 1, patient_id, -1, SQLITE_STATIC);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      CxrRegistration *r = g_new0 (CxrRegistration, 1);
+      r->dx_px = sqlite3_column_double (st, 1);
+      r->dy_px = sqlite3_column_double (st, 2);
+      r->angle_deg = sqlite3_column_double (st, 3);
+      r->scale = sqlite3_column_double (st, 4);
+      const char *stt = (const char *) sqlite3_column_text (st, 5);
+      r->status = g_str_equal (stt, "ok") ? CXR_REGISTER_OK
+                  : g_str_equal (stt, "failed") ? CXR_REGISTER_FAILED : CXR_REGISTER_LOW_CONFIDENCE;
+      g_hash_table_insert (j->baseline, GINT_TO_POINTER (sqlite3_column_int64 (st, 0)), r);
+    }
+  sqlite3_finalize (st);
+  return j;
+}
+
+/**
+ * cxr_pipeline_analyze:
+ * Registers every pending pair of frontal films, patient by patient.
+ * Problems with single films are counted and noted in @summary; only
+ * database errors return %FALSE.
+ */
+gboolean
+cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeSummary *s,
+                      GError **error)
+{
+  g_return_val_if_fail (store != NULL && opt != NULL && s != NULL, FALSE);
+  if (s->messages == NULL)
+    cxr_analyze_summary_init (s);
+  gint64 t0 = g_get_monotonic_time ();
+  GError *err = NULL;
+  gboolean ok = FALSE;
+  GPtrArray *patients = g_ptr_array_new_with_free_func (g_free);
+  GThreadPool *pool = NULL;
+  GAsyncQueue *done = g_async_queue_new ();
+  sqlite3_stmt *ins = NULL;
+  guint next = 0, in_flight = 0;
+
+  s->run_id = cxr_store_run_begin (store, "analyze", opt->argv, &err);
+  if (s->run_id < 0)
+    goto out;
+  sqlite3_stmt *st = cxr_store_prepare (store,
+      "SELECT DISTINCT patient_id FROM pending_registrations ORDER BY patient_id", &err);
+  if (st == NULL)
+    goto out;
+  while (sqlite3_step (st) == SQLITE_ROW)
+    g_ptr_array_add (patients, g_strdup ((const char *) sqlite3_column_text (st, 0)));
+  sqlite3_finalize (st);
+  s->n_patients = patients->len;
+
+  ins = cxr_store_prepare (store,
+      "INSERT OR REPLACE INTO registrations (fixed_scan_id, moving_scan_id, kind, dx_px, dy_px,"
+      " angle_deg, scale, confidence, status, cross_view, elapsed_ms, method, ncc_before,"
+      " ncc_after, psr, asymmetry_px, transitivity_px, reason, run_id)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &err);
+  if (ins == NULL)
+    goto out;
+
+  int jobs = opt->jobs > 0 ? opt->jobs : (int) g_get_num_processors ();
+  pool = g_thread_pool_new (worker, done, jobs, FALSE, NULL);
+  while (next < patients->len || in_flight > 0)
+    {
+      if (next < patients->len && in_flight < 2 * (guint) jobs)
+        {
+          PatientJob *j = load_job (store, patients->pdata[next++], opt, &err);
+          if (j == NULL)
+            goto out;
+          in_flight++;
+          g_thread_pool_push (pool, j, NULL);
+          continue;
+        }
+      PatientJob *j = g_async_queue_pop (done);
+      in_flight--;
+      gboolean w = write_job (store, j, ins, s->run_id, s, &err);
+      job_free (j);
+      if (!w)
+        goto out;
+      s->n_patients_done++;
+      s->elapsed_s = (g_get_monotonic_time () - t0) / 1e6;
+      if (opt->progress)
+        opt->progress (s, (double) s->n_patients_done / MAX (1, s->n_patients), opt->progress_data);
+    }
+  ok = TRUE;
+
+out:
+  if (pool)
+    g_thread_pool_free (pool, FALSE, TRUE);
+  PatientJob *left;
+  while ((left = g_async_queue_try_pop (done)))
+    job_free (left);
+  g_async_queue_unref (done);
+  sqlite3_finalize (ins);
+  g_ptr_array_unref (patients);
+  s->elapsed_s = (g_get_monotonic_time () - t0) / 1e6;
+  if (s->run_id > 0)
+    {
+      sqlite3_stmt *u = cxr_store_prepare (store,
+          "UPDATE runs SET n_rows = ?, n_ok = ?, n_invalid = ? WHERE run_id = ?", NULL);
+      if (u)
+        {
+          sqlite3_bind_int64 (u, 1, (gint64) s->n_pairs);
+          sqlite3_bind_int64 (u, 2, (gint64) s->n_ok);
+          sqlite3_bind_int64 (u, 3, (gint64) s->n_failed);
+          sqlite3_bind_int64 (u, 4, s->run_id);
+          sqlite3_step (u);
+          sqlite3_finalize (u);
+        }
+      cxr_store_run_end (store, s->run_id, ok, NULL);
+    }
+  if (err)
+    g_propagate_error (error, err);
+  return ok;
+}

@@ -1,0 +1,54 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# analyze over the sample: one registration per (frontal film, previous)
+# and (frontal film, baseline), cross-view pairs marked, nothing redone on
+# a rerun, and a SIGKILL part-way resumed without duplicates. Also the
+# register command's JSON.
+set -eu
+: "${CXRTRACK:?}" "${CXR_SOURCE_ROOT:?}"
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+S="$CXR_SOURCE_ROOT/sample"
+DB="$T/a.sqlite"
+q() { "$CXRTRACK" sql --db "$DB" --format csv "$1" | tr -d '\r' | tail -1; }
+
+"$CXRTRACK" register "$S/images/00000001_000.png" "$S/images/00000001_001.png" --format json > "$T/j" || true
+/usr/bin/python3 - "$T/j" <<'PY' || fail "register json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert sorted(d) == sorted(["dx_px", "dy_px", "angle_deg", "scale", "confidence", "status"]), d
+assert d["status"] in ("ok", "low_confidence", "failed") and 0 <= d["confidence"] <= 1, d
+assert 0.8 <= d["scale"] <= 1.25 and abs(d["angle_deg"]) <= 15, d
+PY
+
+"$CXRTRACK" ingest --db "$DB" --manifest "$S/manifest.csv" > /dev/null
+# Expected rows: for each patient with n frontal films, n-1 previous and
+# n-1 baseline registrations: (3-1 + 4-1 + 8-1 + 5-1) * 2 = 32.
+"$CXRTRACK" analyze --db "$DB" --jobs 1 > "$T/out1" 2>&1 &
+PID=$!
+i=0
+while [ "$(q "SELECT count(*) FROM registrations" 2>/dev/null || echo 0)" = 0 ]; do
+  i=$((i + 1)); [ $i -lt 600 ] || fail "nothing stored in 60 s"
+  sleep 0.1
+done
+kill -9 $PID 2>/dev/null || true
+wait $PID 2>/dev/null || true
+partial=$(q "SELECT count(*) FROM registrations")
+# one patient at a time, all of its pairs or none
+[ "$(q "SELECT count(*) FROM (SELECT m.patient_id, count(*) c, max(p.n_frontal) n FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id JOIN patients p USING (patient_id) GROUP BY 1 HAVING c <> 2 * (n - 1))")" = 0 ] || fail "partial patient after kill"
+"$CXRTRACK" analyze --db "$DB" > "$T/out2" || { cat "$T/out2"; fail "analyze"; }
+cat "$T/out2"
+[ "$(q "SELECT count(*) FROM registrations")" = 32 ] || fail "registration count"
+[ "$(q "SELECT count(*) FROM registrations WHERE kind = 'previous'")" = 16 ] || fail "previous count"
+[ "$(q "SELECT count(*) FROM pending_registrations")" = 0 ] || fail "pending left"
+# Patient 2633 alternates PA and AP: its cross-view pairs are marked.
+[ "$(q "SELECT count(*) FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id JOIN scans m ON m.scan_id = r.moving_scan_id WHERE (f.view_kind <> m.view_kind) <> r.cross_view")" = 0 ] || fail "cross_view flag"
+[ "$(q "SELECT count(*) FROM registrations WHERE cross_view")" = 6 ] || fail "cross-view count"
+# The film's previous and baseline rows for visit 1 are the same pair.
+[ "$(q "SELECT count(*) FROM registrations a JOIN registrations b USING (fixed_scan_id, moving_scan_id) WHERE a.kind = 'previous' AND b.kind = 'baseline' AND a.dx_px <> b.dx_px")" = 0 ] || fail "visit-1 pair differs"
+# Every stored result carries its evidence.
+[ "$(q "SELECT count(*) FROM registrations WHERE status <> 'ok' AND reason IS NULL")" = 0 ] || fail "status without reason"
+[ "$(q "SELECT count(*) FROM registrations WHERE confidence < 0 OR confidence > 1 OR method IS NULL")" = 0 ] || fail "confidence range"
+"$CXRTRACK" analyze --db "$DB" > "$T/out3"
+grep -q "registrations 0:" "$T/out3" || fail "rerun redid work: $(cat "$T/out3")"
+echo "analyze: ok (killed after $partial rows, resumed to 32)"

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Registration: known similarity transforms of a real NIH film (with
+ * exposure and contrast change, noise and a cropped border) are recovered;
+ * registering B to A is the exact inverse of A to B; a film against
+ * unrelated content fails instead of returning a confident answer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "cxr/cxr.h"
+
+static CxrImage *fixed_film;
+
+static int
+setup (void **state)
+{
+  g_autofree char *p = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "sample", "images",
+                                         "00000001_000.png", NULL);
+  g_autoptr (GError) err = NULL;
+  fixed_film = cxr_image_load (p, NULL, NULL, &err);
+  return fixed_film ? 0 : -1;
+}
+
+static int
+teardown (void **state)
+{
+  cxr_image_free (fixed_film);
+  return 0;
+}
+
+/* MOVING such that a point p of FIXED appears at s R p + d: warp FIXED by
+ * the inverse transform (cxr_register_warp samples its input at T(p)). */
+static CxrImage *
+make_moving (double s, double deg, double dx, double dy, double gain, double offset,
+             double noise, int crop)
+{
+  double th = deg * G_PI / 180;
+  CxrRegistration inv = { 0 };
+  inv.scale = 1 / s;
+  inv.angle_deg = -deg;
+  /* -(1/s) R(-th) d */
+  inv.dx_px = -(cos (th) * dx + sin (th) * dy) / s;
+  inv.dy_px = -(-sin (th) * dx + cos (th) * dy) / s;
+  CxrImage *m = cxr_register_warp (fixed_film, &inv, fixed_film->width, fixed_film->height);
+  GRand *r = g_rand_new_with_seed (42);
+  for (int y = 0; y < m->height; y++)
+    for (int x = 0; x < m->width; x++)
+      {
+        float *v = &m->data[(gsize) y * m->width + x];
+        double g = gain * *v + offset + noise * (g_rand_double (r) - 0.5) * 3.46;
+        if (x < crop || y < crop)
+          g = 0; /* collimated border */
+        *v = (float) CLAMP (g, 0.0, 1.0);
+      }
+  g_rand_free (r);
+  return m;
+}
+
+static void
+check_case (double s, double deg, double dx, double dy, double gain, double offset, double noise,
+            int crop)
+{
+  g_autoptr (CxrImage) m = make_moving (s, deg, dx, dy, gain, offset, noise, crop);
+  CxrRegistration r;
+  g_autoptr (GError) err = NULL;
+  assert_true (cxr_register_pair (fixed_film, m, NULL, &r, &err));
+  /* Tolerances: 0.25 px, 0.05 degrees, 0.1 % scale (bench/register_synth.py
+   * measures the distribution; these are well outside its medians). */
+  if (fabs (r.dx_px - dx) > 0.25 || fabs (r.dy_px - dy) > 0.25 || fabs (r.angle_deg - deg) > 0.05
+      || fabs (r.scale / s - 1) > 0.001 || r.status != CXR_REGISTER_OK)
+    fail_msg ("want s %.3f a %.2f d (%.2f, %.2f); got s %.5f a %.4f d (%.3f, %.3f) %s conf %.2f",
+              s, deg, dx, dy, r.scale, r.angle_deg, r.dx_px, r.dy_px,
+              cxr_register_status_name (r.status), r.confidence);
+}
+
+static void
+test_known_transforms (void **state)
+{
+  check_case (1.0, 0.0, 12.5, -7.25, 1, 0, 0, 0);
+  check_case (1.08, -6.0, -41.3, 63.7, 0.8, 0.1, 0.02, 0);
+  check_case (0.93, 8.5, 70.0, 20.0, 1.2, -0.15, 0.01, 40);
+}
+
+static void
+test_inverse_is_exact (void **state)
+{
+  g_autoptr (CxrImage) m = make_moving (0.95, 3.0, 25, -30, 0.9, 0.05, 0.01, 0);
+  CxrRegistration ab, ba;
+  assert_true (cxr_register_pair (fixed_film, m, NULL, &ab, NULL));
+  assert_true (cxr_register_pair (m, fixed_film, NULL, &ba, NULL));
+  /* A's centre through A->B->A */
+  double x, y, x2, y2;
+  int w = fixed_film->width, h = fixed_film->height;
+  cxr_register_point (&ab, w, h, w, h, (w - 1) / 2.0, (h - 1) / 2.0, &x, &y);
+  cxr_register_point (&ba, w, h, w, h, x, y, &x2, &y2);
+  assert_true (hypot (x2 - (w - 1) / 2.0, y2 - (h - 1) / 2.0) < 1e-3);
+  assert_true (fabs (ab.scale * ba.scale - 1) < 1e-9);
+  assert_true (fabs (ab.angle_deg + ba.angle_deg) < 1e-9);
+}
+
+static void
+test_unrelated_content_fails (void **state)
+{
+  /* Smooth random blobs: texture, but not this chest. */
+  g_autoptr (CxrImage) junk = cxr_image_new (1024, 1024);
+  GRand *r = g_rand_new_with_seed (7);
+  for (int k = 0; k < 300; k++)
+    {
+      double cx = g_rand_double_range (r, 0, 1024), cy = g_rand_double_range (r, 0, 1024);
+      double rad = g_rand_double_range (r, 10, 80), a = g_rand_double_range (r, -0.3, 0.3);
+      for (int y = MAX (0, (int) (cy - rad)); y < MIN (1024, (int) (cy + rad)); y++)
+        for (int x = MAX (0, (int) (cx - rad)); x < MIN (1024, (int) (cx + rad)); x++)
+          if (hypot (x - cx, y - cy) < rad)
+            junk->data[y * 1024 + x] += (float) a;
+    }
+  g_rand_free (r);
+  CxrRegistration res;
+  assert_true (cxr_register_pair (fixed_film, junk, NULL, &res, NULL));
+  if (res.status == CXR_REGISTER_OK)
+    fail_msg ("unrelated content registered as ok (confidence %.2f)", res.confidence);
+}
+
+static void
+test_bad_input (void **state)
+{
+  g_autoptr (CxrImage) tiny = cxr_image_new (16, 16);
+  CxrRegistration res;
+  g_autoptr (GError) err = NULL;
+  assert_false (cxr_register_pair (fixed_film, tiny, NULL, &res, &err));
+  assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_INVALID_INPUT));
+  g_clear_error (&err);
+  CxrRegisterOptions o;
+  cxr_register_options_init (&o);
+  o.min_scale = 1.2;
+  o.max_scale = 0.9;
+  assert_false (cxr_register_pair (fixed_film, fixed_film, &o, &res, &err));
+  assert_non_null (strstr (err->message, "scale limits"));
+}
+
+static void
+test_warp_identity (void **state)
+{
+  CxrRegistration id = { 0 };
+  id.scale = 1;
+  g_autoptr (CxrImage) w = cxr_register_warp (fixed_film, &id, fixed_film->width, fixed_film->height);
+  double maxd = 0;
+  for (int i = 0; i < w->width * w->height; i++)
+    maxd = fmax (maxd, fabs (w->data[i] - fixed_film->data[i]));
+  assert_true (maxd < 1e-5);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_warp_identity),
+    cmocka_unit_test (test_known_transforms),
+    cmocka_unit_test (test_inverse_is_exact),
+    cmocka_unit_test (test_unrelated_content_fails),
+    cmocka_unit_test (test_bad_input),
+  };
+  return cmocka_run_group_tests (tests, setup, teardown);
+}
