@@ -341,6 +341,9 @@ grid_features (Grid *g)
   for (gsize i = 0; i < nn; i++)
     sat[i] = g->img[i] > 0.97f ? 1.f : 0.f;
   blur (sat, n, n / 256.0 * 2, tmp);
+  float *tk = g_new (float, n);
+  for (int x = 0; x < n; x++)
+    tk[x] = tukey ((x + 0.5) / n);
   for (int y = 0; y < n; y++)
     for (int x = 0; x < n; x++)
       {
@@ -351,8 +354,9 @@ grid_features (Grid *g)
         /* mv is the blurred validity: 1 well inside the film */
         float inside = CLAMP ((mv[i] - 0.95f) / 0.05f, 0.f, 1.f);
         float marker = sat[i] > 0.02f ? 0.f : 1.f;
-        g->weight[i] = tukey ((x + 0.5) / n) * tukey ((y + 0.5) / n) * inside * marker;
+        g->weight[i] = tk[x] * tk[y] * inside * marker;
       }
+  g_free (tk);
   fftwf_free (tmp);
   fftwf_free (m);
   fftwf_free (mv);
@@ -662,7 +666,8 @@ static gboolean solve4 (double H[4][4], const double g[4], double q[4]);
  * step-th pixel (in a staggered pattern) that has weight.
  * Returns FALSE if the system became singular or the estimate diverged. */
 static gboolean
-refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter, int step)
+refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter, int step,
+        double tol)
 {
   int n = f->n;
   double c = (n - 1) / 2.0;
@@ -703,15 +708,19 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
               continue;
             }
           e[k] = v - f->lcn[i];
-          ae[nv++] = fabsf (e[k]);
+          nv++;
         }
       if (nv < 100)
         {
           ok = FALSE;
           break;
         }
-      /* Huber scale from the median absolute residual */
-      double huber = 1.345 * 1.4826 * MAX (select_kth (ae, nv, nv / 2), 1e-3);
+      /* Huber scale from the median absolute residual of <= 4096 of them */
+      guint stride = MAX (1u, np / 4096), na = 0;
+      for (guint k = 0; k < np; k += stride)
+        if (!isnan (e[k]))
+          ae[na++] = fabsf (e[k]);
+      double huber = 1.345 * 1.4826 * MAX (na ? select_kth (ae, na, na / 2) : 0, 1e-3);
       double H[4][4] = { { 0 } }, g[4] = { 0 };
       for (guint k = 0; k < np; k++)
         {
@@ -754,9 +763,9 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
           break;
         }
       sim_compose_inverse (S, q, fixed_scale);
-      /* converged: the change moves no point of the grid by 0.002 px */
+      /* converged: the change moves no point of the grid by tol px */
       double move = fabs (q[2]) + fabs (q[3]) + (fabs (q[0]) + fabs (q[1])) * n / 2;
-      if (move < 0.002)
+      if (move < tol)
         break;
     }
   g_array_unref (idx);
@@ -1106,7 +1115,7 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, Raw *raw)
       if (!isfinite (best_score[k]))
         continue;
       Sim T = best[k];
-      if (!refine (Fs, Ms, &T, opt->fixed_scale, 15, 1))
+      if (!refine (Fs, Ms, &T, opt->fixed_scale, 8, 1, 0.05))
         continue;
       warp_grid (Ms->lcn, Ms->valid, ns, &T, mw, vw);
       double c = weighted_ncc (Fs, mw, vw);
@@ -1129,14 +1138,14 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, Raw *raw)
       double up = nc / (double) ns;
       S.tx *= up;
       S.ty *= up;
-      raw->ok = refine (fc, mc, &S, opt->fixed_scale, 12, 1);
+      raw->ok = refine (fc, mc, &S, opt->fixed_scale, 10, 2, 0.01);
     }
   if (raw->ok && F->has_fine)
     {
       double up = F->fine.n / (double) nc;
       S.tx *= up;
       S.ty *= up;
-      raw->ok = refine (&F->fine, &M->fine, &S, opt->fixed_scale, 6, 2);
+      raw->ok = refine (&F->fine, &M->fine, &S, opt->fixed_scale, 6, 2, 0.002);
     }
   g_debug ("register: estimate done at %.1f ms", (g_get_monotonic_time () - t_start) / 1e3);
   raw->S = S;
@@ -1151,13 +1160,13 @@ polish (const Pyr *F, const Pyr *M, Sim *S, const CxrRegisterOptions *opt)
   Sim T = *S;
   T.tx *= down;
   T.ty *= down;
-  if (!refine (&F->coarse, &M->coarse, &T, opt->fixed_scale, 12, 1))
+  if (!refine (&F->coarse, &M->coarse, &T, opt->fixed_scale, 10, 2, 0.01))
     return -INFINITY;
   if (F->has_fine)
     {
       T.tx /= down;
       T.ty /= down;
-      if (!refine (&F->fine, &M->fine, &T, opt->fixed_scale, 6, 2))
+      if (!refine (&F->fine, &M->fine, &T, opt->fixed_scale, 6, 2, 0.002))
         return -INFINITY;
     }
   *S = T;
