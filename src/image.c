@@ -10,6 +10,7 @@
  * read so that a truncated or corrupt file is reported, not half-used.
  */
 #include <errno.h>
+#include <math.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include "cxr/error.h"
 #include "cxr/image.h"
+#include "image-private.h"
 
 CxrImage *
 cxr_image_new (int width, int height)
@@ -386,4 +388,129 @@ cxr_image_save_png (const CxrImage *image, const char *path, int compression, GE
       return FALSE;
     }
   return TRUE;
+}
+
+/* 1-D resampling weights: area (box) when shrinking, linear when growing.
+ * cov[u] is the fraction of the kernel that fell inside the source. */
+typedef struct {
+  int *start, *len;
+  float *w;
+  float *cov;
+  int maxlen;
+} Kernel;
+
+static void
+kernel_make (Kernel *kr, int ns, int nd, double k, double cs, double cd)
+{
+  double half = k < 1 ? 0.5 / k : 1.0;
+  kr->maxlen = (int) ceil (2 * half) + 2;
+  kr->start = g_new (int, nd);
+  kr->len = g_new (int, nd);
+  kr->w = g_new0 (float, (gsize) nd * kr->maxlen);
+  kr->cov = g_new (float, nd);
+  for (int u = 0; u < nd; u++)
+    {
+      double x = (u - cd) / k + cs;
+      int j0 = (int) floor (x - half + 0.5), j1 = (int) floor (x + half + 0.5);
+      double tot = 0, in = 0;
+      int s = MAX (j0, 0), e = MIN (j1, ns - 1);
+      kr->start[u] = s;
+      kr->len[u] = MAX (0, MIN (e - s + 1, kr->maxlen));
+      for (int j = j0; j <= j1; j++)
+        {
+          double w;
+          if (k < 1)
+            w = MAX (0.0, MIN (j + 0.5, x + half) - MAX (j - 0.5, x - half));
+          else
+            w = MAX (0.0, 1.0 - fabs (x - j));
+          tot += w;
+          if (j >= s && j <= e && j - s < kr->maxlen)
+            {
+              kr->w[(gsize) u * kr->maxlen + (j - s)] = (float) w;
+              in += w;
+            }
+        }
+      kr->cov[u] = tot > 0 ? (float) (in / tot) : 0.f;
+      if (in > 0)
+        for (int t = 0; t < kr->len[u]; t++)
+          kr->w[(gsize) u * kr->maxlen + t] /= (float) in;
+    }
+}
+
+static void
+kernel_clear (Kernel *kr)
+{
+  g_free (kr->start);
+  g_free (kr->len);
+  g_free (kr->w);
+  g_free (kr->cov);
+}
+
+/**
+ * cxr__resample:
+ * Separable resampling: destination pixel (u, v) samples the source at
+ * x = (u - cdx) / kx + csx, y = (v - cdy) / ky + csy, with an area (box)
+ * filter when shrinking and a linear one when growing. @cov (optional)
+ * receives the fraction of each destination pixel's kernel that fell
+ * inside the source (1 inside, 0 outside, between at the edges); values
+ * are normalised by the covered weight, so edges are not darkened.
+ */
+void
+cxr__resample (const float *src, int w, int h, float *dst, int dw, int dh, double kx, double ky,
+               double csx, double csy, double cdx, double cdy, float *cov)
+{
+  Kernel kh, kv;
+  kernel_make (&kh, w, dw, kx, csx, cdx);
+  kernel_make (&kv, h, dh, ky, csy, cdy);
+  float *tmp = g_new (float, (gsize) h * dw);
+  for (int y = 0; y < h; y++)
+    {
+      const float *row = src + (gsize) y * w;
+      float *o = tmp + (gsize) y * dw;
+      for (int u = 0; u < dw; u++)
+        {
+          const float *wt = kh.w + (gsize) u * kh.maxlen;
+          const float *s = row + kh.start[u];
+          float acc = 0;
+          for (int t = 0; t < kh.len[u]; t++)
+            acc += wt[t] * s[t];
+          o[u] = acc;
+        }
+    }
+  for (int v = 0; v < dh; v++)
+    {
+      float *o = dst + (gsize) v * dw;
+      memset (o, 0, sizeof (float) * dw);
+      const float *wt = kv.w + (gsize) v * kv.maxlen;
+      for (int t = 0; t < kv.len[v]; t++)
+        {
+          const float *s = tmp + (gsize) (kv.start[v] + t) * dw;
+          for (int u = 0; u < dw; u++)
+            o[u] += wt[t] * s[u];
+        }
+      if (cov)
+        for (int u = 0; u < dw; u++)
+          cov[(gsize) v * dw + u] = kh.cov[u] * kv.cov[v];
+    }
+  g_free (tmp);
+  kernel_clear (&kh);
+  kernel_clear (&kv);
+}
+
+/**
+ * cxr_image_resize:
+ * Resamples @image to @width x @height (area filter when shrinking,
+ * linear when growing), stretching each axis independently.
+ *
+ * Returns: (transfer full): the resized image.
+ */
+CxrImage *
+cxr_image_resize (const CxrImage *image, int width, int height)
+{
+  CxrImage *out = cxr_image_new (width, height);
+  double kx = width / (double) image->width, ky = height / (double) image->height;
+  cxr__resample (image->data, image->width, image->height, out->data, width, height, kx, ky,
+                 (image->width - 1) / 2.0, (image->height - 1) / 2.0, (width - 1) / 2.0,
+                 (height - 1) / 2.0, NULL);
+  return out;
 }

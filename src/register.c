@@ -43,6 +43,7 @@
 
 #include "cxr/error.h"
 #include "cxr/register.h"
+#include "image-private.h"
 
 #define LP_ANGLES 360   /* log-polar: angle bins over 180 degrees */
 #define LP_RADII 128    /* log-polar: radius bins */
@@ -135,63 +136,9 @@ falloc (gsize n)
   return p;
 }
 
-/* 1-D resampling weights: area (box) when shrinking, linear when growing.
- * cov[u] is the fraction of the kernel that fell inside the source. */
-typedef struct {
-  int *start, *len;
-  float *w;
-  float *cov;
-  int maxlen;
-} Kernel;
+static void grid_features (Grid *g);
 
-static void
-kernel_make (Kernel *kr, int ns, int nd, double k, double cs, double cd)
-{
-  double half = k < 1 ? 0.5 / k : 1.0;
-  kr->maxlen = (int) ceil (2 * half) + 2;
-  kr->start = g_new (int, nd);
-  kr->len = g_new (int, nd);
-  kr->w = g_new0 (float, (gsize) nd * kr->maxlen);
-  kr->cov = g_new (float, nd);
-  for (int u = 0; u < nd; u++)
-    {
-      double x = (u - cd) / k + cs;
-      int j0 = (int) floor (x - half + 0.5), j1 = (int) floor (x + half + 0.5);
-      double tot = 0, in = 0;
-      int s = MAX (j0, 0), e = MIN (j1, ns - 1);
-      kr->start[u] = s;
-      kr->len[u] = MAX (0, MIN (e - s + 1, kr->maxlen));
-      for (int j = j0; j <= j1; j++)
-        {
-          double w;
-          if (k < 1)
-            w = MAX (0.0, MIN (j + 0.5, x + half) - MAX (j - 0.5, x - half));
-          else
-            w = MAX (0.0, 1.0 - fabs (x - j));
-          tot += w;
-          if (j >= s && j <= e && j - s < kr->maxlen)
-            {
-              kr->w[(gsize) u * kr->maxlen + (j - s)] = (float) w;
-              in += w;
-            }
-        }
-      kr->cov[u] = tot > 0 ? (float) (in / tot) : 0.f;
-      if (in > 0)
-        for (int t = 0; t < kr->len[u]; t++)
-          kr->w[(gsize) u * kr->maxlen + t] /= (float) in;
-    }
-}
-
-static void
-kernel_clear (Kernel *kr)
-{
-  g_free (kr->start);
-  g_free (kr->len);
-  g_free (kr->w);
-  g_free (kr->cov);
-}
-
-/* Separable resampling of a w x h float image to the grid. */
+/* Resampling of a w x h float image to the n x n grid. */
 static void
 grid_resample (Grid *g, const float *src, int w, int h, int n, double k)
 {
@@ -199,44 +146,9 @@ grid_resample (Grid *g, const float *src, int w, int h, int n, double k)
   g->k = k;
   g->img = falloc ((gsize) n * n);
   g->valid = falloc ((gsize) n * n);
-  Kernel kx, ky;
   double c = (n - 1) / 2.0;
-  kernel_make (&kx, w, n, k, (w - 1) / 2.0, c);
-  kernel_make (&ky, h, n, k, (h - 1) / 2.0, c);
-  float *tmp = g_new (float, (gsize) h * n);
-  for (int y = 0; y < h; y++)
-    {
-      const float *row = src + (gsize) y * w;
-      float *o = tmp + (gsize) y * n;
-      for (int u = 0; u < n; u++)
-        {
-          const float *wt = kx.w + (gsize) u * kx.maxlen;
-          const float *s = row + kx.start[u];
-          float acc = 0;
-          for (int t = 0; t < kx.len[u]; t++)
-            acc += wt[t] * s[t];
-          o[u] = acc;
-        }
-    }
-  for (int v = 0; v < n; v++)
-    {
-      float *o = g->img + (gsize) v * n;
-      const float *wt = ky.w + (gsize) v * ky.maxlen;
-      for (int t = 0; t < ky.len[v]; t++)
-        {
-          const float *s = tmp + (gsize) (ky.start[v] + t) * n;
-          for (int u = 0; u < n; u++)
-            o[u] += wt[t] * s[u];
-        }
-      for (int u = 0; u < n; u++)
-        g->valid[(gsize) v * n + u] = kx.cov[u] * ky.cov[v];
-    }
-  g_free (tmp);
-  kernel_clear (&kx);
-  kernel_clear (&ky);
+  cxr__resample (src, w, h, g->img, n, n, k, k, (w - 1) / 2.0, (h - 1) / 2.0, c, c, g->valid);
 }
-
-static void grid_features (Grid *g);
 
 /* A coarser grid of the same film, validity resampled with the image. */
 static void

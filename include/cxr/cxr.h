@@ -8,8 +8,10 @@
 #include "error.h"
 #include "image.h"
 #include "ingest.h"
+#include "model.h"
 #include "pipeline.h"
 #include "register.h"
+#include "safetensors.h"
 #include "store.h"
 
 const char *cxr_version (void);

@@ -45,6 +45,7 @@ CxrImage *cxr_image_load (const char *path, const CxrImageLimits *limits,
                           CxrImageInfo *info, GError **error);
 guint8 *cxr_image_read_file (const char *path, const CxrImageLimits *limits, gsize *len,
                              GError **error);
+CxrImage *cxr_image_resize (const CxrImage *image, int width, int height);
 gboolean cxr_image_save_png (const CxrImage *image, const char *path, int compression,
                              GError **error);
 

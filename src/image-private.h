@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Internals of the image module shared with other modules.
+ */
+#pragma once
+
+#include <glib.h>
+
+void cxr__resample (const float *src, int w, int h, float *dst, int dw, int dh, double kx,
+                    double ky, double csx, double csy, double cdx, double cdy, float *cov);
