@@ -13,6 +13,11 @@
  * lazily and at most three are held per worker (baseline, previous,
  * current), whatever the length of the series.
  *
+ * Inference (with a model): every frontal film without a result for that
+ * model (matched by the model file's sha256) gets its embedding, one
+ * probability per finding and the class activation maps, written in the
+ * same per-patient transaction as the registrations.
+ *
  * Transitivity: for a film v with previous p and baseline b (p != b), the
  * baseline registration b->v is compared with the chain b->p->v at the
  * centre of b; beyond max_transitivity_px (in px of a 1024-px film) the
@@ -63,8 +68,17 @@ typedef struct {
 } Pair;
 
 typedef struct {
+  gint64 scan_id;
+  char *path;
+  CxrPrediction *pred;
+  double ms;
+  char *error;
+} Film;
+
+typedef struct {
   char *patient_id;
   GArray *pairs;                      /* Pair, in visit order */
+  GArray *films;                      /* Film: to embed and score */
   GHashTable *baseline;               /* moving_id -> CxrRegistration*: stored b->x */
   gint64 baseline_id;
   const CxrAnalyzeOptions *opt;
@@ -80,10 +94,20 @@ pair_clear (gpointer p)
 }
 
 static void
+film_clear (gpointer p)
+{
+  Film *f = p;
+  g_free (f->path);
+  cxr_prediction_free (f->pred);
+  g_free (f->error);
+}
+
+static void
 job_free (PatientJob *j)
 {
   g_free (j->patient_id);
   g_array_unref (j->pairs);
+  g_array_unref (j->films);
   g_hash_table_unref (j->baseline);
   g_free (j);
 }
@@ -93,10 +117,10 @@ typedef struct {
   gint64 id[3];
   CxrImage *im[3];
   guint next;
-} Films;
+} Cache;
 
 static const CxrImage *
-films_get (Films *f, gint64 id, const char *path, const CxrImageLimits *lim, GError **error)
+films_get (Cache *f, gint64 id, const char *path, const CxrImageLimits *lim, GError **error)
 {
   for (int i = 0; i < 3; i++)
     if (f->im[i] && f->id[i] == id)
@@ -113,7 +137,7 @@ films_get (Films *f, gint64 id, const char *path, const CxrImageLimits *lim, GEr
 }
 
 static void
-films_clear (Films *f)
+films_clear (Cache *f)
 {
   for (int i = 0; i < 3; i++)
     cxr_image_free (f->im[i]);
@@ -132,7 +156,7 @@ worker (gpointer data, gpointer user_data)
 {
   PatientJob *j = data;
   GAsyncQueue *done = user_data;
-  Films films = { { 0 } };
+  Cache films = { { 0 } };
   /* The baseline film first, so it stays in slot 0. */
   for (guint k = 0; k < j->pairs->len; k++)
     {
@@ -208,6 +232,20 @@ worker (gpointer data, gpointer user_data)
           w->reason = why;
         }
     }
+  for (guint k = 0; k < j->films->len; k++)
+    {
+      Film *f = &g_array_index (j->films, Film, k);
+      g_autoptr (GError) err = NULL;
+      const CxrImage *im = films_get (&films, f->scan_id, f->path, &j->opt->limits, &err);
+      if (im == NULL)
+        {
+          f->error = g_strdup (err->message);
+          continue;
+        }
+      gint64 t0 = g_get_monotonic_time ();
+      f->pred = cxr_model_predict (j->opt->model, im);
+      f->ms = (g_get_monotonic_time () - t0) / 1000.0;
+    }
   films_clear (&films);
   g_async_queue_push (done, j);
 }
@@ -224,12 +262,75 @@ note (CxrAnalyzeSummary *s, const char *fmt, ...)
   va_end (ap);
 }
 
+typedef struct {
+  sqlite3_stmt *reg, *emb, *pred, *heat;
+  gint64 model_id;
+} Writers;
+
 static gboolean
-write_job (CxrStore *store, PatientJob *j, sqlite3_stmt *ins, gint64 run_id, CxrAnalyzeSummary *s,
+write_films (CxrStore *store, PatientJob *j, Writers *w, gint64 run_id, CxrAnalyzeSummary *s,
+             GError **error)
+{
+  const CxrModel *m = j->opt->model;
+  for (guint k = 0; k < j->films->len; k++)
+    {
+      Film *f = &g_array_index (j->films, Film, k);
+      if (f->error)
+        {
+          note (s, "patient %s: %s", j->patient_id, f->error);
+          continue;
+        }
+      CxrPrediction *p = f->pred;
+      sqlite3_bind_int64 (w->emb, 1, f->scan_id);
+      sqlite3_bind_int64 (w->emb, 2, w->model_id);
+      sqlite3_bind_int (w->emb, 3, p->dim);
+      /* float32 in host order: little-endian on every platform we build for */
+      G_STATIC_ASSERT (G_BYTE_ORDER == G_LITTLE_ENDIAN);
+      sqlite3_bind_blob (w->emb, 4, p->embedding, p->dim * 4, SQLITE_STATIC);
+      sqlite3_bind_int64 (w->emb, 5, run_id);
+      int rc = sqlite3_step (w->emb);
+      sqlite3_reset (w->emb);
+      gsize hw = (gsize) p->map_w * p->map_h;
+      for (int c = 0; rc == SQLITE_DONE && c < p->n_classes; c++)
+        {
+          const char *finding = cxr_model_class_name (m, c);
+          sqlite3_bind_int64 (w->pred, 1, f->scan_id);
+          sqlite3_bind_int64 (w->pred, 2, w->model_id);
+          sqlite3_bind_text (w->pred, 3, finding, -1, SQLITE_STATIC);
+          sqlite3_bind_double (w->pred, 4, p->probability[c]);
+          rc = sqlite3_step (w->pred);
+          sqlite3_reset (w->pred);
+          if (rc != SQLITE_DONE)
+            break;
+          sqlite3_bind_int64 (w->heat, 1, f->scan_id);
+          sqlite3_bind_int64 (w->heat, 2, w->model_id);
+          sqlite3_bind_text (w->heat, 3, finding, -1, SQLITE_STATIC);
+          sqlite3_bind_int (w->heat, 4, p->map_w);
+          sqlite3_bind_int (w->heat, 5, p->map_h);
+          sqlite3_bind_blob (w->heat, 6, p->cam + c * hw, (int) (hw * 4), SQLITE_STATIC);
+          rc = sqlite3_step (w->heat);
+          sqlite3_reset (w->heat);
+        }
+      if (rc != SQLITE_DONE)
+        return cxr_store_set_error (store, error, "storing a prediction");
+      s->n_inferred++;
+      s->infer_ms += f->ms;
+    }
+  return TRUE;
+}
+
+static gboolean
+write_job (CxrStore *store, PatientJob *j, Writers *w, gint64 run_id, CxrAnalyzeSummary *s,
            GError **error)
 {
+  sqlite3_stmt *ins = w->reg;
   if (!cxr_store_begin (store, error))
     return FALSE;
+  if (!write_films (store, j, w, run_id, s, error))
+    {
+      cxr_store_rollback (store);
+      return FALSE;
+    }
   for (guint k = 0; k < j->pairs->len; k++)
     {
       Pair *p = &g_array_index (j->pairs, Pair, k);
@@ -253,10 +354,10 @@ write_job (CxrStore *store, PatientJob *j, sqlite3_stmt *ins, gint64 run_id, Cxr
           sqlite3_bind_int (ins, i++, p->cross_view);
           sqlite3_bind_double (ins, i++, r->elapsed_ms);
           sqlite3_bind_text (ins, i++, CXR_REGISTER_METHOD, -1, SQLITE_STATIC);
-          double w[] = { r->ncc_before, r->ncc_after, r->psr, r->asymmetry_px };
-          for (guint q = 0; q < G_N_ELEMENTS (w); q++, i++)
+          double ev[] = { r->ncc_before, r->ncc_after, r->psr, r->asymmetry_px };
+          for (guint q = 0; q < G_N_ELEMENTS (ev); q++, i++)
             if (have)
-              sqlite3_bind_double (ins, i, w[q]);
+              sqlite3_bind_double (ins, i, ev[q]);
           if (kind == 1 && !isnan (p->transitivity_px))
             sqlite3_bind_double (ins, i, p->transitivity_px);
           i++;
@@ -289,13 +390,36 @@ write_job (CxrStore *store, PatientJob *j, sqlite3_stmt *ins, gint64 run_id, Cxr
 
 /* Everything a worker needs for one patient, read on the calling thread. */
 static PatientJob *
-load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt, GError **error)
+load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt, gint64 model_id,
+          GError **error)
 {
   PatientJob *j = g_new0 (PatientJob, 1);
   j->patient_id = g_strdup (patient_id);
   j->opt = opt;
   j->pairs = g_array_new (FALSE, TRUE, sizeof (Pair));
   g_array_set_clear_func (j->pairs, pair_clear);
+  j->films = g_array_new (FALSE, TRUE, sizeof (Film));
+  g_array_set_clear_func (j->films, film_clear);
+  if (opt->model)
+    {
+      sqlite3_stmt *fs = cxr_store_prepare (store,
+          "SELECT scan_id, path FROM frontal_scans f WHERE patient_id = ?1 AND NOT EXISTS"
+          " (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2)"
+          " ORDER BY visit", error);
+      if (fs == NULL)
+        {
+          job_free (j);
+          return NULL;
+        }
+      sqlite3_bind_text (fs, 1, patient_id, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (fs, 2, model_id);
+      while (sqlite3_step (fs) == SQLITE_ROW)
+        {
+          Film f = { sqlite3_column_int64 (fs, 0), g_strdup ((const char *) sqlite3_column_text (fs, 1)) };
+          g_array_append_val (j->films, f);
+        }
+      sqlite3_finalize (fs);
+    }
   j->baseline = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   sqlite3_stmt *st = cxr_store_prepare (store,
       "SELECT pr.fixed_scan_id, pr.moving_scan_id, group_concat(pr.kind), f.path, m.path,"
@@ -350,6 +474,43 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
   return j;
 }
 
+/* The model's row, added the first time a file with its sha256 is used. */
+static gint64
+model_row (CxrStore *store, const CxrModel *m, GError **error)
+{
+  sqlite3_stmt *st = cxr_store_prepare (store,
+      "INSERT INTO models (name, architecture, sha256, classes, metadata, input_size, embedding_dim)"
+      " VALUES (?,?,?,?,?,?,?) ON CONFLICT (sha256) DO NOTHING", error);
+  if (st == NULL)
+    return -1;
+  GString *cls = g_string_new (NULL);
+  for (int c = 0; c < cxr_model_n_classes (m); c++)
+    g_string_append_printf (cls, "%s%s", c ? "|" : "", cxr_model_class_name (m, c));
+  g_autofree char *meta = cxr_model_metadata_json (m);
+  sqlite3_bind_text (st, 1, cxr_model_name (m), -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, cxr_model_architecture (m), -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, cxr_model_sha256 (m), -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 4, cls->str, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text (st, 5, meta, -1, SQLITE_STATIC);
+  sqlite3_bind_int (st, 6, cxr_model_input_size (m));
+  sqlite3_bind_int (st, 7, cxr_model_embedding_dim (m));
+  int rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  g_string_free (cls, TRUE);
+  if (rc != SQLITE_DONE)
+    {
+      cxr_store_set_error (store, error, "adding the model");
+      return -1;
+    }
+  st = cxr_store_prepare (store, "SELECT model_id FROM models WHERE sha256 = ?", error);
+  if (st == NULL)
+    return -1;
+  sqlite3_bind_text (st, 1, cxr_model_sha256 (m), -1, SQLITE_STATIC);
+  gint64 id = sqlite3_step (st) == SQLITE_ROW ? sqlite3_column_int64 (st, 0) : -1;
+  sqlite3_finalize (st);
+  return id;
+}
+
 /**
  * cxr_pipeline_analyze:
  * Registers every pending pair of frontal films, patient by patient.
@@ -369,28 +530,48 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
   GPtrArray *patients = g_ptr_array_new_with_free_func (g_free);
   GThreadPool *pool = NULL;
   GAsyncQueue *done = g_async_queue_new ();
-  sqlite3_stmt *ins = NULL;
+  Writers w = { 0 };
   guint next = 0, in_flight = 0;
 
   s->run_id = cxr_store_run_begin (store, "analyze", opt->argv, &err);
   if (s->run_id < 0)
     goto out;
+  if (opt->model && (w.model_id = model_row (store, opt->model, &err)) < 0)
+    goto out;
   sqlite3_stmt *st = cxr_store_prepare (store,
-      "SELECT DISTINCT patient_id FROM pending_registrations ORDER BY patient_id", &err);
+      "SELECT patient_id FROM pending_registrations UNION"
+      " SELECT patient_id FROM frontal_scans f WHERE ?1 AND NOT EXISTS"
+      "  (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2)"
+      " ORDER BY 1", &err);
   if (st == NULL)
     goto out;
+  sqlite3_bind_int (st, 1, opt->model != NULL);
+  sqlite3_bind_int64 (st, 2, w.model_id);
   while (sqlite3_step (st) == SQLITE_ROW)
     g_ptr_array_add (patients, g_strdup ((const char *) sqlite3_column_text (st, 0)));
   sqlite3_finalize (st);
   s->n_patients = patients->len;
 
-  ins = cxr_store_prepare (store,
+  w.reg = cxr_store_prepare (store,
       "INSERT OR REPLACE INTO registrations (fixed_scan_id, moving_scan_id, kind, dx_px, dy_px,"
       " angle_deg, scale, confidence, status, cross_view, elapsed_ms, method, ncc_before,"
       " ncc_after, psr, asymmetry_px, transitivity_px, reason, run_id)"
       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &err);
-  if (ins == NULL)
+  if (w.reg == NULL)
     goto out;
+  if (opt->model)
+    {
+      w.emb = cxr_store_prepare (store, "INSERT OR REPLACE INTO embeddings"
+                                 " (scan_id, model_id, dim, vector, run_id) VALUES (?,?,?,?,?)", &err);
+      w.pred = w.emb ? cxr_store_prepare (store, "INSERT OR REPLACE INTO predictions"
+                                          " (scan_id, model_id, finding, probability)"
+                                          " VALUES (?,?,?,?)", &err) : NULL;
+      w.heat = w.pred ? cxr_store_prepare (store, "INSERT OR REPLACE INTO heatmaps"
+                                           " (scan_id, model_id, finding, width, height, data)"
+                                           " VALUES (?,?,?,?,?,?)", &err) : NULL;
+      if (w.heat == NULL)
+        goto out;
+    }
 
   int jobs = opt->jobs > 0 ? opt->jobs : (int) g_get_num_processors ();
   pool = g_thread_pool_new (worker, done, jobs, FALSE, NULL);
@@ -398,7 +579,7 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
     {
       if (next < patients->len && in_flight < 2 * (guint) jobs)
         {
-          PatientJob *j = load_job (store, patients->pdata[next++], opt, &err);
+          PatientJob *j = load_job (store, patients->pdata[next++], opt, w.model_id, &err);
           if (j == NULL)
             goto out;
           in_flight++;
@@ -407,9 +588,9 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
         }
       PatientJob *j = g_async_queue_pop (done);
       in_flight--;
-      gboolean w = write_job (store, j, ins, s->run_id, s, &err);
+      gboolean wrote = write_job (store, j, &w, s->run_id, s, &err);
       job_free (j);
-      if (!w)
+      if (!wrote)
         goto out;
       s->n_patients_done++;
       s->elapsed_s = (g_get_monotonic_time () - t0) / 1e6;
@@ -425,7 +606,10 @@ out:
   while ((left = g_async_queue_try_pop (done)))
     job_free (left);
   g_async_queue_unref (done);
-  sqlite3_finalize (ins);
+  sqlite3_finalize (w.reg);
+  sqlite3_finalize (w.emb);
+  sqlite3_finalize (w.pred);
+  sqlite3_finalize (w.heat);
   g_ptr_array_unref (patients);
   s->elapsed_s = (g_get_monotonic_time () - t0) / 1e6;
   if (s->run_id > 0)

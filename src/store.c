@@ -16,6 +16,7 @@
 
 #include "cxr/error.h"
 #include "cxr/store.h"
+#include "sqlfunc-private.h"
 
 #include "cxr-config.h"
 #include "cxr-schema-res.h"
@@ -186,6 +187,11 @@ cxr_store_open_with_migrations (const char *path, CxrStoreFlags flags,
     }
   if (!exec (store, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", error))
     return NULL;
+  if (cxr__sql_register_functions (store->db) != SQLITE_OK)
+    {
+      cxr_store_set_error (store, error, "registering SQL functions");
+      return NULL;
+    }
   if (flags & CXR_STORE_READ_ONLY)
     {
       if (!exec (store, "PRAGMA query_only = ON", error))

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -176,6 +177,32 @@ test_patient_series_view (void **state)
   assert_int_equal (query_int (s, "SELECT is_frontal FROM patient_series WHERE scan_id = 13"), 0);
 }
 
+static void
+test_embedding_functions (void **state)
+{
+  g_autofree char *p = db_path ("fn.sqlite");
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrStore) s = cxr_store_open (p, 0, &err);
+  assert_non_null (s);
+  /* float32 little-endian: (1, 0) = 0000803f 00000000, (0, 2) = 00000000 00000040,
+   * (3, 4) = 00004040 00008040 */
+  sqlite3_stmt *st = cxr_store_prepare (s,
+      "SELECT cosine_distance(x'0000803f00000000', x'0000000000000040'),"
+      " cosine_distance(x'0000803f00000000', x'0000404000000000'),"
+      " l2_distance(x'0000000000000000', x'0000404000008040'),"
+      " cosine_distance(NULL, x'0000803f'), cosine_distance(x'00000000', x'00000000')", NULL);
+  assert_non_null (st);
+  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
+  assert_true (fabs (sqlite3_column_double (st, 0) - 1.0) < 1e-12); /* orthogonal */
+  assert_true (fabs (sqlite3_column_double (st, 1)) < 1e-12);       /* parallel */
+  assert_true (fabs (sqlite3_column_double (st, 2) - 5.0) < 1e-6);  /* 3-4-5 */
+  assert_int_equal (sqlite3_column_type (st, 3), SQLITE_NULL);
+  assert_int_equal (sqlite3_column_type (st, 4), SQLITE_NULL);      /* zero vector */
+  sqlite3_finalize (st);
+  assert_false (cxr_store_exec (s, "SELECT l2_distance(x'0000803f', x'0000803f00000000')", &err));
+  assert_non_null (strstr (err->message, "different lengths"));
+}
+
 int
 main (void)
 {
@@ -187,6 +214,7 @@ main (void)
     cmocka_unit_test (test_not_a_database),
     cmocka_unit_test (test_read_only),
     cmocka_unit_test (test_patient_series_view),
+    cmocka_unit_test (test_embedding_functions),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

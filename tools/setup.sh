@@ -5,7 +5,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="gcc libc6-dev meson ninja-build pkg-config libglib2.0-dev libglib2.0-dev-bin
-      libsqlite3-dev libpng-dev libfftw3-dev zlib1g-dev libcmocka-dev python3"
+      libsqlite3-dev libpng-dev libfftw3-dev zlib1g-dev libcmocka-dev libjson-glib-dev
+      libopenblas-dev sqlite3 python3"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

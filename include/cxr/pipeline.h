@@ -8,6 +8,7 @@
 #include <glib.h>
 
 #include "image.h"
+#include "model.h"
 #include "register.h"
 #include "store.h"
 
@@ -24,6 +25,7 @@ typedef struct {
   CxrRegisterOptions reg;
   CxrImageLimits limits;
   double max_transitivity_px;   /* baseline vs chain through previous; default 2 */
+  const CxrModel *model;        /* embed and score films; NULL: registration only */
   CxrAnalyzeProgress progress;
   gpointer progress_data;
 } CxrAnalyzeOptions;
@@ -37,6 +39,8 @@ struct _CxrAnalyzeSummary {
   guint64 n_ok, n_low, n_failed;
   guint64 n_cross_view;
   guint64 n_intransitive;   /* baseline pairs that did not chain */
+  guint64 n_inferred;       /* films embedded and scored */
+  double infer_ms;          /* summed over films */
   guint64 n_messages;
   GPtrArray *messages;
   gint64 run_id;

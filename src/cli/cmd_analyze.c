@@ -19,11 +19,13 @@ progress_cb (const CxrAnalyzeSummary *s, double fraction, gpointer data)
 int
 cmd_analyze (int argc, char **argv)
 {
-  g_autofree char *db = NULL;
+  g_autofree char *db = NULL, *model_path = NULL;
   int jobs = 0;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
     { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Patients in parallel (default: one per core)", "N" },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+      "Classifier weights (safetensors): embed and score every frontal film", "FILE" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- register every pending pair of films");
@@ -38,8 +40,12 @@ cmd_analyze (int argc, char **argv)
   g_autoptr (CxrStore) store = cxr_store_open (db, CXR_STORE_NO_CREATE, &error);
   if (store == NULL)
     return cli_fail (error);
+  g_autoptr (CxrModel) model = NULL;
+  if (model_path && (model = cxr_model_load (model_path, &error)) == NULL)
+    return cli_fail (error);
   CxrAnalyzeOptions opt;
   cxr_analyze_options_init (&opt);
+  opt.model = model;
   opt.jobs = jobs;
   opt.argv = cmdline;
   CliProgress prog;
@@ -57,6 +63,10 @@ cmd_analyze (int argc, char **argv)
           ", not chaining %" G_GUINT64_FORMAT "; %.0f ms per pair\n",
           s.n_pairs, s.n_ok, s.n_low, s.n_failed, s.n_cross_view, s.n_intransitive,
           s.n_pairs ? s.register_ms / s.n_pairs : 0.0);
+  if (model)
+    printf ("  films scored with %s (%s, sha256 %.12s): %" G_GUINT64_FORMAT ", %.0f ms per film\n",
+            cxr_model_name (model), cxr_model_architecture (model), cxr_model_sha256 (model),
+            s.n_inferred, s.n_inferred ? s.infer_ms / s.n_inferred : 0.0);
   for (guint i = 0; i < s.messages->len; i++)
     printf ("    %s\n", (const char *) s.messages->pdata[i]);
   cxr_analyze_summary_clear (&s);

@@ -25,6 +25,8 @@ static const struct {
     "store patients, scans and findings; validate image files", cmd_ingest },
   { "analyze", "--db DB [--jobs N]",
     "register every pending pair of frontal films, patient by patient", cmd_analyze },
+  { "predict", "--model FILE [--embedding] [--format csv|json] FILM.png...",
+    "finding probabilities (and embeddings) of films", cmd_predict },
   { "register", "FIXED.png MOVING.png [--out WARPED.png] [--format json]",
     "align MOVING to FIXED: shift, rotation, scale, confidence", cmd_register },
   { "sql", "--db DB [--format table|csv|json] 'SELECT ...'",

@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Classifier inference speed: cxrtrack's C runtime against PyTorch on CPU,
+same architecture, same input size, batch of one image, threads matched.
+
+  DenseNet-121 at 224x224 (3 channels), and the default model
+  (cxr-densenet-small at 256x256, 1 channel, models/cxr-default.safetensors).
+For the C runtime, 2 threads are used two ways: inside the matrix products
+(OpenBLAS) or across images (one image per thread); the better is the
+figure to compare. Peak memory is the process's maximum RSS.
+
+Usage: bench/model.py [N images, default 40] [build dir]
+"""
+import os, resource, subprocess, sys, tempfile, time
+
+import torch
+import torchvision
+
+sys.path.insert(0, "tools")
+import export_safetensors  # noqa: E402
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+B = sys.argv[2] if len(sys.argv) > 2 else "build"
+subprocess.run(["sh", "bench/machine.sh"])
+print(f"torch {torch.__version__}; {N} images per measurement")
+tmp = tempfile.mkdtemp()
+
+
+def small():
+    m = torchvision.models.DenseNet(growth_rate=16, block_config=(3, 6, 12, 8), num_init_features=32,
+                                    bn_size=4, num_classes=14)
+    m.features.conv0 = torch.nn.Conv2d(1, 32, kernel_size=7, stride=2, padding=3, bias=False)
+    return m
+
+
+cases = [("densenet121", torchvision.models.densenet121(weights=None, num_classes=14), 224, 3),
+         ("cxr-densenet-small", small(), 256, 1)]
+for arch, m, size, ch in cases:
+    path = os.path.join(tmp, arch + ".safetensors")
+    sd = {k: v.numpy() for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
+    export_safetensors.write(path, sd, {"architecture": arch, "input_size": str(size),
+                                        "classes": export_safetensors.NIH14}, False)
+    m.eval()
+    x = torch.randn(1, ch, size, size)
+    print(f"\n{arch} at {size}x{size}:")
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        with torch.no_grad():
+            m(x)
+            t0 = time.perf_counter()
+            for _ in range(N):
+                m(x)
+            torch_ips = N / (time.perf_counter() - t0)
+        res = {}
+        for mode in (["gemm"] if threads == 1 else ["gemm", "images"]):
+            out = subprocess.run([f"{B}/bench/bench_model", path, str(N), str(threads), mode],
+                                 capture_output=True, text=True, check=True).stdout.split()
+            res[mode] = (float(out[0]), float(out[1]))
+        best = max(res, key=lambda k: res[k][0])
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"  {threads} thread(s): cxrtrack {res[best][0]:.1f} images/s ({best}; peak {res[best][1]:.0f} MB)"
+              + (f", gemm {res['gemm'][0]:.1f}" if threads == 2 else "")
+              + f" | PyTorch {torch_ips:.1f} images/s (this process peak {rss:.0f} MB)"
+              + f" | ratio {res[best][0] / torch_ips:.2f}x")
