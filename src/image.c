@@ -334,14 +334,15 @@ cxr_image_load (const char *path, const CxrImageLimits *limits, CxrImageInfo *in
 }
 
 /**
- * cxr_image_save_png:
+ * cxr_image_save_png8:
+ * @pixels: width x height x channels bytes (channels 1: gray, 3: RGB)
  * @compression: zlib level 0-9; 1 is several times faster than the default 6
- *
- * Writes @image as 8-bit gray, values clamped to [0, 1].
  */
 gboolean
-cxr_image_save_png (const CxrImage *image, const char *path, int compression, GError **error)
+cxr_image_save_png8 (const guint8 *pixels, int width, int height, int channels, const char *path,
+                     int compression, GError **error)
 {
+  g_return_val_if_fail (channels == 1 || channels == 3, FALSE);
   FILE *f = fopen (path, "wb");
   if (f == NULL)
     {
@@ -351,12 +352,10 @@ cxr_image_save_png (const CxrImage *image, const char *path, int compression, GE
   Reader ctx = { .name = path };
   png_structp png = png_create_write_struct (PNG_LIBPNG_VER_STRING, &ctx, error_fn, warning_fn);
   png_infop info = png ? png_create_info_struct (png) : NULL;
-  guint8 *volatile row = g_malloc ((gsize) image->width);
   if (info == NULL || setjmp (png_jmpbuf (png)))
     {
       png_destroy_write_struct (&png, &info);
       fclose (f);
-      g_free (row);
       g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot write PNG: %s", path,
                    ctx.message[0] ? ctx.message : "out of memory");
       return FALSE;
@@ -364,30 +363,38 @@ cxr_image_save_png (const CxrImage *image, const char *path, int compression, GE
   png_init_io (png, f);
   png_set_compression_level (png, CLAMP (compression, 0, 9));
   png_set_filter (png, 0, compression <= 1 ? PNG_FILTER_SUB : PNG_ALL_FILTERS);
-  png_set_IHDR (png, info, (png_uint_32) image->width, (png_uint_32) image->height, 8,
-                PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                PNG_FILTER_TYPE_DEFAULT);
+  png_set_IHDR (png, info, (png_uint_32) width, (png_uint_32) height, 8,
+                channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info (png, info);
-  for (int y = 0; y < image->height; y++)
-    {
-      const float *src = image->data + (gsize) y * image->width;
-      for (int x = 0; x < image->width; x++)
-        {
-          float v = src[x];
-          v = v < 0.f ? 0.f : v > 1.f ? 1.f : v;
-          row[x] = (guint8) (v * 255.f + 0.5f);
-        }
-      png_write_row (png, row);
-    }
+  for (int y = 0; y < height; y++)
+    png_write_row (png, (png_const_bytep) pixels + (gsize) y * width * channels);
   png_write_end (png, NULL);
   png_destroy_write_struct (&png, &info);
-  g_free (row);
   if (fclose (f) != 0)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: write failed: %s", path, g_strerror (errno));
       return FALSE;
     }
   return TRUE;
+}
+
+/**
+ * cxr_image_save_png:
+ * Writes @image as 8-bit gray, values clamped to [0, 1].
+ */
+gboolean
+cxr_image_save_png (const CxrImage *image, const char *path, int compression, GError **error)
+{
+  gsize n = (gsize) image->width * image->height;
+  g_autofree guint8 *px = g_malloc (n);
+  for (gsize i = 0; i < n; i++)
+    {
+      float v = image->data[i];
+      v = v < 0.f ? 0.f : v > 1.f ? 1.f : v; /* NaN -> 0 */
+      px[i] = isnan (v) ? 0 : (guint8) (v * 255.f + 0.5f);
+    }
+  return cxr_image_save_png8 (px, image->width, image->height, 1, path, compression, error);
 }
 
 /* 1-D resampling weights: area (box) when shrinking, linear when growing.

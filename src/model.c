@@ -619,7 +619,9 @@ cxr_model_forward (const CxrModel *m, const float *input)
   p->probability = g_new (float, nc);
   p->logit = g_new (float, nc);
   p->cam = g_new (float, (gsize) nc * hw);
-  affine_relu (&m->norm5, cur, hw, tmp);
+  p->features = g_new (float, (gsize) m->dim * hw);
+  affine_relu (&m->norm5, cur, hw, p->features);
+  memcpy (tmp, p->features, sizeof (float) * m->dim * hw);
   for (int k = 0; k < m->dim; k++)
     {
       double acc = 0;
@@ -680,5 +682,6 @@ cxr_prediction_free (CxrPrediction *p)
   g_free (p->probability);
   g_free (p->logit);
   g_free (p->cam);
+  g_free (p->features);
   g_free (p);
 }

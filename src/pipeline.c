@@ -18,12 +18,17 @@
  * probability per finding and the class activation maps, written in the
  * same per-patient transaction as the registrations.
  *
+ * Difference maps: every registration that did not fail gets its maps and
+ * change measures (diff.c), with the overlay PNG and the signed map under
+ * DB.artifacts/pairs/ next to the database, referenced from pair_changes.
+ *
  * Transitivity: for a film v with previous p and baseline b (p != b), the
  * baseline registration b->v is compared with the chain b->p->v at the
  * centre of b; beyond max_transitivity_px (in px of a 1024-px film) the
  * baseline result is downgraded to low_confidence (beyond 8 times that,
  * failed), since at least one of the three is wrong.
  */
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -36,6 +41,7 @@ cxr_analyze_options_init (CxrAnalyzeOptions *o)
   static const CxrImageLimits lim = CXR_IMAGE_LIMITS_DEFAULT;
   memset (o, 0, sizeof *o);
   cxr_register_options_init (&o->reg);
+  cxr_diff_options_init (&o->diff);
   o->limits = lim;
   o->max_transitivity_px = 2.0;
 }
@@ -67,6 +73,20 @@ typedef struct {
   char *error;                        /* could not register at all */
 } Pair;
 
+/* A pair to compare: fresh from this job's registrations, or stored. */
+typedef struct {
+  gint64 fixed_id, moving_id;
+  char *fixed_path, *moving_path;
+  char *stem;                         /* artifact file name without extension */
+  double spacing_mm;                  /* of FIXED, NAN unknown */
+  gboolean is_previous, is_baseline;
+  CxrRegistration reg;                /* stored pairs: the stored transform */
+  int pair_index;                     /* fresh pairs: index into pairs, else -1 */
+  CxrDiff diff;
+  gboolean done;
+  char *error;
+} Cmp;
+
 typedef struct {
   gint64 scan_id;
   char *path;
@@ -79,6 +99,9 @@ typedef struct {
   char *patient_id;
   GArray *pairs;                      /* Pair, in visit order */
   GArray *films;                      /* Film: to embed and score */
+  GArray *cmps;                       /* Cmp: difference maps to make */
+  char *artifacts;                    /* folder for the pair files, or NULL */
+  const char *artifacts_rel;          /* the same, relative to the database's folder */
   GHashTable *baseline;               /* moving_id -> CxrRegistration*: stored b->x */
   gint64 baseline_id;
   const CxrAnalyzeOptions *opt;
@@ -103,11 +126,24 @@ film_clear (gpointer p)
 }
 
 static void
+cmp_clear (gpointer p)
+{
+  Cmp *c = p;
+  g_free (c->fixed_path);
+  g_free (c->moving_path);
+  g_free (c->stem);
+  g_free (c->error);
+  cxr_diff_clear (&c->diff);
+}
+
+static void
 job_free (PatientJob *j)
 {
   g_free (j->patient_id);
   g_array_unref (j->pairs);
   g_array_unref (j->films);
+  g_array_unref (j->cmps);
+  g_free (j->artifacts);
   g_hash_table_unref (j->baseline);
   g_free (j);
 }
@@ -232,6 +268,29 @@ worker (gpointer data, gpointer user_data)
           w->reason = why;
         }
     }
+  for (guint k = 0; k < j->cmps->len; k++)
+    {
+      Cmp *c = &g_array_index (j->cmps, Cmp, k);
+      const CxrRegistration *r = &c->reg;
+      if (c->pair_index >= 0)
+        r = &g_array_index (j->pairs, Pair, c->pair_index).reg;
+      if (r->status == CXR_REGISTER_FAILED)
+        continue;
+      g_autoptr (GError) err = NULL;
+      const CxrImage *f = films_get (&films, c->fixed_id, c->fixed_path, &j->opt->limits, &err);
+      const CxrImage *m = f ? films_get (&films, c->moving_id, c->moving_path, &j->opt->limits, &err)
+                            : NULL;
+      CxrDiffOptions dopt = j->opt->diff;
+      dopt.model = j->opt->model;
+      g_autofree char *png = j->artifacts ? g_strdup_printf ("%s/%s.png", j->artifacts, c->stem) : NULL;
+      g_autofree char *npy = j->artifacts ? g_strdup_printf ("%s/%s.npy", j->artifacts, c->stem) : NULL;
+      dopt.overlay_png = png;
+      dopt.map_npy = npy;
+      if (m && cxr_diff_pair (f, m, r, c->spacing_mm, &dopt, &c->diff, &err))
+        c->done = TRUE;
+      else
+        c->error = g_strdup (err ? err->message : "difference map failed");
+    }
   for (guint k = 0; k < j->films->len; k++)
     {
       Film *f = &g_array_index (j->films, Film, k);
@@ -263,9 +322,74 @@ note (CxrAnalyzeSummary *s, const char *fmt, ...)
 }
 
 typedef struct {
-  sqlite3_stmt *reg, *emb, *pred, *heat;
+  sqlite3_stmt *reg, *emb, *pred, *heat, *chg, *fchg;
   gint64 model_id;
 } Writers;
+
+static gboolean
+write_cmps (CxrStore *store, PatientJob *j, Writers *w, gint64 run_id, CxrAnalyzeSummary *s,
+            GError **error)
+{
+  for (guint k = 0; k < j->cmps->len; k++)
+    {
+      Cmp *c = &g_array_index (j->cmps, Cmp, k);
+      if (c->error)
+        note (s, "patient %s: difference map %s: %s", j->patient_id, c->stem, c->error);
+      if (!c->done)
+        continue;
+      const CxrDiff *d = &c->diff;
+      for (int kind = 0; kind < 2; kind++)
+        {
+          if (!(kind == 0 ? c->is_previous : c->is_baseline))
+            continue;
+          sqlite3_stmt *st = w->chg;
+          int i = 1;
+          sqlite3_bind_int64 (st, i++, c->fixed_id);
+          sqlite3_bind_int64 (st, i++, c->moving_id);
+          sqlite3_bind_text (st, i++, kind == 0 ? "previous" : "baseline", -1, SQLITE_STATIC);
+          double v[] = { d->change_score, d->change_energy, d->changed_area_px, d->changed_area_mm2,
+                         d->peak_x_px, d->peak_y_px, d->peak_value, d->threshold, d->noise_sigma,
+                         d->mask_area_px, d->embedding_distance, d->feature_change };
+          for (guint q = 0; q < G_N_ELEMENTS (v); q++, i++)
+            if (!isnan (v[q]))
+              sqlite3_bind_double (st, i, v[q]);
+          if (j->opt->model)
+            sqlite3_bind_int64 (st, i, w->model_id);
+          i++;
+          g_autofree char *png = j->artifacts ? g_strdup_printf ("%s/%s.png", j->artifacts_rel, c->stem) : NULL;
+          g_autofree char *npy = j->artifacts ? g_strdup_printf ("%s/%s.npy", j->artifacts_rel, c->stem) : NULL;
+          if (png)
+            sqlite3_bind_text (st, i, png, -1, SQLITE_TRANSIENT);
+          i++;
+          if (npy)
+            sqlite3_bind_text (st, i, npy, -1, SQLITE_TRANSIENT);
+          i++;
+          sqlite3_bind_double (st, i++, d->elapsed_ms);
+          sqlite3_bind_text (st, i++, CXR_DIFF_METHOD, -1, SQLITE_STATIC);
+          sqlite3_bind_int64 (st, i++, run_id);
+          int rc = sqlite3_step (st);
+          sqlite3_reset (st);
+          sqlite3_clear_bindings (st);
+          for (int f = 0; rc == SQLITE_DONE && f < d->n_classes; f++)
+            {
+              sqlite3_bind_int64 (w->fchg, 1, c->fixed_id);
+              sqlite3_bind_int64 (w->fchg, 2, c->moving_id);
+              sqlite3_bind_text (w->fchg, 3, kind == 0 ? "previous" : "baseline", -1, SQLITE_STATIC);
+              sqlite3_bind_int64 (w->fchg, 4, w->model_id);
+              sqlite3_bind_text (w->fchg, 5, cxr_model_class_name (j->opt->model, f), -1, SQLITE_STATIC);
+              sqlite3_bind_double (w->fchg, 6, d->probability_delta[f]);
+              sqlite3_bind_double (w->fchg, 7, d->heatmap_delta_max[f]);
+              rc = sqlite3_step (w->fchg);
+              sqlite3_reset (w->fchg);
+            }
+          if (rc != SQLITE_DONE)
+            return cxr_store_set_error (store, error, "storing a difference map");
+        }
+      s->n_diffs++;
+      s->diff_ms += d->elapsed_ms;
+    }
+  return TRUE;
+}
 
 static gboolean
 write_films (CxrStore *store, PatientJob *j, Writers *w, gint64 run_id, CxrAnalyzeSummary *s,
@@ -385,7 +509,89 @@ write_job (CxrStore *store, PatientJob *j, Writers *w, gint64 run_id, CxrAnalyze
         }
       s->register_ms += r->elapsed_ms;
     }
+  if (!write_cmps (store, j, w, run_id, s, error))
+    {
+      cxr_store_rollback (store);
+      return FALSE;
+    }
   return cxr_store_commit (store, error);
+}
+
+static CxrRegisterStatus
+status_of (const char *s)
+{
+  return g_str_equal (s, "ok") ? CXR_REGISTER_OK
+         : g_str_equal (s, "failed") ? CXR_REGISTER_FAILED : CXR_REGISTER_LOW_CONFIDENCE;
+}
+
+/* The comparisons of one patient: this job's new pairs, and stored pairs
+ * that have a registration but no difference map yet. */
+static gboolean
+load_cmps (CxrStore *store, PatientJob *j, GError **error)
+{
+  g_autoptr (GHashTable) stem = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  g_autoptr (GHashTable) spacing = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  sqlite3_stmt *st = cxr_store_prepare (store,
+      "SELECT scan_id, image_index, pixel_spacing_mm FROM scans WHERE patient_id = ?", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_text (st, 1, j->patient_id, -1, SQLITE_STATIC);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      gpointer id = GINT_TO_POINTER (sqlite3_column_int64 (st, 0));
+      char *name = g_strdup ((const char *) sqlite3_column_text (st, 1));
+      char *dot = strrchr (name, '.');
+      if (dot)
+        *dot = '\0';
+      g_strdelimit (name, "/\\ ", '_');
+      g_hash_table_insert (stem, id, name);
+      double sp = sqlite3_column_type (st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double (st, 2);
+      g_hash_table_insert (spacing, id, g_memdup2 (&sp, sizeof sp));
+    }
+  sqlite3_finalize (st);
+#define STEM(f, m) g_strdup_printf ("%s__%s", (char *) g_hash_table_lookup (stem, GINT_TO_POINTER (f)), \
+                                    (char *) g_hash_table_lookup (stem, GINT_TO_POINTER (m)))
+#define SPACING(f) (*(double *) g_hash_table_lookup (spacing, GINT_TO_POINTER (f)))
+  for (guint k = 0; k < j->pairs->len; k++)
+    {
+      const Pair *p = &g_array_index (j->pairs, Pair, k);
+      Cmp c = { p->fixed_id, p->moving_id, g_strdup (p->fixed_path), g_strdup (p->moving_path),
+                STEM (p->fixed_id, p->moving_id), SPACING (p->fixed_id), p->is_previous,
+                p->is_baseline };
+      c.pair_index = (int) k;
+      g_array_append_val (j->cmps, c);
+    }
+  st = cxr_store_prepare (store,
+      "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), f.path, m.path,"
+      "       r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status)"
+      "  FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id"
+      "  JOIN scans m ON m.scan_id = r.moving_scan_id"
+      " WHERE m.patient_id = ? AND r.status <> 'failed' AND NOT EXISTS (SELECT 1 FROM pair_changes c"
+      "   WHERE c.fixed_scan_id = r.fixed_scan_id AND c.moving_scan_id = r.moving_scan_id"
+      "     AND c.kind = r.kind)"
+      " GROUP BY 1, 2", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_text (st, 1, j->patient_id, -1, SQLITE_STATIC);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      gint64 f = sqlite3_column_int64 (st, 0), m = sqlite3_column_int64 (st, 1);
+      const char *kinds = (const char *) sqlite3_column_text (st, 2);
+      Cmp c = { f, m, g_strdup ((const char *) sqlite3_column_text (st, 3)),
+                g_strdup ((const char *) sqlite3_column_text (st, 4)), STEM (f, m), SPACING (f),
+                strstr (kinds, "previous") != NULL, strstr (kinds, "baseline") != NULL };
+      c.pair_index = -1;
+      c.reg.dx_px = sqlite3_column_double (st, 5);
+      c.reg.dy_px = sqlite3_column_double (st, 6);
+      c.reg.angle_deg = sqlite3_column_double (st, 7);
+      c.reg.scale = sqlite3_column_double (st, 8);
+      c.reg.status = status_of ((const char *) sqlite3_column_text (st, 9));
+      g_array_append_val (j->cmps, c);
+    }
+#undef STEM
+#undef SPACING
+  sqlite3_finalize (st);
+  return TRUE;
 }
 
 /* Everything a worker needs for one patient, read on the calling thread. */
@@ -400,6 +606,8 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
   g_array_set_clear_func (j->pairs, pair_clear);
   j->films = g_array_new (FALSE, TRUE, sizeof (Film));
   g_array_set_clear_func (j->films, film_clear);
+  j->cmps = g_array_new (FALSE, TRUE, sizeof (Cmp));
+  g_array_set_clear_func (j->cmps, cmp_clear);
   if (opt->model)
     {
       sqlite3_stmt *fs = cxr_store_prepare (store,
@@ -465,12 +673,15 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
       r->dy_px = sqlite3_column_double (st, 2);
       r->angle_deg = sqlite3_column_double (st, 3);
       r->scale = sqlite3_column_double (st, 4);
-      const char *stt = (const char *) sqlite3_column_text (st, 5);
-      r->status = g_str_equal (stt, "ok") ? CXR_REGISTER_OK
-                  : g_str_equal (stt, "failed") ? CXR_REGISTER_FAILED : CXR_REGISTER_LOW_CONFIDENCE;
+      r->status = status_of ((const char *) sqlite3_column_text (st, 5));
       g_hash_table_insert (j->baseline, GINT_TO_POINTER (sqlite3_column_int64 (st, 0)), r);
     }
   sqlite3_finalize (st);
+  if (!opt->no_diff && !load_cmps (store, j, error))
+    {
+      job_free (j);
+      return NULL;
+    }
   return j;
 }
 
@@ -532,6 +743,7 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
   GAsyncQueue *done = g_async_queue_new ();
   Writers w = { 0 };
   guint next = 0, in_flight = 0;
+  char *artifacts = NULL, *artifacts_rel = NULL;
 
   s->run_id = cxr_store_run_begin (store, "analyze", opt->argv, &err);
   if (s->run_id < 0)
@@ -541,12 +753,17 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
   sqlite3_stmt *st = cxr_store_prepare (store,
       "SELECT patient_id FROM pending_registrations UNION"
       " SELECT patient_id FROM frontal_scans f WHERE ?1 AND NOT EXISTS"
-      "  (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2)"
+      "  (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2) UNION"
+      " SELECT m.patient_id FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
+      "  WHERE ?3 AND r.status <> 'failed' AND NOT EXISTS (SELECT 1 FROM pair_changes c"
+      "   WHERE c.fixed_scan_id = r.fixed_scan_id AND c.moving_scan_id = r.moving_scan_id"
+      "     AND c.kind = r.kind)"
       " ORDER BY 1", &err);
   if (st == NULL)
     goto out;
   sqlite3_bind_int (st, 1, opt->model != NULL);
   sqlite3_bind_int64 (st, 2, w.model_id);
+  sqlite3_bind_int (st, 3, !opt->no_diff);
   while (sqlite3_step (st) == SQLITE_ROW)
     g_ptr_array_add (patients, g_strdup ((const char *) sqlite3_column_text (st, 0)));
   sqlite3_finalize (st);
@@ -572,6 +789,31 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
       if (w.heat == NULL)
         goto out;
     }
+  if (!opt->no_diff)
+    {
+      w.chg = cxr_store_prepare (store,
+          "INSERT OR REPLACE INTO pair_changes (fixed_scan_id, moving_scan_id, kind, change_score,"
+          " change_energy, changed_area_px, changed_area_mm2, peak_x_px, peak_y_px, peak_value,"
+          " threshold, noise_sigma, mask_area_px, embedding_distance, feature_change, model_id,"
+          " overlay_path, map_path, elapsed_ms, method, run_id)"
+          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &err);
+      w.fchg = w.chg ? cxr_store_prepare (store,
+          "INSERT OR REPLACE INTO pair_finding_changes (fixed_scan_id, moving_scan_id, kind,"
+          " model_id, finding, probability_delta, heatmap_delta_max) VALUES (?,?,?,?,?,?,?)", &err)
+                     : NULL;
+      if (w.fchg == NULL)
+        goto out;
+      g_autofree char *base = g_path_get_basename (cxr_store_path (store));
+      g_autofree char *dir = g_path_get_dirname (cxr_store_path (store));
+      artifacts_rel = g_strdup_printf ("%s.artifacts/pairs", base);
+      artifacts = g_build_filename (dir, artifacts_rel, NULL);
+      if (g_mkdir_with_parents (artifacts, 0755) != 0)
+        {
+          g_set_error (&err, CXR_ERROR, CXR_ERROR_IO, "%s: cannot create: %s", artifacts,
+                       g_strerror (errno));
+          goto out;
+        }
+    }
 
   int jobs = opt->jobs > 0 ? opt->jobs : (int) g_get_num_processors ();
   pool = g_thread_pool_new (worker, done, jobs, FALSE, NULL);
@@ -582,6 +824,8 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
           PatientJob *j = load_job (store, patients->pdata[next++], opt, w.model_id, &err);
           if (j == NULL)
             goto out;
+          j->artifacts = g_strdup (artifacts);
+          j->artifacts_rel = artifacts_rel;
           in_flight++;
           g_thread_pool_push (pool, j, NULL);
           continue;
@@ -605,11 +849,15 @@ out:
   PatientJob *left;
   while ((left = g_async_queue_try_pop (done)))
     job_free (left);
+  g_free (artifacts);
+  g_free (artifacts_rel);
   g_async_queue_unref (done);
   sqlite3_finalize (w.reg);
   sqlite3_finalize (w.emb);
   sqlite3_finalize (w.pred);
   sqlite3_finalize (w.heat);
+  sqlite3_finalize (w.chg);
+  sqlite3_finalize (w.fchg);
   g_ptr_array_unref (patients);
   s->elapsed_s = (g_get_monotonic_time () - t0) / 1e6;
   if (s->run_id > 0)

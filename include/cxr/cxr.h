@@ -5,6 +5,7 @@
 #pragma once
 
 #include "csv.h"
+#include "diff.h"
 #include "error.h"
 #include "image.h"
 #include "ingest.h"
@@ -12,6 +13,7 @@
 #include "pipeline.h"
 #include "register.h"
 #include "safetensors.h"
+#include "trend.h"
 #include "store.h"
 
 const char *cxr_version (void);

@@ -48,5 +48,7 @@ guint8 *cxr_image_read_file (const char *path, const CxrImageLimits *limits, gsi
 CxrImage *cxr_image_resize (const CxrImage *image, int width, int height);
 gboolean cxr_image_save_png (const CxrImage *image, const char *path, int compression,
                              GError **error);
+gboolean cxr_image_save_png8 (const guint8 *pixels, int width, int height, int channels,
+                              const char *path, int compression, GError **error);
 
 G_END_DECLS

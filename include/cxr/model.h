@@ -22,6 +22,7 @@ typedef struct {
   float *probability;    /* n_classes: sigmoid outputs */
   float *logit;          /* n_classes */
   float *cam;            /* n_classes * map_h * map_w: class activation (logit units) */
+  float *features;       /* dim * map_h * map_w: final rectified features */
 } CxrPrediction;
 
 CxrModel *cxr_model_load (const char *path, GError **error);

@@ -7,6 +7,7 @@
 
 #include <glib.h>
 
+#include "diff.h"
 #include "image.h"
 #include "model.h"
 #include "register.h"
@@ -26,6 +27,8 @@ typedef struct {
   CxrImageLimits limits;
   double max_transitivity_px;   /* baseline vs chain through previous; default 2 */
   const CxrModel *model;        /* embed and score films; NULL: registration only */
+  gboolean no_diff;             /* skip difference maps */
+  CxrDiffOptions diff;          /* overlay_png and map_npy are set per pair */
   CxrAnalyzeProgress progress;
   gpointer progress_data;
 } CxrAnalyzeOptions;
@@ -40,6 +43,8 @@ struct _CxrAnalyzeSummary {
   guint64 n_cross_view;
   guint64 n_intransitive;   /* baseline pairs that did not chain */
   guint64 n_inferred;       /* films embedded and scored */
+  guint64 n_diffs;          /* pairs with difference maps */
+  double diff_ms;           /* summed over pairs */
   double infer_ms;          /* summed over films */
   guint64 n_messages;
   GPtrArray *messages;
@@ -52,6 +57,7 @@ void cxr_analyze_summary_init (CxrAnalyzeSummary *summary);
 void cxr_analyze_summary_clear (CxrAnalyzeSummary *summary);
 
 #define CXR_REGISTER_METHOD "fm-hyp-gn-sym/1"
+#define CXR_DIFF_METHOD "qmatch-gauss/1"
 
 gboolean cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *options,
                                CxrAnalyzeSummary *summary, GError **error);

@@ -21,11 +21,13 @@ cmd_analyze (int argc, char **argv)
 {
   g_autofree char *db = NULL, *model_path = NULL;
   int jobs = 0;
+  gboolean no_diff = FALSE;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
     { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Patients in parallel (default: one per core)", "N" },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
       "Classifier weights (safetensors): embed and score every frontal film", "FILE" },
+    { "no-diff", 0, 0, G_OPTION_ARG_NONE, &no_diff, "Skip difference maps", NULL },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- register every pending pair of films");
@@ -46,6 +48,7 @@ cmd_analyze (int argc, char **argv)
   CxrAnalyzeOptions opt;
   cxr_analyze_options_init (&opt);
   opt.model = model;
+  opt.no_diff = no_diff;
   opt.jobs = jobs;
   opt.argv = cmdline;
   CliProgress prog;
@@ -63,6 +66,9 @@ cmd_analyze (int argc, char **argv)
           ", not chaining %" G_GUINT64_FORMAT "; %.0f ms per pair\n",
           s.n_pairs, s.n_ok, s.n_low, s.n_failed, s.n_cross_view, s.n_intransitive,
           s.n_pairs ? s.register_ms / s.n_pairs : 0.0);
+  if (!no_diff)
+    printf ("  difference maps %" G_GUINT64_FORMAT ", %.0f ms per pair\n", s.n_diffs,
+            s.n_diffs ? s.diff_ms / s.n_diffs : 0.0);
   if (model)
     printf ("  films scored with %s (%s, sha256 %.12s): %" G_GUINT64_FORMAT ", %.0f ms per film\n",
             cxr_model_name (model), cxr_model_architecture (model), cxr_model_sha256 (model),

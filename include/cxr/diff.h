@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Difference maps and change measures for a registered pair of films.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "image.h"
+#include "model.h"
+#include "register.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  int size;                 /* working grid, px on the longer side; default 512 */
+  double smooth_mm;         /* Gaussian sigma of the signed map; default 2 mm */
+  double smooth_px;         /* ... when the pixel spacing is unknown: px of the film; default 6 */
+  double min_threshold;     /* change threshold floor, intensity units (0..1); default 0.03 */
+  double noise_k;           /* threshold = max(floor, noise_k x robust sigma); default 4 */
+  const char *overlay_png;  /* write the colour overlay here, or NULL */
+  const char *map_npy;      /* write the signed map (float16 .npy) here, or NULL */
+  const CxrModel *model;    /* classifier for the feature and heatmap differences, or NULL */
+} CxrDiffOptions;
+
+void cxr_diff_options_init (CxrDiffOptions *options);
+
+typedef struct {
+  double change_score;      /* sum over changed pixels of (|d| - threshold), x px^2 of FIXED */
+  double change_energy;     /* mean d^2 inside the mask, x 1e4 */
+  double changed_area_px;   /* px^2 of FIXED with |d| > threshold */
+  double changed_area_mm2;  /* NAN when the pixel spacing is unknown */
+  double peak_x_px;         /* strongest change, FIXED's pixels */
+  double peak_y_px;
+  double peak_value;        /* signed d there */
+  double threshold;         /* the threshold used */
+  double noise_sigma;       /* robust sigma of d inside the mask */
+  double mask_area_px;      /* px^2 of FIXED inside the thorax mask */
+  double feature_change;    /* mean cosine distance of the feature maps, or NAN */
+  double embedding_distance;/* cosine distance of the two films' embeddings, or NAN */
+  int n_classes;
+  double *probability_delta;/* n_classes: moving - fixed, or NULL */
+  double *heatmap_delta_max;/* n_classes: max of CAM(moving registered) - CAM(fixed) */
+  double elapsed_ms;
+} CxrDiff;
+
+gboolean cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistration *reg,
+                        double fixed_spacing_mm, const CxrDiffOptions *options, CxrDiff *out,
+                        GError **error);
+void cxr_diff_clear (CxrDiff *diff);
+
+G_END_DECLS

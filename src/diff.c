@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Difference maps for a registered pair: temporal subtraction (Kano et al.,
+ * Med. Phys. 1994) made robust to the exposure and pose of real visits.
+ *
+ * 1. FIXED is area-resampled to a working grid (512 px on its longer side);
+ *    MOVING is resampled the same way and warped into that grid with the
+ *    registration (bilinear on the resampled film, so nothing aliases).
+ * 2. Thorax mask: inside both films, away from the film border (8 % of the
+ *    width each side, 5 % at the top, the lowest 15 % (abdomen) left out),
+ *    and away from pixels that are black (collimation, < 0.02) or saturated
+ *    (burned-in markers, > 0.97) in either film, spread by 1 % of the grid.
+ * 3. Exposure: the warped MOVING is quantile-matched to FIXED inside the
+ *    mask (65 quantiles, piecewise linear), so a darker or harder exposure
+ *    is not change.
+ * 4. d = matched MOVING - FIXED, smoothed by a Gaussian of smooth_mm
+ *    (default 2 mm; smooth_px when the spacing is unknown) with normalised
+ *    convolution inside the mask. Positive d: brighter now (new opacity).
+ * 5. Threshold t = max(min_threshold, noise_k x 1.4826 MAD(d)) inside the
+ *    mask. change_score = sum over the mask of max(|d| - t, 0), in px^2 of
+ *    FIXED; changed area counts |d| > t; the peak is the largest |d|.
+ * 6. With a model: the registered MOVING is run through the classifier;
+ *    per-location cosine distance between its feature map and FIXED's
+ *    (feature_change: the mean), and per finding the largest increase of
+ *    the class activation map (registered MOVING minus FIXED).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cxr/diff.h"
+#include "cxr/error.h"
+#include "image-private.h"
+
+void
+cxr_diff_options_init (CxrDiffOptions *o)
+{
+  memset (o, 0, sizeof *o);
+  o->size = 512;
+  o->smooth_mm = 2.0;
+  o->smooth_px = 6.0;
+  o->min_threshold = 0.03;
+  o->noise_k = 4.0;
+}
+
+void
+cxr_diff_clear (CxrDiff *d)
+{
+  g_clear_pointer (&d->probability_delta, g_free);
+  g_clear_pointer (&d->heatmap_delta_max, g_free);
+}
+
+/* Gaussian (three box passes) on a w x h image, in place. */
+static void
+blur (float *img, int w, int h, double sigma)
+{
+  int r = MAX (1, (int) lround (sqrt (sigma * sigma + 0.25) - 0.5));
+  float inv = 1.0f / (2 * r + 1);
+  int n = MAX (w, h);
+  float *line = g_new (float, n), *out = g_new (float, n);
+  for (int pass = 0; pass < 3; pass++)
+    for (int dir = 0; dir < 2; dir++)
+      {
+        int len = dir ? h : w, count = dir ? w : h;
+        gsize stride = dir ? (gsize) w : 1, step = dir ? 1 : (gsize) w;
+        for (int c = 0; c < count; c++)
+          {
+            float *p = img + c * step;
+            for (int i = 0; i < len; i++)
+              line[i] = p[i * stride];
+            float acc = 0;
+            for (int i = -r; i <= r; i++)
+              acc += line[CLAMP (i, 0, len - 1)];
+            for (int i = 0; i < len; i++)
+              {
+                out[i] = acc * inv;
+                acc += line[MIN (i + r + 1, len - 1)] - line[MAX (i - r, 0)];
+              }
+            for (int i = 0; i < len; i++)
+              p[i * stride] = out[i];
+          }
+      }
+  g_free (line);
+  g_free (out);
+}
+
+/* q quantiles (0..1 evenly) of values where mask, from a 4096-bin histogram. */
+static void
+quantiles (const float *v, const float *mask, gsize n, int q, double *out)
+{
+  enum { BINS = 4096 };
+  g_autofree double *hist = g_new0 (double, BINS);
+  double tot = 0;
+  for (gsize i = 0; i < n; i++)
+    if (mask[i] > 0.5f)
+      {
+        int b = CLAMP ((int) (v[i] * BINS), 0, BINS - 1);
+        hist[b] += 1;
+        tot += 1;
+      }
+  double cum = 0;
+  int b = 0;
+  for (int k = 0; k < q; k++)
+    {
+      double target = tot * k / (q - 1);
+      while (b < BINS - 1 && cum + hist[b] < target)
+        cum += hist[b++];
+      double frac = hist[b] > 0 ? (target - cum) / hist[b] : 0;
+      out[k] = (b + CLAMP (frac, 0.0, 1.0)) / BINS;
+    }
+}
+
+/* Piecewise-linear map from qa to qb (both increasing). */
+static float
+match (float v, const double *qa, const double *qb, int q)
+{
+  if (v <= qa[0])
+    return (float) (qb[0] + (v - qa[0]));
+  for (int k = 1; k < q; k++)
+    if (v <= qa[k])
+      {
+        double span = qa[k] - qa[k - 1];
+        double t = span > 1e-9 ? (v - qa[k - 1]) / span : 0.5;
+        return (float) (qb[k - 1] + t * (qb[k] - qb[k - 1]));
+      }
+  return (float) (qb[q - 1] + (v - qa[q - 1]));
+}
+
+static void
+write_npy_f16 (const float *v, int w, int h, const char *path, GError **error)
+{
+  FILE *f = fopen (path, "wb");
+  if (f == NULL)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot create", path);
+      return;
+    }
+  /* NPY 1.0: magic, version, little-endian header length, dict padded to 64 */
+  GString *hdr = g_string_new (NULL);
+  g_string_printf (hdr, "{'descr': '<f2', 'fortran_order': False, 'shape': (%d, %d), }", h, w);
+  while ((10 + hdr->len + 1) % 64)
+    g_string_append_c (hdr, ' ');
+  g_string_append_c (hdr, '\n');
+  guint8 pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (guint8) (hdr->len & 0xff),
+                     (guint8) (hdr->len >> 8) };
+  gboolean ok = fwrite (pre, 1, 10, f) == 10 && fwrite (hdr->str, 1, hdr->len, f) == hdr->len;
+  g_string_free (hdr, TRUE);
+  gsize n = (gsize) w * h;
+  g_autofree guint16 *half = g_new (guint16, n);
+  for (gsize i = 0; i < n; i++)
+    {
+      /* float -> binary16, round to nearest; the map is within +-1 */
+      float x = v[i];
+      guint32 b;
+      memcpy (&b, &x, 4);
+      guint32 sign = (b >> 16) & 0x8000;
+      int e = (int) ((b >> 23) & 0xff) - 127 + 15;
+      guint32 m = b & 0x7fffff;
+      guint16 hv;
+      if (e <= 0)
+        hv = (guint16) (e < -10 ? sign : sign | ((m | 0x800000) >> (14 - e)));
+      else if (e >= 31)
+        hv = (guint16) (sign | 0x7c00);
+      else
+        {
+          hv = (guint16) (sign | (guint32) e << 10 | m >> 13);
+          if (m & 0x1000)
+            hv++;
+        }
+      half[i] = GUINT16_TO_LE (hv);
+    }
+  ok = ok && fwrite (half, 2, n, f) == n;
+  ok = (fclose (f) == 0) && ok;
+  if (!ok)
+    g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: write failed", path);
+}
+
+static void
+write_overlay (const float *fixed, const float *d, const float *mask, int w, int h, double t,
+               const char *path, GError **error)
+{
+  gsize n = (gsize) w * h;
+  g_autofree guint8 *rgb = g_new (guint8, 3 * n);
+  for (gsize i = 0; i < n; i++)
+    {
+      double g = CLAMP (fixed[i], 0.0f, 1.0f) * (mask[i] > 0.5f ? 1.0 : 0.55);
+      double a = mask[i] > 0.5f ? CLAMP (fabs (d[i]) / (2 * t), 0.0, 1.0) : 0.0;
+      /* red: brighter now (new opacity); blue: darker now */
+      double r = d[i] > 0 ? 1.0 : 0.1, b = d[i] > 0 ? 0.1 : 1.0, gg = 0.15;
+      rgb[3 * i] = (guint8) (255 * ((1 - a) * g + a * r) + 0.5);
+      rgb[3 * i + 1] = (guint8) (255 * ((1 - a) * g + a * gg) + 0.5);
+      rgb[3 * i + 2] = (guint8) (255 * ((1 - a) * g + a * b) + 0.5);
+    }
+  cxr_image_save_png8 (rgb, w, h, 3, path, 1, error);
+}
+
+static double
+cosine (const float *a, const float *b, int n, gsize stride)
+{
+  double ab = 0, aa = 0, bb = 0;
+  for (int k = 0; k < n; k++)
+    {
+      double x = a[k * stride], y = b[k * stride];
+      ab += x * y;
+      aa += x * x;
+      bb += y * y;
+    }
+  return aa > 0 && bb > 0 ? 1 - ab / sqrt (aa * bb) : 0;
+}
+
+/**
+ * cxr_diff_pair:
+ * @fixed_spacing_mm: pixel spacing of FIXED, or NAN when unknown
+ * @out: (out caller-allocates): measures; free with cxr_diff_clear()
+ *
+ * Returns: %FALSE if the registration failed (no map is made for it) or a
+ * file could not be written.
+ */
+gboolean
+cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistration *reg,
+               double fixed_spacing_mm, const CxrDiffOptions *options, CxrDiff *out,
+               GError **error)
+{
+  CxrDiffOptions opt;
+  if (options)
+    opt = *options;
+  else
+    cxr_diff_options_init (&opt);
+  memset (out, 0, sizeof *out);
+  out->changed_area_mm2 = out->feature_change = out->embedding_distance = NAN;
+  if (reg->status == CXR_REGISTER_FAILED)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "registration failed: no difference map is made from it");
+      return FALSE;
+    }
+  gint64 t0 = g_get_monotonic_time ();
+  double k = opt.size / (double) MAX (fixed->width, fixed->height);
+  int gw = MAX (1, (int) lround (fixed->width * k)), gh = MAX (1, (int) lround (fixed->height * k));
+  gsize n = (gsize) gw * gh;
+  double km = opt.size / (double) MAX (moving->width, moving->height);
+  int mw = MAX (1, (int) lround (moving->width * km)), mh = MAX (1, (int) lround (moving->height * km));
+  g_autofree float *F = g_new (float, n), *Mg = g_new (float, (gsize) mw * mh);
+  g_autofree float *M = g_new (float, n), *mask = g_new (float, n), *D = g_new (float, n);
+  cxr__resample (fixed->data, fixed->width, fixed->height, F, gw, gh, k, k, (fixed->width - 1) / 2.0,
+                 (fixed->height - 1) / 2.0, (gw - 1) / 2.0, (gh - 1) / 2.0, NULL);
+  cxr__resample (moving->data, moving->width, moving->height, Mg, mw, mh, km, km,
+                 (moving->width - 1) / 2.0, (moving->height - 1) / 2.0, (mw - 1) / 2.0,
+                 (mh - 1) / 2.0, NULL);
+
+  /* Warp and mask. Grid (u, v) of FIXED -> grid (gx, gy) of MOVING is
+   * affine: the registration between the two resamplings. */
+  double c0x, c0y, cux, cuy, cvx, cvy;
+  {
+    double x0, y0, x1, y1, x2, y2;
+    double fx0 = (0 - (gw - 1) / 2.0) / k + (fixed->width - 1) / 2.0;
+    double fy0 = (0 - (gh - 1) / 2.0) / k + (fixed->height - 1) / 2.0;
+    cxr_register_point (reg, fixed->width, fixed->height, moving->width, moving->height, fx0, fy0,
+                        &x0, &y0);
+    cxr_register_point (reg, fixed->width, fixed->height, moving->width, moving->height,
+                        fx0 + 1 / k, fy0, &x1, &y1);
+    cxr_register_point (reg, fixed->width, fixed->height, moving->width, moving->height, fx0,
+                        fy0 + 1 / k, &x2, &y2);
+    c0x = (x0 - (moving->width - 1) / 2.0) * km + (mw - 1) / 2.0;
+    c0y = (y0 - (moving->height - 1) / 2.0) * km + (mh - 1) / 2.0;
+    cux = (x1 - x0) * km;
+    cuy = (y1 - y0) * km;
+    cvx = (x2 - x0) * km;
+    cvy = (y2 - y0) * km;
+  }
+  float *bad = D; /* scratch: black or saturated in either film */
+  for (int v = 0; v < gh; v++)
+    for (int u = 0; u < gw; u++)
+      {
+        gsize i = (gsize) v * gw + u;
+        double gx = c0x + u * cux + v * cvx, gy = c0y + u * cuy + v * cvy;
+        gboolean inside = gx >= 0 && gy >= 0 && gx <= mw - 1 && gy <= mh - 1;
+        float val = 0;
+        if (inside)
+          {
+            int x0 = MIN ((int) gx, mw - 2), y0 = MIN ((int) gy, mh - 2);
+            float ax = (float) (gx - x0), ay = (float) (gy - y0);
+            const float *p = Mg + (gsize) y0 * mw + x0;
+            val = (1 - ay) * ((1 - ax) * p[0] + ax * p[1]) + ay * ((1 - ax) * p[mw] + ax * p[mw + 1]);
+          }
+        M[i] = val;
+        double ru = (u + 0.5) / gw, rv = (v + 0.5) / gh;
+        gboolean region = ru > 0.08 && ru < 0.92 && rv > 0.05 && rv < 0.85;
+        mask[i] = inside && region ? 1.f : 0.f;
+        bad[i] = (!inside || F[i] < 0.02f || F[i] > 0.97f || val < 0.02f || val > 0.97f) ? 1.f : 0.f;
+      }
+  blur (bad, gw, gh, 0.01 * opt.size);
+  double mask_n = 0;
+  for (gsize i = 0; i < n; i++)
+    {
+      if (bad[i] > 0.02f)
+        mask[i] = 0;
+      mask_n += mask[i];
+    }
+  out->mask_area_px = mask_n / (k * k);
+  if (mask_n < 100)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "the films overlap on %.0f px of thorax: nothing to compare", mask_n);
+      return FALSE;
+    }
+
+  /* Exposure: quantile matching inside the mask. */
+  enum { Q = 65 };
+  double qf[Q], qm[Q];
+  quantiles (F, mask, n, Q, qf);
+  quantiles (M, mask, n, Q, qm);
+  for (gsize i = 0; i < n; i++)
+    D[i] = mask[i] > 0.5f ? (match (M[i], qm, qf, Q) - F[i]) : 0.f;
+
+  /* Smoothing by normalised convolution inside the mask. */
+  double sigma = isnan (fixed_spacing_mm) || fixed_spacing_mm <= 0
+                   ? opt.smooth_px * k
+                   : opt.smooth_mm / (fixed_spacing_mm / k);
+  g_autofree float *wm = g_memdup2 (mask, n * sizeof (float));
+  blur (D, gw, gh, sigma);
+  blur (wm, gw, gh, sigma);
+  for (gsize i = 0; i < n; i++)
+    D[i] = mask[i] > 0.5f && wm[i] > 1e-3f ? D[i] / wm[i] : 0.f;
+
+  /* Threshold from the robust noise level; the measures. */
+  g_autofree float *absd = g_new (float, n);
+  gsize na = 0;
+  for (gsize i = 0; i < n; i++)
+    if (mask[i] > 0.5f)
+      absd[na++] = fabsf (D[i]);
+  double med;
+  {
+    /* median by histogram of |d| in [0, 0.25) */
+    enum { HB = 8192 };
+    g_autofree guint32 *hist = g_new0 (guint32, HB);
+    for (gsize i = 0; i < na; i++)
+      hist[MIN ((int) (absd[i] / 0.25f * HB), HB - 1)]++;
+    gsize cum = 0;
+    int b = 0;
+    while (b < HB - 1 && cum + hist[b] < na / 2)
+      cum += hist[b++];
+    med = (b + 0.5) / HB * 0.25;
+  }
+  out->noise_sigma = 1.4826 * med;
+  double t = MAX (opt.min_threshold, opt.noise_k * out->noise_sigma);
+  out->threshold = t;
+  double e2 = 0, score = 0, area = 0, peak = 0;
+  gsize ip = 0;
+  for (gsize i = 0; i < n; i++)
+    {
+      if (mask[i] <= 0.5f)
+        continue;
+      double a = fabs (D[i]);
+      e2 += D[i] * D[i];
+      if (a > t)
+        {
+          score += a - t;
+          area += 1;
+        }
+      if (a > peak)
+        {
+          peak = a;
+          ip = i;
+        }
+    }
+  double px2 = 1.0 / (k * k); /* FIXED px^2 per grid px */
+  out->change_energy = 1e4 * e2 / mask_n;
+  out->change_score = score * px2;
+  out->changed_area_px = area * px2;
+  if (!isnan (fixed_spacing_mm) && fixed_spacing_mm > 0)
+    out->changed_area_mm2 = out->changed_area_px * fixed_spacing_mm * fixed_spacing_mm;
+  out->peak_x_px = ((double) (ip % gw) - (gw - 1) / 2.0) / k + (fixed->width - 1) / 2.0;
+  out->peak_y_px = ((double) (ip / gw) - (gh - 1) / 2.0) / k + (fixed->height - 1) / 2.0;
+  out->peak_value = D[ip];
+
+  /* Through the classifier's eyes. */
+  if (opt.model)
+    {
+      CxrImage fi = { gw, gh, F }, mi = { gw, gh, M };
+      g_autoptr (CxrPrediction) pf = cxr_model_predict (opt.model, &fi);
+      g_autoptr (CxrPrediction) pm = cxr_model_predict (opt.model, &mi);
+      g_autoptr (CxrPrediction) pu = cxr_model_predict (opt.model, moving);
+      gsize hw = (gsize) pf->map_w * pf->map_h;
+      double fc = 0;
+      for (gsize i = 0; i < hw; i++)
+        fc += cosine (pf->features + i, pm->features + i, pf->dim, hw);
+      out->feature_change = fc / hw;
+      out->embedding_distance = cosine (pf->embedding, pu->embedding, pf->dim, 1);
+      out->n_classes = pf->n_classes;
+      out->probability_delta = g_new (double, pf->n_classes);
+      out->heatmap_delta_max = g_new (double, pf->n_classes);
+      for (int c = 0; c < pf->n_classes; c++)
+        {
+          out->probability_delta[c] = pu->probability[c] - pf->probability[c];
+          double mx = -INFINITY;
+          for (gsize i = 0; i < hw; i++)
+            mx = MAX (mx, pm->cam[c * hw + i] - pf->cam[c * hw + i]);
+          out->heatmap_delta_max[c] = mx;
+        }
+    }
+
+  GError *werr = NULL;
+  if (opt.overlay_png)
+    write_overlay (F, D, mask, gw, gh, t, opt.overlay_png, &werr);
+  if (opt.map_npy && werr == NULL)
+    write_npy_f16 (D, gw, gh, opt.map_npy, &werr);
+  out->elapsed_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  if (werr)
+    {
+      g_propagate_error (error, werr);
+      cxr_diff_clear (out);
+      return FALSE;
+    }
+  return TRUE;
+}

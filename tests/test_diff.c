@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Difference maps: a film against itself changes nothing; an exposure
+ * change alone changes nothing (quantile matching); an inserted blob is
+ * found where it is, with about its area; failed registrations give no map;
+ * the files written are a PNG and a float16 .npy of the grid's size.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "cxr/cxr.h"
+
+static CxrImage *film;
+static CxrRegistration identity;
+
+static int
+setup (void **state)
+{
+  g_autofree char *p = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "sample", "images",
+                                         "00000001_000.png", NULL);
+  film = cxr_image_load (p, NULL, NULL, NULL);
+  identity.scale = 1;
+  identity.status = CXR_REGISTER_OK;
+  return film ? 0 : -1;
+}
+
+static int
+teardown (void **state)
+{
+  cxr_image_free (film);
+  return 0;
+}
+
+static CxrImage *
+copy_film (void)
+{
+  CxrImage *c = cxr_image_new (film->width, film->height);
+  memcpy (c->data, film->data, sizeof (float) * film->width * film->height);
+  return c;
+}
+
+static void
+test_no_change (void **state)
+{
+  g_autoptr (CxrImage) same = copy_film ();
+  CxrDiff d;
+  g_autoptr (GError) err = NULL;
+  assert_true (cxr_diff_pair (film, same, &identity, 0.37, NULL, &d, &err));
+  assert_true (d.change_score == 0);
+  assert_true (d.changed_area_px == 0);
+  assert_true (d.change_energy < 1e-3);
+  assert_true (d.mask_area_px > 0.3 * 1024 * 1024);
+  cxr_diff_clear (&d);
+  /* exposure: gamma 0.8 and gain 0.9 everywhere */
+  for (int i = 0; i < same->width * same->height; i++)
+    same->data[i] = 0.9f * powf (same->data[i], 0.8f);
+  assert_true (cxr_diff_pair (film, same, &identity, 0.37, NULL, &d, &err));
+  if (d.changed_area_px > 0)
+    fail_msg ("exposure change shows as change: %.0f px^2, score %.2f", d.changed_area_px,
+              d.change_score);
+  cxr_diff_clear (&d);
+}
+
+static void
+test_blob_found (void **state)
+{
+  g_autoptr (CxrImage) m = copy_film ();
+  double cx = 300, cy = 420, r = 20; /* a 15 mm opacity at 0.37 mm/px, left lung of the image */
+  for (int y = 0; y < m->height; y++)
+    for (int x = 0; x < m->width; x++)
+      {
+        double q = (hypot (x - cx, y - cy)) / r;
+        if (q < 1)
+          m->data[y * m->width + x] += (float) (0.12 * sqrt (1 - q * q));
+      }
+  CxrDiff d;
+  g_autoptr (GError) err = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("cxr-diff-XXXXXX", NULL);
+  g_autofree char *png = g_build_filename (dir, "o.png", NULL);
+  g_autofree char *npy = g_build_filename (dir, "d.npy", NULL);
+  CxrDiffOptions o;
+  cxr_diff_options_init (&o);
+  o.overlay_png = png;
+  o.map_npy = npy;
+  assert_true (cxr_diff_pair (film, m, &identity, 0.37, &o, &d, &err));
+  if (hypot (d.peak_x_px - cx, d.peak_y_px - cy) > 6 || d.peak_value <= 0)
+    fail_msg ("peak at (%.1f, %.1f) value %.3f; blob at (%.0f, %.0f)", d.peak_x_px, d.peak_y_px,
+              d.peak_value, cx, cy);
+  /* smoothed, thresholded: some of the disc's area, and not much more */
+  double disc = G_PI * r * r;
+  if (d.changed_area_px < 0.2 * disc || d.changed_area_px > 1.5 * disc)
+    fail_msg ("changed area %.0f px^2 for a disc of %.0f", d.changed_area_px, disc);
+  assert_true (fabs (d.changed_area_mm2 - d.changed_area_px * 0.37 * 0.37) < 1e-6);
+  assert_true (d.change_score > 0);
+  g_autoptr (CxrImage) ov = cxr_image_load (png, NULL, NULL, &err);
+  assert_non_null (ov);
+  assert_int_equal (ov->width, 512);
+  g_autofree char *raw = NULL;
+  gsize len;
+  assert_true (g_file_get_contents (npy, &raw, &len, NULL));
+  assert_int_equal (len, 128 + 512 * 512 * 2);
+  assert_memory_equal (raw, "\x93NUMPY\x01\x00", 8);
+  assert_non_null (g_strstr_len (raw + 10, 118, "'descr': '<f2'"));
+  assert_non_null (g_strstr_len (raw + 10, 118, "'shape': (512, 512)"));
+  cxr_diff_clear (&d);
+  g_unlink (png);
+  g_unlink (npy);
+  g_rmdir (dir);
+}
+
+static void
+test_failed_registration (void **state)
+{
+  CxrRegistration bad = identity;
+  bad.status = CXR_REGISTER_FAILED;
+  CxrDiff d;
+  g_autoptr (GError) err = NULL;
+  assert_false (cxr_diff_pair (film, film, &bad, NAN, NULL, &d, &err));
+  assert_non_null (strstr (err->message, "registration failed"));
+  /* unknown spacing: no area in mm^2 */
+  assert_true (cxr_diff_pair (film, film, &identity, NAN, NULL, &d, NULL));
+  assert_true (isnan (d.changed_area_mm2));
+  cxr_diff_clear (&d);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_no_change),
+    cmocka_unit_test (test_blob_found),
+    cmocka_unit_test (test_failed_registration),
+  };
+  return cmocka_run_group_tests (tests, setup, teardown);
+}

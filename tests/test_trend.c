@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Trend statistics against SciPy (tools/trend_reference.py wrote
+ * tests/data/trend_reference.json): Mann-Kendall S, variance with ties,
+ * tau-b and p-values (exact and approximate), Theil-Sen slope, intercept
+ * and interval; event analysis; the visits needed for significance.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+
+#include "cxr/cxr.h"
+
+static double *
+doubles (JsonArray *a, int *n)
+{
+  *n = (int) json_array_get_length (a);
+  double *v = g_new (double, *n);
+  for (int i = 0; i < *n; i++)
+    v[i] = json_array_get_double_element (a, (guint) i);
+  return v;
+}
+
+#define CLOSE(a, b, tol, what) \
+  do { if (fabs ((a) - (b)) > (tol) * MAX (1.0, fabs (b))) \
+         fail_msg ("%s %s: %.10g, SciPy %.10g", name, what, (double) (a), (double) (b)); } while (0)
+
+static void
+test_against_scipy (void **state)
+{
+  g_autofree char *p = g_build_filename (g_getenv ("CXR_TEST_DATA"), "trend_reference.json", NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  assert_true (json_parser_load_from_file (parser, p, NULL));
+  JsonArray *cases = json_node_get_array (json_parser_get_root (parser));
+  assert_true (json_array_get_length (cases) >= 7);
+  for (guint k = 0; k < json_array_get_length (cases); k++)
+    {
+      JsonObject *c = json_array_get_object_element (cases, k);
+      const char *name = json_object_get_string_member (c, "name");
+      int n, m;
+      g_autofree double *t = doubles (json_object_get_array_member (c, "t"), &n);
+      g_autofree double *y = doubles (json_object_get_array_member (c, "y"), &m);
+      CxrMannKendall mk;
+      assert_true (cxr_trend_mann_kendall (t, y, n, &mk));
+      CLOSE (mk.s, json_object_get_double_member (c, "s"), 0, "S");
+      CLOSE (mk.var_s, json_object_get_double_member (c, "var_s"), 1e-12, "Var S");
+      CLOSE (mk.tau, json_object_get_double_member (c, "tau"), 1e-9, "tau");
+      CLOSE (mk.p_value, json_object_get_double_member (c, "p"), 1e-9, "p");
+      assert_int_equal (mk.exact, json_object_get_boolean_member (c, "exact"));
+      CxrTheilSen ts;
+      assert_true (cxr_trend_theil_sen (t, y, n, 0.95, &ts));
+      CLOSE (ts.slope, json_object_get_double_member (c, "slope"), 1e-9, "slope");
+      CLOSE (ts.intercept, json_object_get_double_member (c, "intercept"), 1e-9, "intercept");
+      CLOSE (ts.low, json_object_get_double_member (c, "low"), 1e-9, "low");
+      CLOSE (ts.high, json_object_get_double_member (c, "high"), 1e-9, "high");
+    }
+}
+
+static void
+test_published_example (void **state)
+{
+  /* Exact null distribution, n = 4: S = 6 only for the one increasing order
+   * of 24, so the two-sided p is 2/24 (Kendall 1975, table of S). */
+  double t[] = { 1, 2, 3, 4 }, y[] = { 5, 6, 7, 8 };
+  CxrMannKendall mk;
+  assert_true (cxr_trend_mann_kendall (t, y, 4, &mk));
+  assert_true (fabs (mk.p_value - 2.0 / 24) < 1e-12);
+  /* n = 5, S = 8: P(S >= 8) = 5/120 (4 inversions-or-fewer counts 1 + 4), two-sided 10/120 */
+  double y5[] = { 1, 2, 3, 5, 4 }, t5[] = { 0, 1, 2, 3, 4 };
+  assert_true (cxr_trend_mann_kendall (t5, y5, 5, &mk));
+  assert_true (mk.s == 8);
+  assert_true (fabs (mk.p_value - 10.0 / 120) < 1e-12);
+}
+
+static void
+test_event_and_limits (void **state)
+{
+  double rise[] = { 0, 0.02, 0.06, 0.03, 0.07, 0.08, 0.09 };
+  assert_int_equal (cxr_trend_event (rise, 7, 0.05, 2), 4); /* 0.06 is not confirmed */
+  assert_int_equal (cxr_trend_event (rise, 7, 0.05, 1), 2);
+  assert_int_equal (cxr_trend_event (rise, 7, 0.05, 3), 4);
+  assert_int_equal (cxr_trend_event (rise, 7, 0.10, 2), -1);
+  double fall[] = { 0, -0.1, -0.2, -0.3 };
+  assert_int_equal (cxr_trend_event (fall, 4, -0.15, 2), 2);
+  /* a perfectly monotone series reaches p < 0.05 (two-sided) first at n = 5 (p = 2/120) */
+  assert_int_equal (cxr_trend_min_visits (0.05), 5);
+  double t[] = { 1, 1, 2 }, y[] = { 1, 2, 3 };
+  CxrMannKendall mk;
+  assert_false (cxr_trend_mann_kendall (t, y, 3, &mk)); /* times must increase */
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_against_scipy),
+    cmocka_unit_test (test_published_example),
+    cmocka_unit_test (test_event_and_limits),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}
