@@ -333,34 +333,42 @@ cxr_image_load (const char *path, const CxrImageLimits *limits, CxrImageInfo *in
   return im;
 }
 
+static void
+write_fn (png_structp png, png_bytep data, png_size_t n)
+{
+  g_byte_array_append (png_get_io_ptr (png), data, (guint) n);
+}
+
+static void
+flush_fn (png_structp png)
+{
+}
+
 /**
- * cxr_image_save_png8:
+ * cxr_image_encode_png8:
  * @pixels: width x height x channels bytes (channels 1: gray, 3: RGB)
  * @compression: zlib level 0-9; 1 is several times faster than the default 6
+ *
+ * Returns: (transfer full): the PNG file's bytes, or %NULL with @error set.
  */
-gboolean
-cxr_image_save_png8 (const guint8 *pixels, int width, int height, int channels, const char *path,
-                     int compression, GError **error)
+GBytes *
+cxr_image_encode_png8 (const guint8 *pixels, int width, int height, int channels, int compression,
+                       GError **error)
 {
-  g_return_val_if_fail (channels == 1 || channels == 3, FALSE);
-  FILE *f = fopen (path, "wb");
-  if (f == NULL)
-    {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot create: %s", path, g_strerror (errno));
-      return FALSE;
-    }
-  Reader ctx = { .name = path };
+  g_return_val_if_fail (channels == 1 || channels == 3, NULL);
+  Reader ctx = { .name = "PNG" };
+  GByteArray *volatile buf = g_byte_array_new ();
   png_structp png = png_create_write_struct (PNG_LIBPNG_VER_STRING, &ctx, error_fn, warning_fn);
   png_infop info = png ? png_create_info_struct (png) : NULL;
   if (info == NULL || setjmp (png_jmpbuf (png)))
     {
       png_destroy_write_struct (&png, &info);
-      fclose (f);
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot write PNG: %s", path,
+      g_byte_array_unref (buf);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_FAILED, "cannot encode PNG: %s",
                    ctx.message[0] ? ctx.message : "out of memory");
-      return FALSE;
+      return NULL;
     }
-  png_init_io (png, f);
+  png_set_write_fn (png, buf, write_fn, flush_fn);
   png_set_compression_level (png, CLAMP (compression, 0, 9));
   png_set_filter (png, 0, compression <= 1 ? PNG_FILTER_SUB : PNG_ALL_FILTERS);
   png_set_IHDR (png, info, (png_uint_32) width, (png_uint_32) height, 8,
@@ -371,9 +379,24 @@ cxr_image_save_png8 (const guint8 *pixels, int width, int height, int channels, 
     png_write_row (png, (png_const_bytep) pixels + (gsize) y * width * channels);
   png_write_end (png, NULL);
   png_destroy_write_struct (&png, &info);
-  if (fclose (f) != 0)
+  return g_byte_array_free_to_bytes (buf);
+}
+
+/**
+ * cxr_image_save_png8:
+ * Writes 8-bit gray (@channels 1) or RGB (3) pixels to @path.
+ */
+gboolean
+cxr_image_save_png8 (const guint8 *pixels, int width, int height, int channels, const char *path,
+                     int compression, GError **error)
+{
+  g_autoptr (GBytes) b = cxr_image_encode_png8 (pixels, width, height, channels, compression, error);
+  if (b == NULL)
+    return FALSE;
+  g_autoptr (GError) err = NULL;
+  if (!g_file_set_contents (path, g_bytes_get_data (b, NULL), (gssize) g_bytes_get_size (b), &err))
     {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: write failed: %s", path, g_strerror (errno));
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot write: %s", path, err->message);
       return FALSE;
     }
   return TRUE;

@@ -22,6 +22,10 @@
  * change measures (diff.c), with the overlay PNG and the signed map under
  * DB.artifacts/pairs/ next to the database, referenced from pair_changes.
  *
+ * Progression (with a model): once every patient's films are done, the
+ * test-retest limits are derived if the store has none for the model, and
+ * every patient's flags are recomputed (progression.c).
+ *
  * Transitivity: for a film v with previous p and baseline b (p != b), the
  * baseline registration b->v is compared with the chain b->p->v at the
  * centre of b; beyond max_transitivity_px (in px of a 1024-px film) the
@@ -42,6 +46,7 @@ cxr_analyze_options_init (CxrAnalyzeOptions *o)
   memset (o, 0, sizeof *o);
   cxr_register_options_init (&o->reg);
   cxr_diff_options_init (&o->diff);
+  cxr_progression_options_init (&o->progression);
   o->limits = lim;
   o->max_transitivity_px = 2.0;
 }
@@ -840,6 +845,14 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
       s->elapsed_s = (g_get_monotonic_time () - t0) / 1e6;
       if (opt->progress)
         opt->progress (s, (double) s->n_patients_done / MAX (1, s->n_patients), opt->progress_data);
+    }
+  /* Trends need every patient's films done: a pass over the store. */
+  if (opt->model)
+    {
+      if (!cxr_progression_calibrate (store, opt->model, w.model_id, &opt->progression, &err)
+          || !cxr_progression_flag_all (store, opt->model, w.model_id, &opt->progression, s->run_id,
+                                        &s->n_flagged, &err))
+        goto out;
     }
   ok = TRUE;
 

@@ -93,6 +93,35 @@ test_event_and_limits (void **state)
   assert_false (cxr_trend_mann_kendall (t, y, 3, &mk)); /* times must increase */
 }
 
+static void
+test_classify (void **state)
+{
+  CxrProgressionOptions o;
+  cxr_progression_options_init (&o);
+  double t[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+  CxrTrendResult r;
+  /* creeping up 0.02 a visit with noise: no step beyond 0.06, total 0.14 > 0.05 */
+  double slow[8] = { 0.10, 0.13, 0.14, 0.15, 0.19, 0.20, 0.21, 0.24 };
+  cxr_progression_classify (t, slow, 8, 0.05, 0.15, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_SLOW_PROGRESSION);
+  assert_true (r.p_value < 0.05 && r.slope > 0.015 && r.slope < 0.025);
+  assert_int_equal (r.event_index, 4); /* 0.19 - 0.10 > 0.05, and 0.20 confirms */
+  /* the same with one jump of 0.2 */
+  double jump[8] = { 0.10, 0.11, 0.12, 0.32, 0.33, 0.34, 0.35, 0.36 };
+  cxr_progression_classify (t, jump, 8, 0.05, 0.15, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_ACUTE_CHANGE);
+  assert_int_equal (r.acute_index, 3);
+  /* a significant rise smaller than the test-retest limit is noise */
+  double tiny[8] = { 0.100, 0.101, 0.102, 0.103, 0.104, 0.105, 0.106, 0.107 };
+  cxr_progression_classify (t, tiny, 8, 0.05, 0.15, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_STABLE);
+  double fall[8] = { 0.5, 0.45, 0.42, 0.40, 0.33, 0.30, 0.25, 0.2 };
+  cxr_progression_classify (t, fall, 8, 0.05, 0.15, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_IMPROVING);
+  cxr_progression_classify (t, slow, 4, 0.05, 0.15, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_INSUFFICIENT_VISITS);
+}
+
 int
 main (void)
 {
@@ -100,6 +129,7 @@ main (void)
     cmocka_unit_test (test_against_scipy),
     cmocka_unit_test (test_published_example),
     cmocka_unit_test (test_event_and_limits),
+    cmocka_unit_test (test_classify),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -48,6 +48,8 @@ guint8 *cxr_image_read_file (const char *path, const CxrImageLimits *limits, gsi
 CxrImage *cxr_image_resize (const CxrImage *image, int width, int height);
 gboolean cxr_image_save_png (const CxrImage *image, const char *path, int compression,
                              GError **error);
+GBytes *cxr_image_encode_png8 (const guint8 *pixels, int width, int height, int channels,
+                               int compression, GError **error);
 gboolean cxr_image_save_png8 (const guint8 *pixels, int width, int height, int channels,
                               const char *path, int compression, GError **error);
 

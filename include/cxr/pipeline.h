@@ -10,6 +10,7 @@
 #include "diff.h"
 #include "image.h"
 #include "model.h"
+#include "progression.h"
 #include "register.h"
 #include "store.h"
 
@@ -29,6 +30,7 @@ typedef struct {
   const CxrModel *model;        /* embed and score films; NULL: registration only */
   gboolean no_diff;             /* skip difference maps */
   CxrDiffOptions diff;          /* overlay_png and map_npy are set per pair */
+  CxrProgressionOptions progression;
   CxrAnalyzeProgress progress;
   gpointer progress_data;
 } CxrAnalyzeOptions;
@@ -44,6 +46,7 @@ struct _CxrAnalyzeSummary {
   guint64 n_intransitive;   /* baseline pairs that did not chain */
   guint64 n_inferred;       /* films embedded and scored */
   guint64 n_diffs;          /* pairs with difference maps */
+  guint64 n_flagged;        /* patients with slow_progression or acute_change */
   double diff_ms;           /* summed over pairs */
   double infer_ms;          /* summed over films */
   guint64 n_messages;

@@ -18,6 +18,7 @@ int cmd_sql (int argc, char **argv);
 int cmd_register (int argc, char **argv);
 int cmd_analyze (int argc, char **argv);
 int cmd_predict (int argc, char **argv);
+int cmd_report (int argc, char **argv);
 
 char *cli_join_argv (int argc, char **argv);
 int cli_usage_error (GOptionContext *ctx, const char *fmt, ...) G_GNUC_PRINTF (2, 3);

@@ -19,7 +19,7 @@ progress_cb (const CxrAnalyzeSummary *s, double fraction, gpointer data)
 int
 cmd_analyze (int argc, char **argv)
 {
-  g_autofree char *db = NULL, *model_path = NULL;
+  g_autofree char *db = NULL, *model_path = NULL, *config = NULL;
   int jobs = 0;
   gboolean no_diff = FALSE;
   GOptionEntry entries[] = {
@@ -28,6 +28,8 @@ cmd_analyze (int argc, char **argv)
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
       "Classifier weights (safetensors): embed and score every frontal film", "FILE" },
     { "no-diff", 0, 0, G_OPTION_ARG_NONE, &no_diff, "Skip difference maps", NULL },
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
+      "Progression thresholds ([progression] alpha, confirm, acute_factor, ...)", "FILE" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- register every pending pair of films");
@@ -49,6 +51,8 @@ cmd_analyze (int argc, char **argv)
   cxr_analyze_options_init (&opt);
   opt.model = model;
   opt.no_diff = no_diff;
+  if (config && !cxr_progression_load_config (config, &opt.progression, &error))
+    return cli_fail (error);
   opt.jobs = jobs;
   opt.argv = cmdline;
   CliProgress prog;
@@ -73,6 +77,9 @@ cmd_analyze (int argc, char **argv)
     printf ("  films scored with %s (%s, sha256 %.12s): %" G_GUINT64_FORMAT ", %.0f ms per film\n",
             cxr_model_name (model), cxr_model_architecture (model), cxr_model_sha256 (model),
             s.n_inferred, s.n_inferred ? s.infer_ms / s.n_inferred : 0.0);
+  if (model)
+    printf ("  progression: %" G_GUINT64_FORMAT " patients flagged (slow_progression or acute_change)\n",
+            s.n_flagged);
   for (guint i = 0; i < s.messages->len; i++)
     printf ("    %s\n", (const char *) s.messages->pdata[i]);
   cxr_analyze_summary_clear (&s);

@@ -29,6 +29,8 @@ static const struct {
     "finding probabilities (and embeddings) of films", cmd_predict },
   { "register", "FIXED.png MOVING.png [--out WARPED.png] [--format json]",
     "align MOVING to FIXED: shift, rotation, scale, confidence", cmd_register },
+  { "report", "--db DB (--patient ID | --all) --out DIR [--format html|json]",
+    "per-patient change reports and the cohort index", cmd_report },
   { "sql", "--db DB [--format table|csv|json] 'SELECT ...'",
     "run a query against the store (read-only unless --write)", cmd_sql },
 };

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * cxrtrack report: a patient's change report, or the cohort index.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "cxr/cxr.h"
+
+int
+cmd_report (int argc, char **argv)
+{
+  g_autofree char *db = NULL, *patient = NULL, *out = NULL, *format = NULL;
+  gboolean all = FALSE, index_only = FALSE;
+  GOptionEntry entries[] = {
+    { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
+    { "patient", 'p', 0, G_OPTION_ARG_STRING, &patient, "One patient's report", "ID" },
+    { "all", 'a', 0, G_OPTION_ARG_NONE, &all, "The cohort index and every patient's page", NULL },
+    { "index-only", 0, 0, G_OPTION_ARG_NONE, &index_only, "With --all: the index alone", NULL },
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Folder to write to (created)", "DIR" },
+    { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "html (default) or json (--patient)", "FMT" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("- write change reports");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    return cli_usage_error (ctx, "%s", error->message);
+  if (db == NULL || out == NULL || (patient == NULL) == !all || argc > 1)
+    return cli_usage_error (ctx, "report needs --db, --out and one of --patient and --all");
+  gboolean json = format && g_str_equal (format, "json");
+  if (format && !json && !g_str_equal (format, "html"))
+    return cli_usage_error (ctx, "unknown --format '%s' (html or json)", format);
+  if (json && all)
+    return cli_usage_error (ctx, "--format json is for one --patient");
+  /* not read-only: an older store is migrated first, like every command does */
+  g_autoptr (CxrStore) store = cxr_store_open (db, CXR_STORE_NO_CREATE, &error);
+  if (store == NULL)
+    return cli_fail (error);
+  if (g_mkdir_with_parents (out, 0755) != 0)
+    {
+      fprintf (stderr, "cxrtrack: %s: cannot create: %s\n", out, g_strerror (errno));
+      return CXR_EXIT_FAILURE;
+    }
+  gint64 t0 = g_get_monotonic_time ();
+  if (patient)
+    {
+      g_autofree char *p = cxr_report_patient (store, patient, out,
+                                               json ? CXR_REPORT_JSON : CXR_REPORT_HTML, &error);
+      if (p == NULL)
+        return cli_fail (error);
+      printf ("report: %s\n", p);
+      return CXR_EXIT_OK;
+    }
+  guint pages = 0;
+  g_autofree char *p = cxr_report_index (store, out, !index_only, &pages, &error);
+  if (p == NULL)
+    return cli_fail (error);
+  printf ("report: %s and %u patient pages in %.2f s\n", p, pages,
+          (g_get_monotonic_time () - t0) / 1e6);
+  return CXR_EXIT_OK;
+}

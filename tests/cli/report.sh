@@ -1,0 +1,48 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Reports over the analysed sample, checked in a real browser: Debian's
+# chromium (installed if missing) renders every page headless; every image
+# must decode (the page records it in data-images-ok), no console message
+# may appear (the pages log nothing, so any is an error), and the
+# screenshot must not be blank. The screenshot stays in the build folder.
+set -eu
+: "${CXRTRACK:?}" "${CXR_SOURCE_ROOT:?}" "${CXR_PNG_STATS:?}" "${CXR_BUILD_DIR:?}"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+if ! command -v chromium >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || { echo "skip: chromium missing and not root"; exit 77; }
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+    || fail "could not install chromium"
+fi
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+DB="$T/r.sqlite"
+S="$CXR_SOURCE_ROOT/sample"
+"$CXRTRACK" ingest --db "$DB" --manifest "$S/manifest.csv" > /dev/null
+"$CXRTRACK" analyze --db "$DB" --model "$CXR_SOURCE_ROOT/models/cxr-default.safetensors" > /dev/null
+"$CXRTRACK" report --db "$DB" --all --out "$T/r" > "$T/out" || { cat "$T/out"; fail "report --all"; }
+grep -q "and 4 patient pages" "$T/out" || fail "pages: $(cat "$T/out")"
+"$CXRTRACK" report --db "$DB" --patient 2633 --out "$T/r" --format json > /dev/null
+/usr/bin/python3 - "$T/r/patient_2633.json" <<'PY' || fail "json report"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["patient_id"] == "2633" and len(d["films"]) == 5 and len(d["pairs"]) == 8, d.keys()
+assert d["model"] == "cxr-default" and "probability:Effusion" in d["trends"], d["trends"].keys()
+assert any(p["cross_view"] for p in d["pairs"])
+PY
+# self-contained: no external references
+if grep -l -E '(src|href)="(https?:|//|file:)' "$T"/r/*.html; then fail "external assets"; fi
+CH="chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --enable-logging=stderr --v=0 --user-data-dir=$T/profile"
+for page in "$T"/r/*.html; do
+  timeout 120 $CH --virtual-time-budget=10000 --dump-dom "file://$page" > "$T/dom" 2> "$T/log" || fail "chromium on $page"
+  ok=$(grep -o 'data-images-ok="[0-9]*/[0-9]*"' "$T/dom" | head -1 | sed 's/.*="\(.*\)"/\1/')
+  [ -n "$ok" ] || fail "$page: the page did not finish loading"
+  [ "${ok%/*}" = "${ok#*/}" ] || fail "$page: only $ok images decoded"
+  if grep -q ':CONSOLE' "$T/log"; then grep ':CONSOLE' "$T/log" >&2; fail "$page: console messages"; fi
+  echo "$(basename "$page"): $ok images decoded, no console messages"
+done
+[ "$(grep -o 'data-images-ok="[0-9]*' "$T/dom" | head -1)" != 'data-images-ok="0' ] || true
+SHOT="$CXR_BUILD_DIR/report-screenshot.png"
+timeout 120 $CH --window-size=1280,1800 --screenshot="$SHOT" "file://$T/r/patient_1543.html" 2> /dev/null || fail "screenshot"
+set -- $("$CXR_PNG_STATS" "$SHOT")
+echo "screenshot $SHOT: ${1}x${2}, mean $3, std $4"
+/usr/bin/python3 -c "import sys; sys.exit(0 if float('$4') > 20 else 1)" || fail "screenshot is blank (std $4)"
+echo "report: ok"
