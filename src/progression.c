@@ -16,13 +16,20 @@
  * (rotation +-5 degrees, shift +-20 px, scale +-5 %, gain and gamma +-10 %),
  * and takes the 95th percentile of |signal(copy) - signal(film)| per
  * signal; for the change score, the copy is registered and compared with
- * the film like any visit. The acute limit is acute_factor times that.
+ * the film like any visit. A signal that the copies do not move at all
+ * would get a limit of 0; each signal family has a floor at its
+ * resolution instead (probability 0.01, embedding distance 0.01, change
+ * score 1, i.e. 0.01 above the map threshold over 100 px^2). The acute
+ * limit is acute_factor times the limit.
  *
  * Per series and signal (rises are worsening for all three):
  *   insufficient_visits  fewer films than the Mann-Kendall test needs to be
  *                        able to reach alpha (5 for 0.05);
  *   acute_change         a rise between consecutive films beyond the acute
- *                        limit;
+ *                        limit that the following film confirms (still
+ *                        beyond it against the film before the step), or
+ *                        at the latest film: a one-film spike is more
+ *                        often an artefact of that film than a change;
  *   slow_progression     a significant monotone rise (Mann-Kendall p <
  *                        alpha, tau > 0) whose total exceeds the test-retest
  *                        limit, with no step beyond the acute limit;
@@ -40,7 +47,7 @@
 #include "cxr/register.h"
 #include "cxr/trend.h"
 
-#define CALIB_METHOD "reposed-copies/1 (+-5 deg, +-20 px, +-5 % scale, +-10 % gain and gamma; p95)"
+#define CALIB_METHOD "reposed-copies/2 (+-5 deg, +-20 px, +-5 % scale, +-10 % gain and gamma; p95, floored)"
 
 void
 cxr_progression_options_init (CxrProgressionOptions *o)
@@ -116,14 +123,13 @@ cxr_progression_classify (const double *t, const double *y, int n, double limit,
   out->event_index = out->acute_index = -1;
   out->max_step = -INFINITY;
   for (int i = 1; i < n; i++)
-    if (y[i] - y[i - 1] > out->max_step)
-      {
-        out->max_step = y[i] - y[i - 1];
-        if (out->max_step > acute_limit)
-          out->acute_index = i;
-      }
-  if (out->max_step <= acute_limit)
-    out->acute_index = -1;
+    {
+      double step = y[i] - y[i - 1];
+      gboolean confirmed = i == n - 1 || y[i + 1] - y[i - 1] > acute_limit;
+      if (step > acute_limit && confirmed && (out->acute_index < 0 || step > out->max_step))
+        out->acute_index = i;
+      out->max_step = MAX (out->max_step, step);
+    }
   g_autofree double *rel = g_new (double, MAX (n, 1));
   for (int i = 0; i < n; i++)
     rel[i] = y[i] - y[0];
@@ -280,9 +286,10 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_
       GArray *v = c == -2 ? emb : c == -1 ? chg : prob[c];
       if (v->len == 0)
         continue;
+      double floor_ = c == -1 ? 1.0 : 0.01; /* resolution floors, see the top of this file */
       sqlite3_bind_int64 (st, 1, model_id);
       sqlite3_bind_text (st, 2, sig, -1, SQLITE_TRANSIENT);
-      sqlite3_bind_double (st, 3, p95 (v));
+      sqlite3_bind_double (st, 3, MAX (p95 (v), floor_));
       sqlite3_bind_int (st, 4, (int) v->len);
       sqlite3_bind_text (st, 5, CALIB_METHOD, -1, SQLITE_STATIC);
       ok = sqlite3_step (st) == SQLITE_DONE;

@@ -120,6 +120,15 @@ test_classify (void **state)
   assert_int_equal (r.kind, CXR_TREND_IMPROVING);
   cxr_progression_classify (t, slow, 4, 0.05, 0.15, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_INSUFFICIENT_VISITS);
+  /* a one-film spike that the next film does not confirm is not acute */
+  double spike[8] = { 0.10, 0.11, 0.40, 0.12, 0.11, 0.12, 0.10, 0.11 };
+  cxr_progression_classify (t, spike, 8, 0.05, 0.15, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_STABLE);
+  /* at the latest film there is nothing to wait for */
+  double last[8] = { 0.10, 0.11, 0.10, 0.12, 0.11, 0.12, 0.10, 0.40 };
+  cxr_progression_classify (t, last, 8, 0.05, 0.15, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_ACUTE_CHANGE);
+  assert_int_equal (r.acute_index, 7);
 }
 
 int
