@@ -7,7 +7,9 @@
  * Signals, per patient and per view kind (PA films with PA films, AP with
  * AP), against time: each finding's probability; the embedding's cosine
  * distance from the series' first film; the change score against it
- * (pair_changes, when that film is the patient's baseline). The time axis
+ * (pair_changes, when that film is the patient's baseline, and only from
+ * registrations with status ok: a doubtful alignment is not evidence of
+ * change, so a series with one has no change-score signal). The time axis
  * is days when every film has a study date or a day offset, else the visit
  * number; every flag says which.
  *
@@ -401,7 +403,9 @@ cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_i
   sqlite3_stmt *chg_st = cxr_store_prepare (store,
       "SELECT c.change_score FROM pair_changes c JOIN patient_series ps"
       "  ON ps.scan_id = c.moving_scan_id AND ps.baseline_scan_id = c.fixed_scan_id"
-      " WHERE c.fixed_scan_id = ? AND c.moving_scan_id = ? AND c.kind = 'baseline'", error);
+      " JOIN registrations r USING (fixed_scan_id, moving_scan_id, kind)"
+      " WHERE c.fixed_scan_id = ? AND c.moving_scan_id = ? AND c.kind = 'baseline'"
+      "   AND r.status = 'ok'", error);
   sqlite3_stmt *del_st = cxr_store_prepare (store,
       "DELETE FROM progression_flags WHERE patient_id = ?", error);
   sqlite3_stmt *ins = cxr_store_prepare (store,

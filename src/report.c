@@ -517,7 +517,10 @@ section_flags (GString *h, JsonBuilder *jb, CxrStore *store, const char *pid, GA
               json_builder_add_string_value (jb, col_text (st, k));
             }
           json_builder_set_member_name (jb, "p_value");
-          json_builder_add_double_value (jb, col_double (st, 7));
+          if (isnan (col_double (st, 7)))
+            json_builder_add_null_value (jb); /* fewer than 3 films: no test */
+          else
+            json_builder_add_double_value (jb, col_double (st, 7));
           json_builder_end_object (jb);
           continue;
         }

@@ -44,6 +44,9 @@ stored=$(q "SELECT printf('%.7f', probability) FROM scan_predictions WHERE image
 "$CXRTRACK" analyze --db "$DB" --model "$M" > "$T/out2"
 grep -q "films scored with cxr-default.*: 0," "$T/out2" || fail "rerun rescored: $(cat "$T/out2")"
 EXT="$(dirname "$CXRTRACK")/cxrsql"
-printf '.load %s\nSELECT round(l2_distance(a.vector, a.vector), 6) FROM embeddings a LIMIT 1;\n' "$EXT" | sqlite3 "$DB" > "$T/shell"
+# A sanitizer build of the extension needs its runtime loaded into the shell first.
+PRE=$(ldd "$EXT.so" | awk '/lib(asan|ubsan)\.so/ {print $3}' | tr '\n' ':')
+printf '.load %s\nSELECT round(l2_distance(a.vector, a.vector), 6) FROM embeddings a LIMIT 1;\n' "$EXT" \
+  | LD_PRELOAD="$PRE" ASAN_OPTIONS=detect_leaks=0 sqlite3 "$DB" > "$T/shell"
 [ "$(cat "$T/shell")" = "0.0" ] || fail "sqlite3 .load: $(cat "$T/shell")"
 echo "model: ok"
