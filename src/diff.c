@@ -50,40 +50,6 @@ cxr_diff_clear (CxrDiff *d)
   g_clear_pointer (&d->heatmap_delta_max, g_free);
 }
 
-/* Gaussian (three box passes) on a w x h image, in place. */
-static void
-blur (float *img, int w, int h, double sigma)
-{
-  int r = MAX (1, (int) lround (sqrt (sigma * sigma + 0.25) - 0.5));
-  float inv = 1.0f / (2 * r + 1);
-  int n = MAX (w, h);
-  float *line = g_new (float, n), *out = g_new (float, n);
-  for (int pass = 0; pass < 3; pass++)
-    for (int dir = 0; dir < 2; dir++)
-      {
-        int len = dir ? h : w, count = dir ? w : h;
-        gsize stride = dir ? (gsize) w : 1, step = dir ? 1 : (gsize) w;
-        for (int c = 0; c < count; c++)
-          {
-            float *p = img + c * step;
-            for (int i = 0; i < len; i++)
-              line[i] = p[i * stride];
-            float acc = 0;
-            for (int i = -r; i <= r; i++)
-              acc += line[CLAMP (i, 0, len - 1)];
-            for (int i = 0; i < len; i++)
-              {
-                out[i] = acc * inv;
-                acc += line[MIN (i + r + 1, len - 1)] - line[MAX (i - r, 0)];
-              }
-            for (int i = 0; i < len; i++)
-              p[i * stride] = out[i];
-          }
-      }
-  g_free (line);
-  g_free (out);
-}
-
 /* q quantiles (0..1 evenly) of values where mask, from a 4096-bin histogram. */
 static void
 quantiles (const float *v, const float *mask, gsize n, int q, double *out)
@@ -289,7 +255,8 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
         mask[i] = inside && region ? 1.f : 0.f;
         bad[i] = (!inside || F[i] < 0.02f || F[i] > 0.97f || val < 0.02f || val > 0.97f) ? 1.f : 0.f;
       }
-  blur (bad, gw, gh, 0.01 * opt.size);
+  g_autofree float *scratch = g_new (float, n);
+  cxr__blur (bad, gw, gh, 0.01 * opt.size, scratch);
   double mask_n = 0;
   for (gsize i = 0; i < n; i++)
     {
@@ -318,8 +285,8 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
                    ? opt.smooth_px * k
                    : opt.smooth_mm / (fixed_spacing_mm / k);
   g_autofree float *wm = g_memdup2 (mask, n * sizeof (float));
-  blur (D, gw, gh, sigma);
-  blur (wm, gw, gh, sigma);
+  cxr__blur (D, gw, gh, sigma, scratch);
+  cxr__blur (wm, gw, gh, sigma, scratch);
   for (gsize i = 0; i < n; i++)
     D[i] = mask[i] > 0.5f && wm[i] > 1e-3f ? D[i] / wm[i] : 0.f;
 

@@ -544,3 +544,54 @@ cxr_image_resize (const CxrImage *image, int width, int height)
                  (height - 1) / 2.0, NULL);
   return out;
 }
+
+/**
+ * cxr__blur:
+ * @tmp: scratch of w * h floats
+ *
+ * Gaussian blur of a w x h image in place, approximated by three box
+ * filters of radius r with r(r + 1) = sigma^2 (running sums, edges
+ * clamped); the column pass runs a row at a time for cache locality.
+ */
+void
+cxr__blur (float *img, int w, int h, double sigma, float *tmp)
+{
+  int r = MAX (1, (int) lround (sqrt (sigma * sigma + 0.25) - 0.5));
+  float inv = 1.0f / (2 * r + 1);
+  float *acc = g_new (float, w);
+  for (int pass = 0; pass < 3; pass++)
+    {
+      for (int y = 0; y < h; y++)
+        {
+          const float *s = img + (gsize) y * w;
+          float *d = tmp + (gsize) y * w;
+          float a = 0;
+          for (int i = -r; i <= r; i++)
+            a += s[CLAMP (i, 0, w - 1)];
+          for (int x = 0; x < w; x++)
+            {
+              d[x] = a * inv;
+              a += s[MIN (x + r + 1, w - 1)] - s[MAX (x - r, 0)];
+            }
+        }
+      memset (acc, 0, sizeof (float) * w);
+      for (int i = -r; i <= r; i++)
+        {
+          const float *s = tmp + (gsize) CLAMP (i, 0, h - 1) * w;
+          for (int x = 0; x < w; x++)
+            acc[x] += s[x];
+        }
+      for (int y = 0; y < h; y++)
+        {
+          float *d = img + (gsize) y * w;
+          const float *add = tmp + (gsize) MIN (y + r + 1, h - 1) * w;
+          const float *sub = tmp + (gsize) MAX (y - r, 0) * w;
+          for (int x = 0; x < w; x++)
+            {
+              d[x] = acc[x] * inv;
+              acc[x] += add[x] - sub[x];
+            }
+        }
+    }
+  g_free (acc);
+}

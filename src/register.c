@@ -164,51 +164,6 @@ grid_from_grid (Grid *dst, const Grid *src, int n)
   grid_features (dst);
 }
 
-/* Three box passes approximate a Gaussian of the given sigma (in place). */
-static void
-blur (float *img, int n, double sigma, float *tmp)
-{
-  int r = MAX (1, (int) lround (sqrt (sigma * sigma + 0.25) - 0.5));
-  float inv = 1.0f / (2 * r + 1);
-  for (int pass = 0; pass < 3; pass++)
-    {
-      /* rows: img -> tmp, with edge clamping */
-      for (int y = 0; y < n; y++)
-        {
-          const float *s = img + (gsize) y * n;
-          float *d = tmp + (gsize) y * n;
-          float acc = 0;
-          for (int i = -r; i <= r; i++)
-            acc += s[CLAMP (i, 0, n - 1)];
-          for (int x = 0; x < n; x++)
-            {
-              d[x] = acc * inv;
-              acc += s[MIN (x + r + 1, n - 1)] - s[MAX (x - r, 0)];
-            }
-        }
-      /* columns: tmp -> img, a row at a time for locality */
-      float *acc = g_new0 (float, n);
-      for (int i = -r; i <= r; i++)
-        {
-          const float *s = tmp + (gsize) CLAMP (i, 0, n - 1) * n;
-          for (int x = 0; x < n; x++)
-            acc[x] += s[x];
-        }
-      for (int y = 0; y < n; y++)
-        {
-          float *d = img + (gsize) y * n;
-          const float *add = tmp + (gsize) MIN (y + r + 1, n - 1) * n;
-          const float *sub = tmp + (gsize) MAX (y - r, 0) * n;
-          for (int x = 0; x < n; x++)
-            {
-              d[x] = acc[x] * inv;
-              acc[x] += add[x] - sub[x];
-            }
-        }
-      g_free (acc);
-    }
-}
-
 static float
 tukey (double t)
 {
@@ -238,8 +193,8 @@ grid_features (Grid *g)
       m[i] = g->img[i] * g->valid[i];
       mv[i] = g->valid[i];
     }
-  blur (m, n, sl, tmp);
-  blur (mv, n, sl, tmp);
+  cxr__blur (m, n, n, sl, tmp);
+  cxr__blur (mv, n, n, sl, tmp);
   for (gsize i = 0; i < nn; i++)
     {
       m[i] = mv[i] > 1e-3f ? m[i] / mv[i] : 0.f;
@@ -247,12 +202,12 @@ grid_features (Grid *g)
       v[i] = d * d;
       g->lcn[i] = d;
     }
-  blur (v, n, sl, tmp);
+  cxr__blur (v, n, n, sl, tmp);
   /* saturated pixels (markers, letters), spread a little */
   float *sat = m;
   for (gsize i = 0; i < nn; i++)
     sat[i] = g->img[i] > 0.97f ? 1.f : 0.f;
-  blur (sat, n, n / 256.0 * 2, tmp);
+  cxr__blur (sat, n, n, n / 256.0 * 2, tmp);
   float *tk = g_new (float, n);
   for (int x = 0; x < n; x++)
     tk[x] = tukey ((x + 0.5) / n);

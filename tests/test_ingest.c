@@ -15,25 +15,9 @@
 #include <glib/gstdio.h>
 
 #include "cxr/cxr.h"
+#include "testutil.h"
 
-static char *tmpdir;
 static int counter;
-
-static int
-setup (void **state)
-{
-  tmpdir = g_dir_make_tmp ("cxr-ingest-XXXXXX", NULL);
-  return 0;
-}
-
-static int
-teardown (void **state)
-{
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmpdir);
-  assert_int_equal (system (cmd), 0);
-  g_free (tmpdir);
-  return 0;
-}
 
 static char *
 write_file (const char *name, const char *text)
@@ -52,24 +36,6 @@ new_store (void)
   CxrStore *s = cxr_store_open (p, 0, &err);
   assert_non_null (s);
   return s;
-}
-
-static char *
-query_text (CxrStore *s, const char *sql)
-{
-  sqlite3_stmt *st = cxr_store_prepare (s, sql, NULL);
-  assert_non_null (st);
-  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
-  char *v = g_strdup ((const char *) sqlite3_column_text (st, 0));
-  sqlite3_finalize (st);
-  return v;
-}
-
-static gint64
-query_int (CxrStore *s, const char *sql)
-{
-  g_autofree char *t = query_text (s, sql);
-  return t ? g_ascii_strtoll (t, NULL, 10) : -1;
 }
 
 static gboolean
@@ -345,5 +311,5 @@ main (void)
     cmocka_unit_test (test_missing_then_found),
     cmocka_unit_test (test_helpers),
   };
-  return cmocka_run_group_tests (tests, setup, teardown);
+  return cmocka_run_group_tests (tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -18,24 +18,7 @@
 #include <glib/gstdio.h>
 
 #include "cxr/cxr.h"
-
-static char *tmpdir;
-
-static int
-setup (void **state)
-{
-  tmpdir = g_dir_make_tmp ("cxr-model-XXXXXX", NULL);
-  return 0;
-}
-
-static int
-teardown (void **state)
-{
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmpdir);
-  assert_int_equal (system (cmd), 0);
-  g_free (tmpdir);
-  return 0;
-}
+#include "testutil.h"
 
 static guint32
 fnv1a (const char *s)
@@ -300,5 +283,5 @@ main (void)
     cmocka_unit_test (test_parity_small),
     cmocka_unit_test (test_parity_densenet121),
   };
-  return cmocka_run_group_tests (tests, setup, teardown);
+  return cmocka_run_group_tests (tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -14,40 +14,12 @@
 #include <glib/gstdio.h>
 
 #include "cxr/cxr.h"
-
-static char *tmpdir;
-
-static int
-setup (void **state)
-{
-  tmpdir = g_dir_make_tmp ("cxr-store-XXXXXX", NULL);
-  return 0;
-}
-
-static int
-teardown (void **state)
-{
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmpdir);
-  assert_int_equal (system (cmd), 0);
-  g_free (tmpdir);
-  return 0;
-}
+#include "testutil.h"
 
 static char *
 db_path (const char *name)
 {
   return g_build_filename (tmpdir, name, NULL);
-}
-
-static gint64
-query_int (CxrStore *s, const char *sql)
-{
-  sqlite3_stmt *st = cxr_store_prepare (s, sql, NULL);
-  assert_non_null (st);
-  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
-  gint64 v = sqlite3_column_int64 (st, 0);
-  sqlite3_finalize (st);
-  return v;
 }
 
 static void
@@ -216,5 +188,5 @@ main (void)
     cmocka_unit_test (test_patient_series_view),
     cmocka_unit_test (test_embedding_functions),
   };
-  return cmocka_run_group_tests (tests, setup, teardown);
+  return cmocka_run_group_tests (tests, tmpdir_setup, tmpdir_teardown);
 }
