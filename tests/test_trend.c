@@ -12,6 +12,9 @@
 #include <cmocka.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
 
 #include "cxr/cxr.h"
 
@@ -131,6 +134,37 @@ test_classify (void **state)
   assert_int_equal (r.acute_index, 7);
 }
 
+static void
+test_config (void **state)
+{
+  g_autofree char *dir = g_dir_make_tmp ("cxr-cfg-XXXXXX", NULL);
+  g_autofree char *good = g_build_filename (dir, "good.ini", NULL);
+  g_autofree char *bad = g_build_filename (dir, "bad.ini", NULL);
+  g_autofree char *junk = g_build_filename (dir, "junk.ini", NULL);
+  assert_true (g_file_set_contents (good, "[progression]\nalpha=0.01\nconfirm=3\n", -1, NULL));
+  assert_true (g_file_set_contents (bad, "[progression]\nalpha=2\n", -1, NULL));
+  assert_true (g_file_set_contents (junk, "alpha 0.01 without a group\n", -1, NULL));
+  CxrProgressionOptions o;
+  cxr_progression_options_init (&o);
+  g_autoptr (GError) err = NULL;
+  assert_true (cxr_progression_load_config (good, &o, &err));
+  assert_true (o.alpha == 0.01 && o.confirm == 3 && o.acute_factor == 3.0); /* the rest kept */
+  assert_false (cxr_progression_load_config (bad, &o, &err));
+  assert_non_null (strstr (err->message, "bad.ini: [progression] alpha must be a number in"));
+  assert_true (o.alpha == 0.01);
+  g_clear_error (&err);
+  assert_false (cxr_progression_load_config (junk, &o, &err));
+  assert_non_null (strstr (err->message, "junk.ini"));
+  g_clear_error (&err);
+  g_autofree char *absent = g_build_filename (dir, "absent.ini", NULL);
+  assert_false (cxr_progression_load_config (absent, &o, &err));
+  assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_INVALID_INPUT));
+  g_unlink (good);
+  g_unlink (bad);
+  g_unlink (junk);
+  g_rmdir (dir);
+}
+
 int
 main (void)
 {
@@ -139,6 +173,7 @@ main (void)
     cmocka_unit_test (test_published_example),
     cmocka_unit_test (test_event_and_limits),
     cmocka_unit_test (test_classify),
+    cmocka_unit_test (test_config),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
