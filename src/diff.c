@@ -160,20 +160,6 @@ write_overlay (const float *fixed, const float *d, const float *mask, int w, int
   cxr_image_save_png8 (rgb, w, h, 3, path, 1, error);
 }
 
-static double
-cosine (const float *a, const float *b, int n, gsize stride)
-{
-  double ab = 0, aa = 0, bb = 0;
-  for (int k = 0; k < n; k++)
-    {
-      double x = a[k * stride], y = b[k * stride];
-      ab += x * y;
-      aa += x * x;
-      bb += y * y;
-    }
-  return aa > 0 && bb > 0 ? 1 - ab / sqrt (aa * bb) : 0;
-}
-
 /**
  * cxr_diff_pair:
  * @fixed_spacing_mm: pixel spacing of FIXED, or NAN when unknown
@@ -351,9 +337,9 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
       gsize hw = (gsize) pf->map_w * pf->map_h;
       double fc = 0;
       for (gsize i = 0; i < hw; i++)
-        fc += cosine (pf->features + i, pm->features + i, pf->dim, hw);
+        fc += cxr_model_cosine_distance (pf->features + i, pm->features + i, pf->dim, hw);
       out->feature_change = fc / hw;
-      out->embedding_distance = cosine (pf->embedding, pu->embedding, pf->dim, 1);
+      out->embedding_distance = cxr_model_cosine_distance (pf->embedding, pu->embedding, pf->dim, 1);
       out->n_classes = pf->n_classes;
       out->probability_delta = g_new (double, pf->n_classes);
       out->heatmap_delta_max = g_new (double, pf->n_classes);

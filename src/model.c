@@ -685,3 +685,24 @@ cxr_prediction_free (CxrPrediction *p)
   g_free (p->features);
   g_free (p);
 }
+
+/**
+ * cxr_model_cosine_distance:
+ * @stride: distance between consecutive elements (1 for an embedding;
+ *   map_w * map_h for one location of a feature map)
+ *
+ * Returns: 1 - a.b / (|a| |b|), or 0 when either vector is zero.
+ */
+double
+cxr_model_cosine_distance (const float *a, const float *b, int n, gsize stride)
+{
+  double ab = 0, aa = 0, bb = 0;
+  for (int k = 0; k < n; k++)
+    {
+      double x = a[k * stride], y = b[k * stride];
+      ab += x * y;
+      aa += x * x;
+      bb += y * y;
+    }
+  return aa > 0 && bb > 0 ? 1 - ab / sqrt (aa * bb) : 0;
+}

@@ -183,19 +183,6 @@ p95 (GArray *v)
   return a + f * (b - a);
 }
 
-static double
-cosine (const float *a, const float *b, int n)
-{
-  double ab = 0, aa = 0, bb = 0;
-  for (int k = 0; k < n; k++)
-    {
-      ab += (double) a[k] * b[k];
-      aa += (double) a[k] * a[k];
-      bb += (double) b[k] * b[k];
-    }
-  return aa > 0 && bb > 0 ? 1 - ab / sqrt (aa * bb) : 0;
-}
-
 /**
  * cxr_progression_calibrate:
  * Derives and stores the test-retest limits of @model_id if the store has
@@ -257,7 +244,7 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_
               double d = fabs (pc->probability[c] - pf->probability[c]);
               g_array_append_val (prob[c], d);
             }
-          double e = cosine (pf->embedding, pc->embedding, pf->dim);
+          double e = cxr_model_cosine_distance (pf->embedding, pc->embedding, pf->dim, 1);
           g_array_append_val (emb, e);
           CxrRegistration r;
           CxrDiff d;

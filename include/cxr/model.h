@@ -45,6 +45,7 @@ CxrPrediction *cxr_model_forward (const CxrModel *model, const float *input);
 CxrPrediction *cxr_model_predict (const CxrModel *model, const CxrImage *film);
 
 void cxr_prediction_free (CxrPrediction *p);
+double cxr_model_cosine_distance (const float *a, const float *b, int n, gsize stride);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrPrediction, cxr_prediction_free)
 
 G_END_DECLS
