@@ -3,7 +3,7 @@
 """Train cxrtrack's default classifier (architecture cxr-densenet-small) on
 the real NIH films in ../shared/data/nih, and export it for the C runtime.
 
-  /usr/bin/python3 tools/train.py [--epochs 30] [--out models/cxr-default.safetensors]
+  /usr/bin/python3 tools/train.py [--epochs 16] [--out models/cxr-default.safetensors]
 
 Data: train256/ (1,251 films, 256x256) with labels from images.csv.
 Split: by patient (sha256 of the patient id, 20 % held out: no patient in
@@ -72,7 +72,7 @@ def model():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=16)
     ap.add_argument("--out", default="models/cxr-default.safetensors")
     a = ap.parse_args()
     random.seed(0)
@@ -86,7 +86,9 @@ def main():
     assert not ({d[0]["Patient ID"] for d in train} & {d[0]["Patient ID"] for d in test})
     print(f"{len(train)} training films, {len(test)} held-out films "
           f"({len({d[0]['Patient ID'] for d in test})} patients)", flush=True)
-    m = model()
+    # channels_last: oneDNN's NHWC convolutions train this model about twice
+    # as fast on CPU as the default NCHW layout (4.0 -> 2.2 s per batch here)
+    m = model().to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(m.parameters(), lr=2e-3, weight_decay=1e-4)
     steps = a.epochs * math.ceil(len(train) / 32)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.15)
@@ -99,6 +101,7 @@ def main():
         for i in range(0, len(train), 32):
             b = train[i:i + 32]
             x = torch.from_numpy(np.stack([(augment(d[1], rng) - MEAN) / STD for d in b])[:, None].astype(np.float32))
+            x = x.contiguous(memory_format=torch.channels_last)
             y = torch.from_numpy(np.stack([d[3] for d in b]))
             loss = bce(m(x), y)
             opt.zero_grad()
@@ -111,13 +114,13 @@ def main():
     train_s = time.time() - t0
     with torch.no_grad():
         x = torch.from_numpy(np.stack([(d[1] - MEAN) / STD for d in test])[:, None].astype(np.float32))
-        p = torch.sigmoid(m(x)).numpy()
+        p = torch.sigmoid(m(x.contiguous(memory_format=torch.channels_last))).numpy()
     with open("models/heldout_torch.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["Image Index", "Patient ID"] + ["prob_" + c for c in CLASSES])
         for d, pr in zip(test, p):
             w.writerow([d[0]["Image Index"], d[0]["Patient ID"]] + [f"{v:.7f}" for v in pr])
-    sd = {k: v.numpy() for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
+    sd = {k: v.contiguous().numpy() for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
     meta = {"architecture": "cxr-densenet-small", "input_size": str(SIZE), "classes": "|".join(CLASSES),
             "input_mean": str(MEAN), "input_std": str(STD), "resize": "area", "version": "1",
             "name": "cxr-default", "source": "tools/train.py on ../shared/data/nih/train256 (NIH ChestX-ray14)",
