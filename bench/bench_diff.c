@@ -3,9 +3,10 @@
  * Registers and compares pairs in one warm process. Reads lines
  * "FIXED MOVING SPACING_MM" and prints per pair
  * "register_ms diff_ms status change_score change_energy changed_area_mm2 peak_x peak_y".
- * Usage: bench_diff LIST
+ * Usage: bench_diff LIST [OUTDIR]
+ * With OUTDIR, each pair's overlay PNG and signed map (.npy) are written
+ * there, as analyze writes them, and the time includes writing them.
  */
-#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,15 +17,21 @@ main (int argc, char **argv)
 {
   if (argc < 2)
     return 2;
-  mallopt (M_MMAP_THRESHOLD, 32 << 20); /* as the cxrtrack CLI does */
+  cxr_tune_allocator (); /* as the cxrtrack CLI does */
   g_autofree char *text = NULL;
   if (!g_file_get_contents (argv[1], &text, NULL, NULL))
     return 1;
   g_auto (GStrv) lines = g_strsplit (g_strstrip (text), "\n", -1);
   CxrDiffOptions dopt;
   cxr_diff_options_init (&dopt);
-  for (char **l = lines; *l; l++)
+  const char *outdir = argc > 2 ? argv[2] : NULL;
+  int k = 0;
+  for (char **l = lines; *l; l++, k++)
     {
+      g_autofree char *png = outdir ? g_strdup_printf ("%s/pair%d.png", outdir, k) : NULL;
+      g_autofree char *npy = outdir ? g_strdup_printf ("%s/pair%d.npy", outdir, k) : NULL;
+      dopt.overlay_png = png;
+      dopt.map_npy = npy;
       g_auto (GStrv) p = g_strsplit (*l, " ", 3);
       g_autoptr (GError) err = NULL;
       g_autoptr (CxrImage) f = cxr_image_load (p[0], NULL, NULL, &err);

@@ -36,6 +36,7 @@ main (int argc, char **argv)
       fprintf (stderr, "usage: bench_model MODEL N THREADS gemm|images\n");
       return 2;
     }
+  cxr_tune_allocator (); /* as the cxrtrack CLI does */
   g_autoptr (GError) err = NULL;
   g_autoptr (CxrModel) m = cxr_model_load (argv[1], &err);
   if (m == NULL)

@@ -6,7 +6,6 @@
  * "ms dx_px dy_px angle_deg scale confidence status" per line.
  * Usage: bench_register LIST [threads]
  */
-#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,8 +20,7 @@ main (int argc, char **argv)
       return 2;
     }
   /* as the cxrtrack CLI does (src/cli/main.c) */
-  mallopt (M_MMAP_THRESHOLD, 32 << 20);
-  mallopt (M_TRIM_THRESHOLD, 64 << 20);
+  cxr_tune_allocator (); /* as the cxrtrack CLI does */
   g_autofree char *text = NULL;
   if (!g_file_get_contents (argv[1], &text, NULL, NULL))
     return 1;

@@ -21,6 +21,8 @@
  *    FIXED; changed area counts |d| > t; the peak is the largest |d|.
  * 6. With a model: the registered MOVING is run through the classifier;
  *    per-location cosine distance between its feature map and FIXED's
+ *    (FIXED and MOVING as whole films: the predictions analyze already
+ *    made of them are passed in rather than made again)
  *    (feature_change: the mean), and per finding the largest increase of
  *    the class activation map (registered MOVING minus FIXED).
  */
@@ -76,20 +78,50 @@ quantiles (const float *v, const float *mask, gsize n, int q, double *out)
     }
 }
 
-/* Piecewise-linear map from qa to qb (both increasing). */
-static float
-match (float v, const double *qa, const double *qb, int q)
+/* Piecewise-linear map from qa to qb (both increasing, q entries), with
+ * the end segments extended at slope 1. seg[b] is the first k with
+ * qa[k] >= b / LUT, so a lookup starts at most a step or two before its
+ * segment instead of scanning all q breakpoints. */
+enum { LUT = 1024 };
+
+typedef struct {
+  const double *qa, *qb;
+  int q;
+  guint8 seg[LUT + 1];
+} Matcher;
+
+static void
+matcher_init (Matcher *m, const double *qa, const double *qb, int q)
 {
+  g_assert (q <= 255);
+  m->qa = qa;
+  m->qb = qb;
+  m->q = q;
+  int k = 0;
+  for (int b = 0; b <= LUT; b++)
+    {
+      while (k < q && qa[k] < (double) b / LUT)
+        k++;
+      m->seg[b] = (guint8) k;
+    }
+}
+
+static float
+match (const Matcher *m, float v)
+{
+  const double *qa = m->qa, *qb = m->qb;
+  int q = m->q;
   if (v <= qa[0])
     return (float) (qb[0] + (v - qa[0]));
-  for (int k = 1; k < q; k++)
-    if (v <= qa[k])
-      {
-        double span = qa[k] - qa[k - 1];
-        double t = span > 1e-9 ? (v - qa[k - 1]) / span : 0.5;
-        return (float) (qb[k - 1] + t * (qb[k] - qb[k - 1]));
-      }
-  return (float) (qb[q - 1] + (v - qa[q - 1]));
+  int b = (int) (v * LUT);
+  int k = b <= 0 ? 1 : b > LUT ? q : MAX (1, m->seg[b] - 1);
+  while (k < q && v > qa[k])
+    k++;
+  if (k == q)
+    return (float) (qb[q - 1] + (v - qa[q - 1]));
+  double span = qa[k] - qa[k - 1];
+  double t = span > 1e-9 ? (v - qa[k - 1]) / span : 0.5;
+  return (float) (qb[k - 1] + t * (qb[k] - qb[k - 1]));
 }
 
 static void
@@ -147,15 +179,17 @@ write_overlay (const float *fixed, const float *d, const float *mask, int w, int
 {
   gsize n = (gsize) w * h;
   g_autofree guint8 *rgb = g_new (guint8, 3 * n);
+  float inv2t = (float) (1 / (2 * t));
   for (gsize i = 0; i < n; i++)
     {
-      double g = CLAMP (fixed[i], 0.0f, 1.0f) * (mask[i] > 0.5f ? 1.0 : 0.55);
-      double a = mask[i] > 0.5f ? CLAMP (fabs (d[i]) / (2 * t), 0.0, 1.0) : 0.0;
+      gboolean in = mask[i] > 0.5f;
+      float g = CLAMP (fixed[i], 0.0f, 1.0f) * (in ? 1.0f : 0.55f);
+      float a = in ? MIN (fabsf (d[i]) * inv2t, 1.0f) : 0.0f;
       /* red: brighter now (new opacity); blue: darker now */
-      double r = d[i] > 0 ? 1.0 : 0.1, b = d[i] > 0 ? 0.1 : 1.0, gg = 0.15;
-      rgb[3 * i] = (guint8) (255 * ((1 - a) * g + a * r) + 0.5);
-      rgb[3 * i + 1] = (guint8) (255 * ((1 - a) * g + a * gg) + 0.5);
-      rgb[3 * i + 2] = (guint8) (255 * ((1 - a) * g + a * b) + 0.5);
+      float r = d[i] > 0 ? 1.0f : 0.1f, b = d[i] > 0 ? 0.1f : 1.0f;
+      rgb[3 * i] = (guint8) (255 * ((1 - a) * g + a * r) + 0.5f);
+      rgb[3 * i + 1] = (guint8) (255 * ((1 - a) * g + a * 0.15f) + 0.5f);
+      rgb[3 * i + 2] = (guint8) (255 * ((1 - a) * g + a * b) + 0.5f);
     }
   cxr_image_save_png8 (rgb, w, h, 3, path, 1, error);
 }
@@ -200,6 +234,7 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
                  (moving->width - 1) / 2.0, (moving->height - 1) / 2.0, (mw - 1) / 2.0,
                  (mh - 1) / 2.0, NULL);
 
+  g_debug ("diff: resampled at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   /* Warp and mask. Grid (u, v) of FIXED -> grid (gx, gy) of MOVING is
    * affine: the registration between the two resamplings. */
   double c0x, c0y, cux, cuy, cvx, cvy;
@@ -222,25 +257,32 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
   }
   float *bad = D; /* scratch: black or saturated in either film */
   for (int v = 0; v < gh; v++)
-    for (int u = 0; u < gw; u++)
-      {
-        gsize i = (gsize) v * gw + u;
-        double gx = c0x + u * cux + v * cvx, gy = c0y + u * cuy + v * cvy;
-        gboolean inside = gx >= 0 && gy >= 0 && gx <= mw - 1 && gy <= mh - 1;
-        float val = 0;
-        if (inside)
-          {
-            int x0 = MIN ((int) gx, mw - 2), y0 = MIN ((int) gy, mh - 2);
-            float ax = (float) (gx - x0), ay = (float) (gy - y0);
-            const float *p = Mg + (gsize) y0 * mw + x0;
-            val = (1 - ay) * ((1 - ax) * p[0] + ax * p[1]) + ay * ((1 - ax) * p[mw] + ax * p[mw + 1]);
-          }
-        M[i] = val;
-        double ru = (u + 0.5) / gw, rv = (v + 0.5) / gh;
-        gboolean region = ru > 0.08 && ru < 0.92 && rv > 0.05 && rv < 0.85;
-        mask[i] = inside && region ? 1.f : 0.f;
-        bad[i] = (!inside || F[i] < 0.02f || F[i] > 0.97f || val < 0.02f || val > 0.97f) ? 1.f : 0.f;
-      }
+    {
+      double rv = (v + 0.5) / gh;
+      gboolean row_in = rv > 0.05 && rv < 0.85;
+      double rx = c0x + v * cvx, ry = c0y + v * cvy;
+      for (int u = 0; u < gw; u++)
+        {
+          gsize i = (gsize) v * gw + u;
+          double gx = rx + u * cux, gy = ry + u * cuy;
+          gboolean inside = gx >= 0 && gy >= 0 && gx <= mw - 1 && gy <= mh - 1;
+          float val = 0;
+          if (inside)
+            {
+              int x0 = MIN ((int) gx, mw - 2), y0 = MIN ((int) gy, mh - 2);
+              float ax = (float) (gx - x0), ay = (float) (gy - y0);
+              const float *p = Mg + (gsize) y0 * mw + x0;
+              float top = p[0] + ax * (p[1] - p[0]), bot = p[mw] + ax * (p[mw + 1] - p[mw]);
+              val = top + ay * (bot - top);
+            }
+          M[i] = val;
+          double ru = (u + 0.5) / gw;
+          gboolean region = row_in && ru > 0.08 && ru < 0.92;
+          mask[i] = inside && region ? 1.f : 0.f;
+          float f = F[i];
+          bad[i] = (!inside || f < 0.02f || f > 0.97f || val < 0.02f || val > 0.97f) ? 1.f : 0.f;
+        }
+    }
   g_autofree float *scratch = g_new (float, n);
   cxr__blur (bad, gw, gh, 0.01 * opt.size, scratch);
   double mask_n = 0;
@@ -258,14 +300,18 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
       return FALSE;
     }
 
+  g_debug ("diff: warped and masked at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   /* Exposure: quantile matching inside the mask. */
   enum { Q = 65 };
   double qf[Q], qm[Q];
   quantiles (F, mask, n, Q, qf);
   quantiles (M, mask, n, Q, qm);
+  Matcher mt;
+  matcher_init (&mt, qm, qf, Q);
   for (gsize i = 0; i < n; i++)
-    D[i] = mask[i] > 0.5f ? (match (M[i], qm, qf, Q) - F[i]) : 0.f;
+    D[i] = mask[i] > 0.5f ? (match (&mt, M[i]) - F[i]) : 0.f;
 
+  g_debug ("diff: matched at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   /* Smoothing by normalised convolution inside the mask. */
   double sigma = isnan (fixed_spacing_mm) || fixed_spacing_mm <= 0
                    ? opt.smooth_px * k
@@ -276,6 +322,7 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
   for (gsize i = 0; i < n; i++)
     D[i] = mask[i] > 0.5f && wm[i] > 1e-3f ? D[i] / wm[i] : 0.f;
 
+  g_debug ("diff: smoothed at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   /* Threshold from the robust noise level; the measures. */
   g_autofree float *absd = g_new (float, n);
   gsize na = 0;
@@ -327,13 +374,18 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
   out->peak_y_px = ((double) (ip / gw) - (gh - 1) / 2.0) / k + (fixed->height - 1) / 2.0;
   out->peak_value = D[ip];
 
+  g_debug ("diff: measured at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   /* Through the classifier's eyes. */
   if (opt.model)
     {
-      CxrImage fi = { gw, gh, F }, mi = { gw, gh, M };
-      g_autoptr (CxrPrediction) pf = cxr_model_predict (opt.model, &fi);
+      CxrImage mi = { gw, gh, M };
+      g_autoptr (CxrPrediction) own_f = NULL, own_u = NULL;
+      const CxrPrediction *pf = opt.fixed_prediction, *pu = opt.moving_prediction;
+      if (pf == NULL)
+        pf = own_f = cxr_model_predict (opt.model, fixed);
+      if (pu == NULL)
+        pu = own_u = cxr_model_predict (opt.model, moving);
       g_autoptr (CxrPrediction) pm = cxr_model_predict (opt.model, &mi);
-      g_autoptr (CxrPrediction) pu = cxr_model_predict (opt.model, moving);
       gsize hw = (gsize) pf->map_w * pf->map_h;
       double fc = 0;
       for (gsize i = 0; i < hw; i++)
@@ -353,11 +405,14 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
         }
     }
 
+  g_debug ("diff: model at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   GError *werr = NULL;
   if (opt.overlay_png)
     write_overlay (F, D, mask, gw, gh, t, opt.overlay_png, &werr);
+  g_debug ("diff: overlay written at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   if (opt.map_npy && werr == NULL)
     write_npy_f16 (D, gw, gh, opt.map_npy, &werr);
+  g_debug ("diff: map written at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   out->elapsed_ms = (g_get_monotonic_time () - t0) / 1000.0;
   if (werr)
     {

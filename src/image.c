@@ -11,9 +11,11 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <libdeflate.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -333,21 +335,65 @@ cxr_image_load (const char *path, const CxrImageLimits *limits, CxrImageInfo *in
   return im;
 }
 
+/* --- PNG writing -------------------------------------------------------------
+ * libpng reads (it validates untrusted files); writing is done here on
+ * libdeflate, which deflates the SUB-filtered overlays about twice as fast
+ * as zlib at level 1 and smaller (4.6 vs 10 ms for a 512x512 RGB overlay,
+ * 314 vs 325 KB; bench/diff_lesions.py times the whole difference stage).
+ * The format is the minimal valid PNG: signature, IHDR, one IDAT, IEND. */
+
 static void
-write_fn (png_structp png, png_bytep data, png_size_t n)
+put_be32 (guint8 *p, guint32 v)
 {
-  g_byte_array_append (png_get_io_ptr (png), data, (guint) n);
+  p[0] = (guint8) (v >> 24);
+  p[1] = (guint8) (v >> 16);
+  p[2] = (guint8) (v >> 8);
+  p[3] = (guint8) v;
 }
 
 static void
-flush_fn (png_structp png)
+put_chunk (GByteArray *out, const char *type, const guint8 *data, gsize n)
 {
+  guint8 b[8];
+  put_be32 (b, (guint32) n);
+  memcpy (b + 4, type, 4);
+  g_byte_array_append (out, b, 8);
+  if (n)
+    g_byte_array_append (out, data, (guint) n);
+  guint32 crc = (guint32) libdeflate_crc32 (0, type, 4);
+  if (n) /* with a NULL buffer, libdeflate_crc32 returns the initial value */
+    crc = (guint32) libdeflate_crc32 (crc, data, n);
+  put_be32 (b, crc);
+  g_byte_array_append (out, b, 4);
+}
+
+static int
+paeth (int a, int b, int c)
+{
+  int p = a + b - c, pa = abs (p - a), pb = abs (p - b), pc = abs (p - c);
+  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+/* out[i] = row[i] - prediction (PNG filter @type; @prev NULL on row 0) */
+static void
+filter_row (int type, const guint8 *row, const guint8 *prev, gsize n, int bpp, guint8 *out)
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      int a = i >= (gsize) bpp ? row[i - bpp] : 0;
+      int b = prev ? prev[i] : 0;
+      int c = prev && i >= (gsize) bpp ? prev[i - bpp] : 0;
+      int pred = type == 1 ? a : type == 2 ? b : type == 3 ? (a + b) / 2 : type == 4 ? paeth (a, b, c) : 0;
+      out[i] = (guint8) (row[i] - pred);
+    }
 }
 
 /**
  * cxr_image_encode_png8:
  * @pixels: width x height x channels bytes (channels 1: gray, 3: RGB)
- * @compression: zlib level 0-9; 1 is several times faster than the default 6
+ * @compression: 0-9 as in zlib (1: fast, SUB filter on every row; 2 and
+ *   above: the filter that minimises each row's sum of absolute values,
+ *   as libpng chooses)
  *
  * Returns: (transfer full): the PNG file's bytes, or %NULL with @error set.
  */
@@ -356,30 +402,71 @@ cxr_image_encode_png8 (const guint8 *pixels, int width, int height, int channels
                        GError **error)
 {
   g_return_val_if_fail (channels == 1 || channels == 3, NULL);
-  Reader ctx = { .name = "PNG" };
-  GByteArray *volatile buf = g_byte_array_new ();
-  png_structp png = png_create_write_struct (PNG_LIBPNG_VER_STRING, &ctx, error_fn, warning_fn);
-  png_infop info = png ? png_create_info_struct (png) : NULL;
-  if (info == NULL || setjmp (png_jmpbuf (png)))
+  gsize stride, raw_n;
+  if (width <= 0 || height <= 0 || !g_size_checked_mul (&stride, (gsize) width, (gsize) channels)
+      || !g_size_checked_mul (&raw_n, stride + 1, (gsize) height) || raw_n > G_MAXINT32 / 2)
     {
-      png_destroy_write_struct (&png, &info);
-      g_byte_array_unref (buf);
-      g_set_error (error, CXR_ERROR, CXR_ERROR_FAILED, "cannot encode PNG: %s",
-                   ctx.message[0] ? ctx.message : "out of memory");
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "cannot encode a %dx%d PNG", width,
+                   height);
       return NULL;
     }
-  png_set_write_fn (png, buf, write_fn, flush_fn);
-  png_set_compression_level (png, CLAMP (compression, 0, 9));
-  png_set_filter (png, 0, compression <= 1 ? PNG_FILTER_SUB : PNG_ALL_FILTERS);
-  png_set_IHDR (png, info, (png_uint_32) width, (png_uint_32) height, 8,
-                channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
-                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_write_info (png, info);
+  g_autofree guint8 *raw = g_malloc (raw_n);
+  g_autofree guint8 *trial = compression > 1 ? g_malloc (4 * stride) : NULL;
   for (int y = 0; y < height; y++)
-    png_write_row (png, (png_const_bytep) pixels + (gsize) y * width * channels);
-  png_write_end (png, NULL);
-  png_destroy_write_struct (&png, &info);
-  return g_byte_array_free_to_bytes (buf);
+    {
+      const guint8 *row = pixels + (gsize) y * stride, *prev = y ? row - stride : NULL;
+      guint8 *o = raw + (gsize) y * (stride + 1);
+      int best = 1;
+      if (compression > 1)
+        {
+          /* None costs nothing to try: the row itself */
+          guint64 best_sum = 0;
+          for (gsize i = 0; i < stride; i++)
+            best_sum += row[i] < 128 ? row[i] : 256 - row[i];
+          best = 0;
+          for (int t = 1; t <= 4; t++)
+            {
+              guint8 *f = trial + (gsize) (t - 1) * stride;
+              filter_row (t, row, prev, stride, channels, f);
+              guint64 sum = 0;
+              for (gsize i = 0; i < stride; i++)
+                sum += f[i] < 128 ? f[i] : 256 - f[i];
+              if (sum < best_sum)
+                {
+                  best_sum = sum;
+                  best = t;
+                }
+            }
+          memcpy (o + 1, best ? trial + (gsize) (best - 1) * stride : row, stride);
+        }
+      else
+        filter_row (1, row, prev, stride, channels, o + 1);
+      o[0] = (guint8) best;
+    }
+  struct libdeflate_compressor *c = libdeflate_alloc_compressor (CLAMP (compression, 0, 9));
+  gsize cap = c ? libdeflate_zlib_compress_bound (c, raw_n) : 0;
+  g_autofree guint8 *z = c ? g_try_malloc (cap) : NULL;
+  gsize zn = z ? libdeflate_zlib_compress (c, raw, raw_n, z, cap) : 0;
+  if (c)
+    libdeflate_free_compressor (c);
+  if (zn == 0)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_FAILED, "cannot encode PNG: out of memory");
+      return NULL;
+    }
+  GByteArray *out = g_byte_array_sized_new ((guint) zn + 64);
+  static const guint8 sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+  g_byte_array_append (out, sig, 8);
+  guint8 ihdr[13];
+  put_be32 (ihdr, (guint32) width);
+  put_be32 (ihdr + 4, (guint32) height);
+  ihdr[8] = 8;                        /* bit depth */
+  ihdr[9] = channels == 3 ? 2 : 0;    /* colour type: RGB or gray */
+  ihdr[10] = ihdr[11] = ihdr[12] = 0; /* deflate, adaptive filtering, no interlace */
+  put_chunk (out, "IHDR", ihdr, 13);
+  put_chunk (out, "IDAT", z, zn);
+  put_chunk (out, "IEND", NULL, 0);
+  return g_byte_array_free_to_bytes (out);
 }
 
 /**
@@ -489,6 +576,23 @@ void
 cxr__resample (const float *src, int w, int h, float *dst, int dw, int dh, double kx, double ky,
                double csx, double csy, double cdx, double cdy, float *cov)
 {
+  if (w == 2 * dw && h == 2 * dh && kx == 0.5 && ky == 0.5 && csx == (w - 1) / 2.0
+      && csy == (h - 1) / 2.0 && cdx == (dw - 1) / 2.0 && cdy == (dh - 1) / 2.0)
+    {
+      /* Exactly half, centres aligned: the area filter is the 2x2 mean
+       * (the general kernels below give weights 1/2, 1/2 per axis). */
+      for (int v = 0; v < dh; v++)
+        {
+          const float *a = src + (gsize) (2 * v) * w, *b = a + w;
+          float *o = dst + (gsize) v * dw;
+          for (int u = 0; u < dw; u++)
+            o[u] = 0.25f * ((a[2 * u] + a[2 * u + 1]) + (b[2 * u] + b[2 * u + 1]));
+        }
+      if (cov)
+        for (gsize i = 0; i < (gsize) dw * dh; i++)
+          cov[i] = 1.f;
+      return;
+    }
   Kernel kh, kv;
   kernel_make (&kh, w, dw, kx, csx, cdx);
   kernel_make (&kv, h, dh, ky, csy, cdy);
@@ -545,53 +649,103 @@ cxr_image_resize (const CxrImage *image, int width, int height)
   return out;
 }
 
+/* One box pass of radius r along each of n rows (src -> dst, edges
+ * clamped). A running sum is a chain of dependent adds; four rows at a
+ * time keep four independent chains in flight. */
+static void
+box_rows (const float *src, float *dst, int w, int n, int r, float inv)
+{
+  int y = 0;
+  for (; y + 4 <= n; y += 4)
+    {
+      const float *s0 = src + (gsize) y * w, *s1 = s0 + w, *s2 = s1 + w, *s3 = s2 + w;
+      float *d0 = dst + (gsize) y * w, *d1 = d0 + w, *d2 = d1 + w, *d3 = d2 + w;
+      float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      for (int i = -r; i <= r; i++)
+        {
+          int c = CLAMP (i, 0, w - 1);
+          a0 += s0[c];
+          a1 += s1[c];
+          a2 += s2[c];
+          a3 += s3[c];
+        }
+      for (int x = 0; x < w; x++)
+        {
+          int xa = MIN (x + r + 1, w - 1), xs = MAX (x - r, 0);
+          d0[x] = a0 * inv;
+          d1[x] = a1 * inv;
+          d2[x] = a2 * inv;
+          d3[x] = a3 * inv;
+          a0 += s0[xa] - s0[xs];
+          a1 += s1[xa] - s1[xs];
+          a2 += s2[xa] - s2[xs];
+          a3 += s3[xa] - s3[xs];
+        }
+    }
+  for (; y < n; y++)
+    {
+      const float *s = src + (gsize) y * w;
+      float *d = dst + (gsize) y * w;
+      float a = 0;
+      for (int i = -r; i <= r; i++)
+        a += s[CLAMP (i, 0, w - 1)];
+      for (int x = 0; x < w; x++)
+        {
+          d[x] = a * inv;
+          a += s[MIN (x + r + 1, w - 1)] - s[MAX (x - r, 0)];
+        }
+    }
+}
+
+/* One box pass of radius r down the columns (src -> dst), a row at a
+ * time with a row of running sums, so it vectorises across x. */
+static void
+box_cols (const float *src, float *dst, int w, int h, int r, float inv, float *acc)
+{
+  memset (acc, 0, sizeof (float) * w);
+  for (int i = -r; i <= r; i++)
+    {
+      const float *s = src + (gsize) CLAMP (i, 0, h - 1) * w;
+      for (int x = 0; x < w; x++)
+        acc[x] += s[x];
+    }
+  for (int y = 0; y < h; y++)
+    {
+      float *d = dst + (gsize) y * w;
+      const float *add = src + (gsize) MIN (y + r + 1, h - 1) * w;
+      const float *sub = src + (gsize) MAX (y - r, 0) * w;
+      for (int x = 0; x < w; x++)
+        {
+          d[x] = acc[x] * inv;
+          acc[x] += add[x] - sub[x];
+        }
+    }
+}
+
 /**
  * cxr__blur:
  * @tmp: scratch of w * h floats
  *
  * Gaussian blur of a w x h image in place, approximated by three box
  * filters of radius r with r(r + 1) = sigma^2 (running sums, edges
- * clamped); the column pass runs a row at a time for cache locality.
+ * clamped). The three horizontal passes run on four rows at a time in a
+ * small buffer that stays in cache; then the three vertical passes.
  */
 void
 cxr__blur (float *img, int w, int h, double sigma, float *tmp)
 {
   int r = MAX (1, (int) lround (sqrt (sigma * sigma + 0.25) - 0.5));
   float inv = 1.0f / (2 * r + 1);
-  float *acc = g_new (float, w);
-  for (int pass = 0; pass < 3; pass++)
+  float *buf = g_new (float, 8 * (gsize) w);
+  for (int y = 0; y < h; y += 4)
     {
-      for (int y = 0; y < h; y++)
-        {
-          const float *s = img + (gsize) y * w;
-          float *d = tmp + (gsize) y * w;
-          float a = 0;
-          for (int i = -r; i <= r; i++)
-            a += s[CLAMP (i, 0, w - 1)];
-          for (int x = 0; x < w; x++)
-            {
-              d[x] = a * inv;
-              a += s[MIN (x + r + 1, w - 1)] - s[MAX (x - r, 0)];
-            }
-        }
-      memset (acc, 0, sizeof (float) * w);
-      for (int i = -r; i <= r; i++)
-        {
-          const float *s = tmp + (gsize) CLAMP (i, 0, h - 1) * w;
-          for (int x = 0; x < w; x++)
-            acc[x] += s[x];
-        }
-      for (int y = 0; y < h; y++)
-        {
-          float *d = img + (gsize) y * w;
-          const float *add = tmp + (gsize) MIN (y + r + 1, h - 1) * w;
-          const float *sub = tmp + (gsize) MAX (y - r, 0) * w;
-          for (int x = 0; x < w; x++)
-            {
-              d[x] = acc[x] * inv;
-              acc[x] += add[x] - sub[x];
-            }
-        }
+      int n = MIN (4, h - y);
+      box_rows (img + (gsize) y * w, buf, w, n, r, inv);
+      box_rows (buf, buf + 4 * (gsize) w, w, n, r, inv);
+      box_rows (buf + 4 * (gsize) w, tmp + (gsize) y * w, w, n, r, inv);
     }
-  g_free (acc);
+  box_cols (tmp, img, w, h, r, inv, buf);
+  box_cols (img, tmp, w, h, r, inv, buf);
+  box_cols (tmp, img, w, h, r, inv, buf);
+  g_free (buf);
 }

@@ -130,6 +130,20 @@ film_clear (gpointer p)
   g_free (f->error);
 }
 
+/* This job's prediction of a film, or NULL when it has none (stored
+ * earlier, or the film could not be read). */
+static const CxrPrediction *
+film_prediction (const PatientJob *j, gint64 scan_id)
+{
+  for (guint k = 0; k < j->films->len; k++)
+    {
+      const Film *f = &g_array_index (j->films, Film, k);
+      if (f->scan_id == scan_id)
+        return f->pred;
+    }
+  return NULL;
+}
+
 static void
 cmp_clear (gpointer p)
 {
@@ -273,6 +287,21 @@ worker (gpointer data, gpointer user_data)
           w->reason = why;
         }
     }
+  /* Films first: the difference maps reuse their predictions. */
+  for (guint k = 0; k < j->films->len; k++)
+    {
+      Film *f = &g_array_index (j->films, Film, k);
+      g_autoptr (GError) err = NULL;
+      const CxrImage *im = films_get (&films, f->scan_id, f->path, &j->opt->limits, &err);
+      if (im == NULL)
+        {
+          f->error = g_strdup (err->message);
+          continue;
+        }
+      gint64 t0 = g_get_monotonic_time ();
+      f->pred = cxr_model_predict (j->opt->model, im);
+      f->ms = (g_get_monotonic_time () - t0) / 1000.0;
+    }
   for (guint k = 0; k < j->cmps->len; k++)
     {
       Cmp *c = &g_array_index (j->cmps, Cmp, k);
@@ -287,6 +316,8 @@ worker (gpointer data, gpointer user_data)
                             : NULL;
       CxrDiffOptions dopt = j->opt->diff;
       dopt.model = j->opt->model;
+      dopt.fixed_prediction = film_prediction (j, c->fixed_id);
+      dopt.moving_prediction = film_prediction (j, c->moving_id);
       g_autofree char *png = j->artifacts ? g_strdup_printf ("%s/%s.png", j->artifacts, c->stem) : NULL;
       g_autofree char *npy = j->artifacts ? g_strdup_printf ("%s/%s.npy", j->artifacts, c->stem) : NULL;
       dopt.overlay_png = png;
@@ -295,20 +326,6 @@ worker (gpointer data, gpointer user_data)
         c->done = TRUE;
       else
         c->error = g_strdup (err ? err->message : "difference map failed");
-    }
-  for (guint k = 0; k < j->films->len; k++)
-    {
-      Film *f = &g_array_index (j->films, Film, k);
-      g_autoptr (GError) err = NULL;
-      const CxrImage *im = films_get (&films, f->scan_id, f->path, &j->opt->limits, &err);
-      if (im == NULL)
-        {
-          f->error = g_strdup (err->message);
-          continue;
-        }
-      gint64 t0 = g_get_monotonic_time ();
-      f->pred = cxr_model_predict (j->opt->model, im);
-      f->ms = (g_get_monotonic_time () - t0) / 1000.0;
     }
   films_clear (&films);
   g_async_queue_push (done, j);

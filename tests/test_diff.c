@@ -102,6 +102,13 @@ test_blob_found (void **state)
   g_autoptr (CxrImage) ov = cxr_image_load (png, NULL, NULL, &err);
   assert_non_null (ov);
   assert_int_equal (ov->width, 512);
+  {
+    CxrImageInfo info;
+    g_autoptr (CxrImage) again = cxr_image_load (png, NULL, &info, &err);
+    assert_non_null (again);
+    assert_string_equal (info.color_type, "rgb");
+    assert_int_equal (info.bit_depth, 8);
+  }
   g_autofree char *raw = NULL;
   gsize len;
   assert_true (g_file_get_contents (npy, &raw, &len, NULL));
@@ -113,6 +120,49 @@ test_blob_found (void **state)
   g_unlink (png);
   g_unlink (npy);
   g_rmdir (dir);
+}
+
+/* analyze hands over the predictions it already made of both films: the
+ * results must be those of making them here. */
+static void
+test_model_predictions_reused (void **state)
+{
+  g_autofree char *mp = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models",
+                                          "cxr-default.safetensors", NULL);
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrModel) model = cxr_model_load (mp, &err);
+  assert_non_null (model);
+  g_autoptr (CxrImage) m = copy_film ();
+  for (int i = 0; i < m->width * m->height; i++)
+    m->data[i] = 0.95f * m->data[i];
+  CxrDiffOptions o;
+  cxr_diff_options_init (&o);
+  o.model = model;
+  CxrDiff a, b;
+  assert_true (cxr_diff_pair (film, m, &identity, 0.37, &o, &a, &err));
+  g_autoptr (CxrPrediction) pf = cxr_model_predict (model, film);
+  g_autoptr (CxrPrediction) pm = cxr_model_predict (model, m);
+  o.fixed_prediction = pf;
+  o.moving_prediction = pm;
+  assert_true (cxr_diff_pair (film, m, &identity, 0.37, &o, &b, &err));
+  assert_int_equal (a.n_classes, 14);
+  assert_true (a.feature_change == b.feature_change && a.embedding_distance == b.embedding_distance);
+  assert_true (a.embedding_distance > 0 && a.embedding_distance < 0.1);
+  for (int c = 0; c < a.n_classes; c++)
+    {
+      assert_true (a.probability_delta[c] == b.probability_delta[c]);
+      assert_true (a.heatmap_delta_max[c] == b.heatmap_delta_max[c]);
+      assert_true (fabs (a.probability_delta[c] - (pm->probability[c] - pf->probability[c])) < 1e-12);
+    }
+  cxr_diff_clear (&b);
+  /* and they are used, not made again: handed FIXED's as MOVING's, the
+   * two films look the same to the classifier */
+  o.moving_prediction = pf;
+  assert_true (cxr_diff_pair (film, m, &identity, 0.37, &o, &b, &err));
+  assert_true (b.embedding_distance < 1e-6 && b.probability_delta[0] == 0);
+  assert_true (b.feature_change == a.feature_change); /* the registered film is always made here */
+  cxr_diff_clear (&a);
+  cxr_diff_clear (&b);
 }
 
 static void
@@ -136,6 +186,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_no_change),
     cmocka_unit_test (test_blob_found),
+    cmocka_unit_test (test_model_predictions_reused),
     cmocka_unit_test (test_failed_registration),
   };
   return cmocka_run_group_tests (tests, setup, teardown);

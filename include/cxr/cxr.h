@@ -19,3 +19,4 @@
 #include "store.h"
 
 const char *cxr_version (void);
+void cxr_tune_allocator (void);

@@ -21,6 +21,8 @@ typedef struct {
   const char *overlay_png;  /* write the colour overlay here, or NULL */
   const char *map_npy;      /* write the signed map (float16 .npy) here, or NULL */
   const CxrModel *model;    /* classifier for the feature and heatmap differences, or NULL */
+  const CxrPrediction *fixed_prediction;  /* the model's prediction of FIXED as a whole film, */
+  const CxrPrediction *moving_prediction; /* and of MOVING, when already made; else made here */
 } CxrDiffOptions;
 
 void cxr_diff_options_init (CxrDiffOptions *options);

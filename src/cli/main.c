@@ -6,7 +6,6 @@
  */
 #include <locale.h>
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 #include <stdio.h>
 #include <string.h>
@@ -118,18 +117,7 @@ int
 main (int argc, char **argv)
 {
   setlocale (LC_ALL, "");
-#ifdef __GLIBC__
-  /* SQLite allocates and frees an ~87 KB statement journal for every
-   * INSERT into a table with foreign keys; glibc's default 128 KB trim
-   * threshold then returns it to the kernel each time, one brk() pair per
-   * row. Keeping 64 MB of freed heap makes the 112,120-row NIH ingest ten
-   * times faster (19.6 s -> 2.0 s, bench/ingest.sh). */
-  mallopt (M_TRIM_THRESHOLD, 64 << 20);
-  mallopt (M_TOP_PAD, 16 << 20);
-  /* Registration allocates its grids (1 MB each) per pair: keep them in
-   * the heap rather than mapping and faulting in fresh pages each time. */
-  mallopt (M_MMAP_THRESHOLD, 32 << 20);
-#endif
+  cxr_tune_allocator ();
   if (argc < 2 || g_str_equal (argv[1], "--help") || g_str_equal (argv[1], "-h")
       || g_str_equal (argv[1], "help"))
     {
