@@ -19,6 +19,12 @@
  * 5. Threshold t = max(min_threshold, noise_k x 1.4826 MAD(d)) inside the
  *    mask. change_score = sum over the mask of max(|d| - t, 0), in px^2 of
  *    FIXED; changed area counts |d| > t; the peak is the largest |d|.
+ *    trend_score is the same sum at tt = max(min_trend_threshold, trend_noise_k
+ *    x sigma) (default max(0.015, 2 sigma)): the progression signal. One
+ *    pair needs t's margin against its own noise; a trend test across a
+ *    series filters noise by consistency and can use fainter change (on
+ *    synthetic slowly growing nodules, bench/progression_synth.py, the
+ *    score at t only rises once the growth has made the lesion large).
  * 6. With a model: the registered MOVING is run through the classifier;
  *    per-location cosine distance between its feature map and FIXED's
  *    (FIXED and MOVING as whole films: the predictions analyze already
@@ -43,6 +49,8 @@ cxr_diff_options_init (CxrDiffOptions *o)
   o->smooth_px = 6.0;
   o->min_threshold = 0.03;
   o->noise_k = 4.0;
+  o->min_trend_threshold = 0.015;
+  o->trend_noise_k = 2.0;
 }
 
 void
@@ -345,7 +353,9 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
   out->noise_sigma = 1.4826 * med;
   double t = MAX (opt.min_threshold, opt.noise_k * out->noise_sigma);
   out->threshold = t;
-  double e2 = 0, score = 0, area = 0, peak = 0;
+  double tt = MAX (opt.min_trend_threshold, opt.trend_noise_k * out->noise_sigma);
+  out->trend_threshold = tt;
+  double e2 = 0, score = 0, tscore = 0, area = 0, peak = 0;
   gsize ip = 0;
   for (gsize i = 0; i < n; i++)
     {
@@ -358,6 +368,8 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
           score += a - t;
           area += 1;
         }
+      if (a > tt)
+        tscore += a - tt;
       if (a > peak)
         {
           peak = a;
@@ -367,6 +379,7 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
   double px2 = 1.0 / (k * k); /* FIXED px^2 per grid px */
   out->change_energy = 1e4 * e2 / mask_n;
   out->change_score = score * px2;
+  out->trend_score = tscore * px2;
   out->changed_area_px = area * px2;
   if (!isnan (fixed_spacing_mm) && fixed_spacing_mm > 0)
     out->changed_area_mm2 = out->changed_area_px * fixed_spacing_mm * fixed_spacing_mm;

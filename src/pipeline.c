@@ -371,7 +371,8 @@ write_cmps (CxrStore *store, PatientJob *j, Writers *w, gint64 run_id, CxrAnalyz
           sqlite3_bind_text (st, i++, kind == 0 ? "previous" : "baseline", -1, SQLITE_STATIC);
           double v[] = { d->change_score, d->change_energy, d->changed_area_px, d->changed_area_mm2,
                          d->peak_x_px, d->peak_y_px, d->peak_value, d->threshold, d->noise_sigma,
-                         d->mask_area_px, d->embedding_distance, d->feature_change };
+                         d->mask_area_px, d->embedding_distance, d->feature_change,
+                         d->trend_score, d->trend_threshold };
           for (guint q = 0; q < G_N_ELEMENTS (v); q++, i++)
             if (!isnan (v[q]))
               sqlite3_bind_double (st, i, v[q]);
@@ -816,9 +817,9 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
       w.chg = cxr_store_prepare (store,
           "INSERT OR REPLACE INTO pair_changes (fixed_scan_id, moving_scan_id, kind, change_score,"
           " change_energy, changed_area_px, changed_area_mm2, peak_x_px, peak_y_px, peak_value,"
-          " threshold, noise_sigma, mask_area_px, embedding_distance, feature_change, model_id,"
-          " overlay_path, map_path, elapsed_ms, method, run_id)"
-          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &err);
+          " threshold, noise_sigma, mask_area_px, embedding_distance, feature_change,"
+          " trend_score, trend_threshold, model_id, overlay_path, map_path, elapsed_ms, method, run_id)"
+          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &err);
       w.fchg = w.chg ? cxr_store_prepare (store,
           "INSERT OR REPLACE INTO pair_finding_changes (fixed_scan_id, moving_scan_id, kind,"
           " model_id, finding, probability_delta, heatmap_delta_max) VALUES (?,?,?,?,?,?,?)", &err)

@@ -6,10 +6,12 @@
  *
  * Signals, per patient and per view kind (PA films with PA films, AP with
  * AP), against time: each finding's probability; the embedding's cosine
- * distance from the series' first film; the change score against it
- * (pair_changes, when that film is the patient's baseline, and only from
- * registrations with status ok: a doubtful alignment is not evidence of
- * change, so a series with one has no change-score signal). The time axis
+ * distance from the series' first film; the trend score against it
+ * (pair_changes.trend_score: the change score at the lower threshold a
+ * trend test can afford, see diff.c; when that film is the patient's
+ * baseline, and only from registrations with status ok: a doubtful
+ * alignment is not evidence of change, so a series with one has no
+ * trend-score signal). The time axis
  * is days when every film has a study date or a day offset, else the visit
  * number; every flag says which.
  *
@@ -17,16 +19,22 @@
  * takes films from the store, makes re-posed and re-exposed copies of each
  * (rotation +-5 degrees, shift +-20 px, scale +-5 %, gain and gamma +-10 %),
  * and takes the 95th percentile of |signal(copy) - signal(film)| per
- * signal; for the change score, the copy is registered and compared with
+ * signal; for the trend score, the copy is registered and compared with
  * the film like any visit. A signal that the copies do not move at all
  * would get a limit of 0; each signal family has a floor at its
- * resolution instead (probability 0.01, embedding distance 0.01, change
- * score 1, i.e. 0.01 above the map threshold over 100 px^2). The acute
- * limit is acute_factor times the limit.
+ * resolution instead (probability 0.01, embedding distance 0.01, trend
+ * score 1, i.e. 0.01 above its threshold over 100 px^2). The acute
+ * limit is acute_factor times the limit, and at least acute_share (0.5) of
+ * the series' largest rise over its first film: a step is acute when it
+ * stands out of the noise *and* carries most of the change, slow when the
+ * change is spread over the visits. (A signal whose re-posed copies
+ * barely move, like the trend score, has a tiny limit; without the share,
+ * any real growth would be "acute", however gradual.)
  *
  * Per series and signal (rises are worsening for all three):
  *   insufficient_visits  fewer films than the Mann-Kendall test needs to be
- *                        able to reach alpha (5 for 0.05);
+ *                        able to reach alpha (5 for 0.05; for the signals
+ *                        measured against the first film, 5 after it);
  *   acute_change         a rise between consecutive films beyond the acute
  *                        limit that the following film confirms (still
  *                        beyond it against the film before the step), or
@@ -57,6 +65,7 @@ cxr_progression_options_init (CxrProgressionOptions *o)
   o->alpha = 0.05;
   o->confirm = 2;
   o->acute_factor = 3.0;
+  o->acute_share = 0.5;
   o->calib_films = 20;
   o->calib_copies = 2;
 }
@@ -64,7 +73,8 @@ cxr_progression_options_init (CxrProgressionOptions *o)
 /**
  * cxr_progression_load_config:
  * Reads the [progression] group of a key file: alpha, confirm,
- * acute_factor, calib_films, calib_copies. Absent keys keep their values.
+ * acute_factor, acute_share, calib_films, calib_copies. Absent keys keep
+ * their values.
  */
 gboolean
 cxr_progression_load_config (const char *path, CxrProgressionOptions *o, GError **error)
@@ -80,6 +90,7 @@ cxr_progression_load_config (const char *path, CxrProgressionOptions *o, GError 
     { "alpha", &o->alpha, NULL, 1e-6, 0.5 },
     { "confirm", NULL, &o->confirm, 1, 10 },
     { "acute_factor", &o->acute_factor, NULL, 1, 100 },
+    { "acute_share", &o->acute_share, NULL, 0, 1 },
     { "calib_films", NULL, &o->calib_films, 1, 10000 },
     { "calib_copies", NULL, &o->calib_copies, 1, 100 },
   };
@@ -115,15 +126,27 @@ cxr_trend_kind_name (CxrTrendKind k)
  * cxr_progression_classify:
  * @y: the signal at each film, in time order; rises are worsening
  * @limit: test-retest limit of the signal
+ * @from_baseline: @y is a distance from the first film, so y[0] = 0 by
+ *   definition rather than by measurement. Every later value carries the
+ *   re-posing noise of a registered pair and y[0] does not: kept in the
+ *   trend test, it would be the series' minimum by construction and bias
+ *   every stable series towards a rise. The trend test and slope then use
+ *   films 2..n; steps and events still count from y[0].
  */
 void
 cxr_progression_classify (const double *t, const double *y, int n, double limit,
-                          double acute_limit, const CxrProgressionOptions *o, CxrTrendResult *out)
+                          double acute_limit, gboolean from_baseline,
+                          const CxrProgressionOptions *o, CxrTrendResult *out)
 {
   memset (out, 0, sizeof *out);
   out->tau = out->p_value = out->slope = out->slope_low = out->slope_high = NAN;
   out->event_index = out->acute_index = -1;
   out->max_step = -INFINITY;
+  double rise = 0;
+  for (int i = 1; i < n; i++)
+    rise = MAX (rise, y[i] - y[0]);
+  acute_limit = MAX (acute_limit, o->acute_share * rise);
+  out->acute_limit = acute_limit;
   for (int i = 1; i < n; i++)
     {
       double step = y[i] - y[i - 1];
@@ -137,12 +160,13 @@ cxr_progression_classify (const double *t, const double *y, int n, double limit,
     rel[i] = y[i] - y[0];
   out->event_index = cxr_trend_event (rel, n, limit, o->confirm);
   CxrMannKendall mk;
-  if (n >= 3 && cxr_trend_mann_kendall (t, y, n, &mk))
+  int skip = from_baseline ? 1 : 0, nt = n - skip;
+  if (nt >= 3 && cxr_trend_mann_kendall (t + skip, y + skip, nt, &mk))
     {
       out->tau = mk.tau;
       out->p_value = mk.p_value;
       CxrTheilSen ts;
-      if (cxr_trend_theil_sen (t, y, n, 0.95, &ts))
+      if (cxr_trend_theil_sen (t + skip, y + skip, nt, 0.95, &ts))
         {
           out->slope = ts.slope;
           out->slope_low = ts.low;
@@ -151,7 +175,7 @@ cxr_progression_classify (const double *t, const double *y, int n, double limit,
     }
   if (out->acute_index >= 0)
     out->kind = CXR_TREND_ACUTE_CHANGE;
-  else if (n < cxr_trend_min_visits (o->alpha))
+  else if (nt < cxr_trend_min_visits (o->alpha))
     out->kind = CXR_TREND_INSUFFICIENT_VISITS;
   else if (out->p_value < o->alpha && out->tau > 0 && y[n - 1] - y[0] > limit)
     out->kind = CXR_TREND_SLOW_PROGRESSION;
@@ -251,7 +275,7 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_
           if (cxr_register_pair (film, copy, NULL, &r, NULL) && r.status != CXR_REGISTER_FAILED
               && cxr_diff_pair (film, copy, &r, NAN, NULL, &d, NULL))
             {
-              g_array_append_val (chg, d.change_score);
+              g_array_append_val (chg, d.trend_score);
               cxr_diff_clear (&d);
             }
         }
@@ -270,7 +294,7 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_
   for (int c = -2; ok && c < nc; c++)
     {
       g_autofree char *sig = c == -2 ? g_strdup ("embedding_distance")
-                             : c == -1 ? g_strdup ("change_score")
+                             : c == -1 ? g_strdup ("trend_score")
                                        : g_strdup_printf ("probability:%s", cxr_model_class_name (model, c));
       GArray *v = c == -2 ? emb : c == -1 ? chg : prob[c];
       if (v->len == 0)
@@ -388,7 +412,7 @@ cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_i
       "SELECT cosine_distance(a.vector, b.vector) FROM embeddings a, embeddings b"
       " WHERE a.scan_id = ? AND b.scan_id = ? AND a.model_id = ?3 AND b.model_id = ?3", error);
   sqlite3_stmt *chg_st = cxr_store_prepare (store,
-      "SELECT c.change_score FROM pair_changes c JOIN patient_series ps"
+      "SELECT c.trend_score FROM pair_changes c JOIN patient_series ps"
       "  ON ps.scan_id = c.moving_scan_id AND ps.baseline_scan_id = c.fixed_scan_id"
       " JOIN registrations r USING (fixed_scan_id, moving_scan_id, kind)"
       " WHERE c.fixed_scan_id = ? AND c.moving_scan_id = ? AND c.kind = 'baseline'"
@@ -444,7 +468,7 @@ cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_i
               for (int sig = -2; ok && sig < nc; sig++)
                 {
                   g_autofree char *name = sig == -2 ? g_strdup ("embedding_distance")
-                                          : sig == -1 ? g_strdup ("change_score")
+                                          : sig == -1 ? g_strdup ("trend_score")
                                                       : g_strdup_printf ("probability:%s",
                                                                          cxr_model_class_name (model, sig));
                   const double *lim = g_hash_table_lookup (limits, name);
@@ -481,7 +505,8 @@ cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_i
                     continue;
                   CxrTrendResult r;
                   double acute = o->acute_factor * *lim;
-                  cxr_progression_classify (t, y, n, *lim, acute, o, &r);
+                  cxr_progression_classify (t, y, n, *lim, acute, sig < 0, o, &r);
+                  acute = r.acute_limit;
                   g_autofree char *ev = evidence (name, fa->view_kind, fs, y, n, axis, *lim, acute, &r);
                   int i = 1;
                   sqlite3_bind_text (ins, i++, pid, -1, SQLITE_STATIC);

@@ -54,6 +54,7 @@ test_no_change (void **state)
   g_autoptr (GError) err = NULL;
   assert_true (cxr_diff_pair (film, same, &identity, 0.37, NULL, &d, &err));
   assert_true (d.change_score == 0);
+  assert_true (d.trend_score == 0);
   assert_true (d.changed_area_px == 0);
   assert_true (d.change_energy < 1e-3);
   assert_true (d.mask_area_px > 0.3 * 1024 * 1024);
@@ -99,6 +100,10 @@ test_blob_found (void **state)
     fail_msg ("changed area %.0f px^2 for a disc of %.0f", d.changed_area_px, disc);
   assert_true (fabs (d.changed_area_mm2 - d.changed_area_px * 0.37 * 0.37) < 1e-6);
   assert_true (d.change_score > 0);
+  /* the trend score: the same sum at the lower trend threshold */
+  assert_true (d.trend_threshold == MAX (0.015, 2 * d.noise_sigma));
+  assert_true (d.trend_threshold < d.threshold);
+  assert_true (d.trend_score > d.change_score + (d.threshold - d.trend_threshold) * d.changed_area_px - 1e-6);
   g_autoptr (CxrImage) ov = cxr_image_load (png, NULL, NULL, &err);
   assert_non_null (ov);
   assert_int_equal (ov->width, 512);

@@ -105,33 +105,65 @@ test_classify (void **state)
   CxrTrendResult r;
   /* creeping up 0.02 a visit with noise: no step beyond 0.06, total 0.14 > 0.05 */
   double slow[8] = { 0.10, 0.13, 0.14, 0.15, 0.19, 0.20, 0.21, 0.24 };
-  cxr_progression_classify (t, slow, 8, 0.05, 0.15, &o, &r);
+  cxr_progression_classify (t, slow, 8, 0.05, 0.15, FALSE, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_SLOW_PROGRESSION);
   assert_true (r.p_value < 0.05 && r.slope > 0.015 && r.slope < 0.025);
   assert_int_equal (r.event_index, 4); /* 0.19 - 0.10 > 0.05, and 0.20 confirms */
   /* the same with one jump of 0.2 */
   double jump[8] = { 0.10, 0.11, 0.12, 0.32, 0.33, 0.34, 0.35, 0.36 };
-  cxr_progression_classify (t, jump, 8, 0.05, 0.15, &o, &r);
+  cxr_progression_classify (t, jump, 8, 0.05, 0.15, FALSE, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_ACUTE_CHANGE);
   assert_int_equal (r.acute_index, 3);
   /* a significant rise smaller than the test-retest limit is noise */
   double tiny[8] = { 0.100, 0.101, 0.102, 0.103, 0.104, 0.105, 0.106, 0.107 };
-  cxr_progression_classify (t, tiny, 8, 0.05, 0.15, &o, &r);
+  cxr_progression_classify (t, tiny, 8, 0.05, 0.15, FALSE, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_STABLE);
   double fall[8] = { 0.5, 0.45, 0.42, 0.40, 0.33, 0.30, 0.25, 0.2 };
-  cxr_progression_classify (t, fall, 8, 0.05, 0.15, &o, &r);
+  cxr_progression_classify (t, fall, 8, 0.05, 0.15, FALSE, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_IMPROVING);
-  cxr_progression_classify (t, slow, 4, 0.05, 0.15, &o, &r);
+  cxr_progression_classify (t, slow, 4, 0.05, 0.15, FALSE, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_INSUFFICIENT_VISITS);
   /* a one-film spike that the next film does not confirm is not acute */
   double spike[8] = { 0.10, 0.11, 0.40, 0.12, 0.11, 0.12, 0.10, 0.11 };
-  cxr_progression_classify (t, spike, 8, 0.05, 0.15, &o, &r);
+  cxr_progression_classify (t, spike, 8, 0.05, 0.15, FALSE, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_STABLE);
   /* at the latest film there is nothing to wait for */
   double last[8] = { 0.10, 0.11, 0.10, 0.12, 0.11, 0.12, 0.10, 0.40 };
-  cxr_progression_classify (t, last, 8, 0.05, 0.15, &o, &r);
+  cxr_progression_classify (t, last, 8, 0.05, 0.15, FALSE, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_ACUTE_CHANGE);
   assert_int_equal (r.acute_index, 7);
+
+  /* A distance from the first film: y[0] = 0 is not a measurement. The
+   * trend test leaves it out; with it, the noise below would be a
+   * significant rise (exact p = 0.030 with the 0 in; 0.136 without, SciPy). */
+  double dist[7] = { 0, 0.29, 0.30, 0.31, 0.34, 0.33, 0.32 };
+  CxrMannKendall mk;
+  assert_true (cxr_trend_mann_kendall (t + 1, dist + 1, 6, &mk));
+  assert_true (fabs (mk.p_value - 0.1361111111111111) < 1e-9);
+  cxr_progression_classify (t, dist, 7, 0.05, 0.9, TRUE, &o, &r);
+  assert_true (fabs (r.p_value - mk.p_value) < 1e-12);
+  assert_int_equal (r.kind, CXR_TREND_STABLE);
+  cxr_progression_classify (t, dist, 7, 0.05, 0.9, FALSE, &o, &r);
+  assert_true (fabs (r.p_value - 0.03015873015873016) < 1e-9);
+  assert_int_equal (r.kind, CXR_TREND_SLOW_PROGRESSION);
+  /* A signal whose re-posed copies barely move (limit 1, acute 3): steady
+   * growth is slow progression, since no step carries most of the rise... */
+  double grow[6] = { 0, 1, 6, 12, 19, 26 };
+  cxr_progression_classify (t, grow, 6, 1, 3, TRUE, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_SLOW_PROGRESSION);
+  assert_true (r.acute_limit == 13); /* half the largest rise */
+  /* ...and one step that does is acute */
+  double sudden[6] = { 0, 0, 1, 0, 40, 41 };
+  cxr_progression_classify (t, sudden, 6, 1, 3, TRUE, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_ACUTE_CHANGE);
+  assert_int_equal (r.acute_index, 4);
+  o.acute_share = 0; /* the share off: the multiple of the limit alone */
+  cxr_progression_classify (t, grow, 6, 1, 3, TRUE, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_ACUTE_CHANGE);
+  o.acute_share = 0.5;
+  /* 5 films are 4 after the first: too few for the test to reach 0.05 */
+  cxr_progression_classify (t, dist, 5, 0.05, 0.9, TRUE, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_INSUFFICIENT_VISITS);
 }
 
 static void

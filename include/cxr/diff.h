@@ -18,6 +18,8 @@ typedef struct {
   double smooth_px;         /* ... when the pixel spacing is unknown: px of the film; default 6 */
   double min_threshold;     /* change threshold floor, intensity units (0..1); default 0.03 */
   double noise_k;           /* threshold = max(floor, noise_k x robust sigma); default 4 */
+  double min_trend_threshold; /* the same for trend_score: floor, default 0.015, */
+  double trend_noise_k;       /* and multiple of sigma, default 2 */
   const char *overlay_png;  /* write the colour overlay here, or NULL */
   const char *map_npy;      /* write the signed map (float16 .npy) here, or NULL */
   const CxrModel *model;    /* classifier for the feature and heatmap differences, or NULL */
@@ -36,6 +38,8 @@ typedef struct {
   double peak_y_px;
   double peak_value;        /* signed d there */
   double threshold;         /* the threshold used */
+  double trend_score;       /* as change_score, at trend_threshold: the progression signal */
+  double trend_threshold;
   double noise_sigma;       /* robust sigma of d inside the mask */
   double mask_area_px;      /* px^2 of FIXED inside the thorax mask */
   double feature_change;    /* mean cosine distance of the feature maps, or NAN */

@@ -15,7 +15,8 @@ G_BEGIN_DECLS
 typedef struct {
   double alpha;          /* Mann-Kendall significance; default 0.05 */
   int confirm;           /* visits that must confirm an event; default 2 */
-  double acute_factor;   /* acute limit = factor x test-retest limit; default 3 */
+  double acute_factor;   /* acute limit = factor x test-retest limit; default 3, */
+  double acute_share;    /* and at least this share of the series' largest rise; default 0.5 */
   int calib_films;       /* films used to derive the test-retest limits; default 20 */
   int calib_copies;      /* re-posed copies of each; default 2 */
 } CxrProgressionOptions;
@@ -38,12 +39,13 @@ typedef struct {
   int event_index;      /* first visit (index) of a confirmed change beyond the limit, or -1 */
   int acute_index;      /* visit (index) of the largest step, if beyond the acute limit, else -1 */
   double max_step;      /* largest rise between consecutive visits */
+  double acute_limit;   /* the acute limit applied (see acute_share) */
 } CxrTrendResult;
 
 const char *cxr_trend_kind_name (CxrTrendKind kind);
 void cxr_progression_classify (const double *t, const double *y, int n, double limit,
-                               double acute_limit, const CxrProgressionOptions *options,
-                               CxrTrendResult *out);
+                               double acute_limit, gboolean from_baseline,
+                               const CxrProgressionOptions *options, CxrTrendResult *out);
 
 gboolean cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_id,
                                     const CxrProgressionOptions *options, GError **error);

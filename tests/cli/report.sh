@@ -18,6 +18,11 @@ DB="$T/r.sqlite"
 S="$CXR_SOURCE_ROOT/sample"
 "$CXRTRACK" ingest --db "$DB" --manifest "$S/manifest.csv" > /dev/null
 "$CXRTRACK" analyze --db "$DB" --model "$CXR_SOURCE_ROOT/models/cxr-default.safetensors" > /dev/null
+q() { "$CXRTRACK" sql --db "$DB" --format csv "$1" | tr -d '\r' | tail -1; }
+# every map has its trend score, at a threshold below the single-pair one
+[ "$(q "SELECT count(*) FROM pair_changes WHERE trend_score IS NULL OR trend_score < change_score OR trend_threshold >= threshold")" = 0 ] \
+  || fail "trend_score"
+[ "$(q "SELECT count(*) FROM retest_limits WHERE signal = 'trend_score' AND limit_value >= 1")" = 1 ] || fail "trend_score limit"
 "$CXRTRACK" report --db "$DB" --all --out "$T/r" > "$T/out" || { cat "$T/out"; fail "report --all"; }
 grep -q "and 4 patient pages" "$T/out" || fail "pages: $(cat "$T/out")"
 "$CXRTRACK" report --db "$DB" --patient 2633 --out "$T/r" --format json > /dev/null
