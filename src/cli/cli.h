@@ -23,6 +23,7 @@ int cmd_report (int argc, char **argv);
 char *cli_join_argv (int argc, char **argv);
 int cli_usage_error (GOptionContext *ctx, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
 int cli_fail (GError *error);
+char *cli_default_model (void);
 
 typedef struct {
   gboolean enabled;      /* stderr is a terminal */

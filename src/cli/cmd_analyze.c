@@ -21,12 +21,15 @@ cmd_analyze (int argc, char **argv)
 {
   g_autofree char *db = NULL, *model_path = NULL, *config = NULL;
   int jobs = 0;
-  gboolean no_diff = FALSE;
+  gboolean no_diff = FALSE, no_model = FALSE;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
     { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Patients in parallel (default: one per core)", "N" },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
-      "Classifier weights (safetensors): embed and score every frontal film", "FILE" },
+      "Classifier weights (safetensors) to embed and score every frontal film with"
+      " (default: $CXRTRACK_MODEL, else cxr-default)", "FILE" },
+    { "no-model", 0, 0, G_OPTION_ARG_NONE, &no_model,
+      "No classifier: registration and pixel difference maps only, no progression flags", NULL },
     { "no-diff", 0, 0, G_OPTION_ARG_NONE, &no_diff, "Skip difference maps", NULL },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
       "Progression thresholds ([progression] alpha, confirm, acute_factor, ...)", "FILE" },
@@ -44,6 +47,11 @@ cmd_analyze (int argc, char **argv)
   g_autoptr (CxrStore) store = cxr_store_open (db, CXR_STORE_NO_CREATE, &error);
   if (store == NULL)
     return cli_fail (error);
+  if (no_model && model_path)
+    return cli_usage_error (ctx, "--model and --no-model exclude each other");
+  if (!no_model && model_path == NULL && (model_path = cli_default_model ()) == NULL)
+    g_printerr ("analyze: the default model (cxr-default.safetensors) was not found: running without"
+                " the classifier; name one with --model FILE or $CXRTRACK_MODEL\n");
   g_autoptr (CxrModel) model = NULL;
   if (model_path && (model = cxr_model_load (model_path, &error)) == NULL)
     return cli_fail (error);

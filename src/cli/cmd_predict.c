@@ -14,7 +14,8 @@ cmd_predict (int argc, char **argv)
   g_autofree char *model_path = NULL, *format = NULL;
   gboolean embedding = FALSE;
   GOptionEntry entries[] = {
-    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Classifier weights (safetensors)", "FILE" },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+      "Classifier weights (safetensors; default: $CXRTRACK_MODEL, else cxr-default)", "FILE" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "csv (default) or json", "FMT" },
     { "embedding", 'e', 0, G_OPTION_ARG_NONE, &embedding, "Also print the embedding", NULL },
     { NULL }
@@ -24,8 +25,12 @@ cmd_predict (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return cli_usage_error (ctx, "%s", error->message);
-  if (model_path == NULL || argc < 2)
-    return cli_usage_error (ctx, "predict needs --model and at least one film");
+  if (model_path == NULL)
+    model_path = cli_default_model ();
+  if (model_path == NULL)
+    return cli_usage_error (ctx, "predict: no --model, and the default model was not found");
+  if (argc < 2)
+    return cli_usage_error (ctx, "predict needs at least one film");
   gboolean json = format && g_str_equal (format, "json");
   if (format && !json && !g_str_equal (format, "csv"))
     return cli_usage_error (ctx, "unknown --format '%s' (csv or json)", format);

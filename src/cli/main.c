@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cxr-config.h"
+
 #include "cli.h"
 #include "cxr/cxr.h"
 
@@ -111,6 +113,27 @@ cli_progress_end (CliProgress *p)
 {
   if (p->enabled)
     fputs ("\r\033[K", stderr);
+}
+
+/**
+ * cli_default_model:
+ * The classifier used without --model: $CXRTRACK_MODEL when set, else the
+ * installed models/cxr-default.safetensors, else the one in the source
+ * tree this binary was built from.
+ *
+ * Returns: (transfer full) (nullable): a path, or %NULL when none exists.
+ */
+char *
+cli_default_model (void)
+{
+  const char *env = g_getenv ("CXRTRACK_MODEL");
+  if (env && *env)
+    return g_strdup (env);
+  const char *paths[] = { CXR_MODEL_INSTALLED, CXR_MODEL_SOURCE };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    if (g_file_test (paths[i], G_FILE_TEST_IS_REGULAR))
+      return g_strdup (paths[i]);
+  return NULL;
 }
 
 int

@@ -41,8 +41,15 @@ stored=$(q "SELECT printf('%.7f', probability) FROM scan_predictions WHERE image
 # distances: a film from itself 0; drift from baseline is finite and positive
 [ "$(q "SELECT cosine_distance(vector, vector) < 1e-6 FROM embeddings LIMIT 1")" = 1 ] || fail "self distance"
 [ "$(q "SELECT count(*) FROM embeddings e JOIN patient_series ps USING (scan_id) JOIN embeddings b ON b.scan_id = ps.baseline_scan_id WHERE e.scan_id <> b.scan_id AND cosine_distance(b.vector, e.vector) > 0")" = 16 ] || fail "drift"
-"$CXRTRACK" analyze --db "$DB" --model "$M" > "$T/out2"
+# without --model: the default model, the same file (nothing rescored)
+"$CXRTRACK" analyze --db "$DB" > "$T/out2"
 grep -q "films scored with cxr-default.*: 0," "$T/out2" || fail "rerun rescored: $(cat "$T/out2")"
+[ "$(q "SELECT count(*) FROM models")" = 1 ] || fail "default model is another file"
+"$CXRTRACK" predict "$S/images/00001543_003.png" | tail -1 | cut -d, -f4 > "$T/eff2"
+cmp -s "$T/eff" "$T/eff2" || fail "predict's default model differs"
+# a missing default is named, and analyze runs on without the classifier
+CXRTRACK_MODEL="$T/absent.safetensors" "$CXRTRACK" analyze --db "$DB" > "$T/out3" 2>&1 && fail "absent \$CXRTRACK_MODEL accepted"
+grep -q "absent.safetensors" "$T/out3" || fail "absent model message: $(cat "$T/out3")"
 EXT="$(dirname "$CXRTRACK")/cxrsql"
 # A sanitizer build of the extension needs its runtime loaded into the shell first.
 PRE=$(ldd "$EXT.so" | awk '/lib(asan|ubsan)\.so/ {print $3}' | tr '\n' ':')
