@@ -32,6 +32,7 @@
 #include "cxr/error.h"
 #include "cxr/model.h"
 #include "cxr/safetensors.h"
+#include "sgemm-private.h"
 
 typedef struct {
   const char *name;
@@ -52,6 +53,7 @@ typedef struct {
   int ci, co, k, stride, pad;
   float *w;             /* co x (ci k k) */
   float *b;             /* co, or NULL */
+  float *wp;            /* w packed for cxrtrack's own product (sgemm.c), or NULL */
 } Conv;
 
 typedef struct {
@@ -113,6 +115,19 @@ conv_clear (Conv *c)
 {
   g_clear_pointer (&c->w, g_free);
   g_clear_pointer (&c->b, g_free);
+  g_clear_pointer (&c->wp, g_aligned_free);
+}
+
+/* After folding: the weights as cxrtrack's own matrix product wants them,
+ * where it is used (sgemm.c). */
+static void
+conv_pack (Conv *c)
+{
+  if (cxr__sgemm_own ())
+    {
+      c->wp = cxr__sgemm_pack_a (c->w, c->co, c->ci * c->k * c->k);
+      g_clear_pointer (&c->w, g_free); /* only the BLAS path reads it */
+    }
 }
 
 static void
@@ -450,6 +465,18 @@ cxr_model_load (const char *path, GError **error)
                    cxr_safetensors_n_tensors (st) - g_hash_table_size (ld.used), a->name);
       goto out;
     }
+  conv_pack (&m->conv0);
+  for (int b = 0; b < 4; b++)
+    {
+      Block *blk = &m->blocks[b];
+      for (int l = 0; l < blk->n; l++)
+        {
+          conv_pack (&blk->layers[l].conv1);
+          conv_pack (&blk->layers[l].conv2);
+        }
+      if (blk->has_trans)
+        conv_pack (&blk->tconv);
+    }
   ok = TRUE;
 out:
   affine_clear (&bn);
@@ -522,13 +549,24 @@ conv_forward (const Conv *c, const float *in, int h, int w, float *out, float *c
   int oh = (h + 2 * c->pad - c->k) / c->stride + 1, ow = (w + 2 * c->pad - c->k) / c->stride + 1;
   int n = oh * ow, kk = c->ci * c->k * c->k;
   const float *b = in;
+  if (c->wp && c->k > 1 && c->stride == 1 && h == w && oh == ow)
+    {
+      /* no im2col: the product packs its panels from the input itself */
+      CxrConvInput x = { in, c->ci, h, w, c->k, c->pad };
+      cxr__sgemm_conv (c->co, c->wp, &x, out);
+      goto epilogue;
+    }
   if (!(c->k == 1 && c->stride == 1 && c->pad == 0))
     {
       im2col (in, c->ci, h, w, c->k, c->stride, c->pad, oh, ow, col);
       b = col;
     }
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, c->co, n, kk, 1.0f, c->w, kk, b, n, 0.0f,
-               out, n);
+  if (c->wp)
+    cxr__sgemm_packed (c->co, n, kk, c->wp, b, n, out, n);
+  else
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, c->co, n, kk, 1.0f, c->w, kk, b, n, 0.0f,
+                 out, n);
+epilogue:
   if (c->b || relu)
     for (int o = 0; o < c->co; o++)
       {

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * C (m x n) = A (m x k) B (k x n), row-major, for the convolutions of
+ * src/model.c: A is a layer's weights, packed once at load time into
+ * panels of 8 rows (k x 8, zero-padded), B the activations (n = pixels),
+ * packed per call in panels of 32 columns (k x 32, zero-padded) that stay
+ * in cache while every 8-row panel of A passes over them. The 8 x 32 block
+ * of C lives in 16 AVX-512 registers for the whole of k.
+ *
+ * Why not OpenBLAS here: with the AVX2 kernels this workplace forces
+ * (OPENBLAS_CORETYPE=Haswell), OpenBLAS reaches 70-100 GFLOP/s on
+ * DenseNet's shapes on this CPU, this kernel 90-165 (bench/model.py). It is
+ * used only when the CPU has AVX-512F (__builtin_cpu_supports, so builds
+ * stay portable: no -march) and CXR_GEMM is not "blas"; otherwise model.c
+ * calls cblas_sgemm as before.
+ */
+#include <string.h>
+
+#include "sgemm-private.h"
+
+#define MR 8
+#define NR 32
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_OWN 1
+#endif
+
+/**
+ * cxr__sgemm_own:
+ * Returns: whether cxr__sgemm_packed() may be used on this CPU.
+ */
+gboolean
+cxr__sgemm_own (void)
+{
+#ifdef HAVE_OWN
+  static gsize once = 0;
+  static gboolean own;
+  if (g_once_init_enter (&once))
+    {
+      __builtin_cpu_init ();
+      own = __builtin_cpu_supports ("avx512f") && g_strcmp0 (g_getenv ("CXR_GEMM"), "blas") != 0;
+      g_once_init_leave (&once, 1);
+    }
+  return own;
+#else
+  return FALSE;
+#endif
+}
+
+/**
+ * cxr__sgemm_pack_a:
+ * Returns: (transfer full): @a (m x k) as ceil(m / 8) panels of k x 8,
+ * zero-padded, 64-byte aligned; free with g_aligned_free().
+ */
+float *
+cxr__sgemm_pack_a (const float *a, int m, int k)
+{
+  int np = (m + MR - 1) / MR;
+  float *p = g_aligned_alloc0 ((gsize) np * MR * k, sizeof (float), 64);
+  for (int b = 0; b < np; b++)
+    for (int q = 0; q < k; q++)
+      for (int r = 0; r < MR && b * MR + r < m; r++)
+        p[((gsize) b * k + q) * MR + r] = a[(gsize) (b * MR + r) * k + q];
+  return p;
+}
+
+#ifdef HAVE_OWN
+
+#define FMA_ROW(r)                                                                               \
+  {                                                                                              \
+    __m512 av = _mm512_set1_ps (ap[r]);                                                          \
+    c##r##0 = _mm512_fmadd_ps (av, b0, c##r##0);                                                 \
+    c##r##1 = _mm512_fmadd_ps (av, b1, c##r##1);                                                 \
+  }
+#define STORE_ROW(r)                                                                             \
+  if (r < rows)                                                                                  \
+    {                                                                                            \
+      _mm512_mask_storeu_ps (c + (gsize) r * ldc, m0, c##r##0);                                  \
+      _mm512_mask_storeu_ps (c + (gsize) r * ldc + 16, m1, c##r##1);                             \
+    }
+
+/* c (rows x 32, masked by m0 | m1) = ap (k x 8 panel) . bp (k x 32 panel) */
+__attribute__ ((target ("avx512f"))) static void
+kernel_8x32 (int k, const float *restrict ap, const float *restrict bp, float *c, int ldc,
+             int rows, __mmask16 m0, __mmask16 m1)
+{
+  __m512 c00 = _mm512_setzero_ps (), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  __m512 c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+  for (int q = 0; q < k; q++)
+    {
+      __m512 b0 = _mm512_load_ps (bp), b1 = _mm512_load_ps (bp + 16);
+      FMA_ROW (0) FMA_ROW (1) FMA_ROW (2) FMA_ROW (3)
+      FMA_ROW (4) FMA_ROW (5) FMA_ROW (6) FMA_ROW (7)
+      ap += MR;
+      bp += NR;
+    }
+  STORE_ROW (0) STORE_ROW (1) STORE_ROW (2) STORE_ROW (3)
+  STORE_ROW (4) STORE_ROW (5) STORE_ROW (6) STORE_ROW (7)
+}
+
+/* Each thread keeps its B panel (k x 32 floats, 147 KB for k = 1152). */
+typedef struct {
+  gsize n;
+  float *p;
+} Panel;
+
+static void
+panel_free (gpointer data)
+{
+  Panel *pn = data;
+  g_aligned_free (pn->p);
+  g_free (pn);
+}
+
+static GPrivate panel_key = G_PRIVATE_INIT (panel_free);
+
+static float *
+panel_get (gsize n)
+{
+  Panel *pn = g_private_get (&panel_key);
+  if (pn == NULL)
+    {
+      pn = g_new0 (Panel, 1);
+      g_private_set (&panel_key, pn);
+    }
+  if (pn->n < n)
+    {
+      g_aligned_free (pn->p);
+      pn->p = g_aligned_alloc (n, sizeof (float), 64);
+      pn->n = n;
+    }
+  return pn->p;
+}
+
+__attribute__ ((target ("avx512f"))) static void
+sgemm_avx512 (int m, int n, int k, const float *ap, const float *b, int ldb, float *c, int ldc)
+{
+  float *bp = panel_get ((gsize) k * NR);
+  int np = (m + MR - 1) / MR;
+  for (int j = 0; j < n; j += NR)
+    {
+      int nc = MIN (NR, n - j);
+      __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16) ((1u << nc) - 1);
+      __mmask16 m1 = nc >= 32 ? 0xFFFF : nc > 16 ? (__mmask16) ((1u << (nc - 16)) - 1) : 0;
+      const float *src = b + j;
+      for (int q = 0; q < k; q++, src += ldb)
+        {
+          /* masked: columns past n are neither read nor kept */
+          _mm512_store_ps (bp + (gsize) q * NR, _mm512_maskz_loadu_ps (m0, src));
+          _mm512_store_ps (bp + (gsize) q * NR + 16, _mm512_maskz_loadu_ps (m1, src + 16));
+        }
+      for (int p = 0; p < np; p++)
+        kernel_8x32 (k, ap + (gsize) p * k * MR, bp, c + (gsize) p * MR * ldc + j, ldc,
+                     MIN (MR, m - p * MR), m0, m1);
+    }
+}
+#endif
+
+#ifdef HAVE_OWN
+/* The k x 32 panel of im2col(x) for output pixels j .. j + nc - 1: per
+ * (channel, ky, kx) row, the pixels of one output row are a contiguous run
+ * of the input row iy = y + ky - pad, clipped to the image. */
+__attribute__ ((target ("avx512f"))) static void
+pack_conv (const CxrConvInput *x, int ow, int oh, int j, int nc, float *bp)
+{
+  int seg_t[NR + 1], seg_y[NR], seg_x[NR], ns = 0;
+  for (int t = 0; t < nc;)
+    {
+      int y = (j + t) / ow, x0 = (j + t) % ow, len = MIN (nc - t, ow - x0);
+      seg_t[ns] = t;
+      seg_y[ns] = y;
+      seg_x[ns++] = x0;
+      t += len;
+    }
+  seg_t[ns] = nc;
+  gsize hw = (gsize) x->h * x->w;
+  float *row = bp;
+  for (int c = 0; c < x->ci; c++)
+    for (int ky = 0; ky < x->k; ky++)
+      for (int kx = 0; kx < x->k; kx++, row += NR)
+        {
+          _mm512_store_ps (row, _mm512_setzero_ps ());
+          _mm512_store_ps (row + 16, _mm512_setzero_ps ());
+          for (int s = 0; s < ns; s++)
+            {
+              int iy = seg_y[s] + ky - x->pad;
+              if (iy < 0 || iy >= x->h || seg_y[s] >= oh)
+                continue;
+              int len = seg_t[s + 1] - seg_t[s];
+              int ix0 = seg_x[s] + kx - x->pad;
+              int lo = MAX (0, -ix0), hi = MIN (len, x->w - ix0);
+              const float *src = x->in + c * hw + (gsize) iy * x->w + ix0;
+              float *dst = row + seg_t[s];
+              for (int t = lo; t < hi; t++)
+                dst[t] = src[t];
+            }
+        }
+}
+
+__attribute__ ((target ("avx512f"))) static void
+sgemm_conv_avx512 (int m, const float *ap, const CxrConvInput *x, float *c)
+{
+  int o = x->h + 2 * x->pad - x->k + 1, n = o * o, k = x->ci * x->k * x->k;
+  float *bp = panel_get ((gsize) k * NR);
+  int np = (m + MR - 1) / MR;
+  for (int j = 0; j < n; j += NR)
+    {
+      int nc = MIN (NR, n - j);
+      __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16) ((1u << nc) - 1);
+      __mmask16 m1 = nc >= 32 ? 0xFFFF : nc > 16 ? (__mmask16) ((1u << (nc - 16)) - 1) : 0;
+      pack_conv (x, o, o, j, nc, bp);
+      for (int p = 0; p < np; p++)
+        kernel_8x32 (k, ap + (gsize) p * k * MR, bp, c + (gsize) p * MR * n + j, n,
+                     MIN (MR, m - p * MR), m0, m1);
+    }
+}
+#endif
+
+/**
+ * cxr__sgemm_conv:
+ * @ap: the convolution's weights (m x ci k k) packed by cxr__sgemm_pack_a()
+ * @c: m x (output pixels)
+ *
+ * A stride-1 convolution without an im2col copy. Only when
+ * cxr__sgemm_own() is %TRUE.
+ */
+void
+cxr__sgemm_conv (int m, const float *ap, const CxrConvInput *x, float *c)
+{
+#ifdef HAVE_OWN
+  g_return_if_fail (cxr__sgemm_own ());
+  sgemm_conv_avx512 (m, ap, x, c);
+#else
+  g_return_if_reached ();
+#endif
+}
+
+/**
+ * cxr__sgemm_packed:
+ * @ap: A packed by cxr__sgemm_pack_a()
+ *
+ * C (m x n, row stride @ldc) = A . B (k x n, row stride @ldb). Only when
+ * cxr__sgemm_own() is %TRUE.
+ */
+void
+cxr__sgemm_packed (int m, int n, int k, const float *ap, const float *b, int ldb, float *c, int ldc)
+{
+#ifdef HAVE_OWN
+  g_return_if_fail (cxr__sgemm_own ());
+  sgemm_avx512 (m, n, k, ap, b, ldb, c, ldc);
+#else
+  g_return_if_reached ();
+#endif
+}
