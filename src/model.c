@@ -587,38 +587,7 @@ epilogue:
 /* Each thread keeps its largest activation arena for the next film: 29 MB
  * for DenseNet-121 at 224 px, which, allocated afresh per film, costs a
  * page fault per 4 KB every time (10 % of the time on a virtual machine). */
-typedef struct {
-  gsize n;
-  float *data;
-} Arena;
-
-static void
-arena_free (gpointer p)
-{
-  Arena *a = p;
-  g_free (a->data);
-  g_free (a);
-}
-
-static GPrivate arena_key = G_PRIVATE_INIT (arena_free);
-
-static float *
-arena_get (gsize n)
-{
-  Arena *a = g_private_get (&arena_key);
-  if (a == NULL)
-    {
-      a = g_new0 (Arena, 1);
-      g_private_set (&arena_key, a);
-    }
-  if (a->n < n)
-    {
-      g_free (a->data);
-      a->data = g_new (float, n);
-      a->n = n;
-    }
-  return a->data;
-}
+static GPrivate arena_key = G_PRIVATE_INIT (cxr__thread_buffer_free);
 
 /**
  * cxr_model_forward:
@@ -647,7 +616,7 @@ cxr_model_forward (const CxrModel *m, const float *input)
   int hf = hh;
   max_col = MAX (max_col, max_tmp); /* also holds a transition's output */
   gsize mid = (gsize) a->bn_size * a->growth * h1 * h1;
-  float *arena = arena_get (stem + 2 * max_block + max_tmp + mid + max_col);
+  float *arena = cxr__thread_buffer (&arena_key, stem + 2 * max_block + max_tmp + mid + max_col);
   float *f0 = arena, *blk_a = f0 + stem, *blk_b = blk_a + max_block, *tmp = blk_b + max_block,
         *bott = tmp + max_tmp, *col = bott + mid;
 

@@ -8,6 +8,8 @@
 #include <glib.h>
 
 gboolean cxr__sgemm_own (void);
+float *cxr__thread_buffer (GPrivate *key, gsize n);
+void cxr__thread_buffer_free (gpointer data);
 float *cxr__sgemm_pack_a (const float *a, int m, int k);
 void cxr__sgemm_packed (int m, int n, int k, const float *ap, const float *b, int ldb, float *c,
                         int ldc);

@@ -48,6 +48,49 @@ cxr__sgemm_own (void)
 #endif
 }
 
+typedef struct {
+  gsize n;
+  float *p;
+} ThreadBuffer;
+
+/**
+ * cxr__thread_buffer_free:
+ * The destroy function of a #GPrivate used with cxr__thread_buffer().
+ */
+void
+cxr__thread_buffer_free (gpointer data)
+{
+  ThreadBuffer *tb = data;
+  g_aligned_free (tb->p);
+  g_free (tb);
+}
+
+/**
+ * cxr__thread_buffer:
+ * @key: a #GPrivate made with G_PRIVATE_INIT (cxr__thread_buffer_free)
+ *
+ * Returns: this thread's buffer for @key, at least @n floats, 64-byte
+ * aligned, grown when asked for more and kept until the thread ends, so a
+ * loop over films reuses its memory instead of faulting fresh pages in.
+ */
+float *
+cxr__thread_buffer (GPrivate *key, gsize n)
+{
+  ThreadBuffer *tb = g_private_get (key);
+  if (tb == NULL)
+    {
+      tb = g_new0 (ThreadBuffer, 1);
+      g_private_set (key, tb);
+    }
+  if (tb->n < n)
+    {
+      g_aligned_free (tb->p);
+      tb->p = g_aligned_alloc (n, sizeof (float), 64);
+      tb->n = n;
+    }
+  return tb->p;
+}
+
 /**
  * cxr__sgemm_pack_a:
  * Returns: (transfer full): @a (m x k) as ceil(m / 8) panels of k x 8,
@@ -101,56 +144,56 @@ kernel_8x32 (int k, const float *restrict ap, const float *restrict bp, float *c
 }
 
 /* Each thread keeps its B panel (k x 32 floats, 147 KB for k = 1152). */
-typedef struct {
-  gsize n;
-  float *p;
-} Panel;
+static GPrivate panel_key = G_PRIVATE_INIT (cxr__thread_buffer_free);
 
+/* Write masks for the two 16-float halves of a panel with nc columns. */
 static void
-panel_free (gpointer data)
+panel_masks (int nc, __mmask16 *m0, __mmask16 *m1)
 {
-  Panel *pn = data;
-  g_aligned_free (pn->p);
-  g_free (pn);
+  *m0 = nc >= 16 ? 0xFFFF : (__mmask16) ((1u << nc) - 1);
+  *m1 = nc >= 32 ? 0xFFFF : nc > 16 ? (__mmask16) ((1u << (nc - 16)) - 1) : 0;
 }
 
-static GPrivate panel_key = G_PRIVATE_INIT (panel_free);
+static void pack_conv (const CxrConvInput *x, int ow, int oh, int j, int nc, float *bp);
 
-static float *
-panel_get (gsize n)
-{
-  Panel *pn = g_private_get (&panel_key);
-  if (pn == NULL)
-    {
-      pn = g_new0 (Panel, 1);
-      g_private_set (&panel_key, pn);
-    }
-  if (pn->n < n)
-    {
-      g_aligned_free (pn->p);
-      pn->p = g_aligned_alloc (n, sizeof (float), 64);
-      pn->n = n;
-    }
-  return pn->p;
-}
+/* Where B's panels come from: a matrix, or a convolution's input. */
+typedef struct {
+  const float *b;           /* k x n, row stride ldb; or NULL and: */
+  int ldb;
+  const CxrConvInput *x;    /* im2col (x), output o x o */
+  int o;
+} Source;
 
 __attribute__ ((target ("avx512f"))) static void
-sgemm_avx512 (int m, int n, int k, const float *ap, const float *b, int ldb, float *c, int ldc)
+pack_panel (const Source *src, int k, int j, int nc, __mmask16 m0, __mmask16 m1, float *bp)
 {
-  float *bp = panel_get ((gsize) k * NR);
+  if (src->b == NULL)
+    {
+      pack_conv (src->x, src->o, src->o, j, nc, bp);
+      return;
+    }
+  const float *b = src->b + j;
+  for (int q = 0; q < k; q++, b += src->ldb)
+    {
+      /* masked: columns past n are neither read nor kept */
+      _mm512_store_ps (bp + (gsize) q * NR, _mm512_maskz_loadu_ps (m0, b));
+      _mm512_store_ps (bp + (gsize) q * NR + 16, _mm512_maskz_loadu_ps (m1, b + 16));
+    }
+}
+
+/* C (m x n) = A . B: for each 32-column panel of B, packed once, every
+ * 8-row panel of A. */
+__attribute__ ((target ("avx512f"))) static void
+drive (int m, int n, int k, const float *ap, const Source *src, float *c, int ldc)
+{
+  float *bp = cxr__thread_buffer (&panel_key, (gsize) k * NR);
   int np = (m + MR - 1) / MR;
   for (int j = 0; j < n; j += NR)
     {
       int nc = MIN (NR, n - j);
-      __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16) ((1u << nc) - 1);
-      __mmask16 m1 = nc >= 32 ? 0xFFFF : nc > 16 ? (__mmask16) ((1u << (nc - 16)) - 1) : 0;
-      const float *src = b + j;
-      for (int q = 0; q < k; q++, src += ldb)
-        {
-          /* masked: columns past n are neither read nor kept */
-          _mm512_store_ps (bp + (gsize) q * NR, _mm512_maskz_loadu_ps (m0, src));
-          _mm512_store_ps (bp + (gsize) q * NR + 16, _mm512_maskz_loadu_ps (m1, src + 16));
-        }
+      __mmask16 m0, m1;
+      panel_masks (nc, &m0, &m1);
+      pack_panel (src, k, j, nc, m0, m1, bp);
       for (int p = 0; p < np; p++)
         kernel_8x32 (k, ap + (gsize) p * k * MR, bp, c + (gsize) p * MR * ldc + j, ldc,
                      MIN (MR, m - p * MR), m0, m1);
@@ -199,23 +242,6 @@ pack_conv (const CxrConvInput *x, int ow, int oh, int j, int nc, float *bp)
         }
 }
 
-__attribute__ ((target ("avx512f"))) static void
-sgemm_conv_avx512 (int m, const float *ap, const CxrConvInput *x, float *c)
-{
-  int o = x->h + 2 * x->pad - x->k + 1, n = o * o, k = x->ci * x->k * x->k;
-  float *bp = panel_get ((gsize) k * NR);
-  int np = (m + MR - 1) / MR;
-  for (int j = 0; j < n; j += NR)
-    {
-      int nc = MIN (NR, n - j);
-      __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16) ((1u << nc) - 1);
-      __mmask16 m1 = nc >= 32 ? 0xFFFF : nc > 16 ? (__mmask16) ((1u << (nc - 16)) - 1) : 0;
-      pack_conv (x, o, o, j, nc, bp);
-      for (int p = 0; p < np; p++)
-        kernel_8x32 (k, ap + (gsize) p * k * MR, bp, c + (gsize) p * MR * n + j, n,
-                     MIN (MR, m - p * MR), m0, m1);
-    }
-}
 #endif
 
 /**
@@ -231,7 +257,9 @@ cxr__sgemm_conv (int m, const float *ap, const CxrConvInput *x, float *c)
 {
 #ifdef HAVE_OWN
   g_return_if_fail (cxr__sgemm_own ());
-  sgemm_conv_avx512 (m, ap, x, c);
+  int o = x->h + 2 * x->pad - x->k + 1;
+  Source src = { NULL, 0, x, o };
+  drive (m, o * o, x->ci * x->k * x->k, ap, &src, c, o * o);
 #else
   g_return_if_reached ();
 #endif
@@ -249,7 +277,8 @@ cxr__sgemm_packed (int m, int n, int k, const float *ap, const float *b, int ldb
 {
 #ifdef HAVE_OWN
   g_return_if_fail (cxr__sgemm_own ());
-  sgemm_avx512 (m, n, k, ap, b, ldb, c, ldc);
+  Source src = { b, ldb, NULL, 0 };
+  drive (m, n, k, ap, &src, c, ldc);
 #else
   g_return_if_reached ();
 #endif
