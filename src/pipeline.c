@@ -548,7 +548,8 @@ status_of (const char *s)
 }
 
 /* The comparisons of one patient: this job's new pairs, and stored pairs
- * that have a registration but no difference map yet. */
+ * that have a registration but no difference map yet, or one made before
+ * the trend score existed (schema 0006), which is made again. */
 static gboolean
 load_cmps (CxrStore *store, PatientJob *j, GError **error)
 {
@@ -591,7 +592,7 @@ load_cmps (CxrStore *store, PatientJob *j, GError **error)
       "  JOIN scans m ON m.scan_id = r.moving_scan_id"
       " WHERE m.patient_id = ? AND r.status <> 'failed' AND NOT EXISTS (SELECT 1 FROM pair_changes c"
       "   WHERE c.fixed_scan_id = r.fixed_scan_id AND c.moving_scan_id = r.moving_scan_id"
-      "     AND c.kind = r.kind)"
+      "     AND c.kind = r.kind AND c.trend_score IS NOT NULL)"
       " GROUP BY 1, 2", error);
   if (st == NULL)
     return FALSE;
@@ -780,7 +781,7 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
       " SELECT m.patient_id FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
       "  WHERE ?3 AND r.status <> 'failed' AND NOT EXISTS (SELECT 1 FROM pair_changes c"
       "   WHERE c.fixed_scan_id = r.fixed_scan_id AND c.moving_scan_id = r.moving_scan_id"
-      "     AND c.kind = r.kind)"
+      "     AND c.kind = r.kind AND c.trend_score IS NOT NULL)"
       " ORDER BY 1", &err);
   if (st == NULL)
     goto out;

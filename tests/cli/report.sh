@@ -23,6 +23,11 @@ q() { "$CXRTRACK" sql --db "$DB" --format csv "$1" | tr -d '\r' | tail -1; }
 [ "$(q "SELECT count(*) FROM pair_changes WHERE trend_score IS NULL OR trend_score < change_score OR trend_threshold >= threshold")" = 0 ] \
   || fail "trend_score"
 [ "$(q "SELECT count(*) FROM retest_limits WHERE signal = 'trend_score' AND limit_value >= 1")" = 1 ] || fail "trend_score limit"
+# a map stored before the trend score existed is made again by the next run
+"$CXRTRACK" sql --db "$DB" --write "UPDATE pair_changes SET trend_score = NULL, trend_threshold = NULL WHERE (fixed_scan_id, moving_scan_id, kind) IN (SELECT fixed_scan_id, moving_scan_id, kind FROM pair_changes LIMIT 1)" > /dev/null
+"$CXRTRACK" analyze --db "$DB" > "$T/again"
+grep -q "difference maps 1," "$T/again" || fail "old map not remade: $(cat "$T/again")"
+[ "$(q "SELECT count(*) FROM pair_changes WHERE trend_score IS NULL")" = 0 ] || fail "trend_score still missing"
 "$CXRTRACK" report --db "$DB" --all --out "$T/r" > "$T/out" || { cat "$T/out"; fail "report --all"; }
 grep -q "and 4 patient pages" "$T/out" || fail "pages: $(cat "$T/out")"
 "$CXRTRACK" report --db "$DB" --patient 2633 --out "$T/r" --format json > /dev/null
