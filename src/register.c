@@ -551,11 +551,16 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
   const guint32 *ix = (const guint32 *) idx->data;
   float *gx = g_new (float, np), *gy = g_new (float, np), *e = g_new (float, np),
         *ae = g_new (float, np);
+  /* pixel positions relative to the centre, once rather than by two
+   * integer divisions per pixel and iteration */
+  double *pxy = g_new (double, 2 * (gsize) np);
   for (guint k = 0; k < np; k++)
     {
       guint32 i = ix[k];
       gx[k] = 0.5f * (f->lcn[i + 1] - f->lcn[i - 1]);
       gy[k] = 0.5f * (f->lcn[i + n] - f->lcn[i - n]);
+      pxy[2 * k] = (double) (i % n) - c;
+      pxy[2 * k + 1] = (double) (i / n) - c;
     }
   gboolean ok = np >= 100;
   for (int it = 0; ok && it < max_iter; it++)
@@ -565,7 +570,7 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
       for (guint k = 0; k < np; k++)
         {
           guint32 i = ix[k];
-          double px = (double) (i % n) - c, py = (double) (i / n) - c;
+          double px = pxy[2 * k], py = pxy[2 * k + 1];
           double sx = S->a * px - S->b * py + S->tx + c, sy = S->b * px + S->a * py + S->ty + c;
           gboolean in;
           float v = bilinear (m->lcn, n, n, sx, sy, &in);
@@ -588,7 +593,10 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
         if (!isnan (e[k]))
           ae[na++] = fabsf (e[k]);
       double huber = 1.345 * 1.4826 * MAX (na ? select_kth (ae, na, na / 2) : 0, 1e-3);
-      double H[4][4] = { { 0 } }, g[4] = { 0 };
+      /* the upper triangle of H and g in locals, not a stack array the
+       * compiler would load and store for every pixel */
+      double h00 = 0, h01 = 0, h02 = 0, h03 = 0, h11 = 0, h12 = 0, h13 = 0, h22 = 0, h23 = 0,
+             h33 = 0, g0 = 0, g1 = 0, g2 = 0, g3 = 0;
       for (guint k = 0; k < np; k++)
         {
           if (isnan (e[k]))
@@ -597,18 +605,27 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
           double w = f->weight[i], ek = e[k], aek = fabs (ek);
           if (aek > huber)
             w *= huber / aek;
-          double px = (double) (i % n) - c, py = (double) (i / n) - c, tx = gx[k], ty = gy[k];
-          double J[4] = { tx * px + ty * py, -tx * py + ty * px, tx, ty };
-          for (int r = 0; r < 4; r++)
-            {
-              g[r] += w * J[r] * ek;
-              for (int q = r; q < 4; q++)
-                H[r][q] += w * J[r] * J[q];
-            }
+          double px = pxy[2 * k], py = pxy[2 * k + 1], tx = gx[k], ty = gy[k];
+          double j0 = tx * px + ty * py, j1 = -tx * py + ty * px, j2 = tx, j3 = ty;
+          double w0 = w * j0, w1 = w * j1, w2 = w * j2, w3 = w * j3;
+          g0 += w0 * ek;
+          g1 += w1 * ek;
+          g2 += w2 * ek;
+          g3 += w3 * ek;
+          h00 += w0 * j0;
+          h01 += w0 * j1;
+          h02 += w0 * j2;
+          h03 += w0 * j3;
+          h11 += w1 * j1;
+          h12 += w1 * j2;
+          h13 += w1 * j3;
+          h22 += w2 * j2;
+          h23 += w2 * j3;
+          h33 += w3 * j3;
         }
-      for (int r = 0; r < 4; r++)
-        for (int q = 0; q < r; q++)
-          H[r][q] = H[q][r];
+      double H[4][4] = { { h00, h01, h02, h03 }, { h01, h11, h12, h13 }, { h02, h12, h22, h23 },
+                         { h03, h13, h23, h33 } };
+      double g[4] = { g0, g1, g2, g3 };
       if (fixed_scale)
         {
           /* scale held: drop q0 */
@@ -636,6 +653,7 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
         break;
     }
   g_array_unref (idx);
+  g_free (pxy);
   g_free (gx);
   g_free (gy);
   g_free (e);
