@@ -1058,6 +1058,28 @@ polish (const Pyr *F, const Pyr *M, Sim *S, const CxrRegisterOptions *opt)
   return pyr_ncc (F, M, S);
 }
 
+/* Whether the forward result and the inverse of the backward one map the
+ * centre and four lung-field points of FIXED to within 0.1 px of each other:
+ * then seeding each from the other cannot move either, and the two
+ * polishes are skipped. */
+static gboolean
+directions_agree (const Raw *fw, const Raw *bw, const Pyr *F, const Pyr *M, int w, int h)
+{
+  Film t1 = raw_to_film (fw, F, M), t2 = raw_to_film (bw, M, F);
+  Film t2i = film_inverse (&t2);
+  for (int k = 0; k < 5; k++)
+    {
+      double px = k == 0 ? 0 : (k & 1 ? 1 : -1) * w / 4.0;
+      double py = k == 0 ? 0 : (k & 2 ? 1 : -1) * h / 4.0;
+      double ax, ay, bx, by;
+      film_apply (&t1, px, py, &ax, &ay);
+      film_apply (&t2i, px, py, &bx, &by);
+      if (hypot (ax - bx, ay - by) > 0.1)
+        return FALSE;
+    }
+  return TRUE;
+}
+
 /**
  * cxr_register_pair:
  * @fixed: the reference film
@@ -1118,7 +1140,7 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
   /* Cross-seeding: each direction is also refined from the inverse of the
    * other's result, and keeps whichever correlates better, so that the two
    * disagree only where the films really admit different similarity fits. */
-  if (fw.ok && bw.ok)
+  if (fw.ok && bw.ok && !directions_agree (&fw, &bw, &F, &M, fixed->width, fixed->height))
     {
       Film a = raw_to_film (&fw, &F, &M), b = raw_to_film (&bw, &M, &F);
       Film ai = film_inverse (&a), bi = film_inverse (&b);
