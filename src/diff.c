@@ -27,10 +27,10 @@
  *    score at t only rises once the growth has made the lesion large).
  * 6. With a model: the registered MOVING is run through the classifier;
  *    per-location cosine distance between its feature map and FIXED's
- *    (FIXED and MOVING as whole films: the predictions analyze already
- *    made of them are passed in rather than made again)
  *    (feature_change: the mean), and per finding the largest increase of
- *    the class activation map (registered MOVING minus FIXED).
+ *    the class activation map (registered MOVING minus FIXED). FIXED and
+ *    MOVING themselves are scored as whole films; analyze passes in the
+ *    predictions it already made of them rather than have them made again.
  */
 #include <math.h>
 #include <stdio.h>

@@ -388,6 +388,17 @@ filter_row (int type, const guint8 *row, const guint8 *prev, gsize n, int bpp, g
     }
 }
 
+/* libpng's heuristic for choosing a row's filter: the sum of the filtered
+ * bytes read as signed values, in absolute value. */
+static guint64
+filtered_cost (const guint8 *f, gsize n)
+{
+  guint64 sum = 0;
+  for (gsize i = 0; i < n; i++)
+    sum += f[i] < 128 ? f[i] : 256 - f[i];
+  return sum;
+}
+
 /**
  * cxr_image_encode_png8:
  * @pixels: width x height x channels bytes (channels 1: gray, 3: RGB)
@@ -420,17 +431,13 @@ cxr_image_encode_png8 (const guint8 *pixels, int width, int height, int channels
       if (compression > 1)
         {
           /* None costs nothing to try: the row itself */
-          guint64 best_sum = 0;
-          for (gsize i = 0; i < stride; i++)
-            best_sum += row[i] < 128 ? row[i] : 256 - row[i];
+          guint64 best_sum = filtered_cost (row, stride);
           best = 0;
           for (int t = 1; t <= 4; t++)
             {
               guint8 *f = trial + (gsize) (t - 1) * stride;
               filter_row (t, row, prev, stride, channels, f);
-              guint64 sum = 0;
-              for (gsize i = 0; i < stride; i++)
-                sum += f[i] < 128 ? f[i] : 256 - f[i];
+              guint64 sum = filtered_cost (f, stride);
               if (sum < best_sum)
                 {
                   best_sum = sum;

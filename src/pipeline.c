@@ -547,9 +547,17 @@ status_of (const char *s)
          : g_str_equal (s, "failed") ? CXR_REGISTER_FAILED : CXR_REGISTER_LOW_CONFIDENCE;
 }
 
+/* SQL condition on a registration r: its difference map is still to make,
+ * because it has none yet or one made before the trend score existed
+ * (schema 0006), which is made again. Used to find the patients with work
+ * and, per patient, the stored pairs to compare. */
+#define MAP_PENDING                                                                               \
+  "r.status <> 'failed' AND NOT EXISTS (SELECT 1 FROM pair_changes c"                             \
+  " WHERE c.fixed_scan_id = r.fixed_scan_id AND c.moving_scan_id = r.moving_scan_id"              \
+  " AND c.kind = r.kind AND c.trend_score IS NOT NULL)"
+
 /* The comparisons of one patient: this job's new pairs, and stored pairs
- * that have a registration but no difference map yet, or one made before
- * the trend score existed (schema 0006), which is made again. */
+ * whose map is still to make (MAP_PENDING). */
 static gboolean
 load_cmps (CxrStore *store, PatientJob *j, GError **error)
 {
@@ -590,9 +598,7 @@ load_cmps (CxrStore *store, PatientJob *j, GError **error)
       "       r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status)"
       "  FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id"
       "  JOIN scans m ON m.scan_id = r.moving_scan_id"
-      " WHERE m.patient_id = ? AND r.status <> 'failed' AND NOT EXISTS (SELECT 1 FROM pair_changes c"
-      "   WHERE c.fixed_scan_id = r.fixed_scan_id AND c.moving_scan_id = r.moving_scan_id"
-      "     AND c.kind = r.kind AND c.trend_score IS NOT NULL)"
+      " WHERE m.patient_id = ? AND " MAP_PENDING
       " GROUP BY 1, 2", error);
   if (st == NULL)
     return FALSE;
@@ -779,9 +785,7 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
       " SELECT patient_id FROM frontal_scans f WHERE ?1 AND NOT EXISTS"
       "  (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2) UNION"
       " SELECT m.patient_id FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
-      "  WHERE ?3 AND r.status <> 'failed' AND NOT EXISTS (SELECT 1 FROM pair_changes c"
-      "   WHERE c.fixed_scan_id = r.fixed_scan_id AND c.moving_scan_id = r.moving_scan_id"
-      "     AND c.kind = r.kind AND c.trend_score IS NOT NULL)"
+      "  WHERE ?3 AND " MAP_PENDING
       " ORDER BY 1", &err);
   if (st == NULL)
     goto out;

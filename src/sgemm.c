@@ -154,7 +154,46 @@ panel_masks (int nc, __mmask16 *m0, __mmask16 *m1)
   *m1 = nc >= 32 ? 0xFFFF : nc > 16 ? (__mmask16) ((1u << (nc - 16)) - 1) : 0;
 }
 
-static void pack_conv (const CxrConvInput *x, int ow, int oh, int j, int nc, float *bp);
+/* The k x 32 panel of im2col(x) for output pixels j .. j + nc - 1: per
+ * (channel, ky, kx) row, the pixels of one output row are a contiguous run
+ * of the input row iy = y + ky - pad, clipped to the image; the output is
+ * o x o. */
+__attribute__ ((target ("avx512f"))) static void
+pack_conv (const CxrConvInput *x, int o, int j, int nc, float *bp)
+{
+  int seg_t[NR + 1], seg_y[NR], seg_x[NR], ns = 0;
+  for (int t = 0; t < nc;)
+    {
+      int y = (j + t) / o, x0 = (j + t) % o, len = MIN (nc - t, o - x0);
+      seg_t[ns] = t;
+      seg_y[ns] = y;
+      seg_x[ns++] = x0;
+      t += len;
+    }
+  seg_t[ns] = nc;
+  gsize hw = (gsize) x->h * x->w;
+  float *row = bp;
+  for (int c = 0; c < x->ci; c++)
+    for (int ky = 0; ky < x->k; ky++)
+      for (int kx = 0; kx < x->k; kx++, row += NR)
+        {
+          _mm512_store_ps (row, _mm512_setzero_ps ());
+          _mm512_store_ps (row + 16, _mm512_setzero_ps ());
+          for (int s = 0; s < ns; s++)
+            {
+              int iy = seg_y[s] + ky - x->pad;
+              if (iy < 0 || iy >= x->h)
+                continue;
+              int len = seg_t[s + 1] - seg_t[s];
+              int ix0 = seg_x[s] + kx - x->pad;
+              int lo = MAX (0, -ix0), hi = MIN (len, x->w - ix0);
+              const float *src = x->in + c * hw + (gsize) iy * x->w + ix0;
+              float *dst = row + seg_t[s];
+              for (int t = lo; t < hi; t++)
+                dst[t] = src[t];
+            }
+        }
+}
 
 /* Where B's panels come from: a matrix, or a convolution's input. */
 typedef struct {
@@ -169,7 +208,7 @@ pack_panel (const Source *src, int k, int j, int nc, __mmask16 m0, __mmask16 m1,
 {
   if (src->b == NULL)
     {
-      pack_conv (src->x, src->o, src->o, j, nc, bp);
+      pack_conv (src->x, src->o, j, nc, bp);
       return;
     }
   const float *b = src->b + j;
@@ -201,48 +240,6 @@ drive (int m, int n, int k, const float *ap, const Source *src, float *c, int ld
 }
 #endif
 
-#ifdef HAVE_OWN
-/* The k x 32 panel of im2col(x) for output pixels j .. j + nc - 1: per
- * (channel, ky, kx) row, the pixels of one output row are a contiguous run
- * of the input row iy = y + ky - pad, clipped to the image. */
-__attribute__ ((target ("avx512f"))) static void
-pack_conv (const CxrConvInput *x, int ow, int oh, int j, int nc, float *bp)
-{
-  int seg_t[NR + 1], seg_y[NR], seg_x[NR], ns = 0;
-  for (int t = 0; t < nc;)
-    {
-      int y = (j + t) / ow, x0 = (j + t) % ow, len = MIN (nc - t, ow - x0);
-      seg_t[ns] = t;
-      seg_y[ns] = y;
-      seg_x[ns++] = x0;
-      t += len;
-    }
-  seg_t[ns] = nc;
-  gsize hw = (gsize) x->h * x->w;
-  float *row = bp;
-  for (int c = 0; c < x->ci; c++)
-    for (int ky = 0; ky < x->k; ky++)
-      for (int kx = 0; kx < x->k; kx++, row += NR)
-        {
-          _mm512_store_ps (row, _mm512_setzero_ps ());
-          _mm512_store_ps (row + 16, _mm512_setzero_ps ());
-          for (int s = 0; s < ns; s++)
-            {
-              int iy = seg_y[s] + ky - x->pad;
-              if (iy < 0 || iy >= x->h || seg_y[s] >= oh)
-                continue;
-              int len = seg_t[s + 1] - seg_t[s];
-              int ix0 = seg_x[s] + kx - x->pad;
-              int lo = MAX (0, -ix0), hi = MIN (len, x->w - ix0);
-              const float *src = x->in + c * hw + (gsize) iy * x->w + ix0;
-              float *dst = row + seg_t[s];
-              for (int t = lo; t < hi; t++)
-                dst[t] = src[t];
-            }
-        }
-}
-
-#endif
 
 /**
  * cxr__sgemm_conv:

@@ -5,8 +5,6 @@
  * 0 ok, 1 failure, 2 usage.
  */
 #include <locale.h>
-#ifdef __GLIBC__
-#endif
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
