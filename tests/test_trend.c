@@ -185,6 +185,15 @@ test_config (void **state)
   assert_non_null (strstr (err->message, "bad.ini: [progression] alpha must be a number in"));
   assert_true (o.alpha == 0.01);
   g_clear_error (&err);
+  /* acute_share is a share: 0..1 */
+  assert_true (g_file_set_contents (bad, "[progression]\nacute_share=1.5\n", -1, NULL));
+  assert_false (cxr_progression_load_config (bad, &o, &err));
+  assert_non_null (strstr (err->message, "acute_share must be a number in 0..1"));
+  assert_true (o.acute_share == 0.5);
+  g_clear_error (&err);
+  assert_true (g_file_set_contents (good, "[progression]\nacute_share=0.25\n", -1, NULL));
+  assert_true (cxr_progression_load_config (good, &o, &err));
+  assert_true (o.acute_share == 0.25 && o.alpha == 0.01);
   assert_false (cxr_progression_load_config (junk, &o, &err));
   assert_non_null (strstr (err->message, "junk.ini"));
   g_clear_error (&err);
