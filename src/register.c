@@ -2,32 +2,43 @@
  *
  * Registration of two chest films by a similarity transform.
  *
- * 1. Both films are area-resampled onto centred square grids (coarse,
- *    default 256 px, and fine, default 512 px), keeping a validity map for
- *    padding.
+ * 1. Both films are area-resampled onto centred square grids: coarse
+ *    (default 256 px), mid (half that) and search (a quarter), each at
+ *    least 64 px, and optionally a fine grid above coarse; with a validity
+ *    map for padding.
  * 2. Structure, not exposure: each grid is locally contrast-normalised
  *    ((I - mean) / std over a Gaussian of 1/32 of the grid), clamped to
  *    +-3, and weighted by a thorax window: a Tukey taper that removes the
  *    borders and collimation edges, zero on padding, and zero around
  *    saturated pixels (burned-in letters and markers).
  * 3. Rotation and scale (Fourier-Mellin; Reddy & Chatterji, IEEE TIP 1996):
- *    magnitude spectra, high-passed and log-compressed, are resampled to
- *    log-polar coordinates, where rotation and scale become a shift that
- *    phase correlation finds; the search is limited to the allowed angle
- *    and scale ranges, and the 180-degree ambiguity of magnitude spectra
- *    is resolved by the translation peak when the angle range allows both.
- * 4. Translation: phase correlation after undoing rotation and scale, with
- *    a parabolic sub-pixel peak and its peak-to-sidelobe ratio (PSR).
+ *    magnitude spectra of the mid grids, high-passed and log-compressed,
+ *    are resampled to log-polar coordinates, where rotation and scale
+ *    become a shift that phase correlation finds, once per pair; the
+ *    search is limited to the allowed angle and scale ranges. Real
+ *    follow-up films defeat Fourier-Mellin alone, so its estimate is one
+ *    hypothesis among a grid over the allowed ranges (6 degree, 10 %
+ *    steps), and with rotation limits beyond 90 degrees each hypothesis
+ *    also comes turned by 180 (the ambiguity of magnitude spectra).
+ * 4. Translation: phase correlation on the search grid after undoing each
+ *    hypothesis's rotation and scale, with a parabolic sub-pixel peak and
+ *    its peak-to-sidelobe ratio (PSR); the four highest peaks go on.
  * 5. Refinement of all four parameters by robust Gauss-Newton (inverse
  *    compositional Lucas-Kanade, Baker & Matthews IJCV 2004, with Huber
- *    weights re-estimated each iteration) on the coarse then the fine grid.
+ *    weights re-estimated each iteration) of the four on the search grid;
+ *    the best-correlating one goes on through the mid and coarse (and
+ *    fine) grids. Both directions are estimated, each from its own
+ *    hypotheses; the result is the midpoint of the forward estimate and
+ *    the inverse of the backward one, and their disagreement lowers the
+ *    confidence.
  *    This replaces the upsampled-DFT peak refinement of Guizar-Sicairos et
  *    al. (Opt. Lett. 2008): it reaches a few hundredths of a pixel for
  *    rotation, scale and translation jointly, where a translation-only
  *    peak refinement cannot correct the rotation and scale errors left by
- *    the log-polar grid (bench/register.py measures both).
+ *    the log-polar grid.
  * 6. Confidence = weighted normalised cross-correlation of the structure
- *    images after alignment; below min_confidence the result is 'failed',
+ *    images after alignment on the top grid, times exp(-disagreement / 10
+ *    px); below min_confidence the result is 'failed',
  *    below ok_confidence 'low_confidence'. Estimates outside the search
  *    limits or that diverge are 'failed' whatever the correlation.
  *
@@ -45,8 +56,14 @@
 #include "cxr/register.h"
 #include "image-private.h"
 
-#define LP_ANGLES 360   /* log-polar: angle bins over 180 degrees */
-#define LP_RADII 128    /* log-polar: radius bins */
+#define LP_ANGLES 180   /* log-polar: angle bins over 180 degrees */
+#define LP_RADII 64     /* log-polar: radius bins */
+/* Forward and inverted backward results closer than this (film px) at five
+ * points are not cross-seeded: the result, their midpoint, is then within
+ * AGREE_PX / 2 of either. Cross-seeding is for directions that found
+ * different optima (tens of px apart on real films), and costs a third of
+ * a registration. */
+#define AGREE_PX 0.5
 
 const char *
 cxr_register_status_name (CxrRegisterStatus s)
@@ -64,7 +81,7 @@ cxr_register_options_init (CxrRegisterOptions *o)
 {
   memset (o, 0, sizeof *o);
   o->coarse_size = 256;
-  o->fine_size = 512;
+  o->fine_size = 0;
   o->max_angle_deg = 15;
   o->min_scale = 0.8;
   o->max_scale = 1.25;
@@ -115,6 +132,7 @@ typedef struct {
   float *img;     /* n*n */
   float *valid;   /* n*n, 1 inside the film */
   float *lcn;     /* structure image */
+  float *lcnv;    /* the same, NAN where the film has no data */
   float *weight;  /* thorax window */
 } Grid;
 
@@ -124,6 +142,7 @@ grid_clear (Grid *g)
   fftwf_free (g->img);
   fftwf_free (g->valid);
   fftwf_free (g->lcn);
+  fftwf_free (g->lcnv);
   fftwf_free (g->weight);
   memset (g, 0, sizeof *g);
 }
@@ -185,16 +204,21 @@ grid_features (Grid *g)
   double sl = n / 32.0;
   float *tmp = falloc (nn), *m = falloc (nn), *mv = falloc (nn), *v = falloc (nn);
   g->lcn = falloc (nn);
+  g->lcnv = falloc (nn);
   g->weight = falloc (nn);
 
-  /* Normalised convolution, so padding does not darken the film's edge. */
+  /* Normalised convolution, so padding does not darken the film's edge
+   * (a film that fills the grid has mv = 1 everywhere: no blur needed). */
+  gboolean full = TRUE;
   for (gsize i = 0; i < nn; i++)
     {
       m[i] = g->img[i] * g->valid[i];
       mv[i] = g->valid[i];
+      full &= g->valid[i] == 1.f;
     }
   cxr__blur (m, n, n, sl, tmp);
-  cxr__blur (mv, n, n, sl, tmp);
+  if (!full)
+    cxr__blur (mv, n, n, sl, tmp);
   for (gsize i = 0; i < nn; i++)
     {
       m[i] = mv[i] > 1e-3f ? m[i] / mv[i] : 0.f;
@@ -222,6 +246,7 @@ grid_features (Grid *g)
         float inside = CLAMP ((mv[i] - 0.95f) / 0.05f, 0.f, 1.f);
         float marker = sat[i] > 0.02f ? 0.f : 1.f;
         g->weight[i] = tk[x] * tk[y] * inside * marker;
+        g->lcnv[i] = g->valid[i] >= 0.99f ? g->lcn[i] : NAN;
       }
   g_free (tk);
   fftwf_free (tmp);
@@ -322,9 +347,12 @@ parabolic (double l, double c, double r)
 }
 
 /* Largest value of corr with the shift (wrapped) inside the limits.
- * Shifts are (row offset dy in [ylo, yhi], col offset dx in [xlo, xhi]). */
+ * Shifts are (row offset dy in [ylo, yhi], col offset dx in [xlo, xhi]).
+ * The peak-to-sidelobe ratio is computed only if the peak exceeds
+ * psr_above (a pass over the whole surface; 0 otherwise). */
 static Peak
-find_peak (const float *corr, int n0, int n1, double ylo, double yhi, double xlo, double xhi)
+find_peak (const float *corr, int n0, int n1, double ylo, double yhi, double xlo, double xhi,
+           double psr_above)
 {
   Peak pk = { 0, 0, -INFINITY, 0 };
   int by = 0, bx = 0;
@@ -353,6 +381,10 @@ find_peak (const float *corr, int n0, int n1, double ylo, double yhi, double xlo
   double oy = parabolic (C (by - 1, bx), C (by, bx), C (by + 1, bx));
   double ox = parabolic (C (by, bx - 1), C (by, bx), C (by, bx + 1));
 #undef C
+  pk.y = (by <= n0 / 2 ? by : by - n0) + oy;
+  pk.x = (bx <= n1 / 2 ? bx : bx - n1) + ox;
+  if (!(pk.peak > psr_above))
+    return pk;
   /* PSR over the whole surface, outside an 11 x 11 neighbourhood. */
   double s = 0, s2 = 0, sin_ = 0, s2in = 0;
   gsize cnt = (gsize) n0 * n1, cin = 0;
@@ -372,8 +404,6 @@ find_peak (const float *corr, int n0, int n1, double ylo, double yhi, double xlo
   double mean = (s - sin_) / (cnt - cin);
   double sd = sqrt (MAX ((s2 - s2in) / (cnt - cin) - mean * mean, 1e-30));
   pk.psr = (pk.peak - mean) / sd;
-  pk.y = (by <= n0 / 2 ? by : by - n0) + oy;
-  pk.x = (bx <= n1 / 2 ? bx : bx - n1) + ox;
   return pk;
 }
 
@@ -388,21 +418,38 @@ log_polar_spectrum (const float *img, int n, float *lp, double rmin, double dlog
   float *in = fftwf_alloc_real ((gsize) n * n);
   memcpy (in, img, sizeof (float) * n * n);
   fftwf_execute_dft_r2c (p->fwd, in, f);
-  /* |F|, high-passed (Reddy & Chatterji) and log-compressed, as a real
-   * n x nh array: row = ky (wrapped), column = kx >= 0. */
-  float *mag = in;
+  /* |F|, high-passed (Reddy & Chatterji) and log-compressed, into a
+   * centred (n+1) x (n+1) array over ky, kx in [-n/2, n/2], filled by
+   * conjugate symmetry (|F(-k)| = |F(k)|), so that sampling it needs no
+   * wrapping or mirroring. */
+  int nc = n + 1, h = n / 2;
+  float *mag = falloc ((gsize) nc * nc);
+  double *cy = g_new (double, n), *lr = g_new (double, LP_RADII), *hann = g_new (double, LP_RADII);
+  for (int y = 0; y < n; y++)
+    cy[y] = cos (G_PI * (y <= h ? y : y - n) / (double) n);
   for (int y = 0; y < n; y++)
     {
-      double fy = (y <= n / 2 ? y : y - n) / (double) n;
+      int ky = y <= h ? y : y - n;
       for (int x = 0; x < nh; x++)
         {
-          double fx = x / (double) n;
-          double X = cos (G_PI * fx) * cos (G_PI * fy);
+          double X = cy[x] * cy[y];
           double hp = (1 - X) * (2 - X);
           gsize i = (gsize) y * nh + x;
-          double m = sqrt (f[i][0] * f[i][0] + f[i][1] * f[i][1]);
-          mag[i] = (float) (log1p (m) * hp);
+          float m = (float) (log1p (sqrt (f[i][0] * f[i][0] + f[i][1] * f[i][1])) * hp);
+          mag[(gsize) (ky + h) * nc + (x + h)] = m;
+          mag[(gsize) (h - ky) * nc + (h - x)] = m;
+          if (ky == -h || ky == h) /* the Nyquist row is both +n/2 and -n/2 */
+            {
+              mag[(gsize) (h - ky) * nc + (x + h)] = m;
+              mag[(gsize) (h + ky) * nc + (h - x)] = m;
+            }
         }
+    }
+  for (int r = 0; r < LP_RADII; r++)
+    {
+      lr[r] = rmin * exp (r * dlog);
+      /* Hann along log-radius: the axis is not periodic. */
+      hann[r] = 0.5 * (1 - cos (2 * G_PI * (r + 0.5) / LP_RADII));
     }
   for (int a = 0; a < LP_ANGLES; a++)
     {
@@ -410,31 +457,18 @@ log_polar_spectrum (const float *img, int n, float *lp, double rmin, double dlog
       double cs = cos (phi), sn = sin (phi);
       for (int r = 0; r < LP_RADII; r++)
         {
-          double rad = rmin * exp (r * dlog);
-          double fx = rad * cs, fy = rad * sn;
-          int x0 = (int) floor (fx), y0 = (int) floor (fy);
+          double fx = lr[r] * cs + h, fy = lr[r] * sn + h;
+          int x0 = (int) fx, y0 = (int) fy; /* fx, fy > 0: truncation is floor */
           double ax = fx - x0, ay = fy - y0;
-          double v = 0;
-          for (int dy = 0; dy <= 1; dy++)
-            for (int dx = 0; dx <= 1; dx++)
-              {
-                int xx = x0 + dx, yy = y0 + dy;
-                double w = (dx ? ax : 1 - ax) * (dy ? ay : 1 - ay);
-                if (xx < 0) /* conjugate symmetry: |F(-k)| = |F(k)| */
-                  {
-                    xx = -xx;
-                    yy = -yy;
-                  }
-                if (xx >= nh)
-                  continue;
-                yy = ((yy % n) + n) % n;
-                v += w * mag[(gsize) yy * nh + xx];
-              }
-          /* Hann along log-radius: the axis is not periodic. */
-          double hann = 0.5 * (1 - cos (2 * G_PI * (r + 0.5) / LP_RADII));
-          lp[(gsize) a * LP_RADII + r] = (float) (v * hann);
+          const float *q = mag + (gsize) y0 * nc + x0;
+          double v = (1 - ay) * ((1 - ax) * q[0] + ax * q[1]) + ay * ((1 - ax) * q[nc] + ax * q[nc + 1]);
+          lp[(gsize) a * LP_RADII + r] = (float) (v * hann[r]);
         }
     }
+  fftwf_free (mag);
+  g_free (cy);
+  g_free (lr);
+  g_free (hann);
   fftwf_free (f);
   fftwf_free (in);
 }
@@ -500,31 +534,42 @@ select_kth (float *v, gsize n, gsize k)
   return v[k];
 }
 
-/* Weighted NCC of fixed structure and warped moving structure. */
+/* Weighted NCC of f's structure and m's structure warped by S (grid
+ * coordinates, same n), over f's thorax window where m has data: one pass,
+ * sums in double. */
 static double
-weighted_ncc (const Grid *f, const float *mw, const float *vw)
+grid_ncc (const Grid *f, const Grid *m, const Sim *S)
 {
-  gsize nn = (gsize) f->n * f->n;
-  double sw = 0, sa = 0, sb = 0;
-  for (gsize i = 0; i < nn; i++)
+  int n = f->n;
+  double c = (n - 1) / 2.0;
+  double sw = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  for (int y = 0; y < n; y++)
     {
-      double w = f->weight[i] * (vw[i] > 0.99f);
-      sw += w;
-      sa += w * f->lcn[i];
-      sb += w * mw[i];
+      double py = y - c;
+      double sx = S->a * -c - S->b * py + S->tx + c;
+      double sy = S->b * -c + S->a * py + S->ty + c;
+      const float *fl = f->lcn + (gsize) y * n, *fw = f->weight + (gsize) y * n;
+      for (int x = 0; x < n; x++, sx += S->a, sy += S->b)
+        {
+          if (fw[x] <= 0)
+            continue;
+          gboolean in;
+          float v = bilinear (m->lcnv, n, n, sx, sy, &in);
+          if (!in || isnan (v))
+            continue;
+          double w = fw[x], a = fl[x];
+          sw += w;
+          sa += w * a;
+          sb += w * v;
+          saa += w * a * a;
+          sbb += w * v * v;
+          sab += w * a * v;
+        }
     }
   if (sw < 1)
     return 0;
-  double ma = sa / sw, mb = sb / sw, sab = 0, saa = 0, sbb = 0;
-  for (gsize i = 0; i < nn; i++)
-    {
-      double w = f->weight[i] * (vw[i] > 0.99f);
-      double da = f->lcn[i] - ma, db = mw[i] - mb;
-      sab += w * da * db;
-      saa += w * da * da;
-      sbb += w * db * db;
-    }
-  return saa > 0 && sbb > 0 ? sab / sqrt (saa * sbb) : 0;
+  double vaa = saa - sa * sa / sw, vbb = sbb - sb * sb / sw, vab = sab - sa * sb / sw;
+  return vaa > 0 && vbb > 0 ? vab / sqrt (vaa * vbb) : 0;
 }
 
 static gboolean solve4 (double H[4][4], const double g[4], double q[4]);
@@ -550,7 +595,7 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
   guint np = idx->len;
   const guint32 *ix = (const guint32 *) idx->data;
   float *gx = g_new (float, np), *gy = g_new (float, np), *e = g_new (float, np),
-        *ae = g_new (float, np);
+        *ae = g_new (float, np), *fl = g_new (float, np), *fw = g_new (float, np);
   /* pixel positions relative to the centre, once rather than by two
    * integer divisions per pixel and iteration */
   double *pxy = g_new (double, 2 * (gsize) np);
@@ -559,36 +604,33 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
       guint32 i = ix[k];
       gx[k] = 0.5f * (f->lcn[i + 1] - f->lcn[i - 1]);
       gy[k] = 0.5f * (f->lcn[i + n] - f->lcn[i - n]);
+      fl[k] = f->lcn[i];
+      fw[k] = f->weight[i];
       pxy[2 * k] = (double) (i % n) - c;
       pxy[2 * k + 1] = (double) (i / n) - c;
     }
   gboolean ok = np >= 100;
   for (int it = 0; ok && it < max_iter; it++)
     {
-      /* residuals at the used pixels; NAN where MOVING has no data */
+      /* residuals at the used pixels; NAN where MOVING has no data (lcnv
+       * is NAN there, and so is any interpolation that touches it) */
       guint nv = 0;
       for (guint k = 0; k < np; k++)
         {
-          guint32 i = ix[k];
           double px = pxy[2 * k], py = pxy[2 * k + 1];
           double sx = S->a * px - S->b * py + S->tx + c, sy = S->b * px + S->a * py + S->ty + c;
           gboolean in;
-          float v = bilinear (m->lcn, n, n, sx, sy, &in);
-          if (!in || m->valid[(gsize) (int) (sy + 0.5) * n + (int) (sx + 0.5)] < 0.99f)
-            {
-              e[k] = NAN;
-              continue;
-            }
-          e[k] = v - f->lcn[i];
-          nv++;
+          float v = bilinear (m->lcnv, n, n, sx, sy, &in);
+          e[k] = in ? v - fl[k] : NAN;
+          nv += !isnan (e[k]);
         }
       if (nv < 100)
         {
           ok = FALSE;
           break;
         }
-      /* Huber scale from the median absolute residual of <= 4096 of them */
-      guint stride = MAX (1u, np / 4096), na = 0;
+      /* Huber scale from the median absolute residual of <= 1024 of them */
+      guint stride = MAX (1u, np / 1024), na = 0;
       for (guint k = 0; k < np; k += stride)
         if (!isnan (e[k]))
           ae[na++] = fabsf (e[k]);
@@ -601,8 +643,7 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
         {
           if (isnan (e[k]))
             continue;
-          guint32 i = ix[k];
-          double w = f->weight[i], ek = e[k], aek = fabs (ek);
+          double w = fw[k], ek = e[k], aek = fabs (ek);
           if (aek > huber)
             w *= huber / aek;
           double px = pxy[2 * k], py = pxy[2 * k + 1], tx = gx[k], ty = gy[k];
@@ -658,6 +699,8 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
   g_free (gy);
   g_free (e);
   g_free (ae);
+  g_free (fl);
+  g_free (fw);
   return ok;
 }
 
@@ -750,7 +793,7 @@ search_clear (Search *q)
 
 /* Translation peak with rotation and scale rs undone. */
 static void
-translation_at (Search *q, const Sim *rs, Peak *pk)
+translation_at (Search *q, const Sim *rs, double psr_above, Peak *pk)
 {
   int n = q->n;
   gsize nc = (gsize) n * (n / 2 + 1);
@@ -768,15 +811,19 @@ translation_at (Search *q, const Sim *rs, Peak *pk)
     }
   fftwf_execute_dft_c2r (p->inv, q->fb, q->buf);
   double lim = n / 4.0;
-  *pk = find_peak (q->buf, n, n, -lim, lim, -lim, lim);
+  *pk = find_peak (q->buf, n, n, -lim, lim, -lim, lim, psr_above);
 }
 
-/* The three grids of one film. */
+/* The grids of one film: fine (optional), coarse, mid (half the coarse
+ * size: Fourier-Mellin and a refinement step) and search (a quarter: the
+ * hypotheses), each at least 64 px; and the log-polar spectrum of mid. */
 typedef struct {
-  Grid fine, coarse, search;
+  Grid fine, coarse, mid, search;
   gboolean has_fine;
   double k;        /* top grid px per film px */
   int w, h;        /* film size */
+  float *lp;       /* LP_ANGLES x LP_RADII */
+  double lp_rmin, lp_dlog;
 } Pyr;
 
 static void
@@ -793,7 +840,19 @@ pyr_build (Pyr *p, const CxrImage *im, int nf, int nc)
   grid_features (t);
   if (nf)
     grid_from_grid (&p->coarse, &p->fine, nc);
-  grid_from_grid (&p->search, &p->coarse, MAX (64, nc / 2));
+  grid_from_grid (&p->mid, &p->coarse, MAX (64, nc / 2));
+  grid_from_grid (&p->search, &p->mid, MAX (64, nc / 4));
+
+  const Grid *g = &p->mid;
+  gsize nn = (gsize) g->n * g->n;
+  float *a = falloc (nn);
+  for (gsize i = 0; i < nn; i++)
+    a[i] = g->lcn[i] * g->weight[i];
+  p->lp_rmin = 2.0;
+  p->lp_dlog = log ((g->n / 2.0 - 1) / p->lp_rmin) / (LP_RADII - 1);
+  p->lp = falloc ((gsize) LP_ANGLES * LP_RADII);
+  log_polar_spectrum (a, g->n, p->lp, p->lp_rmin, p->lp_dlog);
+  fftwf_free (a);
 }
 
 static void
@@ -801,7 +860,30 @@ pyr_clear (Pyr *p)
 {
   grid_clear (&p->fine);
   grid_clear (&p->coarse);
+  grid_clear (&p->mid);
   grid_clear (&p->search);
+  fftwf_free (p->lp);
+}
+
+/* Fourier-Mellin on the two films' log-polar spectra: the rotation (rad)
+ * and film scale of MOVING relative to FIXED, or FALSE if no peak lies
+ * inside the limits. Registering FIXED to MOVING gives (-theta, 1/s). */
+static gboolean
+fourier_mellin (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, double *theta,
+                double *scale)
+{
+  double ratio = M->k / F->k, dlog = F->lp_dlog;
+  float *corr = falloc ((gsize) LP_ANGLES * LP_RADII);
+  cross_power (F->lp, M->lp, LP_ANGLES, LP_RADII, corr);
+  double amax = MIN (opt->max_angle_deg, 90.0) / 180.0 * LP_ANGLES;
+  /* LP_m(rho, phi) = LP_f(rho + log s, phi - theta): shift (theta, -log s) */
+  double rlo = opt->fixed_scale ? 0 : -log (opt->max_scale * ratio) / dlog;
+  double rhi = opt->fixed_scale ? 0 : -log (opt->min_scale * ratio) / dlog;
+  Peak pk = find_peak (corr, LP_ANGLES, LP_RADII, -amax, amax, floor (rlo), ceil (rhi), INFINITY);
+  fftwf_free (corr);
+  *theta = pk.y * G_PI / LP_ANGLES;
+  *scale = opt->fixed_scale ? 1.0 : exp (-pk.x * dlog) / ratio;
+  return isfinite (pk.peak);
 }
 
 static const Grid *
@@ -854,7 +936,7 @@ film_midpoint (const Film *a, const Film *b)
 
 typedef struct {
   Sim S;            /* on the top grids: p'_grid = S p_grid */
-  double ncc_before, psr;
+  double psr;
   gboolean ok;
 } Raw;
 
@@ -879,19 +961,13 @@ film_to_sim (const Film *t, const Pyr *f, const Pyr *m)
 static double
 pyr_ncc (const Pyr *f, const Pyr *m, const Sim *S)
 {
-  const Grid *g = pyr_top (f), *gm = pyr_top (m);
-  gsize nn = (gsize) g->n * g->n;
-  float *w1 = falloc (nn), *v1 = falloc (nn);
-  warp_grid (gm->lcn, gm->valid, g->n, S, w1, v1);
-  double c = weighted_ncc (g, w1, v1);
-  fftwf_free (w1);
-  fftwf_free (v1);
-  return c;
+  return grid_ncc (pyr_top (f), pyr_top (m), S);
 }
 
-/* One direction: hypotheses, scoring, refinement. */
+/* One direction: hypotheses, scoring, refinement. fm: Fourier-Mellin's
+ * (rotation, film scale), or NULL. */
 static void
-estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, Raw *raw)
+estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, const double *fm, Raw *raw)
 {
   const Grid *fc = &F->coarse, *mc = &M->coarse, *Fs = &F->search, *Ms = &M->search;
   int nc = fc->n, ns = Fs->n;
@@ -904,46 +980,21 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, Raw *raw)
    * breathing, collimation and exposure change the spectra more than the
    * pose does). Each is scored by the translation peak on the search grid. */
   GArray *hyp = g_array_new (FALSE, FALSE, sizeof (double) * 2);
-  {
-    gsize nn = (gsize) nc * nc, nlp = (gsize) LP_ANGLES * LP_RADII;
-    float *a = falloc (nn), *b = falloc (nn), *la = falloc (nlp), *lb = falloc (nlp),
-          *corr = falloc (nlp);
-    for (gsize i = 0; i < nn; i++)
-      {
-        a[i] = fc->lcn[i] * fc->weight[i];
-        b[i] = mc->lcn[i] * mc->weight[i];
-      }
-    double rmin = 2.0, rmax = nc / 2.0 - 1;
-    double dlog = log (rmax / rmin) / (LP_RADII - 1);
-    log_polar_spectrum (a, nc, la, rmin, dlog);
-    log_polar_spectrum (b, nc, lb, rmin, dlog);
-    cross_power (la, lb, LP_ANGLES, LP_RADII, corr);
-    double amax = MIN (opt->max_angle_deg, 90.0) / 180.0 * LP_ANGLES;
-    /* LP_m(rho, phi) = LP_f(rho + log s, phi - theta): shift (theta, -log s) */
-    double rlo = opt->fixed_scale ? 0 : -log (opt->max_scale * ratio) / dlog;
-    double rhi = opt->fixed_scale ? 0 : -log (opt->min_scale * ratio) / dlog;
-    Peak pk = find_peak (corr, LP_ANGLES, LP_RADII, -amax, amax, floor (rlo), ceil (rhi));
-    double h[2] = { pk.y * G_PI / LP_ANGLES, opt->fixed_scale ? 1.0 : exp (-pk.x * dlog) / ratio };
-    if (isfinite (pk.peak))
-      g_array_append_val (hyp, h);
-    fftwf_free (a);
-    fftwf_free (b);
-    fftwf_free (la);
-    fftwf_free (lb);
-    fftwf_free (corr);
-  }
+  if (fm)
+    g_array_append_vals (hyp, fm, 1);
   {
     double amax = MIN (opt->max_angle_deg, 90.0);
-    int na = (int) floor (amax / 4.0);
+    const double AST = 6.0, SST = 1.1;
+    int na = (int) floor (amax / AST);
     int nsc = opt->fixed_scale ? 0
-                               : (int) ceil (log (opt->max_scale / opt->min_scale) / log (1.06));
+                               : (int) ceil (log (opt->max_scale / opt->min_scale) / log (SST));
     for (int ia = -na; ia <= na; ia++)
       for (int is = 0; is <= nsc; is++)
         {
           double sc = opt->fixed_scale ? 1.0
                         : opt->min_scale * exp (is * log (opt->max_scale / opt->min_scale)
                                                 / MAX (nsc, 1));
-          double h[2] = { ia * 4.0 * G_PI / 180, sc };
+          double h[2] = { ia * AST * G_PI / 180, sc };
           g_array_append_val (hyp, h);
           if (opt->max_angle_deg > 90)
             {
@@ -966,7 +1017,8 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, Raw *raw)
       Sim S;
       Peak tp;
       sim_from_params (&S, hv[1] * ratio, hv[0], 0, 0);
-      translation_at (&q, &S, &tp);
+      /* the PSR only for a peak that enters the best KEEP */
+      translation_at (&q, &S, best_score[KEEP - 1], &tp);
       if (!isfinite (tp.peak))
         continue;
       S.tx = S.a * tp.x - S.b * tp.y;
@@ -993,17 +1045,14 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, Raw *raw)
    * structure correlates best, then refine it on the coarse and fine grids. */
   Sim S = { ratio, 0, 0, 0 };
   double s_ncc = -INFINITY;
-  gsize nns = (gsize) ns * ns;
-  float *mw = falloc (nns), *vw = falloc (nns);
   for (int k = 0; k < KEEP; k++)
     {
       if (!isfinite (best_score[k]))
         continue;
       Sim T = best[k];
-      if (!refine (Fs, Ms, &T, opt->fixed_scale, 8, 1, 0.05))
+      if (!refine (Fs, Ms, &T, opt->fixed_scale, 6, 2, 0.05))
         continue;
-      warp_grid (Ms->lcn, Ms->valid, ns, &T, mw, vw);
-      double c = weighted_ncc (Fs, mw, vw);
+      double c = grid_ncc (Fs, Ms, &T);
       if (c > s_ncc)
         {
           s_ncc = c;
@@ -1011,19 +1060,23 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, Raw *raw)
           raw->psr = best_psr[k];
         }
     }
-  fftwf_free (mw);
-  fftwf_free (vw);
 
   g_debug ("register: candidates refined at %.1f ms", (g_get_monotonic_time () - t_start) / 1e3);
-  Sim ident = { ratio, 0, 0, 0 };
-  raw->ncc_before = pyr_ncc (F, M, &ident);
   raw->ok = isfinite (s_ncc);
+  if (raw->ok && F->mid.n != ns)
+    {
+      double up = F->mid.n / (double) ns;
+      S.tx *= up;
+      S.ty *= up;
+      ns = F->mid.n;
+      raw->ok = refine (&F->mid, &M->mid, &S, opt->fixed_scale, 6, 2, 0.02);
+    }
   if (raw->ok)
     {
       double up = nc / (double) ns;
       S.tx *= up;
       S.ty *= up;
-      raw->ok = refine (fc, mc, &S, opt->fixed_scale, 10, 2, 0.01);
+      raw->ok = refine (fc, mc, &S, opt->fixed_scale, 6, 2, 0.01);
     }
   if (raw->ok && F->has_fine)
     {
@@ -1045,7 +1098,7 @@ polish (const Pyr *F, const Pyr *M, Sim *S, const CxrRegisterOptions *opt)
   Sim T = *S;
   T.tx *= down;
   T.ty *= down;
-  if (!refine (&F->coarse, &M->coarse, &T, opt->fixed_scale, 10, 2, 0.01))
+  if (!refine (&F->coarse, &M->coarse, &T, opt->fixed_scale, 6, 2, 0.01))
     return -INFINITY;
   if (F->has_fine)
     {
@@ -1059,9 +1112,8 @@ polish (const Pyr *F, const Pyr *M, Sim *S, const CxrRegisterOptions *opt)
 }
 
 /* Whether the forward result and the inverse of the backward one map the
- * centre and four lung-field points of FIXED to within 0.1 px of each other:
- * then seeding each from the other cannot move either, and the two
- * polishes are skipped. */
+ * centre and four lung-field points of FIXED to within AGREE_PX of each
+ * other: then the two cross-seeding polishes are skipped. */
 static gboolean
 directions_agree (const Raw *fw, const Raw *bw, const Pyr *F, const Pyr *M, int w, int h)
 {
@@ -1074,7 +1126,7 @@ directions_agree (const Raw *fw, const Raw *bw, const Pyr *F, const Pyr *M, int 
       double ax, ay, bx, by;
       film_apply (&t1, px, py, &ax, &ay);
       film_apply (&t2i, px, py, &bx, &by);
-      if (hypot (ax - bx, ay - by) > 0.1)
+      if (hypot (ax - bx, ay - by) > AGREE_PX)
         return FALSE;
     }
   return TRUE;
@@ -1132,9 +1184,13 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
    * disagreement is evidence against the result. */
   gint64 tp1 = g_get_monotonic_time ();
   Raw fw, bw;
-  estimate (&F, &M, &opt, &fw);
+  double fm[2], fmb[2];
+  gboolean has_fm = fourier_mellin (&F, &M, &opt, &fm[0], &fm[1]);
+  fmb[0] = -fm[0];
+  fmb[1] = 1 / fm[1];
+  estimate (&F, &M, &opt, has_fm ? fm : NULL, &fw);
   gint64 tp2 = g_get_monotonic_time ();
-  estimate (&M, &F, &opt, &bw);
+  estimate (&M, &F, &opt, has_fm ? fmb : NULL, &bw);
   g_debug ("register: pyramids %.1f ms, forward %.1f ms, backward %.1f ms", (tp1 - t0) / 1e3,
            (tp2 - tp1) / 1e3, (g_get_monotonic_time () - tp2) / 1e3);
   /* Cross-seeding: each direction is also refined from the inverse of the
@@ -1176,7 +1232,8 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
   out->dy_px = t.dy;
   out->asymmetry_px = asym;
   out->psr = MIN (fw.psr, bw.psr);
-  out->ncc_before = fw.ncc_before;
+  Sim ident = { M.k / F.k, 0, 0, 0 };
+  out->ncc_before = pyr_ncc (&F, &M, &ident);
   Sim S = film_to_sim (&t, &F, &M);
   out->ncc_after = pyr_ncc (&F, &M, &S);
   /* Agreement of the two directions tempers the correlation: a result

@@ -134,6 +134,53 @@ test_save_roundtrip (void **state)
   g_rmdir (dir);
 }
 
+/* Shrinking by an exact integer factor is the mean of each f x f block
+ * (the fast path of the area filter); a non-integer shrink of a smooth
+ * ramp stays within the ramp's local values and keeps a constant
+ * constant (the general kernels). */
+static void
+test_resize (void **state)
+{
+  g_autoptr (CxrImage) im = cxr_image_new (96, 72);
+  GRand *r = g_rand_new_with_seed (7);
+  for (gsize i = 0; i < 96 * 72; i++)
+    im->data[i] = (float) g_rand_double (r);
+  g_rand_free (r);
+  for (int f = 2; f <= 4; f++)
+    {
+      g_autoptr (CxrImage) s = cxr_image_resize (im, 96 / f, 72 / f);
+      for (int v = 0; v < 72 / f; v++)
+        for (int u = 0; u < 96 / f; u++)
+          {
+            double acc = 0;
+            for (int j = 0; j < f; j++)
+              for (int i = 0; i < f; i++)
+                acc += im->data[(gsize) (f * v + j) * 96 + f * u + i];
+            float got = s->data[(gsize) v * (96 / f) + u];
+            if (fabs (got - acc / (f * f)) > 1e-6)
+              fail_msg ("factor %d, (%d, %d): %.7f, block mean %.7f", f, u, v, got, acc / (f * f));
+          }
+    }
+  for (gsize i = 0; i < 96 * 72; i++)
+    im->data[i] = (float) (i % 96) / 96.f; /* a ramp along x */
+  g_autoptr (CxrImage) s = cxr_image_resize (im, 40, 30);
+  for (int v = 0; v < 30; v++)
+    for (int u = 0; u < 40; u++)
+      {
+        /* output u is centred on input x = 2.4 u + 0.7; the box average of
+         * the pixel staircase is within a quarter pixel's step of the ramp
+         * there (one output pixel off would be 2.4 steps) */
+        double want = (2.4 * u + 0.7) / 96.0;
+        if (u > 0 && u < 39 && fabs (s->data[(gsize) v * 40 + u] - want) > 0.25 / 96)
+          fail_msg ("ramp at u = %d: %.5f, want %.5f", u, s->data[(gsize) v * 40 + u], want);
+      }
+  for (gsize i = 0; i < 96 * 72; i++)
+    im->data[i] = 0.25f;
+  g_autoptr (CxrImage) c = cxr_image_resize (im, 40, 30);
+  for (gsize i = 0; i < 40 * 30; i++)
+    assert_float_equal (c->data[i], 0.25f, 1e-6);
+}
+
 int
 main (void)
 {
@@ -142,6 +189,7 @@ main (void)
     cmocka_unit_test (test_bad_files),
     cmocka_unit_test (test_limits_and_file_size),
     cmocka_unit_test (test_save_roundtrip),
+    cmocka_unit_test (test_resize),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

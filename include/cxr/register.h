@@ -27,8 +27,9 @@ typedef enum {
 } CxrRegisterStatus;
 
 typedef struct {
-  int coarse_size;        /* px of the global FFT search grid; default 256 */
-  int fine_size;          /* px of the Gauss-Newton refinement; default 512, 0 = skip */
+  int coarse_size;        /* px of the top grid; the search grids are 1/2 and 1/4 of it
+                           * (at least 64); default 256 */
+  int fine_size;          /* px of a further Gauss-Newton grid; default 0 = none */
   double max_angle_deg;   /* search limit; default 15 */
   double min_scale;       /* default 0.8 */
   double max_scale;       /* default 1.25 */

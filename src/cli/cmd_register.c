@@ -14,7 +14,7 @@ cmd_register (int argc, char **argv)
   g_autofree char *out = NULL, *format = NULL;
   double max_angle = 15, min_scale = 0.8, max_scale = 1.25;
   gboolean fixed_scale = FALSE;
-  int coarse = 256, fine = 512;
+  int coarse = 256, fine = 0;
   GOptionEntry entries[] = {
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write MOVING warped into FIXED's frame", "PNG" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "text (default) or json", "FMT" },
@@ -22,8 +22,8 @@ cmd_register (int argc, char **argv)
     { "min-scale", 0, 0, G_OPTION_ARG_DOUBLE, &min_scale, "Smallest scale searched (0.8)", "S" },
     { "max-scale", 0, 0, G_OPTION_ARG_DOUBLE, &max_scale, "Largest scale searched (1.25)", "S" },
     { "fixed-scale", 0, 0, G_OPTION_ARG_NONE, &fixed_scale, "Estimate rotation and shift only", NULL },
-    { "coarse", 0, 0, G_OPTION_ARG_INT, &coarse, "Global search grid, px (256)", "PX" },
-    { "fine", 0, 0, G_OPTION_ARG_INT, &fine, "Refinement grid, px (512; 0 = none)", "PX" },
+    { "coarse", 0, 0, G_OPTION_ARG_INT, &coarse, "Top grid, px; searched at 1/2 and 1/4 (256)", "PX" },
+    { "fine", 0, 0, G_OPTION_ARG_INT, &fine, "Further refinement grid, px (0 = none)", "PX" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("FIXED.png MOVING.png - align two films");
