@@ -3,7 +3,8 @@
  * Times cxr_register_pair in one warm process. Reads lines "FIXED MOVING"
  * from a file, decodes every film first (not timed), registers one pair to
  * make the FFTW plans, then times each pair and prints
- * "ms dx_px dy_px angle_deg scale confidence status" per line. With
+ * "ms dx_px dy_px angle_deg scale confidence status ncc_before ncc_after
+ * asymmetry_px" per line. With
  * REPEATS > 1 each pair is registered that many times and the fastest time
  * is printed (for comparing code changes on a machine whose speed drifts).
  * Usage: bench_register LIST [REPEATS]
@@ -55,8 +56,9 @@ main (int argc, char **argv)
           cxr_register_pair (f[i], m[i], NULL, &r, NULL);
           ms = MIN (ms, (g_get_monotonic_time () - t0) / 1000.0);
         }
-      printf ("%.3f %.5f %.5f %.6f %.7f %.4f %s\n", ms, r.dx_px, r.dy_px, r.angle_deg, r.scale,
-              r.confidence, cxr_register_status_name (r.status));
+      printf ("%.3f %.5f %.5f %.6f %.7f %.4f %s %.4f %.4f %.3f\n", ms, r.dx_px, r.dy_px,
+              r.angle_deg, r.scale, r.confidence, cxr_register_status_name (r.status), r.ncc_before,
+              r.ncc_after, r.asymmetry_px);
     }
   for (guint i = 0; i < n; i++)
     {

@@ -12,36 +12,27 @@ error is <= 1 px and every triple it is part of (as A->B or B->C) is within
 2 px. Target: >= 95% of pairs consistent, and every inconsistent pair marked
 failed or low_confidence.
 
-Usage: bench/register_real.py [path/to/cxrtrack] [--limit N]
-"""
-import csv, json, math, os, subprocess, sys, time
+The pair-level registrations run in one warm process (build/bench/
+bench_register, the same cxr_register_pair as `cxrtrack register`, so the
+same numbers). Then, unless --no-store, the whole pipeline's view: the full
+NIH metadata and series1024 are ingested into a fresh store, `cxrtrack
+analyze --no-model --no-diff` registers every pending pair with its chain
+checks (src/pipeline.c), and the stored status of each consecutive pair is
+set against the consistency measured here.
 
-X = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "build/src/cxrtrack"
+Usage: bench/register_real.py [build dir] [--limit N] [--no-store] [--jobs N]
+"""
+import csv, math, os, sqlite3, subprocess, sys, tempfile, time
+
+B = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "build"
 LIMIT = int(sys.argv[sys.argv.index("--limit") + 1]) if "--limit" in sys.argv else None
+JOBS = sys.argv[sys.argv.index("--jobs") + 1] if "--jobs" in sys.argv else "0"
 D = "../shared/data/nih"
+subprocess.run(["sh", "bench/machine.sh"])
 rows = [r for r in csv.DictReader(open(D + "/images.csv")) if r["has_1024"] == "1"]
 by = {}
 for r in rows:
     by.setdefault(r["Patient ID"], []).append(r)
-cache = {}
-
-
-def reg(a, b):
-    """Transform mapping points of film a to film b (register b to a)."""
-    if (a, b) not in cache:
-        out = subprocess.run([X, "register", f"{D}/series1024/{a}", f"{D}/series1024/{b}"],
-                             capture_output=True, text=True)
-        kv = dict(l.split(" ", 1) for l in out.stdout.strip().splitlines())
-        cache[(a, b)] = {k: (v if k == "status" else float(v.split()[0])) for k, v in kv.items()}
-    return cache[(a, b)]
-
-
-def apply(t, x, y):
-    th = math.radians(t["angle_deg"])
-    s = t["scale"]
-    return (s * (math.cos(th) * x - math.sin(th) * y) + t["dx_px"],
-            s * (math.sin(th) * x + math.cos(th) * y) + t["dy_px"])
-
 
 pairs, triples = [], []
 for pid, films in by.items():
@@ -59,45 +50,104 @@ if LIMIT:
     keep = set(pairs)
     triples = [t for t in triples if (t[0], t[1]) in keep and (t[1], t[2]) in keep]
 
+need = []
+for a, b in pairs:
+    need += [(a, b), (b, a)]
+need += [(a, c) for a, b, c in triples]
+need = list(dict.fromkeys(need))
 t0 = time.time()
+with tempfile.NamedTemporaryFile("w", suffix=".txt") as lst:
+    lst.write("".join(f"{D}/series1024/{a} {D}/series1024/{b}\n" for a, b in need))
+    lst.flush()
+    out = subprocess.run([f"{B}/bench/bench_register", lst.name], capture_output=True, text=True,
+                         check=True)
+R = {}
+for (a, b), line in zip(need, out.stdout.strip().splitlines()):
+    v = line.split()
+    R[(a, b)] = dict(ms=float(v[0]), dx_px=float(v[1]), dy_px=float(v[2]), angle_deg=float(v[3]),
+                     scale=float(v[4]), confidence=float(v[5]), status=v[6],
+                     ncc_before=float(v[7]), ncc_after=float(v[8]), asymmetry_px=float(v[9]))
+t_reg = time.time() - t0
+
+
+def apply(t, x, y):
+    th = math.radians(t["angle_deg"])
+    s = t["scale"]
+    return (s * (math.cos(th) * x - math.sin(th) * y) + t["dx_px"],
+            s * (math.sin(th) * x + math.cos(th) * y) + t["dy_px"])
+
+
 bad_pairs = set()
 inv = {}
 for a, b in pairs:
-    ab, ba = reg(a, b), reg(b, a)
-    x, y = apply(ba, *apply(ab, 0.0, 0.0))
+    x, y = apply(R[(b, a)], *apply(R[(a, b)], 0.0, 0.0))
     inv[(a, b)] = math.hypot(x, y)
     if inv[(a, b)] > 1:
         bad_pairs.add((a, b))
 trans = {}
 for a, b, c in triples:
-    x1, y1 = apply(reg(b, c), *apply(reg(a, b), 0.0, 0.0))
-    x2, y2 = apply(reg(a, c), 0.0, 0.0)
+    x1, y1 = apply(R[(b, c)], *apply(R[(a, b)], 0.0, 0.0))
+    x2, y2 = apply(R[(a, c)], 0.0, 0.0)
     trans[(a, b, c)] = math.hypot(x1 - x2, y1 - y2)
     if trans[(a, b, c)] > 2:
         bad_pairs.add((a, b))
         bad_pairs.add((b, c))
 
 print(f"{'fixed':18}{'moving':18}{'status':16}{'conf':>6}{'asym':>6}{'ncc0':>7}{'ncc1':>7}{'inv_px':>8}  dx, dy, angle, scale")
-n_ok = n_cons = n_flagged_bad = n_unflagged_bad = 0
+n_ok = n_cons = n_unflagged_bad = 0
 for a, b in pairs:
-    t = reg(a, b)
+    t = R[(a, b)]
     flagged = t["status"] != "ok"
     bad = (a, b) in bad_pairs
     n_cons += not bad
     n_ok += not flagged
     n_unflagged_bad += bad and not flagged
-    print(f"{a:18}{b:18}{t['status'].split()[0]:16}{t['confidence']:6.2f}{t['asymmetry_px']:6.1f}{t['ncc_before']:7.2f}{t['ncc_after']:7.2f}"
+    print(f"{a:18}{b:18}{t['status']:16}{t['confidence']:6.2f}{t['asymmetry_px']:6.1f}{t['ncc_before']:7.2f}{t['ncc_after']:7.2f}"
           f"{inv[(a, b)]:8.2f}  {t['dx_px']:.1f}, {t['dy_px']:.1f}, {t['angle_deg']:.2f}, {t['scale']:.3f}"
           + ("  INCONSISTENT" if bad else ""))
 tv = sorted(trans.values())
-print(f"\n{len(pairs)} same-view consecutive pairs, {len(triples)} triples, {time.time() - t0:.0f} s")
+ms = sorted(v["ms"] for v in R.values())
+print(f"\n{len(pairs)} same-view consecutive pairs, {len(triples)} triples; {len(need)} registrations"
+      f" in {t_reg:.0f} s, {ms[len(ms) // 2]:.1f} ms per pair (median, 1 thread, warm process)")
 print(f"consistent (inverse <= 1 px, transitive <= 2 px): {n_cons}/{len(pairs)} = {100 * n_cons / max(1, len(pairs)):.1f}%")
-print(f"status ok: {n_ok}; inconsistent but marked ok: {n_unflagged_bad}")
+print(f"pair level (cxrtrack register): status ok {n_ok}; inconsistent but ok {n_unflagged_bad}")
 if tv:
-    print(f"transitivity error px: median {tv[len(tv) // 2]:.2f}, max {tv[-1]:.2f}")
+    print(f"transitivity error px: median {tv[len(tv) // 2]:.2f}, max {tv[-1]:.2f};"
+          f" triples within 2 px: {sum(t <= 2 for t in tv)}/{len(tv)}")
 iv = sorted(inv.values())
 print(f"inverse error px: median {iv[len(iv) // 2]:.2f}, 95th {iv[int(0.95 * (len(iv) - 1))]:.2f}, max {iv[-1]:.2f}")
-okp = [reg(a, b) for a, b in pairs if reg(a, b)["status"] == "ok"]
+okp = [R[p] for p in pairs if R[p]["status"] == "ok"]
 if okp:
-    print(f"median NCC before/after on ok pairs: {sorted(p['ncc_before'] for p in okp)[len(okp) // 2]:.2f}"
+    print(f"median NCC before/after on pair-level ok pairs: {sorted(p['ncc_before'] for p in okp)[len(okp) // 2]:.2f}"
           f" / {sorted(p['ncc_after'] for p in okp)[len(okp) // 2]:.2f}")
+
+if "--no-store" in sys.argv:
+    sys.exit(0)
+X = f"{B}/src/cxrtrack"
+with tempfile.TemporaryDirectory() as tmp:
+    db = os.path.join(tmp, "s.sqlite")
+    subprocess.run([X, "ingest", "--db", db, "--nih", f"{D}/Data_Entry_2017_v2020.csv.gz",
+                    "--images", f"{D}/series1024"], check=True, capture_output=True)
+    t0 = time.time()
+    out = subprocess.run([X, "analyze", "--db", db, "--no-model", "--no-diff", "--jobs", JOBS],
+                         check=True, capture_output=True, text=True, env=dict(os.environ, CXR_NO_PROGRESS="1"))
+    print(f"\nanalyze --no-model --no-diff over series1024 ({time.time() - t0:.0f} s):")
+    print(out.stdout.strip())
+    con = sqlite3.connect(db)
+    st = {(f, m): s for f, m, s in con.execute(
+        "SELECT f.image_index, m.image_index, r.status FROM registrations r"
+        " JOIN scans f ON f.scan_id = r.fixed_scan_id JOIN scans m ON m.scan_id = r.moving_scan_id"
+        " WHERE r.kind = 'previous'")}
+    missing = [p for p in pairs if p not in st]
+    if missing:
+        print(f"not stored as previous-film pairs: {len(missing)} (e.g. {missing[0]})")
+    stored = [p for p in pairs if p in st]
+    count = {k: sum(st[p] == k for p in stored) for k in ("ok", "low_confidence", "failed")}
+    ok_bad = [p for p in stored if st[p] == "ok" and p in bad_pairs]
+    ok_good = [p for p in stored if st[p] == "ok" and p not in bad_pairs]
+    print(f"stored status of the {len(stored)} same-view consecutive pairs: ok {count['ok']},"
+          f" low_confidence {count['low_confidence']}, failed {count['failed']}")
+    print(f"inconsistent pairs stored ok: {len(ok_bad)} of {len(bad_pairs & set(stored))}"
+          f" (target 0); consistent pairs stored ok: {len(ok_good)} of {len(set(stored) - bad_pairs)}")
+    for a, b in ok_bad:
+        print(f"  inconsistent, stored ok: {a} -> {b}")

@@ -26,11 +26,20 @@
  * test-retest limits are derived if the store has none for the model, and
  * every patient's flags are recomputed (progression.c).
  *
- * Transitivity: for a film v with previous p and baseline b (p != b), the
- * baseline registration b->v is compared with the chain b->p->v at the
- * centre of b; beyond max_transitivity_px (in px of a 1024-px film) the
- * baseline result is downgraded to low_confidence (beyond 8 times that,
- * failed), since at least one of the three is wrong.
+ * Chains (transitivity): a registration is trusted as ok only if it
+ * composes with its neighbours. For a new film v with previous film p:
+ *  - through the previous film: with baseline b (b != p), b->v against
+ *    b->p->v (the value is stored on v's baseline row);
+ *  - through consecutive films: with pp the film before p (pp != b), pp->v
+ *    (registered for this check only, not stored) against pp->p->v (stored
+ *    on v's previous row; when pp is b this is the first chain).
+ * Distances are at the centre of the first film, in px of a 1024-px film.
+ * Beyond max_transitivity_px at least one of the three is wrong and none
+ * can be told apart, so every ok one among them becomes low_confidence,
+ * including a stored one from an earlier run (an UPDATE in the patient's
+ * transaction); v's baseline row beyond 8 times the limit becomes failed.
+ * So a run that adds films to a series ends with the statuses that one
+ * run over the whole series gives.
  */
 #include <errno.h>
 #include <math.h>
@@ -74,9 +83,23 @@ typedef struct {
   gboolean is_previous, is_baseline;  /* one pair may be both (visit 1) */
   /* results */
   CxrRegistration reg;
-  double transitivity_px;             /* NAN if not checked */
+  double transitivity_px;             /* baseline row's chain; NAN if not checked */
+  double chain_prev_px;               /* previous row's chain; NAN if not checked */
+  double norm;                        /* px of a 1024-px film per px of MOVING */
+  gboolean has_skip;                  /* skip: pp->moving, for the consecutive chain */
+  gint64 skip_fixed_id;
+  CxrRegistration skip;
   char *error;                        /* could not register at all */
 } Pair;
+
+/* A registration stored by an earlier run, for the chain checks. */
+typedef struct {
+  gint64 fixed_id, moving_id;
+  char *fixed_path;
+  gboolean is_previous, is_baseline;
+  CxrRegistration reg;
+  gboolean downgraded;                /* to ok -> low_confidence in the store */
+} Stored;
 
 /* A pair to compare: fresh from this job's registrations, or stored. */
 typedef struct {
@@ -107,8 +130,7 @@ typedef struct {
   GArray *cmps;                       /* Cmp: difference maps to make */
   char *artifacts;                    /* folder for the pair files, or NULL */
   const char *artifacts_rel;          /* the same, relative to the database's folder */
-  GHashTable *baseline;               /* moving_id -> CxrRegistration*: stored b->x */
-  gint64 baseline_id;
+  GArray *stored;                     /* Stored: the patient's earlier registrations */
   const CxrAnalyzeOptions *opt;
 } PatientJob;
 
@@ -119,6 +141,12 @@ pair_clear (gpointer p)
   g_free (x->fixed_path);
   g_free (x->moving_path);
   g_free (x->error);
+}
+
+static void
+stored_clear (gpointer p)
+{
+  g_free (((Stored *) p)->fixed_path);
 }
 
 static void
@@ -163,38 +191,53 @@ job_free (PatientJob *j)
   g_array_unref (j->films);
   g_array_unref (j->cmps);
   g_free (j->artifacts);
-  g_hash_table_unref (j->baseline);
+  g_array_unref (j->stored);
   g_free (j);
 }
 
-/* A tiny cache: the films a patient job needs at once. */
+/* A tiny cache: the films a patient job needs at once (the baseline, and
+ * the film, its previous one and the one before that, for the chains). */
+#define CACHE_SLOTS 4
 typedef struct {
-  gint64 id[3];
-  CxrImage *im[3];
-  guint next;
+  gint64 id[CACHE_SLOTS];
+  CxrImage *im[CACHE_SLOTS];
+  guint64 used[CACHE_SLOTS];          /* when last returned */
+  guint64 clock;
 } Cache;
 
 static const CxrImage *
 films_get (Cache *f, gint64 id, const char *path, const CxrImageLimits *lim, GError **error)
 {
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < CACHE_SLOTS; i++)
     if (f->im[i] && f->id[i] == id)
-      return f->im[i];
+      {
+        f->used[i] = ++f->clock;
+        return f->im[i];
+      }
   CxrImage *im = cxr_image_load (path, lim, NULL, error);
   if (im == NULL)
     return NULL;
-  /* evict round-robin, but never slot 0 once it holds the baseline */
-  guint slot = f->im[0] == NULL ? 0 : 1 + (f->next++ % 2);
+  /* Evict the least recently used, never slot 0 once it holds the
+   * baseline: the two films returned last stay valid, whatever the third. */
+  guint slot = 0;
+  if (f->im[0] != NULL)
+    {
+      slot = 1;
+      for (guint i = 2; i < CACHE_SLOTS; i++)
+        if (f->used[i] < f->used[slot])
+          slot = i;
+    }
   cxr_image_free (f->im[slot]);
   f->im[slot] = im;
   f->id[slot] = id;
+  f->used[slot] = ++f->clock;
   return im;
 }
 
 static void
 films_clear (Cache *f)
 {
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < CACHE_SLOTS; i++)
     cxr_image_free (f->im[i]);
 }
 
@@ -206,22 +249,93 @@ centre_through (const CxrRegistration *r, double x, double y, double *ox, double
   *oy = r->scale * (sin (th) * x + cos (th) * y) + r->dy_px;
 }
 
+/* A registration in a chain: this job's (reg points into its Pair) or a
+ * stored one (st set). */
+typedef struct {
+  CxrRegistration *reg;
+  gint64 fixed_id;
+  const char *fixed_path;
+  Stored *st;
+} Link;
+
+/* The registration of film @moving of the given kind (previous or
+ * baseline): this job's, else a stored one; reg NULL if there is none or
+ * it could not be made. */
+static Link
+find_link (PatientJob *j, gint64 moving, gboolean baseline)
+{
+  Link l = { NULL, 0, NULL, NULL };
+  for (guint k = 0; k < j->pairs->len; k++)
+    {
+      Pair *p = &g_array_index (j->pairs, Pair, k);
+      if (p->moving_id == moving && (baseline ? p->is_baseline : p->is_previous) && !p->error)
+        {
+          l.reg = &p->reg;
+          l.fixed_id = p->fixed_id;
+          l.fixed_path = p->fixed_path;
+          return l;
+        }
+    }
+  for (guint k = 0; k < j->stored->len; k++)
+    {
+      Stored *st = &g_array_index (j->stored, Stored, k);
+      if (st->moving_id == moving && (baseline ? st->is_baseline : st->is_previous))
+        {
+          l.reg = &st->reg;
+          l.fixed_id = st->fixed_id;
+          l.fixed_path = st->fixed_path;
+          l.st = st;
+          return l;
+        }
+    }
+  return l;
+}
+
+static const char chain_why[] = "does not chain with the registrations of its neighbouring films";
+
+/* a->b then b->c against a->c at a's centre, in px of a 1024-px film
+ * (@norm); beyond the limit (or NAN: a link without a transform) every ok
+ * registration of the three becomes low_confidence. Returns the distance. */
+static double
+check_chain (const Link *ab, const Link *bc, CxrRegistration *ac, double norm, double lim)
+{
+  double x1, y1, x2, y2;
+  centre_through (ab->reg, 0, 0, &x1, &y1);
+  centre_through (bc->reg, x1, y1, &x1, &y1);
+  centre_through (ac, 0, 0, &x2, &y2);
+  double t = hypot (x1 - x2, y1 - y2) * norm;
+  if (!(t <= lim))
+    {
+      CxrRegistration *all[] = { ab->reg, bc->reg, ac };
+      for (int k = 0; k < 3; k++)
+        if (all[k]->status == CXR_REGISTER_OK)
+          {
+            all[k]->status = CXR_REGISTER_LOW_CONFIDENCE;
+            all[k]->reason = chain_why;
+          }
+      if (ab->st)
+        ab->st->downgraded = TRUE;
+    }
+  return t;
+}
+
 static void
 worker (gpointer data, gpointer user_data)
 {
   PatientJob *j = data;
   GAsyncQueue *done = user_data;
   Cache films = { { 0 } };
-  /* The baseline film first, so it stays in slot 0. */
+  const CxrAnalyzeOptions *opt = j->opt;
+  /* In visit order, the baseline film first, so it stays in slot 0. */
   for (guint k = 0; k < j->pairs->len; k++)
     {
       Pair *p = &g_array_index (j->pairs, Pair, k);
-      p->transitivity_px = NAN;
+      p->transitivity_px = p->chain_prev_px = NAN;
       g_autoptr (GError) err = NULL;
-      const CxrImage *f = films_get (&films, p->fixed_id, p->fixed_path, &j->opt->limits, &err);
-      const CxrImage *m = f ? films_get (&films, p->moving_id, p->moving_path, &j->opt->limits, &err)
+      const CxrImage *f = films_get (&films, p->fixed_id, p->fixed_path, &opt->limits, &err);
+      const CxrImage *m = f ? films_get (&films, p->moving_id, p->moving_path, &opt->limits, &err)
                             : NULL;
-      if (m == NULL || !cxr_register_pair (f, m, &j->opt->reg, &p->reg, &err))
+      if (m == NULL || !cxr_register_pair (f, m, &opt->reg, &p->reg, &err))
         {
           p->error = g_strdup (err ? err->message : "registration failed");
           memset (&p->reg, 0, sizeof p->reg);
@@ -229,63 +343,53 @@ worker (gpointer data, gpointer user_data)
           p->reg.reason = "film could not be read";
           continue;
         }
-      if (p->is_baseline)
-        g_hash_table_insert (j->baseline, GINT_TO_POINTER (p->moving_id),
-                             g_memdup2 (&p->reg, sizeof p->reg));
+      p->norm = 1024.0 / MAX (m->width, m->height);
+      if (!p->is_previous)
+        continue;
+      /* The consecutive chain needs pp->v when pp, the film before the
+       * previous one, is not the baseline (else v's baseline row is it):
+       * made now, while pp, p and v are all in the cache. */
+      Link pp = find_link (j, p->fixed_id, FALSE);
+      Link bv = find_link (j, p->moving_id, TRUE);
+      if (pp.reg == NULL || (bv.reg && bv.fixed_id == pp.fixed_id))
+        continue;
+      m = films_get (&films, p->moving_id, p->moving_path, &opt->limits, NULL);
+      const CxrImage *a = films_get (&films, pp.fixed_id, pp.fixed_path, &opt->limits, NULL);
+      if (a && m && cxr_register_pair (a, m, &opt->reg, &p->skip, NULL))
+        {
+          p->has_skip = TRUE;
+          p->skip_fixed_id = pp.fixed_id;
+        }
     }
-  /* Chains: b->v against b->p->v. */
+  /* The chains of each new film v (moving of a new previous pair p->v). */
   for (guint k = 0; k < j->pairs->len; k++)
     {
       Pair *p = &g_array_index (j->pairs, Pair, k);
-      if (!p->is_baseline || p->is_previous || p->reg.status == CXR_REGISTER_FAILED)
+      if (!p->is_previous || p->is_baseline || p->error)
         continue;
-      const CxrRegistration *pv = NULL, *bp = NULL;
-      gint64 prev_id = 0;
-      for (guint q = 0; q < j->pairs->len; q++)
+      double lim = opt->max_transitivity_px;
+      Link pv = { &p->reg, p->fixed_id, p->fixed_path, NULL };
+      Link bp = find_link (j, p->fixed_id, TRUE), pp = find_link (j, p->fixed_id, FALSE);
+      Pair *b = NULL; /* v's baseline pair, new with it */
+      for (guint q = 0; q < j->pairs->len && b == NULL; q++)
         {
           Pair *o = &g_array_index (j->pairs, Pair, q);
-          if (o->is_previous && o->moving_id == p->moving_id)
+          if (o->is_baseline && o->moving_id == p->moving_id && !o->error)
+            b = o;
+        }
+      if (b && bp.reg && bp.fixed_id == b->fixed_id)
+        {
+          b->transitivity_px = check_chain (&bp, &pv, &b->reg, p->norm, lim);
+          if (!(b->transitivity_px <= 8 * lim))
             {
-              pv = &o->reg;
-              prev_id = o->fixed_id;
+              b->reg.status = CXR_REGISTER_FAILED;
+              b->reg.reason = chain_why;
             }
+          if (pp.reg && pp.fixed_id == b->fixed_id)
+            p->chain_prev_px = b->transitivity_px;
         }
-      if (pv == NULL || pv->status == CXR_REGISTER_FAILED)
-        continue;
-      bp = g_hash_table_lookup (j->baseline, GINT_TO_POINTER (prev_id));
-      if (bp == NULL || bp->status == CXR_REGISTER_FAILED)
-        continue;
-      double x1, y1, x2, y2;
-      centre_through (bp, 0, 0, &x1, &y1);
-      centre_through (pv, x1, y1, &x1, &y1);
-      centre_through (&p->reg, 0, 0, &x2, &y2);
-      /* px of a 1024-px film, like asymmetry_px */
-      const CxrImage *m = NULL;
-      for (int i = 0; i < 3; i++)
-        if (films.im[i] && films.id[i] == p->moving_id)
-          m = films.im[i];
-      double norm = m ? 1024.0 / MAX (m->width, m->height) : 1.0;
-      p->transitivity_px = hypot (x1 - x2, y1 - y2) * norm;
-      double lim = j->opt->max_transitivity_px;
-      static const char why[] = "does not chain with the registrations through the previous film";
-      if (p->transitivity_px > 8 * lim)
-        {
-          p->reg.status = CXR_REGISTER_FAILED;
-          p->reg.reason = why;
-        }
-      else if (p->transitivity_px > lim && p->reg.status == CXR_REGISTER_OK)
-        {
-          p->reg.status = CXR_REGISTER_LOW_CONFIDENCE;
-          p->reg.reason = why;
-        }
-      /* Either of the other two may be the wrong one: the previous-film
-       * result of this film is not trusted as ok either. */
-      if (p->transitivity_px > lim && pv->status == CXR_REGISTER_OK)
-        {
-          CxrRegistration *w = (CxrRegistration *) pv;
-          w->status = CXR_REGISTER_LOW_CONFIDENCE;
-          w->reason = why;
-        }
+      if (pp.reg && p->has_skip && pp.fixed_id == p->skip_fixed_id)
+        p->chain_prev_px = check_chain (&pp, &pv, &p->skip, p->norm, lim);
     }
   /* Films first: the difference maps reuse their predictions. */
   for (guint k = 0; k < j->films->len; k++)
@@ -344,7 +448,7 @@ note (CxrAnalyzeSummary *s, const char *fmt, ...)
 }
 
 typedef struct {
-  sqlite3_stmt *reg, *emb, *pred, *heat, *chg, *fchg;
+  sqlite3_stmt *reg, *down, *emb, *pred, *heat, *chg, *fchg;
   gint64 model_id;
 } Writers;
 
@@ -505,8 +609,9 @@ write_job (CxrStore *store, PatientJob *j, Writers *w, gint64 run_id, CxrAnalyze
           for (guint q = 0; q < G_N_ELEMENTS (ev); q++, i++)
             if (have)
               sqlite3_bind_double (ins, i, ev[q]);
-          if (kind == 1 && !isnan (p->transitivity_px))
-            sqlite3_bind_double (ins, i, p->transitivity_px);
+          double chain = kind == 1 ? p->transitivity_px : p->chain_prev_px;
+          if (!isnan (chain))
+            sqlite3_bind_double (ins, i, chain);
           i++;
           if (p->error)
             sqlite3_bind_text (ins, i++, p->error, -1, SQLITE_TRANSIENT);
@@ -528,9 +633,27 @@ write_job (CxrStore *store, PatientJob *j, Writers *w, gint64 run_id, CxrAnalyze
           s->n_low += r->status == CXR_REGISTER_LOW_CONFIDENCE;
           s->n_failed += r->status == CXR_REGISTER_FAILED;
           s->n_cross_view += p->cross_view;
-          s->n_intransitive += kind == 1 && p->transitivity_px > j->opt->max_transitivity_px;
+          s->n_intransitive += (kind == 1 ? p->transitivity_px : p->chain_prev_px)
+                               > j->opt->max_transitivity_px;
         }
-      s->register_ms += r->elapsed_ms;
+      s->register_ms += r->elapsed_ms + (p->has_skip ? p->skip.elapsed_ms : 0);
+    }
+  for (guint k = 0; k < j->stored->len; k++)
+    {
+      const Stored *st = &g_array_index (j->stored, Stored, k);
+      if (!st->downgraded)
+        continue;
+      sqlite3_bind_text (w->down, 1, chain_why, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (w->down, 2, st->fixed_id);
+      sqlite3_bind_int64 (w->down, 3, st->moving_id);
+      int rc = sqlite3_step (w->down);
+      sqlite3_reset (w->down);
+      if (rc != SQLITE_DONE)
+        {
+          cxr_store_rollback (store);
+          return cxr_store_set_error (store, error, "downgrading a stored registration");
+        }
+      s->n_downgraded += sqlite3_changes (cxr_store_db (store));
     }
   if (!write_cmps (store, j, w, run_id, s, error))
     {
@@ -658,7 +781,8 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
         }
       sqlite3_finalize (fs);
     }
-  j->baseline = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  j->stored = g_array_new (FALSE, TRUE, sizeof (Stored));
+  g_array_set_clear_func (j->stored, stored_clear);
   sqlite3_stmt *st = cxr_store_prepare (store,
       "SELECT pr.fixed_scan_id, pr.moving_scan_id, group_concat(pr.kind), f.path, m.path,"
       "       f.view_kind <> m.view_kind"
@@ -685,11 +809,13 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
       g_array_append_val (j->pairs, p);
     }
   sqlite3_finalize (st);
-  /* Stored baseline registrations, for the chain check of new films. */
+  /* Stored registrations, for the chain checks of new films. */
   st = cxr_store_prepare (store,
-      "SELECT r.moving_scan_id, r.dx_px, r.dy_px, r.angle_deg, r.scale, r.status"
-      "  FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
-      " WHERE m.patient_id = ? AND r.kind = 'baseline' AND r.dx_px IS NOT NULL", error);
+      "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), f.path,"
+      "       r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status)"
+      "  FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id"
+      "  JOIN scans m ON m.scan_id = r.moving_scan_id"
+      " WHERE m.patient_id = ? AND r.dx_px IS NOT NULL GROUP BY 1, 2", error);
   if (st == NULL)
     {
       job_free (j);
@@ -698,13 +824,16 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
   sqlite3_bind_text (st, 1, patient_id, -1, SQLITE_STATIC);
   while (sqlite3_step (st) == SQLITE_ROW)
     {
-      CxrRegistration *r = g_new0 (CxrRegistration, 1);
-      r->dx_px = sqlite3_column_double (st, 1);
-      r->dy_px = sqlite3_column_double (st, 2);
-      r->angle_deg = sqlite3_column_double (st, 3);
-      r->scale = sqlite3_column_double (st, 4);
-      r->status = status_of ((const char *) sqlite3_column_text (st, 5));
-      g_hash_table_insert (j->baseline, GINT_TO_POINTER (sqlite3_column_int64 (st, 0)), r);
+      const char *kinds = (const char *) sqlite3_column_text (st, 2);
+      Stored r = { sqlite3_column_int64 (st, 0), sqlite3_column_int64 (st, 1),
+                   g_strdup ((const char *) sqlite3_column_text (st, 3)),
+                   strstr (kinds, "previous") != NULL, strstr (kinds, "baseline") != NULL };
+      r.reg.dx_px = sqlite3_column_double (st, 4);
+      r.reg.dy_px = sqlite3_column_double (st, 5);
+      r.reg.angle_deg = sqlite3_column_double (st, 6);
+      r.reg.scale = sqlite3_column_double (st, 7);
+      r.reg.status = status_of ((const char *) sqlite3_column_text (st, 8));
+      g_array_append_val (j->stored, r);
     }
   sqlite3_finalize (st);
   if (!opt->no_diff && !load_cmps (store, j, error))
@@ -802,7 +931,10 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
       " angle_deg, scale, confidence, status, cross_view, elapsed_ms, method, ncc_before,"
       " ncc_after, psr, asymmetry_px, transitivity_px, reason, run_id)"
       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &err);
-  if (w.reg == NULL)
+  w.down = w.reg ? cxr_store_prepare (store,
+      "UPDATE registrations SET status = 'low_confidence', reason = ?"
+      " WHERE fixed_scan_id = ? AND moving_scan_id = ? AND status = 'ok'", &err) : NULL;
+  if (w.down == NULL)
     goto out;
   if (opt->model)
     {
@@ -889,6 +1021,7 @@ out:
   g_free (artifacts_rel);
   g_async_queue_unref (done);
   sqlite3_finalize (w.reg);
+  sqlite3_finalize (w.down);
   sqlite3_finalize (w.emb);
   sqlite3_finalize (w.pred);
   sqlite3_finalize (w.heat);

@@ -26,7 +26,7 @@ typedef struct {
   const char *argv;             /* for the runs table */
   CxrRegisterOptions reg;
   CxrImageLimits limits;
-  double max_transitivity_px;   /* baseline vs chain through previous; default 2 */
+  double max_transitivity_px;   /* chain checks (pipeline.c), px of a 1024-px film; default 2 */
   const CxrModel *model;        /* embed and score films; NULL: registration only */
   gboolean no_diff;             /* skip difference maps */
   CxrDiffOptions diff;          /* overlay_png and map_npy are set per pair */
@@ -43,7 +43,8 @@ struct _CxrAnalyzeSummary {
   guint64 n_pairs;          /* registrations stored */
   guint64 n_ok, n_low, n_failed;
   guint64 n_cross_view;
-  guint64 n_intransitive;   /* baseline pairs that did not chain */
+  guint64 n_intransitive;   /* rows stored whose chain exceeded max_transitivity_px */
+  guint64 n_downgraded;     /* rows of earlier runs downgraded to low_confidence by a chain */
   guint64 n_inferred;       /* films embedded and scored */
   guint64 n_diffs;          /* pairs with difference maps */
   guint64 n_flagged;        /* patients with slow_progression or acute_change */

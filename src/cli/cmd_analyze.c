@@ -75,8 +75,9 @@ cmd_analyze (int argc, char **argv)
           s.n_patients_done, s.elapsed_s, s.run_id);
   printf ("  registrations %" G_GUINT64_FORMAT ": ok %" G_GUINT64_FORMAT ", low_confidence %"
           G_GUINT64_FORMAT ", failed %" G_GUINT64_FORMAT "; cross-view %" G_GUINT64_FORMAT
-          ", not chaining %" G_GUINT64_FORMAT "; %.0f ms per pair\n",
-          s.n_pairs, s.n_ok, s.n_low, s.n_failed, s.n_cross_view, s.n_intransitive,
+          ", not chaining %" G_GUINT64_FORMAT " (earlier rows downgraded %" G_GUINT64_FORMAT
+          "); %.0f ms per pair\n",
+          s.n_pairs, s.n_ok, s.n_low, s.n_failed, s.n_cross_view, s.n_intransitive, s.n_downgraded,
           s.n_pairs ? s.register_ms / s.n_pairs : 0.0);
   if (!no_diff)
     printf ("  difference maps %" G_GUINT64_FORMAT ", %.0f ms per pair\n", s.n_diffs,
