@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * Times cxr_register_pair in one warm process. Reads lines "FIXED MOVING"
- * from a file, decodes every film first (not timed), registers one pair to
+ * Times cxr_register_pair in one warm process. Reads lines "FIXED MOVING
+ * [FIXED_ASPECT MOVING_ASPECT]" (pixel height over width in the patient,
+ * default 1) from a file, decodes every film first (not timed), registers one pair to
  * make the FFTW plans, then times each pair and prints
  * "ms dx_px dy_px angle_deg scale confidence status ncc_before ncc_after
  * asymmetry_px" per line. With
@@ -32,10 +33,22 @@ main (int argc, char **argv)
   g_auto (GStrv) lines = g_strsplit (g_strstrip (text), "\n", -1);
   guint n = g_strv_length (lines);
   CxrImage **f = g_new0 (CxrImage *, n), **m = g_new0 (CxrImage *, n);
+  CxrRegisterOptions *opt = g_new (CxrRegisterOptions, n);
   for (guint i = 0; i < n; i++)
     {
-      g_auto (GStrv) p = g_strsplit (lines[i], " ", 3);
+      g_auto (GStrv) p = g_strsplit (lines[i], " ", 5);
       g_autoptr (GError) err = NULL;
+      if (p[0] == NULL || p[1] == NULL)
+        {
+          fprintf (stderr, "line %u: want FIXED MOVING [FIXED_ASPECT MOVING_ASPECT]\n", i + 1);
+          return 1;
+        }
+      cxr_register_options_init (&opt[i]);
+      if (p[2] && p[3])
+        {
+          opt[i].fixed_aspect = g_ascii_strtod (p[2], NULL);
+          opt[i].moving_aspect = g_ascii_strtod (p[3], NULL);
+        }
       f[i] = cxr_image_load (p[0], NULL, NULL, &err);
       m[i] = f[i] ? cxr_image_load (p[1], NULL, NULL, &err) : NULL;
       if (m[i] == NULL)
@@ -53,7 +66,7 @@ main (int argc, char **argv)
       for (int k = 0; k < repeats; k++)
         {
           gint64 t0 = g_get_monotonic_time ();
-          cxr_register_pair (f[i], m[i], NULL, &r, NULL);
+          cxr_register_pair (f[i], m[i], &opt[i], &r, NULL);
           ms = MIN (ms, (g_get_monotonic_time () - t0) / 1000.0);
         }
       printf ("%.3f %.5f %.5f %.6f %.7f %.4f %s %.4f %.4f %.3f\n", ms, r.dx_px, r.dy_px,
@@ -67,5 +80,6 @@ main (int argc, char **argv)
     }
   g_free (f);
   g_free (m);
+  g_free (opt);
   return 0;
 }

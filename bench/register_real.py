@@ -12,6 +12,12 @@ error is <= 1 px and every triple it is part of (as A->B or B->C) is within
 2 px. Target: >= 95% of pairs consistent, and every inconsistent pair marked
 failed or low_confidence.
 
+Every film of the NIH set is stored at 1024 x 1024 whatever its original
+shape, so its pixels are not square in the patient: the pixel aspect
+(height over width) comes from the original size in the full metadata, and
+registrations and the transforms composed here go through the patient's
+frame (cxr/register.h). --square registers as if every pixel were square.
+
 The pair-level registrations run in one warm process (build/bench/
 bench_register, the same cxr_register_pair as `cxrtrack register`, so the
 same numbers). Then, unless --no-store, the whole pipeline's view: the full
@@ -20,9 +26,9 @@ analyze --no-model --no-diff` registers every pending pair with its chain
 checks (src/pipeline.c), and the stored status of each consecutive pair is
 set against the consistency measured here.
 
-Usage: bench/register_real.py [build dir] [--limit N] [--no-store] [--jobs N]
+Usage: bench/register_real.py [build dir] [--limit N] [--no-store] [--jobs N] [--square]
 """
-import csv, math, os, sqlite3, subprocess, sys, tempfile, time
+import csv, gzip, math, os, sqlite3, subprocess, sys, tempfile, time
 
 B = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "build"
 LIMIT = int(sys.argv[sys.argv.index("--limit") + 1]) if "--limit" in sys.argv else None
@@ -30,6 +36,13 @@ JOBS = sys.argv[sys.argv.index("--jobs") + 1] if "--jobs" in sys.argv else "0"
 D = "../shared/data/nih"
 subprocess.run(["sh", "bench/machine.sh"])
 rows = [r for r in csv.DictReader(open(D + "/images.csv")) if r["has_1024"] == "1"]
+names = {r["Image Index"] for r in rows}
+aspect = {}
+with gzip.open(D + "/Data_Entry_2017_v2020.csv.gz", "rt") as fh:
+    for r in csv.reader(fh):
+        if r[0] in names:
+            w, h, sx, sy = int(r[7]), int(r[8]), float(r[9]), float(r[10])
+            aspect[r[0]] = 1.0 if "--square" in sys.argv else (h * sy) / (w * sx)  # both stored 1024 x 1024
 by = {}
 for r in rows:
     by.setdefault(r["Patient ID"], []).append(r)
@@ -57,7 +70,8 @@ need += [(a, c) for a, b, c in triples]
 need = list(dict.fromkeys(need))
 t0 = time.time()
 with tempfile.NamedTemporaryFile("w", suffix=".txt") as lst:
-    lst.write("".join(f"{D}/series1024/{a} {D}/series1024/{b}\n" for a, b in need))
+    lst.write("".join(f"{D}/series1024/{a} {D}/series1024/{b} {aspect[a]!r} {aspect[b]!r}\n"
+                      for a, b in need))
     lst.flush()
     out = subprocess.run([f"{B}/bench/bench_register", lst.name], capture_output=True, text=True,
                          check=True)
@@ -66,15 +80,18 @@ for (a, b), line in zip(need, out.stdout.strip().splitlines()):
     v = line.split()
     R[(a, b)] = dict(ms=float(v[0]), dx_px=float(v[1]), dy_px=float(v[2]), angle_deg=float(v[3]),
                      scale=float(v[4]), confidence=float(v[5]), status=v[6],
-                     ncc_before=float(v[7]), ncc_after=float(v[8]), asymmetry_px=float(v[9]))
+                     ncc_before=float(v[7]), ncc_after=float(v[8]), asymmetry_px=float(v[9]),
+                     fa=aspect[a], ma=aspect[b])
 t_reg = time.time() - t0
 
 
 def apply(t, x, y):
+    """FIXED px from its centre -> MOVING px from its centre (cxr_register_offset)."""
     th = math.radians(t["angle_deg"])
     s = t["scale"]
+    y = y * t["fa"]
     return (s * (math.cos(th) * x - math.sin(th) * y) + t["dx_px"],
-            s * (math.sin(th) * x + math.cos(th) * y) + t["dy_px"])
+            s * (math.sin(th) * x + math.cos(th) * y) / t["ma"] + t["dy_px"])
 
 
 bad_pairs = set()
@@ -134,6 +151,8 @@ with tempfile.TemporaryDirectory() as tmp:
     print(f"\nanalyze --no-model --no-diff over series1024 ({time.time() - t0:.0f} s):")
     print(out.stdout.strip())
     con = sqlite3.connect(db)
+    if "--square" in sys.argv:
+        print("(the store registers with the pixel aspects of the metadata; --square is pair-level only)")
     st = {(f, m): s for f, m, s in con.execute(
         "SELECT f.image_index, m.image_index, r.status FROM registrations r"
         " JOIN scans f ON f.scan_id = r.fixed_scan_id JOIN scans m ON m.scan_id = r.moving_scan_id"

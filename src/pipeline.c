@@ -81,6 +81,7 @@ typedef struct {
   char *fixed_path, *moving_path;
   gboolean cross_view;
   gboolean is_previous, is_baseline;  /* one pair may be both (visit 1) */
+  double fixed_aspect, moving_aspect; /* pixel height / width in the patient */
   /* results */
   CxrRegistration reg;
   double transitivity_px;             /* baseline row's chain; NAN if not checked */
@@ -241,14 +242,6 @@ films_clear (Cache *f)
     cxr_image_free (f->im[i]);
 }
 
-static void
-centre_through (const CxrRegistration *r, double x, double y, double *ox, double *oy)
-{
-  double th = r->angle_deg * G_PI / 180;
-  *ox = r->scale * (cos (th) * x - sin (th) * y) + r->dx_px;
-  *oy = r->scale * (sin (th) * x + cos (th) * y) + r->dy_px;
-}
-
 /* A registration in a chain: this job's (reg points into its Pair) or a
  * stored one (st set). */
 typedef struct {
@@ -300,9 +293,9 @@ static double
 check_chain (const Link *ab, const Link *bc, CxrRegistration *ac, double norm, double lim)
 {
   double x1, y1, x2, y2;
-  centre_through (ab->reg, 0, 0, &x1, &y1);
-  centre_through (bc->reg, x1, y1, &x1, &y1);
-  centre_through (ac, 0, 0, &x2, &y2);
+  cxr_register_offset (ab->reg, 0, 0, &x1, &y1);
+  cxr_register_offset (bc->reg, x1, y1, &x1, &y1);
+  cxr_register_offset (ac, 0, 0, &x2, &y2);
   double t = hypot (x1 - x2, y1 - y2) * norm;
   if (!(t <= lim))
     {
@@ -335,7 +328,10 @@ worker (gpointer data, gpointer user_data)
       const CxrImage *f = films_get (&films, p->fixed_id, p->fixed_path, &opt->limits, &err);
       const CxrImage *m = f ? films_get (&films, p->moving_id, p->moving_path, &opt->limits, &err)
                             : NULL;
-      if (m == NULL || !cxr_register_pair (f, m, &opt->reg, &p->reg, &err))
+      CxrRegisterOptions ro = opt->reg;
+      ro.fixed_aspect = p->fixed_aspect;
+      ro.moving_aspect = p->moving_aspect;
+      if (m == NULL || !cxr_register_pair (f, m, &ro, &p->reg, &err))
         {
           p->error = g_strdup (err ? err->message : "registration failed");
           memset (&p->reg, 0, sizeof p->reg);
@@ -355,7 +351,8 @@ worker (gpointer data, gpointer user_data)
         continue;
       m = films_get (&films, p->moving_id, p->moving_path, &opt->limits, NULL);
       const CxrImage *a = films_get (&films, pp.fixed_id, pp.fixed_path, &opt->limits, NULL);
-      if (a && m && cxr_register_pair (a, m, &opt->reg, &p->skip, NULL))
+      ro.fixed_aspect = pp.reg->fixed_aspect;
+      if (a && m && cxr_register_pair (a, m, &ro, &p->skip, NULL))
         {
           p->has_skip = TRUE;
           p->skip_fixed_id = pp.fixed_id;
@@ -605,7 +602,8 @@ write_job (CxrStore *store, PatientJob *j, Writers *w, gint64 run_id, CxrAnalyze
           sqlite3_bind_int (ins, i++, p->cross_view);
           sqlite3_bind_double (ins, i++, r->elapsed_ms);
           sqlite3_bind_text (ins, i++, CXR_REGISTER_METHOD, -1, SQLITE_STATIC);
-          double ev[] = { r->ncc_before, r->ncc_after, r->psr, r->asymmetry_px };
+          double ev[] = { r->ncc_before, r->ncc_after, r->psr, r->asymmetry_px, r->fixed_aspect,
+                          r->moving_aspect };
           for (guint q = 0; q < G_N_ELEMENTS (ev); q++, i++)
             if (have)
               sqlite3_bind_double (ins, i, ev[q]);
@@ -718,7 +716,8 @@ load_cmps (CxrStore *store, PatientJob *j, GError **error)
     }
   st = cxr_store_prepare (store,
       "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), f.path, m.path,"
-      "       r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status)"
+      "       r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status),"
+      "       coalesce(r.fixed_aspect, 1), coalesce(r.moving_aspect, 1)"
       "  FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id"
       "  JOIN scans m ON m.scan_id = r.moving_scan_id"
       " WHERE m.patient_id = ? AND " MAP_PENDING
@@ -739,6 +738,8 @@ load_cmps (CxrStore *store, PatientJob *j, GError **error)
       c.reg.angle_deg = sqlite3_column_double (st, 7);
       c.reg.scale = sqlite3_column_double (st, 8);
       c.reg.status = status_of ((const char *) sqlite3_column_text (st, 9));
+      c.reg.fixed_aspect = sqlite3_column_double (st, 10);
+      c.reg.moving_aspect = sqlite3_column_double (st, 11);
       g_array_append_val (j->cmps, c);
     }
 #undef STEM
@@ -785,9 +786,11 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
   g_array_set_clear_func (j->stored, stored_clear);
   sqlite3_stmt *st = cxr_store_prepare (store,
       "SELECT pr.fixed_scan_id, pr.moving_scan_id, group_concat(pr.kind), f.path, m.path,"
-      "       f.view_kind <> m.view_kind"
+      "       f.view_kind <> m.view_kind, fa.pixel_aspect, ma.pixel_aspect"
       "  FROM pending_registrations pr JOIN scans f ON f.scan_id = pr.fixed_scan_id"
       "  JOIN scans m ON m.scan_id = pr.moving_scan_id"
+      "  JOIN scan_pixel_aspect fa ON fa.scan_id = f.scan_id"
+      "  JOIN scan_pixel_aspect ma ON ma.scan_id = m.scan_id"
       " WHERE pr.patient_id = ? GROUP BY 1, 2 ORDER BY pr.visit, f.visit DESC", error);
   if (st == NULL)
     {
@@ -806,13 +809,16 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
       p.fixed_path = g_strdup ((const char *) sqlite3_column_text (st, 3));
       p.moving_path = g_strdup ((const char *) sqlite3_column_text (st, 4));
       p.cross_view = sqlite3_column_int (st, 5);
+      p.fixed_aspect = sqlite3_column_double (st, 6);
+      p.moving_aspect = sqlite3_column_double (st, 7);
       g_array_append_val (j->pairs, p);
     }
   sqlite3_finalize (st);
   /* Stored registrations, for the chain checks of new films. */
   st = cxr_store_prepare (store,
       "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), f.path,"
-      "       r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status)"
+      "       r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status),"
+      "       coalesce(r.fixed_aspect, 1), coalesce(r.moving_aspect, 1)"
       "  FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id"
       "  JOIN scans m ON m.scan_id = r.moving_scan_id"
       " WHERE m.patient_id = ? AND r.dx_px IS NOT NULL GROUP BY 1, 2", error);
@@ -833,6 +839,8 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
       r.reg.angle_deg = sqlite3_column_double (st, 6);
       r.reg.scale = sqlite3_column_double (st, 7);
       r.reg.status = status_of ((const char *) sqlite3_column_text (st, 8));
+      r.reg.fixed_aspect = sqlite3_column_double (st, 9);
+      r.reg.moving_aspect = sqlite3_column_double (st, 10);
       g_array_append_val (j->stored, r);
     }
   sqlite3_finalize (st);
@@ -929,8 +937,8 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
   w.reg = cxr_store_prepare (store,
       "INSERT OR REPLACE INTO registrations (fixed_scan_id, moving_scan_id, kind, dx_px, dy_px,"
       " angle_deg, scale, confidence, status, cross_view, elapsed_ms, method, ncc_before,"
-      " ncc_after, psr, asymmetry_px, transitivity_px, reason, run_id)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &err);
+      " ncc_after, psr, asymmetry_px, fixed_aspect, moving_aspect, transitivity_px, reason, run_id)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &err);
   w.down = w.reg ? cxr_store_prepare (store,
       "UPDATE registrations SET status = 'low_confidence', reason = ?"
       " WHERE fixed_scan_id = ? AND moving_scan_id = ? AND status = 'ok'", &err) : NULL;

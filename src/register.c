@@ -157,16 +157,20 @@ falloc (gsize n)
 
 static void grid_features (Grid *g);
 
-/* Resampling of a w x h float image to the n x n grid. */
+/* Resampling of a w x h float image to the n x n grid, k grid px per
+ * source px across and k * aspect down (aspect: a source pixel's height
+ * over its width), so that the grid's pixels are square in the film's
+ * physical frame. */
 static void
-grid_resample (Grid *g, const float *src, int w, int h, int n, double k)
+grid_resample (Grid *g, const float *src, int w, int h, int n, double k, double aspect)
 {
   g->n = n;
   g->k = k;
   g->img = falloc ((gsize) n * n);
   g->valid = falloc ((gsize) n * n);
   double c = (n - 1) / 2.0;
-  cxr__resample (src, w, h, g->img, n, n, k, k, (w - 1) / 2.0, (h - 1) / 2.0, c, c, g->valid);
+  cxr__resample (src, w, h, g->img, n, n, k, k * aspect, (w - 1) / 2.0, (h - 1) / 2.0, c, c,
+                 g->valid);
 }
 
 /* A coarser grid of the same film, validity resampled with the image. */
@@ -174,9 +178,9 @@ static void
 grid_from_grid (Grid *dst, const Grid *src, int n)
 {
   double r = n / (double) src->n;
-  grid_resample (dst, src->img, src->n, src->n, n, r);
+  grid_resample (dst, src->img, src->n, src->n, n, r, 1.0);
   Grid tmp = { 0 };
-  grid_resample (&tmp, src->valid, src->n, src->n, n, r);
+  grid_resample (&tmp, src->valid, src->n, src->n, n, r, 1.0);
   memcpy (dst->valid, tmp.img, sizeof (float) * n * n);
   grid_clear (&tmp);
   dst->k = src->k * r;
@@ -820,23 +824,25 @@ translation_at (Search *q, const Sim *rs, double psr_above, Peak *pk)
 typedef struct {
   Grid fine, coarse, mid, search;
   gboolean has_fine;
-  double k;        /* top grid px per film px */
+  double k;        /* top grid px per film px (across) */
+  double aspect;   /* a film pixel's height over its width */
   int w, h;        /* film size */
   float *lp;       /* LP_ANGLES x LP_RADII */
   double lp_rmin, lp_dlog;
 } Pyr;
 
 static void
-pyr_build (Pyr *p, const CxrImage *im, int nf, int nc)
+pyr_build (Pyr *p, const CxrImage *im, double aspect, int nf, int nc)
 {
   memset (p, 0, sizeof *p);
   int top = nf ? nf : nc;
   p->w = im->width;
   p->h = im->height;
-  p->k = top / (double) MAX (im->width, im->height);
+  p->aspect = aspect;
+  p->k = top / MAX (im->width, im->height * aspect);
   p->has_fine = nf > 0;
   Grid *t = nf ? &p->fine : &p->coarse;
-  grid_resample (t, im->data, im->width, im->height, top, p->k);
+  grid_resample (t, im->data, im->width, im->height, top, p->k, aspect);
   grid_features (t);
   if (nf)
     grid_from_grid (&p->coarse, &p->fine, nc);
@@ -892,7 +898,10 @@ pyr_top (const Pyr *p)
   return p->has_fine ? &p->fine : &p->coarse;
 }
 
-/* A transform in film pixels, the public convention. */
+/* A transform between the films' physical frames: film pixel (x, y) is
+ * at (x - cx, (y - cy) * aspect), in units of the film's pixel width. For
+ * square pixels this is the public convention; cxr_register_pair reports
+ * dy in MOVING's pixels (dy / aspect). */
 typedef struct {
   double s, theta, dx, dy;
 } Film;
@@ -1167,6 +1176,14 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
     }
   int nc = opt.coarse_size >= 64 ? opt.coarse_size : 256;
   int nf = opt.fine_size > nc ? opt.fine_size : 0;
+  if ((opt.fixed_aspect != 0 && !(opt.fixed_aspect >= 0.25 && opt.fixed_aspect <= 4))
+      || (opt.moving_aspect != 0 && !(opt.moving_aspect >= 0.25 && opt.moving_aspect <= 4)))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "pixel aspects %g and %g: each must be 0 (square) or within 0.25..4",
+                   opt.fixed_aspect, opt.moving_aspect);
+      return FALSE;
+    }
   if (opt.min_scale <= 0 || opt.max_scale < opt.min_scale)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "scale limits %g..%g are not valid",
@@ -1175,8 +1192,10 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
     }
 
   Pyr F, M;
-  pyr_build (&F, fixed, nf, nc);
-  pyr_build (&M, moving, nf, nc);
+  double af = opt.fixed_aspect > 0 ? opt.fixed_aspect : 1.0;
+  double am = opt.moving_aspect > 0 ? opt.moving_aspect : 1.0;
+  pyr_build (&F, fixed, af, nf, nc);
+  pyr_build (&M, moving, am, nf, nc);
 
   /* Both directions on the same pyramids; the result is the midpoint of
    * the forward estimate and the inverse of the backward one, so that
@@ -1196,7 +1215,8 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
   /* Cross-seeding: each direction is also refined from the inverse of the
    * other's result, and keeps whichever correlates better, so that the two
    * disagree only where the films really admit different similarity fits. */
-  if (fw.ok && bw.ok && !directions_agree (&fw, &bw, &F, &M, fixed->width, fixed->height))
+  int pw = fixed->width, ph = (int) lround (fixed->height * F.aspect);
+  if (fw.ok && bw.ok && !directions_agree (&fw, &bw, &F, &M, pw, ph))
     {
       Film a = raw_to_film (&fw, &F, &M), b = raw_to_film (&bw, &M, &F);
       Film ai = film_inverse (&a), bi = film_inverse (&b);
@@ -1217,19 +1237,21 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
   double asym = 0;
   for (int k = 0; k < 5; k++)
     {
-      double px = k == 0 ? 0 : (k & 1 ? 1 : -1) * fixed->width / 4.0;
-      double py = k == 0 ? 0 : (k & 2 ? 1 : -1) * fixed->height / 4.0;
+      double px = k == 0 ? 0 : (k & 1 ? 1 : -1) * pw / 4.0;
+      double py = k == 0 ? 0 : (k & 2 ? 1 : -1) * ph / 4.0;
       double ax, ay, bx, by;
       film_apply (&t1, px, py, &ax, &ay);
       film_apply (&t2i, px, py, &bx, &by);
       asym = MAX (asym, hypot (ax - bx, ay - by));
     }
-  asym *= 1024.0 / MAX (moving->width, moving->height);
+  asym *= 1024.0 / MAX (moving->width, moving->height * M.aspect);
 
   out->scale = t.s;
   out->angle_deg = t.theta * 180 / G_PI;
   out->dx_px = t.dx;
-  out->dy_px = t.dy;
+  out->dy_px = t.dy / M.aspect;
+  out->fixed_aspect = F.aspect;
+  out->moving_aspect = M.aspect;
   out->asymmetry_px = asym;
   out->psr = MIN (fw.psr, bw.psr);
   Sim ident = { M.k / F.k, 0, 0, 0 };
@@ -1270,6 +1292,23 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
 }
 
 /**
+ * cxr_register_offset:
+ * Maps a point of FIXED, (x, y) px from its centre, to MOVING, px from
+ * its centre: through the films' physical frames when their pixels are
+ * not square (fixed_aspect, moving_aspect; 0 counts as 1).
+ */
+void
+cxr_register_offset (const CxrRegistration *r, double x, double y, double *mx, double *my)
+{
+  double af = r->fixed_aspect > 0 ? r->fixed_aspect : 1.0;
+  double am = r->moving_aspect > 0 ? r->moving_aspect : 1.0;
+  double th = r->angle_deg * G_PI / 180;
+  double py = y * af;
+  *mx = r->scale * (cos (th) * x - sin (th) * py) + r->dx_px;
+  *my = (r->scale * (sin (th) * x + cos (th) * py)) / am + r->dy_px;
+}
+
+/**
  * cxr_register_point:
  * Maps film coordinates (x, y) of FIXED to MOVING.
  */
@@ -1277,10 +1316,9 @@ void
 cxr_register_point (const CxrRegistration *r, int fw, int fh, int mw, int mh, double x, double y,
                     double *mx, double *my)
 {
-  double th = r->angle_deg * G_PI / 180;
-  double px = x - (fw - 1) / 2.0, py = y - (fh - 1) / 2.0;
-  *mx = r->scale * (cos (th) * px - sin (th) * py) + r->dx_px + (mw - 1) / 2.0;
-  *my = r->scale * (sin (th) * px + cos (th) * py) + r->dy_px + (mh - 1) / 2.0;
+  cxr_register_offset (r, x - (fw - 1) / 2.0, y - (fh - 1) / 2.0, mx, my);
+  *mx += (mw - 1) / 2.0;
+  *my += (mh - 1) / 2.0;
 }
 
 static inline double

@@ -230,7 +230,7 @@ section_pairs (GString *h, JsonBuilder *jb, CxrStore *store, const char *pid, GA
   sqlite3_stmt *st = cxr_store_prepare (store,
       "SELECT r.fixed_scan_id, r.moving_scan_id, r.kind, r.dx_px, r.dy_px, r.angle_deg, r.scale,"
       " r.confidence, r.status, r.reason, r.cross_view, c.change_score, c.changed_area_mm2,"
-      " c.overlay_path, c.peak_x_px, c.peak_y_px"
+      " c.overlay_path, c.peak_x_px, c.peak_y_px, r.fixed_aspect, r.moving_aspect"
       " FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
       " LEFT JOIN pair_changes c USING (fixed_scan_id, moving_scan_id, kind)"
       " WHERE m.patient_id = ? ORDER BY m.visit, r.kind DESC", NULL);
@@ -257,6 +257,8 @@ section_pairs (GString *h, JsonBuilder *jb, CxrStore *store, const char *pid, GA
       r.dy_px = sqlite3_column_double (st, 4);
       r.angle_deg = sqlite3_column_double (st, 5);
       r.scale = sqlite3_column_double (st, 6);
+      r.fixed_aspect = sqlite3_column_double (st, 16); /* NULL (square) reads 0 */
+      r.moving_aspect = sqlite3_column_double (st, 17);
       const char *status = col_text (st, 8), *reason = col_text (st, 9), *kind = col_text (st, 2);
       gboolean cross = sqlite3_column_int (st, 10);
       double score = col_double (st, 11), area = col_double (st, 12);

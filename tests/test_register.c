@@ -36,11 +36,10 @@ teardown (void **state)
   return 0;
 }
 
-/* MOVING such that a point p of FIXED appears at s R p + d: warp FIXED by
- * the inverse transform (cxr_register_warp samples its input at T(p)). */
+/* SRC re-posed: a point p of SRC appears at s R p + d (cxr_register_warp
+ * samples its input at T(p), so warp by the inverse transform). */
 static CxrImage *
-make_moving (double s, double deg, double dx, double dy, double gain, double offset,
-             double noise, int crop)
+reposed (const CxrImage *src, double s, double deg, double dx, double dy)
 {
   double th = deg * G_PI / 180;
   CxrRegistration inv = { 0 };
@@ -49,7 +48,16 @@ make_moving (double s, double deg, double dx, double dy, double gain, double off
   /* -(1/s) R(-th) d */
   inv.dx_px = -(cos (th) * dx + sin (th) * dy) / s;
   inv.dy_px = -(-sin (th) * dx + cos (th) * dy) / s;
-  CxrImage *m = cxr_register_warp (fixed_film, &inv, fixed_film->width, fixed_film->height);
+  return cxr_register_warp (src, &inv, src->width, src->height);
+}
+
+/* MOVING such that a point p of FIXED appears at s R p + d, with exposure,
+ * noise and a collimated border. */
+static CxrImage *
+make_moving (double s, double deg, double dx, double dy, double gain, double offset,
+             double noise, int crop)
+{
+  CxrImage *m = reposed (fixed_film, s, deg, dx, dy);
   GRand *r = g_rand_new_with_seed (42);
   for (int y = 0; y < m->height; y++)
     for (int x = 0; x < m->width; x++)
@@ -145,6 +153,60 @@ test_bad_input (void **state)
   assert_non_null (strstr (err->message, "scale limits"));
 }
 
+/* Films resized without keeping their aspect, as the NIH set was: the
+ * patient (a 1024 x 838 film with square pixels) turned by 5 degrees,
+ * scaled by 1.04 and shifted by (20, -15), each film then stored at
+ * 1024 x 1024 (pixels 838/1024 as tall as wide). With the pixel aspects
+ * given, the patient's rotation and scale come back, and the shift in
+ * MOVING's pixels; also for a pair of which only FIXED was resized. */
+static void
+test_pixel_aspect (void **state)
+{
+  g_autoptr (CxrImage) scene = cxr_image_resize (fixed_film, 1024, 838);
+  g_autoptr (CxrImage) turned = reposed (scene, 1.04, 5.0, 20, -15);
+  g_autoptr (CxrImage) f = cxr_image_resize (scene, 1024, 1024);
+  g_autoptr (CxrImage) m = cxr_image_resize (turned, 1024, 1024);
+  const double a = 838.0 / 1024;
+  CxrRegisterOptions o;
+  cxr_register_options_init (&o);
+  CxrRegistration r, sq;
+  for (int mixed = 0; mixed < 2; mixed++)
+    {
+      const CxrImage *mv = mixed ? turned : m;
+      o.fixed_aspect = a;
+      o.moving_aspect = mixed ? 1.0 : a;
+      assert_true (cxr_register_pair (f, mv, &o, &r, NULL));
+      double want_dy = mixed ? -15 : -15 / a; /* MOVING's pixels */
+      if (fabs (r.angle_deg - 5) > 0.05 || fabs (r.scale / 1.04 - 1) > 0.002
+          || fabs (r.dx_px - 20) > 0.5 || fabs (r.dy_px - want_dy) > 0.5
+          || r.status != CXR_REGISTER_OK)
+        fail_msg ("mixed %d: got s %.5f a %.4f d (%.3f, %.3f) %s; want 1.04, 5, (20, %.3f)", mixed,
+                  r.scale, r.angle_deg, r.dx_px, r.dy_px, cxr_register_status_name (r.status),
+                  want_dy);
+      assert_true (r.fixed_aspect == a && r.moving_aspect == o.moving_aspect);
+      /* FIXED's centre lands at MOVING's centre + (dx_px, dy_px) */
+      double x, y;
+      cxr_register_point (&r, f->width, f->height, mv->width, mv->height, (f->width - 1) / 2.0,
+                          (f->height - 1) / 2.0, &x, &y);
+      assert_true (hypot (x - (mv->width - 1) / 2.0 - r.dx_px, y - (mv->height - 1) / 2.0 - r.dy_px) < 1e-9);
+      /* a point 300 px above the centre of FIXED (in its pixels) lands where
+       * the known transform puts it */
+      double py = -300 * a, ex = 1.04 * (-sin (5 * G_PI / 180) * py) + 20;
+      double ey = (1.04 * cos (5 * G_PI / 180) * py - 15) / (mixed ? 1.0 : a);
+      cxr_register_offset (&r, 0, -300, &x, &y);
+      assert_true (hypot (x - ex, y - ey) < 1.0);
+    }
+  /* Without the aspects the similarity cannot fit the mixed pair: the
+   * patient's scale differs by 1/a along one axis only. */
+  assert_true (cxr_register_pair (f, turned, NULL, &sq, NULL));
+  assert_true (sq.status != CXR_REGISTER_OK || fabs (sq.angle_deg - 5) > 0.2
+               || fabs (sq.dy_px + 15) > 2);
+  o.fixed_aspect = 5;
+  g_autoptr (GError) err = NULL;
+  assert_false (cxr_register_pair (f, m, &o, &r, &err));
+  assert_non_null (strstr (err->message, "pixel aspects"));
+}
+
 static void
 test_warp_identity (void **state)
 {
@@ -166,6 +228,7 @@ main (void)
     cmocka_unit_test (test_inverse_is_exact),
     cmocka_unit_test (test_unrelated_content_fails),
     cmocka_unit_test (test_bad_input),
+    cmocka_unit_test (test_pixel_aspect),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -60,7 +60,7 @@ struct _CxrAnalyzeSummary {
 void cxr_analyze_summary_init (CxrAnalyzeSummary *summary);
 void cxr_analyze_summary_clear (CxrAnalyzeSummary *summary);
 
-#define CXR_REGISTER_METHOD "fm-hyp-gn-sym/1"
+#define CXR_REGISTER_METHOD "fm-hyp-gn-sym/2"
 #define CXR_DIFF_METHOD "qmatch-gauss/1"
 
 gboolean cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *options,

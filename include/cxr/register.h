@@ -10,7 +10,18 @@
  * with R(theta) = [[cos, -sin], [sin, cos]], registering MOVING to FIXED
  * reports angle_deg = theta in degrees, scale = s, dx_px = dx, dy_px = dy.
  * p is in FIXED's pixels and p' in MOVING's; for films of the same size
- * (the NIH set) both are the full-resolution pixels of FIXED.
+ * both are the full-resolution pixels of FIXED.
+ *
+ * Pixels that are not square. A film resized without keeping its aspect
+ * (the NIH set: originals of 2500x2048, 2048x2500, 2992x2991 ... all
+ * stored at 1024x1024) has pixels taller or wider than they are broad in
+ * the patient. With the pixel aspects given (height over width of a pixel,
+ * in the patient: fixed_aspect, moving_aspect), rotation and scale are
+ * those of the patient, p is (x - cx, (y - cy) * fixed_aspect) in FIXED's
+ * pixel widths, and p' likewise in MOVING's; (dx_px, dy_px) stays the
+ * offset, in MOVING's pixels, of where FIXED's centre lands. With aspects 1
+ * (the default) this is the convention above. cxr_register_point and
+ * cxr_register_offset apply it.
  */
 #pragma once
 
@@ -34,6 +45,8 @@ typedef struct {
   double min_scale;       /* default 0.8 */
   double max_scale;       /* default 1.25 */
   gboolean fixed_scale;   /* estimate rotation and translation only */
+  double fixed_aspect;    /* pixel height / width in the patient; 0 = square */
+  double moving_aspect;
   double ok_confidence;   /* >= this: ok; default 0.5 */
   double min_confidence;  /* below this: failed; default 0.3 */
 } CxrRegisterOptions;
@@ -53,6 +66,8 @@ typedef struct {
   double asymmetry_px;    /* forward vs inverse of backward estimate, px of a 1024-px film */
   double elapsed_ms;
   const char *reason;     /* why low confidence or failed, or NULL */
+  double fixed_aspect;    /* the pixel aspects it was made with; 0 = square */
+  double moving_aspect;
 } CxrRegistration;
 
 gboolean cxr_register_pair (const CxrImage *fixed, const CxrImage *moving,
@@ -64,6 +79,7 @@ CxrImage *cxr_register_warp (const CxrImage *moving, const CxrRegistration *reg,
 
 void cxr_register_point (const CxrRegistration *reg, int fixed_w, int fixed_h, int moving_w,
                          int moving_h, double x, double y, double *mx, double *my);
+void cxr_register_offset (const CxrRegistration *reg, double x, double y, double *mx, double *my);
 
 const char *cxr_register_status_name (CxrRegisterStatus status);
 

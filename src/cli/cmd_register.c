@@ -12,7 +12,7 @@ int
 cmd_register (int argc, char **argv)
 {
   g_autofree char *out = NULL, *format = NULL;
-  double max_angle = 15, min_scale = 0.8, max_scale = 1.25;
+  double max_angle = 15, min_scale = 0.8, max_scale = 1.25, fixed_aspect = 1, moving_aspect = 1;
   gboolean fixed_scale = FALSE;
   int coarse = 256, fine = 0;
   GOptionEntry entries[] = {
@@ -22,6 +22,10 @@ cmd_register (int argc, char **argv)
     { "min-scale", 0, 0, G_OPTION_ARG_DOUBLE, &min_scale, "Smallest scale searched (0.8)", "S" },
     { "max-scale", 0, 0, G_OPTION_ARG_DOUBLE, &max_scale, "Largest scale searched (1.25)", "S" },
     { "fixed-scale", 0, 0, G_OPTION_ARG_NONE, &fixed_scale, "Estimate rotation and shift only", NULL },
+    { "fixed-aspect", 0, 0, G_OPTION_ARG_DOUBLE, &fixed_aspect,
+      "FIXED's pixel height over width in the patient (1)", "A" },
+    { "moving-aspect", 0, 0, G_OPTION_ARG_DOUBLE, &moving_aspect,
+      "MOVING's pixel height over width in the patient (1)", "A" },
     { "coarse", 0, 0, G_OPTION_ARG_INT, &coarse, "Top grid, px; searched at 1/2 and 1/4 (256)", "PX" },
     { "fine", 0, 0, G_OPTION_ARG_INT, &fine, "Further refinement grid, px (0 = none)", "PX" },
     { NULL }
@@ -51,6 +55,8 @@ cmd_register (int argc, char **argv)
   opt.fixed_scale = fixed_scale;
   opt.coarse_size = coarse;
   opt.fine_size = fine;
+  opt.fixed_aspect = fixed_aspect;
+  opt.moving_aspect = moving_aspect;
   CxrRegistration r;
   if (!cxr_register_pair (f, m, &opt, &r, &error))
     return cli_fail (error);
