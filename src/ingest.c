@@ -42,7 +42,8 @@ typedef enum {
 /* Manifest column names (the generic format, README "Manifest format"). */
 static const char *const manifest_names[N_FIELDS] = {
   "image_index", "patient_id", "visit", "study_date", "day_offset", "age_years", "sex",
-  "view_position", "finding_labels", "path", NULL, NULL, NULL, NULL, "pixel_spacing_mm",
+  "view_position", "finding_labels", "path", "orig_width", "orig_height", "orig_spacing_x_mm",
+  "orig_spacing_y_mm", "pixel_spacing_mm",
 };
 
 /* NIH names; the size and spacing headers are split by their own commas

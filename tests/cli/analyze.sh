@@ -46,6 +46,11 @@ cat "$T/out2"
 [ "$(q "SELECT count(*) FROM registrations WHERE cross_view")" = 6 ] || fail "cross-view count"
 # The film's previous and baseline rows for visit 1 are the same pair.
 [ "$(q "SELECT count(*) FROM registrations a JOIN registrations b USING (fixed_scan_id, moving_scan_id) WHERE a.kind = 'previous' AND b.kind = 'baseline' AND a.dx_px <> b.dx_px")" = 0 ] || fail "visit-1 pair differs"
+# Pixel aspects from the manifest's original sizes (NIH films are all stored
+# at 1024 x 1024): 00000001_002 came from a 2500 x 2048 original, and its
+# registrations were made in the patient's frame.
+[ "$(q "SELECT round(a.pixel_aspect, 4) FROM scan_pixel_aspect a JOIN scans USING (scan_id) WHERE image_index = '00000001_002.png'")" = 0.8192 ] || fail "pixel aspect"
+[ "$(q "SELECT count(*) FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id WHERE m.image_index = '00000001_002.png' AND round(r.moving_aspect, 4) = 0.8192")" = 2 ] || fail "registration aspects"
 # Every stored result carries its evidence.
 [ "$(q "SELECT count(*) FROM registrations WHERE status <> 'ok' AND reason IS NULL")" = 0 ] || fail "status without reason"
 [ "$(q "SELECT count(*) FROM registrations WHERE confidence < 0 OR confidence > 1 OR method IS NULL")" = 0 ] || fail "confidence range"
