@@ -668,6 +668,25 @@ status_of (const char *s)
          : g_str_equal (s, "failed") ? CXR_REGISTER_FAILED : CXR_REGISTER_LOW_CONFIDENCE;
 }
 
+/* A stored registration read from the columns dx_px, dy_px, angle_deg,
+ * scale, status, fixed_aspect, moving_aspect (the aspects coalesced to 1),
+ * in that order from @col. */
+#define STORED_TRANSFORM_COLUMNS                                                                  \
+  "r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status),"                                        \
+  " coalesce(r.fixed_aspect, 1), coalesce(r.moving_aspect, 1)"
+
+static void
+stored_transform (sqlite3_stmt *st, int col, CxrRegistration *r)
+{
+  r->dx_px = sqlite3_column_double (st, col);
+  r->dy_px = sqlite3_column_double (st, col + 1);
+  r->angle_deg = sqlite3_column_double (st, col + 2);
+  r->scale = sqlite3_column_double (st, col + 3);
+  r->status = status_of ((const char *) sqlite3_column_text (st, col + 4));
+  r->fixed_aspect = sqlite3_column_double (st, col + 5);
+  r->moving_aspect = sqlite3_column_double (st, col + 6);
+}
+
 /* SQL condition on a registration r: its difference map is still to make,
  * because it has none yet or one made before the trend score existed
  * (schema 0006), which is made again. Used to find the patients with work
@@ -715,9 +734,8 @@ load_cmps (CxrStore *store, PatientJob *j, GError **error)
       g_array_append_val (j->cmps, c);
     }
   st = cxr_store_prepare (store,
-      "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), f.path, m.path,"
-      "       r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status),"
-      "       coalesce(r.fixed_aspect, 1), coalesce(r.moving_aspect, 1)"
+      "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), f.path, m.path, "
+      STORED_TRANSFORM_COLUMNS
       "  FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id"
       "  JOIN scans m ON m.scan_id = r.moving_scan_id"
       " WHERE m.patient_id = ? AND " MAP_PENDING
@@ -733,13 +751,7 @@ load_cmps (CxrStore *store, PatientJob *j, GError **error)
                 g_strdup ((const char *) sqlite3_column_text (st, 4)), STEM (f, m), SPACING (f),
                 strstr (kinds, "previous") != NULL, strstr (kinds, "baseline") != NULL };
       c.pair_index = -1;
-      c.reg.dx_px = sqlite3_column_double (st, 5);
-      c.reg.dy_px = sqlite3_column_double (st, 6);
-      c.reg.angle_deg = sqlite3_column_double (st, 7);
-      c.reg.scale = sqlite3_column_double (st, 8);
-      c.reg.status = status_of ((const char *) sqlite3_column_text (st, 9));
-      c.reg.fixed_aspect = sqlite3_column_double (st, 10);
-      c.reg.moving_aspect = sqlite3_column_double (st, 11);
+      stored_transform (st, 5, &c.reg);
       g_array_append_val (j->cmps, c);
     }
 #undef STEM
@@ -816,9 +828,8 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
   sqlite3_finalize (st);
   /* Stored registrations, for the chain checks of new films. */
   st = cxr_store_prepare (store,
-      "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), f.path,"
-      "       r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status),"
-      "       coalesce(r.fixed_aspect, 1), coalesce(r.moving_aspect, 1)"
+      "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), f.path, "
+      STORED_TRANSFORM_COLUMNS
       "  FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id"
       "  JOIN scans m ON m.scan_id = r.moving_scan_id"
       " WHERE m.patient_id = ? AND r.dx_px IS NOT NULL GROUP BY 1, 2", error);
@@ -834,13 +845,7 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
       Stored r = { sqlite3_column_int64 (st, 0), sqlite3_column_int64 (st, 1),
                    g_strdup ((const char *) sqlite3_column_text (st, 3)),
                    strstr (kinds, "previous") != NULL, strstr (kinds, "baseline") != NULL };
-      r.reg.dx_px = sqlite3_column_double (st, 4);
-      r.reg.dy_px = sqlite3_column_double (st, 5);
-      r.reg.angle_deg = sqlite3_column_double (st, 6);
-      r.reg.scale = sqlite3_column_double (st, 7);
-      r.reg.status = status_of ((const char *) sqlite3_column_text (st, 8));
-      r.reg.fixed_aspect = sqlite3_column_double (st, 9);
-      r.reg.moving_aspect = sqlite3_column_double (st, 10);
+      stored_transform (st, 4, &r.reg);
       g_array_append_val (j->stored, r);
     }
   sqlite3_finalize (st);
