@@ -26,6 +26,11 @@ analyze --no-model --no-diff` registers every pending pair with its chain
 checks (src/pipeline.c), and the stored status of each consecutive pair is
 set against the consistency measured here.
 
+Check images: for a few pairs (named below, and the most and least
+confident), out/register_real/FIXED__MOVING.png shows the two films
+overlaid before (left) and after (right) alignment: FIXED in green, MOVING
+(warped by `cxrtrack register --out`) in magenta, so what lines up is grey.
+
 Usage: bench/register_real.py [build dir] [--limit N] [--no-store] [--jobs N] [--square]
 """
 import csv, gzip, math, os, sqlite3, subprocess, sys, tempfile, time
@@ -137,6 +142,34 @@ okp = [R[p] for p in pairs if R[p]["status"] == "ok"]
 if okp:
     print(f"median NCC before/after on pair-level ok pairs: {sorted(p['ncc_before'] for p in okp)[len(okp) // 2]:.2f}"
           f" / {sorted(p['ncc_after'] for p in okp)[len(okp) // 2]:.2f}")
+
+CHECK = [("00007007_003.png", "00007007_004.png"), ("00003510_009.png", "00003510_010.png"),
+         ("00005712_019.png", "00005712_022.png"), ("00000001_001.png", "00000001_002.png"),
+         ("00004344_002.png", "00004344_036.png")]
+by_conf = sorted(pairs, key=lambda p: R[p]["confidence"])
+check = [p for p in CHECK if p in R] + by_conf[-2:] + by_conf[:1]
+try:
+    import cv2
+    import numpy as np
+    os.makedirs("out/register_real", exist_ok=True)
+    for a, b in dict.fromkeys(check):
+        fa, fb = f"{D}/series1024/{a}", f"{D}/series1024/{b}"
+        warped = f"out/register_real/{a[:-4]}__{b[:-4]}.warped.png"
+        subprocess.run([f"{B}/src/cxrtrack", "register", fa, fb, "--out", warped,
+                        "--fixed-aspect", repr(aspect[a]), "--moving-aspect", repr(aspect[b])],
+                       capture_output=True)
+        F, M, W = (cv2.resize(cv2.imread(x, 0), (512, 512), interpolation=cv2.INTER_AREA)
+                   for x in (fa, fb, warped))
+        t = R[(a, b)]
+        panels = [np.dstack([M, F, M]), np.dstack([W, F, W])]
+        for img, text in zip(panels, ("before", f"after ({t['status']}, {t['confidence']:.2f})")):
+            cv2.putText(img, f"{a[:-4]} -> {b[:-4]} {text}", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.imwrite(f"out/register_real/{a[:-4]}__{b[:-4]}.png", np.hstack(panels))
+        os.remove(warped)
+    print(f"check images: out/register_real/ ({len(dict.fromkeys(check))} pairs)")
+except ImportError:
+    print("check images: skipped (no python3-opencv)")
 
 if "--no-store" in sys.argv:
     sys.exit(0)
