@@ -5,7 +5,7 @@
  * default 1) from a file, decodes every film first (not timed), registers one pair to
  * make the FFTW plans, then times each pair and prints
  * "ms dx_px dy_px angle_deg scale confidence status ncc_before ncc_after
- * asymmetry_px" per line. With
+ * asymmetry_px reason" per line (reason: the rest of the line, "-" if none). With
  * REPEATS > 1 each pair is registered that many times and the fastest time
  * is printed (for comparing code changes on a machine whose speed drifts).
  * Usage: bench_register LIST [REPEATS]
@@ -69,9 +69,9 @@ main (int argc, char **argv)
           cxr_register_pair (f[i], m[i], &opt[i], &r, NULL);
           ms = MIN (ms, (g_get_monotonic_time () - t0) / 1000.0);
         }
-      printf ("%.3f %.5f %.5f %.6f %.7f %.4f %s %.4f %.4f %.3f\n", ms, r.dx_px, r.dy_px,
+      printf ("%.3f %.5f %.5f %.6f %.7f %.4f %s %.4f %.4f %.3f %s\n", ms, r.dx_px, r.dy_px,
               r.angle_deg, r.scale, r.confidence, cxr_register_status_name (r.status), r.ncc_before,
-              r.ncc_after, r.asymmetry_px);
+              r.ncc_after, r.asymmetry_px, r.reason ? r.reason : "-");
     }
   for (guint i = 0; i < n; i++)
     {

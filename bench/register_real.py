@@ -82,8 +82,8 @@ with tempfile.NamedTemporaryFile("w", suffix=".txt") as lst:
                          check=True)
 R = {}
 for (a, b), line in zip(need, out.stdout.strip().splitlines()):
-    v = line.split()
-    R[(a, b)] = dict(ms=float(v[0]), dx_px=float(v[1]), dy_px=float(v[2]), angle_deg=float(v[3]),
+    v = line.split(maxsplit=10)
+    R[(a, b)] = dict(reason=v[10] if len(v) > 10 and v[10] != "-" else "", ms=float(v[0]), dx_px=float(v[1]), dy_px=float(v[2]), angle_deg=float(v[3]),
                      scale=float(v[4]), confidence=float(v[5]), status=v[6],
                      ncc_before=float(v[7]), ncc_after=float(v[8]), asymmetry_px=float(v[9]),
                      fa=aspect[a], ma=aspect[b])
@@ -126,7 +126,7 @@ for a, b in pairs:
     n_unflagged_bad += bad and not flagged
     print(f"{a:18}{b:18}{t['status']:16}{t['confidence']:6.2f}{t['asymmetry_px']:6.1f}{t['ncc_before']:7.2f}{t['ncc_after']:7.2f}"
           f"{inv[(a, b)]:8.2f}  {t['dx_px']:.1f}, {t['dy_px']:.1f}, {t['angle_deg']:.2f}, {t['scale']:.3f}"
-          + ("  INCONSISTENT" if bad else ""))
+          + ("  INCONSISTENT" if bad else "") + (f"  ({t['reason']})" if t["reason"] else ""))
 tv = sorted(trans.values())
 ms = sorted(v["ms"] for v in R.values())
 print(f"\n{len(pairs)} same-view consecutive pairs, {len(triples)} triples; {len(need)} registrations"
@@ -186,6 +186,10 @@ with tempfile.TemporaryDirectory() as tmp:
     con = sqlite3.connect(db)
     if "--square" in sys.argv:
         print("(the store registers with the pixel aspects of the metadata; --square is pair-level only)")
+    why = {(f, m): w for f, m, w in con.execute(
+        "SELECT f.image_index, m.image_index, r.reason FROM registrations r"
+        " JOIN scans f ON f.scan_id = r.fixed_scan_id JOIN scans m ON m.scan_id = r.moving_scan_id"
+        " WHERE r.kind = 'previous'")}
     st = {(f, m): s for f, m, s in con.execute(
         "SELECT f.image_index, m.image_index, r.status FROM registrations r"
         " JOIN scans f ON f.scan_id = r.fixed_scan_id JOIN scans m ON m.scan_id = r.moving_scan_id"
@@ -203,3 +207,10 @@ with tempfile.TemporaryDirectory() as tmp:
           f" (target 0); consistent pairs stored ok: {len(ok_good)} of {len(set(stored) - bad_pairs)}")
     for a, b in ok_bad:
         print(f"  inconsistent, stored ok: {a} -> {b}")
+    reasons = {}
+    for p in stored:
+        if st[p] != "ok":
+            k = (st[p], why[p] or "")
+            reasons[k] = reasons.get(k, 0) + 1
+    for (status, reason), n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        print(f"  {status}: {n} ({reason})")
