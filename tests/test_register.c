@@ -219,11 +219,37 @@ test_warp_identity (void **state)
   assert_true (maxd < 1e-5);
 }
 
+/* Whole-pixel shifts and a half turn land exactly on samples (Keys'
+ * kernel is 1 there and 0 at the other taps), so the warp must reproduce
+ * the film exactly: this checks the direction of the map, not only that
+ * identity is identity. */
+static void
+test_warp_exact_samples (void **state)
+{
+  int w = fixed_film->width, h = fixed_film->height;
+  CxrRegistration t = { 0 };
+  t.scale = 1;
+  t.dx_px = 3;
+  t.dy_px = -2;
+  g_autoptr (CxrImage) a = cxr_register_warp (fixed_film, &t, w, h);
+  for (int y = 2; y < h; y += 7)
+    for (int x = 0; x < w - 3; x += 5)
+      assert_float_equal (a->data[(gsize) y * w + x], fixed_film->data[(gsize) (y - 2) * w + x + 3], 1e-6);
+  t.dx_px = t.dy_px = 0;
+  t.angle_deg = 180; /* about the centre: (x, y) -> (w-1-x, h-1-y) */
+  g_autoptr (CxrImage) b = cxr_register_warp (fixed_film, &t, w, h);
+  for (int y = 0; y < h; y += 7)
+    for (int x = 0; x < w; x += 5)
+      assert_float_equal (b->data[(gsize) y * w + x],
+                          fixed_film->data[(gsize) (h - 1 - y) * w + (w - 1 - x)], 1e-5);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_warp_identity),
+    cmocka_unit_test (test_warp_exact_samples),
     cmocka_unit_test (test_known_transforms),
     cmocka_unit_test (test_inverse_is_exact),
     cmocka_unit_test (test_unrelated_content_fails),
