@@ -1051,7 +1051,8 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, const doubl
   search_clear (&q);
 
   /* Refine the best hypotheses on the search grid; keep the one whose
-   * structure correlates best, then refine it on the coarse and fine grids. */
+   * structure correlates best, then refine it on the mid, coarse (and fine)
+   * grids. */
   Sim S = { ratio, 0, 0, 0 };
   double s_ncc = -INFINITY;
   for (int k = 0; k < KEEP; k++)
