@@ -282,9 +282,9 @@ typedef struct {
   double a, b, tx, ty;
 } Sim;
 
-/* out(p) = src(S p) for p over an n x n grid; vout = validity there. */
+/* out(p) = src(S p) for p over an n x n grid (0 outside src). */
 static void
-warp_grid (const float *src, const float *valid, int n, const Sim *S, float *out, float *vout)
+warp_grid (const float *src, int n, const Sim *S, float *out)
 {
   double c = (n - 1) / 2.0;
   for (int y = 0; y < n; y++)
@@ -296,10 +296,7 @@ warp_grid (const float *src, const float *valid, int n, const Sim *S, float *out
       for (int x = 0; x < n; x++, sx += S->a, sy += S->b)
         {
           gboolean in;
-          gsize i = (gsize) y * n + x;
-          out[i] = bilinear (src, n, n, sx, sy, &in);
-          if (vout) /* nearest is enough to tell inside from padding */
-            vout[i] = in ? valid[(gsize) (int) (sy + 0.5) * n + (int) (sx + 0.5)] : 0.f;
+          out[(gsize) y * n + x] = bilinear (src, n, n, sx, sy, &in);
         }
     }
 }
@@ -802,7 +799,7 @@ translation_at (Search *q, const Sim *rs, double psr_above, Peak *pk)
   int n = q->n;
   gsize nc = (gsize) n * (n / 2 + 1);
   const Plans *p = get_plans (n, n);
-  warp_grid (q->mprod, q->mprod, n, rs, q->buf, NULL);
+  warp_grid (q->mprod, n, rs, q->buf);
   fftwf_execute_dft_r2c (p->fwd, q->buf, q->fb);
   for (gsize i = 0; i < nc; i++)
     {
@@ -826,7 +823,6 @@ typedef struct {
   gboolean has_fine;
   double k;        /* top grid px per film px (across) */
   double aspect;   /* a film pixel's height over its width */
-  int w, h;        /* film size */
   float *lp;       /* LP_ANGLES x LP_RADII */
   double lp_rmin, lp_dlog;
 } Pyr;
@@ -836,8 +832,6 @@ pyr_build (Pyr *p, const CxrImage *im, double aspect, int nf, int nc)
 {
   memset (p, 0, sizeof *p);
   int top = nf ? nf : nc;
-  p->w = im->width;
-  p->h = im->height;
   p->aspect = aspect;
   p->k = top / MAX (im->width, im->height * aspect);
   p->has_fine = nf > 0;
@@ -1121,25 +1115,33 @@ polish (const Pyr *F, const Pyr *M, Sim *S, const CxrRegisterOptions *opt)
   return pyr_ncc (F, M, S);
 }
 
-/* Whether the forward result and the inverse of the backward one map the
- * centre and four lung-field points of FIXED to within AGREE_PX of each
- * other: then the two cross-seeding polishes are skipped. */
-static gboolean
-directions_agree (const Raw *fw, const Raw *bw, const Pyr *F, const Pyr *M, int w, int h)
+/* How far apart (in MOVING's frame) two estimates of one transform put the
+ * centre and four lung-field points of a w x h FIXED: the largest of the
+ * five distances. */
+static double
+disagreement (const Film *t1, const Film *t2, int w, int h)
 {
-  Film t1 = raw_to_film (fw, F, M), t2 = raw_to_film (bw, M, F);
-  Film t2i = film_inverse (&t2);
+  double d = 0;
   for (int k = 0; k < 5; k++)
     {
       double px = k == 0 ? 0 : (k & 1 ? 1 : -1) * w / 4.0;
       double py = k == 0 ? 0 : (k & 2 ? 1 : -1) * h / 4.0;
       double ax, ay, bx, by;
-      film_apply (&t1, px, py, &ax, &ay);
-      film_apply (&t2i, px, py, &bx, &by);
-      if (hypot (ax - bx, ay - by) > AGREE_PX)
-        return FALSE;
+      film_apply (t1, px, py, &ax, &ay);
+      film_apply (t2, px, py, &bx, &by);
+      d = MAX (d, hypot (ax - bx, ay - by));
     }
-  return TRUE;
+  return d;
+}
+
+/* Whether the forward result and the inverse of the backward one agree
+ * within AGREE_PX: then the two cross-seeding polishes are skipped. */
+static gboolean
+directions_agree (const Raw *fw, const Raw *bw, const Pyr *F, const Pyr *M, int w, int h)
+{
+  Film t1 = raw_to_film (fw, F, M), t2 = raw_to_film (bw, M, F);
+  Film t2i = film_inverse (&t2);
+  return disagreement (&t1, &t2i, w, h) <= AGREE_PX;
 }
 
 /**
@@ -1235,16 +1237,7 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
 
   /* Disagreement, in MOVING's pixels scaled to a 1024-px film, at the
    * centre and at four points of the lung fields. */
-  double asym = 0;
-  for (int k = 0; k < 5; k++)
-    {
-      double px = k == 0 ? 0 : (k & 1 ? 1 : -1) * pw / 4.0;
-      double py = k == 0 ? 0 : (k & 2 ? 1 : -1) * ph / 4.0;
-      double ax, ay, bx, by;
-      film_apply (&t1, px, py, &ax, &ay);
-      film_apply (&t2i, px, py, &bx, &by);
-      asym = MAX (asym, hypot (ax - bx, ay - by));
-    }
+  double asym = disagreement (&t1, &t2i, pw, ph);
   asym *= 1024.0 / MAX (moving->width, moving->height * M.aspect);
 
   out->scale = t.s;
