@@ -88,7 +88,6 @@ typedef struct {
   double chain_prev_px;               /* previous row's chain; NAN if not checked */
   double norm;                        /* px of a 1024-px film per px of MOVING */
   gboolean has_skip;                  /* skip: pp->moving, for the consecutive chain */
-  gint64 skip_fixed_id;
   CxrRegistration skip;
   char *error;                        /* could not register at all */
 } Pair;
@@ -352,11 +351,7 @@ worker (gpointer data, gpointer user_data)
       m = films_get (&films, p->moving_id, p->moving_path, &opt->limits, NULL);
       const CxrImage *a = films_get (&films, pp.fixed_id, pp.fixed_path, &opt->limits, NULL);
       ro.fixed_aspect = pp.reg->fixed_aspect;
-      if (a && m && cxr_register_pair (a, m, &ro, &p->skip, NULL))
-        {
-          p->has_skip = TRUE;
-          p->skip_fixed_id = pp.fixed_id;
-        }
+      p->has_skip = a && m && cxr_register_pair (a, m, &ro, &p->skip, NULL);
     }
   /* The chains of each new film v (moving of a new previous pair p->v). */
   for (guint k = 0; k < j->pairs->len; k++)
@@ -385,7 +380,7 @@ worker (gpointer data, gpointer user_data)
           if (pp.reg && pp.fixed_id == b->fixed_id)
             p->chain_prev_px = b->transitivity_px;
         }
-      if (pp.reg && p->has_skip && pp.fixed_id == p->skip_fixed_id)
+      if (p->has_skip) /* pp found as when the skip was made */
         p->chain_prev_px = check_chain (&pp, &pv, &p->skip, p->norm, lim);
     }
   /* Films first: the difference maps reuse their predictions. */
@@ -631,8 +626,7 @@ write_job (CxrStore *store, PatientJob *j, Writers *w, gint64 run_id, CxrAnalyze
           s->n_low += r->status == CXR_REGISTER_LOW_CONFIDENCE;
           s->n_failed += r->status == CXR_REGISTER_FAILED;
           s->n_cross_view += p->cross_view;
-          s->n_intransitive += (kind == 1 ? p->transitivity_px : p->chain_prev_px)
-                               > j->opt->max_transitivity_px;
+          s->n_intransitive += chain > j->opt->max_transitivity_px;
         }
       s->register_ms += r->elapsed_ms + (p->has_skip ? p->skip.elapsed_ms : 0);
     }
