@@ -299,6 +299,45 @@ test_helpers (void **state)
   assert_false (cxr_ingest_parse_date ("2020-01-01x", d));
 }
 
+/* A manifest's original size and spacing: bad values are named with their
+ * line and field and stored as NULL; the pixel aspect registration uses
+ * (scan_pixel_aspect) is 1 where they are missing or absurd. */
+static void
+test_manifest_original_size (void **state)
+{
+  g_autofree char *csv = write_file ("orig.csv",
+      "patient_id,path,visit,orig_width,orig_height,orig_spacing_x_mm,orig_spacing_y_mm\n"
+      "a,a0.png,0,2500,2048,0.168,0.168\n"   /* landscape: 2048/2500 */
+      "a,a1.png,1,abc,2749,0.143,0.143\n"
+      "a,a2.png,2,2894,-5,0.143,0.143\n"
+      "a,a3.png,3,2000,2000,0.1,x\n"        /* y spacing taken as x's */
+      "a,a4.png,4,3000,100,0.1,0.1\n");     /* absurd: 0.03 */
+  g_autoptr (CxrStore) s = new_store ();
+  CxrIngestOptions opt;
+  cxr_ingest_options_init (&opt);
+  CxrIngestSummary sum;
+  cxr_ingest_summary_init (&sum);
+  g_autoptr (GError) err = NULL;
+  assert_true (cxr_ingest_manifest (s, csv, &opt, &sum, &err));
+  assert_true (has_message (&sum, "orig.csv:3: 'orig_width' is not a positive number: 'abc'"));
+  assert_true (has_message (&sum, "orig.csv:4: 'orig_height' is not a positive number: '-5'"));
+  assert_true (has_message (&sum, "orig.csv:5: 'orig_spacing_y_mm' is not a positive number: 'x'"));
+  g_autofree char *stored = query_text (s, "SELECT group_concat(coalesce(orig_width, '-') || 'x'"
+                                           " || coalesce(orig_height, '-'), ' ') FROM"
+                                           " (SELECT * FROM scans ORDER BY visit)");
+  assert_string_equal (stored, "2500x2048 -x2749 2894x- 2000x2000 3000x100");
+  /* no file was found, so no stored size: every aspect is 1 */
+  assert_int_equal (query_int (s, "SELECT count(*) FROM scan_pixel_aspect WHERE pixel_aspect <> 1"), 0);
+  /* as if each film had been stored at 1024 x 1024 */
+  assert_int_equal (sqlite3_exec (cxr_store_db (s), "UPDATE scans SET width = 1024, height = 1024",
+                                  NULL, NULL, NULL), SQLITE_OK);
+  g_autofree char *aspects = query_text (s, "SELECT group_concat(x, ' ') FROM"
+                                            " (SELECT round(a.pixel_aspect, 4) AS x FROM scans s"
+                                            "  JOIN scan_pixel_aspect a USING (scan_id) ORDER BY s.visit)");
+  assert_string_equal (aspects, "0.8192 1.0 1.0 1.0 1.0");
+  cxr_ingest_summary_clear (&sum);
+}
+
 int
 main (void)
 {
@@ -307,6 +346,7 @@ main (void)
     cmocka_unit_test (test_nih_missing_column),
     cmocka_unit_test (test_visit_order_ignores_suffix),
     cmocka_unit_test (test_manifest_dates_offsets),
+    cmocka_unit_test (test_manifest_original_size),
     cmocka_unit_test (test_images_idempotent_and_conflicts),
     cmocka_unit_test (test_missing_then_found),
     cmocka_unit_test (test_helpers),
