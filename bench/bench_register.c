@@ -44,10 +44,16 @@ main (int argc, char **argv)
           return 1;
         }
       cxr_register_options_init (&opt[i]);
-      if (p[2] && p[3])
+      if (p[2])
         {
-          opt[i].fixed_aspect = g_ascii_strtod (p[2], NULL);
-          opt[i].moving_aspect = g_ascii_strtod (p[3], NULL);
+          char *e1 = NULL, *e2 = NULL;
+          opt[i].fixed_aspect = g_ascii_strtod (p[2], &e1);
+          opt[i].moving_aspect = p[3] ? g_ascii_strtod (p[3], &e2) : 0;
+          if (e1 == p[2] || *e1 || e2 == NULL || e2 == p[3] || *e2 || p[4])
+            {
+              fprintf (stderr, "line %u: want FIXED MOVING [FIXED_ASPECT MOVING_ASPECT]\n", i + 1);
+              return 1;
+            }
         }
       f[i] = cxr_image_load (p[0], NULL, NULL, &err);
       m[i] = f[i] ? cxr_image_load (p[1], NULL, NULL, &err) : NULL;
@@ -65,8 +71,13 @@ main (int argc, char **argv)
       double ms = INFINITY;
       for (int k = 0; k < repeats; k++)
         {
+          g_autoptr (GError) err = NULL;
           gint64 t0 = g_get_monotonic_time ();
-          cxr_register_pair (f[i], m[i], &opt[i], &r, NULL);
+          if (!cxr_register_pair (f[i], m[i], &opt[i], &r, &err))
+            {
+              fprintf (stderr, "line %u: %s\n", i + 1, err->message);
+              return 1;
+            }
           ms = MIN (ms, (g_get_monotonic_time () - t0) / 1000.0);
         }
       printf ("%.3f %.5f %.5f %.6f %.7f %.4f %s %.4f %.4f %.3f %s\n", ms, r.dx_px, r.dy_px,
