@@ -298,6 +298,39 @@ typedef struct {
 } Sim;
 
 /* out(p) = src(S p) for p over an n x n grid (0 outside src). */
+/* The columns [*x0, *x1) of a row whose samples sx + a x, sy + b x lie
+ * well inside an n x n grid (a pixel from every edge, so that rounding
+ * cannot take them out): there bilinear_inside needs no bounds test. */
+static void
+row_inside (double sx, double sy, double a, double b, int n, int *x0, int *x1)
+{
+  double lo = 0, hi = n - 1;
+  const double p[2] = { sx, sy }, d[2] = { a, b };
+  for (int k = 0; k < 2; k++)
+    {
+      if (d[k] == 0)
+        {
+          if (!(p[k] >= 1 && p[k] <= n - 2))
+            hi = -1;
+          continue;
+        }
+      double t0 = (1 - p[k]) / d[k], t1 = (n - 2 - p[k]) / d[k];
+      lo = MAX (lo, MIN (t0, t1));
+      hi = MIN (hi, MAX (t0, t1));
+    }
+  *x0 = (int) ceil (lo);
+  *x1 = hi >= lo ? (int) floor (hi) + 1 : *x0;
+}
+
+static inline float
+bilinear_inside (const float *img, int w, double x, double y)
+{
+  int x0 = (int) x, y0 = (int) y;
+  float fx = (float) (x - x0), fy = (float) (y - y0);
+  const float *p = img + (gsize) y0 * w + x0;
+  return (1 - fy) * ((1 - fx) * p[0] + fx * p[1]) + fy * ((1 - fx) * p[w] + fx * p[w + 1]);
+}
+
 static void
 warp_grid (const float *src, int n, const Sim *S, float *out)
 {
@@ -308,10 +341,19 @@ warp_grid (const float *src, int n, const Sim *S, float *out)
       /* the map is affine: step it along the row */
       double sx = S->a * -c - S->b * py + S->tx + c;
       double sy = S->b * -c + S->a * py + S->ty + c;
-      for (int x = 0; x < n; x++, sx += S->a, sy += S->b)
+      int xa, xb;
+      row_inside (sx, sy, S->a, S->b, n, &xa, &xb);
+      float *o = out + (gsize) y * n;
+      for (int x = 0; x < n; x++)
         {
-          gboolean in;
-          out[(gsize) y * n + x] = bilinear (src, n, n, sx, sy, &in);
+          double ux = sx + S->a * x, uy = sy + S->b * x;
+          if (x >= xa && x < xb)
+            o[x] = bilinear_inside (src, n, ux, uy);
+          else
+            {
+              gboolean in;
+              o[x] = bilinear (src, n, n, ux, uy, &in);
+            }
         }
     }
 }
@@ -565,13 +607,24 @@ grid_ncc (const Grid *f, const Grid *m, const Sim *S)
       double sx = S->a * -c - S->b * py + S->tx + c;
       double sy = S->b * -c + S->a * py + S->ty + c;
       const float *fl = f->lcn + (gsize) y * n, *fw = f->weight + (gsize) y * n;
-      for (int x = 0; x < n; x++, sx += S->a, sy += S->b)
+      int xa, xb;
+      row_inside (sx, sy, S->a, S->b, n, &xa, &xb);
+      for (int x = 0; x < n; x++)
         {
           if (fw[x] <= 0)
             continue;
-          gboolean in;
-          float v = bilinear (m->lcnv, n, n, sx, sy, &in);
-          if (!in || isnan (v))
+          double ux = sx + S->a * x, uy = sy + S->b * x;
+          float v;
+          if (x >= xa && x < xb)
+            v = bilinear_inside (m->lcnv, n, ux, uy);
+          else
+            {
+              gboolean in;
+              v = bilinear (m->lcnv, n, n, ux, uy, &in);
+              if (!in)
+                continue;
+            }
+          if (isnan (v))
             continue;
           double w = fw[x], a = fl[x];
           sw += w;
@@ -821,9 +874,9 @@ translation_at (Search *q, const Sim *rs, double psr_above, Peak *pk)
       /* conj(A) * B, whitened: a peak at t where b(p) = a(p - t) */
       float re = q->fa[i][0] * q->fb[i][0] + q->fa[i][1] * q->fb[i][1];
       float im = q->fa[i][0] * q->fb[i][1] - q->fa[i][1] * q->fb[i][0];
-      float mag = sqrtf (re * re + im * im) + 1e-12f;
-      q->fb[i][0] = re / mag;
-      q->fb[i][1] = im / mag;
+      float inv = 1.0f / (sqrtf (re * re + im * im) + 1e-12f);
+      q->fb[i][0] = re * inv;
+      q->fb[i][1] = im * inv;
     }
   fftwf_execute_dft_c2r (p->inv, q->fb, q->buf);
   double lim = n / 4.0;
