@@ -594,14 +594,16 @@ select_kth (float *v, gsize n, gsize k)
 
 /* Weighted NCC of f's structure and m's structure warped by S (grid
  * coordinates, same n), over f's thorax window where m has data: one pass,
- * sums in double. */
+ * sums in double, on every step-th pixel of every step-th row (staggered,
+ * as refine samples). On the top grid step 2: 16,384 of 65,536 pixels
+ * estimate a correlation to within a few thousandths. */
 static double
-grid_ncc (const Grid *f, const Grid *m, const Sim *S)
+grid_ncc (const Grid *f, const Grid *m, const Sim *S, int step)
 {
   int n = f->n;
   double c = (n - 1) / 2.0;
   double sw = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
-  for (int y = 0; y < n; y++)
+  for (int y = 0; y < n; y += step)
     {
       double py = y - c;
       double sx = S->a * -c - S->b * py + S->tx + c;
@@ -609,7 +611,7 @@ grid_ncc (const Grid *f, const Grid *m, const Sim *S)
       const float *fl = f->lcn + (gsize) y * n, *fw = f->weight + (gsize) y * n;
       int xa, xb;
       row_inside (sx, sy, S->a, S->b, n, &xa, &xb);
-      for (int x = 0; x < n; x++)
+      for (int x = (y / step) % step; x < n; x += step)
         {
           if (fw[x] <= 0)
             continue;
@@ -1032,7 +1034,7 @@ film_to_sim (const Film *t, const Pyr *f, const Pyr *m)
 static double
 pyr_ncc (const Pyr *f, const Pyr *m, const Sim *S)
 {
-  return grid_ncc (pyr_top (f), pyr_top (m), S);
+  return grid_ncc (pyr_top (f), pyr_top (m), S, 2);
 }
 
 /* One direction: hypotheses, scoring, refinement. fm: Fourier-Mellin's
@@ -1124,7 +1126,7 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, const doubl
       Sim T = best[k];
       if (!refine (Fs, Ms, &T, opt->fixed_scale, 6, 2, 0.05))
         continue;
-      double c = grid_ncc (Fs, Ms, &T);
+      double c = grid_ncc (Fs, Ms, &T, 1);
       if (c > s_ncc)
         {
           s_ncc = c;
