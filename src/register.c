@@ -135,7 +135,14 @@ typedef struct {
   float *lcn;     /* structure image */
   float *lcnv;    /* the same, NAN where the film has no data */
   float *weight;  /* thorax window */
+  /* refine's template: every second pixel (staggered) that has weight,
+   * inside a one-pixel border, with its position from the centre, value,
+   * weight and gradient; fixed for the film, so made once (grid_template) */
+  guint np;
+  float *tpx, *tpy, *tfl, *tfw, *tgx, *tgy;
 } Grid;
+
+#define REFINE_STEP 2
 
 static void
 grid_clear (Grid *g)
@@ -145,6 +152,12 @@ grid_clear (Grid *g)
   fftwf_free (g->lcn);
   fftwf_free (g->lcnv);
   fftwf_free (g->weight);
+  g_free (g->tpx);
+  g_free (g->tpy);
+  g_free (g->tfl);
+  g_free (g->tfw);
+  g_free (g->tgx);
+  g_free (g->tgy);
   memset (g, 0, sizeof *g);
 }
 
@@ -157,6 +170,7 @@ falloc (gsize n)
 }
 
 static void grid_features (Grid *g);
+static void grid_template (Grid *g);
 
 /* Resampling of a w x h float image to the n x n grid, k grid px per
  * source px across and k * aspect down (aspect: a source pixel's height
@@ -200,6 +214,7 @@ grid_from_grid (Grid *dst, const Grid *src, int n)
   dst->lcnv = falloc (nn);
   for (gsize i = 0; i < nn; i++)
     dst->lcnv[i] = dst->valid[i] >= 0.99f ? dst->lcn[i] : NAN;
+  grid_template (dst);
 }
 
 static float
@@ -268,6 +283,7 @@ grid_features (Grid *g)
         g->lcnv[i] = g->valid[i] >= 0.99f ? g->lcn[i] : NAN;
       }
   g_free (tk);
+  grid_template (g);
   fftwf_free (tmp);
   fftwf_free (m);
   fftwf_free (mv);
@@ -645,41 +661,52 @@ grid_ncc (const Grid *f, const Grid *m, const Sim *S, int step)
 
 static gboolean solve4 (double H[4][4], const double g[4], double q[4]);
 
-/* Refines S (grid coordinates of f and m, same n) in place, using every
- * step-th pixel (in a staggered pattern) that has weight.
+/* refine's template of a grid (see Grid). */
+static void
+grid_template (Grid *g)
+{
+  int n = g->n, step = REFINE_STEP;
+  double c = (n - 1) / 2.0;
+  guint np = 0;
+  for (int y = 1; y < n - 1; y += step)
+    for (int x = 1 + (y / step) % step; x < n - 1; x += step)
+      np += g->weight[(gsize) y * n + x] > 0;
+  g->np = np;
+  g->tpx = g_new (float, MAX (np, 1));
+  g->tpy = g_new (float, MAX (np, 1));
+  g->tfl = g_new (float, MAX (np, 1));
+  g->tfw = g_new (float, MAX (np, 1));
+  g->tgx = g_new (float, MAX (np, 1));
+  g->tgy = g_new (float, MAX (np, 1));
+  guint k = 0;
+  for (int y = 1; y < n - 1; y += step)
+    for (int x = 1 + (y / step) % step; x < n - 1; x += step)
+      {
+        gsize i = (gsize) y * n + x;
+        if (!(g->weight[i] > 0))
+          continue;
+        g->tgx[k] = 0.5f * (g->lcn[i + 1] - g->lcn[i - 1]);
+        g->tgy[k] = 0.5f * (g->lcn[i + n] - g->lcn[i - n]);
+        g->tfl[k] = g->lcn[i];
+        g->tfw[k] = g->weight[i];
+        g->tpx[k] = (float) (x - c);
+        g->tpy[k] = (float) (y - c);
+        k++;
+      }
+}
+
+/* Refines S (grid coordinates of f and m, same n) in place, using f's
+ * template (every REFINE_STEP-th pixel that has weight).
  * Returns FALSE if the system became singular or the estimate diverged. */
 static gboolean
-refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter, int step,
-        double tol)
+refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter, double tol)
 {
   int n = f->n;
   double c = (n - 1) / 2.0;
-  /* The pixels used, with their template gradients: fixed over iterations. */
-  GArray *idx = g_array_new (FALSE, FALSE, sizeof (guint32));
-  for (int y = 1; y < n - 1; y += step)
-    for (int x = 1 + (y / step) % step; x < n - 1; x += step)
-      if (f->weight[(gsize) y * n + x] > 0)
-        {
-          guint32 i = (guint32) (y * n + x);
-          g_array_append_val (idx, i);
-        }
-  guint np = idx->len;
-  const guint32 *ix = (const guint32 *) idx->data;
-  float *gx = g_new (float, np), *gy = g_new (float, np), *e = g_new (float, np),
-        *ae = g_new (float, np), *fl = g_new (float, np), *fw = g_new (float, np);
-  /* pixel positions relative to the centre, once rather than by two
-   * integer divisions per pixel and iteration */
-  double *pxy = g_new (double, 2 * (gsize) np);
-  for (guint k = 0; k < np; k++)
-    {
-      guint32 i = ix[k];
-      gx[k] = 0.5f * (f->lcn[i + 1] - f->lcn[i - 1]);
-      gy[k] = 0.5f * (f->lcn[i + n] - f->lcn[i - n]);
-      fl[k] = f->lcn[i];
-      fw[k] = f->weight[i];
-      pxy[2 * k] = (double) (i % n) - c;
-      pxy[2 * k + 1] = (double) (i / n) - c;
-    }
+  guint np = f->np;
+  const float *gx = f->tgx, *gy = f->tgy, *fl = f->tfl, *fw = f->tfw, *tx_ = f->tpx,
+              *ty_ = f->tpy;
+  float *e = g_new (float, MAX (np, 1)), *ae = g_new (float, MAX (np, 1));
   gboolean ok = np >= 100;
   for (int it = 0; ok && it < max_iter; it++)
     {
@@ -688,7 +715,7 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
       guint nv = 0;
       for (guint k = 0; k < np; k++)
         {
-          double px = pxy[2 * k], py = pxy[2 * k + 1];
+          double px = tx_[k], py = ty_[k];
           double sx = S->a * px - S->b * py + S->tx + c, sy = S->b * px + S->a * py + S->ty + c;
           gboolean in;
           float v = bilinear (m->lcnv, n, n, sx, sy, &in);
@@ -719,7 +746,7 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
           double w = fw[k], ek = e[k], aek = fabs (ek);
           if (aek > huber)
             w *= huber / aek;
-          double px = pxy[2 * k], py = pxy[2 * k + 1], tx = gx[k], ty = gy[k];
+          double px = tx_[k], py = ty_[k], tx = gx[k], ty = gy[k];
           double j0 = tx * px + ty * py, j1 = -tx * py + ty * px, j2 = tx, j3 = ty;
           double w0 = w * j0, w1 = w * j1, w2 = w * j2, w3 = w * j3;
           g0 += w0 * ek;
@@ -766,14 +793,8 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
       if (move < tol)
         break;
     }
-  g_array_unref (idx);
-  g_free (pxy);
-  g_free (gx);
-  g_free (gy);
   g_free (e);
   g_free (ae);
-  g_free (fl);
-  g_free (fw);
   return ok;
 }
 
@@ -1126,7 +1147,7 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, const doubl
       if (!isfinite (best_score[k]))
         continue;
       Sim T = best[k];
-      if (!refine (Fs, Ms, &T, opt->fixed_scale, 6, 2, 0.05))
+      if (!refine (Fs, Ms, &T, opt->fixed_scale, 6, 0.05))
         continue;
       double c = grid_ncc (Fs, Ms, &T, 1);
       if (c > s_ncc)
@@ -1145,21 +1166,21 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, const doubl
       S.tx *= up;
       S.ty *= up;
       ns = F->mid.n;
-      raw->ok = refine (&F->mid, &M->mid, &S, opt->fixed_scale, 6, 2, 0.02);
+      raw->ok = refine (&F->mid, &M->mid, &S, opt->fixed_scale, 6, 0.02);
     }
   if (raw->ok)
     {
       double up = nc / (double) ns;
       S.tx *= up;
       S.ty *= up;
-      raw->ok = refine (fc, mc, &S, opt->fixed_scale, 6, 2, 0.01);
+      raw->ok = refine (fc, mc, &S, opt->fixed_scale, 6, 0.01);
     }
   if (raw->ok && F->has_fine)
     {
       double up = F->fine.n / (double) nc;
       S.tx *= up;
       S.ty *= up;
-      raw->ok = refine (&F->fine, &M->fine, &S, opt->fixed_scale, 6, 2, 0.002);
+      raw->ok = refine (&F->fine, &M->fine, &S, opt->fixed_scale, 6, 0.002);
     }
   g_debug ("register: estimate done at %.1f ms", (g_get_monotonic_time () - t_start) / 1e3);
   raw->S = S;
@@ -1174,13 +1195,13 @@ polish (const Pyr *F, const Pyr *M, Sim *S, const CxrRegisterOptions *opt)
   Sim T = *S;
   T.tx *= down;
   T.ty *= down;
-  if (!refine (&F->coarse, &M->coarse, &T, opt->fixed_scale, 6, 2, 0.01))
+  if (!refine (&F->coarse, &M->coarse, &T, opt->fixed_scale, 6, 0.01))
     return -INFINITY;
   if (F->has_fine)
     {
       T.tx /= down;
       T.ty /= down;
-      if (!refine (&F->fine, &M->fine, &T, opt->fixed_scale, 6, 2, 0.002))
+      if (!refine (&F->fine, &M->fine, &T, opt->fixed_scale, 6, 0.002))
         return -INFINITY;
     }
   *S = T;
