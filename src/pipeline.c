@@ -196,27 +196,33 @@ job_free (PatientJob *j)
 }
 
 /* A tiny cache: the films a patient job needs at once (the baseline, and
- * the film, its previous one and the one before that, for the chains). */
+ * the film, its previous one and the one before that, for the chains),
+ * each with its preparation for registration, so that a film registered
+ * with three others is decoded and prepared once. */
 #define CACHE_SLOTS 4
 typedef struct {
   gint64 id[CACHE_SLOTS];
   CxrImage *im[CACHE_SLOTS];
+  CxrRegisterFilm *prep[CACHE_SLOTS]; /* made on first use */
+  double aspect[CACHE_SLOTS];         /* the pixel aspect prep was made with */
   guint64 used[CACHE_SLOTS];          /* when last returned */
   guint64 clock;
 } Cache;
 
-static const CxrImage *
+/* The cache slot holding film @id, loaded if need be; -1 if it cannot be
+ * read. */
+static int
 films_get (Cache *f, gint64 id, const char *path, const CxrImageLimits *lim, GError **error)
 {
   for (int i = 0; i < CACHE_SLOTS; i++)
     if (f->im[i] && f->id[i] == id)
       {
         f->used[i] = ++f->clock;
-        return f->im[i];
+        return i;
       }
   CxrImage *im = cxr_image_load (path, lim, NULL, error);
   if (im == NULL)
-    return NULL;
+    return -1;
   /* Evict the least recently used, never slot 0 once it holds the
    * baseline: the two films returned last stay valid, whatever the third. */
   guint slot = 0;
@@ -228,17 +234,41 @@ films_get (Cache *f, gint64 id, const char *path, const CxrImageLimits *lim, GEr
           slot = i;
     }
   cxr_image_free (f->im[slot]);
+  g_clear_pointer (&f->prep[slot], cxr_register_film_free);
   f->im[slot] = im;
   f->id[slot] = id;
   f->used[slot] = ++f->clock;
-  return im;
+  return (int) slot;
+}
+
+static const CxrImage *
+films_image (Cache *f, gint64 id, const char *path, const CxrImageLimits *lim, GError **error)
+{
+  int slot = films_get (f, id, path, lim, error);
+  return slot >= 0 ? f->im[slot] : NULL;
+}
+
+/* The film in @slot prepared for registration with pixel aspect @aspect. */
+static const CxrRegisterFilm *
+films_prepared (Cache *f, int slot, double aspect, const CxrRegisterOptions *ro, GError **error)
+{
+  if (f->prep[slot] == NULL || f->aspect[slot] != aspect)
+    {
+      g_clear_pointer (&f->prep[slot], cxr_register_film_free);
+      f->prep[slot] = cxr_register_film_new (f->im[slot], aspect, ro, error);
+      f->aspect[slot] = aspect;
+    }
+  return f->prep[slot];
 }
 
 static void
 films_clear (Cache *f)
 {
   for (int i = 0; i < CACHE_SLOTS; i++)
-    cxr_image_free (f->im[i]);
+    {
+      cxr_image_free (f->im[i]);
+      cxr_register_film_free (f->prep[i]);
+    }
 }
 
 /* A registration in a chain: this job's (reg points into its Pair) or a
@@ -324,13 +354,15 @@ worker (gpointer data, gpointer user_data)
       Pair *p = &g_array_index (j->pairs, Pair, k);
       p->transitivity_px = p->chain_prev_px = NAN;
       g_autoptr (GError) err = NULL;
-      const CxrImage *f = films_get (&films, p->fixed_id, p->fixed_path, &opt->limits, &err);
-      const CxrImage *m = f ? films_get (&films, p->moving_id, p->moving_path, &opt->limits, &err)
-                            : NULL;
-      CxrRegisterOptions ro = opt->reg;
-      ro.fixed_aspect = p->fixed_aspect;
-      ro.moving_aspect = p->moving_aspect;
-      if (m == NULL || !cxr_register_pair (f, m, &ro, &p->reg, &err))
+      const CxrRegisterOptions *ro = &opt->reg;
+      int fs = films_get (&films, p->fixed_id, p->fixed_path, &opt->limits, &err);
+      int ms = fs >= 0 ? films_get (&films, p->moving_id, p->moving_path, &opt->limits, &err) : -1;
+      const CxrRegisterFilm *F = NULL, *M = NULL;
+      if (ms >= 0)
+        F = films_prepared (&films, fs, p->fixed_aspect, ro, &err);
+      if (F)
+        M = films_prepared (&films, ms, p->moving_aspect, ro, &err);
+      if (M == NULL || !cxr_register_films (F, M, ro, &p->reg, &err))
         {
           p->error = g_strdup (err ? err->message : "registration failed");
           memset (&p->reg, 0, sizeof p->reg);
@@ -338,7 +370,7 @@ worker (gpointer data, gpointer user_data)
           p->reg.reason = "film could not be read";
           continue;
         }
-      p->norm = 1024.0 / MAX (m->width, m->height);
+      p->norm = 1024.0 / MAX (films.im[ms]->width, films.im[ms]->height);
       if (!p->is_previous)
         continue;
       /* The consecutive chain needs pp->v when pp, the film before the
@@ -348,10 +380,12 @@ worker (gpointer data, gpointer user_data)
       Link bv = find_link (j, p->moving_id, TRUE);
       if (pp.reg == NULL || (bv.reg && bv.fixed_id == pp.fixed_id))
         continue;
-      m = films_get (&films, p->moving_id, p->moving_path, &opt->limits, NULL);
-      const CxrImage *a = films_get (&films, pp.fixed_id, pp.fixed_path, &opt->limits, NULL);
-      ro.fixed_aspect = pp.reg->fixed_aspect;
-      p->has_skip = a && m && cxr_register_pair (a, m, &ro, &p->skip, NULL);
+      ms = films_get (&films, p->moving_id, p->moving_path, &opt->limits, NULL);
+      int as = films_get (&films, pp.fixed_id, pp.fixed_path, &opt->limits, NULL);
+      M = ms >= 0 ? films_prepared (&films, ms, p->moving_aspect, ro, NULL) : NULL;
+      const CxrRegisterFilm *A
+          = as >= 0 && M ? films_prepared (&films, as, pp.reg->fixed_aspect, ro, NULL) : NULL;
+      p->has_skip = A && cxr_register_films (A, M, ro, &p->skip, NULL);
     }
   /* The chains of each new film v (moving of a new previous pair p->v). */
   for (guint k = 0; k < j->pairs->len; k++)
@@ -388,7 +422,7 @@ worker (gpointer data, gpointer user_data)
     {
       Film *f = &g_array_index (j->films, Film, k);
       g_autoptr (GError) err = NULL;
-      const CxrImage *im = films_get (&films, f->scan_id, f->path, &j->opt->limits, &err);
+      const CxrImage *im = films_image (&films, f->scan_id, f->path, &j->opt->limits, &err);
       if (im == NULL)
         {
           f->error = g_strdup (err->message);
@@ -407,9 +441,9 @@ worker (gpointer data, gpointer user_data)
       if (r->status == CXR_REGISTER_FAILED)
         continue;
       g_autoptr (GError) err = NULL;
-      const CxrImage *f = films_get (&films, c->fixed_id, c->fixed_path, &j->opt->limits, &err);
-      const CxrImage *m = f ? films_get (&films, c->moving_id, c->moving_path, &j->opt->limits, &err)
-                            : NULL;
+      const CxrImage *f = films_image (&films, c->fixed_id, c->fixed_path, &j->opt->limits, &err);
+      const CxrImage *m
+          = f ? films_image (&films, c->moving_id, c->moving_path, &j->opt->limits, &err) : NULL;
       CxrDiffOptions dopt = j->opt->diff;
       dopt.model = j->opt->model;
       dopt.fixed_prediction = film_prediction (j, c->fixed_id);

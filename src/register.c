@@ -1248,6 +1248,76 @@ directions_agree (const Raw *fw, const Raw *bw, const Pyr *F, const Pyr *M, int 
  * Returns: %FALSE only for unusable input (too small); a registration that
  * does not converge returns %TRUE with status CXR_REGISTER_FAILED.
  */
+struct _CxrRegisterFilm {
+  Pyr pyr;
+  int width, height;  /* the film's, px */
+  int nc, nf;         /* grid sizes it was prepared with */
+};
+
+static void
+grid_sizes (const CxrRegisterOptions *opt, int *nc, int *nf)
+{
+  *nc = opt->coarse_size >= 64 ? opt->coarse_size : 256;
+  *nf = opt->fine_size > *nc ? opt->fine_size : 0;
+}
+
+/**
+ * cxr_register_film_new:
+ * Prepares @film (pixel aspect @aspect, 0 = square) for registration;
+ * NULL with @error set if it is too small or the aspect is not valid.
+ */
+CxrRegisterFilm *
+cxr_register_film_new (const CxrImage *film, double aspect, const CxrRegisterOptions *options,
+                       GError **error)
+{
+  g_return_val_if_fail (film != NULL, NULL);
+  CxrRegisterOptions opt;
+  if (options)
+    opt = *options;
+  else
+    cxr_register_options_init (&opt);
+  if (film->width < 32 || film->height < 32)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "a film of %dx%d px: registration needs at least 32x32", film->width,
+                   film->height);
+      return NULL;
+    }
+  if (aspect != 0 && !(aspect >= 0.25 && aspect <= 4))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "pixel aspect %g: it must be 0 (square) or within 0.25..4", aspect);
+      return NULL;
+    }
+  CxrRegisterFilm *f = g_new0 (CxrRegisterFilm, 1);
+  grid_sizes (&opt, &f->nc, &f->nf);
+  f->width = film->width;
+  f->height = film->height;
+  pyr_build (&f->pyr, film, aspect > 0 ? aspect : 1.0, f->nf, f->nc);
+  return f;
+}
+
+void
+cxr_register_film_free (CxrRegisterFilm *film)
+{
+  if (film == NULL)
+    return;
+  pyr_clear (&film->pyr);
+  g_free (film);
+}
+
+static gboolean
+check_options (const CxrRegisterOptions *opt, GError **error)
+{
+  if (opt->min_scale <= 0 || opt->max_scale < opt->min_scale)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "scale limits %g..%g are not valid",
+                   opt->min_scale, opt->max_scale);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegisterOptions *options,
                    CxrRegistration *out, GError **error)
@@ -1262,37 +1332,51 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
   memset (out, 0, sizeof *out);
   out->scale = 1;
   out->status = CXR_REGISTER_FAILED;
+  if (!check_options (&opt, error))
+    return FALSE;
+  g_autoptr (CxrRegisterFilm) F = cxr_register_film_new (fixed, opt.fixed_aspect, &opt, error);
+  if (F == NULL)
+    {
+      g_prefix_error (error, "fixed film: ");
+      return FALSE;
+    }
+  g_autoptr (CxrRegisterFilm) M = cxr_register_film_new (moving, opt.moving_aspect, &opt, error);
+  if (M == NULL)
+    {
+      g_prefix_error (error, "moving film: ");
+      return FALSE;
+    }
+  g_debug ("register: pyramids %.1f ms", (g_get_monotonic_time () - t0) / 1e3);
+  if (!cxr_register_films (F, M, &opt, out, error))
+    return FALSE;
+  out->elapsed_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  return TRUE;
+}
 
-  if (fixed->width < 32 || fixed->height < 32 || moving->width < 32 || moving->height < 32)
+gboolean
+cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
+                    const CxrRegisterOptions *options, CxrRegistration *out, GError **error)
+{
+  g_return_val_if_fail (fixed != NULL && moving != NULL && out != NULL, FALSE);
+  CxrRegisterOptions opt;
+  if (options)
+    opt = *options;
+  else
+    cxr_register_options_init (&opt);
+  gint64 t0 = g_get_monotonic_time ();
+  memset (out, 0, sizeof *out);
+  out->scale = 1;
+  out->status = CXR_REGISTER_FAILED;
+  if (fixed->nc != moving->nc || fixed->nf != moving->nf)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
-                   "films of %dx%d and %dx%d px: registration needs at least 32x32", fixed->width,
-                   fixed->height, moving->width, moving->height);
+                   "films prepared with different grids (%d/%d and %d/%d px)", fixed->nc,
+                   fixed->nf, moving->nc, moving->nf);
       return FALSE;
     }
-  int nc = opt.coarse_size >= 64 ? opt.coarse_size : 256;
-  int nf = opt.fine_size > nc ? opt.fine_size : 0;
-  if ((opt.fixed_aspect != 0 && !(opt.fixed_aspect >= 0.25 && opt.fixed_aspect <= 4))
-      || (opt.moving_aspect != 0 && !(opt.moving_aspect >= 0.25 && opt.moving_aspect <= 4)))
-    {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
-                   "pixel aspects %g and %g: each must be 0 (square) or within 0.25..4",
-                   opt.fixed_aspect, opt.moving_aspect);
-      return FALSE;
-    }
-  if (opt.min_scale <= 0 || opt.max_scale < opt.min_scale)
-    {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "scale limits %g..%g are not valid",
-                   opt.min_scale, opt.max_scale);
-      return FALSE;
-    }
-
-  Pyr F, M;
-  double af = opt.fixed_aspect > 0 ? opt.fixed_aspect : 1.0;
-  double am = opt.moving_aspect > 0 ? opt.moving_aspect : 1.0;
-  pyr_build (&F, fixed, af, nf, nc);
-  pyr_build (&M, moving, am, nf, nc);
-
+  if (!check_options (&opt, error))
+    return FALSE;
+  const Pyr F = fixed->pyr, M = moving->pyr;
   /* Both directions on the same pyramids; the result is the midpoint of
    * the forward estimate and the inverse of the backward one, so that
    * registering B to A gives the inverse of registering A to B, and their
@@ -1306,8 +1390,8 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
   estimate (&F, &M, &opt, has_fm ? fm : NULL, &fw);
   gint64 tp2 = g_get_monotonic_time ();
   estimate (&M, &F, &opt, has_fm ? fmb : NULL, &bw);
-  g_debug ("register: pyramids %.1f ms, forward %.1f ms, backward %.1f ms", (tp1 - t0) / 1e3,
-           (tp2 - tp1) / 1e3, (g_get_monotonic_time () - tp2) / 1e3);
+  g_debug ("register: forward %.1f ms, backward %.1f ms", (tp2 - tp1) / 1e3,
+           (g_get_monotonic_time () - tp2) / 1e3);
   /* Cross-seeding: each direction is also refined from the inverse of the
    * other's result, and keeps whichever correlates better, so that the two
    * disagree only where the films really admit different similarity fits. */
@@ -1372,8 +1456,6 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
   else
     out->status = CXR_REGISTER_OK;
 
-  pyr_clear (&F);
-  pyr_clear (&M);
   out->elapsed_ms = (g_get_monotonic_time () - t0) / 1000.0;
   return TRUE;
 }

@@ -153,6 +153,54 @@ test_bad_input (void **state)
   assert_non_null (strstr (err->message, "scale limits"));
 }
 
+/* A film prepared once and registered with two others gives what
+ * cxr_register_pair gives for each pair, to the last bit; films prepared
+ * with different grids are refused. */
+static void
+test_prepared_films (void **state)
+{
+  g_autoptr (CxrImage) m1 = make_moving (1.05, -4.0, 30, 18, 0.9, 0.05, 0.01, 0);
+  g_autoptr (CxrImage) m2 = make_moving (0.97, 7.0, -22, -41, 1.1, -0.05, 0.01, 30);
+  CxrRegisterOptions o;
+  cxr_register_options_init (&o);
+  o.moving_aspect = 1.1;
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrRegisterFilm) f = cxr_register_film_new (fixed_film, 0, &o, &err);
+  g_autoptr (CxrRegisterFilm) p1 = cxr_register_film_new (m1, 0, &o, &err);
+  g_autoptr (CxrRegisterFilm) p2 = cxr_register_film_new (m2, 1.1, &o, &err);
+  assert_non_null (f);
+  assert_non_null (p1);
+  assert_non_null (p2);
+  const CxrImage *ms[] = { m1, m2 };
+  const CxrRegisterFilm *ps[] = { p1, p2 };
+  for (int k = 0; k < 2; k++)
+    {
+      CxrRegistration a, b;
+      o.moving_aspect = k ? 1.1 : 0;
+      assert_true (cxr_register_pair (fixed_film, ms[k], &o, &a, NULL));
+      /* options->moving_aspect is ignored here: the film carries its own */
+      o.moving_aspect = 3;
+      assert_true (cxr_register_films (f, ps[k], &o, &b, NULL));
+      assert_true (a.dx_px == b.dx_px && a.dy_px == b.dy_px && a.angle_deg == b.angle_deg
+                   && a.scale == b.scale && a.confidence == b.confidence
+                   && a.status == b.status && a.moving_aspect == b.moving_aspect);
+    }
+  /* the first pair is the plain one: recovered as check_case would */
+  CxrRegistration r;
+  assert_true (cxr_register_films (f, p1, NULL, &r, NULL));
+  assert_true (fabs (r.scale - 1.05) < 0.001 && fabs (r.angle_deg + 4) < 0.05
+               && fabs (r.dx_px - 30) < 0.25 && fabs (r.dy_px - 18) < 0.25);
+
+  o.coarse_size = 128;
+  g_autoptr (CxrRegisterFilm) small = cxr_register_film_new (m1, 0, &o, &err);
+  assert_non_null (small);
+  assert_false (cxr_register_films (f, small, NULL, &r, &err));
+  assert_non_null (strstr (err->message, "different grids"));
+  g_clear_error (&err);
+  assert_null (cxr_register_film_new (fixed_film, -1, NULL, &err));
+  assert_non_null (strstr (err->message, "pixel aspect -1"));
+}
+
 /* Films resized without keeping their aspect, as the NIH set was: the
  * patient (a 1024 x 838 film with square pixels) turned by 5 degrees,
  * scaled by 1.04 and shifted by (20, -15), each film then stored at
@@ -204,7 +252,7 @@ test_pixel_aspect (void **state)
   o.fixed_aspect = 5;
   g_autoptr (GError) err = NULL;
   assert_false (cxr_register_pair (f, m, &o, &r, &err));
-  assert_non_null (strstr (err->message, "pixel aspects"));
+  assert_non_null (strstr (err->message, "fixed film: pixel aspect 5"));
 }
 
 static void
@@ -255,6 +303,7 @@ main (void)
     cmocka_unit_test (test_unrelated_content_fails),
     cmocka_unit_test (test_bad_input),
     cmocka_unit_test (test_pixel_aspect),
+    cmocka_unit_test (test_prepared_films),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

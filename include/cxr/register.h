@@ -74,6 +74,26 @@ gboolean cxr_register_pair (const CxrImage *fixed, const CxrImage *moving,
                             const CxrRegisterOptions *options, CxrRegistration *out,
                             GError **error);
 
+/* A film prepared for registration (its grids, structure images and
+ * log-polar spectrum), to register it with several others without
+ * preparing it again: cxr_register_pair is cxr_register_film_new for both
+ * films, cxr_register_films, and two frees, with the same result. The
+ * film's pixel aspect is @aspect (0 = square); of @options only
+ * coarse_size and fine_size matter here, and cxr_register_films needs two
+ * films prepared with the same ones. It ignores options->fixed_aspect and
+ * moving_aspect (each film has its own), and its elapsed_ms leaves out the
+ * preparation. The image need not outlive the prepared film. */
+typedef struct _CxrRegisterFilm CxrRegisterFilm;
+
+CxrRegisterFilm *cxr_register_film_new (const CxrImage *film, double aspect,
+                                        const CxrRegisterOptions *options, GError **error);
+void cxr_register_film_free (CxrRegisterFilm *film);
+gboolean cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
+                             const CxrRegisterOptions *options, CxrRegistration *out,
+                             GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrRegisterFilm, cxr_register_film_free)
+
 CxrImage *cxr_register_warp (const CxrImage *moving, const CxrRegistration *reg, int width,
                              int height);
 
