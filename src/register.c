@@ -1306,6 +1306,19 @@ cxr_register_film_free (CxrRegisterFilm *film)
   g_free (film);
 }
 
+/* @opt = @options or the defaults; @out reset to a failed identity. */
+static void
+pair_begin (const CxrRegisterOptions *options, CxrRegisterOptions *opt, CxrRegistration *out)
+{
+  if (options)
+    *opt = *options;
+  else
+    cxr_register_options_init (opt);
+  memset (out, 0, sizeof *out);
+  out->scale = 1;
+  out->status = CXR_REGISTER_FAILED;
+}
+
 static gboolean
 check_options (const CxrRegisterOptions *opt, GError **error)
 {
@@ -1323,15 +1336,9 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
                    CxrRegistration *out, GError **error)
 {
   g_return_val_if_fail (fixed != NULL && moving != NULL && out != NULL, FALSE);
-  CxrRegisterOptions opt;
-  if (options)
-    opt = *options;
-  else
-    cxr_register_options_init (&opt);
   gint64 t0 = g_get_monotonic_time ();
-  memset (out, 0, sizeof *out);
-  out->scale = 1;
-  out->status = CXR_REGISTER_FAILED;
+  CxrRegisterOptions opt;
+  pair_begin (options, &opt, out);
   if (!check_options (&opt, error))
     return FALSE;
   g_autoptr (CxrRegisterFilm) F = cxr_register_film_new (fixed, opt.fixed_aspect, &opt, error);
@@ -1358,15 +1365,9 @@ cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
                     const CxrRegisterOptions *options, CxrRegistration *out, GError **error)
 {
   g_return_val_if_fail (fixed != NULL && moving != NULL && out != NULL, FALSE);
-  CxrRegisterOptions opt;
-  if (options)
-    opt = *options;
-  else
-    cxr_register_options_init (&opt);
   gint64 t0 = g_get_monotonic_time ();
-  memset (out, 0, sizeof *out);
-  out->scale = 1;
-  out->status = CXR_REGISTER_FAILED;
+  CxrRegisterOptions opt;
+  pair_begin (options, &opt, out);
   if (fixed->nc != moving->nc || fixed->nf != moving->nf)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
