@@ -19,7 +19,9 @@ angle (degrees), scale (%); success = |translation error| <= 1 px and
 Timing: each tool runs each pair REPEATS times (default 3) and the fastest
 run counts (as Python's timeit does): on a shared VM another tenant's burst
 otherwise moves a median by up to 1.5x from one run to the next. The same
-for all three tools, so the ratios stay like for like.
+for all three tools, and they take turns on chunks of ten cases, so that a
+drift during the run reaches all three alike and the ratios stay like for
+like.
 
 Usage: bench/register_synth.py [N cases, default 100] [build dir] [--repeats R]
 """
@@ -67,12 +69,45 @@ for k in range(N):
     cv2.imwrite(mp, np.clip(m * 255 + 0.5, 0, 255).astype(np.uint8))
     cases.append((path, mp, dx, dy, deg, s))
 
-lst = os.path.join(tmp, "list.txt")
-with open(lst, "w") as fh:
-    fh.write("\n".join(f"{a} {b}" for a, b, *_ in cases))
-out = subprocess.run([f"{B}/bench/bench_register", lst, str(REPEATS)], capture_output=True, text=True,
-                     check=True)
-cx = [l.split() for l in out.stdout.strip().splitlines()]
+
+def cxrtrack(chunk):
+    """cxrtrack's results for a chunk of the cases, one warm process."""
+    lst = os.path.join(tmp, "list.txt")
+    with open(lst, "w") as fh:
+        fh.write("\n".join(f"{a} {b}" for a, b, *_ in chunk))
+    out = subprocess.run([f"{B}/bench/bench_register", lst, str(REPEATS)], capture_output=True,
+                         text=True, check=True)
+    return [l.split() for l in out.stdout.strip().splitlines()]
+
+
+def others(a, b):
+    """scikit-image's and OpenCV's shifts and fastest times for one case."""
+    f = cv2.imread(a, 0).astype(np.float64) / 255
+    m = cv2.imread(b, 0).astype(np.float64) / 255
+    t_sk = t_cv = math.inf
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        sh = phase_cross_correlation(f, m, upsample_factor=100)[0]
+        t_sk = min(t_sk, 1000 * (time.perf_counter() - t0))
+    f32, m32 = f.astype(np.float32), m.astype(np.float32)
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        (cdx, cdy), _ = cv2.phaseCorrelate(f32, m32)
+        t_cv = min(t_cv, 1000 * (time.perf_counter() - t0))
+    return (-sh[1], -sh[0], t_sk), (cdx, cdy, t_cv)
+
+
+# The three tools take turns on chunks of ten cases, so that a drift of the
+# machine's speed during the run reaches all three alike.
+cv2.setNumThreads(1)
+cx, sk, oc = [], [], []
+for i in range(0, len(cases), 10):
+    chunk = cases[i:i + 10]
+    cx += cxrtrack(chunk)
+    for a, b, *_ in chunk:
+        r_sk, r_cv = others(a, b)
+        sk.append(r_sk)
+        oc.append(r_cv)
 
 
 def summary(name, terr, aerr, serr, ms):
@@ -102,26 +137,10 @@ for (a, b, dx, dy, deg, s), r in zip(cases, cx):
 print(f"\n{N} cases; cxrtrack status: " + ", ".join(f"{k} {st.count(k)}" for k in ("ok", "low_confidence", "failed")))
 t_cx = summary("cxrtrack", te, ae, se, ms)
 
-cv2.setNumThreads(1)
-ts, tc, mss, msc = [], [], [], []
-for a, b, dx, dy, deg, s in cases:
-    f = cv2.imread(a, 0).astype(np.float64) / 255
-    m = cv2.imread(b, 0).astype(np.float64) / 255
-    best = math.inf
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        sh = phase_cross_correlation(f, m, upsample_factor=100)[0]
-        best = min(best, 1000 * (time.perf_counter() - t0))
-    mss.append(best)
-    ts.append(math.hypot(-sh[1] - dx, -sh[0] - dy))
-    f32, m32 = f.astype(np.float32), m.astype(np.float32)
-    best = math.inf
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        (cdx, cdy), _ = cv2.phaseCorrelate(f32, m32)
-        best = min(best, 1000 * (time.perf_counter() - t0))
-    msc.append(best)
-    tc.append(math.hypot(cdx - dx, cdy - dy))
+ts = [math.hypot(x - c[2], y - c[3]) for (x, y, _), c in zip(sk, cases)]
+tc = [math.hypot(x - c[2], y - c[3]) for (x, y, _), c in zip(oc, cases)]
+mss = [t for _, _, t in sk]
+msc = [t for _, _, t in oc]
 t_sk = summary("skimage", ts, None, None, mss)
 t_cv = summary("opencv", tc, None, None, msc)
 print(f"speed ratio: cxrtrack is {t_sk / t_cx:.1f}x scikit-image and {t_cv / t_cx:.1f}x OpenCV "
