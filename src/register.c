@@ -334,8 +334,14 @@ row_inside (double sx, double sy, double a, double b, int n, int *x0, int *x1)
       lo = MAX (lo, MIN (t0, t1));
       hi = MIN (hi, MAX (t0, t1));
     }
+  /* empty, also when the map is not finite (then no bound holds) */
+  if (!(lo <= hi))
+    {
+      *x0 = *x1 = 0;
+      return;
+    }
   *x0 = (int) ceil (lo);
-  *x1 = hi >= lo ? (int) floor (hi) + 1 : *x0;
+  *x1 = (int) floor (hi) + 1;
 }
 
 static inline float
