@@ -965,23 +965,24 @@ pyr_clear (Pyr *p)
 }
 
 /* Fourier-Mellin on the two films' log-polar spectra: the rotation (rad)
- * and film scale of MOVING relative to FIXED, or FALSE if no peak lies
- * inside the limits. Registering FIXED to MOVING gives (-theta, 1/s). */
+ * and scale of MOVING relative to FIXED in the common frame of the grids
+ * (each film fitted to the same extent), or FALSE if no peak lies inside
+ * the limits. Registering FIXED to MOVING gives (-theta, 1/s). */
 static gboolean
 fourier_mellin (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, double *theta,
                 double *scale)
 {
-  double ratio = M->k / F->k, dlog = F->lp_dlog;
+  double dlog = F->lp_dlog;
   float *corr = falloc ((gsize) LP_ANGLES * LP_RADII);
   cross_power (F->lp, M->lp, LP_ANGLES, LP_RADII, corr);
   double amax = MIN (opt->max_angle_deg, 90.0) / 180.0 * LP_ANGLES;
   /* LP_m(rho, phi) = LP_f(rho + log s, phi - theta): shift (theta, -log s) */
-  double rlo = opt->fixed_scale ? 0 : -log (opt->max_scale * ratio) / dlog;
-  double rhi = opt->fixed_scale ? 0 : -log (opt->min_scale * ratio) / dlog;
+  double rlo = opt->fixed_scale ? 0 : -log (opt->max_scale) / dlog;
+  double rhi = opt->fixed_scale ? 0 : -log (opt->min_scale) / dlog;
   Peak pk = find_peak (corr, LP_ANGLES, LP_RADII, -amax, amax, floor (rlo), ceil (rhi), INFINITY);
   fftwf_free (corr);
   *theta = pk.y * G_PI / LP_ANGLES;
-  *scale = opt->fixed_scale ? 1.0 : exp (-pk.x * dlog) / ratio;
+  *scale = opt->fixed_scale ? 1.0 : exp (-pk.x * dlog);
   return isfinite (pk.peak);
 }
 
@@ -1066,14 +1067,15 @@ pyr_ncc (const Pyr *f, const Pyr *m, const Sim *S)
   return grid_ncc (pyr_top (f), pyr_top (m), S, 2);
 }
 
-/* One direction: hypotheses, scoring, refinement. fm: Fourier-Mellin's
- * (rotation, film scale), or NULL. */
+/* One direction: hypotheses, scoring, refinement, all on the grids, whose
+ * common frame fits each film to the same extent: the scale limits apply
+ * there, whatever the films' sizes. fm: Fourier-Mellin's (rotation, scale
+ * in that frame), or NULL. */
 static void
 estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, const double *fm, Raw *raw)
 {
   const Grid *fc = &F->coarse, *mc = &M->coarse, *Fs = &F->search, *Ms = &M->search;
   int nc = fc->n, ns = Fs->n;
-  double ratio = M->k / F->k;
   memset (raw, 0, sizeof *raw);
   gint64 t_start = g_get_monotonic_time ();
 
@@ -1118,7 +1120,7 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, const doubl
       const double *hv = &g_array_index (hyp, double, 2 * h);
       Sim S;
       Peak tp;
-      sim_from_params (&S, hv[1] * ratio, hv[0], 0, 0);
+      sim_from_params (&S, hv[1], hv[0], 0, 0);
       /* the PSR only for a peak that enters the best KEEP */
       translation_at (&q, &S, best_score[KEEP - 1], &tp);
       if (!isfinite (tp.peak))
@@ -1146,7 +1148,7 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, const doubl
   /* Refine the best hypotheses on the search grid; keep the one whose
    * structure correlates best, then refine it on the mid, coarse (and fine)
    * grids. */
-  Sim S = { ratio, 0, 0, 0 };
+  Sim S = { 1, 0, 0, 0 };
   double s_ncc = -INFINITY;
   for (int k = 0; k < KEEP; k++)
     {
@@ -1432,7 +1434,7 @@ cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
   out->moving_aspect = M.aspect;
   out->asymmetry_px = asym;
   out->psr = MIN (fw.psr, bw.psr);
-  Sim ident = { M.k / F.k, 0, 0, 0 };
+  Sim ident = { 1, 0, 0, 0 }; /* centres and extents matched */
   out->ncc_before = pyr_ncc (&F, &M, &ident);
   Sim S = film_to_sim (&t, &F, &M);
   out->ncc_after = pyr_ncc (&F, &M, &S);
@@ -1446,7 +1448,8 @@ cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
   else if (fabs (out->angle_deg) > lim_a + 0.5)
     out->reason = "rotation outside the search limits";
   else if (!opt.fixed_scale
-           && (out->scale < opt.min_scale * 0.99 || out->scale > opt.max_scale * 1.01))
+           && (S.a * S.a + S.b * S.b < pow (opt.min_scale * 0.99, 2)
+               || S.a * S.a + S.b * S.b > pow (opt.max_scale * 1.01, 2)))
     out->reason = "scale outside the search limits";
   else if (asym > 16)
     out->reason = "forward and backward registrations disagree by more than 16 px";

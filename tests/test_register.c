@@ -153,6 +153,34 @@ test_bad_input (void **state)
   assert_non_null (strstr (err->message, "scale limits"));
 }
 
+/* Films of different sizes: MOVING stored at twice and at 0.625 times
+ * FIXED's size (same field of view). The search runs in the common frame
+ * (each film fitted to the same extent), so the pose comes back; reported,
+ * as the convention says, in MOVING's pixels: scale and offset times the
+ * size ratio. */
+static void
+test_different_sizes (void **state)
+{
+  g_autoptr (CxrImage) m = make_moving (1.04, 4.0, 35, -20, 0.9, 0.05, 0.01, 0);
+  const int sizes[] = { 2048, 640 };
+  for (int k = 0; k < 2; k++)
+    {
+      double f = sizes[k] / (double) m->width;
+      CxrRegistration up = { 0 };
+      up.scale = 1 / f; /* output pixel p samples m at p / f */
+      g_autoptr (CxrImage) r = cxr_register_warp (m, &up, sizes[k], sizes[k]);
+      CxrRegistration res;
+      g_autoptr (GError) err = NULL;
+      assert_true (cxr_register_pair (fixed_film, r, NULL, &res, &err));
+      if (fabs (res.scale / (1.04 * f) - 1) > 0.002 || fabs (res.angle_deg - 4) > 0.1
+          || fabs (res.dx_px - 35 * f) > 0.5 * f || fabs (res.dy_px + 20 * f) > 0.5 * f
+          || res.status != CXR_REGISTER_OK)
+        fail_msg ("%d px: want s %.4f a 4 d (%.2f, %.2f); got s %.4f a %.3f d (%.2f, %.2f) %s",
+                  sizes[k], 1.04 * f, 35 * f, -20 * f, res.scale, res.angle_deg, res.dx_px,
+                  res.dy_px, cxr_register_status_name (res.status));
+    }
+}
+
 /* A film prepared once and registered with two others gives what
  * cxr_register_pair gives for each pair, to the last bit; films prepared
  * with different grids are refused. */
@@ -304,6 +332,7 @@ main (void)
     cmocka_unit_test (test_bad_input),
     cmocka_unit_test (test_pixel_aspect),
     cmocka_unit_test (test_prepared_films),
+    cmocka_unit_test (test_different_sizes),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

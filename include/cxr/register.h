@@ -12,6 +12,15 @@
  * p is in FIXED's pixels and p' in MOVING's; for films of the same size
  * both are the full-resolution pixels of FIXED.
  *
+ * Films of different sizes. The search runs in a common frame in which
+ * each film (in the patient's proportions, see below) is fitted to the
+ * same extent, its longer side spanning the grid; the scale limits
+ * (min_scale, max_scale, fixed_scale) apply there. What is reported stays
+ * pixel to pixel: MOVING stored at twice FIXED's size in the same pose
+ * gives scale 2 and offsets in MOVING's pixels, which is what
+ * cxr_register_point, cxr_register_offset and cxr_register_warp need
+ * without knowing the sizes.
+ *
  * Pixels that are not square. A film resized without keeping its aspect
  * (the NIH set: originals of 2500x2048, 2048x2500, 2992x2991 ... all
  * stored at 1024x1024) has pixels taller or wider than they are broad in
@@ -42,9 +51,10 @@ typedef struct {
                            * (at least 64); default 256 */
   int fine_size;          /* px of a further Gauss-Newton grid; default 0 = none */
   double max_angle_deg;   /* search limit; default 15 */
-  double min_scale;       /* default 0.8 */
+  double min_scale;       /* default 0.8, in the common frame (above) */
   double max_scale;       /* default 1.25 */
-  gboolean fixed_scale;   /* estimate rotation and translation only */
+  gboolean fixed_scale;   /* estimate rotation and translation only: scale 1
+                           * in the common frame */
   double fixed_aspect;    /* pixel height / width in the patient; 0 = square */
   double moving_aspect;
   double ok_confidence;   /* >= this: ok; default 0.5 */
