@@ -1062,9 +1062,9 @@ film_to_sim (const Film *t, const Pyr *f, const Pyr *m)
 }
 
 static double
-pyr_ncc (const Pyr *f, const Pyr *m, const Sim *S)
+pyr_ncc (const Pyr *f, const Pyr *m, const Sim *S, int step)
 {
-  return grid_ncc (pyr_top (f), pyr_top (m), S, 2);
+  return grid_ncc (pyr_top (f), pyr_top (m), S, step);
 }
 
 /* One direction: hypotheses, scoring, refinement, all on the grids, whose
@@ -1213,7 +1213,7 @@ polish (const Pyr *F, const Pyr *M, Sim *S, const CxrRegisterOptions *opt)
         return -INFINITY;
     }
   *S = T;
-  return pyr_ncc (F, M, S);
+  return pyr_ncc (F, M, S, 1);
 }
 
 /* How far apart (in MOVING's frame) two estimates of one transform put the
@@ -1411,7 +1411,8 @@ cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
       Film ai = film_inverse (&a), bi = film_inverse (&b);
       Sim sf = film_to_sim (&bi, &F, &M), sb = film_to_sim (&ai, &M, &F);
       double cf = polish (&F, &M, &sf, &opt), cb = polish (&M, &F, &sb, &opt);
-      double cf0 = pyr_ncc (&F, &M, &fw.S), cb0 = pyr_ncc (&M, &F, &bw.S);
+      /* every pixel: the two may differ by less than sampling would */
+      double cf0 = pyr_ncc (&F, &M, &fw.S, 1), cb0 = pyr_ncc (&M, &F, &bw.S, 1);
       if (cf > cf0)
         fw.S = sf;
       if (cb > cb0)
@@ -1435,9 +1436,9 @@ cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
   out->asymmetry_px = asym;
   out->psr = MIN (fw.psr, bw.psr);
   Sim ident = { 1, 0, 0, 0 }; /* centres and extents matched */
-  out->ncc_before = pyr_ncc (&F, &M, &ident);
+  out->ncc_before = pyr_ncc (&F, &M, &ident, 2);
   Sim S = film_to_sim (&t, &F, &M);
-  out->ncc_after = pyr_ncc (&F, &M, &S);
+  out->ncc_after = pyr_ncc (&F, &M, &S, 2);
   /* Agreement of the two directions tempers the correlation: a result
    * that depends on which film is fixed is not trusted. */
   out->confidence = CLAMP (out->ncc_after, 0.0, 1.0) * exp (-asym / 10.0);
