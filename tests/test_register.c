@@ -179,6 +179,20 @@ test_different_sizes (void **state)
                   sizes[k], 1.04 * f, 35 * f, -20 * f, res.scale, res.angle_deg, res.dx_px,
                   res.dy_px, cxr_register_status_name (res.status));
     }
+  /* A fixed scale is scale 1 in the common frame: exactly the size ratio
+   * pixel to pixel, with rotation and shift still found. */
+  g_autoptr (CxrImage) turned = make_moving (1.0, -3.0, -25, 30, 1.0, 0.0, 0.01, 0);
+  CxrRegistration up = { 0 };
+  up.scale = 0.5;
+  g_autoptr (CxrImage) big = cxr_register_warp (turned, &up, 2048, 2048);
+  CxrRegisterOptions o;
+  cxr_register_options_init (&o);
+  o.fixed_scale = TRUE;
+  CxrRegistration res;
+  assert_true (cxr_register_pair (fixed_film, big, &o, &res, NULL));
+  assert_true (fabs (res.scale - 2.0) < 1e-9);
+  assert_true (fabs (res.angle_deg + 3) < 0.05 && fabs (res.dx_px + 50) < 1
+               && fabs (res.dy_px - 60) < 1 && res.status == CXR_REGISTER_OK);
 }
 
 /* A film prepared once and registered with two others gives what
