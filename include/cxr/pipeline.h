@@ -60,7 +60,8 @@ struct _CxrAnalyzeSummary {
 void cxr_analyze_summary_init (CxrAnalyzeSummary *summary);
 void cxr_analyze_summary_clear (CxrAnalyzeSummary *summary);
 
-#define CXR_REGISTER_METHOD "fm-hyp-gn-sym/2"
+/* /3: the scale search in the common frame (films of different sizes) */
+#define CXR_REGISTER_METHOD "fm-hyp-gn-sym/3"
 #define CXR_DIFF_METHOD "qmatch-gauss/1"
 
 gboolean cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *options,

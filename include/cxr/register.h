@@ -70,7 +70,8 @@ typedef struct {
   double scale;
   double confidence;      /* 0..1: ncc_after * exp(-asymmetry_px / 10) */
   CxrRegisterStatus status;
-  double ncc_before;      /* thorax-weighted NCC of the structure images, identity */
+  double ncc_before;      /* thorax-weighted NCC of the structure images, the films
+                           * overlaid centre on centre at the same extent */
   double ncc_after;       /* ... after alignment */
   double psr;             /* peak-to-sidelobe ratio of the translation correlation */
   double asymmetry_px;    /* forward vs inverse of backward estimate, px of a 1024-px film */
