@@ -252,6 +252,8 @@ films_image (Cache *f, gint64 id, const char *path, const CxrImageLimits *lim, G
 static const CxrRegisterFilm *
 films_prepared (Cache *f, int slot, double aspect, const CxrRegisterOptions *ro, GError **error)
 {
+  if (!(aspect > 0))
+    aspect = 1.0; /* 0 (or NULL in the store) means square */
   if (f->prep[slot] == NULL || f->aspect[slot] != aspect)
     {
       g_clear_pointer (&f->prep[slot], cxr_register_film_free);
