@@ -130,7 +130,7 @@ get_plans (int n0, int n1)
 typedef struct {
   int n;
   double k;       /* grid px per film px */
-  float *img;     /* n*n */
+  float *img;     /* n*n; the top grid only */
   float *valid;   /* n*n, 1 inside the film */
   float *lcn;     /* structure image */
   float *lcnv;    /* the same, NAN where the film has no data */
@@ -188,12 +188,13 @@ grid_resample (Grid *g, const float *src, int w, int h, int n, double k, double 
                  g->valid);
 }
 
-/* A coarser grid of the same film: image, validity, structure image and
- * window area-averaged from the finer grid (each level halves, so this is
- * the block-mean path of cxr__resample). The structure image is a local
+/* A coarser grid of the same film: validity, structure image and window
+ * area-averaged from the finer grid (each level halves, so this is the
+ * block-mean path of cxr__resample). The structure image is a local
  * normalisation over a fixed fraction of the film, so averaging the finer
  * one gives what computing it again at the coarser grid would, up to its
- * clamp, at a third of the cost of four blurs. */
+ * clamp, at a third of the cost of four blurs. No image: only the top
+ * grid's is read (grid_features). */
 static void
 grid_from_grid (Grid *dst, const Grid *src, int n)
 {
@@ -201,11 +202,11 @@ grid_from_grid (Grid *dst, const Grid *src, int n)
   double c = (n - 1) / 2.0, sc = (src->n - 1) / 2.0;
   gsize nn = (gsize) n * n;
   float *in = falloc (nn);
-  float **out[] = { &dst->img, &dst->valid, &dst->lcn, &dst->weight };
-  const float *from[] = { src->img, src->valid, src->lcn, src->weight };
+  float **out[] = { &dst->valid, &dst->lcn, &dst->weight };
+  const float *from[] = { src->valid, src->lcn, src->weight };
   dst->n = n;
   dst->k = src->k * r;
-  for (int k = 0; k < 4; k++)
+  for (int k = 0; k < 3; k++)
     {
       *out[k] = falloc (nn);
       cxr__resample (from[k], src->n, src->n, *out[k], n, n, r, r, sc, sc, c, c, in);
@@ -313,7 +314,6 @@ typedef struct {
   double a, b, tx, ty;
 } Sim;
 
-/* out(p) = src(S p) for p over an n x n grid (0 outside src). */
 /* The columns [*x0, *x1) of a row whose samples sx + a x, sy + b x lie
  * well inside an n x n grid (a pixel from every edge, so that rounding
  * cannot take them out): there bilinear_inside needs no bounds test. */
@@ -353,6 +353,20 @@ bilinear_inside (const float *img, int w, double x, double y)
   return (1 - fy) * ((1 - fx) * p[0] + fx * p[1]) + fy * ((1 - fx) * p[w] + fx * p[w + 1]);
 }
 
+/* bilinear, without the bounds test where row_inside says the sample is
+ * well inside */
+static inline float
+bilinear_row (const float *img, int n, double x, double y, gboolean inside, gboolean *in)
+{
+  if (inside)
+    {
+      *in = TRUE;
+      return bilinear_inside (img, n, x, y);
+    }
+  return bilinear (img, n, n, x, y, in);
+}
+
+/* out(p) = src(S p) for p over an n x n grid (0 outside src). */
 static void
 warp_grid (const float *src, int n, const Sim *S, float *out)
 {
@@ -366,17 +380,9 @@ warp_grid (const float *src, int n, const Sim *S, float *out)
       int xa, xb;
       row_inside (sx, sy, S->a, S->b, n, &xa, &xb);
       float *o = out + (gsize) y * n;
+      gboolean in;
       for (int x = 0; x < n; x++)
-        {
-          double ux = sx + S->a * x, uy = sy + S->b * x;
-          if (x >= xa && x < xb)
-            o[x] = bilinear_inside (src, n, ux, uy);
-          else
-            {
-              gboolean in;
-              o[x] = bilinear (src, n, n, ux, uy, &in);
-            }
-        }
+        o[x] = bilinear_row (src, n, sx + S->a * x, sy + S->b * x, x >= xa && x < xb, &in);
     }
 }
 
@@ -637,18 +643,10 @@ grid_ncc (const Grid *f, const Grid *m, const Sim *S, int step)
         {
           if (fw[x] <= 0)
             continue;
-          double ux = sx + S->a * x, uy = sy + S->b * x;
-          float v;
-          if (x >= xa && x < xb)
-            v = bilinear_inside (m->lcnv, n, ux, uy);
-          else
-            {
-              gboolean in;
-              v = bilinear (m->lcnv, n, n, ux, uy, &in);
-              if (!in)
-                continue;
-            }
-          if (isnan (v))
+          gboolean in;
+          float v = bilinear_row (m->lcnv, n, sx + S->a * x, sy + S->b * x, x >= xa && x < xb,
+                                  &in);
+          if (!in || isnan (v))
             continue;
           double w = fw[x], a = fl[x];
           sw += w;
@@ -710,8 +708,8 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
   int n = f->n;
   double c = (n - 1) / 2.0;
   guint np = f->np;
-  const float *gx = f->tgx, *gy = f->tgy, *fl = f->tfl, *fw = f->tfw, *tx_ = f->tpx,
-              *ty_ = f->tpy;
+  const float *gx = f->tgx, *gy = f->tgy, *fl = f->tfl, *fw = f->tfw, *ppx = f->tpx,
+              *ppy = f->tpy;
   float *e = g_new (float, MAX (np, 1)), *ae = g_new (float, MAX (np, 1));
   gboolean ok = np >= 100;
   for (int it = 0; ok && it < max_iter; it++)
@@ -721,7 +719,7 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
       guint nv = 0;
       for (guint k = 0; k < np; k++)
         {
-          double px = tx_[k], py = ty_[k];
+          double px = ppx[k], py = ppy[k];
           double sx = S->a * px - S->b * py + S->tx + c, sy = S->b * px + S->a * py + S->ty + c;
           gboolean in;
           float v = bilinear (m->lcnv, n, n, sx, sy, &in);
@@ -752,7 +750,7 @@ refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter
           double w = fw[k], ek = e[k], aek = fabs (ek);
           if (aek > huber)
             w *= huber / aek;
-          double px = tx_[k], py = ty_[k], tx = gx[k], ty = gy[k];
+          double px = ppx[k], py = ppy[k], tx = gx[k], ty = gy[k];
           double j0 = tx * px + ty * py, j1 = -tx * py + ty * px, j2 = tx, j3 = ty;
           double w0 = w * j0, w1 = w * j1, w2 = w * j2, w3 = w * j3;
           g0 += w0 * ek;
@@ -1245,28 +1243,20 @@ directions_agree (const Raw *fw, const Raw *bw, const Pyr *F, const Pyr *M, int 
   return disagreement (&t1, &t2i, w, h) <= AGREE_PX;
 }
 
-/**
- * cxr_register_pair:
- * @fixed: the reference film
- * @moving: the film to align to it
- * @options: (nullable): search limits and grid sizes; %NULL for defaults
- * @out: (out caller-allocates): the transform (see the convention in
- *   register.h), its confidence and status
- *
- * Returns: %FALSE only for unusable input (too small); a registration that
- * does not converge returns %TRUE with status CXR_REGISTER_FAILED.
- */
 struct _CxrRegisterFilm {
   Pyr pyr;
   int width, height;  /* the film's, px */
   int nc, nf;         /* grid sizes it was prepared with */
 };
 
+/* @opt = @options or the defaults */
 static void
-grid_sizes (const CxrRegisterOptions *opt, int *nc, int *nf)
+options_get (const CxrRegisterOptions *options, CxrRegisterOptions *opt)
 {
-  *nc = opt->coarse_size >= 64 ? opt->coarse_size : 256;
-  *nf = opt->fine_size > *nc ? opt->fine_size : 0;
+  if (options)
+    *opt = *options;
+  else
+    cxr_register_options_init (opt);
 }
 
 /**
@@ -1280,10 +1270,7 @@ cxr_register_film_new (const CxrImage *film, double aspect, const CxrRegisterOpt
 {
   g_return_val_if_fail (film != NULL, NULL);
   CxrRegisterOptions opt;
-  if (options)
-    opt = *options;
-  else
-    cxr_register_options_init (&opt);
+  options_get (options, &opt);
   if (film->width < 32 || film->height < 32)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
@@ -1298,7 +1285,8 @@ cxr_register_film_new (const CxrImage *film, double aspect, const CxrRegisterOpt
       return NULL;
     }
   CxrRegisterFilm *f = g_new0 (CxrRegisterFilm, 1);
-  grid_sizes (&opt, &f->nc, &f->nf);
+  f->nc = opt.coarse_size >= 64 ? opt.coarse_size : 256;
+  f->nf = opt.fine_size > f->nc ? opt.fine_size : 0;
   f->width = film->width;
   f->height = film->height;
   pyr_build (&f->pyr, film, aspect > 0 ? aspect : 1.0, f->nf, f->nc);
@@ -1318,10 +1306,7 @@ cxr_register_film_free (CxrRegisterFilm *film)
 static void
 pair_begin (const CxrRegisterOptions *options, CxrRegisterOptions *opt, CxrRegistration *out)
 {
-  if (options)
-    *opt = *options;
-  else
-    cxr_register_options_init (opt);
+  options_get (options, opt);
   memset (out, 0, sizeof *out);
   out->scale = 1;
   out->status = CXR_REGISTER_FAILED;
@@ -1339,6 +1324,17 @@ check_options (const CxrRegisterOptions *opt, GError **error)
   return TRUE;
 }
 
+/**
+ * cxr_register_pair:
+ * @fixed: the reference film
+ * @moving: the film to align to it
+ * @options: (nullable): search limits and grid sizes; %NULL for defaults
+ * @out: (out caller-allocates): the transform (see the convention in
+ *   register.h), its confidence and status
+ *
+ * Returns: %FALSE only for unusable input (too small); a registration that
+ * does not converge returns %TRUE with status CXR_REGISTER_FAILED.
+ */
 gboolean
 cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegisterOptions *options,
                    CxrRegistration *out, GError **error)
@@ -1448,9 +1444,8 @@ cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
     out->reason = "refinement diverged";
   else if (fabs (out->angle_deg) > lim_a + 0.5)
     out->reason = "rotation outside the search limits";
-  else if (!opt.fixed_scale
-           && (S.a * S.a + S.b * S.b < pow (opt.min_scale * 0.99, 2)
-               || S.a * S.a + S.b * S.b > pow (opt.max_scale * 1.01, 2)))
+  else if (!opt.fixed_scale && (hypot (S.a, S.b) < opt.min_scale * 0.99
+                                 || hypot (S.a, S.b) > opt.max_scale * 1.01))
     out->reason = "scale outside the search limits";
   else if (asym > 16)
     out->reason = "forward and backward registrations disagree by more than 16 px";
