@@ -248,10 +248,15 @@ films_image (Cache *f, gint64 id, const char *path, const CxrImageLimits *lim, G
   return slot >= 0 ? f->im[slot] : NULL;
 }
 
-/* The film in @slot prepared for registration with pixel aspect @aspect. */
+/* Film @id prepared for registration with pixel aspect @aspect, read and
+ * prepared if need be; NULL with @error set if it cannot be. */
 static const CxrRegisterFilm *
-films_prepared (Cache *f, int slot, double aspect, const CxrRegisterOptions *ro, GError **error)
+films_prepared (Cache *f, gint64 id, const char *path, double aspect, const CxrImageLimits *lim,
+                const CxrRegisterOptions *ro, GError **error)
 {
+  int slot = films_get (f, id, path, lim, error);
+  if (slot < 0)
+    return NULL;
   if (!(aspect > 0))
     aspect = 1.0; /* 0 (or NULL in the store) means square */
   if (f->prep[slot] == NULL || f->aspect[slot] != aspect)
@@ -357,13 +362,13 @@ worker (gpointer data, gpointer user_data)
       p->transitivity_px = p->chain_prev_px = NAN;
       g_autoptr (GError) err = NULL;
       const CxrRegisterOptions *ro = &opt->reg;
-      int fs = films_get (&films, p->fixed_id, p->fixed_path, &opt->limits, &err);
-      int ms = fs >= 0 ? films_get (&films, p->moving_id, p->moving_path, &opt->limits, &err) : -1;
-      const CxrRegisterFilm *F = NULL, *M = NULL;
-      if (ms >= 0)
-        F = films_prepared (&films, fs, p->fixed_aspect, ro, &err);
-      if (F)
-        M = films_prepared (&films, ms, p->moving_aspect, ro, &err);
+      const CxrImageLimits *lim = &opt->limits;
+      /* the film returned last is never evicted, so F stays valid */
+      const CxrRegisterFilm *F = films_prepared (&films, p->fixed_id, p->fixed_path,
+                                                 p->fixed_aspect, lim, ro, &err);
+      const CxrRegisterFilm *M = F ? films_prepared (&films, p->moving_id, p->moving_path,
+                                                     p->moving_aspect, lim, ro, &err)
+                                   : NULL;
       if (M == NULL || !cxr_register_films (F, M, ro, &p->reg, &err))
         {
           p->error = g_strdup (err ? err->message : "registration failed");
@@ -372,7 +377,8 @@ worker (gpointer data, gpointer user_data)
           p->reg.reason = "film could not be read";
           continue;
         }
-      p->norm = 1024.0 / MAX (films.im[ms]->width, films.im[ms]->height);
+      const CxrImage *m = films_image (&films, p->moving_id, p->moving_path, lim, NULL);
+      p->norm = 1024.0 / MAX (m->width, m->height);
       if (!p->is_previous)
         continue;
       /* The consecutive chain needs pp->v when pp, the film before the
@@ -382,11 +388,10 @@ worker (gpointer data, gpointer user_data)
       Link bv = find_link (j, p->moving_id, TRUE);
       if (pp.reg == NULL || (bv.reg && bv.fixed_id == pp.fixed_id))
         continue;
-      ms = films_get (&films, p->moving_id, p->moving_path, &opt->limits, NULL);
-      int as = films_get (&films, pp.fixed_id, pp.fixed_path, &opt->limits, NULL);
-      M = ms >= 0 ? films_prepared (&films, ms, p->moving_aspect, ro, NULL) : NULL;
-      const CxrRegisterFilm *A
-          = as >= 0 && M ? films_prepared (&films, as, pp.reg->fixed_aspect, ro, NULL) : NULL;
+      M = films_prepared (&films, p->moving_id, p->moving_path, p->moving_aspect, lim, ro, NULL);
+      const CxrRegisterFilm *A = M ? films_prepared (&films, pp.fixed_id, pp.fixed_path,
+                                                     pp.reg->fixed_aspect, lim, ro, NULL)
+                                   : NULL;
       p->has_skip = A && cxr_register_films (A, M, ro, &p->skip, NULL);
     }
   /* The chains of each new film v (moving of a new previous pair p->v). */
