@@ -12,16 +12,14 @@
  *
  * Idempotence and crash safety: image_index is UNIQUE. A row already
  * stored is not written again; a stored 'ok' film whose file now has other
- * content is reported as a conflict and kept. Each batch commits scans,
- * findings and patients together; new rows carry visit = NULL until the
- * final step recomputes visit order and patient counts for every patient
- * that has such rows. A run killed at any point therefore leaves complete
- * batches behind, and the next run finishes the job without duplicates.
+ * content is reported as a conflict and kept. The store writes in batched
+ * transactions and orders visits at the end (store-scans.c), so a run
+ * killed at any point leaves complete batches behind, and the next run
+ * finishes the job without duplicates.
  *
- * Visit order: study date where known, else the source's visit number
- * (NIH 'Follow-up #'), else day offset, ties broken by image_index. The
- * NIH file-name suffix is never used: it disagrees with 'Follow-up #' in
- * 24,106 rows of the NIH release.
+ * Visit order comes from the study date, the source's visit number (NIH
+ * 'Follow-up #') or the day offset; the NIH file-name suffix is never
+ * used: it disagrees with 'Follow-up #' in 24,106 rows of the NIH release.
  */
 #include <math.h>
 #include <stdio.h>
@@ -32,6 +30,9 @@
 #include "cxr/error.h"
 #include "cxr/image.h"
 #include "cxr/ingest.h"
+#include "ingest-private.h"
+#include "util-private.h"
+#include "store-private.h"
 
 /* Canonical fields; a source maps each to a CSV column (or none). */
 typedef enum {
@@ -54,28 +55,7 @@ static const char *const nih_names[N_FIELDS] = {
   "OriginalImagePixelSpacing[x", "y]", NULL,
 };
 
-typedef struct {
-  char *image_index, *patient_id, *study_date, *view_position, *sex, *labels;
-  char *path;            /* resolved file, NULL when there is none */
-  gint64 visit;          /* source visit number, -1 unknown */
-  double day_offset;     /* NAN unknown */
-  double age_years;      /* NAN unknown */
-  gint64 orig_w, orig_h; /* -1 unknown */
-  double orig_sx, orig_sy, spacing; /* mm, NAN unknown */
-  guint line;
-} Record;
-
-static void
-record_clear (Record *r)
-{
-  g_free (r->image_index);
-  g_free (r->patient_id);
-  g_free (r->study_date);
-  g_free (r->view_position);
-  g_free (r->sex);
-  g_free (r->labels);
-  g_free (r->path);
-}
+typedef CxrScanRecord Record;
 
 typedef enum { OUT_OK, OUT_INVALID, OUT_UNCHANGED, OUT_CONFLICT } Outcome;
 
@@ -94,7 +74,7 @@ typedef struct {
 static void
 job_free (Job *j)
 {
-  record_clear (&j->rec);
+  cxr__scan_record_clear (&j->rec);
   g_free (j->existing_sha);
   g_free (j->existing_status);
   g_free (j->error);
@@ -115,8 +95,7 @@ typedef struct {
   GThreadPool *pool;
   GAsyncQueue *done;
   guint n_in_flight;
-  guint writes_in_batch;
-  sqlite3_stmt *st_lookup, *st_patient, *st_insert, *st_update, *st_finding;
+  CxrScanWriter *writer;
   gint64 last_progress_us, start_us;
 } Ingest;
 
@@ -147,24 +126,21 @@ cxr_ingest_summary_clear (CxrIngestSummary *s)
 static void G_GNUC_PRINTF (2, 3)
 note (Ingest *in, const char *fmt, ...)
 {
-  in->sum->n_messages++;
-  if (in->sum->messages->len >= CXR_INGEST_MAX_MESSAGES)
-    return;
   va_list ap;
   va_start (ap, fmt);
-  g_ptr_array_add (in->sum->messages, g_strdup_vprintf (fmt, ap));
+  cxr__messages_addv (in->sum->messages, &in->sum->n_messages, CXR_INGEST_MAX_MESSAGES, fmt, ap);
   va_end (ap);
 }
 
 /* --- parsing fields --------------------------------------------------- */
 
 /**
- * cxr_ingest_view_kind:
+ * cxr__ingest_view_kind:
  * Returns: "PA", "AP", "lateral" or "unknown" for a view position as
  * archives write it ("PA", "AP Supine", "L", "LL", "LATERAL", ...).
  */
 const char *
-cxr_ingest_view_kind (const char *v)
+cxr__ingest_view_kind (const char *v)
 {
   if (v == NULL || *v == '\0')
     return "unknown";
@@ -181,13 +157,13 @@ cxr_ingest_view_kind (const char *v)
 }
 
 /**
- * cxr_ingest_parse_date:
+ * cxr__ingest_parse_date:
  * Accepts YYYY-MM-DD (optionally followed by a time) and DICOM's
  * YYYYMMDD; writes the ISO date. Returns %FALSE for anything else,
  * including impossible dates such as 2019-02-30.
  */
 gboolean
-cxr_ingest_parse_date (const char *text, char out[11])
+cxr__ingest_parse_date (const char *text, char out[11])
 {
   int y, m, d;
   char tail;
@@ -208,34 +184,6 @@ cxr_ingest_parse_date (const char *text, char out[11])
   if (y < 1800 || y > 9999 || !g_date_valid_dmy ((GDateDay) d, (GDateMonth) m, (GDateYear) y))
     return FALSE;
   g_snprintf (out, 11, "%04d-%02d-%02d", y, m, d);
-  return TRUE;
-}
-
-static gboolean
-parse_int (const char *s, gint64 *out)
-{
-  char *end;
-  if (*s == '\0')
-    return FALSE;
-  errno = 0;
-  gint64 v = g_ascii_strtoll (s, &end, 10);
-  if (errno || *end != '\0')
-    return FALSE;
-  *out = v;
-  return TRUE;
-}
-
-static gboolean
-parse_double (const char *s, double *out)
-{
-  char *end;
-  if (*s == '\0')
-    return FALSE;
-  errno = 0;
-  double v = g_ascii_strtod (s, &end);
-  if (errno || *end != '\0' || !isfinite (v))
-    return FALSE;
-  *out = v;
   return TRUE;
 }
 
@@ -375,7 +323,7 @@ parse_row (Ingest *in, GPtrArray *row, Record *r)
     }
 
   const char *v = field (in, row, F_VISIT);
-  if (*v && !parse_int (v, &r->visit))
+  if (*v && !cxr__parse_int (v, &r->visit))
     {
       note (in, "%s:%u: '%s' is not a number: '%s'", file, line, field_label (in, F_VISIT), v);
       return FALSE;
@@ -390,7 +338,7 @@ parse_row (Ingest *in, GPtrArray *row, Record *r)
   if (*date)
     {
       char iso[11];
-      if (!cxr_ingest_parse_date (date, iso))
+      if (!cxr__ingest_parse_date (date, iso))
         {
           note (in, "%s:%u: '%s' is not an ISO 8601 date: '%s'", file, line,
                 field_label (in, F_STUDY_DATE), date);
@@ -399,7 +347,7 @@ parse_row (Ingest *in, GPtrArray *row, Record *r)
       r->study_date = g_strdup (iso);
     }
   const char *off = field (in, row, F_DAY_OFFSET);
-  if (*off && !parse_double (off, &r->day_offset))
+  if (*off && !cxr__parse_double (off, &r->day_offset))
     {
       note (in, "%s:%u: '%s' is not a number: '%s'", file, line, field_label (in, F_DAY_OFFSET),
             off);
@@ -418,7 +366,7 @@ parse_row (Ingest *in, GPtrArray *row, Record *r)
       if (n > 1 && (a[n - 1] == 'Y' || a[n - 1] == 'y')) /* DICOM style "058Y" */
         a[n - 1] = '\0';
       double years;
-      if (!parse_double (a, &years) || years < 0 || years > 130)
+      if (!cxr__parse_double (a, &years) || years < 0 || years > 130)
         note (in, "%s:%u: '%s' is not a plausible age: '%s' (stored as NULL)", file, line,
               field_label (in, F_AGE), age);
       else
@@ -449,8 +397,8 @@ parse_row (Ingest *in, GPtrArray *row, Record *r)
       const char *t = field (in, row, opt[k].f);
       if (*t == '\0')
         continue;
-      gboolean ok = opt[k].i ? parse_int (t, opt[k].i) && *opt[k].i > 0
-                             : parse_double (t, opt[k].d) && *opt[k].d > 0;
+      gboolean ok = opt[k].i ? cxr__parse_int (t, opt[k].i) && *opt[k].i > 0
+                             : cxr__parse_double (t, opt[k].d) && *opt[k].d > 0;
       if (!ok)
         {
           if (opt[k].i)
@@ -501,33 +449,6 @@ worker (gpointer data, gpointer user_data)
 
 /* --- writing ---------------------------------------------------------- */
 
-static void
-bind_text_or_null (sqlite3_stmt *st, int i, const char *s)
-{
-  if (s)
-    sqlite3_bind_text (st, i, s, -1, SQLITE_TRANSIENT);
-  else
-    sqlite3_bind_null (st, i);
-}
-
-static void
-bind_double_or_null (sqlite3_stmt *st, int i, double v)
-{
-  if (isnan (v))
-    sqlite3_bind_null (st, i);
-  else
-    sqlite3_bind_double (st, i, v);
-}
-
-static void
-bind_int_or_null (sqlite3_stmt *st, int i, gint64 v)
-{
-  if (v < 0)
-    sqlite3_bind_null (st, i);
-  else
-    sqlite3_bind_int64 (st, i, v);
-}
-
 /* Spacing of the stored film: NIH gives the original's; the stored film is
  * that film resampled to width px. */
 static double
@@ -541,130 +462,13 @@ stored_spacing (const Record *r, guint32 width)
 }
 
 static gboolean
-step_done (Ingest *in, sqlite3_stmt *st, const char *what, GError **error)
-{
-  int rc = sqlite3_step (st);
-  sqlite3_reset (st);
-  sqlite3_clear_bindings (st);
-  if (rc != SQLITE_DONE)
-    {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_DB, "%s: %s: %s", cxr_store_path (in->store), what,
-                   sqlite3_errmsg (cxr_store_db (in->store)));
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-maybe_commit (Ingest *in, gboolean force, GError **error)
-{
-  int batch = in->opt->batch_rows > 0 ? in->opt->batch_rows : 2000;
-  if (in->writes_in_batch == 0 || (!force && in->writes_in_batch < (guint) batch))
-    return TRUE;
-  if (!cxr_store_commit (in->store, error))
-    return FALSE;
-  in->writes_in_batch = 0;
-  return TRUE;
-}
-
-static gboolean
-ensure_txn (Ingest *in, GError **error)
-{
-  if (!sqlite3_get_autocommit (cxr_store_db (in->store)))
-    return TRUE;
-  return cxr_store_begin (in->store, error);
-}
-
-static gboolean
 write_scan (Ingest *in, const Record *r, gint64 existing_id, const char *status, const char *sha,
             const CxrImageInfo *info, const char *err, GError **error)
 {
-  if (!ensure_txn (in, error))
-    return FALSE;
   gboolean have_info = info && info->width > 0;
-  double spacing = stored_spacing (r, have_info ? info->width : 0);
-  const char *path = r->path;
-
-  if (existing_id > 0)
-    {
-      sqlite3_stmt *st = in->st_update;
-      bind_text_or_null (st, 1, path);
-      bind_text_or_null (st, 2, sha);
-      if (have_info)
-        {
-          sqlite3_bind_int64 (st, 3, info->width);
-          sqlite3_bind_int64 (st, 4, info->height);
-          sqlite3_bind_int (st, 5, info->bit_depth);
-          sqlite3_bind_text (st, 6, info->color_type, -1, SQLITE_STATIC);
-        }
-      bind_double_or_null (st, 7, spacing);
-      sqlite3_bind_text (st, 8, status, -1, SQLITE_STATIC);
-      bind_text_or_null (st, 9, err);
-      sqlite3_bind_int64 (st, 10, in->run_id);
-      sqlite3_bind_int64 (st, 11, existing_id);
-      if (!step_done (in, st, "updating scan", error))
-        return FALSE;
-      in->writes_in_batch++;
-      return maybe_commit (in, FALSE, error);
-    }
-
-  sqlite3_stmt *p = in->st_patient;
-  sqlite3_bind_text (p, 1, r->patient_id, -1, SQLITE_STATIC);
-  bind_text_or_null (p, 2, r->sex);
-  if (!step_done (in, p, "adding patient", error))
-    return FALSE;
-
-  sqlite3_stmt *st = in->st_insert;
-  int i = 1;
-  sqlite3_bind_text (st, i++, r->image_index, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, i++, r->patient_id, -1, SQLITE_STATIC);
-  bind_int_or_null (st, i++, r->visit);
-  bind_text_or_null (st, i++, r->study_date);
-  bind_double_or_null (st, i++, r->day_offset);
-  bind_double_or_null (st, i++, r->age_years);
-  bind_text_or_null (st, i++, r->sex);
-  bind_text_or_null (st, i++, r->view_position);
-  sqlite3_bind_text (st, i++, cxr_ingest_view_kind (r->view_position), -1, SQLITE_STATIC);
-  bind_text_or_null (st, i++, r->labels);
-  bind_int_or_null (st, i++, r->orig_w);
-  bind_int_or_null (st, i++, r->orig_h);
-  bind_double_or_null (st, i++, r->orig_sx);
-  bind_double_or_null (st, i++, r->orig_sy);
-  bind_text_or_null (st, i++, path);
-  bind_text_or_null (st, i++, sha);
-  if (have_info)
-    {
-      sqlite3_bind_int64 (st, i++, info->width);
-      sqlite3_bind_int64 (st, i++, info->height);
-      sqlite3_bind_int (st, i++, info->bit_depth);
-      sqlite3_bind_text (st, i++, info->color_type, -1, SQLITE_STATIC);
-    }
-  else
-    i += 4;
-  bind_double_or_null (st, i++, spacing);
-  sqlite3_bind_text (st, i++, status, -1, SQLITE_STATIC);
-  bind_text_or_null (st, i++, err);
-  sqlite3_bind_int64 (st, i++, in->run_id);
-  if (!step_done (in, st, "adding scan", error))
-    return FALSE;
-  gint64 scan_id = sqlite3_last_insert_rowid (cxr_store_db (in->store));
-
-  if (r->labels)
-    {
-      g_auto (GStrv) parts = g_strsplit (r->labels, "|", -1);
-      for (char **f = parts; *f; f++)
-        {
-          g_strstrip (*f);
-          if (**f == '\0')
-            continue;
-          sqlite3_bind_int64 (in->st_finding, 1, scan_id);
-          sqlite3_bind_text (in->st_finding, 2, *f, -1, SQLITE_STATIC);
-          if (!step_done (in, in->st_finding, "adding finding", error))
-            return FALSE;
-        }
-    }
-  in->writes_in_batch++;
-  return maybe_commit (in, FALSE, error);
+  CxrScanFile f = { status, sha, have_info ? info : NULL,
+                    stored_spacing (r, have_info ? info->width : 0), err };
+  return cxr__scan_writer_add (in->writer, r, existing_id, &f, error);
 }
 
 static gboolean
@@ -720,34 +524,25 @@ handle_record (Ingest *in, Record *r, GError **error)
       in->sum->n_rejected++;
       note (in, "%s:%u: duplicate Image Index '%s' (already read in this run)",
             cxr_csv_reader_name (in->csv), r->line, r->image_index);
-      record_clear (r);
+      cxr__scan_record_clear (r);
       return TRUE;
     }
-  sqlite3_stmt *st = in->st_lookup;
-  sqlite3_bind_text (st, 1, r->image_index, -1, SQLITE_STATIC);
-  gint64 existing_id = 0, existing_run = 0;
-  g_autofree char *existing_sha = NULL, *existing_status = NULL;
-  int rc = sqlite3_step (st);
-  if (rc == SQLITE_ROW)
+  CxrStoredScan stored;
+  if (!cxr__scan_writer_lookup (in->writer, r->image_index, &stored, error))
     {
-      existing_id = sqlite3_column_int64 (st, 0);
-      existing_sha = g_strdup ((const char *) sqlite3_column_text (st, 1));
-      existing_status = g_strdup ((const char *) sqlite3_column_text (st, 2));
-      existing_run = sqlite3_column_int64 (st, 3);
+      cxr__scan_record_clear (r);
+      return FALSE;
     }
-  sqlite3_reset (st);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    {
-      record_clear (r);
-      return cxr_store_set_error (in->store, error, "looking up scan");
-    }
+  gint64 existing_id = stored.scan_id, existing_run = stored.run_id;
+  g_autofree char *existing_sha = g_steal_pointer (&stored.sha256);
+  g_autofree char *existing_status = g_steal_pointer (&stored.status);
 
   if (existing_id > 0 && existing_run == in->run_id)
     {
       in->sum->n_rejected++;
       note (in, "%s:%u: duplicate Image Index '%s' (already read in this run)",
             cxr_csv_reader_name (in->csv), r->line, r->image_index);
-      record_clear (r);
+      cxr__scan_record_clear (r);
       return TRUE;
     }
 
@@ -761,7 +556,7 @@ handle_record (Ingest *in, Record *r, GError **error)
           in->sum->n_missing++;
           ok = write_scan (in, r, 0, "missing", NULL, NULL, NULL, error);
         }
-      record_clear (r);
+      cxr__scan_record_clear (r);
       return ok;
     }
 
@@ -777,68 +572,18 @@ handle_record (Ingest *in, Record *r, GError **error)
   return TRUE;
 }
 
-/* Visit order and patient counts for every patient with unordered scans. */
-static gboolean
-finalize (Ingest *in, GError **error)
-{
-  static const char sql[] =
-    "CREATE TEMP TABLE IF NOT EXISTS dirty (patient_id TEXT PRIMARY KEY) WITHOUT ROWID;"
-    "DELETE FROM temp.dirty;"
-    "INSERT INTO temp.dirty SELECT DISTINCT patient_id FROM scans WHERE visit IS NULL;"
-    "UPDATE scans SET visit = o.v FROM ("
-    "  SELECT scan_id, row_number() OVER (PARTITION BY patient_id ORDER BY"
-    "    study_date IS NULL, study_date, follow_up IS NULL, follow_up,"
-    "    day_offset IS NULL, day_offset, image_index) - 1 AS v"
-    "  FROM scans WHERE patient_id IN (SELECT patient_id FROM temp.dirty)) AS o"
-    " WHERE scans.scan_id = o.scan_id;"
-    "UPDATE patients SET"
-    "  n_scans = a.n, n_frontal = a.nf, first_age_years = a.fa, last_age_years = a.la,"
-    "  sex = coalesce(a.sex, patients.sex)"
-    " FROM (SELECT s.patient_id, count(*) AS n,"
-    "   sum(s.status = 'ok' AND s.view_kind IN ('PA', 'AP', 'unknown')) AS nf,"
-    "   (SELECT age_years FROM scans f WHERE f.patient_id = s.patient_id"
-    "     AND age_years IS NOT NULL ORDER BY visit LIMIT 1) AS fa,"
-    "   (SELECT age_years FROM scans l WHERE l.patient_id = s.patient_id"
-    "     AND age_years IS NOT NULL ORDER BY visit DESC LIMIT 1) AS la,"
-    "   (SELECT sex FROM scans x WHERE x.patient_id = s.patient_id AND sex IS NOT NULL"
-    "     GROUP BY sex ORDER BY count(*) DESC, sex LIMIT 1) AS sex"
-    "   FROM scans s WHERE s.patient_id IN (SELECT patient_id FROM temp.dirty)"
-    "   GROUP BY s.patient_id) AS a"
-    " WHERE patients.patient_id = a.patient_id;";
-  if (!ensure_txn (in, error))
-    return FALSE;
-  if (!cxr_store_exec (in->store, sql, error))
-    {
-      cxr_store_rollback (in->store);
-      return FALSE;
-    }
-  return cxr_store_commit (in->store, error);
-}
-
 static gboolean
 write_run_counts (Ingest *in, GError **error)
 {
-  sqlite3_stmt *st = cxr_store_prepare (in->store,
-      "UPDATE runs SET n_rows = ?, n_ok = ?, n_missing = ?, n_invalid = ?, n_unchanged = ?,"
-      " n_rejected = ?, n_conflicts = ?, messages = ? WHERE run_id = ?", error);
-  if (st == NULL)
-    return FALSE;
   CxrIngestSummary *s = in->sum;
-  guint64 v[] = { s->n_rows, s->n_ok, s->n_missing, s->n_invalid, s->n_unchanged, s->n_rejected,
-                  s->n_conflicts };
-  for (guint i = 0; i < G_N_ELEMENTS (v); i++)
-    sqlite3_bind_int64 (st, (int) i + 1, (gint64) v[i]);
+  CxrRunCounts c = { s->n_rows, s->n_ok, s->n_missing, s->n_invalid, s->n_unchanged,
+                     s->n_rejected, s->n_conflicts };
   GString *msg = g_string_new (NULL);
   for (guint i = 0; i < s->messages->len; i++)
     g_string_append_printf (msg, "%s\n", (const char *) s->messages->pdata[i]);
-  sqlite3_bind_text (st, 8, msg->str, -1, SQLITE_TRANSIENT);
+  gboolean ok = cxr__store_run_counts (in->store, in->run_id, &c, msg->str, error);
   g_string_free (msg, TRUE);
-  sqlite3_bind_int64 (st, 9, in->run_id);
-  int rc = sqlite3_step (st);
-  sqlite3_finalize (st);
-  if (rc != SQLITE_DONE)
-    return cxr_store_set_error (in->store, error, "recording run counts");
-  return TRUE;
+  return ok;
 }
 
 static gboolean
@@ -909,28 +654,6 @@ map_columns (Ingest *in, GPtrArray *header, GError **error)
 }
 
 static gboolean
-prepare (Ingest *in, GError **error)
-{
-  in->st_lookup = cxr_store_prepare (in->store,
-      "SELECT scan_id, sha256, status, run_id FROM scans WHERE image_index = ?", error);
-  in->st_patient = in->st_lookup ? cxr_store_prepare (in->store,
-      "INSERT INTO patients (patient_id, sex) VALUES (?, ?) ON CONFLICT DO NOTHING", error) : NULL;
-  in->st_insert = in->st_patient ? cxr_store_prepare (in->store,
-      "INSERT INTO scans (image_index, patient_id, follow_up, study_date, day_offset, age_years,"
-      " sex, view_position, view_kind, finding_labels, orig_width, orig_height,"
-      " orig_spacing_x_mm, orig_spacing_y_mm, path, sha256, width, height, bit_depth,"
-      " color_type, pixel_spacing_mm, status, error, run_id)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", error) : NULL;
-  in->st_update = in->st_insert ? cxr_store_prepare (in->store,
-      "UPDATE scans SET path = ?1, sha256 = ?2, width = ?3, height = ?4, bit_depth = ?5,"
-      " color_type = ?6, pixel_spacing_mm = ?7, status = ?8, error = ?9, run_id = ?10,"
-      " visit = NULL WHERE scan_id = ?11", error) : NULL;
-  in->st_finding = in->st_update ? cxr_store_prepare (in->store,
-      "INSERT OR IGNORE INTO scan_findings (scan_id, finding) VALUES (?, ?)", error) : NULL;
-  return in->st_finding != NULL;
-}
-
-static gboolean
 run (CxrStore *store, const char *path, gboolean nih, const CxrIngestOptions *opt,
      CxrIngestSummary *sum, GError **error)
 {
@@ -979,7 +702,8 @@ run (CxrStore *store, const char *path, gboolean nih, const CxrIngestOptions *op
   if (in->run_id < 0)
     goto out;
   sum->run_id = in->run_id;
-  if (!prepare (in, &err))
+  in->writer = cxr__scan_writer_new (store, in->run_id, opt->batch_rows, &err);
+  if (in->writer == NULL)
     goto out;
 
   jobs = opt->jobs > 0 ? opt->jobs : (int) g_get_num_processors ();
@@ -1013,13 +737,13 @@ run (CxrStore *store, const char *path, gboolean nih, const CxrIngestOptions *op
       if (!parse_row (in, row, &r))
         {
           sum->n_rejected++;
-          record_clear (&r);
+          cxr__scan_record_clear (&r);
         }
       else if (!handle_record (in, &r, &err))
         goto drain;
       report_progress (in, FALSE);
     }
-  if (!maybe_commit (in, TRUE, &err) || !finalize (in, &err))
+  if (!cxr__scan_writer_finish (in->writer, &err))
     goto drain;
   ok = TRUE;
 
@@ -1032,8 +756,8 @@ drain:
       while ((j = g_async_queue_try_pop (in->done)))
         job_free (j);
     }
-  if (!ok)
-    cxr_store_rollback (store);
+  /* what was not committed is rolled back */
+  g_clear_pointer (&in->writer, cxr__scan_writer_free);
 out:
   if (in->csv)
     report_progress (in, TRUE);
@@ -1045,11 +769,7 @@ out:
       write_run_counts (in, NULL);
       cxr_store_run_end (store, in->run_id, ok, NULL);
     }
-  sqlite3_finalize (in->st_lookup);
-  sqlite3_finalize (in->st_patient);
-  sqlite3_finalize (in->st_insert);
-  sqlite3_finalize (in->st_update);
-  sqlite3_finalize (in->st_finding);
+  cxr__scan_writer_free (in->writer);
   if (in->done)
     g_async_queue_unref (in->done);
   if (in->in_flight)

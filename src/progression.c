@@ -15,15 +15,10 @@
  * is days when every film has a study date or a day offset, else the visit
  * number; every flag says which.
  *
- * Test-retest limits are derived, not guessed: cxr_progression_calibrate()
- * takes films from the store, makes re-posed and re-exposed copies of each
- * (rotation +-5 degrees, shift +-20 px, scale +-5 %, gain and gamma +-10 %),
- * and takes the 95th percentile of |signal(copy) - signal(film)| per
- * signal; for the trend score, the copy is registered and compared with
- * the film like any visit. A signal that the copies do not move at all
- * would get a limit of 0; each signal family has a floor at its
- * resolution instead (probability 0.01, embedding distance 0.01, trend
- * score 1, i.e. 0.01 above its threshold over 100 px^2). The acute
+ * Test-retest limits are derived, not guessed (calibrate.c): the 95th
+ * percentile of |signal(copy) - signal(film)| over re-posed and re-exposed
+ * copies of films from the store, floored at each signal's resolution
+ * (signal.c). The acute
  * limit is acute_factor times the limit, and at least acute_share (0.5) of
  * the series' largest rise over its first film: a step is acute when it
  * stands out of the noise *and* carries most of the change, slow when the
@@ -51,13 +46,11 @@
 #include <math.h>
 #include <string.h>
 
-#include "cxr/diff.h"
 #include "cxr/error.h"
 #include "cxr/progression.h"
-#include "cxr/register.h"
+#include "cxr/signal.h"
 #include "cxr/trend.h"
-
-#define CALIB_METHOD "reposed-copies/2 (+-5 deg, +-20 px, +-5 % scale, +-10 % gain and gamma; p95, floored)"
+#include "store-private.h"
 
 void
 cxr_progression_options_init (CxrProgressionOptions *o)
@@ -112,14 +105,6 @@ cxr_progression_load_config (const char *path, CxrProgressionOptions *o, GError 
         *keys[k].i = (int) v;
     }
   return TRUE;
-}
-
-const char *
-cxr_trend_kind_name (CxrTrendKind k)
-{
-  static const char *names[] = { "insufficient_visits", "stable", "slow_progression",
-                                 "acute_change", "improving" };
-  return names[k];
 }
 
 /**
@@ -185,170 +170,15 @@ cxr_progression_classify (const double *t, const double *y, int n, double limit,
     out->kind = CXR_TREND_STABLE;
 }
 
-/* --- test-retest limits ---------------------------------------------------- */
-
-static int
-cmp_double (gconstpointer a, gconstpointer b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-  return (x > y) - (x < y);
-}
-
-static double
-p95 (GArray *v)
-{
-  if (v->len == 0)
-    return NAN;
-  g_array_sort (v, cmp_double);
-  double pos = 0.95 * (v->len - 1);
-  guint i = (guint) floor (pos);
-  double f = pos - i;
-  double a = g_array_index (v, double, i), b = g_array_index (v, double, MIN (i + 1, v->len - 1));
-  return a + f * (b - a);
-}
-
-/**
- * cxr_progression_calibrate:
- * Derives and stores the test-retest limits of @model_id if the store has
- * none yet (see the top of this file). Needs at least one film.
- */
-gboolean
-cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_id,
-                           const CxrProgressionOptions *o, GError **error)
-{
-  sqlite3_stmt *st = cxr_store_prepare (store,
-      "SELECT count(*) FROM retest_limits WHERE model_id = ?", error);
-  if (st == NULL)
-    return FALSE;
-  sqlite3_bind_int64 (st, 1, model_id);
-  gboolean have = sqlite3_step (st) == SQLITE_ROW && sqlite3_column_int (st, 0) > 0;
-  sqlite3_finalize (st);
-  if (have)
-    return TRUE;
-
-  /* Films spread over the store: ordered by content hash, one per patient. */
-  st = cxr_store_prepare (store,
-      "SELECT path FROM (SELECT path, sha256, row_number() OVER (PARTITION BY patient_id"
-      " ORDER BY sha256) AS r FROM frontal_scans) WHERE r = 1 ORDER BY sha256 LIMIT ?", error);
-  if (st == NULL)
-    return FALSE;
-  sqlite3_bind_int (st, 1, o->calib_films);
-  GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);
-  while (sqlite3_step (st) == SQLITE_ROW)
-    g_ptr_array_add (paths, g_strdup ((const char *) sqlite3_column_text (st, 0)));
-  sqlite3_finalize (st);
-  int nc = cxr_model_n_classes (model);
-  GArray **prob = g_new (GArray *, nc);
-  for (int c = 0; c < nc; c++)
-    prob[c] = g_array_new (FALSE, FALSE, sizeof (double));
-  GArray *emb = g_array_new (FALSE, FALSE, sizeof (double));
-  GArray *chg = g_array_new (FALSE, FALSE, sizeof (double));
-  GRand *rng = g_rand_new_with_seed (2017);
-  for (guint f = 0; f < paths->len; f++)
-    {
-      g_autoptr (CxrImage) film = cxr_image_load (paths->pdata[f], NULL, NULL, NULL);
-      if (film == NULL)
-        continue;
-      g_autoptr (CxrPrediction) pf = cxr_model_predict (model, film);
-      double px = MAX (film->width, film->height) / 1024.0;
-      for (int k = 0; k < o->calib_copies; k++)
-        {
-          CxrRegistration pose = { 0 };
-          pose.scale = g_rand_double_range (rng, 0.95, 1.05);
-          pose.angle_deg = g_rand_double_range (rng, -5, 5);
-          pose.dx_px = g_rand_double_range (rng, -20, 20) * px;
-          pose.dy_px = g_rand_double_range (rng, -20, 20) * px;
-          g_autoptr (CxrImage) copy = cxr_register_warp (film, &pose, film->width, film->height);
-          double gain = g_rand_double_range (rng, 0.9, 1.1), gamma = g_rand_double_range (rng, 0.9, 1.1);
-          for (gsize i = 0; i < (gsize) copy->width * copy->height; i++)
-            copy->data[i] = (float) CLAMP (gain * pow (CLAMP (copy->data[i], 0.f, 1.f), gamma), 0.0, 1.0);
-          g_autoptr (CxrPrediction) pc = cxr_model_predict (model, copy);
-          for (int c = 0; c < nc; c++)
-            {
-              double d = fabs (pc->probability[c] - pf->probability[c]);
-              g_array_append_val (prob[c], d);
-            }
-          double e = cxr_model_cosine_distance (pf->embedding, pc->embedding, pf->dim, 1);
-          g_array_append_val (emb, e);
-          CxrRegistration r;
-          CxrDiff d;
-          if (cxr_register_pair (film, copy, NULL, &r, NULL) && r.status != CXR_REGISTER_FAILED
-              && cxr_diff_pair (film, copy, &r, NAN, NULL, &d, NULL))
-            {
-              g_array_append_val (chg, d.trend_score);
-              cxr_diff_clear (&d);
-            }
-        }
-    }
-  g_rand_free (rng);
-  gboolean ok = emb->len > 0;
-  if (!ok)
-    g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
-                 "no readable frontal film to derive test-retest limits from");
-  if (ok)
-    ok = cxr_store_begin (store, error);
-  st = ok ? cxr_store_prepare (store,
-      "INSERT INTO retest_limits (model_id, signal, limit_value, n_copies, method) VALUES (?,?,?,?,?)",
-      error) : NULL;
-  ok = st != NULL;
-  for (int c = -2; ok && c < nc; c++)
-    {
-      g_autofree char *sig = c == -2 ? g_strdup ("embedding_distance")
-                             : c == -1 ? g_strdup ("trend_score")
-                                       : g_strdup_printf ("probability:%s", cxr_model_class_name (model, c));
-      GArray *v = c == -2 ? emb : c == -1 ? chg : prob[c];
-      if (v->len == 0)
-        continue;
-      double floor_ = c == -1 ? 1.0 : 0.01; /* resolution floors, see the top of this file */
-      sqlite3_bind_int64 (st, 1, model_id);
-      sqlite3_bind_text (st, 2, sig, -1, SQLITE_TRANSIENT);
-      sqlite3_bind_double (st, 3, MAX (p95 (v), floor_));
-      sqlite3_bind_int (st, 4, (int) v->len);
-      sqlite3_bind_text (st, 5, CALIB_METHOD, -1, SQLITE_STATIC);
-      ok = sqlite3_step (st) == SQLITE_DONE;
-      sqlite3_reset (st);
-      if (!ok)
-        cxr_store_set_error (store, error, "storing test-retest limits");
-    }
-  sqlite3_finalize (st);
-  if (ok)
-    ok = cxr_store_commit (store, error);
-  else
-    cxr_store_rollback (store);
-  for (int c = 0; c < nc; c++)
-    g_array_unref (prob[c]);
-  g_free (prob);
-  g_array_unref (emb);
-  g_array_unref (chg);
-  g_ptr_array_unref (paths);
-  return ok;
-}
-
 /* --- flags ----------------------------------------------------------------- */
 
-typedef struct {
-  gint64 scan_id;
-  int visit;
-  double day;           /* NAN unknown */
-  char *image_index;
-  char *view_kind;
-} Film;
-
-static void
-film_clear (gpointer p)
-{
-  Film *f = p;
-  g_free (f->image_index);
-  g_free (f->view_kind);
-}
-
 static char *
-evidence (const char *signal, const char *view, const Film *films, const double *y, int n,
-          const char *axis, double limit, double acute, const CxrTrendResult *r)
+evidence (const CxrSignal *sig, const char *view, const CxrSeriesFilm *films, const double *y,
+          int n, const char *axis, double limit, double acute, const CxrTrendResult *r)
 {
   GString *s = g_string_new (NULL);
-  const char *what = g_str_has_prefix (signal, "probability:") ? signal + 12 : signal;
-  gboolean prob = g_str_has_prefix (signal, "probability:");
+  gboolean prob = sig->kind == CXR_SIGNAL_PROBABILITY;
+  const char *what = prob ? sig->finding : sig->name;
   g_string_append_printf (s, "%s %s%s from %.3g to %.3g over %d %s films (visits %d-%d)", what,
                           prob ? "probability " : "",
                           y[n - 1] > y[0] ? "rose" : y[n - 1] < y[0] ? "fell" : "stayed",
@@ -369,6 +199,82 @@ evidence (const char *signal, const char *view, const Film *films, const double 
   return g_string_free (s, FALSE);
 }
 
+/* The time axis of a series: days from the first film when every film has
+ * a date or day offset and they increase, else the visit number. */
+static const char *
+time_axis (const CxrSeriesFilm *fs, int n, double *t)
+{
+  gboolean days = TRUE;
+  for (int i = 0; i < n; i++)
+    days = days && !isnan (fs[i].day) && (i == 0 || fs[i].day > fs[i - 1].day);
+  for (int i = 0; i < n; i++)
+    t[i] = days ? fs[i].day - fs[0].day : fs[i].visit;
+  return days ? "days" : "visit";
+}
+
+/* The flags of one series (films @fs[0..n) of one view kind), one per
+ * signal that has a limit and a value at every film, appended to @flags.
+ * Returns whether one of them is slow_progression or acute_change. */
+static gboolean
+flag_series (CxrSignalReader *reader, const GPtrArray *signals, GHashTable *limits,
+             const CxrSeriesFilm *fs, int n, const CxrProgressionOptions *o, GArray *flags)
+{
+  g_autofree double *t = g_new (double, n), *y = g_new (double, n);
+  const char *axis = time_axis (fs, n, t);
+  gboolean flagged = FALSE;
+  for (guint k = 0; k < signals->len; k++)
+    {
+      const CxrSignal *sig = signals->pdata[k];
+      const double *lim = g_hash_table_lookup (limits, sig->name);
+      if (lim == NULL)
+        continue;
+      gboolean have = TRUE;
+      for (int i = 0; i < n && have; i++)
+        have = cxr__signal_reader_value (reader, sig, fs[0].scan_id, fs[i].scan_id, i == 0, &y[i]);
+      if (!have)
+        continue;
+      CxrTrendResult r;
+      cxr_progression_classify (t, y, n, *lim, o->acute_factor * *lim, sig->from_baseline, o, &r);
+      CxrFlagRow f = { g_strdup (sig->name), g_strdup (fs[0].view_kind), r.kind, n, fs[0].visit,
+                       fs[n - 1].visit, axis, r.tau, r.p_value, r.slope, r.slope_low,
+                       r.slope_high, *lim, r.acute_limit,
+                       r.event_index >= 0 ? fs[r.event_index].visit : -1 };
+      f.evidence = evidence (sig, fs[0].view_kind, fs, y, n, axis, *lim, r.acute_limit, &r);
+      g_array_append_val (flags, f);
+      flagged = flagged || r.kind == CXR_TREND_SLOW_PROGRESSION || r.kind == CXR_TREND_ACUTE_CHANGE;
+    }
+  return flagged;
+}
+
+/* One patient's flags: every series of one view kind with two or more
+ * films. Returns the flag rows, or NULL with @error set. */
+static GArray *
+flag_patient (CxrStore *store, CxrSignalReader *reader, const GPtrArray *signals,
+              GHashTable *limits, const char *pid, const CxrProgressionOptions *o,
+              gboolean *flagged, GError **error)
+{
+  g_autoptr (GArray) films = cxr__store_frontal_series (store, pid, error);
+  if (films == NULL)
+    return NULL;
+  GArray *flags = g_array_new (FALSE, TRUE, sizeof (CxrFlagRow));
+  g_array_set_clear_func (flags, cxr__flag_row_clear);
+  *flagged = FALSE;
+  /* films are ordered by view_kind, then visit */
+  for (guint a = 0; a < films->len;)
+    {
+      const CxrSeriesFilm *fs = &g_array_index (films, CxrSeriesFilm, a);
+      guint b = a;
+      while (b < films->len
+             && g_str_equal (g_array_index (films, CxrSeriesFilm, b).view_kind, fs->view_kind))
+        b++;
+      int n = (int) (b - a);
+      if (n >= 2 && flag_series (reader, signals, limits, fs, n, o, flags))
+        *flagged = TRUE;
+      a = b;
+    }
+  return flags;
+}
+
 /**
  * cxr_progression_flag_all:
  * Recomputes the flags of every patient with two or more frontal films
@@ -379,180 +285,27 @@ cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_i
                           const CxrProgressionOptions *o, gint64 run_id, guint64 *n_flagged,
                           GError **error)
 {
-  int nc = cxr_model_n_classes (model);
-  /* limits */
-  g_autoptr (GHashTable) limits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  sqlite3_stmt *st = cxr_store_prepare (store,
-      "SELECT signal, limit_value FROM retest_limits WHERE model_id = ?", error);
-  if (st == NULL)
-    return FALSE;
-  sqlite3_bind_int64 (st, 1, model_id);
-  while (sqlite3_step (st) == SQLITE_ROW)
-    {
-      double v = sqlite3_column_double (st, 1);
-      g_hash_table_insert (limits, g_strdup ((const char *) sqlite3_column_text (st, 0)),
-                           g_memdup2 (&v, sizeof v));
-    }
-  sqlite3_finalize (st);
-
-  GPtrArray *patients = g_ptr_array_new_with_free_func (g_free);
-  st = cxr_store_prepare (store, "SELECT patient_id FROM patients WHERE n_frontal >= 2", error);
-  if (st == NULL)
-    return FALSE;
-  while (sqlite3_step (st) == SQLITE_ROW)
-    g_ptr_array_add (patients, g_strdup ((const char *) sqlite3_column_text (st, 0)));
-  sqlite3_finalize (st);
-
-  sqlite3_stmt *films_st = cxr_store_prepare (store,
-      "SELECT scan_id, visit, coalesce(julianday(study_date), day_offset), image_index, view_kind"
-      "  FROM frontal_scans WHERE patient_id = ? ORDER BY view_kind, visit", error);
-  sqlite3_stmt *prob_st = cxr_store_prepare (store,
-      "SELECT probability FROM predictions WHERE scan_id = ? AND model_id = ? AND finding = ?", error);
-  sqlite3_stmt *emb_st = cxr_store_prepare (store,
-      "SELECT cosine_distance(a.vector, b.vector) FROM embeddings a, embeddings b"
-      " WHERE a.scan_id = ? AND b.scan_id = ? AND a.model_id = ?3 AND b.model_id = ?3", error);
-  sqlite3_stmt *chg_st = cxr_store_prepare (store,
-      "SELECT c.trend_score FROM pair_changes c JOIN patient_series ps"
-      "  ON ps.scan_id = c.moving_scan_id AND ps.baseline_scan_id = c.fixed_scan_id"
-      " JOIN registrations r USING (fixed_scan_id, moving_scan_id, kind)"
-      " WHERE c.fixed_scan_id = ? AND c.moving_scan_id = ? AND c.kind = 'baseline'"
-      "   AND r.status = 'ok'", error);
-  sqlite3_stmt *del_st = cxr_store_prepare (store,
-      "DELETE FROM progression_flags WHERE patient_id = ?", error);
-  sqlite3_stmt *ins = cxr_store_prepare (store,
-      "INSERT INTO progression_flags (patient_id, signal, view_kind, kind, n_visits, first_visit,"
-      " last_visit, time_axis, tau, p_value, slope, slope_low, slope_high, retest_limit,"
-      " acute_limit, event_visit, evidence, model_id, run_id)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", error);
-  gboolean ok = films_st && prob_st && emb_st && chg_st && del_st && ins;
   *n_flagged = 0;
-  for (guint pi = 0; ok && pi < patients->len; pi++)
+  g_autoptr (GHashTable) limits = cxr__store_limits (store, model_id, error);
+  if (limits == NULL)
+    return FALSE;
+  g_autoptr (GPtrArray) patients = cxr__store_flag_patients (store, error);
+  if (patients == NULL)
+    return FALSE;
+  g_autoptr (CxrSignalReader) reader = cxr__signal_reader_new (store, model_id, error);
+  if (reader == NULL)
+    return FALSE;
+  g_autoptr (GPtrArray) signals = cxr_signals_for_model (model);
+  for (guint pi = 0; pi < patients->len; pi++)
     {
       const char *pid = patients->pdata[pi];
-      GArray *films = g_array_new (FALSE, TRUE, sizeof (Film));
-      g_array_set_clear_func (films, film_clear);
-      sqlite3_bind_text (films_st, 1, pid, -1, SQLITE_STATIC);
-      while (sqlite3_step (films_st) == SQLITE_ROW)
-        {
-          Film f = { sqlite3_column_int64 (films_st, 0), sqlite3_column_int (films_st, 1),
-                     sqlite3_column_type (films_st, 2) == SQLITE_NULL ? NAN
-                                                                        : sqlite3_column_double (films_st, 2),
-                     g_strdup ((const char *) sqlite3_column_text (films_st, 3)),
-                     g_strdup ((const char *) sqlite3_column_text (films_st, 4)) };
-          g_array_append_val (films, f);
-        }
-      sqlite3_reset (films_st);
-      ok = cxr_store_begin (store, error);
-      sqlite3_bind_text (del_st, 1, pid, -1, SQLITE_STATIC);
-      ok = ok && sqlite3_step (del_st) == SQLITE_DONE;
-      sqlite3_reset (del_st);
-      gboolean flagged = FALSE;
-      /* one view kind at a time: films are ordered by view_kind, then visit */
-      for (guint a = 0; ok && a < films->len;)
-        {
-          guint b = a;
-          const Film *fa = &g_array_index (films, Film, a);
-          while (b < films->len && g_str_equal (g_array_index (films, Film, b).view_kind, fa->view_kind))
-            b++;
-          int n = (int) (b - a);
-          const Film *fs = &g_array_index (films, Film, a);
-          if (n >= 2)
-            {
-              g_autofree double *t = g_new (double, n), *y = g_new (double, n);
-              gboolean days = TRUE;
-              for (int i = 0; i < n; i++)
-                days = days && !isnan (fs[i].day) && (i == 0 || fs[i].day > fs[i - 1].day);
-              for (int i = 0; i < n; i++)
-                t[i] = days ? fs[i].day - fs[0].day : fs[i].visit;
-              const char *axis = days ? "days" : "visit";
-              for (int sig = -2; ok && sig < nc; sig++)
-                {
-                  g_autofree char *name = sig == -2 ? g_strdup ("embedding_distance")
-                                          : sig == -1 ? g_strdup ("trend_score")
-                                                      : g_strdup_printf ("probability:%s",
-                                                                         cxr_model_class_name (model, sig));
-                  const double *lim = g_hash_table_lookup (limits, name);
-                  if (lim == NULL)
-                    continue;
-                  gboolean have = TRUE;
-                  for (int i = 0; i < n && have; i++)
-                    {
-                      sqlite3_stmt *q = sig == -2 ? emb_st : sig == -1 ? chg_st : prob_st;
-                      if (sig >= 0)
-                        {
-                          sqlite3_bind_int64 (q, 1, fs[i].scan_id);
-                          sqlite3_bind_int64 (q, 2, model_id);
-                          sqlite3_bind_text (q, 3, cxr_model_class_name (model, sig), -1, SQLITE_STATIC);
-                        }
-                      else if (i == 0 && sig == -1)
-                        {
-                          y[0] = 0;
-                          continue;
-                        }
-                      else
-                        {
-                          sqlite3_bind_int64 (q, 1, fs[0].scan_id);
-                          sqlite3_bind_int64 (q, 2, fs[i].scan_id);
-                          if (sig == -2)
-                            sqlite3_bind_int64 (q, 3, model_id);
-                        }
-                      have = sqlite3_step (q) == SQLITE_ROW && sqlite3_column_type (q, 0) != SQLITE_NULL;
-                      if (have)
-                        y[i] = sqlite3_column_double (q, 0);
-                      sqlite3_reset (q);
-                    }
-                  if (!have)
-                    continue;
-                  CxrTrendResult r;
-                  double acute = o->acute_factor * *lim;
-                  cxr_progression_classify (t, y, n, *lim, acute, sig < 0, o, &r);
-                  acute = r.acute_limit;
-                  g_autofree char *ev = evidence (name, fa->view_kind, fs, y, n, axis, *lim, acute, &r);
-                  int i = 1;
-                  sqlite3_bind_text (ins, i++, pid, -1, SQLITE_STATIC);
-                  sqlite3_bind_text (ins, i++, name, -1, SQLITE_STATIC);
-                  sqlite3_bind_text (ins, i++, fa->view_kind, -1, SQLITE_STATIC);
-                  sqlite3_bind_text (ins, i++, cxr_trend_kind_name (r.kind), -1, SQLITE_STATIC);
-                  sqlite3_bind_int (ins, i++, n);
-                  sqlite3_bind_int (ins, i++, fs[0].visit);
-                  sqlite3_bind_int (ins, i++, fs[n - 1].visit);
-                  sqlite3_bind_text (ins, i++, axis, -1, SQLITE_STATIC);
-                  double v[] = { r.tau, r.p_value, r.slope, r.slope_low, r.slope_high, *lim, acute };
-                  for (guint q = 0; q < G_N_ELEMENTS (v); q++, i++)
-                    if (!isnan (v[q]))
-                      sqlite3_bind_double (ins, i, v[q]);
-                  if (r.event_index >= 0)
-                    sqlite3_bind_int (ins, i, fs[r.event_index].visit);
-                  i++;
-                  sqlite3_bind_text (ins, i++, ev, -1, SQLITE_STATIC);
-                  sqlite3_bind_int64 (ins, i++, model_id);
-                  sqlite3_bind_int64 (ins, i++, run_id);
-                  ok = sqlite3_step (ins) == SQLITE_DONE;
-                  sqlite3_reset (ins);
-                  sqlite3_clear_bindings (ins);
-                  flagged = flagged || r.kind == CXR_TREND_SLOW_PROGRESSION
-                            || r.kind == CXR_TREND_ACUTE_CHANGE;
-                }
-            }
-          a = b;
-        }
-      if (ok)
-        ok = cxr_store_commit (store, error);
-      else
-        {
-          if (error && *error == NULL)
-            cxr_store_set_error (store, error, "storing progression flags");
-          cxr_store_rollback (store);
-        }
+      gboolean flagged;
+      g_autoptr (GArray) flags = flag_patient (store, reader, signals, limits, pid, o, &flagged,
+                                               error);
+      if (flags == NULL
+          || !cxr__store_replace_flags (store, pid, flags, model_id, run_id, error))
+        return FALSE;
       *n_flagged += flagged;
-      g_array_unref (films);
     }
-  sqlite3_finalize (films_st);
-  sqlite3_finalize (prob_st);
-  sqlite3_finalize (emb_st);
-  sqlite3_finalize (chg_st);
-  sqlite3_finalize (del_st);
-  sqlite3_finalize (ins);
-  g_ptr_array_unref (patients);
-  return ok;
+  return TRUE;
 }

@@ -15,6 +15,7 @@
 
 #include "cxr/error.h"
 #include "cxr/safetensors.h"
+#include "safetensors-private.h"
 
 struct _CxrSafetensors {
   char *path;
@@ -268,7 +269,7 @@ cxr_safetensors_sha256 (CxrSafetensors *st)
 
 /* IEEE 754 binary16 to binary32, subnormals, infinities and NaN included. */
 float
-cxr_half_to_float (guint16 h)
+cxr__half_to_float (guint16 h)
 {
   guint32 sign = (guint32) (h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
   if (exp == 0)
@@ -314,17 +315,17 @@ cxr_safetensors_read_f32 (CxrSafetensors *st, const CxrTensorInfo *t, float *out
           memcpy (&out[i], &b, 4);
         }
       else
-        out[i] = cxr_half_to_float ((guint16) (p[2 * i] | p[2 * i + 1] << 8));
+        out[i] = cxr__half_to_float ((guint16) (p[2 * i] | p[2 * i + 1] << 8));
     }
   return TRUE;
 }
 
 /**
- * cxr_safetensors_write:
+ * cxr__safetensors_write:
  * Writes F32 tensors with their metadata (tests and tools use it).
  */
 gboolean
-cxr_safetensors_write (const char *path, GHashTable *metadata, guint n, const char *const *names,
+cxr__safetensors_write (const char *path, GHashTable *metadata, guint n, const char *const *names,
                        const int *ndims, const gint64 *const *shapes, const float *const *data,
                        GError **error)
 {

@@ -15,24 +15,33 @@
 #include <string.h>
 
 #include "cxr/error.h"
-#include "cxr/store.h"
 #include "sqlfunc-private.h"
+#include "store-db.h"
+#include "store-private.h"
 
 #include "cxr-config.h"
 #include "cxr-schema-res.h"
 
-struct _CxrStore {
-  sqlite3 *db;
-  char *path;
-  int version;           /* user_version after opening */
-};
-
+/* Sets @error from the connection's last error; returns %FALSE. */
 gboolean
-cxr_store_set_error (CxrStore *store, GError **error, const char *what)
+cxr__store_fail (CxrStore *store, GError **error, const char *what)
 {
   g_set_error (error, CXR_ERROR, CXR_ERROR_DB, "%s: %s: %s", store->path, what,
                sqlite3_errmsg (store->db));
   return FALSE;
+}
+
+/* Steps a statement that returns no rows, then resets it and clears its
+ * bindings for the next use. */
+gboolean
+cxr__store_step_done (CxrStore *store, sqlite3_stmt *st, const char *what, GError **error)
+{
+  int rc = sqlite3_step (st);
+  sqlite3_reset (st);
+  sqlite3_clear_bindings (st);
+  if (rc != SQLITE_DONE)
+    return cxr__store_fail (store, error, what);
+  return TRUE;
 }
 
 static int
@@ -157,6 +166,7 @@ cxr_store_open_with_migrations (const char *path, CxrStoreFlags flags,
 
   g_autoptr (CxrStore) store = g_new0 (CxrStore, 1);
   store->path = g_strdup (path);
+  store->flags = flags;
   int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
   if (!(flags & CXR_STORE_NO_CREATE) && !(flags & CXR_STORE_READ_ONLY))
     oflags |= SQLITE_OPEN_CREATE;
@@ -189,7 +199,7 @@ cxr_store_open_with_migrations (const char *path, CxrStoreFlags flags,
     return NULL;
   if (cxr__sql_register_functions (store->db) != SQLITE_OK)
     {
-      cxr_store_set_error (store, error, "registering SQL functions");
+      cxr__store_fail (store, error, "registering SQL functions");
       return NULL;
     }
   if (flags & CXR_STORE_READ_ONLY)
@@ -232,12 +242,6 @@ cxr_store_free (CxrStore *store)
   g_free (store);
 }
 
-sqlite3 *
-cxr_store_db (CxrStore *store)
-{
-  return store->db;
-}
-
 const char *
 cxr_store_path (CxrStore *store)
 {
@@ -251,16 +255,16 @@ cxr_store_schema_version (CxrStore *store)
 }
 
 /**
- * cxr_store_prepare:
+ * cxr__store_prepare:
  * Returns: (transfer full): a statement for sqlite3_finalize(), or %NULL.
  */
 sqlite3_stmt *
-cxr_store_prepare (CxrStore *store, const char *sql, GError **error)
+cxr__store_prepare (CxrStore *store, const char *sql, GError **error)
 {
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2 (store->db, sql, -1, &st, NULL) != SQLITE_OK)
     {
-      cxr_store_set_error (store, error, "prepare");
+      cxr__store_fail (store, error, "prepare");
       return NULL;
     }
   return st;
@@ -295,7 +299,7 @@ cxr_store_rollback (CxrStore *store)
 gint64
 cxr_store_run_begin (CxrStore *store, const char *command, const char *argv, GError **error)
 {
-  sqlite3_stmt *st = cxr_store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (store,
       "INSERT INTO runs (command, argv, version, started_at) "
       "VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", error);
   if (st == NULL)
@@ -307,7 +311,7 @@ cxr_store_run_begin (CxrStore *store, const char *command, const char *argv, GEr
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
     {
-      cxr_store_set_error (store, error, "recording the run");
+      cxr__store_fail (store, error, "recording the run");
       return -1;
     }
   return sqlite3_last_insert_rowid (store->db);
@@ -316,7 +320,7 @@ cxr_store_run_begin (CxrStore *store, const char *command, const char *argv, GEr
 gboolean
 cxr_store_run_end (CxrStore *store, gint64 run_id, gboolean ok, GError **error)
 {
-  sqlite3_stmt *st = cxr_store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (store,
       "UPDATE runs SET ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), status = ? "
       "WHERE run_id = ?", error);
   if (st == NULL)
@@ -326,6 +330,141 @@ cxr_store_run_end (CxrStore *store, gint64 run_id, gboolean ok, GError **error)
   int rc = sqlite3_step (st);
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
-    return cxr_store_set_error (store, error, "closing the run");
+    return cxr__store_fail (store, error, "closing the run");
+  return TRUE;
+}
+
+/**
+ * cxr__store_run_counts:
+ * Records a run's counts, and @messages (one per line) unless %NULL.
+ */
+gboolean
+cxr__store_run_counts (CxrStore *store, gint64 run_id, const CxrRunCounts *c,
+                       const char *messages, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "UPDATE runs SET n_rows = ?, n_ok = ?, n_missing = ?, n_invalid = ?, n_unchanged = ?,"
+      " n_rejected = ?, n_conflicts = ?, messages = coalesce(?, messages) WHERE run_id = ?",
+      error);
+  if (st == NULL)
+    return FALSE;
+  guint64 v[] = { c->n_rows, c->n_ok, c->n_missing, c->n_invalid, c->n_unchanged, c->n_rejected,
+                  c->n_conflicts };
+  for (guint i = 0; i < G_N_ELEMENTS (v); i++)
+    sqlite3_bind_int64 (st, (int) i + 1, (gint64) v[i]);
+  cxr__bind_text_or_null (st, 8, messages);
+  sqlite3_bind_int64 (st, 9, run_id);
+  gboolean ok = cxr__store_step_done (store, st, "recording run counts", error);
+  sqlite3_finalize (st);
+  return ok;
+}
+
+/**
+ * cxr_store_counts:
+ * Patients (all, and with 2+ scans) and scans (all, and readable).
+ */
+gboolean
+cxr_store_counts (CxrStore *store, CxrStoreCounts *out, GError **error)
+{
+  memset (out, 0, sizeof *out);
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT (SELECT count(*) FROM patients),"
+      " (SELECT count(*) FROM patients WHERE n_scans >= 2),"
+      " (SELECT count(*) FROM scans), (SELECT count(*) FROM scans WHERE status = 'ok')", error);
+  if (st == NULL)
+    return FALSE;
+  gboolean ok = sqlite3_step (st) == SQLITE_ROW;
+  if (ok)
+    {
+      out->n_patients = sqlite3_column_int64 (st, 0);
+      out->n_patients_multi = sqlite3_column_int64 (st, 1);
+      out->n_scans = sqlite3_column_int64 (st, 2);
+      out->n_scans_ok = sqlite3_column_int64 (st, 3);
+    }
+  else
+    cxr__store_fail (store, error, "counting");
+  sqlite3_finalize (st);
+  return ok;
+}
+
+/* Runs one prepared statement for cxr_store_query. */
+static gboolean
+query_statement (CxrStore *store, sqlite3_stmt *st, const CxrQueryHandler *h, gpointer data,
+                 GError **error)
+{
+  int nc = sqlite3_column_count (st);
+  g_autofree const char **names = g_new0 (const char *, nc + 1);
+  g_autofree CxrValue *v = g_new0 (CxrValue, MAX (nc, 1));
+  for (int i = 0; i < nc; i++)
+    names[i] = sqlite3_column_name (st, i);
+  if (h->columns)
+    h->columns (nc, names, data);
+  int rc;
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      for (int i = 0; i < nc; i++)
+        {
+          CxrValue *x = &v[i];
+          memset (x, 0, sizeof *x);
+          switch (sqlite3_column_type (st, i))
+            {
+            case SQLITE_NULL: x->type = CXR_VALUE_NULL; break;
+            case SQLITE_INTEGER:
+              x->type = CXR_VALUE_INTEGER;
+              x->integer = sqlite3_column_int64 (st, i);
+              x->real = (double) x->integer;
+              x->text = (const char *) sqlite3_column_text (st, i);
+              break;
+            case SQLITE_FLOAT:
+              x->type = CXR_VALUE_REAL;
+              x->real = sqlite3_column_double (st, i);
+              x->text = (const char *) sqlite3_column_text (st, i);
+              break;
+            case SQLITE_BLOB:
+              x->type = CXR_VALUE_BLOB;
+              x->blob = sqlite3_column_blob (st, i);
+              x->bytes = (gsize) sqlite3_column_bytes (st, i);
+              break;
+            default:
+              x->type = CXR_VALUE_TEXT;
+              x->text = (const char *) sqlite3_column_text (st, i);
+              x->bytes = (gsize) sqlite3_column_bytes (st, i);
+            }
+        }
+      if (h->row)
+        h->row (nc, v, data);
+    }
+  if (h->end)
+    h->end (data);
+  if (rc != SQLITE_DONE)
+    return cxr__store_fail (store, error, "query");
+  return TRUE;
+}
+
+/**
+ * cxr_store_query:
+ * Runs every statement of @sql in turn, handing each one's column names
+ * and rows to @handler; stops at the first that fails. A store opened
+ * read-only answers every statement that would write with an error.
+ */
+gboolean
+cxr_store_query (CxrStore *store, const char *sql, const CxrQueryHandler *handler, gpointer data,
+                 GError **error)
+{
+  g_return_val_if_fail (store != NULL && sql != NULL && handler != NULL, FALSE);
+  while (*sql)
+    {
+      sqlite3_stmt *st = NULL;
+      const char *tail = NULL;
+      if (sqlite3_prepare_v2 (store->db, sql, -1, &st, &tail) != SQLITE_OK)
+        return cxr__store_fail (store, error, "query");
+      sql = tail;
+      if (st == NULL) /* whitespace or a comment */
+        continue;
+      gboolean ok = query_statement (store, st, handler, data, error);
+      sqlite3_finalize (st);
+      if (!ok)
+        return FALSE;
+    }
   return TRUE;
 }

@@ -249,3 +249,11 @@ cxr_trend_min_visits (double alpha)
       return n;
   return 11;
 }
+
+const char *
+cxr_trend_kind_name (CxrTrendKind k)
+{
+  static const char *names[] = { "insufficient_visits", "stable", "slow_progression",
+                                 "acute_change", "improving" };
+  return names[k];
+}

@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 
 #include "cxr/cxr.h"
+#include "ingest-private.h"
 #include "testutil.h"
 
 static int counter;
@@ -285,18 +286,18 @@ test_missing_then_found (void **state)
 static void
 test_helpers (void **state)
 {
-  assert_string_equal (cxr_ingest_view_kind ("PA"), "PA");
-  assert_string_equal (cxr_ingest_view_kind ("AP Supine"), "AP");
-  assert_string_equal (cxr_ingest_view_kind ("L"), "lateral");
-  assert_string_equal (cxr_ingest_view_kind ("ll"), "lateral");
-  assert_string_equal (cxr_ingest_view_kind ("LATERAL"), "lateral");
-  assert_string_equal (cxr_ingest_view_kind (""), "unknown");
+  assert_string_equal (cxr__ingest_view_kind ("PA"), "PA");
+  assert_string_equal (cxr__ingest_view_kind ("AP Supine"), "AP");
+  assert_string_equal (cxr__ingest_view_kind ("L"), "lateral");
+  assert_string_equal (cxr__ingest_view_kind ("ll"), "lateral");
+  assert_string_equal (cxr__ingest_view_kind ("LATERAL"), "lateral");
+  assert_string_equal (cxr__ingest_view_kind (""), "unknown");
   char d[11];
-  assert_true (cxr_ingest_parse_date ("2020-02-29", d));
+  assert_true (cxr__ingest_parse_date ("2020-02-29", d));
   assert_string_equal (d, "2020-02-29");
-  assert_false (cxr_ingest_parse_date ("2019-02-29", d));
-  assert_false (cxr_ingest_parse_date ("2004", d));
-  assert_false (cxr_ingest_parse_date ("2020-01-01x", d));
+  assert_false (cxr__ingest_parse_date ("2019-02-29", d));
+  assert_false (cxr__ingest_parse_date ("2004", d));
+  assert_false (cxr__ingest_parse_date ("2020-01-01x", d));
 }
 
 /* A manifest's original size and spacing: bad values are named with their
@@ -329,8 +330,7 @@ test_manifest_original_size (void **state)
   /* no file was found, so no stored size: every aspect is 1 */
   assert_int_equal (query_int (s, "SELECT count(*) FROM scan_pixel_aspect WHERE pixel_aspect <> 1"), 0);
   /* as if each film had been stored at 1024 x 1024 */
-  assert_int_equal (sqlite3_exec (cxr_store_db (s), "UPDATE scans SET width = 1024, height = 1024",
-                                  NULL, NULL, NULL), SQLITE_OK);
+  assert_true (cxr_store_exec (s, "UPDATE scans SET width = 1024, height = 1024", NULL));
   g_autofree char *aspects = query_text (s, "SELECT group_concat(x, ' ') FROM"
                                             " (SELECT round(a.pixel_aspect, 4) AS x FROM scans s"
                                             "  JOIN scan_pixel_aspect a USING (scan_id) ORDER BY s.visit)");

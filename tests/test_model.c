@@ -18,6 +18,7 @@
 #include <glib/gstdio.h>
 
 #include "cxr/cxr.h"
+#include "safetensors-private.h"
 #include "testutil.h"
 
 static guint32
@@ -123,7 +124,7 @@ write_model (JsonObject *fx, Damage damage)
   g_autofree char *path = g_strdup_printf ("%s/%s-%d.safetensors", tmpdir,
                                            json_object_get_string_member (fx, "architecture"), damage);
   g_autoptr (GError) err = NULL;
-  assert_true (cxr_safetensors_write (path, meta, names->len, (const char *const *) names->pdata,
+  assert_true (cxr__safetensors_write (path, meta, names->len, (const char *const *) names->pdata,
                                       (const int *) ndims->data, (const gint64 *const *) shapes->pdata,
                                       (const float *const *) data->pdata, &err));
   g_string_free (cls, TRUE);
@@ -265,12 +266,12 @@ test_damaged_architecture (void **state)
 static void
 test_half_floats (void **state)
 {
-  assert_true (cxr_half_to_float (0x3C00) == 1.0f);
-  assert_true (cxr_half_to_float (0xC000) == -2.0f);
-  assert_true (cxr_half_to_float (0x7BFF) == 65504.0f);
-  assert_true (cxr_half_to_float (0x0001) == ldexpf (1.0f, -24)); /* smallest subnormal */
-  assert_true (isinf (cxr_half_to_float (0x7C00)));
-  assert_true (isnan (cxr_half_to_float (0x7E00)));
+  assert_true (cxr__half_to_float (0x3C00) == 1.0f);
+  assert_true (cxr__half_to_float (0xC000) == -2.0f);
+  assert_true (cxr__half_to_float (0x7BFF) == 65504.0f);
+  assert_true (cxr__half_to_float (0x0001) == ldexpf (1.0f, -24)); /* smallest subnormal */
+  assert_true (isinf (cxr__half_to_float (0x7C00)));
+  assert_true (isnan (cxr__half_to_float (0x7E00)));
 }
 
 int

@@ -158,19 +158,18 @@ test_embedding_functions (void **state)
   assert_non_null (s);
   /* float32 little-endian: (1, 0) = 0000803f 00000000, (0, 2) = 00000000 00000040,
    * (3, 4) = 00004040 00008040 */
-  sqlite3_stmt *st = cxr_store_prepare (s,
+  FirstRow r;
+  query_first_row (s,
       "SELECT cosine_distance(x'0000803f00000000', x'0000000000000040'),"
       " cosine_distance(x'0000803f00000000', x'0000404000000000'),"
       " l2_distance(x'0000000000000000', x'0000404000008040'),"
-      " cosine_distance(NULL, x'0000803f'), cosine_distance(x'00000000', x'00000000')", NULL);
-  assert_non_null (st);
-  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
-  assert_true (fabs (sqlite3_column_double (st, 0) - 1.0) < 1e-12); /* orthogonal */
-  assert_true (fabs (sqlite3_column_double (st, 1)) < 1e-12);       /* parallel */
-  assert_true (fabs (sqlite3_column_double (st, 2) - 5.0) < 1e-6);  /* 3-4-5 */
-  assert_int_equal (sqlite3_column_type (st, 3), SQLITE_NULL);
-  assert_int_equal (sqlite3_column_type (st, 4), SQLITE_NULL);      /* zero vector */
-  sqlite3_finalize (st);
+      " cosine_distance(NULL, x'0000803f'), cosine_distance(x'00000000', x'00000000')", &r);
+  assert_true (fabs (r.real[0] - 1.0) < 1e-12); /* orthogonal */
+  assert_true (fabs (r.real[1]) < 1e-12);       /* parallel */
+  assert_true (fabs (r.real[2] - 5.0) < 1e-6);  /* 3-4-5 */
+  assert_int_equal (r.type[3], CXR_VALUE_NULL);
+  assert_int_equal (r.type[4], CXR_VALUE_NULL); /* zero vector */
+  first_row_clear (&r);
   assert_false (cxr_store_exec (s, "SELECT l2_distance(x'0000803f', x'0000803f00000000')", &err));
   assert_non_null (strstr (err->message, "different lengths"));
 }

@@ -27,15 +27,56 @@ tmpdir_teardown (void **state)
   return 0;
 }
 
+/* The first row of a query: each column's type, number and text. */
+typedef struct {
+  int n_rows;
+  int n;
+  CxrValueType type[16];
+  double real[16];
+  char *text[16];
+} FirstRow;
+
+static G_GNUC_UNUSED void
+first_row_cb (int n, const CxrValue *v, gpointer data)
+{
+  FirstRow *r = data;
+  if (r->n_rows++ > 0)
+    return;
+  r->n = MIN (n, 16);
+  for (int i = 0; i < r->n; i++)
+    {
+      r->type[i] = v[i].type;
+      r->real[i] = v[i].real;
+      r->text[i] = g_strdup (v[i].text); /* NULL for NULL and BLOB */
+    }
+}
+
+static G_GNUC_UNUSED void
+first_row_clear (FirstRow *r)
+{
+  for (int i = 0; i < r->n; i++)
+    g_free (r->text[i]);
+}
+
+/* Runs @sql, which must return a row. */
+static G_GNUC_UNUSED void
+query_first_row (CxrStore *s, const char *sql, FirstRow *out)
+{
+  memset (out, 0, sizeof *out);
+  const CxrQueryHandler h = { NULL, first_row_cb, NULL };
+  g_autoptr (GError) err = NULL;
+  assert_true (cxr_store_query (s, sql, &h, out, &err));
+  assert_true (out->n_rows > 0);
+}
+
 /* The first column of the first row as text (NULL for SQL NULL). */
 static G_GNUC_UNUSED char *
 query_text (CxrStore *s, const char *sql)
 {
-  sqlite3_stmt *st = cxr_store_prepare (s, sql, NULL);
-  assert_non_null (st);
-  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
-  char *v = g_strdup ((const char *) sqlite3_column_text (st, 0));
-  sqlite3_finalize (st);
+  FirstRow r;
+  query_first_row (s, sql, &r);
+  char *v = g_steal_pointer (&r.text[0]);
+  first_row_clear (&r);
   return v;
 }
 
@@ -43,10 +84,9 @@ query_text (CxrStore *s, const char *sql)
 static G_GNUC_UNUSED gint64
 query_int (CxrStore *s, const char *sql)
 {
-  sqlite3_stmt *st = cxr_store_prepare (s, sql, NULL);
-  assert_non_null (st);
-  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
-  gint64 v = sqlite3_column_type (st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64 (st, 0);
-  sqlite3_finalize (st);
+  FirstRow r;
+  query_first_row (s, sql, &r);
+  gint64 v = r.type[0] == CXR_VALUE_NULL ? -1 : (gint64) r.real[0];
+  first_row_clear (&r);
   return v;
 }

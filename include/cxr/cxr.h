@@ -15,6 +15,7 @@
 #include "register.h"
 #include "report.h"
 #include "safetensors.h"
+#include "signal.h"
 #include "trend.h"
 #include "store.h"
 

@@ -57,8 +57,4 @@ gboolean cxr_ingest_manifest (CxrStore *store, const char *manifest_path,
                               const CxrIngestOptions *options, CxrIngestSummary *summary,
                               GError **error);
 
-/* Helpers shared with tests. */
-const char *cxr_ingest_view_kind (const char *view_position);
-gboolean cxr_ingest_parse_date (const char *text, char out[11]);
-
 G_END_DECLS

@@ -9,6 +9,7 @@
 
 #include "model.h"
 #include "store.h"
+#include "trend.h"
 
 G_BEGIN_DECLS
 
@@ -25,24 +26,6 @@ void cxr_progression_options_init (CxrProgressionOptions *options);
 gboolean cxr_progression_load_config (const char *path, CxrProgressionOptions *options,
                                       GError **error);
 
-typedef enum {
-  CXR_TREND_INSUFFICIENT_VISITS,
-  CXR_TREND_STABLE,
-  CXR_TREND_SLOW_PROGRESSION,
-  CXR_TREND_ACUTE_CHANGE,
-  CXR_TREND_IMPROVING,
-} CxrTrendKind;
-
-typedef struct {
-  CxrTrendKind kind;
-  double tau, p_value, slope, slope_low, slope_high;  /* NAN when n < 3 */
-  int event_index;      /* first visit (index) of a confirmed change beyond the limit, or -1 */
-  int acute_index;      /* visit (index) of the largest step, if beyond the acute limit, else -1 */
-  double max_step;      /* largest rise between consecutive visits */
-  double acute_limit;   /* the acute limit applied (see acute_share) */
-} CxrTrendResult;
-
-const char *cxr_trend_kind_name (CxrTrendKind kind);
 void cxr_progression_classify (const double *t, const double *y, int n, double limit,
                                double acute_limit, gboolean from_baseline,
                                const CxrProgressionOptions *options, CxrTrendResult *out);

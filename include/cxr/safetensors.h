@@ -38,12 +38,4 @@ const char *cxr_safetensors_metadata (CxrSafetensors *st, const char *key);
 gboolean cxr_safetensors_read_f32 (CxrSafetensors *st, const CxrTensorInfo *t, float *out);
 const char *cxr_safetensors_sha256 (CxrSafetensors *st);
 
-/* Writing (F32 only): names[i] with shapes[i] (ndims[i] dims) and data[i]. */
-gboolean cxr_safetensors_write (const char *path, GHashTable *metadata, guint n,
-                                const char *const *names, const int *ndims,
-                                const gint64 *const *shapes, const float *const *data,
-                                GError **error);
-
-float cxr_half_to_float (guint16 h);
-
 G_END_DECLS

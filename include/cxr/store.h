@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT
  *
- * The SQLite series store: opening, forward-only migrations, and the
- * small helpers every module uses to run bound statements.
+ * The SQLite series store: opening, forward-only migrations, runs, and
+ * queries in SQL for cohort work (`cxrtrack sql`). The store owns every
+ * statement: the stages of the pipeline ask it for plain C structs
+ * (src/store-private.h) and hand their results back to be written.
  */
 #pragma once
 
 #include <glib.h>
-#include <sqlite3.h>
 
 G_BEGIN_DECLS
 
@@ -25,20 +26,58 @@ CxrStore *cxr_store_open_with_migrations (const char *path, CxrStoreFlags flags,
 void cxr_store_free (CxrStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrStore, cxr_store_free)
 
-sqlite3 *cxr_store_db (CxrStore *store);
 const char *cxr_store_path (CxrStore *store);
 int cxr_store_schema_version (CxrStore *store);
 int cxr_store_latest_version (void);
 
 gboolean cxr_store_exec (CxrStore *store, const char *sql, GError **error);
-sqlite3_stmt *cxr_store_prepare (CxrStore *store, const char *sql, GError **error);
 gboolean cxr_store_begin (CxrStore *store, GError **error);
 gboolean cxr_store_commit (CxrStore *store, GError **error);
 void cxr_store_rollback (CxrStore *store);
-gboolean cxr_store_set_error (CxrStore *store, GError **error, const char *what);
 
 gint64 cxr_store_run_begin (CxrStore *store, const char *command, const char *argv,
                             GError **error);
 gboolean cxr_store_run_end (CxrStore *store, gint64 run_id, gboolean ok, GError **error);
+
+/* Counts for a summary line. */
+typedef struct {
+  gint64 n_patients;
+  gint64 n_patients_multi;  /* with 2+ scans */
+  gint64 n_scans;
+  gint64 n_scans_ok;
+} CxrStoreCounts;
+
+gboolean cxr_store_counts (CxrStore *store, CxrStoreCounts *out, GError **error);
+
+/* Queries: each statement of an SQL text in turn, its column names and
+ * then its rows handed to a handler. */
+typedef enum {
+  CXR_VALUE_NULL,
+  CXR_VALUE_INTEGER,
+  CXR_VALUE_REAL,
+  CXR_VALUE_TEXT,
+  CXR_VALUE_BLOB,
+} CxrValueType;
+
+typedef struct {
+  CxrValueType type;
+  gint64 integer;
+  double real;
+  const char *text;          /* TEXT: UTF-8 as stored, NUL-terminated; INTEGER and
+                              * REAL: as SQLite writes them ("0.168", "1.0") */
+  const guint8 *blob;        /* BLOB */
+  gsize bytes;               /* TEXT and BLOB: length in bytes */
+} CxrValue;
+
+typedef struct {
+  /* a statement begins (also one that returns no rows) */
+  void (*columns) (int n, const char *const *names, gpointer data);
+  void (*row) (int n, const CxrValue *values, gpointer data);
+  /* the statement's rows are done */
+  void (*end) (gpointer data);
+} CxrQueryHandler;
+
+gboolean cxr_store_query (CxrStore *store, const char *sql, const CxrQueryHandler *handler,
+                          gpointer data, GError **error);
 
 G_END_DECLS

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * Trend statistics for one signal over a patient's visits.
+ * Trend statistics for one signal over a patient's visits, and the kinds
+ * of trend a series is classified as (progression.c).
  */
 #pragma once
 
@@ -29,5 +30,25 @@ gboolean cxr_trend_theil_sen (const double *t, const double *y, int n, double co
                               CxrTheilSen *out);
 int cxr_trend_event (const double *y, int n, double limit, int confirm);
 int cxr_trend_min_visits (double alpha);
+
+typedef enum {
+  CXR_TREND_INSUFFICIENT_VISITS,
+  CXR_TREND_STABLE,
+  CXR_TREND_SLOW_PROGRESSION,
+  CXR_TREND_ACUTE_CHANGE,
+  CXR_TREND_IMPROVING,
+} CxrTrendKind;
+
+/* A series classified (cxr_progression_classify). */
+typedef struct {
+  CxrTrendKind kind;
+  double tau, p_value, slope, slope_low, slope_high;  /* NAN when n < 3 */
+  int event_index;      /* first visit (index) of a confirmed change beyond the limit, or -1 */
+  int acute_index;      /* visit (index) of the largest step, if beyond the acute limit, else -1 */
+  double max_step;      /* largest rise between consecutive visits */
+  double acute_limit;   /* the acute limit applied (see acute_share) */
+} CxrTrendResult;
+
+const char *cxr_trend_kind_name (CxrTrendKind kind);
 
 G_END_DECLS

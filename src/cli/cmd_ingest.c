@@ -45,15 +45,11 @@ print_summary (const CxrIngestSummary *s, CxrStore *store)
           ", unchanged %" G_GUINT64_FORMAT ", rejected rows %" G_GUINT64_FORMAT
           ", conflicts %" G_GUINT64_FORMAT "\n",
           s->n_ok, s->n_missing, s->n_invalid, s->n_unchanged, s->n_rejected, s->n_conflicts);
-  sqlite3_stmt *st = cxr_store_prepare (store,
-      "SELECT (SELECT count(*) FROM patients),"
-      " (SELECT count(*) FROM patients WHERE n_scans >= 2),"
-      " (SELECT count(*) FROM scans), (SELECT count(*) FROM scans WHERE status = 'ok')", NULL);
-  if (st && sqlite3_step (st) == SQLITE_ROW)
-    printf ("  store %s: %lld patients (%lld with 2+ scans), %lld scans (%lld ok)\n",
-            cxr_store_path (store), sqlite3_column_int64 (st, 0), sqlite3_column_int64 (st, 1),
-            sqlite3_column_int64 (st, 2), sqlite3_column_int64 (st, 3));
-  sqlite3_finalize (st);
+  CxrStoreCounts c;
+  if (cxr_store_counts (store, &c, NULL))
+    printf ("  store %s: %" G_GINT64_FORMAT " patients (%" G_GINT64_FORMAT " with 2+ scans), %"
+            G_GINT64_FORMAT " scans (%" G_GINT64_FORMAT " ok)\n", cxr_store_path (store),
+            c.n_patients, c.n_patients_multi, c.n_scans, c.n_scans_ok);
   if (s->n_messages)
     {
       printf ("  %" G_GUINT64_FORMAT " problem%s", s->n_messages, s->n_messages == 1 ? "" : "s");

@@ -57,106 +57,132 @@ csv_field (GString *out, const char *s)
 
 /* A cell as text for table and CSV output. */
 static char *
-cell_text (sqlite3_stmt *st, int i, Format fmt)
+cell_text (const CxrValue *v, Format fmt)
 {
-  switch (sqlite3_column_type (st, i))
+  switch (v->type)
     {
-    case SQLITE_NULL:
+    case CXR_VALUE_NULL:
       return g_strdup (fmt == FMT_TABLE ? "NULL" : "");
-    case SQLITE_BLOB:
-      return g_strdup_printf ("<blob %d bytes>", sqlite3_column_bytes (st, i));
-    case SQLITE_FLOAT:
+    case CXR_VALUE_BLOB:
+      return g_strdup_printf ("<blob %" G_GSIZE_FORMAT " bytes>", v->bytes);
+    case CXR_VALUE_REAL:
       {
         char buf[G_ASCII_DTOSTR_BUF_SIZE];
-        return g_strdup (g_ascii_formatd (buf, sizeof buf, "%.10g", sqlite3_column_double (st, i)));
+        return g_strdup (g_ascii_formatd (buf, sizeof buf, "%.10g", v->real));
       }
+    case CXR_VALUE_INTEGER:
+      return g_strdup_printf ("%" G_GINT64_FORMAT, v->integer);
     default:
-      return g_strdup ((const char *) sqlite3_column_text (st, i));
+      return g_strdup (v->text);
     }
 }
 
-static gboolean
-run_statement (CxrStore *store, sqlite3_stmt *st, Format fmt, gboolean *first_json, GError **error)
-{
-  int nc = sqlite3_column_count (st);
-  GString *out = g_string_new (NULL);
-  GPtrArray *rows = NULL; /* table: every cell, to size the columns */
-  int rc;
+/* What one statement's output needs while its rows arrive. */
+typedef struct {
+  Format fmt;
+  gboolean first_json;
+  int nc;
+  char **names;
+  GString *out;
+  GPtrArray *rows; /* table: every cell, to size the columns */
+} Printer;
 
-  if (nc > 0 && fmt == FMT_CSV)
+static void
+flush_out (Printer *p, gsize above)
+{
+  if (p->out->len > above)
     {
+      fwrite (p->out->str, 1, p->out->len, stdout);
+      g_string_truncate (p->out, 0);
+    }
+}
+
+static void
+on_columns (int n, const char *const *names, gpointer data)
+{
+  Printer *p = data;
+  p->nc = n;
+  g_strfreev (p->names);
+  p->names = g_strdupv ((char **) names);
+  if (n > 0 && p->fmt == FMT_CSV)
+    {
+      for (int i = 0; i < n; i++)
+        {
+          if (i)
+            g_string_append_c (p->out, ',');
+          csv_field (p->out, names[i]);
+        }
+      g_string_append (p->out, "\r\n");
+    }
+  if (p->fmt == FMT_TABLE)
+    {
+      p->rows = g_ptr_array_new_with_free_func (g_free);
+      for (int i = 0; i < n; i++)
+        g_ptr_array_add (p->rows, g_strdup (names[i]));
+    }
+}
+
+static void
+on_row (int nc, const CxrValue *v, gpointer data)
+{
+  Printer *p = data;
+  GString *out = p->out;
+  if (p->fmt == FMT_JSON)
+    {
+      g_string_append (out, p->first_json ? "\n  {" : ",\n  {");
+      p->first_json = FALSE;
       for (int i = 0; i < nc; i++)
         {
           if (i)
+            g_string_append (out, ", ");
+          json_string (out, p->names[i], (int) strlen (p->names[i]));
+          g_string_append (out, ": ");
+          if (v[i].type == CXR_VALUE_NULL)
+            g_string_append (out, "null");
+          else if (v[i].type == CXR_VALUE_INTEGER)
+            g_string_append_printf (out, "%" G_GINT64_FORMAT, v[i].integer);
+          else if (v[i].type == CXR_VALUE_REAL)
+            {
+              char buf[G_ASCII_DTOSTR_BUF_SIZE];
+              g_string_append (out, g_ascii_formatd (buf, sizeof buf, "%.17g", v[i].real));
+            }
+          else if (v[i].type == CXR_VALUE_BLOB)
+            {
+              g_autofree char *b64 = g_base64_encode (v[i].blob, v[i].bytes);
+              json_string (out, b64, (int) strlen (b64));
+            }
+          else
+            json_string (out, v[i].text, (int) v[i].bytes);
+        }
+      g_string_append_c (out, '}');
+    }
+  else if (p->fmt == FMT_CSV)
+    {
+      for (int i = 0; i < nc; i++)
+        {
+          g_autofree char *t = cell_text (&v[i], p->fmt);
+          if (i)
             g_string_append_c (out, ',');
-          csv_field (out, sqlite3_column_name (st, i));
+          csv_field (out, t);
         }
       g_string_append (out, "\r\n");
     }
-  if (fmt == FMT_TABLE)
+  else
+    for (int i = 0; i < nc; i++)
+      g_ptr_array_add (p->rows, cell_text (&v[i], p->fmt));
+  flush_out (p, 65536);
+}
+
+/* The statement's rows are done: the table, aligned. */
+static void
+on_end (gpointer data)
+{
+  Printer *p = data;
+  int nc = p->nc;
+  GString *out = p->out;
+  if (p->fmt == FMT_TABLE && nc > 0)
     {
-      rows = g_ptr_array_new_with_free_func (g_free);
-      for (int i = 0; i < nc; i++)
-        g_ptr_array_add (rows, g_strdup (sqlite3_column_name (st, i)));
-    }
-  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
-    {
-      if (fmt == FMT_JSON)
-        {
-          g_string_append (out, *first_json ? "\n  {" : ",\n  {");
-          *first_json = FALSE;
-          for (int i = 0; i < nc; i++)
-            {
-              if (i)
-                g_string_append (out, ", ");
-              const char *name = sqlite3_column_name (st, i);
-              json_string (out, name, (int) strlen (name));
-              g_string_append (out, ": ");
-              int t = sqlite3_column_type (st, i);
-              if (t == SQLITE_NULL)
-                g_string_append (out, "null");
-              else if (t == SQLITE_INTEGER)
-                g_string_append_printf (out, "%lld", sqlite3_column_int64 (st, i));
-              else if (t == SQLITE_FLOAT)
-                {
-                  char buf[G_ASCII_DTOSTR_BUF_SIZE];
-                  g_string_append (out, g_ascii_formatd (buf, sizeof buf, "%.17g",
-                                                         sqlite3_column_double (st, i)));
-                }
-              else if (t == SQLITE_BLOB)
-                {
-                  g_autofree char *b64 = g_base64_encode (sqlite3_column_blob (st, i),
-                                                          (gsize) sqlite3_column_bytes (st, i));
-                  json_string (out, b64, (int) strlen (b64));
-                }
-              else
-                json_string (out, (const char *) sqlite3_column_text (st, i),
-                             sqlite3_column_bytes (st, i));
-            }
-          g_string_append_c (out, '}');
-        }
-      else if (fmt == FMT_CSV)
-        {
-          for (int i = 0; i < nc; i++)
-            {
-              g_autofree char *t = cell_text (st, i, fmt);
-              if (i)
-                g_string_append_c (out, ',');
-              csv_field (out, t);
-            }
-          g_string_append (out, "\r\n");
-        }
-      else
-        for (int i = 0; i < nc; i++)
-          g_ptr_array_add (rows, cell_text (st, i, fmt));
-      if (out->len > 65536)
-        {
-          fwrite (out->str, 1, out->len, stdout);
-          g_string_truncate (out, 0);
-        }
-    }
-  if (fmt == FMT_TABLE && nc > 0)
-    {
+      GPtrArray *rows = p->rows;
       g_autofree int *w = g_new0 (int, nc);
       for (guint k = 0; k < rows->len; k++)
         w[k % nc] = MAX (w[k % nc], (int) g_utf8_strlen (rows->pdata[k], -1));
@@ -181,13 +207,8 @@ run_statement (CxrStore *store, sqlite3_stmt *st, Format fmt, gboolean *first_js
             }
         }
     }
-  fwrite (out->str, 1, out->len, stdout);
-  g_string_free (out, TRUE);
-  if (rows)
-    g_ptr_array_unref (rows);
-  if (rc != SQLITE_DONE)
-    return cxr_store_set_error (store, error, "query");
-  return TRUE;
+  g_clear_pointer (&p->rows, g_ptr_array_unref);
+  flush_out (p, 0);
 }
 
 int
@@ -224,34 +245,20 @@ cmd_sql (int argc, char **argv)
   if (store == NULL)
     return cli_fail (error);
 
-  const char *sql = argv[1];
-  gboolean first_json = TRUE;
+  Printer pr = { fmt, TRUE, 0, NULL, g_string_new (NULL), NULL };
+  const CxrQueryHandler handler = { on_columns, on_row, on_end };
   if (fmt == FMT_JSON)
     fputs ("[", stdout);
   int rc = CXR_EXIT_OK;
-  while (sql && *sql)
+  if (!cxr_store_query (store, argv[1], &handler, &pr, &error))
     {
-      sqlite3_stmt *st = NULL;
-      const char *tail = NULL;
-      if (sqlite3_prepare_v2 (cxr_store_db (store), sql, -1, &st, &tail) != SQLITE_OK)
-        {
-          cxr_store_set_error (store, &error, "query");
-          rc = cli_fail (error);
-          break;
-        }
-      sql = tail;
-      if (st == NULL) /* whitespace or a comment */
-        continue;
-      gboolean ok = run_statement (store, st, fmt, &first_json, &error);
-      sqlite3_finalize (st);
-      if (!ok)
-        {
-          if (!write && strstr (error->message, "readonly"))
-            g_prefix_error (&error, "(read-only; use --write to change the store) ");
-          rc = cli_fail (error);
-          break;
-        }
+      if (!write && strstr (error->message, "readonly"))
+        g_prefix_error (&error, "(read-only; use --write to change the store) ");
+      rc = cli_fail (error);
     }
+  gboolean first_json = pr.first_json;
+  g_string_free (pr.out, TRUE);
+  g_strfreev (pr.names);
   if (fmt == FMT_JSON)
     fputs (first_json ? "]\n" : "\n]\n", stdout);
   return rc;

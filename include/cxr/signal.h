@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The signals followed over a patient's series, one table shared by the
+ * progression flags, the test-retest limits and the reports: each
+ * finding's probability, the embedding's cosine distance from the
+ * series' first film, and the trend score against it (diff.h).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "model.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  CXR_SIGNAL_EMBEDDING_DISTANCE, /* cosine distance of the embedding from the first film's */
+  CXR_SIGNAL_TREND_SCORE,        /* trend_score of the film against the first (ok rows only) */
+  CXR_SIGNAL_PROBABILITY,        /* one finding's probability */
+} CxrSignalKind;
+
+typedef struct {
+  CxrSignalKind kind;
+  char *name;             /* as stored: "embedding_distance", "trend_score", "probability:<finding>" */
+  char *finding;          /* CXR_SIGNAL_PROBABILITY: the finding; else NULL */
+  gboolean from_baseline; /* a distance from the first film: its value there is 0 by definition */
+  double limit_floor;     /* the test-retest limit's floor: the signal's resolution */
+} CxrSignal;
+
+CxrSignal *cxr_signal_new (CxrSignalKind kind, const char *finding);
+void cxr_signal_free (CxrSignal *signal);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrSignal, cxr_signal_free)
+
+GPtrArray *cxr_signals_for_model (const CxrModel *model);
+
+G_END_DECLS

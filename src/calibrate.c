@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Test-retest limits, derived rather than guessed: films from the store,
+ * re-posed and re-exposed copies of each (rotation +-5 degrees, shift
+ * +-20 px, scale +-5 %, gain and gamma +-10 %), and per signal the 95th
+ * percentile of |signal(copy) - signal(film)|. For the trend score the
+ * copy is registered and compared with the film like any visit. A signal
+ * that the copies do not move at all would get a limit of 0; each has a
+ * floor at its resolution instead (signal.c).
+ *
+ * This is a small pipeline of its own (warp, predict, register, diff),
+ * which is why it lives apart from the flags it serves (progression.c).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cxr/diff.h"
+#include "cxr/error.h"
+#include "cxr/progression.h"
+#include "cxr/register.h"
+#include "cxr/signal.h"
+#include "store-private.h"
+#include "util-private.h"
+
+#define CALIB_METHOD "reposed-copies/2 (+-5 deg, +-20 px, +-5 % scale, +-10 % gain and gamma; p95, floored)"
+
+static double
+p95 (GArray *v)
+{
+  if (v->len == 0)
+    return NAN;
+  g_array_sort (v, cxr__cmp_double);
+  double pos = 0.95 * (v->len - 1);
+  guint i = (guint) floor (pos);
+  double f = pos - i;
+  double a = g_array_index (v, double, i), b = g_array_index (v, double, MIN (i + 1, v->len - 1));
+  return a + f * (b - a);
+}
+
+/* A re-posed, re-exposed copy of @film. */
+static CxrImage *
+repose (const CxrImage *film, GRand *rng)
+{
+  double px = MAX (film->width, film->height) / 1024.0;
+  CxrRegistration pose = { 0 };
+  pose.scale = g_rand_double_range (rng, 0.95, 1.05);
+  pose.angle_deg = g_rand_double_range (rng, -5, 5);
+  pose.dx_px = g_rand_double_range (rng, -20, 20) * px;
+  pose.dy_px = g_rand_double_range (rng, -20, 20) * px;
+  CxrImage *copy = cxr_register_warp (film, &pose, film->width, film->height);
+  double gain = g_rand_double_range (rng, 0.9, 1.1), gamma = g_rand_double_range (rng, 0.9, 1.1);
+  for (gsize i = 0; i < (gsize) copy->width * copy->height; i++)
+    copy->data[i] = (float) CLAMP (gain * pow (CLAMP (copy->data[i], 0.f, 1.f), gamma), 0.0, 1.0);
+  return copy;
+}
+
+/* |signal(copy) - signal(film)| of every signal (@signals' order) over
+ * @copies copies of the film at @path, appended to @diffs. */
+static void
+measure_film (const char *path, const CxrModel *model, const GPtrArray *signals, int copies,
+              GRand *rng, GArray **diffs)
+{
+  g_autoptr (CxrImage) film = cxr_image_load (path, NULL, NULL, NULL);
+  if (film == NULL)
+    return;
+  g_autoptr (CxrPrediction) pf = cxr_model_predict (model, film);
+  for (int k = 0; k < copies; k++)
+    {
+      g_autoptr (CxrImage) copy = repose (film, rng);
+      g_autoptr (CxrPrediction) pc = cxr_model_predict (model, copy);
+      CxrRegistration r;
+      CxrDiff d;
+      gboolean compared = FALSE;
+      for (guint s = 0; s < signals->len; s++)
+        {
+          const CxrSignal *sig = signals->pdata[s];
+          double v = NAN;
+          switch (sig->kind)
+            {
+            case CXR_SIGNAL_EMBEDDING_DISTANCE:
+              v = cxr_model_cosine_distance (pf->embedding, pc->embedding, pf->dim, 1);
+              break;
+            case CXR_SIGNAL_PROBABILITY:
+              for (int c = 0; c < pf->n_classes; c++)
+                if (g_str_equal (cxr_model_class_name (model, c), sig->finding))
+                  v = fabs (pc->probability[c] - pf->probability[c]);
+              break;
+            case CXR_SIGNAL_TREND_SCORE:
+              if (cxr_register_pair (film, copy, NULL, &r, NULL) && r.status != CXR_REGISTER_FAILED
+                  && cxr_diff_pair (film, copy, &r, NAN, NULL, &d, NULL))
+                {
+                  v = d.trend_score;
+                  compared = TRUE;
+                }
+              break;
+            }
+          if (sig->kind != CXR_SIGNAL_TREND_SCORE || compared)
+            g_array_append_val (diffs[s], v);
+        }
+      if (compared)
+        cxr_diff_clear (&d);
+    }
+}
+
+/**
+ * cxr_progression_calibrate:
+ * Derives and stores the test-retest limits of @model_id if the store has
+ * none yet (see the top of this file). Needs at least one film.
+ */
+gboolean
+cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_id,
+                           const CxrProgressionOptions *o, GError **error)
+{
+  gboolean have;
+  if (!cxr__store_has_limits (store, model_id, &have, error))
+    return FALSE;
+  if (have)
+    return TRUE;
+  g_autoptr (GPtrArray) paths = cxr__store_calibration_paths (store, o->calib_films, error);
+  if (paths == NULL)
+    return FALSE;
+  g_autoptr (GPtrArray) signals = cxr_signals_for_model (model);
+  guint ns = signals->len;
+  g_autofree GArray **diffs = g_new (GArray *, ns);
+  for (guint s = 0; s < ns; s++)
+    diffs[s] = g_array_new (FALSE, FALSE, sizeof (double));
+  GRand *rng = g_rand_new_with_seed (2017);
+  for (guint f = 0; f < paths->len; f++)
+    measure_film (paths->pdata[f], model, signals, o->calib_copies, rng, diffs);
+  g_rand_free (rng);
+
+  /* the embedding distance (the first signal) is measured on every copy */
+  gboolean ok = diffs[0]->len > 0;
+  if (!ok)
+    g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                 "no readable frontal film to derive test-retest limits from");
+  g_autofree CxrLimitRow *rows = g_new0 (CxrLimitRow, ns);
+  guint n = 0;
+  for (guint s = 0; ok && s < ns; s++)
+    {
+      const CxrSignal *sig = signals->pdata[s];
+      if (diffs[s]->len == 0)
+        continue;
+      rows[n].signal = sig->name;
+      rows[n].value = MAX (p95 (diffs[s]), sig->limit_floor);
+      rows[n].n_copies = (int) diffs[s]->len;
+      n++;
+    }
+  if (ok)
+    ok = cxr__store_write_limits (store, model_id, rows, n, CALIB_METHOD, error);
+  for (guint s = 0; s < ns; s++)
+    g_array_unref (diffs[s]);
+  return ok;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Chain checks of a patient's registrations (register-chain.c): which
+ * extra registration a new film needs, and whether the registrations of
+ * neighbouring films compose.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "cxr/register.h"
+#include "store-private.h"
+
+G_BEGIN_DECLS
+
+/* A registration made by this run. */
+typedef struct {
+  CxrPairRow row;
+  CxrRegistration reg;
+  char *error;                  /* could not register at all (reg is failed) */
+  double transitivity_px;       /* baseline row's chain; NAN if not checked */
+  double chain_prev_px;         /* previous row's chain; NAN if not checked */
+  double norm;                  /* px of a 1024-px film per px of MOVING */
+  gboolean has_skip;            /* skip: the film before the previous one -> moving, */
+  CxrRegistration skip;         /* made for the consecutive chain only */
+} CxrSeriesPair;
+
+/* A registration stored by an earlier run (row.stored). */
+typedef struct {
+  CxrPairRow row;
+  gboolean downgraded;          /* from ok to low_confidence by a chain */
+} CxrSeriesStored;
+
+void cxr__series_pair_clear (gpointer pair);
+void cxr__series_stored_clear (gpointer stored);
+
+extern const char cxr__chain_reason[];
+
+gboolean cxr__chain_skip_needed (GArray *pairs, GArray *stored, const CxrSeriesPair *p,
+                                 gint64 *fixed_id, const char **fixed_path, double *fixed_aspect);
+void cxr__chain_check (GArray *pairs, GArray *stored, double limit_px);
+
+G_END_DECLS

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The films a worker of the pipeline needs at once, decoded and prepared
+ * for registration once each (film-cache.c).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "cxr/image.h"
+#include "cxr/register.h"
+
+G_BEGIN_DECLS
+
+#define CXR_FILM_CACHE_SLOTS 4
+
+typedef struct {
+  gint64 id[CXR_FILM_CACHE_SLOTS];
+  CxrImage *im[CXR_FILM_CACHE_SLOTS];
+  CxrRegisterFilm *prep[CXR_FILM_CACHE_SLOTS]; /* made on first use */
+  double aspect[CXR_FILM_CACHE_SLOTS];         /* the pixel aspect prep was made with */
+  guint64 used[CXR_FILM_CACHE_SLOTS];          /* when last returned */
+  guint64 clock;
+  const CxrImageLimits *limits;
+  const CxrRegisterOptions *reg;
+} CxrFilmCache;
+
+void cxr__film_cache_init (CxrFilmCache *c, const CxrImageLimits *limits,
+                           const CxrRegisterOptions *reg);
+void cxr__film_cache_clear (CxrFilmCache *c);
+const CxrImage *cxr__film_cache_image (CxrFilmCache *c, gint64 id, const char *path,
+                                       GError **error);
+const CxrRegisterFilm *cxr__film_cache_prepared (CxrFilmCache *c, gint64 id, const char *path,
+                                                 double aspect, GError **error);
+
+G_END_DECLS

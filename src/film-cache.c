@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * A tiny cache of the films a patient job needs at once: the baseline,
+ * and the film, its previous one and the one before that (for the chain
+ * checks), each with its preparation for registration, so that a film
+ * registered with three others is decoded and prepared once. Four slots,
+ * whatever the length of the series; slot 0 keeps the first film loaded
+ * (the jobs load the baseline first), the others are reused least
+ * recently used first, so the two films returned last stay valid.
+ */
+#include <string.h>
+
+#include "film-cache-private.h"
+
+void
+cxr__film_cache_init (CxrFilmCache *c, const CxrImageLimits *limits,
+                      const CxrRegisterOptions *reg)
+{
+  memset (c, 0, sizeof *c);
+  c->limits = limits;
+  c->reg = reg;
+}
+
+void
+cxr__film_cache_clear (CxrFilmCache *c)
+{
+  for (int i = 0; i < CXR_FILM_CACHE_SLOTS; i++)
+    {
+      cxr_image_free (c->im[i]);
+      cxr_register_film_free (c->prep[i]);
+    }
+  memset (c->im, 0, sizeof c->im);
+  memset (c->prep, 0, sizeof c->prep);
+}
+
+/* The slot holding film @id, loaded if need be; -1 if it cannot be read. */
+static int
+slot_of (CxrFilmCache *c, gint64 id, const char *path, GError **error)
+{
+  for (int i = 0; i < CXR_FILM_CACHE_SLOTS; i++)
+    if (c->im[i] && c->id[i] == id)
+      {
+        c->used[i] = ++c->clock;
+        return i;
+      }
+  CxrImage *im = cxr_image_load (path, c->limits, NULL, error);
+  if (im == NULL)
+    return -1;
+  guint slot = 0;
+  if (c->im[0] != NULL)
+    {
+      slot = 1;
+      for (guint i = 2; i < CXR_FILM_CACHE_SLOTS; i++)
+        if (c->used[i] < c->used[slot])
+          slot = i;
+    }
+  cxr_image_free (c->im[slot]);
+  g_clear_pointer (&c->prep[slot], cxr_register_film_free);
+  c->im[slot] = im;
+  c->id[slot] = id;
+  c->used[slot] = ++c->clock;
+  return (int) slot;
+}
+
+/**
+ * cxr__film_cache_image:
+ * Film @id, decoded from @path if need be.
+ *
+ * Returns: (transfer none): the film, valid until two other films have
+ * been asked for; %NULL with @error set if it cannot be read.
+ */
+const CxrImage *
+cxr__film_cache_image (CxrFilmCache *c, gint64 id, const char *path, GError **error)
+{
+  int slot = slot_of (c, id, path, error);
+  return slot >= 0 ? c->im[slot] : NULL;
+}
+
+/**
+ * cxr__film_cache_prepared:
+ * Film @id prepared for registration with pixel aspect @aspect (0 or
+ * less: square), read and prepared if need be.
+ *
+ * Returns: (transfer none): as cxr__film_cache_image().
+ */
+const CxrRegisterFilm *
+cxr__film_cache_prepared (CxrFilmCache *c, gint64 id, const char *path, double aspect,
+                          GError **error)
+{
+  int slot = slot_of (c, id, path, error);
+  if (slot < 0)
+    return NULL;
+  if (!(aspect > 0))
+    aspect = 1.0; /* 0 (or NULL in the store) means square */
+  if (c->prep[slot] == NULL || c->aspect[slot] != aspect)
+    {
+      g_clear_pointer (&c->prep[slot], cxr_register_film_free);
+      c->prep[slot] = cxr_register_film_new (c->im[slot], aspect, c->reg, error);
+      c->aspect[slot] = aspect;
+    }
+  return c->prep[slot];
+}

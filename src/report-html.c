@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The HTML renderer of a patient's report and the cohort index. A page
+ * is self-contained: images inline as data: URIs, plots as inline SVG, no
+ * external assets, so it opens offline. Films are read again only to make
+ * thumbnails and the registered views of each pair.
+ *
+ * Each page carries a few lines of script that record, once the page has
+ * loaded, how many of its images decoded (body data-images-ok="n/m"); the
+ * browser test reads it.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cxr-config.h"
+#include "cxr/register.h"
+#include "cxr/trend.h"
+#include "report-private.h"
+
+static const char css[] =
+  "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}"
+  "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}"
+  "table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #e4e4e4;text-align:left}"
+  "th{cursor:pointer;background:#eee}.strip{display:flex;flex-wrap:wrap;gap:8px}"
+  "figure{margin:0;background:#fff;border:1px solid #ddd;padding:4px;font-size:12px}"
+  "figure img{display:block}.badge{display:inline-block;padding:0 6px;border-radius:8px;"
+  "font-size:11px;color:#fff;background:#777}.b-lateral,.b-invalid,.b-missing{background:#a33}"
+  ".b-failed{background:#a33}.b-low_confidence{background:#b8860b}.b-ok{background:#2a7}"
+  ".b-cross{background:#56a}.flag{padding:6px 10px;margin:6px 0;background:#fff;border-left:4px solid #c33}"
+  ".flag.improving{border-color:#2a7}.pair{display:flex;gap:8px;align-items:flex-start;margin:10px 0;"
+  "background:#fff;padding:6px;border:1px solid #ddd}.plots{display:flex;flex-wrap:wrap;gap:6px}"
+  "svg{background:#fff;border:1px solid #ddd}.muted{color:#888}";
+
+static const char self_check[] =
+  "<script>window.addEventListener('load',function(){var i=Array.prototype.slice.call(document.images);"
+  "document.body.setAttribute('data-images-ok',i.filter(function(x){return x.naturalWidth>0}).length+'/'+i.length);});"
+  "</script>";
+
+static const char sorter[] =
+  "<script>document.querySelectorAll('th').forEach(function(th,c){th.addEventListener('click',function(){"
+  "var tb=th.closest('table').tBodies[0],r=Array.prototype.slice.call(tb.rows),d=th.dataset.dir=th.dataset.dir==='a'?'d':'a';"
+  "r.sort(function(x,y){var a=x.cells[c].dataset.v||x.cells[c].textContent,b=y.cells[c].dataset.v||y.cells[c].textContent,"
+  "na=parseFloat(a),nb=parseFloat(b),k=isNaN(na)||isNaN(nb)?a.localeCompare(b):na-nb;return d==='a'?k:-k;});"
+  "r.forEach(function(x){tb.appendChild(x)});});});</script>";
+
+static char *
+esc (const char *s)
+{
+  return g_markup_escape_text (s ? s : "", -1);
+}
+
+static void
+data_uri (GString *out, GBytes *png)
+{
+  g_autofree char *b64 = g_base64_encode (g_bytes_get_data (png, NULL), g_bytes_get_size (png));
+  g_string_append_printf (out, "data:image/png;base64,%s", b64);
+}
+
+/* A film as an inline PNG thumbnail w px wide; FALSE if it cannot be read. */
+static gboolean
+thumb (GString *out, const CxrImage *im, int w)
+{
+  int h = MAX (1, (int) lround ((double) im->height * w / im->width));
+  g_autoptr (CxrImage) r = cxr_image_resize (im, w, h);
+  g_autofree guint8 *px = g_new (guint8, (gsize) w * h);
+  for (gsize i = 0; i < (gsize) w * h; i++)
+    px[i] = (guint8) (CLAMP (r->data[i], 0.f, 1.f) * 255 + 0.5f);
+  g_autoptr (GBytes) png = cxr_image_encode_png8 (px, w, h, 1, 6, NULL);
+  if (png == NULL)
+    return FALSE;
+  g_string_append (out, "<img alt=\"film\" width=\"");
+  g_string_append_printf (out, "%d\" height=\"%d\" src=\"", w, h);
+  data_uri (out, png);
+  g_string_append (out, "\">");
+  return TRUE;
+}
+
+/* A small SVG line plot; the Theil-Sen line is drawn dashed. */
+static void
+svg_plot (GString *out, const char *title, const double *t, const double *y, int n,
+          const char *axis, gboolean flagged, gboolean zero_based)
+{
+  const int W = 300, H = 150, L = 40, R = 10, T = 22, B = 24;
+  double t0 = t[0], t1 = t[n - 1], y0 = zero_based ? 0 : y[0], y1 = y[0];
+  for (int i = 0; i < n; i++)
+    {
+      y0 = MIN (y0, y[i]);
+      y1 = MAX (y1, y[i]);
+    }
+  if (y1 - y0 < 1e-9)
+    y1 = y0 + 1e-3;
+  if (t1 <= t0)
+    t1 = t0 + 1;
+  const char *colour = flagged ? "#c33" : "#357";
+  g_autofree char *et = esc (title);
+  g_string_append_printf (out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\">"
+                          "<text x=\"%d\" y=\"15\" font-size=\"12\" fill=\"%s\">%s%s</text>",
+                          W, H, L, colour, et, flagged ? " (flagged)" : "");
+  g_string_append_printf (out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#999\"/>"
+                          "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#999\"/>",
+                          L, H - B, W - R, H - B, L, T, L, H - B);
+  g_string_append_printf (out, "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>"
+                          "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>"
+                          "<text x=\"%d\" y=\"%d\" font-size=\"10\">%s</text>",
+                          T + 8, y1, H - B, y0, W - R - 40, H - 6, axis);
+#define X(v) (L + ((v) - t0) / (t1 - t0) * (W - L - R))
+#define Y(v) (H - B - ((v) - y0) / (y1 - y0) * (H - B - T))
+  g_string_append (out, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"");
+  g_string_append_printf (out, "%s\" points=\"", colour);
+  for (int i = 0; i < n; i++)
+    g_string_append_printf (out, "%.1f,%.1f ", X (t[i]), Y (y[i]));
+  g_string_append (out, "\"/>");
+  for (int i = 0; i < n; i++)
+    g_string_append_printf (out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>", X (t[i]),
+                            Y (y[i]), colour);
+  CxrTheilSen ts;
+  if (n >= 3 && cxr_trend_theil_sen (t, y, n, 0.95, &ts))
+    g_string_append_printf (out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\""
+                            " stroke-dasharray=\"4 3\"/>",
+                            X (t0), Y (ts.intercept + ts.slope * t0), X (t1),
+                            Y (ts.intercept + ts.slope * t1), colour);
+#undef X
+#undef Y
+  g_string_append (out, "</svg>");
+}
+
+static void
+header (GString *h, const CxrReportData *d)
+{
+  const CxrPatientRow *p = &d->patient;
+  g_autofree char *ep = esc (d->patient_id);
+  GString *hashes = g_string_new (NULL);
+  for (guint i = 0; i < d->films->len; i++)
+    {
+      const CxrReportFilm *f = &g_array_index (d->films, CxrReportFilm, i);
+      if (f->sha256)
+        g_string_append_printf (hashes, "%s%s %.16s", hashes->len ? ", " : "", f->image_index,
+                                f->sha256);
+    }
+  g_string_append_printf (h, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                          "<title>cxrtrack: patient %s</title><style>%s</style></head><body>"
+                          "<h1>Patient %s</h1><table>", ep, css, ep);
+  g_string_append_printf (h, "<tr><td>sex</td><td>%s</td></tr><tr><td>films</td><td>%d (%d frontal, "
+                          "readable)</td></tr>", p->sex ? p->sex : "unknown", p->n_scans, p->n_frontal);
+  if (!isnan (p->first_age))
+    g_string_append_printf (h, "<tr><td>age</td><td>%.0f to %.0f years</td></tr>", p->first_age,
+                            p->last_age);
+  g_autofree char *emn = esc (d->model_name), *edb = esc (d->store_path), *eh = esc (hashes->str);
+  g_string_append_printf (h, "<tr><td>model</td><td>%s%s%.16s</td></tr>", d->model_id ? emn : "none",
+                          d->model_id ? ", sha256 " : "", d->model_id ? d->model_sha256 : "");
+  g_string_append_printf (h, "<tr><td>cxrtrack</td><td>%s</td></tr><tr><td>database</td><td>%s"
+                          "</td></tr><tr><td>input films (sha256)</td><td class=\"muted\">%s</td></tr>"
+                          "</table>", CXR_VERSION, edb, eh);
+  g_string_free (hashes, TRUE);
+}
+
+static void
+section_flags (GString *h, const CxrReportData *d)
+{
+  g_string_append (h, "<h2>Flags</h2>");
+  for (guint k = 0; k < d->flags->len; k++)
+    {
+      const CxrFlagRow *fl = &g_array_index (d->flags, CxrFlagRow, k);
+      const char *kind = cxr_trend_kind_name (fl->kind);
+      g_autofree char *ev = esc (fl->evidence);
+      g_string_append_printf (h, "<div class=\"flag %s\"><b>%s</b> (%s): %s. Films:", kind, kind,
+                              fl->view_kind, ev);
+      for (guint i = 0; i < d->films->len; i++)
+        {
+          const CxrReportFilm *f = &g_array_index (d->films, CxrReportFilm, i);
+          if (f->visit >= fl->first_visit && f->visit <= fl->last_visit
+              && g_str_equal (f->view_kind, fl->view_kind))
+            g_string_append_printf (h, " <a href=\"#film-%" G_GINT64_FORMAT "\">%d</a>", f->scan_id,
+                                    f->visit);
+        }
+      g_string_append (h, "</div>");
+    }
+  if (d->flags->len == 0)
+    g_string_append (h, "<p>No progression flags.</p>");
+}
+
+static void
+section_films (GString *h, const CxrReportData *d)
+{
+  g_string_append (h, "<h2>Films</h2><div class=\"strip\">");
+  for (guint i = 0; i < d->films->len; i++)
+    {
+      const CxrReportFilm *f = &g_array_index (d->films, CxrReportFilm, i);
+      g_autofree char *ei = esc (f->image_index), *el = esc (f->labels);
+      g_string_append_printf (h, "<figure id=\"film-%" G_GINT64_FORMAT "\">", f->scan_id);
+      g_autofree char *p = cxr__report_resolve (d, f->path);
+      g_autoptr (CxrImage) im = p && g_str_equal (f->status, "ok") ? cxr_image_load (p, NULL, NULL, NULL)
+                                                                    : NULL;
+      if (im == NULL || !thumb (h, im, 150))
+        g_string_append (h, "<div style=\"width:150px;height:150px;background:#ddd\"></div>");
+      g_string_append_printf (h, "<figcaption>visit %d", f->visit);
+      if (!isnan (f->day))
+        g_string_append_printf (h, ", day %.0f", f->day - g_array_index (d->films, CxrReportFilm, 0).day);
+      g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", f->view_kind,
+                              f->view_position ? f->view_position : f->view_kind);
+      if (!g_str_equal (f->status, "ok"))
+        g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", f->status, f->status);
+      g_string_append_printf (h, "<br>%s<br><span class=\"muted\">%s</span></figcaption></figure>", ei, el);
+    }
+  g_string_append (h, "</div>");
+}
+
+static void
+section_trends (GString *h, const CxrReportData *d)
+{
+  if (!d->has_trends)
+    return;
+  g_string_append_printf (h, "<h2>Trends (%s films, time axis: %s)</h2><div class=\"plots\">",
+                          d->trend_view, d->time_axis);
+  for (guint k = 0; k < d->trends->len; k++)
+    {
+      const CxrReportTrend *tr = d->trends->pdata[k];
+      svg_plot (h, tr->title, d->t, tr->y, d->n_trend, d->time_axis, tr->flagged,
+                tr->signal->from_baseline);
+    }
+  g_string_append (h, "</div>");
+}
+
+/* One pair: what was registered, the earlier film, the later film aligned
+ * to it, and the colour overlay of what changed. */
+static void
+pair_figures (GString *h, const CxrReportData *d, const CxrReportPair *p, const CxrReportFilm *f,
+              const CxrReportFilm *m)
+{
+  g_autofree char *fp = cxr__report_resolve (d, f->path), *mp = cxr__report_resolve (d, m->path);
+  g_autoptr (CxrImage) fim = fp ? cxr_image_load (fp, NULL, NULL, NULL) : NULL;
+  g_autoptr (CxrImage) mim = mp ? cxr_image_load (mp, NULL, NULL, NULL) : NULL;
+  if (fim && mim)
+    {
+      g_string_append (h, "<figure>");
+      thumb (h, fim, 220);
+      g_string_append (h, "<figcaption>earlier</figcaption></figure>");
+      if (g_strcmp0 (p->status, "failed") != 0)
+        {
+          CxrRegistration r = p->reg;
+          r.status = CXR_REGISTER_OK;
+          g_autoptr (CxrImage) w = cxr_register_warp (mim, &r, fim->width, fim->height);
+          g_string_append (h, "<figure>");
+          thumb (h, w, 220);
+          g_string_append (h, "<figcaption>later, aligned</figcaption></figure>");
+        }
+      else
+        {
+          g_string_append (h, "<figure>");
+          thumb (h, mim, 220);
+          g_string_append (h, "<figcaption>later, not aligned (registration failed)</figcaption></figure>");
+        }
+    }
+  g_autofree char *ov = cxr__report_resolve (d, p->overlay_path);
+  g_autofree char *bytes = NULL;
+  gsize len = 0;
+  if (ov && g_file_get_contents (ov, &bytes, &len, NULL))
+    {
+      g_autoptr (GBytes) b = g_bytes_new_static (bytes, len);
+      g_string_append (h, "<figure><img alt=\"difference\" width=\"220\" src=\"");
+      data_uri (h, b);
+      g_string_append (h, "\"><figcaption>change</figcaption></figure>");
+    }
+}
+
+static void
+section_pairs (GString *h, const CxrReportData *d)
+{
+  g_string_append (h, "<h2>Registered pairs</h2><p class=\"muted\">Each film against the previous "
+                      "frontal film and against the baseline: the earlier film, the later film "
+                      "aligned to it, and what changed (red: brighter now, blue: darker).</p>");
+  for (guint k = 0; k < d->pairs->len; k++)
+    {
+      const CxrReportPair *p = &g_array_index (d->pairs, CxrReportPair, k);
+      const CxrReportFilm *f = cxr__report_film (d, p->fixed_id);
+      const CxrReportFilm *m = cxr__report_film (d, p->moving_id);
+      if (f == NULL || m == NULL)
+        continue;
+      g_autofree char *fi = esc (f->image_index), *mi = esc (m->image_index), *er = esc (p->reason);
+      g_string_append_printf (h, "<div class=\"pair\"><div><b>%s</b>: visit %d &rarr; %d<br>"
+                              "<a href=\"#film-%" G_GINT64_FORMAT "\">%s</a> &rarr; "
+                              "<a href=\"#film-%" G_GINT64_FORMAT "\">%s</a><br>"
+                              "<span class=\"badge b-%s\">%s</span>%s<br>",
+                              p->kind, f->visit, m->visit, f->scan_id, fi, m->scan_id, mi, p->status,
+                              p->status, p->cross_view ? " <span class=\"badge b-cross\">cross-view</span>" : "");
+      g_string_append_printf (h, "shift (%.1f, %.1f) px, %.2f&deg;, scale %.3f, confidence %.2f<br>",
+                              p->reg.dx_px, p->reg.dy_px, p->reg.angle_deg, p->reg.scale,
+                              isnan (p->confidence) ? 0.0 : p->confidence);
+      if (p->reason)
+        g_string_append_printf (h, "<span class=\"muted\">%s</span><br>", er);
+      if (!isnan (p->change_score))
+        {
+          g_string_append_printf (h, "change score %.0f", p->change_score);
+          if (!isnan (p->changed_area_mm2))
+            g_string_append_printf (h, ", changed area %.0f mm&sup2;", p->changed_area_mm2);
+        }
+      g_string_append (h, "</div>");
+      pair_figures (h, d, p, f, m);
+      g_string_append (h, "</div>");
+    }
+}
+
+/**
+ * cxr__report_html:
+ * Returns: (transfer full): the patient's page.
+ */
+GString *
+cxr__report_html (const CxrReportData *d)
+{
+  GString *h = g_string_new (NULL);
+  header (h, d);
+  section_flags (h, d);
+  section_films (h, d);
+  section_trends (h, d);
+  section_pairs (h, d);
+  g_string_append_printf (h, "<p class=\"muted\">cxrtrack %s</p>%s</body></html>\n", CXR_VERSION,
+                          self_check);
+  return h;
+}
+
+/**
+ * cxr__report_index_html:
+ * Returns: (transfer full): the cohort index: counts, the patients
+ * (CxrIndexRow, linked to their pages) and the findings (CxrFindingCount).
+ */
+GString *
+cxr__report_index_html (int n_patients, int n_films, int n_flagged, const GArray *rows,
+                        const GArray *findings)
+{
+  GString *h = g_string_new (NULL);
+  g_string_append_printf (h, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                          "<title>cxrtrack: cohort</title><style>%s</style></head><body>"
+                          "<h1>Cohort</h1>", css);
+  g_string_append_printf (h, "<p>%d patients, %d films, %d flagged.</p>", n_patients, n_films,
+                          n_flagged);
+  g_string_append (h, "<h2>Patients (click a column to sort)</h2><table><thead><tr><th>patient</th>"
+                      "<th>films</th><th>frontal</th><th>flags</th><th>strongest</th><th>min p</th>"
+                      "<th>signals</th></tr></thead><tbody>");
+  for (guint k = 0; k < rows->len; k++)
+    {
+      const CxrIndexRow *r = &g_array_index (rows, CxrIndexRow, k);
+      g_autofree char *ep = esc (r->patient_id), *es = esc (r->signals);
+      if (r->has_pairs)
+        {
+          g_autofree char *page = cxr__report_page_name (r->patient_id, "html");
+          g_string_append_printf (h, "<tr><td><a href=\"%s\">%s</a></td>", page, ep);
+        }
+      else
+        g_string_append_printf (h, "<tr><td>%s</td>", ep);
+      char pv[32] = "";
+      if (!isnan (r->min_p))
+        g_snprintf (pv, sizeof pv, "%.3g", r->min_p);
+      g_string_append_printf (h, "<td>%d</td><td>%d</td><td>%d</td><td>%s</td><td data-v=\"%g\">%s</td>"
+                              "<td>%s</td></tr>", r->n_scans, r->n_frontal, r->n_flags,
+                              r->strongest ? r->strongest : "", isnan (r->min_p) ? 2.0 : r->min_p, pv, es);
+    }
+  g_string_append (h, "</tbody></table><h2>Findings (labels in the metadata; flags)</h2><table><thead>"
+                      "<tr><th>finding</th><th>films labelled</th><th>patients flagged</th></tr></thead><tbody>");
+  for (guint k = 0; k < findings->len; k++)
+    {
+      const CxrFindingCount *c = &g_array_index (findings, CxrFindingCount, k);
+      g_autofree char *ef = esc (c->finding);
+      g_string_append_printf (h, "<tr><td>%s</td><td>%d</td><td>%d</td></tr>", ef, c->n_films,
+                              c->n_flagged);
+    }
+  g_string_append_printf (h, "</tbody></table><p class=\"muted\">cxrtrack %s</p>%s%s</body></html>\n",
+                          CXR_VERSION, sorter, self_check);
+  return h;
+}

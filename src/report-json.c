@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The JSON renderer of a patient's report: the same content as the HTML
+ * page (report-html.c), without the pictures; artifact paths as stored.
+ */
+#include <json-glib/json-glib.h>
+#include <math.h>
+
+#include "cxr-config.h"
+#include "report-private.h"
+
+static void
+add_string_or_null (JsonBuilder *jb, const char *name, const char *v)
+{
+  json_builder_set_member_name (jb, name);
+  if (v)
+    json_builder_add_string_value (jb, v);
+  else
+    json_builder_add_null_value (jb);
+}
+
+static void
+add_double_or_null (JsonBuilder *jb, const char *name, double v)
+{
+  json_builder_set_member_name (jb, name);
+  if (isnan (v))
+    json_builder_add_null_value (jb);
+  else
+    json_builder_add_double_value (jb, v);
+}
+
+static void
+flags (JsonBuilder *jb, const CxrReportData *d)
+{
+  json_builder_set_member_name (jb, "flags");
+  json_builder_begin_array (jb);
+  for (guint k = 0; k < d->flags->len; k++)
+    {
+      const CxrFlagRow *f = &g_array_index (d->flags, CxrFlagRow, k);
+      json_builder_begin_object (jb);
+      add_string_or_null (jb, "signal", f->signal);
+      add_string_or_null (jb, "view_kind", f->view_kind);
+      add_string_or_null (jb, "kind", cxr_trend_kind_name (f->kind));
+      add_string_or_null (jb, "evidence", f->evidence);
+      add_double_or_null (jb, "p_value", f->p_value); /* fewer than 3 films: no test */
+      json_builder_end_object (jb);
+    }
+  json_builder_end_array (jb);
+}
+
+static void
+films (JsonBuilder *jb, const CxrReportData *d)
+{
+  json_builder_set_member_name (jb, "films");
+  json_builder_begin_array (jb);
+  for (guint i = 0; i < d->films->len; i++)
+    {
+      const CxrReportFilm *f = &g_array_index (d->films, CxrReportFilm, i);
+      json_builder_begin_object (jb);
+      add_string_or_null (jb, "image_index", f->image_index);
+      add_string_or_null (jb, "view_kind", f->view_kind);
+      add_string_or_null (jb, "status", f->status);
+      add_string_or_null (jb, "finding_labels", f->labels);
+      add_string_or_null (jb, "sha256", f->sha256);
+      add_string_or_null (jb, "error", f->error);
+      json_builder_set_member_name (jb, "visit");
+      json_builder_add_int_value (jb, f->visit);
+      json_builder_end_object (jb);
+    }
+  json_builder_end_array (jb);
+}
+
+static void
+trends (JsonBuilder *jb, const CxrReportData *d)
+{
+  if (!d->has_trends)
+    return;
+  json_builder_set_member_name (jb, "trends");
+  json_builder_begin_object (jb);
+  add_string_or_null (jb, "time_axis", d->time_axis);
+  for (guint k = 0; k < d->trends->len; k++)
+    {
+      const CxrReportTrend *tr = d->trends->pdata[k];
+      json_builder_set_member_name (jb, tr->signal->name);
+      json_builder_begin_array (jb);
+      for (int i = 0; i < d->n_trend; i++)
+        json_builder_add_double_value (jb, tr->y[i]);
+      json_builder_end_array (jb);
+    }
+  json_builder_end_object (jb);
+}
+
+static void
+pairs (JsonBuilder *jb, const CxrReportData *d)
+{
+  json_builder_set_member_name (jb, "pairs");
+  json_builder_begin_array (jb);
+  for (guint k = 0; k < d->pairs->len; k++)
+    {
+      const CxrReportPair *p = &g_array_index (d->pairs, CxrReportPair, k);
+      const CxrReportFilm *f = cxr__report_film (d, p->fixed_id);
+      const CxrReportFilm *m = cxr__report_film (d, p->moving_id);
+      if (f == NULL || m == NULL)
+        continue;
+      json_builder_begin_object (jb);
+      add_string_or_null (jb, "kind", p->kind);
+      add_string_or_null (jb, "fixed", f->image_index);
+      add_string_or_null (jb, "moving", m->image_index);
+      const char *names[] = { "dx_px", "dy_px", "angle_deg", "scale", "confidence",
+                              "change_score", "changed_area_mm2" };
+      double vals[] = { p->reg.dx_px, p->reg.dy_px, p->reg.angle_deg, p->reg.scale, p->confidence,
+                        p->change_score, p->changed_area_mm2 };
+      for (guint q = 0; q < G_N_ELEMENTS (names); q++)
+        add_double_or_null (jb, names[q], vals[q]);
+      add_string_or_null (jb, "status", p->status);
+      json_builder_set_member_name (jb, "cross_view");
+      json_builder_add_boolean_value (jb, p->cross_view);
+      add_string_or_null (jb, "overlay", p->overlay_path);
+      json_builder_end_object (jb);
+    }
+  json_builder_end_array (jb);
+}
+
+/**
+ * cxr__report_json:
+ * Returns: (transfer full): the patient's report as pretty-printed JSON.
+ */
+char *
+cxr__report_json (const CxrReportData *d)
+{
+  g_autoptr (JsonBuilder) jb = json_builder_new ();
+  json_builder_begin_object (jb);
+  const char *k[] = { "patient_id", "sex", "cxrtrack_version", "database", "model", "model_sha256" };
+  const char *v[] = { d->patient_id, d->patient.sex, CXR_VERSION, d->store_path, d->model_name,
+                      d->model_sha256 };
+  for (guint i = 0; i < G_N_ELEMENTS (k); i++)
+    add_string_or_null (jb, k[i], v[i]);
+  flags (jb, d);
+  films (jb, d);
+  trends (jb, d);
+  pairs (jb, d);
+  json_builder_end_object (jb);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (jb);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  return json_generator_to_data (gen, NULL);
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * One patient's report, loaded once from the store (report.c) and
+ * rendered as HTML (report-html.c) or JSON (report-json.c).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "cxr/signal.h"
+#include "store-private.h"
+
+G_BEGIN_DECLS
+
+/* A signal over the trend films, with a value at each. */
+typedef struct {
+  CxrSignal *signal;
+  char *title;
+  double *y;             /* n_trend values */
+  gboolean flagged;      /* slow_progression or acute_change */
+} CxrReportTrend;
+
+typedef struct {
+  char *patient_id;
+  CxrPatientRow patient;
+  GArray *films;         /* CxrReportFilm: every film, by visit */
+  gint64 model_id;       /* the latest model with results; 0: none */
+  char *model_name, *model_sha256;
+  char *store_path;      /* as shown on the page */
+  char *store_dir;       /* relative paths in the store are from here */
+  GArray *flags;         /* CxrFlagRow: worsening first, then improving */
+  /* Trends: the readable frontal films of the patient's more frequent
+   * view kind (and of unknown view), in visit order; none without a model
+   * or with fewer than two such films. */
+  gboolean has_trends;
+  const char *trend_view;
+  const char *time_axis; /* "days" or "visit" */
+  int n_trend;
+  double *t;             /* n_trend: days from the first film, or visit */
+  GPtrArray *trends;     /* CxrReportTrend */
+  GArray *pairs;         /* CxrReportPair, by visit, previous first */
+} CxrReportData;
+
+CxrReportData *cxr__report_data_load (CxrStore *store, const char *patient_id, GError **error);
+void cxr__report_data_free (CxrReportData *d);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrReportData, cxr__report_data_free)
+
+const CxrReportFilm *cxr__report_film (const CxrReportData *d, gint64 scan_id);
+char *cxr__report_resolve (const CxrReportData *d, const char *path);
+
+char *cxr__report_page_name (const char *patient_id, const char *ext);
+GString *cxr__report_html (const CxrReportData *d);
+char *cxr__report_json (const CxrReportData *d);
+GString *cxr__report_index_html (int n_patients, int n_films, int n_flagged, const GArray *rows,
+                                 const GArray *findings);
+
+G_END_DECLS

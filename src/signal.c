@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The signal table (signal.h). The floors of the test-retest limits are
+ * the signals' resolutions: a probability or an embedding distance is not
+ * read closer than 0.01; a trend score of 1 is a change of 0.01 above its
+ * threshold over 100 px^2 (progression.c says why limits need floors).
+ */
+#include "cxr/signal.h"
+
+CxrSignal *
+cxr_signal_new (CxrSignalKind kind, const char *finding)
+{
+  g_return_val_if_fail ((kind == CXR_SIGNAL_PROBABILITY) == (finding != NULL), NULL);
+  CxrSignal *s = g_new0 (CxrSignal, 1);
+  s->kind = kind;
+  switch (kind)
+    {
+    case CXR_SIGNAL_EMBEDDING_DISTANCE:
+      s->name = g_strdup ("embedding_distance");
+      s->from_baseline = TRUE;
+      s->limit_floor = 0.01;
+      break;
+    case CXR_SIGNAL_TREND_SCORE:
+      s->name = g_strdup ("trend_score");
+      s->from_baseline = TRUE;
+      s->limit_floor = 1.0;
+      break;
+    case CXR_SIGNAL_PROBABILITY:
+      s->name = g_strdup_printf ("probability:%s", finding);
+      s->finding = g_strdup (finding);
+      s->limit_floor = 0.01;
+      break;
+    }
+  return s;
+}
+
+void
+cxr_signal_free (CxrSignal *s)
+{
+  if (s == NULL)
+    return;
+  g_free (s->name);
+  g_free (s->finding);
+  g_free (s);
+}
+
+/**
+ * cxr_signals_for_model:
+ * Every signal a series has with @model: the embedding distance, the
+ * trend score, then each finding's probability in the model's order.
+ *
+ * Returns: (transfer full) (element-type CxrSignal): the signals.
+ */
+GPtrArray *
+cxr_signals_for_model (const CxrModel *model)
+{
+  GPtrArray *a = g_ptr_array_new_with_free_func ((GDestroyNotify) cxr_signal_free);
+  g_ptr_array_add (a, cxr_signal_new (CXR_SIGNAL_EMBEDDING_DISTANCE, NULL));
+  g_ptr_array_add (a, cxr_signal_new (CXR_SIGNAL_TREND_SCORE, NULL));
+  for (int c = 0; c < cxr_model_n_classes (model); c++)
+    g_ptr_array_add (a, cxr_signal_new (CXR_SIGNAL_PROBABILITY, cxr_model_class_name (model, c)));
+  return a;
+}

@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The store's side of `analyze`: which patients have work, one patient's
+ * pending work (films to score, pairs to register, stored registrations
+ * for the chain checks, maps still to make), and the writers of its
+ * results (registrations, predictions, difference maps), which the
+ * pipeline calls inside one transaction per patient.
+ */
+#include <string.h>
+
+#include "cxr/error.h"
+#include "store-db.h"
+#include "store-private.h"
+
+void
+cxr__film_row_clear (gpointer row)
+{
+  CxrFilmRow *f = row;
+  g_free (f->path);
+}
+
+void
+cxr__pair_row_clear (gpointer row)
+{
+  CxrPairRow *p = row;
+  g_free (p->fixed_path);
+  g_free (p->moving_path);
+  g_free (p->stem);
+}
+
+void
+cxr__patient_work_init (CxrPatientWork *w)
+{
+  w->films = g_array_new (FALSE, TRUE, sizeof (CxrFilmRow));
+  g_array_set_clear_func (w->films, cxr__film_row_clear);
+  GArray **pairs[] = { &w->pending, &w->stored, &w->maps };
+  for (guint k = 0; k < G_N_ELEMENTS (pairs); k++)
+    {
+      *pairs[k] = g_array_new (FALSE, TRUE, sizeof (CxrPairRow));
+      g_array_set_clear_func (*pairs[k], cxr__pair_row_clear);
+    }
+}
+
+void
+cxr__patient_work_clear (CxrPatientWork *w)
+{
+  g_clear_pointer (&w->films, g_array_unref);
+  g_clear_pointer (&w->pending, g_array_unref);
+  g_clear_pointer (&w->stored, g_array_unref);
+  g_clear_pointer (&w->maps, g_array_unref);
+}
+
+/**
+ * cxr__store_model_row:
+ * The model's row, added the first time a file with its sha256 is used.
+ *
+ * Returns: its model_id, or -1 with @error set.
+ */
+gint64
+cxr__store_model_row (CxrStore *store, const CxrModel *m, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "INSERT INTO models (name, architecture, sha256, classes, metadata, input_size, embedding_dim)"
+      " VALUES (?,?,?,?,?,?,?) ON CONFLICT (sha256) DO NOTHING", error);
+  if (st == NULL)
+    return -1;
+  GString *cls = g_string_new (NULL);
+  for (int c = 0; c < cxr_model_n_classes (m); c++)
+    g_string_append_printf (cls, "%s%s", c ? "|" : "", cxr_model_class_name (m, c));
+  g_autofree char *meta = cxr_model_metadata_json (m);
+  sqlite3_bind_text (st, 1, cxr_model_name (m), -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, cxr_model_architecture (m), -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, cxr_model_sha256 (m), -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 4, cls->str, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text (st, 5, meta, -1, SQLITE_STATIC);
+  sqlite3_bind_int (st, 6, cxr_model_input_size (m));
+  sqlite3_bind_int (st, 7, cxr_model_embedding_dim (m));
+  gboolean ok = cxr__store_step_done (store, st, "adding the model", error);
+  sqlite3_finalize (st);
+  g_string_free (cls, TRUE);
+  if (!ok)
+    return -1;
+  st = cxr__store_prepare (store, "SELECT model_id FROM models WHERE sha256 = ?", error);
+  if (st == NULL)
+    return -1;
+  sqlite3_bind_text (st, 1, cxr_model_sha256 (m), -1, SQLITE_STATIC);
+  gint64 id = sqlite3_step (st) == SQLITE_ROW ? sqlite3_column_int64 (st, 0) : -1;
+  sqlite3_finalize (st);
+  if (id < 0)
+    cxr__store_fail (store, error, "finding the model");
+  return id;
+}
+
+/* SQL condition on a registration r: its difference map is still to make,
+ * because it has none yet or one made before the trend score existed
+ * (schema 0006), which is made again. Used to find the patients with work
+ * and, per patient, the stored pairs to compare. */
+#define MAP_PENDING                                                                               \
+  "r.status <> 'failed' AND NOT EXISTS (SELECT 1 FROM pair_changes c"                             \
+  " WHERE c.fixed_scan_id = r.fixed_scan_id AND c.moving_scan_id = r.moving_scan_id"              \
+  " AND c.kind = r.kind AND c.trend_score IS NOT NULL)"
+
+/**
+ * cxr__store_patients_with_work:
+ * @model_id: films without this model's results are work; 0: no model
+ * @maps: registrations without a difference map are work
+ *
+ * Returns: (transfer full) (element-type utf8): patient ids, in order.
+ */
+GPtrArray *
+cxr__store_patients_with_work (CxrStore *store, gint64 model_id, gboolean maps, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT patient_id FROM pending_registrations UNION"
+      " SELECT patient_id FROM frontal_scans f WHERE ?1 AND NOT EXISTS"
+      "  (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2) UNION"
+      " SELECT m.patient_id FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
+      "  WHERE ?3 AND " MAP_PENDING
+      " ORDER BY 1", error);
+  if (st == NULL)
+    return NULL;
+  sqlite3_bind_int (st, 1, model_id > 0);
+  sqlite3_bind_int64 (st, 2, model_id);
+  sqlite3_bind_int (st, 3, maps);
+  GPtrArray *patients = g_ptr_array_new_with_free_func (g_free);
+  int rc;
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    g_ptr_array_add (patients, g_strdup (cxr__col_text (st, 0)));
+  sqlite3_finalize (st);
+  if (rc != SQLITE_DONE)
+    {
+      g_ptr_array_unref (patients);
+      cxr__store_fail (store, error, "listing patients");
+      return NULL;
+    }
+  return patients;
+}
+
+static CxrRegisterStatus
+status_of (const char *s)
+{
+  return g_str_equal (s, "ok") ? CXR_REGISTER_OK
+         : g_str_equal (s, "failed") ? CXR_REGISTER_FAILED : CXR_REGISTER_LOW_CONFIDENCE;
+}
+
+/* A stored registration read from the columns dx_px, dy_px, angle_deg,
+ * scale, status, fixed_aspect, moving_aspect (the aspects coalesced to 1),
+ * in that order from @col. */
+#define STORED_TRANSFORM_COLUMNS                                                                  \
+  "r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status),"                                        \
+  " coalesce(r.fixed_aspect, 1), coalesce(r.moving_aspect, 1)"
+
+static void
+stored_transform (sqlite3_stmt *st, int col, CxrRegistration *r)
+{
+  r->dx_px = sqlite3_column_double (st, col);
+  r->dy_px = sqlite3_column_double (st, col + 1);
+  r->angle_deg = sqlite3_column_double (st, col + 2);
+  r->scale = sqlite3_column_double (st, col + 3);
+  r->status = status_of (cxr__col_text (st, col + 4));
+  r->fixed_aspect = sqlite3_column_double (st, col + 5);
+  r->moving_aspect = sqlite3_column_double (st, col + 6);
+}
+
+/* The kinds of a row grouped over kind ("previous", "baseline" or both). */
+static void
+kinds_of (sqlite3_stmt *st, int col, CxrPairRow *p)
+{
+  const char *kinds = cxr__col_text (st, col);
+  p->is_previous = strstr (kinds, "previous") != NULL;
+  p->is_baseline = strstr (kinds, "baseline") != NULL;
+}
+
+/* The artifact stem and pixel spacing of every film of a patient. */
+typedef struct {
+  GHashTable *stem, *spacing;
+} FilmNames;
+
+static gboolean
+film_names_load (CxrStore *store, const char *patient_id, FilmNames *fn, GError **error)
+{
+  fn->stem = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  fn->spacing = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT scan_id, image_index, pixel_spacing_mm FROM scans WHERE patient_id = ?", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_text (st, 1, patient_id, -1, SQLITE_STATIC);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      gpointer id = GINT_TO_POINTER (sqlite3_column_int64 (st, 0));
+      char *name = g_strdup (cxr__col_text (st, 1));
+      char *dot = strrchr (name, '.');
+      if (dot)
+        *dot = '\0';
+      g_strdelimit (name, "/\\ ", '_');
+      g_hash_table_insert (fn->stem, id, name);
+      double sp = cxr__col_double (st, 2);
+      g_hash_table_insert (fn->spacing, id, g_memdup2 (&sp, sizeof sp));
+    }
+  sqlite3_finalize (st);
+  return TRUE;
+}
+
+static void
+film_names_clear (FilmNames *fn)
+{
+  g_clear_pointer (&fn->stem, g_hash_table_unref);
+  g_clear_pointer (&fn->spacing, g_hash_table_unref);
+}
+
+/* Sets a pair's artifact stem and FIXED's spacing. */
+static void
+film_names_apply (const FilmNames *fn, CxrPairRow *p)
+{
+  p->stem = g_strdup_printf ("%s__%s",
+                             (char *) g_hash_table_lookup (fn->stem, GINT_TO_POINTER (p->fixed_id)),
+                             (char *) g_hash_table_lookup (fn->stem, GINT_TO_POINTER (p->moving_id)));
+  p->fixed_spacing_mm = *(double *) g_hash_table_lookup (fn->spacing, GINT_TO_POINTER (p->fixed_id));
+}
+
+static gboolean
+load_films (CxrStore *store, const char *patient_id, gint64 model_id, GArray *films,
+            GError **error)
+{
+  sqlite3_stmt *fs = cxr__store_prepare (store,
+      "SELECT scan_id, path FROM frontal_scans f WHERE patient_id = ?1 AND NOT EXISTS"
+      " (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2)"
+      " ORDER BY visit", error);
+  if (fs == NULL)
+    return FALSE;
+  sqlite3_bind_text (fs, 1, patient_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (fs, 2, model_id);
+  while (sqlite3_step (fs) == SQLITE_ROW)
+    {
+      CxrFilmRow f = { sqlite3_column_int64 (fs, 0), g_strdup (cxr__col_text (fs, 1)) };
+      g_array_append_val (films, f);
+    }
+  sqlite3_finalize (fs);
+  return TRUE;
+}
+
+static gboolean
+load_pending (CxrStore *store, const char *patient_id, GArray *pending, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT pr.fixed_scan_id, pr.moving_scan_id, group_concat(pr.kind), f.path, m.path,"
+      "       f.view_kind <> m.view_kind, fa.pixel_aspect, ma.pixel_aspect"
+      "  FROM pending_registrations pr JOIN scans f ON f.scan_id = pr.fixed_scan_id"
+      "  JOIN scans m ON m.scan_id = pr.moving_scan_id"
+      "  JOIN scan_pixel_aspect fa ON fa.scan_id = f.scan_id"
+      "  JOIN scan_pixel_aspect ma ON ma.scan_id = m.scan_id"
+      " WHERE pr.patient_id = ? GROUP BY 1, 2 ORDER BY pr.visit, f.visit DESC", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_text (st, 1, patient_id, -1, SQLITE_STATIC);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      CxrPairRow p = { 0 };
+      p.fixed_id = sqlite3_column_int64 (st, 0);
+      p.moving_id = sqlite3_column_int64 (st, 1);
+      kinds_of (st, 2, &p);
+      p.fixed_path = g_strdup (cxr__col_text (st, 3));
+      p.moving_path = g_strdup (cxr__col_text (st, 4));
+      p.cross_view = sqlite3_column_int (st, 5);
+      p.fixed_aspect = sqlite3_column_double (st, 6);
+      p.moving_aspect = sqlite3_column_double (st, 7);
+      g_array_append_val (pending, p);
+    }
+  sqlite3_finalize (st);
+  return TRUE;
+}
+
+/* Stored registrations with a transform (@where: "r.dx_px IS NOT NULL"),
+ * or those whose map is still to make (MAP_PENDING). */
+static gboolean
+load_stored (CxrStore *store, const char *patient_id, const char *where, GArray *out,
+             GError **error)
+{
+  g_autofree char *sql = g_strconcat (
+      "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), f.path, m.path, "
+      STORED_TRANSFORM_COLUMNS
+      "  FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id"
+      "  JOIN scans m ON m.scan_id = r.moving_scan_id"
+      " WHERE m.patient_id = ? AND ", where, " GROUP BY 1, 2", NULL);
+  sqlite3_stmt *st = cxr__store_prepare (store, sql, error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_text (st, 1, patient_id, -1, SQLITE_STATIC);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      CxrPairRow p = { 0 };
+      p.fixed_id = sqlite3_column_int64 (st, 0);
+      p.moving_id = sqlite3_column_int64 (st, 1);
+      kinds_of (st, 2, &p);
+      p.fixed_path = g_strdup (cxr__col_text (st, 3));
+      p.moving_path = g_strdup (cxr__col_text (st, 4));
+      stored_transform (st, 5, &p.stored);
+      g_array_append_val (out, p);
+    }
+  sqlite3_finalize (st);
+  return TRUE;
+}
+
+/**
+ * cxr__store_load_work:
+ * One patient's pending work, read on the calling thread (which owns the
+ * connection) for a worker. @out: initialised with
+ * cxr__patient_work_init(); on failure it holds what was read.
+ */
+gboolean
+cxr__store_load_work (CxrStore *store, const char *patient_id, gint64 model_id, gboolean maps,
+                      CxrPatientWork *out, GError **error)
+{
+  if (model_id > 0 && !load_films (store, patient_id, model_id, out->films, error))
+    return FALSE;
+  if (!load_pending (store, patient_id, out->pending, error)
+      || !load_stored (store, patient_id, "r.dx_px IS NOT NULL", out->stored, error))
+    return FALSE;
+  if (!maps)
+    return TRUE;
+  if (!load_stored (store, patient_id, MAP_PENDING, out->maps, error))
+    return FALSE;
+  FilmNames fn;
+  gboolean ok = film_names_load (store, patient_id, &fn, error);
+  GArray *with_maps[] = { out->pending, out->maps };
+  for (guint k = 0; ok && k < G_N_ELEMENTS (with_maps); k++)
+    for (guint i = 0; i < with_maps[k]->len; i++)
+      film_names_apply (&fn, &g_array_index (with_maps[k], CxrPairRow, i));
+  film_names_clear (&fn);
+  return ok;
+}
+
+/* --- writing ----------------------------------------------------------------- */
+
+struct _CxrAnalysisWriter {
+  CxrStore *store;
+  const CxrModel *model;
+  gint64 model_id, run_id;
+  sqlite3_stmt *reg, *down, *emb, *pred, *heat, *chg, *fchg;
+};
+
+void
+cxr__analysis_writer_free (CxrAnalysisWriter *w)
+{
+  if (w == NULL)
+    return;
+  sqlite3_stmt *all[] = { w->reg, w->down, w->emb, w->pred, w->heat, w->chg, w->fchg };
+  for (guint k = 0; k < G_N_ELEMENTS (all); k++)
+    sqlite3_finalize (all[k]);
+  g_free (w);
+}
+
+/**
+ * cxr__analysis_writer_new:
+ * @model: (nullable): with a model, predictions can be written
+ * @maps: difference maps can be written
+ *
+ * Returns: (transfer full): the writer, or %NULL with @error set.
+ */
+CxrAnalysisWriter *
+cxr__analysis_writer_new (CxrStore *store, const CxrModel *model, gint64 model_id, gboolean maps,
+                          gint64 run_id, GError **error)
+{
+  g_autoptr (CxrAnalysisWriter) w = g_new0 (CxrAnalysisWriter, 1);
+  w->store = store;
+  w->model = model;
+  w->model_id = model_id;
+  w->run_id = run_id;
+  w->reg = cxr__store_prepare (store,
+      "INSERT OR REPLACE INTO registrations (fixed_scan_id, moving_scan_id, kind, dx_px, dy_px,"
+      " angle_deg, scale, confidence, status, cross_view, elapsed_ms, method, ncc_before,"
+      " ncc_after, psr, asymmetry_px, fixed_aspect, moving_aspect, transitivity_px, reason, run_id)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", error);
+  w->down = w->reg ? cxr__store_prepare (store,
+      "UPDATE registrations SET status = 'low_confidence', reason = ?"
+      " WHERE fixed_scan_id = ? AND moving_scan_id = ? AND status = 'ok'", error) : NULL;
+  if (w->down == NULL)
+    return NULL;
+  if (model)
+    {
+      w->emb = cxr__store_prepare (store, "INSERT OR REPLACE INTO embeddings"
+                                   " (scan_id, model_id, dim, vector, run_id) VALUES (?,?,?,?,?)", error);
+      w->pred = w->emb ? cxr__store_prepare (store, "INSERT OR REPLACE INTO predictions"
+                                             " (scan_id, model_id, finding, probability)"
+                                             " VALUES (?,?,?,?)", error) : NULL;
+      w->heat = w->pred ? cxr__store_prepare (store, "INSERT OR REPLACE INTO heatmaps"
+                                              " (scan_id, model_id, finding, width, height, data)"
+                                              " VALUES (?,?,?,?,?,?)", error) : NULL;
+      if (w->heat == NULL)
+        return NULL;
+    }
+  if (maps)
+    {
+      w->chg = cxr__store_prepare (store,
+          "INSERT OR REPLACE INTO pair_changes (fixed_scan_id, moving_scan_id, kind, change_score,"
+          " change_energy, changed_area_px, changed_area_mm2, peak_x_px, peak_y_px, peak_value,"
+          " threshold, noise_sigma, mask_area_px, embedding_distance, feature_change,"
+          " trend_score, trend_threshold, model_id, overlay_path, map_path, elapsed_ms, method, run_id)"
+          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", error);
+      w->fchg = w->chg ? cxr__store_prepare (store,
+          "INSERT OR REPLACE INTO pair_finding_changes (fixed_scan_id, moving_scan_id, kind,"
+          " model_id, finding, probability_delta, heatmap_delta_max) VALUES (?,?,?,?,?,?,?)", error)
+                       : NULL;
+      if (w->fchg == NULL)
+        return NULL;
+    }
+  return g_steal_pointer (&w);
+}
+
+/**
+ * cxr__analysis_write_registration:
+ * One row of @pair, of @kind ("previous" or "baseline"). Without a
+ * transform (@error_text set: the films could not be read) the transform
+ * columns are NULL; @chain_px is NAN when no chain was checked.
+ */
+gboolean
+cxr__analysis_write_registration (CxrAnalysisWriter *w, const CxrPairRow *p, const char *kind,
+                                  const CxrRegistration *r, double chain_px,
+                                  const char *error_text, const char *method, GError **error)
+{
+  sqlite3_stmt *ins = w->reg;
+  int i = 1;
+  sqlite3_bind_int64 (ins, i++, p->fixed_id);
+  sqlite3_bind_int64 (ins, i++, p->moving_id);
+  sqlite3_bind_text (ins, i++, kind, -1, SQLITE_STATIC);
+  gboolean have = error_text == NULL;
+  double v[] = { r->dx_px, r->dy_px, r->angle_deg, r->scale, r->confidence };
+  for (guint q = 0; q < G_N_ELEMENTS (v); q++, i++)
+    if (have)
+      sqlite3_bind_double (ins, i, v[q]);
+  sqlite3_bind_text (ins, i++, cxr_register_status_name (r->status), -1, SQLITE_STATIC);
+  sqlite3_bind_int (ins, i++, p->cross_view);
+  sqlite3_bind_double (ins, i++, r->elapsed_ms);
+  sqlite3_bind_text (ins, i++, method, -1, SQLITE_STATIC);
+  double ev[] = { r->ncc_before, r->ncc_after, r->psr, r->asymmetry_px, r->fixed_aspect,
+                  r->moving_aspect };
+  for (guint q = 0; q < G_N_ELEMENTS (ev); q++, i++)
+    if (have)
+      sqlite3_bind_double (ins, i, ev[q]);
+  cxr__bind_double_or_null (ins, i++, chain_px);
+  cxr__bind_text_or_null (ins, i++, error_text ? error_text : r->reason);
+  sqlite3_bind_int64 (ins, i++, w->run_id);
+  return cxr__store_step_done (w->store, ins, "storing a registration", error);
+}
+
+/**
+ * cxr__analysis_downgrade:
+ * A stored ok registration becomes low_confidence for @reason.
+ *
+ * Returns: the rows changed (0 or 1), or -1 with @error set.
+ */
+gint64
+cxr__analysis_downgrade (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving_id,
+                         const char *reason, GError **error)
+{
+  sqlite3_bind_text (w->down, 1, reason, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (w->down, 2, fixed_id);
+  sqlite3_bind_int64 (w->down, 3, moving_id);
+  if (!cxr__store_step_done (w->store, w->down, "downgrading a stored registration", error))
+    return -1;
+  return sqlite3_changes (w->store->db);
+}
+
+/**
+ * cxr__analysis_write_prediction:
+ * A film's embedding, and per finding its probability and class
+ * activation map.
+ */
+gboolean
+cxr__analysis_write_prediction (CxrAnalysisWriter *w, gint64 scan_id, const CxrPrediction *p,
+                                GError **error)
+{
+  g_return_val_if_fail (w->emb != NULL, FALSE);
+  sqlite3_bind_int64 (w->emb, 1, scan_id);
+  sqlite3_bind_int64 (w->emb, 2, w->model_id);
+  sqlite3_bind_int (w->emb, 3, p->dim);
+  /* float32 in host order: little-endian on every platform we build for */
+  G_STATIC_ASSERT (G_BYTE_ORDER == G_LITTLE_ENDIAN);
+  sqlite3_bind_blob (w->emb, 4, p->embedding, p->dim * 4, SQLITE_STATIC);
+  sqlite3_bind_int64 (w->emb, 5, w->run_id);
+  if (!cxr__store_step_done (w->store, w->emb, "storing a prediction", error))
+    return FALSE;
+  gsize hw = (gsize) p->map_w * p->map_h;
+  for (int c = 0; c < p->n_classes; c++)
+    {
+      const char *finding = cxr_model_class_name (w->model, c);
+      sqlite3_bind_int64 (w->pred, 1, scan_id);
+      sqlite3_bind_int64 (w->pred, 2, w->model_id);
+      sqlite3_bind_text (w->pred, 3, finding, -1, SQLITE_STATIC);
+      sqlite3_bind_double (w->pred, 4, p->probability[c]);
+      if (!cxr__store_step_done (w->store, w->pred, "storing a prediction", error))
+        return FALSE;
+      sqlite3_bind_int64 (w->heat, 1, scan_id);
+      sqlite3_bind_int64 (w->heat, 2, w->model_id);
+      sqlite3_bind_text (w->heat, 3, finding, -1, SQLITE_STATIC);
+      sqlite3_bind_int (w->heat, 4, p->map_w);
+      sqlite3_bind_int (w->heat, 5, p->map_h);
+      sqlite3_bind_blob (w->heat, 6, p->cam + c * hw, (int) (hw * 4), SQLITE_STATIC);
+      if (!cxr__store_step_done (w->store, w->heat, "storing a prediction", error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * cxr__analysis_write_change:
+ * A pair's change measures of @kind, with the artifact paths (relative
+ * to the store's folder, or NULL), and per finding the model's deltas.
+ */
+gboolean
+cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving_id,
+                            const char *kind, const CxrDiff *d, const char *overlay_path,
+                            const char *map_path, const char *method, GError **error)
+{
+  g_return_val_if_fail (w->chg != NULL, FALSE);
+  sqlite3_stmt *st = w->chg;
+  int i = 1;
+  sqlite3_bind_int64 (st, i++, fixed_id);
+  sqlite3_bind_int64 (st, i++, moving_id);
+  sqlite3_bind_text (st, i++, kind, -1, SQLITE_STATIC);
+  double v[] = { d->change_score, d->change_energy, d->changed_area_px, d->changed_area_mm2,
+                 d->peak_x_px, d->peak_y_px, d->peak_value, d->threshold, d->noise_sigma,
+                 d->mask_area_px, d->embedding_distance, d->feature_change,
+                 d->trend_score, d->trend_threshold };
+  for (guint q = 0; q < G_N_ELEMENTS (v); q++, i++)
+    cxr__bind_double_or_null (st, i, v[q]);
+  if (w->model)
+    sqlite3_bind_int64 (st, i, w->model_id);
+  i++;
+  cxr__bind_text_or_null (st, i++, overlay_path);
+  cxr__bind_text_or_null (st, i++, map_path);
+  sqlite3_bind_double (st, i++, d->elapsed_ms);
+  sqlite3_bind_text (st, i++, method, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, i++, w->run_id);
+  if (!cxr__store_step_done (w->store, st, "storing a difference map", error))
+    return FALSE;
+  for (int f = 0; f < d->n_classes; f++)
+    {
+      sqlite3_bind_int64 (w->fchg, 1, fixed_id);
+      sqlite3_bind_int64 (w->fchg, 2, moving_id);
+      sqlite3_bind_text (w->fchg, 3, kind, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (w->fchg, 4, w->model_id);
+      sqlite3_bind_text (w->fchg, 5, cxr_model_class_name (w->model, f), -1, SQLITE_STATIC);
+      sqlite3_bind_double (w->fchg, 6, d->probability_delta[f]);
+      sqlite3_bind_double (w->fchg, 7, d->heatmap_delta_max[f]);
+      if (!cxr__store_step_done (w->store, w->fchg, "storing a difference map", error))
+        return FALSE;
+    }
+  return TRUE;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Inside the store: the SQLite connection and the helpers every store
+ * file uses to run bound statements. Only the store files (store*.c)
+ * include this header; every other module asks the store for plain C
+ * structs (store-private.h), as only SQLite's pager touches its file.
+ */
+#pragma once
+
+#include <math.h>
+#include <sqlite3.h>
+
+#include "cxr/store.h"
+
+G_BEGIN_DECLS
+
+struct _CxrStore {
+  sqlite3 *db;
+  char *path;
+  int version;           /* user_version after opening */
+  CxrStoreFlags flags;
+};
+
+sqlite3_stmt *cxr__store_prepare (CxrStore *store, const char *sql, GError **error);
+gboolean cxr__store_fail (CxrStore *store, GError **error, const char *what);
+gboolean cxr__store_step_done (CxrStore *store, sqlite3_stmt *st, const char *what,
+                               GError **error);
+
+static inline void
+cxr__bind_text_or_null (sqlite3_stmt *st, int i, const char *s)
+{
+  if (s)
+    sqlite3_bind_text (st, i, s, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null (st, i);
+}
+
+static inline void
+cxr__bind_double_or_null (sqlite3_stmt *st, int i, double v)
+{
+  if (isnan (v))
+    sqlite3_bind_null (st, i);
+  else
+    sqlite3_bind_double (st, i, v);
+}
+
+/* A negative value is NULL. */
+static inline void
+cxr__bind_int_or_null (sqlite3_stmt *st, int i, gint64 v)
+{
+  if (v < 0)
+    sqlite3_bind_null (st, i);
+  else
+    sqlite3_bind_int64 (st, i, v);
+}
+
+static inline const char *
+cxr__col_text (sqlite3_stmt *st, int i)
+{
+  return (const char *) sqlite3_column_text (st, i);
+}
+
+/* NAN for NULL */
+static inline double
+cxr__col_double (sqlite3_stmt *st, int i)
+{
+  return sqlite3_column_type (st, i) == SQLITE_NULL ? NAN : sqlite3_column_double (st, i);
+}
+
+G_END_DECLS

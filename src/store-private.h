@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * What the store offers the other modules of libcxr: plain C structs in
+ * and out, no SQL. Ingest writes scans through a CxrScanWriter
+ * (store-scans.c); the pipeline loads a patient's pending work and
+ * writes its results through a CxrAnalysisWriter (store-analysis.c);
+ * progression and report read series, signals and flags
+ * (store-series.c, store-report.c).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "cxr/diff.h"
+#include "cxr/image.h"
+#include "cxr/model.h"
+#include "cxr/register.h"
+#include "cxr/signal.h"
+#include "cxr/store.h"
+#include "cxr/trend.h"
+
+G_BEGIN_DECLS
+
+/* --- runs ------------------------------------------------------------------ */
+
+typedef struct {
+  guint64 n_rows, n_ok, n_missing, n_invalid, n_unchanged, n_rejected, n_conflicts;
+} CxrRunCounts;
+
+gboolean cxr__store_run_counts (CxrStore *store, gint64 run_id, const CxrRunCounts *counts,
+                                const char *messages, GError **error);
+
+/* --- scans (ingest) -------------------------------------------------------- */
+
+/* One metadata row, as ingest parsed it. */
+typedef struct {
+  char *image_index, *patient_id, *study_date, *view_position, *sex, *labels;
+  char *path;            /* resolved file, NULL when there is none */
+  gint64 visit;          /* source visit number, -1 unknown */
+  double day_offset;     /* NAN unknown */
+  double age_years;      /* NAN unknown */
+  gint64 orig_w, orig_h; /* -1 unknown */
+  double orig_sx, orig_sy, spacing; /* mm, NAN unknown */
+  guint line;
+} CxrScanRecord;
+
+void cxr__scan_record_clear (CxrScanRecord *r);
+
+/* A scan already in the store (scan_id 0: none). */
+typedef struct {
+  gint64 scan_id;
+  char *sha256;
+  char *status;
+  gint64 run_id;
+} CxrStoredScan;
+
+void cxr__stored_scan_clear (CxrStoredScan *s);
+
+/* What a decoded file adds to its row. */
+typedef struct {
+  const char *status;       /* "ok", "missing", "invalid" */
+  const char *sha256;       /* or NULL */
+  const CxrImageInfo *info; /* NULL when nothing was decoded */
+  double spacing_mm;        /* of the stored film, NAN unknown */
+  const char *error;        /* why invalid, or NULL */
+} CxrScanFile;
+
+typedef struct _CxrScanWriter CxrScanWriter;
+
+CxrScanWriter *cxr__scan_writer_new (CxrStore *store, gint64 run_id, int batch_rows,
+                                     GError **error);
+gboolean cxr__scan_writer_lookup (CxrScanWriter *w, const char *image_index, CxrStoredScan *out,
+                                  GError **error);
+gboolean cxr__scan_writer_add (CxrScanWriter *w, const CxrScanRecord *r, gint64 existing_id,
+                               const CxrScanFile *file, GError **error);
+gboolean cxr__scan_writer_finish (CxrScanWriter *w, GError **error);
+void cxr__scan_writer_free (CxrScanWriter *w);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrScanWriter, cxr__scan_writer_free)
+
+/* --- analysis (pipeline) ------------------------------------------------- */
+
+/* A frontal film to embed and score. */
+typedef struct {
+  gint64 scan_id;
+  char *path;
+} CxrFilmRow;
+
+void cxr__film_row_clear (gpointer row);
+
+/* A pair of films of one patient: to register (pending), registered by
+ * an earlier run (stored), or whose difference map is still to make. */
+typedef struct {
+  gint64 fixed_id, moving_id;
+  char *fixed_path, *moving_path;
+  gboolean is_previous, is_baseline;  /* one pair may be both (visit 1) */
+  gboolean cross_view;                /* PA against AP */
+  double fixed_aspect, moving_aspect; /* pixel height / width in the patient */
+  CxrRegistration stored;             /* stored pairs: the transform and status */
+  char *stem;                         /* with maps: artifact file name without extension */
+  double fixed_spacing_mm;            /* with maps: of FIXED, NAN unknown */
+} CxrPairRow;
+
+void cxr__pair_row_clear (gpointer row);
+
+/* One patient's pending work. */
+typedef struct {
+  GArray *films;     /* CxrFilmRow: frontal films without the model's results */
+  GArray *pending;   /* CxrPairRow: to register, in visit order */
+  GArray *stored;    /* CxrPairRow: earlier registrations with a transform */
+  GArray *maps;      /* CxrPairRow: earlier registrations whose map is to make */
+} CxrPatientWork;
+
+void cxr__patient_work_init (CxrPatientWork *w);
+void cxr__patient_work_clear (CxrPatientWork *w);
+
+gint64 cxr__store_model_row (CxrStore *store, const CxrModel *model, GError **error);
+GPtrArray *cxr__store_patients_with_work (CxrStore *store, gint64 model_id, gboolean maps,
+                                          GError **error);
+gboolean cxr__store_load_work (CxrStore *store, const char *patient_id, gint64 model_id,
+                               gboolean maps, CxrPatientWork *out, GError **error);
+
+typedef struct _CxrAnalysisWriter CxrAnalysisWriter;
+
+CxrAnalysisWriter *cxr__analysis_writer_new (CxrStore *store, const CxrModel *model,
+                                             gint64 model_id, gboolean maps, gint64 run_id,
+                                             GError **error);
+void cxr__analysis_writer_free (CxrAnalysisWriter *w);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrAnalysisWriter, cxr__analysis_writer_free)
+
+gboolean cxr__analysis_write_registration (CxrAnalysisWriter *w, const CxrPairRow *pair,
+                                           const char *kind, const CxrRegistration *reg,
+                                           double chain_px, const char *error_text,
+                                           const char *method, GError **error);
+gint64 cxr__analysis_downgrade (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving_id,
+                                const char *reason, GError **error);
+gboolean cxr__analysis_write_prediction (CxrAnalysisWriter *w, gint64 scan_id,
+                                         const CxrPrediction *p, GError **error);
+gboolean cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving_id,
+                                     const char *kind, const CxrDiff *d, const char *overlay_path,
+                                     const char *map_path, const char *method, GError **error);
+
+/* --- series (progression, report) ----------------------------------------- */
+
+/* A frontal film in a patient's series. */
+typedef struct {
+  gint64 scan_id;
+  int visit;
+  double day;            /* study date as a Julian day, else day offset; NAN unknown */
+  char *image_index;
+  char *view_kind;
+} CxrSeriesFilm;
+
+void cxr__series_film_clear (gpointer film);
+
+gboolean cxr__store_has_limits (CxrStore *store, gint64 model_id, gboolean *have, GError **error);
+GPtrArray *cxr__store_calibration_paths (CxrStore *store, int n, GError **error);
+
+typedef struct {
+  const char *signal;
+  double value;
+  int n_copies;
+} CxrLimitRow;
+
+gboolean cxr__store_write_limits (CxrStore *store, gint64 model_id, const CxrLimitRow *rows,
+                                  guint n, const char *method, GError **error);
+GHashTable *cxr__store_limits (CxrStore *store, gint64 model_id, GError **error);
+GPtrArray *cxr__store_flag_patients (CxrStore *store, GError **error);
+GArray *cxr__store_frontal_series (CxrStore *store, const char *patient_id, GError **error);
+
+/* A signal's value at one film of a series whose first film is
+ * @first_scan_id; reads statements prepared once. */
+typedef struct _CxrSignalReader CxrSignalReader;
+
+CxrSignalReader *cxr__signal_reader_new (CxrStore *store, gint64 model_id, GError **error);
+void cxr__signal_reader_free (CxrSignalReader *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrSignalReader, cxr__signal_reader_free)
+gboolean cxr__signal_reader_value (CxrSignalReader *r, const CxrSignal *signal,
+                                   gint64 first_scan_id, gint64 scan_id, gboolean first,
+                                   double *value);
+
+/* A progression flag row. */
+typedef struct {
+  char *signal;
+  char *view_kind;
+  CxrTrendKind kind;
+  int n_visits, first_visit, last_visit;
+  const char *time_axis;            /* "days" or "visit" */
+  double tau, p_value, slope, slope_low, slope_high; /* NAN unknown */
+  double retest_limit, acute_limit;
+  int event_visit;                  /* -1: none */
+  char *evidence;
+} CxrFlagRow;
+
+void cxr__flag_row_clear (gpointer row);
+
+gboolean cxr__store_replace_flags (CxrStore *store, const char *patient_id, const GArray *flags,
+                                   gint64 model_id, gint64 run_id, GError **error);
+
+/* --- reports ----------------------------------------------------------------- */
+
+typedef struct {
+  char *sex;
+  int n_scans, n_frontal;
+  double first_age, last_age;       /* NAN unknown */
+} CxrPatientRow;
+
+/* Any film of a patient, as a report shows it. */
+typedef struct {
+  gint64 scan_id;
+  char *image_index, *view_kind, *view_position, *status, *error, *path, *labels, *sha256;
+  int visit;
+  double day, age;                  /* NAN unknown */
+} CxrReportFilm;
+
+void cxr__report_film_clear (gpointer film);
+
+typedef struct {
+  gint64 fixed_id, moving_id;
+  char *kind, *status, *reason, *overlay_path;
+  gboolean cross_view;
+  CxrRegistration reg;              /* the transform (status not set) */
+  double confidence;
+  double change_score, changed_area_mm2; /* NAN: no map */
+} CxrReportPair;
+
+void cxr__report_pair_clear (gpointer pair);
+
+gboolean cxr__store_patient (CxrStore *store, const char *patient_id, CxrPatientRow *out,
+                             GError **error);
+GArray *cxr__store_patient_films (CxrStore *store, const char *patient_id, GError **error);
+gint64 cxr__store_patient_model (CxrStore *store, const char *patient_id, char **name,
+                                 char **sha256);
+GArray *cxr__store_patient_pairs (CxrStore *store, const char *patient_id);
+GArray *cxr__store_patient_flags (CxrStore *store, const char *patient_id);
+GPtrArray *cxr__store_model_findings (CxrStore *store, gint64 model_id);
+
+typedef struct {
+  char *patient_id;
+  int n_scans, n_frontal, n_flags;
+  char *strongest, *signals;
+  double min_p;                     /* NAN: none */
+  gboolean has_pairs;
+} CxrIndexRow;
+
+void cxr__index_row_clear (gpointer row);
+
+typedef struct {
+  char *finding;
+  int n_films, n_flagged;
+} CxrFindingCount;
+
+void cxr__finding_count_clear (gpointer row);
+
+gboolean cxr__store_cohort_counts (CxrStore *store, int *patients, int *films, int *flagged,
+                                   GError **error);
+GArray *cxr__store_index_rows (CxrStore *store, GError **error);
+GArray *cxr__store_finding_counts (CxrStore *store, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The store's side of the reports: one patient's row, films, pairs and
+ * flags, the model with results for them, and the cohort index's rows.
+ */
+#include <string.h>
+
+#include "cxr/error.h"
+#include "store-db.h"
+#include "store-private.h"
+
+void
+cxr__report_film_clear (gpointer film)
+{
+  CxrReportFilm *f = film;
+  g_free (f->image_index);
+  g_free (f->view_kind);
+  g_free (f->view_position);
+  g_free (f->status);
+  g_free (f->error);
+  g_free (f->path);
+  g_free (f->labels);
+  g_free (f->sha256);
+}
+
+void
+cxr__report_pair_clear (gpointer pair)
+{
+  CxrReportPair *p = pair;
+  g_free (p->kind);
+  g_free (p->status);
+  g_free (p->reason);
+  g_free (p->overlay_path);
+}
+
+void
+cxr__index_row_clear (gpointer row)
+{
+  CxrIndexRow *r = row;
+  g_free (r->patient_id);
+  g_free (r->strongest);
+  g_free (r->signals);
+}
+
+void
+cxr__finding_count_clear (gpointer row)
+{
+  g_free (((CxrFindingCount *) row)->finding);
+}
+
+/**
+ * cxr__store_patient:
+ * A patient's row; %FALSE with @error set when there is none.
+ */
+gboolean
+cxr__store_patient (CxrStore *store, const char *pid, CxrPatientRow *out, GError **error)
+{
+  memset (out, 0, sizeof *out);
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT sex, n_scans, n_frontal, first_age_years, last_age_years FROM patients"
+      " WHERE patient_id = ?", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
+  gboolean found = sqlite3_step (st) == SQLITE_ROW;
+  if (found)
+    {
+      out->sex = g_strdup (cxr__col_text (st, 0));
+      out->n_scans = sqlite3_column_int (st, 1);
+      out->n_frontal = sqlite3_column_int (st, 2);
+      out->first_age = cxr__col_double (st, 3);
+      out->last_age = cxr__col_double (st, 4);
+    }
+  else
+    g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "%s: no patient '%s'", store->path,
+                 pid);
+  sqlite3_finalize (st);
+  return found;
+}
+
+/**
+ * cxr__store_patient_films:
+ * Returns: (transfer full) (element-type CxrReportFilm): every film of the
+ * patient, any status or view, by visit.
+ */
+GArray *
+cxr__store_patient_films (CxrStore *store, const char *pid, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT scan_id, image_index, view_kind, view_position, status, error, path, finding_labels,"
+      " sha256, visit, coalesce(julianday(study_date), day_offset), age_years"
+      " FROM scans WHERE patient_id = ? ORDER BY visit", error);
+  if (st == NULL)
+    return NULL;
+  GArray *films = g_array_new (FALSE, TRUE, sizeof (CxrReportFilm));
+  g_array_set_clear_func (films, cxr__report_film_clear);
+  sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      CxrReportFilm f = { sqlite3_column_int64 (st, 0) };
+      char **text[] = { &f.image_index, &f.view_kind, &f.view_position, &f.status, &f.error,
+                        &f.path, &f.labels, &f.sha256 };
+      for (guint k = 0; k < G_N_ELEMENTS (text); k++)
+        *text[k] = g_strdup (cxr__col_text (st, (int) k + 1));
+      f.visit = sqlite3_column_int (st, 9);
+      f.day = cxr__col_double (st, 10);
+      f.age = cxr__col_double (st, 11);
+      g_array_append_val (films, f);
+    }
+  sqlite3_finalize (st);
+  return films;
+}
+
+/**
+ * cxr__store_patient_model:
+ * The latest model with results for the patient, its name and sha256.
+ *
+ * Returns: its model_id, or 0 when there is none.
+ */
+gint64
+cxr__store_patient_model (CxrStore *store, const char *pid, char **name, char **sha256)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT m.model_id, m.name, m.sha256 FROM models m WHERE EXISTS (SELECT 1 FROM embeddings e"
+      " JOIN scans s USING (scan_id) WHERE e.model_id = m.model_id AND s.patient_id = ?)"
+      " ORDER BY m.model_id DESC LIMIT 1", NULL);
+  gint64 id = 0;
+  if (st == NULL)
+    return 0;
+  sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
+  if (sqlite3_step (st) == SQLITE_ROW)
+    {
+      id = sqlite3_column_int64 (st, 0);
+      *name = g_strdup (cxr__col_text (st, 1));
+      *sha256 = g_strdup (cxr__col_text (st, 2));
+    }
+  sqlite3_finalize (st);
+  return id;
+}
+
+/* byte order, as SQLite's BINARY collation */
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/**
+ * cxr__store_model_findings:
+ * Returns: (transfer full) (element-type utf8): the findings a model
+ * scores, in name order (from its row, not a scan of its predictions).
+ */
+GPtrArray *
+cxr__store_model_findings (CxrStore *store, gint64 model_id)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  sqlite3_stmt *st = cxr__store_prepare (store, "SELECT classes FROM models WHERE model_id = ?",
+                                         NULL);
+  if (st == NULL)
+    return out;
+  sqlite3_bind_int64 (st, 1, model_id);
+  if (sqlite3_step (st) == SQLITE_ROW && cxr__col_text (st, 0))
+    {
+      g_auto (GStrv) parts = g_strsplit (cxr__col_text (st, 0), "|", -1);
+      for (char **p = parts; *p; p++)
+        if (**p)
+          g_ptr_array_add (out, g_strdup (*p));
+    }
+  sqlite3_finalize (st);
+  g_ptr_array_sort (out, compare_names);
+  return out;
+}
+
+/**
+ * cxr__store_patient_pairs:
+ * Returns: (transfer full) (element-type CxrReportPair): the patient's
+ * registrations with their change measures, by visit, previous first.
+ */
+GArray *
+cxr__store_patient_pairs (CxrStore *store, const char *pid)
+{
+  GArray *pairs = g_array_new (FALSE, TRUE, sizeof (CxrReportPair));
+  g_array_set_clear_func (pairs, cxr__report_pair_clear);
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT r.fixed_scan_id, r.moving_scan_id, r.kind, r.dx_px, r.dy_px, r.angle_deg, r.scale,"
+      " r.confidence, r.status, r.reason, r.cross_view, c.change_score, c.changed_area_mm2,"
+      " c.overlay_path, r.fixed_aspect, r.moving_aspect"
+      " FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
+      " LEFT JOIN pair_changes c USING (fixed_scan_id, moving_scan_id, kind)"
+      " WHERE m.patient_id = ? ORDER BY m.visit, r.kind DESC", NULL);
+  if (st == NULL)
+    return pairs;
+  sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      CxrReportPair p = { sqlite3_column_int64 (st, 0), sqlite3_column_int64 (st, 1) };
+      p.kind = g_strdup (cxr__col_text (st, 2));
+      p.reg.dx_px = sqlite3_column_double (st, 3);
+      p.reg.dy_px = sqlite3_column_double (st, 4);
+      p.reg.angle_deg = sqlite3_column_double (st, 5);
+      p.reg.scale = sqlite3_column_double (st, 6);
+      p.confidence = cxr__col_double (st, 7);
+      p.status = g_strdup (cxr__col_text (st, 8));
+      p.reason = g_strdup (cxr__col_text (st, 9));
+      p.cross_view = sqlite3_column_int (st, 10);
+      p.change_score = cxr__col_double (st, 11);
+      p.changed_area_mm2 = cxr__col_double (st, 12);
+      p.overlay_path = g_strdup (cxr__col_text (st, 13));
+      p.reg.fixed_aspect = sqlite3_column_double (st, 14); /* NULL (square) reads 0 */
+      p.reg.moving_aspect = sqlite3_column_double (st, 15);
+      g_array_append_val (pairs, p);
+    }
+  sqlite3_finalize (st);
+  return pairs;
+}
+
+static CxrTrendKind
+trend_kind_of (const char *name)
+{
+  for (int k = CXR_TREND_INSUFFICIENT_VISITS; k <= CXR_TREND_IMPROVING; k++)
+    if (g_str_equal (name, cxr_trend_kind_name ((CxrTrendKind) k)))
+      return (CxrTrendKind) k;
+  return CXR_TREND_STABLE;
+}
+
+/**
+ * cxr__store_patient_flags:
+ * Returns: (transfer full) (element-type CxrFlagRow): the patient's
+ * flags that say something (slow_progression, acute_change, improving),
+ * worsening first, by p-value. Only the signal, view kind, kind,
+ * evidence, visits and p-value are set.
+ */
+GArray *
+cxr__store_patient_flags (CxrStore *store, const char *pid)
+{
+  GArray *flags = g_array_new (FALSE, TRUE, sizeof (CxrFlagRow));
+  g_array_set_clear_func (flags, cxr__flag_row_clear);
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT signal, view_kind, kind, evidence, event_visit, first_visit, last_visit, p_value"
+      " FROM progression_flags WHERE patient_id = ? AND kind IN ('slow_progression', 'acute_change',"
+      " 'improving') ORDER BY kind = 'improving', p_value", NULL);
+  if (st == NULL)
+    return flags;
+  sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      CxrFlagRow f = { g_strdup (cxr__col_text (st, 0)), g_strdup (cxr__col_text (st, 1)),
+                       trend_kind_of (cxr__col_text (st, 2)) };
+      f.evidence = g_strdup (cxr__col_text (st, 3));
+      f.event_visit = sqlite3_column_type (st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int (st, 4);
+      f.first_visit = sqlite3_column_int (st, 5);
+      f.last_visit = sqlite3_column_int (st, 6);
+      f.p_value = cxr__col_double (st, 7);
+      f.tau = f.slope = f.slope_low = f.slope_high = f.retest_limit = f.acute_limit = NAN;
+      g_array_append_val (flags, f);
+    }
+  sqlite3_finalize (st);
+  return flags;
+}
+
+/* --- the cohort index -------------------------------------------------------- */
+
+gboolean
+cxr__store_cohort_counts (CxrStore *store, int *patients, int *films, int *flagged,
+                          GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM scans),"
+      " (SELECT count(*) FROM flagged_patients)", error);
+  if (st == NULL)
+    return FALSE;
+  gboolean ok = sqlite3_step (st) == SQLITE_ROW;
+  if (ok)
+    {
+      *patients = sqlite3_column_int (st, 0);
+      *films = sqlite3_column_int (st, 1);
+      *flagged = sqlite3_column_int (st, 2);
+    }
+  else
+    cxr__store_fail (store, error, "counting");
+  sqlite3_finalize (st);
+  return ok;
+}
+
+/**
+ * cxr__store_index_rows:
+ * Returns: (transfer full) (element-type CxrIndexRow): every patient,
+ * flagged ones first (acute before slow, by p-value), then by id.
+ */
+GArray *
+cxr__store_index_rows (CxrStore *store, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT p.patient_id, p.n_scans, p.n_frontal, coalesce(f.n_flags, 0), f.strongest_kind,"
+      " f.min_p_value, f.signals, EXISTS (SELECT 1 FROM registrations r JOIN scans s"
+      " ON s.scan_id = r.moving_scan_id WHERE s.patient_id = p.patient_id)"
+      " FROM patients p LEFT JOIN flagged_patients f USING (patient_id)"
+      " ORDER BY f.n_flags IS NULL, f.strongest_kind <> 'acute_change', f.min_p_value, p.patient_id",
+      error);
+  if (st == NULL)
+    return NULL;
+  GArray *rows = g_array_new (FALSE, TRUE, sizeof (CxrIndexRow));
+  g_array_set_clear_func (rows, cxr__index_row_clear);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      CxrIndexRow r = { g_strdup (cxr__col_text (st, 0)), sqlite3_column_int (st, 1),
+                        sqlite3_column_int (st, 2), sqlite3_column_int (st, 3),
+                        g_strdup (cxr__col_text (st, 4)), g_strdup (cxr__col_text (st, 6)),
+                        cxr__col_double (st, 5), sqlite3_column_int (st, 7) };
+      g_array_append_val (rows, r);
+    }
+  sqlite3_finalize (st);
+  return rows;
+}
+
+/**
+ * cxr__store_finding_counts:
+ * Returns: (transfer full) (element-type CxrFindingCount): per finding in
+ * the metadata, the films labelled with it and the patients flagged for
+ * its probability; most frequent first.
+ */
+GArray *
+cxr__store_finding_counts (CxrStore *store, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT finding, count(*), (SELECT count(DISTINCT patient_id) FROM progression_flags"
+      " WHERE signal = 'probability:' || finding AND kind IN ('slow_progression', 'acute_change'))"
+      " FROM scan_findings GROUP BY finding ORDER BY 2 DESC", error);
+  if (st == NULL)
+    return NULL;
+  GArray *rows = g_array_new (FALSE, TRUE, sizeof (CxrFindingCount));
+  g_array_set_clear_func (rows, cxr__finding_count_clear);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      CxrFindingCount c = { g_strdup (cxr__col_text (st, 0)), sqlite3_column_int (st, 1),
+                            sqlite3_column_int (st, 2) };
+      g_array_append_val (rows, c);
+    }
+  sqlite3_finalize (st);
+  return rows;
+}

@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The store's side of progression: a patient's frontal series, the value
+ * of each signal (signal.h) at each of its films, the test-retest limits
+ * and the flags. The signal values are read here once for the flags and
+ * once for the reports, with the same statements.
+ */
+#include <string.h>
+
+#include "cxr/error.h"
+#include "store-db.h"
+#include "store-private.h"
+
+void
+cxr__series_film_clear (gpointer film)
+{
+  CxrSeriesFilm *f = film;
+  g_free (f->image_index);
+  g_free (f->view_kind);
+}
+
+void
+cxr__flag_row_clear (gpointer row)
+{
+  CxrFlagRow *f = row;
+  g_free (f->signal);
+  g_free (f->view_kind);
+  g_free (f->evidence);
+}
+
+/* Runs a one-column query, the column as text into a new array. */
+static GPtrArray *
+text_column (CxrStore *store, sqlite3_stmt *st, GError **error)
+{
+  if (st == NULL)
+    return NULL;
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  int rc;
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    g_ptr_array_add (out, g_strdup (cxr__col_text (st, 0)));
+  sqlite3_finalize (st);
+  if (rc != SQLITE_DONE)
+    {
+      g_ptr_array_unref (out);
+      cxr__store_fail (store, error, "query");
+      return NULL;
+    }
+  return out;
+}
+
+/* --- test-retest limits ------------------------------------------------------- */
+
+gboolean
+cxr__store_has_limits (CxrStore *store, gint64 model_id, gboolean *have, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT count(*) FROM retest_limits WHERE model_id = ?", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (st, 1, model_id);
+  *have = sqlite3_step (st) == SQLITE_ROW && sqlite3_column_int (st, 0) > 0;
+  sqlite3_finalize (st);
+  return TRUE;
+}
+
+/**
+ * cxr__store_calibration_paths:
+ * Up to @n frontal films spread over the store, to derive the test-retest
+ * limits from: ordered by content hash, one per patient.
+ *
+ * Returns: (transfer full) (element-type filename): their paths.
+ */
+GPtrArray *
+cxr__store_calibration_paths (CxrStore *store, int n, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT path FROM (SELECT path, sha256, row_number() OVER (PARTITION BY patient_id"
+      " ORDER BY sha256) AS r FROM frontal_scans) WHERE r = 1 ORDER BY sha256 LIMIT ?", error);
+  if (st)
+    sqlite3_bind_int (st, 1, n);
+  return text_column (store, st, error);
+}
+
+/**
+ * cxr__store_write_limits:
+ * The limits of @model_id, all or none (one transaction).
+ */
+gboolean
+cxr__store_write_limits (CxrStore *store, gint64 model_id, const CxrLimitRow *rows, guint n,
+                         const char *method, GError **error)
+{
+  if (!cxr_store_begin (store, error))
+    return FALSE;
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "INSERT INTO retest_limits (model_id, signal, limit_value, n_copies, method) VALUES (?,?,?,?,?)",
+      error);
+  gboolean ok = st != NULL;
+  for (guint k = 0; ok && k < n; k++)
+    {
+      sqlite3_bind_int64 (st, 1, model_id);
+      sqlite3_bind_text (st, 2, rows[k].signal, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_double (st, 3, rows[k].value);
+      sqlite3_bind_int (st, 4, rows[k].n_copies);
+      sqlite3_bind_text (st, 5, method, -1, SQLITE_STATIC);
+      ok = cxr__store_step_done (store, st, "storing test-retest limits", error);
+    }
+  sqlite3_finalize (st);
+  if (ok)
+    return cxr_store_commit (store, error);
+  cxr_store_rollback (store);
+  return FALSE;
+}
+
+/**
+ * cxr__store_limits:
+ * Returns: (transfer full): signal name -> its limit (a double).
+ */
+GHashTable *
+cxr__store_limits (CxrStore *store, gint64 model_id, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT signal, limit_value FROM retest_limits WHERE model_id = ?", error);
+  if (st == NULL)
+    return NULL;
+  GHashTable *limits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  sqlite3_bind_int64 (st, 1, model_id);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      double v = sqlite3_column_double (st, 1);
+      g_hash_table_insert (limits, g_strdup (cxr__col_text (st, 0)), g_memdup2 (&v, sizeof v));
+    }
+  sqlite3_finalize (st);
+  return limits;
+}
+
+/* --- series ------------------------------------------------------------------- */
+
+/**
+ * cxr__store_flag_patients:
+ * Returns: (transfer full) (element-type utf8): the patients with two or
+ * more readable frontal films.
+ */
+GPtrArray *
+cxr__store_flag_patients (CxrStore *store, GError **error)
+{
+  return text_column (store, cxr__store_prepare (store,
+      "SELECT patient_id FROM patients WHERE n_frontal >= 2", error), error);
+}
+
+/**
+ * cxr__store_frontal_series:
+ * Returns: (transfer full) (element-type CxrSeriesFilm): a patient's
+ * readable frontal films, by view kind, then visit.
+ */
+GArray *
+cxr__store_frontal_series (CxrStore *store, const char *patient_id, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store,
+      "SELECT scan_id, visit, coalesce(julianday(study_date), day_offset), image_index, view_kind"
+      "  FROM frontal_scans WHERE patient_id = ? ORDER BY view_kind, visit", error);
+  if (st == NULL)
+    return NULL;
+  GArray *films = g_array_new (FALSE, TRUE, sizeof (CxrSeriesFilm));
+  g_array_set_clear_func (films, cxr__series_film_clear);
+  sqlite3_bind_text (st, 1, patient_id, -1, SQLITE_STATIC);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      CxrSeriesFilm f = { sqlite3_column_int64 (st, 0), sqlite3_column_int (st, 1),
+                          cxr__col_double (st, 2), g_strdup (cxr__col_text (st, 3)),
+                          g_strdup (cxr__col_text (st, 4)) };
+      g_array_append_val (films, f);
+    }
+  sqlite3_finalize (st);
+  return films;
+}
+
+struct _CxrSignalReader {
+  gint64 model_id;
+  sqlite3_stmt *prob, *emb, *trend;
+};
+
+void
+cxr__signal_reader_free (CxrSignalReader *r)
+{
+  if (r == NULL)
+    return;
+  sqlite3_finalize (r->prob);
+  sqlite3_finalize (r->emb);
+  sqlite3_finalize (r->trend);
+  g_free (r);
+}
+
+CxrSignalReader *
+cxr__signal_reader_new (CxrStore *store, gint64 model_id, GError **error)
+{
+  g_autoptr (CxrSignalReader) r = g_new0 (CxrSignalReader, 1);
+  r->model_id = model_id;
+  r->prob = cxr__store_prepare (store,
+      "SELECT probability FROM predictions WHERE scan_id = ? AND model_id = ? AND finding = ?",
+      error);
+  r->emb = r->prob ? cxr__store_prepare (store,
+      "SELECT cosine_distance(a.vector, b.vector) FROM embeddings a, embeddings b"
+      " WHERE a.scan_id = ? AND b.scan_id = ? AND a.model_id = ?3 AND b.model_id = ?3", error)
+                   : NULL;
+  /* the trend score of a film against the first film of its series, from
+   * a registration with status ok, where that film is the baseline */
+  r->trend = r->emb ? cxr__store_prepare (store,
+      "SELECT c.trend_score FROM pair_changes c JOIN patient_series ps"
+      "  ON ps.scan_id = c.moving_scan_id AND ps.baseline_scan_id = c.fixed_scan_id"
+      " JOIN registrations r USING (fixed_scan_id, moving_scan_id, kind)"
+      " WHERE c.fixed_scan_id = ? AND c.moving_scan_id = ? AND c.kind = 'baseline'"
+      "   AND r.status = 'ok'", error)
+                    : NULL;
+  if (r->trend == NULL)
+    return NULL;
+  return g_steal_pointer (&r);
+}
+
+/**
+ * cxr__signal_reader_value:
+ * @first: @scan_id is the series' first film
+ *
+ * Returns: whether the signal has a value at that film (in @value).
+ */
+gboolean
+cxr__signal_reader_value (CxrSignalReader *r, const CxrSignal *sig, gint64 first_scan_id,
+                          gint64 scan_id, gboolean first, double *value)
+{
+  sqlite3_stmt *q = NULL;
+  switch (sig->kind)
+    {
+    case CXR_SIGNAL_PROBABILITY:
+      q = r->prob;
+      sqlite3_bind_int64 (q, 1, scan_id);
+      sqlite3_bind_int64 (q, 2, r->model_id);
+      sqlite3_bind_text (q, 3, sig->finding, -1, SQLITE_STATIC);
+      break;
+    case CXR_SIGNAL_EMBEDDING_DISTANCE:
+      q = r->emb;
+      sqlite3_bind_int64 (q, 1, first_scan_id);
+      sqlite3_bind_int64 (q, 2, scan_id);
+      sqlite3_bind_int64 (q, 3, r->model_id);
+      break;
+    case CXR_SIGNAL_TREND_SCORE:
+      if (first)
+        {
+          *value = 0;
+          return TRUE;
+        }
+      q = r->trend;
+      sqlite3_bind_int64 (q, 1, first_scan_id);
+      sqlite3_bind_int64 (q, 2, scan_id);
+      break;
+    }
+  gboolean have = sqlite3_step (q) == SQLITE_ROW && sqlite3_column_type (q, 0) != SQLITE_NULL;
+  if (have)
+    *value = sqlite3_column_double (q, 0);
+  sqlite3_reset (q);
+  return have;
+}
+
+/* --- flags ------------------------------------------------------------------- */
+
+/**
+ * cxr__store_replace_flags:
+ * A patient's flags (CxrFlagRow), in place of the ones stored, in one
+ * transaction.
+ */
+gboolean
+cxr__store_replace_flags (CxrStore *store, const char *patient_id, const GArray *flags,
+                          gint64 model_id, gint64 run_id, GError **error)
+{
+  if (!cxr_store_begin (store, error))
+    return FALSE;
+  sqlite3_stmt *del = cxr__store_prepare (store,
+      "DELETE FROM progression_flags WHERE patient_id = ?", error);
+  sqlite3_stmt *ins = del ? cxr__store_prepare (store,
+      "INSERT INTO progression_flags (patient_id, signal, view_kind, kind, n_visits, first_visit,"
+      " last_visit, time_axis, tau, p_value, slope, slope_low, slope_high, retest_limit,"
+      " acute_limit, event_visit, evidence, model_id, run_id)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", error) : NULL;
+  gboolean ok = ins != NULL;
+  if (ok)
+    {
+      sqlite3_bind_text (del, 1, patient_id, -1, SQLITE_STATIC);
+      ok = cxr__store_step_done (store, del, "storing progression flags", error);
+    }
+  for (guint k = 0; ok && k < flags->len; k++)
+    {
+      const CxrFlagRow *f = &g_array_index (flags, CxrFlagRow, k);
+      int i = 1;
+      sqlite3_bind_text (ins, i++, patient_id, -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, i++, f->signal, -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, i++, f->view_kind, -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, i++, cxr_trend_kind_name (f->kind), -1, SQLITE_STATIC);
+      sqlite3_bind_int (ins, i++, f->n_visits);
+      sqlite3_bind_int (ins, i++, f->first_visit);
+      sqlite3_bind_int (ins, i++, f->last_visit);
+      sqlite3_bind_text (ins, i++, f->time_axis, -1, SQLITE_STATIC);
+      double v[] = { f->tau, f->p_value, f->slope, f->slope_low, f->slope_high, f->retest_limit,
+                     f->acute_limit };
+      for (guint q = 0; q < G_N_ELEMENTS (v); q++)
+        cxr__bind_double_or_null (ins, i++, v[q]);
+      cxr__bind_int_or_null (ins, i++, f->event_visit);
+      sqlite3_bind_text (ins, i++, f->evidence, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (ins, i++, model_id);
+      sqlite3_bind_int64 (ins, i++, run_id);
+      ok = cxr__store_step_done (store, ins, "storing progression flags", error);
+    }
+  sqlite3_finalize (del);
+  sqlite3_finalize (ins);
+  if (ok)
+    return cxr_store_commit (store, error);
+  cxr_store_rollback (store);
+  return FALSE;
+}

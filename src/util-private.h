@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Small helpers several modules share: strict number parsing, a sort
+ * order for doubles, and the capped message lists of run summaries.
+ */
+#pragma once
+
+#include <stdarg.h>
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+gboolean cxr__parse_int (const char *s, gint64 *out);
+gboolean cxr__parse_double (const char *s, double *out);
+int cxr__cmp_double (gconstpointer a, gconstpointer b);
+void cxr__messages_addv (GPtrArray *messages, guint64 *n_messages, guint max, const char *fmt,
+                         va_list ap) G_GNUC_PRINTF (4, 0);
+
+G_END_DECLS
