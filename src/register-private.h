@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Inside registration (register.h), split by stage:
+ *   register-fft.c     FFTW plans, phase correlation, the log-polar
+ *                      spectrum (Fourier-Mellin) and the translation search
+ *   register-grid.c    a film on square grids: resampling, structure image,
+ *                      thorax window, sampling, warping, NCC; the pyramid
+ *   register-refine.c  robust Gauss-Newton refinement of a similarity
+ *   register.c         hypotheses, both directions, the result, the API
+ *   register-warp.c    mapping points and warping films with a result
+ *   register-chain.c   chain checks over a patient's registrations
+ */
+#pragma once
+
+#include <fftw3.h>
+#include <math.h>
+#include <glib.h>
+
+#include "cxr/register.h"
+
+G_BEGIN_DECLS
+
+#define LP_ANGLES 180   /* log-polar: angle bins over 180 degrees */
+#define LP_RADII 64     /* log-polar: radius bins */
+#define REFINE_STEP 2   /* refine samples every second pixel (staggered) */
+
+/* --- FFT (register-fft.c) --------------------------------------------------- */
+
+typedef struct {
+  fftwf_plan fwd;  /* r2c, n0 x n1 */
+  fftwf_plan inv;  /* c2r */
+} Plans;
+
+const Plans *cxr__fft_plans (int n0, int n1);
+
+typedef struct {
+  double x, y;    /* shift: b(p) ~ a(p - t) */
+  double peak;
+  double psr;
+} Peak;
+
+void cxr__cross_power (const float *a, const float *b, int n0, int n1, float *corr);
+Peak cxr__find_peak (const float *corr, int n0, int n1, double ylo, double yhi, double xlo,
+                     double xhi, double psr_above);
+void cxr__log_polar_spectrum (const float *img, int n, float *lp, double rmin, double dlog);
+
+/* --- grids (register-grid.c) --------------------------------------------------- */
+
+/* A film resampled to an n x n grid: grid point u maps to film coordinate
+ * x = (u - (n-1)/2) / k + cx. */
+typedef struct {
+  int n;
+  double k;       /* grid px per film px */
+  float *img;     /* n*n; the top grid only */
+  float *valid;   /* n*n, 1 inside the film */
+  float *lcn;     /* structure image */
+  float *lcnv;    /* the same, NAN where the film has no data */
+  float *weight;  /* thorax window */
+  /* refine's template: every second pixel (staggered) that has weight,
+   * inside a one-pixel border, with its position from the centre, value,
+   * weight and gradient; fixed for the film, so made once (grid_template) */
+  guint np;
+  float *tpx, *tpy, *tfl, *tfw, *tgx, *tgy;
+} Grid;
+
+/* A similarity on grid coordinates relative to the grid centre:
+ * p' = [[a, -b], [b, a]] p + (tx, ty). */
+typedef struct {
+  double a, b, tx, ty;
+} Sim;
+
+/* The grids of one film: fine (optional), coarse, mid (half the coarse
+ * size: Fourier-Mellin and a refinement step) and search (a quarter: the
+ * hypotheses), each at least 64 px; and the log-polar spectrum of mid. */
+typedef struct {
+  Grid fine, coarse, mid, search;
+  gboolean has_fine;
+  double k;        /* top grid px per film px (across) */
+  double aspect;   /* a film pixel's height over its width */
+  float *lp;       /* LP_ANGLES x LP_RADII */
+  double lp_rmin, lp_dlog;
+} Pyr;
+
+float *cxr__falloc (gsize n);
+void cxr__pyr_build (Pyr *p, const CxrImage *im, double aspect, int nf, int nc);
+void cxr__pyr_clear (Pyr *p);
+void cxr__warp_grid (const float *src, int n, const Sim *S, float *out);
+double cxr__grid_ncc (const Grid *f, const Grid *m, const Sim *S, int step);
+
+static inline const Grid *
+cxr__pyr_top (const Pyr *p)
+{
+  return p->has_fine ? &p->fine : &p->coarse;
+}
+
+/* Bilinear sample of img (w x h) at (x, y); 0 and *inside FALSE outside. */
+static inline float
+cxr__bilinear (const float *img, int w, int h, double x, double y, gboolean *inside)
+{
+  if (!(x >= 0 && y >= 0 && x <= w - 1 && y <= h - 1))
+    {
+      *inside = FALSE;
+      return 0.f;
+    }
+  int x0 = MIN ((int) x, w - 2), y0 = MIN ((int) y, h - 2);
+  float fx = (float) (x - x0), fy = (float) (y - y0);
+  const float *p = img + (gsize) y0 * w + x0;
+  *inside = TRUE;
+  return (1 - fy) * ((1 - fx) * p[0] + fx * p[1]) + fy * ((1 - fx) * p[w] + fx * p[w + 1]);
+}
+
+/* Similarity of grid coordinates (fixed grid -> moving grid, same n). */
+static inline void
+cxr__sim_from_params (Sim *S, double s, double theta, double tx, double ty)
+{
+  S->a = s * cos (theta);
+  S->b = s * sin (theta);
+  S->tx = tx;
+  S->ty = ty;
+}
+
+/* --- the translation search (register-fft.c) ------------------------------- */
+
+/* The fixed side of the translation search: spectrum of lcn * weight. */
+typedef struct {
+  int n;
+  fftwf_complex *fa;
+  float *mprod;      /* moving lcn * weight, warped per hypothesis */
+  float *buf;
+  fftwf_complex *fb;
+} Search;
+
+void cxr__search_init (Search *q, const Grid *f, const Grid *m);
+void cxr__search_clear (Search *q);
+void cxr__translation_at (Search *q, const Sim *rs, double psr_above, Peak *pk);
+
+/* --- refinement (register-refine.c) ------------------------------------------ */
+
+gboolean cxr__refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max_iter,
+                      double tol);
+
+G_END_DECLS
