@@ -94,7 +94,8 @@ measure_film (const char *path, const CxrModel *model, const GPtrArray *signals,
                 }
               break;
             }
-          if (sig->kind != CXR_SIGNAL_TREND_SCORE || compared)
+          /* undefined (a zero embedding) or not compared: no sample */
+          if (!isnan (v))
             g_array_append_val (diffs[s], v);
         }
       if (compared)
@@ -129,7 +130,8 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_
     measure_film (paths->pdata[f], model, signals, o->calib_copies, rng, diffs);
   g_rand_free (rng);
 
-  /* the embedding distance (the first signal) is measured on every copy */
+  /* the embedding distance (the first signal) is measured on every copy
+   * of a readable film with a non-zero embedding */
   gboolean ok = diffs[0]->len > 0;
   if (!ok)
     g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,

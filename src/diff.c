@@ -400,10 +400,19 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
         pu = own_u = cxr_model_predict (opt.model, moving);
       g_autoptr (CxrPrediction) pm = cxr_model_predict (opt.model, &mi);
       gsize hw = (gsize) pf->map_w * pf->map_h;
+      /* over the locations where both feature vectors have a direction */
       double fc = 0;
+      gsize nf = 0;
       for (gsize i = 0; i < hw; i++)
-        fc += cxr_model_cosine_distance (pf->features + i, pm->features + i, pf->dim, hw);
-      out->feature_change = fc / hw;
+        {
+          double c = cxr_model_cosine_distance (pf->features + i, pm->features + i, pf->dim, hw);
+          if (!isnan (c))
+            {
+              fc += c;
+              nf++;
+            }
+        }
+      out->feature_change = nf ? fc / nf : NAN;
       out->embedding_distance = cxr_model_cosine_distance (pf->embedding, pu->embedding, pf->dim, 1);
       out->n_classes = pf->n_classes;
       out->probability_delta = g_new (double, pf->n_classes);

@@ -33,6 +33,7 @@
 #include "cxr/model.h"
 #include "cxr/safetensors.h"
 #include "sgemm-private.h"
+#include "vector-private.h"
 
 typedef struct {
   const char *name;
@@ -749,21 +750,13 @@ cxr_prediction_free (CxrPrediction *p)
 
 /**
  * cxr_model_cosine_distance:
- * @stride: distance between consecutive elements (1 for an embedding;
- *   map_w * map_h for one location of a feature map)
+ * Of two vectors of @n floats @stride apart (an embedding: 1; a location
+ * of a feature map: its height times width).
  *
- * Returns: 1 - a.b / (|a| |b|), or 0 when either vector is zero.
+ * Returns: 1 - a.b / (|a| |b|), or NAN when either vector is zero.
  */
 double
 cxr_model_cosine_distance (const float *a, const float *b, int n, gsize stride)
 {
-  double ab = 0, aa = 0, bb = 0;
-  for (int k = 0; k < n; k++)
-    {
-      double x = a[k * stride], y = b[k * stride];
-      ab += x * y;
-      aa += x * x;
-      bb += y * y;
-    }
-  return aa > 0 && bb > 0 ? 1 - ab / sqrt (aa * bb) : 0;
+  return cxr__cosine_distance (a, b, n, stride);
 }

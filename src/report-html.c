@@ -272,10 +272,7 @@ section_pairs (GString *h, const CxrReportData *d)
   for (guint k = 0; k < d->pairs->len; k++)
     {
       const CxrReportPair *p = &g_array_index (d->pairs, CxrReportPair, k);
-      const CxrReportFilm *f = cxr__report_film (d, p->fixed_id);
-      const CxrReportFilm *m = cxr__report_film (d, p->moving_id);
-      if (f == NULL || m == NULL)
-        continue;
+      const CxrReportFilm *f = d->pair_films->pdata[2 * k], *m = d->pair_films->pdata[2 * k + 1];
       g_autofree char *fi = esc (f->image_index), *mi = esc (m->image_index), *er = esc (p->reason);
       g_string_append_printf (h, "<div class=\"pair\"><div><b>%s</b>: visit %d &rarr; %d<br>"
                               "<a href=\"#film-%" G_GINT64_FORMAT "\">%s</a> &rarr; "

@@ -98,10 +98,7 @@ pairs (JsonBuilder *jb, const CxrReportData *d)
   for (guint k = 0; k < d->pairs->len; k++)
     {
       const CxrReportPair *p = &g_array_index (d->pairs, CxrReportPair, k);
-      const CxrReportFilm *f = cxr__report_film (d, p->fixed_id);
-      const CxrReportFilm *m = cxr__report_film (d, p->moving_id);
-      if (f == NULL || m == NULL)
-        continue;
+      const CxrReportFilm *f = d->pair_films->pdata[2 * k], *m = d->pair_films->pdata[2 * k + 1];
       json_builder_begin_object (jb);
       add_string_or_null (jb, "kind", p->kind);
       add_string_or_null (jb, "fixed", f->image_index);

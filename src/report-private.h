@@ -38,14 +38,14 @@ typedef struct {
   int n_trend;
   double *t;             /* n_trend: days from the first film, or visit */
   GPtrArray *trends;     /* CxrReportTrend */
-  GArray *pairs;         /* CxrReportPair, by visit, previous first */
+  GArray *pairs;         /* CxrReportPair, by visit, previous first; */
+  GPtrArray *pair_films; /* and per pair, its two films: fixed, moving, ... */
 } CxrReportData;
 
 CxrReportData *cxr__report_data_load (CxrStore *store, const char *patient_id, GError **error);
 void cxr__report_data_free (CxrReportData *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrReportData, cxr__report_data_free)
 
-const CxrReportFilm *cxr__report_film (const CxrReportData *d, gint64 scan_id);
 char *cxr__report_resolve (const CxrReportData *d, const char *path);
 
 char *cxr__report_page_name (const char *patient_id, const char *ext);

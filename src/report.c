@@ -42,11 +42,13 @@ cxr__report_data_free (CxrReportData *d)
     g_ptr_array_unref (d->trends);
   if (d->pairs)
     g_array_unref (d->pairs);
+  if (d->pair_films)
+    g_ptr_array_unref (d->pair_films);
   g_free (d);
 }
 
-const CxrReportFilm *
-cxr__report_film (const CxrReportData *d, gint64 id)
+static const CxrReportFilm *
+film_by_id (const CxrReportData *d, gint64 id)
 {
   for (guint i = 0; i < d->films->len; i++)
     if (g_array_index (d->films, CxrReportFilm, i).scan_id == id)
@@ -155,7 +157,22 @@ cxr__report_data_load (CxrStore *store, const char *pid, GError **error)
   d->store_dir = g_path_get_dirname (cxr_store_path (store));
   d->flags = cxr__store_patient_flags (store, pid);
   load_trends (store, d);
-  d->pairs = cxr__store_patient_pairs (store, pid);
+  /* the pairs whose two films are the patient's (always, in a sound store) */
+  g_autoptr (GArray) pairs = cxr__store_patient_pairs (store, pid);
+  d->pairs = g_array_new (FALSE, TRUE, sizeof (CxrReportPair));
+  g_array_set_clear_func (d->pairs, cxr__report_pair_clear);
+  d->pair_films = g_ptr_array_new ();
+  for (guint k = 0; k < pairs->len; k++)
+    {
+      CxrReportPair *p = &g_array_index (pairs, CxrReportPair, k);
+      const CxrReportFilm *f = film_by_id (d, p->fixed_id), *m = film_by_id (d, p->moving_id);
+      if (f == NULL || m == NULL)
+        continue;
+      g_array_append_val (d->pairs, *p);
+      memset (p, 0, sizeof *p);
+      g_ptr_array_add (d->pair_films, (gpointer) f);
+      g_ptr_array_add (d->pair_films, (gpointer) m);
+    }
   return g_steal_pointer (&d);
 }
 

@@ -19,6 +19,8 @@ SQLITE_EXTENSION_INIT1
 #include <math.h>
 #include <string.h>
 
+#include "vector-private.h"
+
 /* Reads both vectors; returns their length, or -1 after reporting. */
 static int
 vectors (sqlite3_context *ctx, sqlite3_value **argv, const unsigned char **a,
@@ -62,18 +64,25 @@ cosine_distance (sqlite3_context *ctx, int argc, sqlite3_value **argv)
   int n = vectors (ctx, argv, &a, &b);
   if (n < 0)
     return;
-  double ab = 0, aa = 0, bb = 0;
+  /* the BLOBs as aligned floats in host order, for the shared definition */
+  float *fa = sqlite3_malloc64 (2 * (sqlite3_uint64) (n > 0 ? n : 1) * sizeof (float));
+  if (fa == NULL)
+    {
+      sqlite3_result_error_nomem (ctx);
+      return;
+    }
+  float *fb = fa + n;
   for (int i = 0; i < n; i++)
     {
-      double x = get (a, i), y = get (b, i);
-      ab += x * y;
-      aa += x * x;
-      bb += y * y;
+      fa[i] = get (a, i);
+      fb[i] = get (b, i);
     }
-  if (aa == 0 || bb == 0)
+  double d = cxr__cosine_distance (fa, fb, n, 1);
+  sqlite3_free (fa);
+  if (isnan (d))
     sqlite3_result_null (ctx);
   else
-    sqlite3_result_double (ctx, 1.0 - ab / sqrt (aa * bb));
+    sqlite3_result_double (ctx, d);
 }
 
 static void

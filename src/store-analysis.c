@@ -162,13 +162,18 @@ stored_transform (sqlite3_stmt *st, int col, CxrRegistration *r)
   r->moving_aspect = sqlite3_column_double (st, col + 6);
 }
 
-/* The kinds of a row grouped over kind ("previous", "baseline" or both). */
-static void
-kinds_of (sqlite3_stmt *st, int col, CxrPairRow *p)
+/* The first five columns of a pair's row: fixed and moving scan ids, the
+ * kinds grouped ("previous", "baseline" or both), fixed and moving paths. */
+static CxrPairRow
+pair_head (sqlite3_stmt *st)
 {
-  const char *kinds = cxr__col_text (st, col);
-  p->is_previous = strstr (kinds, "previous") != NULL;
-  p->is_baseline = strstr (kinds, "baseline") != NULL;
+  CxrPairRow p = { sqlite3_column_int64 (st, 0), sqlite3_column_int64 (st, 1) };
+  const char *kinds = cxr__col_text (st, 2);
+  p.is_previous = strstr (kinds, "previous") != NULL;
+  p.is_baseline = strstr (kinds, "baseline") != NULL;
+  p.fixed_path = g_strdup (cxr__col_text (st, 3));
+  p.moving_path = g_strdup (cxr__col_text (st, 4));
+  return p;
 }
 
 /* The artifact stem and pixel spacing of every film of a patient. */
@@ -256,12 +261,7 @@ load_pending (CxrStore *store, const char *patient_id, GArray *pending, GError *
   sqlite3_bind_text (st, 1, patient_id, -1, SQLITE_STATIC);
   while (sqlite3_step (st) == SQLITE_ROW)
     {
-      CxrPairRow p = { 0 };
-      p.fixed_id = sqlite3_column_int64 (st, 0);
-      p.moving_id = sqlite3_column_int64 (st, 1);
-      kinds_of (st, 2, &p);
-      p.fixed_path = g_strdup (cxr__col_text (st, 3));
-      p.moving_path = g_strdup (cxr__col_text (st, 4));
+      CxrPairRow p = pair_head (st);
       p.cross_view = sqlite3_column_int (st, 5);
       p.fixed_aspect = sqlite3_column_double (st, 6);
       p.moving_aspect = sqlite3_column_double (st, 7);
@@ -289,12 +289,7 @@ load_stored (CxrStore *store, const char *patient_id, const char *where, GArray 
   sqlite3_bind_text (st, 1, patient_id, -1, SQLITE_STATIC);
   while (sqlite3_step (st) == SQLITE_ROW)
     {
-      CxrPairRow p = { 0 };
-      p.fixed_id = sqlite3_column_int64 (st, 0);
-      p.moving_id = sqlite3_column_int64 (st, 1);
-      kinds_of (st, 2, &p);
-      p.fixed_path = g_strdup (cxr__col_text (st, 3));
-      p.moving_path = g_strdup (cxr__col_text (st, 4));
+      CxrPairRow p = pair_head (st);
       stored_transform (st, 5, &p.stored);
       g_array_append_val (out, p);
     }

@@ -12,6 +12,9 @@
 
 G_BEGIN_DECLS
 
+/* The method stored with each difference map. */
+#define CXR_DIFF_METHOD "qmatch-gauss/1"
+
 typedef struct {
   int size;                 /* working grid, px on the longer side; default 512 */
   double smooth_mm;         /* Gaussian sigma of the signed map; default 2 mm */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * The analysis pipeline over a store: everything `cxrtrack analyze` does,
- * one patient's series at a time.
+ * The analysis pipeline over a store: everything `cxrtrack analyze` does
+ * (registration, inference, difference maps, progression flags), one
+ * patient's series at a time.
  */
 #pragma once
 
@@ -26,7 +27,7 @@ typedef struct {
   const char *argv;             /* for the runs table */
   CxrRegisterOptions reg;
   CxrImageLimits limits;
-  double max_transitivity_px;   /* chain checks (pipeline.c), px of a 1024-px film; default 2 */
+  double max_transitivity_px;   /* chain checks (register-chain.c), px of a 1024-px film; default 2 */
   const CxrModel *model;        /* embed and score films; NULL: registration only */
   gboolean no_diff;             /* skip difference maps */
   CxrDiffOptions diff;          /* overlay_png and map_npy are set per pair */
@@ -59,10 +60,6 @@ struct _CxrAnalyzeSummary {
 
 void cxr_analyze_summary_init (CxrAnalyzeSummary *summary);
 void cxr_analyze_summary_clear (CxrAnalyzeSummary *summary);
-
-/* /3: the scale search in the common frame (films of different sizes) */
-#define CXR_REGISTER_METHOD "fm-hyp-gn-sym/3"
-#define CXR_DIFF_METHOD "qmatch-gauss/1"
 
 gboolean cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *options,
                                CxrAnalyzeSummary *summary, GError **error);

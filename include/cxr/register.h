@@ -40,6 +40,10 @@
 
 G_BEGIN_DECLS
 
+/* The method stored with each registration; /3: the scale search in the
+ * common frame (films of different sizes). */
+#define CXR_REGISTER_METHOD "fm-hyp-gn-sym/3"
+
 typedef enum {
   CXR_REGISTER_OK,
   CXR_REGISTER_LOW_CONFIDENCE,   /* usable with care: shown, flagged */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * cxrtrack analyze: run the pipeline over every patient with pending work.
+ * cxrtrack analyze: run the pipeline over every patient with pending work
+ * (registration, classifier, difference maps), then the progression flags.
  */
 #include <stdio.h>
 
@@ -35,7 +36,7 @@ cmd_analyze (int argc, char **argv)
       "Progression thresholds ([progression] alpha, confirm, acute_factor, ...)", "FILE" },
     { NULL }
   };
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("- register every pending pair of films");
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("- register, score and compare every pending film and pair");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_autoptr (GError) error = NULL;
   g_autofree char *cmdline = cli_join_argv (argc, argv);
