@@ -128,7 +128,7 @@ static void
 header (GString *h, const CxrReportData *d)
 {
   const CxrPatientRow *p = &d->patient;
-  g_autofree char *ep = esc (d->patient_id);
+  g_autofree char *ep = esc (d->patient_id), *es = esc (p->sex ? p->sex : "unknown");
   GString *hashes = g_string_new (NULL);
   for (guint i = 0; i < d->films->len; i++)
     {
@@ -141,7 +141,7 @@ header (GString *h, const CxrReportData *d)
                           "<title>cxrtrack: patient %s</title><style>%s</style></head><body>"
                           "<h1>Patient %s</h1><table>", ep, css, ep);
   g_string_append_printf (h, "<tr><td>sex</td><td>%s</td></tr><tr><td>films</td><td>%d (%d frontal, "
-                          "readable)</td></tr>", p->sex ? p->sex : "unknown", p->n_scans, p->n_frontal);
+                          "readable)</td></tr>", es, p->n_scans, p->n_frontal);
   if (!isnan (p->first_age))
     g_string_append_printf (h, "<tr><td>age</td><td>%.0f to %.0f years</td></tr>", p->first_age,
                             p->last_age);
@@ -196,8 +196,8 @@ section_films (GString *h, const CxrReportData *d)
       g_string_append_printf (h, "<figcaption>visit %d", f->visit);
       if (!isnan (f->day))
         g_string_append_printf (h, ", day %.0f", f->day - g_array_index (d->films, CxrReportFilm, 0).day);
-      g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", f->view_kind,
-                              f->view_position ? f->view_position : f->view_kind);
+      g_autofree char *evp = esc (f->view_position ? f->view_position : f->view_kind);
+      g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", f->view_kind, evp);
       if (!g_str_equal (f->status, "ok"))
         g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", f->status, f->status);
       g_string_append_printf (h, "<br>%s<br><span class=\"muted\">%s</span></figcaption></figure>", ei, el);

@@ -263,22 +263,10 @@ test_damaged_architecture (void **state)
   assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_IO));
 }
 
-static void
-test_half_floats (void **state)
-{
-  assert_true (cxr__half_to_float (0x3C00) == 1.0f);
-  assert_true (cxr__half_to_float (0xC000) == -2.0f);
-  assert_true (cxr__half_to_float (0x7BFF) == 65504.0f);
-  assert_true (cxr__half_to_float (0x0001) == ldexpf (1.0f, -24)); /* smallest subnormal */
-  assert_true (isinf (cxr__half_to_float (0x7C00)));
-  assert_true (isnan (cxr__half_to_float (0x7E00)));
-}
-
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_half_floats),
     cmocka_unit_test (test_bad_files),
     cmocka_unit_test (test_damaged_architecture),
     cmocka_unit_test (test_parity_small),

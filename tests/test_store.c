@@ -149,31 +149,6 @@ test_patient_series_view (void **state)
   assert_int_equal (query_int (s, "SELECT is_frontal FROM patient_series WHERE scan_id = 13"), 0);
 }
 
-static void
-test_embedding_functions (void **state)
-{
-  g_autofree char *p = db_path ("fn.sqlite");
-  g_autoptr (GError) err = NULL;
-  g_autoptr (CxrStore) s = cxr_store_open (p, 0, &err);
-  assert_non_null (s);
-  /* float32 little-endian: (1, 0) = 0000803f 00000000, (0, 2) = 00000000 00000040,
-   * (3, 4) = 00004040 00008040 */
-  FirstRow r;
-  query_first_row (s,
-      "SELECT cosine_distance(x'0000803f00000000', x'0000000000000040'),"
-      " cosine_distance(x'0000803f00000000', x'0000404000000000'),"
-      " l2_distance(x'0000000000000000', x'0000404000008040'),"
-      " cosine_distance(NULL, x'0000803f'), cosine_distance(x'00000000', x'00000000')", &r);
-  assert_true (fabs (r.real[0] - 1.0) < 1e-12); /* orthogonal */
-  assert_true (fabs (r.real[1]) < 1e-12);       /* parallel */
-  assert_true (fabs (r.real[2] - 5.0) < 1e-6);  /* 3-4-5 */
-  assert_int_equal (r.type[3], CXR_VALUE_NULL);
-  assert_int_equal (r.type[4], CXR_VALUE_NULL); /* zero vector */
-  first_row_clear (&r);
-  assert_false (cxr_store_exec (s, "SELECT l2_distance(x'0000803f', x'0000803f00000000')", &err));
-  assert_non_null (strstr (err->message, "different lengths"));
-}
-
 int
 main (void)
 {
@@ -185,7 +160,6 @@ main (void)
     cmocka_unit_test (test_not_a_database),
     cmocka_unit_test (test_read_only),
     cmocka_unit_test (test_patient_series_view),
-    cmocka_unit_test (test_embedding_functions),
   };
   return cmocka_run_group_tests (tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Progression (progression.c): each kind of series classified as the top
+ * of the file says, and the flags of a store's patients written from
+ * their predictions and embeddings, with the time axis, the event visit
+ * and evidence that names the films.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "cxr/cxr.h"
+#include "testutil.h"
+
+static CxrProgressionOptions opt;
+
+static CxrTrendKind
+classify (const double *y, int n, double limit, gboolean from_baseline, CxrTrendResult *r)
+{
+  double t[16];
+  for (int i = 0; i < n; i++)
+    t[i] = i;
+  cxr_progression_classify (t, y, n, limit, opt.acute_factor * limit, from_baseline, &opt, r);
+  return r->kind;
+}
+
+static void
+test_classify (void **state)
+{
+  CxrTrendResult r;
+  /* a steady rise, no step standing out: slow; the event is the first
+   * film beyond the limit from the first, confirmed by the next */
+  const double slow[] = { 0.10, 0.14, 0.18, 0.22, 0.26, 0.30 };
+  assert_int_equal (classify (slow, 6, 0.05, FALSE, &r), CXR_TREND_SLOW_PROGRESSION);
+  assert_int_equal (r.event_index, 2);
+  assert_true (r.p_value < 0.01 && r.tau > 0.99);
+  assert_true (fabs (r.slope - 0.04) < 1e-9);
+  /* one step carrying the change, confirmed by the film after it */
+  const double step[] = { 0.10, 0.11, 0.60, 0.62, 0.61 };
+  assert_int_equal (classify (step, 5, 0.05, FALSE, &r), CXR_TREND_ACUTE_CHANGE);
+  assert_int_equal (r.acute_index, 2);
+  /* a one-film spike that the next film does not confirm is not acute */
+  const double spike[] = { 0.10, 0.11, 0.60, 0.12, 0.11, 0.10 };
+  assert_int_equal (classify (spike, 6, 0.05, FALSE, &r), CXR_TREND_STABLE);
+  assert_int_equal (r.acute_index, -1);
+  /* a steady fall */
+  const double fall[] = { 0.50, 0.45, 0.40, 0.35, 0.30, 0.25 };
+  assert_int_equal (classify (fall, 6, 0.05, FALSE, &r), CXR_TREND_IMPROVING);
+  /* too few films for the test to reach alpha */
+  const double few[] = { 0.10, 0.12, 0.14, 0.16 };
+  assert_int_equal (classify (few, 4, 0.05, FALSE, &r), CXR_TREND_INSUFFICIENT_VISITS);
+  /* from the baseline, the first film does not count for the test */
+  const double dist[] = { 0, 0.02, 0.04, 0.06, 0.08 };
+  assert_int_equal (classify (dist, 5, 0.01, TRUE, &r), CXR_TREND_INSUFFICIENT_VISITS);
+  /* a significant rise that stays within the limit is not progression */
+  const double tiny[] = { 0.100, 0.101, 0.102, 0.103, 0.104, 0.105 };
+  assert_int_equal (classify (tiny, 6, 0.05, FALSE, &r), CXR_TREND_STABLE);
+}
+
+/* Adds patient @pid with n PA films whose Effusion probability is y[i]
+ * (every other finding 0.1) and whose embedding turns by angle[i]. */
+static void
+add_patient (CxrStore *s, const CxrModel *m, const char *pid, int n, const double *y,
+             const double *angle, gboolean days)
+{
+  GString *q = g_string_new ("BEGIN;");
+  g_string_append_printf (q, "INSERT INTO patients (patient_id, n_scans, n_frontal) VALUES ('%s', %d, %d);",
+                          pid, n, n);
+  for (int i = 0; i < n; i++)
+    {
+      g_string_append_printf (q, "INSERT INTO scans (image_index, patient_id, visit, day_offset,"
+                              " view_kind, status, sha256) VALUES ('%s_%d.png', '%s', %d, %s, 'PA',"
+                              " 'ok', 'x');", pid, i, pid, i, days ? "0" : "NULL");
+      for (int c = 0; c < cxr_model_n_classes (m); c++)
+        {
+          const char *f = cxr_model_class_name (m, c);
+          g_string_append_printf (q, "INSERT INTO predictions SELECT scan_id, 1, '%s', %.17g FROM"
+                                  " scans WHERE image_index = '%s_%d.png';", f,
+                                  g_str_equal (f, "Effusion") ? y[i] : 0.1, pid, i);
+        }
+      float v[2] = { (float) cos (angle[i]), (float) sin (angle[i]) };
+      const guint8 *b = (const guint8 *) v;
+      g_string_append (q, "INSERT INTO embeddings (scan_id, model_id, dim, vector) SELECT scan_id, 1, 2, x'");
+      for (int k = 0; k < 8; k++)
+        g_string_append_printf (q, "%02x", b[k]);
+      g_string_append_printf (q, "' FROM scans WHERE image_index = '%s_%d.png';", pid, i);
+    }
+  g_string_append (q, "COMMIT;");
+  g_autoptr (GError) err = NULL;
+  if (!cxr_store_exec (s, q->str, &err))
+    fail_msg ("%s", err->message);
+  g_string_free (q, TRUE);
+}
+
+static char *
+flag_of (CxrStore *s, const char *pid, const char *signal, const char *col)
+{
+  g_autofree char *q = g_strdup_printf ("SELECT %s FROM progression_flags WHERE patient_id = '%s'"
+                                        " AND signal = '%s'", col, pid, signal);
+  return query_text (s, q);
+}
+
+static void
+test_flag_all (void **state)
+{
+  g_autofree char *mp = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models",
+                                          "cxr-default.safetensors", NULL);
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrModel) m = cxr_model_load (mp, &err);
+  assert_non_null (m);
+  g_autofree char *db = g_build_filename (tmpdir, "flags.sqlite", NULL);
+  g_autoptr (CxrStore) s = cxr_store_open (db, 0, &err);
+  assert_non_null (s);
+  assert_true (cxr_store_exec (s, "INSERT INTO models (model_id, name, architecture, sha256, classes,"
+                                  " input_size, embedding_dim) VALUES (1, 'm', 'a', 'h', 'c', 224, 2);"
+                                  "INSERT INTO retest_limits VALUES (1, 'probability:Effusion', 0.05, 40, 't'),"
+                                  " (1, 'embedding_distance', 0.01, 40, 't')", &err));
+  const double rise[] = { 0.10, 0.14, 0.18, 0.22, 0.26, 0.30 }, zero[6] = { 0 };
+  const double turn[] = { 0, 0.1, 0.2, 0.3, 0.4, 0.5 };
+  const double last[] = { 0.10, 0.10, 0.60 };
+  const double flat[] = { 0.20, 0.21, 0.20, 0.21, 0.20 };
+  add_patient (s, m, "A", 6, rise, turn, TRUE);
+  add_patient (s, m, "B", 3, last, zero, FALSE);
+  add_patient (s, m, "C", 5, flat, zero, TRUE);
+  assert_true (cxr_store_exec (s, "UPDATE scans SET day_offset = 10 * visit WHERE day_offset IS NOT NULL", &err));
+  gint64 run = cxr_store_run_begin (s, "test", NULL, &err);
+  guint64 flagged = 0;
+  if (!cxr_progression_flag_all (s, m, 1, &opt, run, &flagged, &err))
+    fail_msg ("%s", err->message);
+  assert_int_equal (flagged, 2);
+  /* the signals without limits are not flagged at all */
+  assert_int_equal (query_int (s, "SELECT count(*) FROM progression_flags"), 6);
+
+  g_autofree char *ak = flag_of (s, "A", "probability:Effusion", "kind");
+  assert_string_equal (ak, "slow_progression");
+  g_autofree char *aaxis = flag_of (s, "A", "probability:Effusion", "time_axis");
+  assert_string_equal (aaxis, "days");
+  g_autofree char *aev = flag_of (s, "A", "probability:Effusion", "event_visit");
+  assert_string_equal (aev, "2");
+  g_autofree char *aslope = flag_of (s, "A", "probability:Effusion", "round(slope, 6)");
+  assert_string_equal (aslope, "0.004"); /* per day */
+  g_autofree char *atext = flag_of (s, "A", "probability:Effusion", "evidence");
+  assert_non_null (strstr (atext, "Effusion probability rose from 0.1 to 0.3 over 6 PA films"));
+  assert_non_null (strstr (atext, "from A_2.png on, confirmed"));
+  assert_non_null (strstr (atext, "films A_0.png to A_5.png"));
+  /* the embedding turns steadily away from the first film */
+  g_autofree char *ae = flag_of (s, "A", "embedding_distance", "kind");
+  assert_string_equal (ae, "slow_progression");
+
+  g_autofree char *bk = flag_of (s, "B", "probability:Effusion", "kind");
+  assert_string_equal (bk, "acute_change");
+  g_autofree char *baxis = flag_of (s, "B", "probability:Effusion", "time_axis");
+  assert_string_equal (baxis, "visit");
+  /* three films, one tie: no trend test can say anything; the step does */
+  g_autofree char *bp = flag_of (s, "B", "probability:Effusion", "p_value > 0.5");
+  assert_string_equal (bp, "1");
+  g_autofree char *btext = flag_of (s, "B", "probability:Effusion", "evidence");
+  assert_non_null (strstr (btext, "a step of 0.5 at B_2.png exceeded the acute limit"));
+
+  g_autofree char *ck = flag_of (s, "C", "probability:Effusion", "kind");
+  assert_string_equal (ck, "stable");
+  g_autofree char *ce = flag_of (s, "C", "embedding_distance", "kind");
+  assert_string_equal (ce, "insufficient_visits");
+
+  /* flags are recomputed, not added: a second pass leaves the same rows */
+  assert_true (cxr_progression_flag_all (s, m, 1, &opt, run, &flagged, &err));
+  assert_int_equal (query_int (s, "SELECT count(*) FROM progression_flags"), 6);
+}
+
+static int
+setup (void **state)
+{
+  cxr_progression_options_init (&opt);
+  return tmpdir_setup (state);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_classify),
+    cmocka_unit_test (test_flag_all),
+  };
+  return cmocka_run_group_tests (tests, setup, tmpdir_teardown);
+}
