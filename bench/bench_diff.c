@@ -46,7 +46,8 @@ main (int argc, char **argv)
       CxrDiff d;
       if (!cxr_diff_pair (f, m, &r, g_ascii_strtod (p[2], NULL), &dopt, &d, &err))
         {
-          printf ("%.2f nan %s nan nan nan nan nan\n", r.elapsed_ms, cxr_register_status_name (r.status));
+          printf ("%.2f nan %s nan nan nan nan nan\n", r.elapsed_ms,
+                  cxr_register_status_name (r.status));
           continue;
         }
       printf ("%.2f %.2f %s %.4f %.4f %.2f %.1f %.1f\n", r.elapsed_ms, d.elapsed_ms,

@@ -47,7 +47,8 @@ main (int argc, char **argv)
   int n = atoi (argv[2]), threads = atoi (argv[3]);
   gboolean across = g_str_equal (argv[4], "images");
   openblas_set_num_threads (across ? 1 : threads);
-  gsize sz = (gsize) cxr_model_input_channels (m) * cxr_model_input_size (m) * cxr_model_input_size (m);
+  gsize sz
+      = (gsize) cxr_model_input_channels (m) * cxr_model_input_size (m) * cxr_model_input_size (m);
   float *x = g_new (float, sz);
   GRand *r = g_rand_new_with_seed (1);
   for (gsize i = 0; i < sz; i++)
@@ -61,7 +62,7 @@ main (int argc, char **argv)
       Work w[16];
       for (int t = 0; t < threads; t++)
         {
-          w[t] = (Work) { m, x, n / threads };
+          w[t] = (Work){ m, x, n / threads };
           th[t] = g_thread_new ("bench", run, &w[t]);
         }
       for (int t = 0; t < threads; t++)

@@ -22,7 +22,8 @@
 #include "store-private.h"
 #include "util-private.h"
 
-#define CALIB_METHOD "reposed-copies/2 (+-5 deg, +-20 px, +-5 % scale, +-10 % gain and gamma; p95, floored)"
+#define CALIB_METHOD                                                                               \
+  "reposed-copies/2 (+-5 deg, +-20 px, +-5 % scale, +-10 % gain and gamma; p95, floored)"
 
 static double
 p95 (GArray *v)

@@ -17,18 +17,18 @@ G_BEGIN_DECLS
 typedef struct {
   CxrPairRow row;
   CxrRegistration reg;
-  char *error;                  /* could not register at all (reg is failed) */
-  double transitivity_px;       /* baseline row's chain; NAN if not checked */
-  double chain_prev_px;         /* previous row's chain; NAN if not checked */
-  double norm;                  /* px of a 1024-px film per px of MOVING */
-  gboolean has_skip;            /* skip: the film before the previous one -> moving, */
-  CxrRegistration skip;         /* made for the consecutive chain only */
+  char *error;            /* could not register at all (reg is failed) */
+  double transitivity_px; /* baseline row's chain; NAN if not checked */
+  double chain_prev_px;   /* previous row's chain; NAN if not checked */
+  double norm;            /* px of a 1024-px film per px of MOVING */
+  gboolean has_skip;      /* skip: the film before the previous one -> moving, */
+  CxrRegistration skip;   /* made for the consecutive chain only */
 } CxrSeriesPair;
 
 /* A registration stored by an earlier run (row.stored). */
 typedef struct {
   CxrPairRow row;
-  gboolean downgraded;          /* from ok to low_confidence by a chain */
+  gboolean downgraded; /* from ok to low_confidence by a chain */
 } CxrSeriesStored;
 
 void cxr__series_pair_clear (gpointer pair);

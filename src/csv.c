@@ -18,18 +18,18 @@
 #define BUF_SIZE (64 * 1024)
 
 struct _CxrCsvReader {
-  char *name;            /* for messages */
-  gzFile gz;             /* NULL when reading from memory */
-  const char *mem;       /* in-memory input */
+  char *name;      /* for messages */
+  gzFile gz;       /* NULL when reading from memory */
+  const char *mem; /* in-memory input */
   gsize mem_len, mem_pos;
-  guint64 file_bytes;    /* compressed size on disk, for progress */
+  guint64 file_bytes; /* compressed size on disk, for progress */
   char buf[BUF_SIZE];
   gsize len, pos;
   gboolean eof;
-  gboolean started;      /* BOM check done */
-  guint line;            /* physical line where the last record started, 1-based */
-  guint next_line;       /* physical line of the next byte */
-  GPtrArray *fields;     /* (element-type utf8): the last record */
+  gboolean started;  /* BOM check done */
+  guint line;        /* physical line where the last record started, 1-based */
+  guint next_line;   /* physical line of the next byte */
+  GPtrArray *fields; /* (element-type utf8): the last record */
   GString *field;
 };
 
@@ -56,15 +56,13 @@ cxr_csv_reader_open (const char *path, GError **error)
   struct stat st;
   if (stat (path, &st) != 0 || !S_ISREG (st.st_mode))
     {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open: %s", path,
-                   g_strerror (errno));
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open: %s", path, g_strerror (errno));
       return NULL;
     }
   gzFile gz = gzopen (path, "rb");
   if (gz == NULL)
     {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open: %s", path,
-                   g_strerror (errno));
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open: %s", path, g_strerror (errno));
       return NULL;
     }
   gzbuffer (gz, 128 * 1024);
@@ -127,8 +125,8 @@ refill (CxrCsvReader *r, GError **error)
     {
       int errnum;
       const char *msg = gzerror (r->gz, &errnum);
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s:%u: read error: %s", r->name,
-                   r->next_line, msg);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s:%u: read error: %s", r->name, r->next_line,
+                   msg);
       return FALSE;
     }
   if (n == 0)
@@ -139,8 +137,7 @@ refill (CxrCsvReader *r, GError **error)
       const char *msg = gzerror (r->gz, &errnum);
       if (errnum != Z_OK && errnum != Z_STREAM_END)
         {
-          g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s:%u: %s", r->name, r->next_line,
-                       msg);
+          g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s:%u: %s", r->name, r->next_line, msg);
           return FALSE;
         }
       r->eof = TRUE;
@@ -227,9 +224,8 @@ cxr_csv_reader_next (CxrCsvReader *r, GPtrArray **fields, GError **error)
             return FALSE;
           if (++record_bytes > CXR_CSV_MAX_RECORD_BYTES)
             {
-              g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT,
-                           "%s:%u: record longer than %u bytes", r->name, r->line,
-                           CXR_CSV_MAX_RECORD_BYTES);
+              g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT, "%s:%u: record longer than %u bytes",
+                           r->name, r->line, CXR_CSV_MAX_RECORD_BYTES);
               return FALSE;
             }
           if (in_quotes)
@@ -277,7 +273,7 @@ cxr_csv_reader_next (CxrCsvReader *r, GPtrArray **fields, GError **error)
                 {
                   if (c == -1)
                     return FALSE; /* end of input */
-                  break;           /* blank line: not a record */
+                  break;          /* blank line: not a record */
                 }
               if (!push_field (r, error))
                 return FALSE;

@@ -147,8 +147,9 @@ write_npy_f16 (const float *v, int w, int h, const char *path, GError **error)
   while ((10 + hdr->len + 1) % 64)
     g_string_append_c (hdr, ' ');
   g_string_append_c (hdr, '\n');
-  guint8 pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (guint8) (hdr->len & 0xff),
-                     (guint8) (hdr->len >> 8) };
+  guint8 pre[10] = {
+    0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (guint8) (hdr->len & 0xff), (guint8) (hdr->len >> 8)
+  };
   gboolean ok = fwrite (pre, 1, 10, f) == 10 && fwrite (hdr->str, 1, hdr->len, f) == hdr->len;
   g_string_free (hdr, TRUE);
   gsize n = (gsize) w * h;
@@ -212,8 +213,7 @@ write_overlay (const float *fixed, const float *d, const float *mask, int w, int
  */
 gboolean
 cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistration *reg,
-               double fixed_spacing_mm, const CxrDiffOptions *options, CxrDiff *out,
-               GError **error)
+               double fixed_spacing_mm, const CxrDiffOptions *options, CxrDiff *out, GError **error)
 {
   CxrDiffOptions opt;
   if (options)
@@ -233,11 +233,13 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
   int gw = MAX (1, (int) lround (fixed->width * k)), gh = MAX (1, (int) lround (fixed->height * k));
   gsize n = (gsize) gw * gh;
   double km = opt.size / (double) MAX (moving->width, moving->height);
-  int mw = MAX (1, (int) lround (moving->width * km)), mh = MAX (1, (int) lround (moving->height * km));
+  int mw = MAX (1, (int) lround (moving->width * km)),
+      mh = MAX (1, (int) lround (moving->height * km));
   g_autofree float *F = g_new (float, n), *Mg = g_new (float, (gsize) mw * mh);
   g_autofree float *M = g_new (float, n), *mask = g_new (float, n), *D = g_new (float, n);
-  cxr__resample (fixed->data, fixed->width, fixed->height, F, gw, gh, k, k, (fixed->width - 1) / 2.0,
-                 (fixed->height - 1) / 2.0, (gw - 1) / 2.0, (gh - 1) / 2.0, NULL);
+  cxr__resample (fixed->data, fixed->width, fixed->height, F, gw, gh, k, k,
+                 (fixed->width - 1) / 2.0, (fixed->height - 1) / 2.0, (gw - 1) / 2.0,
+                 (gh - 1) / 2.0, NULL);
   cxr__resample (moving->data, moving->width, moving->height, Mg, mw, mh, km, km,
                  (moving->width - 1) / 2.0, (moving->height - 1) / 2.0, (mw - 1) / 2.0,
                  (mh - 1) / 2.0, NULL);
@@ -322,8 +324,8 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
   g_debug ("diff: matched at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   /* Smoothing by normalised convolution inside the mask. */
   double sigma = isnan (fixed_spacing_mm) || fixed_spacing_mm <= 0
-                   ? opt.smooth_px * k
-                   : opt.smooth_mm / (fixed_spacing_mm / k);
+                     ? opt.smooth_px * k
+                     : opt.smooth_mm / (fixed_spacing_mm / k);
   g_autofree float *wm = g_memdup2 (mask, n * sizeof (float));
   cxr__blur (D, gw, gh, sigma, scratch);
   cxr__blur (wm, gw, gh, sigma, scratch);
@@ -413,7 +415,8 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
             }
         }
       out->feature_change = nf ? fc / nf : NAN;
-      out->embedding_distance = cxr_model_cosine_distance (pf->embedding, pu->embedding, pf->dim, 1);
+      out->embedding_distance
+          = cxr_model_cosine_distance (pf->embedding, pu->embedding, pf->dim, 1);
       out->n_classes = pf->n_classes;
       out->probability_delta = g_new (double, pf->n_classes);
       out->heatmap_delta_max = g_new (double, pf->n_classes);

@@ -13,8 +13,7 @@
 #include "film-cache-private.h"
 
 void
-cxr__film_cache_init (CxrFilmCache *c, const CxrImageLimits *limits,
-                      const CxrRegisterOptions *reg)
+cxr__film_cache_init (CxrFilmCache *c, const CxrImageLimits *limits, const CxrRegisterOptions *reg)
 {
   memset (c, 0, sizeof *c);
   c->limits = limits;

@@ -51,8 +51,8 @@ typedef struct {
   const char *name;
   const guint8 *data;
   gsize len, pos;
-  char message[256];   /* first libpng error, for the GError */
-  char warning[160];   /* first libpng warning: says why IHDR was refused */
+  char message[256]; /* first libpng error, for the GError */
+  char warning[160]; /* first libpng warning: says why IHDR was refused */
 } Reader;
 
 static void
@@ -61,8 +61,8 @@ read_fn (png_structp png, png_bytep out, png_size_t n)
   Reader *r = png_get_io_ptr (png);
   if (n > r->len - r->pos)
     {
-      g_snprintf (r->message, sizeof r->message, "truncated PNG (file ends at byte %" G_GSIZE_FORMAT ")",
-                  r->len);
+      g_snprintf (r->message, sizeof r->message,
+                  "truncated PNG (file ends at byte %" G_GSIZE_FORMAT ")", r->len);
       png_error (png, r->message);
     }
   memcpy (out, r->data + r->pos, n);
@@ -112,7 +112,7 @@ color_type_name (int ct)
 typedef struct {
   png_structp png;
   png_infop info;
-  guint8 *pixels;        /* decoded rows, 1 or 2 bytes per sample */
+  guint8 *pixels; /* decoded rows, 1 or 2 bytes per sample */
   png_bytep *rows;
   CxrImage *image;
 } DecodeState;
@@ -187,8 +187,8 @@ cxr_image_decode (const char *name, const guint8 *data, gsize len, const CxrImag
   png_uint_32 w, h;
   int bit_depth, color_type, interlace;
   png_get_IHDR (s.png, s.info, &w, &h, &bit_depth, &color_type, &interlace, NULL, NULL);
-  CxrImageInfo local = { w, h, bit_depth, color_type_name (color_type),
-                         interlace != PNG_INTERLACE_NONE };
+  CxrImageInfo local
+      = { w, h, bit_depth, color_type_name (color_type), interlace != PNG_INTERLACE_NONE };
   if (info)
     *info = local;
 
@@ -219,7 +219,8 @@ cxr_image_decode (const char *name, const guint8 *data, gsize len, const CxrImag
   gsize rowbytes = png_get_rowbytes (s.png, s.info);
   int channels = png_get_channels (s.png, s.info);
   int out_depth = png_get_bit_depth (s.png, s.info);
-  if (channels != 1 || (out_depth != 8 && out_depth != 16) || rowbytes != (gsize) w * (out_depth / 8))
+  if (channels != 1 || (out_depth != 8 && out_depth != 16)
+      || rowbytes != (gsize) w * (out_depth / 8))
     png_error (s.png, "unsupported pixel layout after conversion");
 
   /* Interlaced images need every row at once; otherwise one row buffer
@@ -383,7 +384,11 @@ filter_row (int type, const guint8 *row, const guint8 *prev, gsize n, int bpp, g
       int a = i >= (gsize) bpp ? row[i - bpp] : 0;
       int b = prev ? prev[i] : 0;
       int c = prev && i >= (gsize) bpp ? prev[i - bpp] : 0;
-      int pred = type == 1 ? a : type == 2 ? b : type == 3 ? (a + b) / 2 : type == 4 ? paeth (a, b, c) : 0;
+      int pred = type == 1   ? a
+                 : type == 2 ? b
+                 : type == 3 ? (a + b) / 2
+                 : type == 4 ? paeth (a, b, c)
+                             : 0;
       out[i] = (guint8) (row[i] - pred);
     }
 }
@@ -484,7 +489,8 @@ gboolean
 cxr_image_save_png8 (const guint8 *pixels, int width, int height, int channels, const char *path,
                      int compression, GError **error)
 {
-  g_autoptr (GBytes) b = cxr_image_encode_png8 (pixels, width, height, channels, compression, error);
+  g_autoptr (GBytes) b
+      = cxr_image_encode_png8 (pixels, width, height, channels, compression, error);
   if (b == NULL)
     return FALSE;
   g_autoptr (GError) err = NULL;

@@ -36,23 +36,61 @@
 
 /* Canonical fields; a source maps each to a CSV column (or none). */
 typedef enum {
-  F_IMAGE_INDEX, F_PATIENT_ID, F_VISIT, F_STUDY_DATE, F_DAY_OFFSET, F_AGE, F_SEX, F_VIEW,
-  F_LABELS, F_PATH, F_ORIG_W, F_ORIG_H, F_SPACING_X, F_SPACING_Y, F_SPACING, N_FIELDS
+  F_IMAGE_INDEX,
+  F_PATIENT_ID,
+  F_VISIT,
+  F_STUDY_DATE,
+  F_DAY_OFFSET,
+  F_AGE,
+  F_SEX,
+  F_VIEW,
+  F_LABELS,
+  F_PATH,
+  F_ORIG_W,
+  F_ORIG_H,
+  F_SPACING_X,
+  F_SPACING_Y,
+  F_SPACING,
+  N_FIELDS
 } Field;
 
 /* Manifest column names (the generic format, README "Manifest format"). */
 static const char *const manifest_names[N_FIELDS] = {
-  "image_index", "patient_id", "visit", "study_date", "day_offset", "age_years", "sex",
-  "view_position", "finding_labels", "path", "orig_width", "orig_height", "orig_spacing_x_mm",
-  "orig_spacing_y_mm", "pixel_spacing_mm",
+  "image_index",
+  "patient_id",
+  "visit",
+  "study_date",
+  "day_offset",
+  "age_years",
+  "sex",
+  "view_position",
+  "finding_labels",
+  "path",
+  "orig_width",
+  "orig_height",
+  "orig_spacing_x_mm",
+  "orig_spacing_y_mm",
+  "pixel_spacing_mm",
 };
 
 /* NIH names; the size and spacing headers are split by their own commas
  * ("OriginalImage[Width,Height]"), so the second half is the next column. */
 static const char *const nih_names[N_FIELDS] = {
-  "Image Index", "Patient ID", "Follow-up #", NULL, NULL, "Patient Age", "Patient Gender",
-  "View Position", "Finding Labels", NULL, "OriginalImage[Width", "Height]",
-  "OriginalImagePixelSpacing[x", "y]", NULL,
+  "Image Index",
+  "Patient ID",
+  "Follow-up #",
+  NULL,
+  NULL,
+  "Patient Age",
+  "Patient Gender",
+  "View Position",
+  "Finding Labels",
+  NULL,
+  "OriginalImage[Width",
+  "Height]",
+  "OriginalImagePixelSpacing[x",
+  "y]",
+  NULL,
 };
 
 typedef CxrScanRecord Record;
@@ -61,7 +99,7 @@ typedef enum { OUT_OK, OUT_INVALID, OUT_UNCHANGED, OUT_CONFLICT } Outcome;
 
 typedef struct {
   Record rec;
-  gint64 existing_id;    /* 0 when new */
+  gint64 existing_id; /* 0 when new */
   char *existing_sha;
   char *existing_status;
   /* filled by the worker */
@@ -123,8 +161,7 @@ cxr_ingest_summary_clear (CxrIngestSummary *s)
   s->messages = NULL;
 }
 
-static void G_GNUC_PRINTF (2, 3)
-note (Ingest *in, const char *fmt, ...)
+static void G_GNUC_PRINTF (2, 3) note (Ingest *in, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
@@ -266,8 +303,9 @@ resolve_path (Ingest *in, const char *given, const char *image_index)
 {
   if (given && *given)
     {
-      g_autofree char *p = g_path_is_absolute (given) ? g_strdup (given)
-                                                       : g_build_filename (in->base_dir, given, NULL);
+      g_autofree char *p = g_path_is_absolute (given)
+                               ? g_strdup (given)
+                               : g_build_filename (in->base_dir, given, NULL);
       if (g_file_test (p, G_FILE_TEST_IS_REGULAR))
         return g_steal_pointer (&p);
       g_autofree char *base = g_path_get_basename (given);
@@ -387,8 +425,12 @@ parse_row (Ingest *in, GPtrArray *row, Record *r)
   const char *labels = field (in, row, F_LABELS);
   r->labels = *labels ? g_strdup (labels) : NULL;
 
-  struct { Field f; gint64 *i; double *d; } opt[] = {
-    { F_ORIG_W, &r->orig_w, NULL }, { F_ORIG_H, &r->orig_h, NULL },
+  struct {
+    Field f;
+    gint64 *i;
+    double *d;
+  } opt[] = {
+    { F_ORIG_W, &r->orig_w, NULL },     { F_ORIG_H, &r->orig_h, NULL },
     { F_SPACING_X, NULL, &r->orig_sx }, { F_SPACING_Y, NULL, &r->orig_sy },
     { F_SPACING, NULL, &r->spacing },
   };
@@ -479,13 +521,13 @@ finish_job (Ingest *in, Job *j, GError **error)
   gboolean ok = TRUE;
   switch (j->outcome)
     {
-    case OUT_UNCHANGED:
-      in->sum->n_unchanged++;
-      break;
+    case OUT_UNCHANGED: in->sum->n_unchanged++; break;
     case OUT_CONFLICT:
       in->sum->n_conflicts++;
-      note (in, "%s: content differs from the stored '%s' (sha256 %.12s..., stored %.12s...); "
-            "kept the stored film", j->rec.path, j->rec.image_index, j->sha256, j->existing_sha);
+      note (in,
+            "%s: content differs from the stored '%s' (sha256 %.12s..., stored %.12s...); "
+            "kept the stored film",
+            j->rec.path, j->rec.image_index, j->sha256, j->existing_sha);
       break;
     case OUT_OK:
       in->sum->n_ok++;
@@ -576,8 +618,8 @@ static gboolean
 write_run_counts (Ingest *in, GError **error)
 {
   CxrIngestSummary *s = in->sum;
-  CxrRunCounts c = { s->n_rows, s->n_ok, s->n_missing, s->n_invalid, s->n_unchanged,
-                     s->n_rejected, s->n_conflicts };
+  CxrRunCounts c = { s->n_rows,      s->n_ok,       s->n_missing,  s->n_invalid,
+                     s->n_unchanged, s->n_rejected, s->n_conflicts };
   GString *msg = g_string_new (NULL);
   for (guint i = 0; i < s->messages->len; i++)
     g_string_append_printf (msg, "%s\n", (const char *) s->messages->pdata[i]);
@@ -639,7 +681,8 @@ map_columns (Ingest *in, GPtrArray *header, GError **error)
           {
             g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
                          "%s:1: no '%s' column (a manifest needs patient_id, path and one of "
-                         "study_date, day_offset, visit)", file, field_label (in, req[k]));
+                         "study_date, day_offset, visit)",
+                         file, field_label (in, req[k]));
             return FALSE;
           }
       if (in->col[F_STUDY_DATE] < 0 && in->col[F_DAY_OFFSET] < 0 && in->col[F_VISIT] < 0)
@@ -697,8 +740,8 @@ run (CxrStore *store, const char *path, gboolean nih, const CxrIngestOptions *op
       index_dir (in, opt->image_roots[i], 0);
     }
 
-  in->run_id = cxr_store_run_begin (store, nih ? "ingest --nih" : "ingest --manifest",
-                                    opt->argv, &err);
+  in->run_id
+      = cxr_store_run_begin (store, nih ? "ingest --nih" : "ingest --manifest", opt->argv, &err);
   if (in->run_id < 0)
     goto out;
   sum->run_id = in->run_id;

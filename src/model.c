@@ -38,7 +38,7 @@
 typedef struct {
   const char *name;
   int in_ch;
-  int stem;             /* features after conv0 */
+  int stem; /* features after conv0 */
   int growth;
   int bn_size;
   int blocks[4];
@@ -52,9 +52,9 @@ static const Arch archs[] = {
 
 typedef struct {
   int ci, co, k, stride, pad;
-  float *w;             /* co x (ci k k) */
-  float *b;             /* co, or NULL */
-  float *wp;            /* w packed for cxrtrack's own product (sgemm.c), or NULL */
+  float *w;  /* co x (ci k k) */
+  float *b;  /* co, or NULL */
+  float *wp; /* w packed for cxrtrack's own product (sgemm.c), or NULL */
 } Conv;
 
 typedef struct {
@@ -64,14 +64,14 @@ typedef struct {
 
 typedef struct {
   Affine bn1;
-  Conv conv1;           /* norm2 folded in */
+  Conv conv1; /* norm2 folded in */
   Conv conv2;
 } Layer;
 
 typedef struct {
   int n;
   Layer *layers;
-  int c_in, c_out;      /* channels entering and leaving the block */
+  int c_in, c_out; /* channels entering and leaving the block */
   gboolean has_trans;
   Affine tbn;
   Conv tconv;
@@ -83,20 +83,54 @@ struct _CxrModel {
   int input_size;
   float mean[3], std[3];
   GPtrArray *classes;
-  Conv conv0;           /* norm0 folded in */
+  Conv conv0; /* norm0 folded in */
   Block blocks[4];
   Affine norm5;
   int dim;
-  float *fc_w, *fc_b;   /* n_classes x dim, n_classes */
+  float *fc_w, *fc_b; /* n_classes x dim, n_classes */
 };
 
-const char *cxr_model_name (const CxrModel *m) { return m->name; }
-const char *cxr_model_architecture (const CxrModel *m) { return m->arch.name; }
-const char *cxr_model_sha256 (const CxrModel *m) { return m->sha256; }
-int cxr_model_input_size (const CxrModel *m) { return m->input_size; }
-int cxr_model_input_channels (const CxrModel *m) { return m->arch.in_ch; }
-int cxr_model_n_classes (const CxrModel *m) { return (int) m->classes->len; }
-int cxr_model_embedding_dim (const CxrModel *m) { return m->dim; }
+const char *
+cxr_model_name (const CxrModel *m)
+{
+  return m->name;
+}
+
+const char *
+cxr_model_architecture (const CxrModel *m)
+{
+  return m->arch.name;
+}
+
+const char *
+cxr_model_sha256 (const CxrModel *m)
+{
+  return m->sha256;
+}
+
+int
+cxr_model_input_size (const CxrModel *m)
+{
+  return m->input_size;
+}
+
+int
+cxr_model_input_channels (const CxrModel *m)
+{
+  return m->arch.in_ch;
+}
+
+int
+cxr_model_n_classes (const CxrModel *m)
+{
+  return (int) m->classes->len;
+}
+
+int
+cxr_model_embedding_dim (const CxrModel *m)
+{
+  return m->dim;
+}
 
 const char *
 cxr_model_class_name (const CxrModel *m, int i)
@@ -328,7 +362,8 @@ load_metadata (CxrModel *m, CxrSafetensors *st, const char *path, GError **error
       g_ptr_array_add (m->classes, g_strdup (g_strstrip (*n)));
   if (m->classes->len == 0 || m->classes->len > 1000)
     {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL, "%s: classes must name 1..1000 findings", path);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL, "%s: classes must name 1..1000 findings",
+                   path);
       return FALSE;
     }
   for (int c = 0; c < 3; c++)
@@ -363,8 +398,8 @@ load_metadata (CxrModel *m, CxrSafetensors *st, const char *path, GError **error
   /* The metadata as JSON, for the models table. */
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  const char *keys[] = { "name", "architecture", "input_size", "input_mean", "input_std", "resize",
-                         "version", "classes", "source" };
+  const char *keys[] = { "name",   "architecture", "input_size", "input_mean", "input_std",
+                         "resize", "version",      "classes",    "source" };
   for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
     {
       const char *v = cxr_safetensors_metadata (st, keys[i]);
@@ -565,8 +600,8 @@ conv_forward (const Conv *c, const float *in, int h, int w, float *out, float *c
   if (c->wp)
     cxr__sgemm_packed (c->co, n, kk, c->wp, b, n, out, n);
   else
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, c->co, n, kk, 1.0f, c->w, kk, b, n, 0.0f,
-                 out, n);
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, c->co, n, kk, 1.0f, c->w, kk, b, n,
+                 0.0f, out, n);
 epilogue:
   if (c->b || relu)
     for (int o = 0; o < c->co; o++)
@@ -599,8 +634,8 @@ cxr_model_forward (const CxrModel *m, const float *input)
 {
   const Arch *a = &m->arch;
   int s = m->input_size;
-  int h0 = (s + 6 - 7) / 2 + 1;        /* conv0 */
-  int h1 = (h0 + 2 - 3) / 2 + 1;       /* pool0 */
+  int h0 = (s + 6 - 7) / 2 + 1;  /* conv0 */
+  int h1 = (h0 + 2 - 3) / 2 + 1; /* pool0 */
   /* Arena sizes from the architecture. */
   gsize max_block = 0, max_tmp = 0, max_col = (gsize) a->in_ch * 49 * h0 * h0;
   gsize stem = (gsize) a->stem * h0 * h0;

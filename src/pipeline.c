@@ -91,13 +91,13 @@ typedef struct {
 
 typedef struct {
   char *patient_id;
-  GArray *pairs;                      /* CxrSeriesPair, in visit order */
-  GArray *stored;                     /* CxrSeriesStored: the patient's earlier registrations */
-  GArray *films;                      /* Scored */
-  GArray *maps;                       /* CxrPairRow: stored pairs whose map is still to make */
-  GArray *cmps;                       /* Cmp: difference maps to make */
-  char *artifacts;                    /* folder for the pair files, or NULL */
-  const char *artifacts_rel;          /* the same, relative to the database's folder */
+  GArray *pairs;             /* CxrSeriesPair, in visit order */
+  GArray *stored;            /* CxrSeriesStored: the patient's earlier registrations */
+  GArray *films;             /* Scored */
+  GArray *maps;              /* CxrPairRow: stored pairs whose map is still to make */
+  GArray *cmps;              /* Cmp: difference maps to make */
+  char *artifacts;           /* folder for the pair files, or NULL */
+  const char *artifacts_rel; /* the same, relative to the database's folder */
   const CxrAnalyzeOptions *opt;
 } PatientJob;
 
@@ -159,8 +159,8 @@ register_pairs (PatientJob *j, CxrFilmCache *films)
       p->transitivity_px = p->chain_prev_px = NAN;
       g_autoptr (GError) err = NULL;
       /* the film returned last is never evicted, so F stays valid */
-      const CxrRegisterFilm *F = cxr__film_cache_prepared (films, r->fixed_id, r->fixed_path,
-                                                           r->fixed_aspect, &err);
+      const CxrRegisterFilm *F
+          = cxr__film_cache_prepared (films, r->fixed_id, r->fixed_path, r->fixed_aspect, &err);
       const CxrRegisterFilm *M = F ? cxr__film_cache_prepared (films, r->moving_id, r->moving_path,
                                                                r->moving_aspect, &err)
                                    : NULL;
@@ -181,8 +181,8 @@ register_pairs (PatientJob *j, CxrFilmCache *films)
           || !cxr__chain_skip_needed (j->pairs, j->stored, p, &a_id, &a_path, &a_aspect))
         continue;
       M = cxr__film_cache_prepared (films, r->moving_id, r->moving_path, r->moving_aspect, NULL);
-      const CxrRegisterFilm *A = M ? cxr__film_cache_prepared (films, a_id, a_path, a_aspect, NULL)
-                                   : NULL;
+      const CxrRegisterFilm *A
+          = M ? cxr__film_cache_prepared (films, a_id, a_path, a_aspect, NULL) : NULL;
       p->has_skip = A && cxr_register_films (A, M, ro, &p->skip, NULL);
     }
 }
@@ -217,14 +217,16 @@ compare_pairs (PatientJob *j, CxrFilmCache *films)
         continue;
       g_autoptr (GError) err = NULL;
       const CxrImage *f = cxr__film_cache_image (films, r->fixed_id, r->fixed_path, &err);
-      const CxrImage *m = f ? cxr__film_cache_image (films, r->moving_id, r->moving_path, &err)
-                            : NULL;
+      const CxrImage *m
+          = f ? cxr__film_cache_image (films, r->moving_id, r->moving_path, &err) : NULL;
       CxrDiffOptions dopt = j->opt->diff;
       dopt.model = j->opt->model;
       dopt.fixed_prediction = film_prediction (j, r->fixed_id);
       dopt.moving_prediction = film_prediction (j, r->moving_id);
-      g_autofree char *png = j->artifacts ? g_strdup_printf ("%s/%s.png", j->artifacts, r->stem) : NULL;
-      g_autofree char *npy = j->artifacts ? g_strdup_printf ("%s/%s.npy", j->artifacts, r->stem) : NULL;
+      g_autofree char *png
+          = j->artifacts ? g_strdup_printf ("%s/%s.png", j->artifacts, r->stem) : NULL;
+      g_autofree char *npy
+          = j->artifacts ? g_strdup_printf ("%s/%s.npy", j->artifacts, r->stem) : NULL;
       dopt.overlay_png = png;
       dopt.map_npy = npy;
       if (m && cxr_diff_pair (f, m, c->reg, r->fixed_spacing_mm, &dopt, &c->diff, &err))
@@ -250,8 +252,7 @@ worker (gpointer data, gpointer user_data)
   g_async_queue_push (done, j);
 }
 
-static void G_GNUC_PRINTF (2, 3)
-note (CxrAnalyzeSummary *s, const char *fmt, ...)
+static void G_GNUC_PRINTF (2, 3) note (CxrAnalyzeSummary *s, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
@@ -272,8 +273,10 @@ write_cmps (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError **
         note (s, "patient %s: difference map %s: %s", j->patient_id, r->stem, c->error);
       if (!c->done)
         continue;
-      g_autofree char *png = j->artifacts ? g_strdup_printf ("%s/%s.png", j->artifacts_rel, r->stem) : NULL;
-      g_autofree char *npy = j->artifacts ? g_strdup_printf ("%s/%s.npy", j->artifacts_rel, r->stem) : NULL;
+      g_autofree char *png
+          = j->artifacts ? g_strdup_printf ("%s/%s.png", j->artifacts_rel, r->stem) : NULL;
+      g_autofree char *npy
+          = j->artifacts ? g_strdup_printf ("%s/%s.npy", j->artifacts_rel, r->stem) : NULL;
       for (int kind = 0; kind < 2; kind++)
         if ((kind == 0 ? r->is_previous : r->is_baseline)
             && !cxr__analysis_write_change (w, r->fixed_id, r->moving_id, kinds[kind], &c->diff,
@@ -335,8 +338,8 @@ write_pairs (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError *
       const CxrSeriesStored *st = &g_array_index (j->stored, CxrSeriesStored, k);
       if (!st->downgraded)
         continue;
-      gint64 n = cxr__analysis_downgrade (w, st->row.fixed_id, st->row.moving_id,
-                                          cxr__chain_reason, error);
+      gint64 n = cxr__analysis_downgrade (w, st->row.fixed_id, st->row.moving_id, cxr__chain_reason,
+                                          error);
       if (n < 0)
         return FALSE;
       s->n_downgraded += (guint64) n;
@@ -351,7 +354,8 @@ write_job (CxrStore *store, PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSumma
 {
   if (!cxr_store_begin (store, error))
     return FALSE;
-  if (!write_films (j, w, s, error) || !write_pairs (j, w, s, error) || !write_cmps (j, w, s, error))
+  if (!write_films (j, w, s, error) || !write_pairs (j, w, s, error)
+      || !write_cmps (j, w, s, error))
     {
       cxr_store_rollback (store);
       return FALSE;

@@ -79,7 +79,12 @@ cxr_progression_load_config (const char *path, CxrProgressionOptions *o, GError 
       g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "%s: %s", path, err->message);
       return FALSE;
     }
-  struct { const char *key; double *d; int *i; double lo, hi; } keys[] = {
+  struct {
+    const char *key;
+    double *d;
+    int *i;
+    double lo, hi;
+  } keys[] = {
     { "alpha", &o->alpha, NULL, 1e-6, 0.5 },
     { "confirm", NULL, &o->confirm, 1, 10 },
     { "acute_factor", &o->acute_factor, NULL, 1, 100 },
@@ -119,9 +124,9 @@ cxr_progression_load_config (const char *path, CxrProgressionOptions *o, GError 
  *   films 2..n; steps and events still count from y[0].
  */
 void
-cxr_progression_classify (const double *t, const double *y, int n, double limit,
-                          double acute_limit, gboolean from_baseline,
-                          const CxrProgressionOptions *o, CxrTrendResult *out)
+cxr_progression_classify (const double *t, const double *y, int n, double limit, double acute_limit,
+                          gboolean from_baseline, const CxrProgressionOptions *o,
+                          CxrTrendResult *out)
 {
   memset (out, 0, sizeof *out);
   out->tau = out->p_value = out->slope = out->slope_low = out->slope_high = NAN;
@@ -181,12 +186,15 @@ evidence (const CxrSignal *sig, const char *view, const CxrSeriesFilm *films, co
   const char *what = prob ? sig->finding : sig->name;
   g_string_append_printf (s, "%s %s%s from %.3g to %.3g over %d %s films (visits %d-%d)", what,
                           prob ? "probability " : "",
-                          y[n - 1] > y[0] ? "rose" : y[n - 1] < y[0] ? "fell" : "stayed",
+                          y[n - 1] > y[0]   ? "rose"
+                          : y[n - 1] < y[0] ? "fell"
+                                            : "stayed",
                           y[0], y[n - 1], n, view, films[0].visit, films[n - 1].visit);
   if (!isnan (r->p_value))
-    g_string_append_printf (s, "; Mann-Kendall tau %.2f, p = %.3g; Theil-Sen %.3g per %s [%.3g, %.3g]",
-                            r->tau, r->p_value, r->slope, g_str_equal (axis, "days") ? "day" : "visit",
-                            r->slope_low, r->slope_high);
+    g_string_append_printf (
+        s, "; Mann-Kendall tau %.2f, p = %.3g; Theil-Sen %.3g per %s [%.3g, %.3g]", r->tau,
+        r->p_value, r->slope, g_str_equal (axis, "days") ? "day" : "visit", r->slope_low,
+        r->slope_high);
   if (r->acute_index >= 0)
     g_string_append_printf (s, "; a step of %.3g at %s exceeded the acute limit %.3g", r->max_step,
                             films[r->acute_index].image_index, acute);
@@ -235,9 +243,20 @@ flag_series (CxrSignalReader *reader, const GPtrArray *signals, GHashTable *limi
         continue;
       CxrTrendResult r;
       cxr_progression_classify (t, y, n, *lim, o->acute_factor * *lim, sig->from_baseline, o, &r);
-      CxrFlagRow f = { g_strdup (sig->name), g_strdup (fs[0].view_kind), r.kind, n, fs[0].visit,
-                       fs[n - 1].visit, axis, r.tau, r.p_value, r.slope, r.slope_low,
-                       r.slope_high, *lim, r.acute_limit,
+      CxrFlagRow f = { g_strdup (sig->name),
+                       g_strdup (fs[0].view_kind),
+                       r.kind,
+                       n,
+                       fs[0].visit,
+                       fs[n - 1].visit,
+                       axis,
+                       r.tau,
+                       r.p_value,
+                       r.slope,
+                       r.slope_low,
+                       r.slope_high,
+                       *lim,
+                       r.acute_limit,
                        r.event_index >= 0 ? fs[r.event_index].visit : -1 };
       f.evidence = evidence (sig, fs[0].view_kind, fs, y, n, axis, *lim, r.acute_limit, &r);
       g_array_append_val (flags, f);
@@ -300,10 +319,9 @@ cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_i
     {
       const char *pid = patients->pdata[pi];
       gboolean flagged;
-      g_autoptr (GArray) flags = flag_patient (store, reader, signals, limits, pid, o, &flagged,
-                                               error);
-      if (flags == NULL
-          || !cxr__store_replace_flags (store, pid, flags, model_id, run_id, error))
+      g_autoptr (GArray) flags
+          = flag_patient (store, reader, signals, limits, pid, o, &flagged, error);
+      if (flags == NULL || !cxr__store_replace_flags (store, pid, flags, model_id, run_id, error))
         return FALSE;
       *n_flagged += flagged;
     }

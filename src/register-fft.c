@@ -196,7 +196,8 @@ cxr__log_polar_spectrum (const float *img, int n, float *lp, double rmin, double
           int x0 = (int) fx, y0 = (int) fy; /* fx, fy > 0: truncation is floor */
           double ax = fx - x0, ay = fy - y0;
           const float *q = mag + (gsize) y0 * nc + x0;
-          double v = (1 - ay) * ((1 - ax) * q[0] + ax * q[1]) + ay * ((1 - ax) * q[nc] + ax * q[nc + 1]);
+          double v
+              = (1 - ay) * ((1 - ax) * q[0] + ax * q[1]) + ay * ((1 - ax) * q[nc] + ax * q[nc + 1]);
           lp[(gsize) a * LP_RADII + r] = (float) (v * hann[r]);
         }
     }

@@ -112,7 +112,8 @@ grid_features (Grid *g)
   int n = g->n;
   gsize nn = (gsize) n * n;
   double sl = n / 32.0;
-  float *tmp = cxr__falloc (nn), *m = cxr__falloc (nn), *mv = cxr__falloc (nn), *v = cxr__falloc (nn);
+  float *tmp = cxr__falloc (nn), *m = cxr__falloc (nn), *mv = cxr__falloc (nn),
+        *v = cxr__falloc (nn);
   g->lcn = cxr__falloc (nn);
   g->lcnv = cxr__falloc (nn);
   g->weight = cxr__falloc (nn);
@@ -264,8 +265,7 @@ cxr__grid_ncc (const Grid *f, const Grid *m, const Sim *S, int step)
           if (fw[x] <= 0)
             continue;
           gboolean in;
-          float v = bilinear_row (m->lcnv, n, sx + S->a * x, sy + S->b * x, x >= xa && x < xb,
-                                  &in);
+          float v = bilinear_row (m->lcnv, n, sx + S->a * x, sy + S->b * x, x >= xa && x < xb, &in);
           if (!in || isnan (v))
             continue;
           double w = fw[x], a = fl[x];

@@ -20,21 +20,21 @@
 
 G_BEGIN_DECLS
 
-#define LP_ANGLES 180   /* log-polar: angle bins over 180 degrees */
-#define LP_RADII 64     /* log-polar: radius bins */
+#define LP_ANGLES   180 /* log-polar: angle bins over 180 degrees */
+#define LP_RADII    64  /* log-polar: radius bins */
 #define REFINE_STEP 2   /* refine samples every second pixel (staggered) */
 
 /* --- FFT (register-fft.c) --------------------------------------------------- */
 
 typedef struct {
-  fftwf_plan fwd;  /* r2c, n0 x n1 */
-  fftwf_plan inv;  /* c2r */
+  fftwf_plan fwd; /* r2c, n0 x n1 */
+  fftwf_plan inv; /* c2r */
 } Plans;
 
 const Plans *cxr__fft_plans (int n0, int n1);
 
 typedef struct {
-  double x, y;    /* shift: b(p) ~ a(p - t) */
+  double x, y; /* shift: b(p) ~ a(p - t) */
   double peak;
   double psr;
 } Peak;
@@ -50,12 +50,12 @@ void cxr__log_polar_spectrum (const float *img, int n, float *lp, double rmin, d
  * x = (u - (n-1)/2) / k + cx. */
 typedef struct {
   int n;
-  double k;       /* grid px per film px */
-  float *img;     /* n*n; the top grid only */
-  float *valid;   /* n*n, 1 inside the film */
-  float *lcn;     /* structure image */
-  float *lcnv;    /* the same, NAN where the film has no data */
-  float *weight;  /* thorax window */
+  double k;      /* grid px per film px */
+  float *img;    /* n*n; the top grid only */
+  float *valid;  /* n*n, 1 inside the film */
+  float *lcn;    /* structure image */
+  float *lcnv;   /* the same, NAN where the film has no data */
+  float *weight; /* thorax window */
   /* refine's template: every second pixel (staggered) that has weight,
    * inside a one-pixel border, with its position from the centre, value,
    * weight and gradient; fixed for the film, so made once (grid_template) */
@@ -75,9 +75,9 @@ typedef struct {
 typedef struct {
   Grid fine, coarse, mid, search;
   gboolean has_fine;
-  double k;        /* top grid px per film px (across) */
-  double aspect;   /* a film pixel's height over its width */
-  float *lp;       /* LP_ANGLES x LP_RADII */
+  double k;      /* top grid px per film px (across) */
+  double aspect; /* a film pixel's height over its width */
+  float *lp;     /* LP_ANGLES x LP_RADII */
   double lp_rmin, lp_dlog;
 } Pyr;
 
@@ -125,7 +125,7 @@ cxr__sim_from_params (Sim *S, double s, double theta, double tx, double ty)
 typedef struct {
   int n;
   fftwf_complex *fa;
-  float *mprod;      /* moving lcn * weight, warped per hypothesis */
+  float *mprod; /* moving lcn * weight, warped per hypothesis */
   float *buf;
   fftwf_complex *fb;
 } Search;

@@ -29,8 +29,8 @@ sim_compose_inverse (Sim *S, const double q[4], gboolean fixed_scale)
       db /= m;
     }
   double det = da * da + db * db;
-  double ia = da / det, ib = -db / det;            /* D^-1 linear part */
-  double itx = -(ia * q[2] - ib * q[3]);            /* D^-1 translation */
+  double ia = da / det, ib = -db / det;  /* D^-1 linear part */
+  double itx = -(ia * q[2] - ib * q[3]); /* D^-1 translation */
   double ity = -(ib * q[2] + ia * q[3]);
   Sim r;
   r.a = S->a * ia - S->b * ib;
@@ -87,8 +87,7 @@ cxr__refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max
   int n = f->n;
   double c = (n - 1) / 2.0;
   guint np = f->np;
-  const float *gx = f->tgx, *gy = f->tgy, *fl = f->tfl, *fw = f->tfw, *ppx = f->tpx,
-              *ppy = f->tpy;
+  const float *gx = f->tgx, *gy = f->tgy, *fl = f->tfl, *fw = f->tfw, *ppx = f->tpx, *ppy = f->tpy;
   float *e = g_new (float, MAX (np, 1)), *ae = g_new (float, MAX (np, 1));
   gboolean ok = np >= 100;
   for (int it = 0; ok && it < max_iter; it++)
@@ -147,7 +146,9 @@ cxr__refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max
           h23 += w2 * j3;
           h33 += w3 * j3;
         }
-      double H[4][4] = { { h00, h01, h02, h03 }, { h01, h11, h12, h13 }, { h02, h12, h22, h23 },
+      double H[4][4] = { { h00, h01, h02, h03 },
+                         { h01, h11, h12, h13 },
+                         { h02, h12, h22, h23 },
                          { h03, h13, h23, h33 } };
       double g[4] = { g0, g1, g2, g3 };
       if (fixed_scale)

@@ -38,7 +38,6 @@ cxr_register_point (const CxrRegistration *r, int fw, int fh, int mw, int mh, do
   *my += (mh - 1) / 2.0;
 }
 
-
 /* The four weights of Keys' cubic (1981, a = -0.5) for taps -1, 0, 1, 2
  * and a sample at fraction f in [0, 1) past tap 0: the kernel at distances
  * 1 + f, f, 1 - f and 2 - f, each on its own piece, so without branches. */
@@ -87,8 +86,9 @@ cxr_register_warp (const CxrImage *moving, const CxrRegistration *r, int width, 
         for (int j = 0; j < 4; j++)
           {
             const float *row = moving->data + (gsize) CLAMP (y0 + j - 1, 0, mh - 1) * mw;
-            acc += wy[j] * (wx[0] * row[xs[0]] + wx[1] * row[xs[1]] + wx[2] * row[xs[2]]
-                            + wx[3] * row[xs[3]]);
+            acc += wy[j]
+                   * (wx[0] * row[xs[0]] + wx[1] * row[xs[1]] + wx[2] * row[xs[2]]
+                      + wx[3] * row[xs[3]]);
           }
         out->data[(gsize) y * width + x] = (float) acc;
       }

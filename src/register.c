@@ -87,7 +87,8 @@ fourier_mellin (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, doubl
   /* LP_m(rho, phi) = LP_f(rho + log s, phi - theta): shift (theta, -log s) */
   double rlo = opt->fixed_scale ? 0 : -log (opt->max_scale) / dlog;
   double rhi = opt->fixed_scale ? 0 : -log (opt->min_scale) / dlog;
-  Peak pk = cxr__find_peak (corr, LP_ANGLES, LP_RADII, -amax, amax, floor (rlo), ceil (rhi), INFINITY);
+  Peak pk
+      = cxr__find_peak (corr, LP_ANGLES, LP_RADII, -amax, amax, floor (rlo), ceil (rhi), INFINITY);
   fftwf_free (corr);
   *theta = pk.y * G_PI / LP_ANGLES;
   *scale = opt->fixed_scale ? 1.0 : exp (-pk.x * dlog);
@@ -140,7 +141,7 @@ pose_midpoint (const Pose *a, const Pose *b)
 }
 
 typedef struct {
-  Sim S;            /* on the top grids: p'_grid = S p_grid */
+  Sim S; /* on the top grids: p'_grid = S p_grid */
   double psr;
   gboolean ok;
 } Raw;
@@ -192,14 +193,14 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, const doubl
     double amax = MIN (opt->max_angle_deg, 90.0);
     const double AST = 6.0, SST = 1.1;
     int na = (int) floor (amax / AST);
-    int nsc = opt->fixed_scale ? 0
-                               : (int) ceil (log (opt->max_scale / opt->min_scale) / log (SST));
+    int nsc = opt->fixed_scale ? 0 : (int) ceil (log (opt->max_scale / opt->min_scale) / log (SST));
     for (int ia = -na; ia <= na; ia++)
       for (int is = 0; is <= nsc; is++)
         {
-          double sc = opt->fixed_scale ? 1.0
-                        : opt->min_scale * exp (is * log (opt->max_scale / opt->min_scale)
-                                                / MAX (nsc, 1));
+          double sc = opt->fixed_scale
+                          ? 1.0
+                          : opt->min_scale
+                                * exp (is * log (opt->max_scale / opt->min_scale) / MAX (nsc, 1));
           double h[2] = { ia * AST * G_PI / 180, sc };
           g_array_append_val (hyp, h);
           if (opt->max_angle_deg > 90)
@@ -243,7 +244,8 @@ estimate (const Pyr *F, const Pyr *M, const CxrRegisterOptions *opt, const doubl
       best_score[k] = tp.peak;
       best_psr[k] = tp.psr;
     }
-  g_debug ("register: %u hypotheses scored in %.1f ms", hyp->len, (g_get_monotonic_time () - t_start) / 1e3);
+  g_debug ("register: %u hypotheses scored in %.1f ms", hyp->len,
+           (g_get_monotonic_time () - t_start) / 1e3);
   g_array_unref (hyp);
   cxr__search_clear (&q);
 
@@ -349,8 +351,8 @@ directions_agree (const Raw *fw, const Raw *bw, const Pyr *F, const Pyr *M, int 
 
 struct _CxrRegisterFilm {
   Pyr pyr;
-  int width, height;  /* the film's, px */
-  int nc, nf;         /* grid sizes it was prepared with */
+  int width, height; /* the film's, px */
+  int nc, nf;        /* grid sizes it was prepared with */
 };
 
 /* @opt = @options or the defaults */
@@ -479,8 +481,8 @@ cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
   if (fixed->nc != moving->nc || fixed->nf != moving->nf)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
-                   "films prepared with different grids (%d/%d and %d/%d px)", fixed->nc,
-                   fixed->nf, moving->nc, moving->nf);
+                   "films prepared with different grids (%d/%d and %d/%d px)", fixed->nc, fixed->nf,
+                   moving->nc, moving->nf);
       return FALSE;
     }
   if (!check_options (&opt, error))
@@ -548,8 +550,8 @@ cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
     out->reason = "refinement diverged";
   else if (fabs (out->angle_deg) > lim_a + 0.5)
     out->reason = "rotation outside the search limits";
-  else if (!opt.fixed_scale && (hypot (S.a, S.b) < opt.min_scale * 0.99
-                                 || hypot (S.a, S.b) > opt.max_scale * 1.01))
+  else if (!opt.fixed_scale
+           && (hypot (S.a, S.b) < opt.min_scale * 0.99 || hypot (S.a, S.b) > opt.max_scale * 1.01))
     out->reason = "scale outside the search limits";
   else if (asym > 16)
     out->reason = "forward and backward registrations disagree by more than 16 px";

@@ -17,31 +17,31 @@
 #include "cxr/trend.h"
 #include "report-private.h"
 
-static const char css[] =
-  "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}"
-  "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}"
-  "table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #e4e4e4;text-align:left}"
-  "th{cursor:pointer;background:#eee}.strip{display:flex;flex-wrap:wrap;gap:8px}"
-  "figure{margin:0;background:#fff;border:1px solid #ddd;padding:4px;font-size:12px}"
-  "figure img{display:block}.badge{display:inline-block;padding:0 6px;border-radius:8px;"
-  "font-size:11px;color:#fff;background:#777}.b-lateral,.b-invalid,.b-missing{background:#a33}"
-  ".b-failed{background:#a33}.b-low_confidence{background:#b8860b}.b-ok{background:#2a7}"
-  ".b-cross{background:#56a}.flag{padding:6px 10px;margin:6px 0;background:#fff;border-left:4px solid #c33}"
-  ".flag.improving{border-color:#2a7}.pair{display:flex;gap:8px;align-items:flex-start;margin:10px 0;"
-  "background:#fff;padding:6px;border:1px solid #ddd}.plots{display:flex;flex-wrap:wrap;gap:6px}"
-  "svg{background:#fff;border:1px solid #ddd}.muted{color:#888}";
+static const char css[]
+    = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}"
+      "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}"
+      "table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #e4e4e4;text-align:left}"
+      "th{cursor:pointer;background:#eee}.strip{display:flex;flex-wrap:wrap;gap:8px}"
+      "figure{margin:0;background:#fff;border:1px solid #ddd;padding:4px;font-size:12px}"
+      "figure img{display:block}.badge{display:inline-block;padding:0 6px;border-radius:8px;"
+      "font-size:11px;color:#fff;background:#777}.b-lateral,.b-invalid,.b-missing{background:#a33}"
+      ".b-failed{background:#a33}.b-low_confidence{background:#b8860b}.b-ok{background:#2a7}"
+      ".b-cross{background:#56a}.flag{padding:6px 10px;margin:6px 0;background:#fff;border-left:4px solid #c33}"
+      ".flag.improving{border-color:#2a7}.pair{display:flex;gap:8px;align-items:flex-start;margin:10px 0;"
+      "background:#fff;padding:6px;border:1px solid #ddd}.plots{display:flex;flex-wrap:wrap;gap:6px}"
+      "svg{background:#fff;border:1px solid #ddd}.muted{color:#888}";
 
-static const char self_check[] =
-  "<script>window.addEventListener('load',function(){var i=Array.prototype.slice.call(document.images);"
-  "document.body.setAttribute('data-images-ok',i.filter(function(x){return x.naturalWidth>0}).length+'/'+i.length);});"
-  "</script>";
+static const char self_check[]
+    = "<script>window.addEventListener('load',function(){var i=Array.prototype.slice.call(document.images);"
+      "document.body.setAttribute('data-images-ok',i.filter(function(x){return x.naturalWidth>0}).length+'/'+i.length);});"
+      "</script>";
 
-static const char sorter[] =
-  "<script>document.querySelectorAll('th').forEach(function(th,c){th.addEventListener('click',function(){"
-  "var tb=th.closest('table').tBodies[0],r=Array.prototype.slice.call(tb.rows),d=th.dataset.dir=th.dataset.dir==='a'?'d':'a';"
-  "r.sort(function(x,y){var a=x.cells[c].dataset.v||x.cells[c].textContent,b=y.cells[c].dataset.v||y.cells[c].textContent,"
-  "na=parseFloat(a),nb=parseFloat(b),k=isNaN(na)||isNaN(nb)?a.localeCompare(b):na-nb;return d==='a'?k:-k;});"
-  "r.forEach(function(x){tb.appendChild(x)});});});</script>";
+static const char sorter[]
+    = "<script>document.querySelectorAll('th').forEach(function(th,c){th.addEventListener('click',function(){"
+      "var tb=th.closest('table').tBodies[0],r=Array.prototype.slice.call(tb.rows),d=th.dataset.dir=th.dataset.dir==='a'?'d':'a';"
+      "r.sort(function(x,y){var a=x.cells[c].dataset.v||x.cells[c].textContent,b=y.cells[c].dataset.v||y.cells[c].textContent,"
+      "na=parseFloat(a),nb=parseFloat(b),k=isNaN(na)||isNaN(nb)?a.localeCompare(b):na-nb;return d==='a'?k:-k;});"
+      "r.forEach(function(x){tb.appendChild(x)});});});</script>";
 
 static char *
 esc (const char *s)
@@ -93,29 +93,33 @@ svg_plot (GString *out, const char *title, const double *t, const double *y, int
     t1 = t0 + 1;
   const char *colour = flagged ? "#c33" : "#357";
   g_autofree char *et = esc (title);
-  g_string_append_printf (out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\">"
+  g_string_append_printf (out,
+                          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\">"
                           "<text x=\"%d\" y=\"15\" font-size=\"12\" fill=\"%s\">%s%s</text>",
                           W, H, L, colour, et, flagged ? " (flagged)" : "");
-  g_string_append_printf (out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#999\"/>"
+  g_string_append_printf (out,
+                          "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#999\"/>"
                           "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#999\"/>",
                           L, H - B, W - R, H - B, L, T, L, H - B);
-  g_string_append_printf (out, "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>"
+  g_string_append_printf (out,
+                          "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>"
                           "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>"
                           "<text x=\"%d\" y=\"%d\" font-size=\"10\">%s</text>",
                           T + 8, y1, H - B, y0, W - R - 40, H - 6, axis);
-#define X(v) (L + ((v) - t0) / (t1 - t0) * (W - L - R))
-#define Y(v) (H - B - ((v) - y0) / (y1 - y0) * (H - B - T))
+#define X(v) (L + ((v) -t0) / (t1 - t0) * (W - L - R))
+#define Y(v) (H - B - ((v) -y0) / (y1 - y0) * (H - B - T))
   g_string_append (out, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"");
   g_string_append_printf (out, "%s\" points=\"", colour);
   for (int i = 0; i < n; i++)
     g_string_append_printf (out, "%.1f,%.1f ", X (t[i]), Y (y[i]));
   g_string_append (out, "\"/>");
   for (int i = 0; i < n; i++)
-    g_string_append_printf (out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>", X (t[i]),
-                            Y (y[i]), colour);
+    g_string_append_printf (out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>",
+                            X (t[i]), Y (y[i]), colour);
   CxrTheilSen ts;
   if (n >= 3 && cxr_trend_theil_sen (t, y, n, 0.95, &ts))
-    g_string_append_printf (out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\""
+    g_string_append_printf (out,
+                            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\""
                             " stroke-dasharray=\"4 3\"/>",
                             X (t0), Y (ts.intercept + ts.slope * t0), X (t1),
                             Y (ts.intercept + ts.slope * t1), colour);
@@ -137,20 +141,28 @@ header (GString *h, const CxrReportData *d)
         g_string_append_printf (hashes, "%s%s %.16s", hashes->len ? ", " : "", f->image_index,
                                 f->sha256);
     }
-  g_string_append_printf (h, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+  g_string_append_printf (h,
+                          "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                           "<title>cxrtrack: patient %s</title><style>%s</style></head><body>"
-                          "<h1>Patient %s</h1><table>", ep, css, ep);
-  g_string_append_printf (h, "<tr><td>sex</td><td>%s</td></tr><tr><td>films</td><td>%d (%d frontal, "
-                          "readable)</td></tr>", es, p->n_scans, p->n_frontal);
+                          "<h1>Patient %s</h1><table>",
+                          ep, css, ep);
+  g_string_append_printf (h,
+                          "<tr><td>sex</td><td>%s</td></tr><tr><td>films</td><td>%d (%d frontal, "
+                          "readable)</td></tr>",
+                          es, p->n_scans, p->n_frontal);
   if (!isnan (p->first_age))
     g_string_append_printf (h, "<tr><td>age</td><td>%.0f to %.0f years</td></tr>", p->first_age,
                             p->last_age);
   g_autofree char *emn = esc (d->model_name), *edb = esc (d->store_path), *eh = esc (hashes->str);
-  g_string_append_printf (h, "<tr><td>model</td><td>%s%s%.16s</td></tr>", d->model_id ? emn : "none",
-                          d->model_id ? ", sha256 " : "", d->model_id ? d->model_sha256 : "");
-  g_string_append_printf (h, "<tr><td>cxrtrack</td><td>%s</td></tr><tr><td>database</td><td>%s"
-                          "</td></tr><tr><td>input films (sha256)</td><td class=\"muted\">%s</td></tr>"
-                          "</table>", CXR_VERSION, edb, eh);
+  g_string_append_printf (h, "<tr><td>model</td><td>%s%s%.16s</td></tr>",
+                          d->model_id ? emn : "none", d->model_id ? ", sha256 " : "",
+                          d->model_id ? d->model_sha256 : "");
+  g_string_append_printf (
+      h,
+      "<tr><td>cxrtrack</td><td>%s</td></tr><tr><td>database</td><td>%s"
+      "</td></tr><tr><td>input films (sha256)</td><td class=\"muted\">%s</td></tr>"
+      "</table>",
+      CXR_VERSION, edb, eh);
   g_string_free (hashes, TRUE);
 }
 
@@ -189,18 +201,20 @@ section_films (GString *h, const CxrReportData *d)
       g_autofree char *ei = esc (f->image_index), *el = esc (f->labels);
       g_string_append_printf (h, "<figure id=\"film-%" G_GINT64_FORMAT "\">", f->scan_id);
       g_autofree char *p = cxr__report_resolve (d, f->path);
-      g_autoptr (CxrImage) im = p && g_str_equal (f->status, "ok") ? cxr_image_load (p, NULL, NULL, NULL)
-                                                                    : NULL;
+      g_autoptr (CxrImage) im
+          = p && g_str_equal (f->status, "ok") ? cxr_image_load (p, NULL, NULL, NULL) : NULL;
       if (im == NULL || !thumb (h, im, 150))
         g_string_append (h, "<div style=\"width:150px;height:150px;background:#ddd\"></div>");
       g_string_append_printf (h, "<figcaption>visit %d", f->visit);
       if (!isnan (f->day))
-        g_string_append_printf (h, ", day %.0f", f->day - g_array_index (d->films, CxrReportFilm, 0).day);
+        g_string_append_printf (h, ", day %.0f",
+                                f->day - g_array_index (d->films, CxrReportFilm, 0).day);
       g_autofree char *evp = esc (f->view_position ? f->view_position : f->view_kind);
       g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", f->view_kind, evp);
       if (!g_str_equal (f->status, "ok"))
         g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", f->status, f->status);
-      g_string_append_printf (h, "<br>%s<br><span class=\"muted\">%s</span></figcaption></figure>", ei, el);
+      g_string_append_printf (h, "<br>%s<br><span class=\"muted\">%s</span></figcaption></figure>",
+                              ei, el);
     }
   g_string_append (h, "</div>");
 }
@@ -248,7 +262,8 @@ pair_figures (GString *h, const CxrReportData *d, const CxrReportPair *p, const 
         {
           g_string_append (h, "<figure>");
           thumb (h, mim, 220);
-          g_string_append (h, "<figcaption>later, not aligned (registration failed)</figcaption></figure>");
+          g_string_append (
+              h, "<figcaption>later, not aligned (registration failed)</figcaption></figure>");
         }
     }
   g_autofree char *ov = cxr__report_resolve (d, p->overlay_path);
@@ -274,13 +289,16 @@ section_pairs (GString *h, const CxrReportData *d)
       const CxrReportPair *p = &g_array_index (d->pairs, CxrReportPair, k);
       const CxrReportFilm *f = d->pair_films->pdata[2 * k], *m = d->pair_films->pdata[2 * k + 1];
       g_autofree char *fi = esc (f->image_index), *mi = esc (m->image_index), *er = esc (p->reason);
-      g_string_append_printf (h, "<div class=\"pair\"><div><b>%s</b>: visit %d &rarr; %d<br>"
-                              "<a href=\"#film-%" G_GINT64_FORMAT "\">%s</a> &rarr; "
-                              "<a href=\"#film-%" G_GINT64_FORMAT "\">%s</a><br>"
-                              "<span class=\"badge b-%s\">%s</span>%s<br>",
-                              p->kind, f->visit, m->visit, f->scan_id, fi, m->scan_id, mi, p->status,
-                              p->status, p->cross_view ? " <span class=\"badge b-cross\">cross-view</span>" : "");
-      g_string_append_printf (h, "shift (%.1f, %.1f) px, %.2f&deg;, scale %.3f, confidence %.2f<br>",
+      g_string_append_printf (
+          h,
+          "<div class=\"pair\"><div><b>%s</b>: visit %d &rarr; %d<br>"
+          "<a href=\"#film-%" G_GINT64_FORMAT "\">%s</a> &rarr; "
+          "<a href=\"#film-%" G_GINT64_FORMAT "\">%s</a><br>"
+          "<span class=\"badge b-%s\">%s</span>%s<br>",
+          p->kind, f->visit, m->visit, f->scan_id, fi, m->scan_id, mi, p->status, p->status,
+          p->cross_view ? " <span class=\"badge b-cross\">cross-view</span>" : "");
+      g_string_append_printf (h,
+                              "shift (%.1f, %.1f) px, %.2f&deg;, scale %.3f, confidence %.2f<br>",
                               p->reg.dx_px, p->reg.dy_px, p->reg.angle_deg, p->reg.scale,
                               isnan (p->confidence) ? 0.0 : p->confidence);
       if (p->reason)
@@ -325,9 +343,11 @@ cxr__report_index_html (int n_patients, int n_films, int n_flagged, const GArray
                         const GArray *findings)
 {
   GString *h = g_string_new (NULL);
-  g_string_append_printf (h, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+  g_string_append_printf (h,
+                          "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                           "<title>cxrtrack: cohort</title><style>%s</style></head><body>"
-                          "<h1>Cohort</h1>", css);
+                          "<h1>Cohort</h1>",
+                          css);
   g_string_append_printf (h, "<p>%d patients, %d films, %d flagged.</p>", n_patients, n_films,
                           n_flagged);
   g_string_append (h, "<h2>Patients (click a column to sort)</h2><table><thead><tr><th>patient</th>"
@@ -347,12 +367,17 @@ cxr__report_index_html (int n_patients, int n_films, int n_flagged, const GArray
       char pv[32] = "";
       if (!isnan (r->min_p))
         g_snprintf (pv, sizeof pv, "%.3g", r->min_p);
-      g_string_append_printf (h, "<td>%d</td><td>%d</td><td>%d</td><td>%s</td><td data-v=\"%g\">%s</td>"
-                              "<td>%s</td></tr>", r->n_scans, r->n_frontal, r->n_flags,
-                              r->strongest ? r->strongest : "", isnan (r->min_p) ? 2.0 : r->min_p, pv, es);
+      g_string_append_printf (
+          h,
+          "<td>%d</td><td>%d</td><td>%d</td><td>%s</td><td data-v=\"%g\">%s</td>"
+          "<td>%s</td></tr>",
+          r->n_scans, r->n_frontal, r->n_flags, r->strongest ? r->strongest : "",
+          isnan (r->min_p) ? 2.0 : r->min_p, pv, es);
     }
-  g_string_append (h, "</tbody></table><h2>Findings (labels in the metadata; flags)</h2><table><thead>"
-                      "<tr><th>finding</th><th>films labelled</th><th>patients flagged</th></tr></thead><tbody>");
+  g_string_append (
+      h,
+      "</tbody></table><h2>Findings (labels in the metadata; flags)</h2><table><thead>"
+      "<tr><th>finding</th><th>films labelled</th><th>patients flagged</th></tr></thead><tbody>");
   for (guint k = 0; k < findings->len; k++)
     {
       const CxrFindingCount *c = &g_array_index (findings, CxrFindingCount, k);
@@ -360,7 +385,8 @@ cxr__report_index_html (int n_patients, int n_films, int n_flagged, const GArray
       g_string_append_printf (h, "<tr><td>%s</td><td>%d</td><td>%d</td></tr>", ef, c->n_films,
                               c->n_flagged);
     }
-  g_string_append_printf (h, "</tbody></table><p class=\"muted\">cxrtrack %s</p>%s%s</body></html>\n",
+  g_string_append_printf (h,
+                          "</tbody></table><p class=\"muted\">cxrtrack %s</p>%s%s</body></html>\n",
                           CXR_VERSION, sorter, self_check);
   return h;
 }

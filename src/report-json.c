@@ -103,10 +103,10 @@ pairs (JsonBuilder *jb, const CxrReportData *d)
       add_string_or_null (jb, "kind", p->kind);
       add_string_or_null (jb, "fixed", f->image_index);
       add_string_or_null (jb, "moving", m->image_index);
-      const char *names[] = { "dx_px", "dy_px", "angle_deg", "scale", "confidence",
-                              "change_score", "changed_area_mm2" };
-      double vals[] = { p->reg.dx_px, p->reg.dy_px, p->reg.angle_deg, p->reg.scale, p->confidence,
-                        p->change_score, p->changed_area_mm2 };
+      const char *names[] = { "dx_px",      "dy_px",        "angle_deg",       "scale",
+                              "confidence", "change_score", "changed_area_mm2" };
+      double vals[] = { p->reg.dx_px,  p->reg.dy_px,    p->reg.angle_deg,   p->reg.scale,
+                        p->confidence, p->change_score, p->changed_area_mm2 };
       for (guint q = 0; q < G_N_ELEMENTS (names); q++)
         add_double_or_null (jb, names[q], vals[q]);
       add_string_or_null (jb, "status", p->status);
@@ -127,9 +127,10 @@ cxr__report_json (const CxrReportData *d)
 {
   g_autoptr (JsonBuilder) jb = json_builder_new ();
   json_builder_begin_object (jb);
-  const char *k[] = { "patient_id", "sex", "cxrtrack_version", "database", "model", "model_sha256" };
-  const char *v[] = { d->patient_id, d->patient.sex, CXR_VERSION, d->store_path, d->model_name,
-                      d->model_sha256 };
+  const char *k[]
+      = { "patient_id", "sex", "cxrtrack_version", "database", "model", "model_sha256" };
+  const char *v[] = { d->patient_id, d->patient.sex, CXR_VERSION,
+                      d->store_path, d->model_name,  d->model_sha256 };
   for (guint i = 0; i < G_N_ELEMENTS (k); i++)
     add_string_or_null (jb, k[i], v[i]);
   flags (jb, d);

@@ -16,19 +16,19 @@ G_BEGIN_DECLS
 typedef struct {
   CxrSignal *signal;
   char *title;
-  double *y;             /* n_trend values */
-  gboolean flagged;      /* slow_progression or acute_change */
+  double *y;        /* n_trend values */
+  gboolean flagged; /* slow_progression or acute_change */
 } CxrReportTrend;
 
 typedef struct {
   char *patient_id;
   CxrPatientRow patient;
-  GArray *films;         /* CxrReportFilm: every film, by visit */
-  gint64 model_id;       /* the latest model with results; 0: none */
+  GArray *films;   /* CxrReportFilm: every film, by visit */
+  gint64 model_id; /* the latest model with results; 0: none */
   char *model_name, *model_sha256;
-  char *store_path;      /* as shown on the page */
-  char *store_dir;       /* relative paths in the store are from here */
-  GArray *flags;         /* CxrFlagRow: worsening first, then improving */
+  char *store_path; /* as shown on the page */
+  char *store_dir;  /* relative paths in the store are from here */
+  GArray *flags;    /* CxrFlagRow: worsening first, then improving */
   /* Trends: the readable frontal films of the patient's more frequent
    * view kind (and of unknown view), in visit order; none without a model
    * or with fewer than two such films. */

@@ -257,7 +257,8 @@ cxr_report_index (CxrStore *store, const char *out_dir, gboolean pages, guint *n
       const CxrIndexRow *r = &g_array_index (rows, CxrIndexRow, i);
       if (!r->has_pairs)
         continue;
-      g_autofree char *p = cxr_report_patient (store, r->patient_id, out_dir, CXR_REPORT_HTML, error);
+      g_autofree char *p
+          = cxr_report_patient (store, r->patient_id, out_dir, CXR_REPORT_HTML, error);
       if (p == NULL)
         return NULL;
       (*n_pages)++;

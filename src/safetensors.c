@@ -20,10 +20,10 @@
 struct _CxrSafetensors {
   char *path;
   GMappedFile *map;
-  const guint8 *data;      /* start of the data section */
+  const guint8 *data; /* start of the data section */
   gsize data_len;
-  GHashTable *tensors;     /* name -> CxrTensorInfo* */
-  GHashTable *metadata;    /* key -> value */
+  GHashTable *tensors;  /* name -> CxrTensorInfo* */
+  GHashTable *metadata; /* key -> value */
   char *sha256;
 };
 
@@ -51,8 +51,7 @@ tensor_free (gpointer p)
   g_free (t);
 }
 
-static gboolean G_GNUC_PRINTF (3, 4)
-fail (GError **error, const char *path, const char *fmt, ...)
+static gboolean G_GNUC_PRINTF (3, 4) fail (GError **error, const char *path, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
@@ -115,15 +114,21 @@ parse_tensor (CxrSafetensors *st, const char *name, JsonNode *node, gsize header
     return fail (error, p, "tensor '%s': data_offsets needs [begin, end]", name);
   gint64 b = json_array_get_int_element (oa, 0), e = json_array_get_int_element (oa, 1);
   if (b < 0 || e < b)
-    return fail (error, p, "tensor '%s': data_offsets [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
-                 "] are not an interval", name, b, e);
+    return fail (error, p,
+                 "tensor '%s': data_offsets [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                 "] are not an interval",
+                 name, b, e);
   if ((guint64) e > st->data_len)
-    return fail (error, p, "tensor '%s': data ends at byte %" G_GINT64_FORMAT
+    return fail (error, p,
+                 "tensor '%s': data ends at byte %" G_GINT64_FORMAT
                  " past the end of the data (%" G_GSIZE_FORMAT " bytes after the %" G_GSIZE_FORMAT
-                 "-byte header)", name, e, st->data_len, header_len);
+                 "-byte header)",
+                 name, e, st->data_len, header_len);
   if ((guint64) (e - b) != nbytes)
-    return fail (error, p, "tensor '%s': %" G_GINT64_FORMAT " bytes for shape of %" G_GSIZE_FORMAT
-                 " %s elements (%" G_GSIZE_FORMAT " bytes)", name, e - b, numel, dtype, nbytes);
+    return fail (error, p,
+                 "tensor '%s': %" G_GINT64_FORMAT " bytes for shape of %" G_GSIZE_FORMAT
+                 " %s elements (%" G_GSIZE_FORMAT " bytes)",
+                 name, e - b, numel, dtype, nbytes);
   t.ndim = (int) nd;
   t.numel = numel;
   t.offset = (gsize) b;
@@ -168,8 +173,10 @@ cxr_safetensors_open (const char *path, GError **error)
     hlen = (hlen << 8) | bytes[i];
   if (hlen > len - 8)
     {
-      fail (error, path, "header length %" G_GUINT64_FORMAT " runs past the end of the file (%"
-            G_GSIZE_FORMAT " bytes)", hlen, len);
+      fail (error, path,
+            "header length %" G_GUINT64_FORMAT " runs past the end of the file (%" G_GSIZE_FORMAT
+            " bytes)",
+            hlen, len);
       return NULL;
     }
   if (hlen > CXR_SAFETENSORS_MAX_HEADER || hlen < 2)
@@ -326,8 +333,8 @@ cxr_safetensors_read_f32 (CxrSafetensors *st, const CxrTensorInfo *t, float *out
  */
 gboolean
 cxr__safetensors_write (const char *path, GHashTable *metadata, guint n, const char *const *names,
-                       const int *ndims, const gint64 *const *shapes, const float *const *data,
-                       GError **error)
+                        const int *ndims, const gint64 *const *shapes, const float *const *data,
+                        GError **error)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);

@@ -110,23 +110,23 @@ cxr__sgemm_pack_a (const float *a, int m, int k)
 
 #ifdef HAVE_OWN
 
-#define FMA_ROW(r)                                                                               \
-  {                                                                                              \
-    __m512 av = _mm512_set1_ps (ap[r]);                                                          \
-    c##r##0 = _mm512_fmadd_ps (av, b0, c##r##0);                                                 \
-    c##r##1 = _mm512_fmadd_ps (av, b1, c##r##1);                                                 \
+#define FMA_ROW(r)                                                                                 \
+  {                                                                                                \
+    __m512 av = _mm512_set1_ps (ap[r]);                                                            \
+    c##r##0 = _mm512_fmadd_ps (av, b0, c##r##0);                                                   \
+    c##r##1 = _mm512_fmadd_ps (av, b1, c##r##1);                                                   \
   }
-#define STORE_ROW(r)                                                                             \
-  if (r < rows)                                                                                  \
-    {                                                                                            \
-      _mm512_mask_storeu_ps (c + (gsize) r * ldc, m0, c##r##0);                                  \
-      _mm512_mask_storeu_ps (c + (gsize) r * ldc + 16, m1, c##r##1);                             \
+#define STORE_ROW(r)                                                                               \
+  if (r < rows)                                                                                    \
+    {                                                                                              \
+      _mm512_mask_storeu_ps (c + (gsize) r * ldc, m0, c##r##0);                                    \
+      _mm512_mask_storeu_ps (c + (gsize) r * ldc + 16, m1, c##r##1);                               \
     }
 
 /* c (rows x 32, masked by m0 | m1) = ap (k x 8 panel) . bp (k x 32 panel) */
 __attribute__ ((target ("avx512f"))) static void
-kernel_8x32 (int k, const float *restrict ap, const float *restrict bp, float *c, int ldc,
-             int rows, __mmask16 m0, __mmask16 m1)
+kernel_8x32 (int k, const float *restrict ap, const float *restrict bp, float *c, int ldc, int rows,
+             __mmask16 m0, __mmask16 m1)
 {
   __m512 c00 = _mm512_setzero_ps (), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -134,13 +134,12 @@ kernel_8x32 (int k, const float *restrict ap, const float *restrict bp, float *c
   for (int q = 0; q < k; q++)
     {
       __m512 b0 = _mm512_load_ps (bp), b1 = _mm512_load_ps (bp + 16);
-      FMA_ROW (0) FMA_ROW (1) FMA_ROW (2) FMA_ROW (3)
-      FMA_ROW (4) FMA_ROW (5) FMA_ROW (6) FMA_ROW (7)
-      ap += MR;
+      FMA_ROW (0)
+      FMA_ROW (1) FMA_ROW (2) FMA_ROW (3) FMA_ROW (4) FMA_ROW (5) FMA_ROW (6) FMA_ROW (7) ap += MR;
       bp += NR;
     }
-  STORE_ROW (0) STORE_ROW (1) STORE_ROW (2) STORE_ROW (3)
-  STORE_ROW (4) STORE_ROW (5) STORE_ROW (6) STORE_ROW (7)
+  STORE_ROW (0)
+  STORE_ROW (1) STORE_ROW (2) STORE_ROW (3) STORE_ROW (4) STORE_ROW (5) STORE_ROW (6) STORE_ROW (7)
 }
 
 /* Each thread keeps its B panel (k x 32 floats, 147 KB for k = 1152). */
@@ -197,9 +196,9 @@ pack_conv (const CxrConvInput *x, int o, int j, int nc, float *bp)
 
 /* Where B's panels come from: a matrix, or a convolution's input. */
 typedef struct {
-  const float *b;           /* k x n, row stride ldb; or NULL and: */
+  const float *b; /* k x n, row stride ldb; or NULL and: */
   int ldb;
-  const CxrConvInput *x;    /* im2col (x), output o x o */
+  const CxrConvInput *x; /* im2col (x), output o x o */
   int o;
 } Source;
 
@@ -239,7 +238,6 @@ drive (int m, int n, int k, const float *ap, const Source *src, float *c, int ld
     }
 }
 #endif
-
 
 /**
  * cxr__sgemm_conv:

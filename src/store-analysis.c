@@ -59,9 +59,11 @@ cxr__patient_work_clear (CxrPatientWork *w)
 gint64
 cxr__store_model_row (CxrStore *store, const CxrModel *m, GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "INSERT INTO models (name, architecture, sha256, classes, metadata, input_size, embedding_dim)"
-      " VALUES (?,?,?,?,?,?,?) ON CONFLICT (sha256) DO NOTHING", error);
+      " VALUES (?,?,?,?,?,?,?) ON CONFLICT (sha256) DO NOTHING",
+      error);
   if (st == NULL)
     return -1;
   GString *cls = g_string_new (NULL);
@@ -95,9 +97,9 @@ cxr__store_model_row (CxrStore *store, const CxrModel *m, GError **error)
  * because it has none yet or one made before the trend score existed
  * (schema 0006), which is made again. Used to find the patients with work
  * and, per patient, the stored pairs to compare. */
-#define MAP_PENDING                                                                               \
-  "r.status <> 'failed' AND NOT EXISTS (SELECT 1 FROM pair_changes c"                             \
-  " WHERE c.fixed_scan_id = r.fixed_scan_id AND c.moving_scan_id = r.moving_scan_id"              \
+#define MAP_PENDING                                                                                \
+  "r.status <> 'failed' AND NOT EXISTS (SELECT 1 FROM pair_changes c"                              \
+  " WHERE c.fixed_scan_id = r.fixed_scan_id AND c.moving_scan_id = r.moving_scan_id"               \
   " AND c.kind = r.kind AND c.trend_score IS NOT NULL)"
 
 /**
@@ -110,13 +112,14 @@ cxr__store_model_row (CxrStore *store, const CxrModel *m, GError **error)
 GPtrArray *
 cxr__store_patients_with_work (CxrStore *store, gint64 model_id, gboolean maps, GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "SELECT patient_id FROM pending_registrations UNION"
       " SELECT patient_id FROM frontal_scans f WHERE ?1 AND NOT EXISTS"
       "  (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2) UNION"
       " SELECT m.patient_id FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
-      "  WHERE ?3 AND " MAP_PENDING
-      " ORDER BY 1", error);
+      "  WHERE ?3 AND " MAP_PENDING " ORDER BY 1",
+      error);
   if (st == NULL)
     return NULL;
   sqlite3_bind_int (st, 1, model_id > 0);
@@ -139,15 +142,16 @@ cxr__store_patients_with_work (CxrStore *store, gint64 model_id, gboolean maps, 
 static CxrRegisterStatus
 status_of (const char *s)
 {
-  return g_str_equal (s, "ok") ? CXR_REGISTER_OK
-         : g_str_equal (s, "failed") ? CXR_REGISTER_FAILED : CXR_REGISTER_LOW_CONFIDENCE;
+  return g_str_equal (s, "ok")       ? CXR_REGISTER_OK
+         : g_str_equal (s, "failed") ? CXR_REGISTER_FAILED
+                                     : CXR_REGISTER_LOW_CONFIDENCE;
 }
 
 /* A stored registration read from the columns dx_px, dy_px, angle_deg,
  * scale, status, fixed_aspect, moving_aspect (the aspects coalesced to 1),
  * in that order from @col. */
-#define STORED_TRANSFORM_COLUMNS                                                                  \
-  "r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status),"                                        \
+#define STORED_TRANSFORM_COLUMNS                                                                   \
+  "r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status),"                                         \
   " coalesce(r.fixed_aspect, 1), coalesce(r.moving_aspect, 1)"
 
 static void
@@ -186,8 +190,9 @@ film_names_load (CxrStore *store, const char *patient_id, FilmNames *fn, GError 
 {
   fn->stem = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   fn->spacing = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
-  sqlite3_stmt *st = cxr__store_prepare (store,
-      "SELECT scan_id, image_index, pixel_spacing_mm FROM scans WHERE patient_id = ?", error);
+  sqlite3_stmt *st = cxr__store_prepare (
+      store, "SELECT scan_id, image_index, pixel_spacing_mm FROM scans WHERE patient_id = ?",
+      error);
   if (st == NULL)
     return FALSE;
   sqlite3_bind_text (st, 1, patient_id, -1, SQLITE_STATIC);
@@ -218,20 +223,22 @@ film_names_clear (FilmNames *fn)
 static void
 film_names_apply (const FilmNames *fn, CxrPairRow *p)
 {
-  p->stem = g_strdup_printf ("%s__%s",
-                             (char *) g_hash_table_lookup (fn->stem, GINT_TO_POINTER (p->fixed_id)),
-                             (char *) g_hash_table_lookup (fn->stem, GINT_TO_POINTER (p->moving_id)));
-  p->fixed_spacing_mm = *(double *) g_hash_table_lookup (fn->spacing, GINT_TO_POINTER (p->fixed_id));
+  p->stem = g_strdup_printf (
+      "%s__%s", (char *) g_hash_table_lookup (fn->stem, GINT_TO_POINTER (p->fixed_id)),
+      (char *) g_hash_table_lookup (fn->stem, GINT_TO_POINTER (p->moving_id)));
+  p->fixed_spacing_mm
+      = *(double *) g_hash_table_lookup (fn->spacing, GINT_TO_POINTER (p->fixed_id));
 }
 
 static gboolean
-load_films (CxrStore *store, const char *patient_id, gint64 model_id, GArray *films,
-            GError **error)
+load_films (CxrStore *store, const char *patient_id, gint64 model_id, GArray *films, GError **error)
 {
-  sqlite3_stmt *fs = cxr__store_prepare (store,
+  sqlite3_stmt *fs = cxr__store_prepare (
+      store,
       "SELECT scan_id, path FROM frontal_scans f WHERE patient_id = ?1 AND NOT EXISTS"
       " (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2)"
-      " ORDER BY visit", error);
+      " ORDER BY visit",
+      error);
   if (fs == NULL)
     return FALSE;
   sqlite3_bind_text (fs, 1, patient_id, -1, SQLITE_STATIC);
@@ -248,14 +255,16 @@ load_films (CxrStore *store, const char *patient_id, gint64 model_id, GArray *fi
 static gboolean
 load_pending (CxrStore *store, const char *patient_id, GArray *pending, GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "SELECT pr.fixed_scan_id, pr.moving_scan_id, group_concat(pr.kind), f.path, m.path,"
       "       f.view_kind <> m.view_kind, fa.pixel_aspect, ma.pixel_aspect"
       "  FROM pending_registrations pr JOIN scans f ON f.scan_id = pr.fixed_scan_id"
       "  JOIN scans m ON m.scan_id = pr.moving_scan_id"
       "  JOIN scan_pixel_aspect fa ON fa.scan_id = f.scan_id"
       "  JOIN scan_pixel_aspect ma ON ma.scan_id = m.scan_id"
-      " WHERE pr.patient_id = ? GROUP BY 1, 2 ORDER BY pr.visit, f.visit DESC", error);
+      " WHERE pr.patient_id = ? GROUP BY 1, 2 ORDER BY pr.visit, f.visit DESC",
+      error);
   if (st == NULL)
     return FALSE;
   sqlite3_bind_text (st, 1, patient_id, -1, SQLITE_STATIC);
@@ -278,11 +287,11 @@ load_stored (CxrStore *store, const char *patient_id, const char *where, GArray 
              GError **error)
 {
   g_autofree char *sql = g_strconcat (
-      "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), f.path, m.path, "
-      STORED_TRANSFORM_COLUMNS
+      "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), f.path, m.path, " STORED_TRANSFORM_COLUMNS
       "  FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id"
       "  JOIN scans m ON m.scan_id = r.moving_scan_id"
-      " WHERE m.patient_id = ? AND ", where, " GROUP BY 1, 2", NULL);
+      " WHERE m.patient_id = ? AND ",
+      where, " GROUP BY 1, 2", NULL);
   sqlite3_stmt *st = cxr__store_prepare (store, sql, error);
   if (st == NULL)
     return FALSE;
@@ -328,6 +337,33 @@ cxr__store_load_work (CxrStore *store, const char *patient_id, gint64 model_id, 
 
 /* --- writing ----------------------------------------------------------------- */
 
+static const char insert_registration[]
+    = "INSERT OR REPLACE INTO registrations (fixed_scan_id, moving_scan_id, kind, dx_px, dy_px,"
+      " angle_deg, scale, confidence, status, cross_view, elapsed_ms, method, ncc_before,"
+      " ncc_after, psr, asymmetry_px, fixed_aspect, moving_aspect, transitivity_px, reason, run_id)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char downgrade_registration[]
+    = "UPDATE registrations SET status = 'low_confidence', reason = ?"
+      " WHERE fixed_scan_id = ? AND moving_scan_id = ? AND status = 'ok'";
+static const char insert_embedding[]
+    = "INSERT OR REPLACE INTO embeddings"
+      " (scan_id, model_id, dim, vector, run_id) VALUES (?,?,?,?,?)";
+static const char insert_prediction[]
+    = "INSERT OR REPLACE INTO predictions"
+      " (scan_id, model_id, finding, probability) VALUES (?,?,?,?)";
+static const char insert_heatmap[]
+    = "INSERT OR REPLACE INTO heatmaps (scan_id, model_id, finding, width, height, data)"
+      " VALUES (?,?,?,?,?,?)";
+static const char insert_change[]
+    = "INSERT OR REPLACE INTO pair_changes (fixed_scan_id, moving_scan_id, kind, change_score,"
+      " change_energy, changed_area_px, changed_area_mm2, peak_x_px, peak_y_px, peak_value,"
+      " threshold, noise_sigma, mask_area_px, embedding_distance, feature_change,"
+      " trend_score, trend_threshold, model_id, overlay_path, map_path, elapsed_ms, method, run_id)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char insert_finding_change[]
+    = "INSERT OR REPLACE INTO pair_finding_changes (fixed_scan_id, moving_scan_id, kind,"
+      " model_id, finding, probability_delta, heatmap_delta_max) VALUES (?,?,?,?,?,?,?)";
+
 struct _CxrAnalysisWriter {
   CxrStore *store;
   const CxrModel *model;
@@ -362,44 +398,17 @@ cxr__analysis_writer_new (CxrStore *store, const CxrModel *model, gint64 model_i
   w->model = model;
   w->model_id = model_id;
   w->run_id = run_id;
-  w->reg = cxr__store_prepare (store,
-      "INSERT OR REPLACE INTO registrations (fixed_scan_id, moving_scan_id, kind, dx_px, dy_px,"
-      " angle_deg, scale, confidence, status, cross_view, elapsed_ms, method, ncc_before,"
-      " ncc_after, psr, asymmetry_px, fixed_aspect, moving_aspect, transitivity_px, reason, run_id)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", error);
-  w->down = w->reg ? cxr__store_prepare (store,
-      "UPDATE registrations SET status = 'low_confidence', reason = ?"
-      " WHERE fixed_scan_id = ? AND moving_scan_id = ? AND status = 'ok'", error) : NULL;
-  if (w->down == NULL)
+  if (!cxr__store_prepare_all (store, error, &w->reg, insert_registration, &w->down,
+                               downgrade_registration, NULL))
     return NULL;
-  if (model)
-    {
-      w->emb = cxr__store_prepare (store, "INSERT OR REPLACE INTO embeddings"
-                                   " (scan_id, model_id, dim, vector, run_id) VALUES (?,?,?,?,?)", error);
-      w->pred = w->emb ? cxr__store_prepare (store, "INSERT OR REPLACE INTO predictions"
-                                             " (scan_id, model_id, finding, probability)"
-                                             " VALUES (?,?,?,?)", error) : NULL;
-      w->heat = w->pred ? cxr__store_prepare (store, "INSERT OR REPLACE INTO heatmaps"
-                                              " (scan_id, model_id, finding, width, height, data)"
-                                              " VALUES (?,?,?,?,?,?)", error) : NULL;
-      if (w->heat == NULL)
-        return NULL;
-    }
-  if (maps)
-    {
-      w->chg = cxr__store_prepare (store,
-          "INSERT OR REPLACE INTO pair_changes (fixed_scan_id, moving_scan_id, kind, change_score,"
-          " change_energy, changed_area_px, changed_area_mm2, peak_x_px, peak_y_px, peak_value,"
-          " threshold, noise_sigma, mask_area_px, embedding_distance, feature_change,"
-          " trend_score, trend_threshold, model_id, overlay_path, map_path, elapsed_ms, method, run_id)"
-          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", error);
-      w->fchg = w->chg ? cxr__store_prepare (store,
-          "INSERT OR REPLACE INTO pair_finding_changes (fixed_scan_id, moving_scan_id, kind,"
-          " model_id, finding, probability_delta, heatmap_delta_max) VALUES (?,?,?,?,?,?,?)", error)
-                       : NULL;
-      if (w->fchg == NULL)
-        return NULL;
-    }
+  if (model
+      && !cxr__store_prepare_all (store, error, &w->emb, insert_embedding, &w->pred,
+                                  insert_prediction, &w->heat, insert_heatmap, NULL))
+    return NULL;
+  if (maps
+      && !cxr__store_prepare_all (store, error, &w->chg, insert_change, &w->fchg,
+                                  insert_finding_change, NULL))
+    return NULL;
   return g_steal_pointer (&w);
 }
 
@@ -411,8 +420,8 @@ cxr__analysis_writer_new (CxrStore *store, const CxrModel *model, gint64 model_i
  */
 gboolean
 cxr__analysis_write_registration (CxrAnalysisWriter *w, const CxrPairRow *p, const char *kind,
-                                  const CxrRegistration *r, double chain_px,
-                                  const char *error_text, const char *method, GError **error)
+                                  const CxrRegistration *r, double chain_px, const char *error_text,
+                                  const char *method, GError **error)
 {
   sqlite3_stmt *ins = w->reg;
   int i = 1;
@@ -428,8 +437,8 @@ cxr__analysis_write_registration (CxrAnalysisWriter *w, const CxrPairRow *p, con
   sqlite3_bind_int (ins, i++, p->cross_view);
   sqlite3_bind_double (ins, i++, r->elapsed_ms);
   sqlite3_bind_text (ins, i++, method, -1, SQLITE_STATIC);
-  double ev[] = { r->ncc_before, r->ncc_after, r->psr, r->asymmetry_px, r->fixed_aspect,
-                  r->moving_aspect };
+  double ev[]
+      = { r->ncc_before, r->ncc_after, r->psr, r->asymmetry_px, r->fixed_aspect, r->moving_aspect };
   for (guint q = 0; q < G_N_ELEMENTS (ev); q++, i++)
     if (have)
       sqlite3_bind_double (ins, i, ev[q]);
@@ -514,10 +523,10 @@ cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving
   sqlite3_bind_int64 (st, i++, fixed_id);
   sqlite3_bind_int64 (st, i++, moving_id);
   sqlite3_bind_text (st, i++, kind, -1, SQLITE_STATIC);
-  double v[] = { d->change_score, d->change_energy, d->changed_area_px, d->changed_area_mm2,
-                 d->peak_x_px, d->peak_y_px, d->peak_value, d->threshold, d->noise_sigma,
-                 d->mask_area_px, d->embedding_distance, d->feature_change,
-                 d->trend_score, d->trend_threshold };
+  double v[] = { d->change_score, d->change_energy,  d->changed_area_px,    d->changed_area_mm2,
+                 d->peak_x_px,    d->peak_y_px,      d->peak_value,         d->threshold,
+                 d->noise_sigma,  d->mask_area_px,   d->embedding_distance, d->feature_change,
+                 d->trend_score,  d->trend_threshold };
   for (guint q = 0; q < G_N_ELEMENTS (v); q++, i++)
     cxr__bind_double_or_null (st, i, v[q]);
   if (w->model)

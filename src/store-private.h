@@ -35,11 +35,11 @@ gboolean cxr__store_run_counts (CxrStore *store, gint64 run_id, const CxrRunCoun
 /* One metadata row, as ingest parsed it. */
 typedef struct {
   char *image_index, *patient_id, *study_date, *view_position, *sex, *labels;
-  char *path;            /* resolved file, NULL when there is none */
-  gint64 visit;          /* source visit number, -1 unknown */
-  double day_offset;     /* NAN unknown */
-  double age_years;      /* NAN unknown */
-  gint64 orig_w, orig_h; /* -1 unknown */
+  char *path;                       /* resolved file, NULL when there is none */
+  gint64 visit;                     /* source visit number, -1 unknown */
+  double day_offset;                /* NAN unknown */
+  double age_years;                 /* NAN unknown */
+  gint64 orig_w, orig_h;            /* -1 unknown */
   double orig_sx, orig_sy, spacing; /* mm, NAN unknown */
   guint line;
 } CxrScanRecord;
@@ -104,10 +104,10 @@ void cxr__pair_row_clear (gpointer row);
 
 /* One patient's pending work. */
 typedef struct {
-  GArray *films;     /* CxrFilmRow: frontal films without the model's results */
-  GArray *pending;   /* CxrPairRow: to register, in visit order */
-  GArray *stored;    /* CxrPairRow: earlier registrations with a transform */
-  GArray *maps;      /* CxrPairRow: earlier registrations whose map is to make */
+  GArray *films;   /* CxrFilmRow: frontal films without the model's results */
+  GArray *pending; /* CxrPairRow: to register, in visit order */
+  GArray *stored;  /* CxrPairRow: earlier registrations with a transform */
+  GArray *maps;    /* CxrPairRow: earlier registrations whose map is to make */
 } CxrPatientWork;
 
 void cxr__patient_work_init (CxrPatientWork *w);
@@ -145,7 +145,7 @@ gboolean cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint
 typedef struct {
   gint64 scan_id;
   int visit;
-  double day;            /* study date as a Julian day, else day offset; NAN unknown */
+  double day; /* study date as a Julian day, else day offset; NAN unknown */
   char *image_index;
   char *view_kind;
 } CxrSeriesFilm;
@@ -184,10 +184,10 @@ typedef struct {
   char *view_kind;
   CxrTrendKind kind;
   int n_visits, first_visit, last_visit;
-  const char *time_axis;            /* "days" or "visit" */
+  const char *time_axis;                             /* "days" or "visit" */
   double tau, p_value, slope, slope_low, slope_high; /* NAN unknown */
   double retest_limit, acute_limit;
-  int event_visit;                  /* -1: none */
+  int event_visit; /* -1: none */
   char *evidence;
 } CxrFlagRow;
 
@@ -201,7 +201,7 @@ gboolean cxr__store_replace_flags (CxrStore *store, const char *patient_id, cons
 typedef struct {
   char *sex;
   int n_scans, n_frontal;
-  double first_age, last_age;       /* NAN unknown */
+  double first_age, last_age; /* NAN unknown */
 } CxrPatientRow;
 
 /* Any film of a patient, as a report shows it. */
@@ -209,7 +209,7 @@ typedef struct {
   gint64 scan_id;
   char *image_index, *view_kind, *view_position, *status, *error, *path, *labels, *sha256;
   int visit;
-  double day, age;                  /* NAN unknown */
+  double day, age; /* NAN unknown */
 } CxrReportFilm;
 
 void cxr__report_film_clear (gpointer film);
@@ -218,7 +218,7 @@ typedef struct {
   gint64 fixed_id, moving_id;
   char *kind, *status, *reason, *overlay_path;
   gboolean cross_view;
-  CxrRegistration reg;              /* the transform (status not set) */
+  CxrRegistration reg; /* the transform (status not set) */
   double confidence;
   double change_score, changed_area_mm2; /* NAN: no map */
 } CxrReportPair;
@@ -238,7 +238,7 @@ typedef struct {
   char *patient_id;
   int n_scans, n_frontal, n_flags;
   char *strongest, *signals;
-  double min_p;                     /* NAN: none */
+  double min_p; /* NAN: none */
   gboolean has_pairs;
 } CxrIndexRow;
 

@@ -56,9 +56,11 @@ gboolean
 cxr__store_patient (CxrStore *store, const char *pid, CxrPatientRow *out, GError **error)
 {
   memset (out, 0, sizeof *out);
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "SELECT sex, n_scans, n_frontal, first_age_years, last_age_years FROM patients"
-      " WHERE patient_id = ?", error);
+      " WHERE patient_id = ?",
+      error);
   if (st == NULL)
     return FALSE;
   sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
@@ -86,10 +88,12 @@ cxr__store_patient (CxrStore *store, const char *pid, CxrPatientRow *out, GError
 GArray *
 cxr__store_patient_films (CxrStore *store, const char *pid, GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "SELECT scan_id, image_index, view_kind, view_position, status, error, path, finding_labels,"
       " sha256, visit, coalesce(julianday(study_date), day_offset), age_years"
-      " FROM scans WHERE patient_id = ? ORDER BY visit", error);
+      " FROM scans WHERE patient_id = ? ORDER BY visit",
+      error);
   if (st == NULL)
     return NULL;
   GArray *films = g_array_new (FALSE, TRUE, sizeof (CxrReportFilm));
@@ -98,8 +102,8 @@ cxr__store_patient_films (CxrStore *store, const char *pid, GError **error)
   while (sqlite3_step (st) == SQLITE_ROW)
     {
       CxrReportFilm f = { sqlite3_column_int64 (st, 0) };
-      char **text[] = { &f.image_index, &f.view_kind, &f.view_position, &f.status, &f.error,
-                        &f.path, &f.labels, &f.sha256 };
+      char **text[] = { &f.image_index, &f.view_kind, &f.view_position, &f.status,
+                        &f.error,       &f.path,      &f.labels,        &f.sha256 };
       for (guint k = 0; k < G_N_ELEMENTS (text); k++)
         *text[k] = g_strdup (cxr__col_text (st, (int) k + 1));
       f.visit = sqlite3_column_int (st, 9);
@@ -120,10 +124,12 @@ cxr__store_patient_films (CxrStore *store, const char *pid, GError **error)
 gint64
 cxr__store_patient_model (CxrStore *store, const char *pid, char **name, char **sha256)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "SELECT m.model_id, m.name, m.sha256 FROM models m WHERE EXISTS (SELECT 1 FROM embeddings e"
       " JOIN scans s USING (scan_id) WHERE e.model_id = m.model_id AND s.patient_id = ?)"
-      " ORDER BY m.model_id DESC LIMIT 1", NULL);
+      " ORDER BY m.model_id DESC LIMIT 1",
+      NULL);
   gint64 id = 0;
   if (st == NULL)
     return 0;
@@ -154,8 +160,8 @@ GPtrArray *
 cxr__store_model_findings (CxrStore *store, gint64 model_id)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
-  sqlite3_stmt *st = cxr__store_prepare (store, "SELECT classes FROM models WHERE model_id = ?",
-                                         NULL);
+  sqlite3_stmt *st
+      = cxr__store_prepare (store, "SELECT classes FROM models WHERE model_id = ?", NULL);
   if (st == NULL)
     return out;
   sqlite3_bind_int64 (st, 1, model_id);
@@ -181,13 +187,15 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid)
 {
   GArray *pairs = g_array_new (FALSE, TRUE, sizeof (CxrReportPair));
   g_array_set_clear_func (pairs, cxr__report_pair_clear);
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "SELECT r.fixed_scan_id, r.moving_scan_id, r.kind, r.dx_px, r.dy_px, r.angle_deg, r.scale,"
       " r.confidence, r.status, r.reason, r.cross_view, c.change_score, c.changed_area_mm2,"
       " c.overlay_path, r.fixed_aspect, r.moving_aspect"
       " FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
       " LEFT JOIN pair_changes c USING (fixed_scan_id, moving_scan_id, kind)"
-      " WHERE m.patient_id = ? ORDER BY m.visit, r.kind DESC", NULL);
+      " WHERE m.patient_id = ? ORDER BY m.visit, r.kind DESC",
+      NULL);
   if (st == NULL)
     return pairs;
   sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
@@ -235,10 +243,12 @@ cxr__store_patient_flags (CxrStore *store, const char *pid)
 {
   GArray *flags = g_array_new (FALSE, TRUE, sizeof (CxrFlagRow));
   g_array_set_clear_func (flags, cxr__flag_row_clear);
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "SELECT signal, view_kind, kind, evidence, event_visit, first_visit, last_visit, p_value"
       " FROM progression_flags WHERE patient_id = ? AND kind IN ('slow_progression', 'acute_change',"
-      " 'improving') ORDER BY kind = 'improving', p_value", NULL);
+      " 'improving') ORDER BY kind = 'improving', p_value",
+      NULL);
   if (st == NULL)
     return flags;
   sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
@@ -261,12 +271,13 @@ cxr__store_patient_flags (CxrStore *store, const char *pid)
 /* --- the cohort index -------------------------------------------------------- */
 
 gboolean
-cxr__store_cohort_counts (CxrStore *store, int *patients, int *films, int *flagged,
-                          GError **error)
+cxr__store_cohort_counts (CxrStore *store, int *patients, int *films, int *flagged, GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
-      "SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM scans),"
-      " (SELECT count(*) FROM flagged_patients)", error);
+  sqlite3_stmt *st
+      = cxr__store_prepare (store,
+                            "SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM scans),"
+                            " (SELECT count(*) FROM flagged_patients)",
+                            error);
   if (st == NULL)
     return FALSE;
   gboolean ok = sqlite3_step (st) == SQLITE_ROW;
@@ -290,7 +301,8 @@ cxr__store_cohort_counts (CxrStore *store, int *patients, int *films, int *flagg
 GArray *
 cxr__store_index_rows (CxrStore *store, GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "SELECT p.patient_id, p.n_scans, p.n_frontal, coalesce(f.n_flags, 0), f.strongest_kind,"
       " f.min_p_value, f.signals, EXISTS (SELECT 1 FROM registrations r JOIN scans s"
       " ON s.scan_id = r.moving_scan_id WHERE s.patient_id = p.patient_id)"
@@ -304,9 +316,9 @@ cxr__store_index_rows (CxrStore *store, GError **error)
   while (sqlite3_step (st) == SQLITE_ROW)
     {
       CxrIndexRow r = { g_strdup (cxr__col_text (st, 0)), sqlite3_column_int (st, 1),
-                        sqlite3_column_int (st, 2), sqlite3_column_int (st, 3),
+                        sqlite3_column_int (st, 2),       sqlite3_column_int (st, 3),
                         g_strdup (cxr__col_text (st, 4)), g_strdup (cxr__col_text (st, 6)),
-                        cxr__col_double (st, 5), sqlite3_column_int (st, 7) };
+                        cxr__col_double (st, 5),          sqlite3_column_int (st, 7) };
       g_array_append_val (rows, r);
     }
   sqlite3_finalize (st);
@@ -322,10 +334,12 @@ cxr__store_index_rows (CxrStore *store, GError **error)
 GArray *
 cxr__store_finding_counts (CxrStore *store, GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "SELECT finding, count(*), (SELECT count(DISTINCT patient_id) FROM progression_flags"
       " WHERE signal = 'probability:' || finding AND kind IN ('slow_progression', 'acute_change'))"
-      " FROM scan_findings GROUP BY finding ORDER BY 2 DESC", error);
+      " FROM scan_findings GROUP BY finding ORDER BY 2 DESC",
+      error);
   if (st == NULL)
     return NULL;
   GArray *rows = g_array_new (FALSE, TRUE, sizeof (CxrFindingCount));

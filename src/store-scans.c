@@ -20,10 +20,27 @@
 #include "store-db.h"
 #include "store-private.h"
 
+static const char lookup_scan[]
+    = "SELECT scan_id, sha256, status, run_id FROM scans WHERE image_index = ?";
+static const char insert_patient[]
+    = "INSERT INTO patients (patient_id, sex) VALUES (?, ?) ON CONFLICT DO NOTHING";
+static const char insert_scan_sql[]
+    = "INSERT INTO scans (image_index, patient_id, follow_up, study_date, day_offset, age_years,"
+      " sex, view_position, view_kind, finding_labels, orig_width, orig_height,"
+      " orig_spacing_x_mm, orig_spacing_y_mm, path, sha256, width, height, bit_depth,"
+      " color_type, pixel_spacing_mm, status, error, run_id)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char update_scan_sql[]
+    = "UPDATE scans SET path = ?1, sha256 = ?2, width = ?3, height = ?4, bit_depth = ?5,"
+      " color_type = ?6, pixel_spacing_mm = ?7, status = ?8, error = ?9, run_id = ?10,"
+      " visit = NULL WHERE scan_id = ?11";
+static const char insert_finding[]
+    = "INSERT OR IGNORE INTO scan_findings (scan_id, finding) VALUES (?, ?)";
+
 struct _CxrScanWriter {
   CxrStore *store;
   gint64 run_id;
-  guint batch;           /* rows per transaction */
+  guint batch; /* rows per transaction */
   guint writes_in_batch;
   sqlite3_stmt *lookup, *patient, *insert, *update, *finding;
 };
@@ -75,23 +92,9 @@ cxr__scan_writer_new (CxrStore *store, gint64 run_id, int batch_rows, GError **e
   w->store = store;
   w->run_id = run_id;
   w->batch = batch_rows > 0 ? (guint) batch_rows : 2000;
-  w->lookup = cxr__store_prepare (store,
-      "SELECT scan_id, sha256, status, run_id FROM scans WHERE image_index = ?", error);
-  w->patient = w->lookup ? cxr__store_prepare (store,
-      "INSERT INTO patients (patient_id, sex) VALUES (?, ?) ON CONFLICT DO NOTHING", error) : NULL;
-  w->insert = w->patient ? cxr__store_prepare (store,
-      "INSERT INTO scans (image_index, patient_id, follow_up, study_date, day_offset, age_years,"
-      " sex, view_position, view_kind, finding_labels, orig_width, orig_height,"
-      " orig_spacing_x_mm, orig_spacing_y_mm, path, sha256, width, height, bit_depth,"
-      " color_type, pixel_spacing_mm, status, error, run_id)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", error) : NULL;
-  w->update = w->insert ? cxr__store_prepare (store,
-      "UPDATE scans SET path = ?1, sha256 = ?2, width = ?3, height = ?4, bit_depth = ?5,"
-      " color_type = ?6, pixel_spacing_mm = ?7, status = ?8, error = ?9, run_id = ?10,"
-      " visit = NULL WHERE scan_id = ?11", error) : NULL;
-  w->finding = w->update ? cxr__store_prepare (store,
-      "INSERT OR IGNORE INTO scan_findings (scan_id, finding) VALUES (?, ?)", error) : NULL;
-  if (w->finding == NULL)
+  if (!cxr__store_prepare_all (store, error, &w->lookup, lookup_scan, &w->patient, insert_patient,
+                               &w->insert, insert_scan_sql, &w->update, update_scan_sql,
+                               &w->finding, insert_finding, NULL))
     return NULL;
   return g_steal_pointer (&w);
 }
@@ -254,30 +257,30 @@ cxr__scan_writer_add (CxrScanWriter *w, const CxrScanRecord *r, gint64 existing_
 gboolean
 cxr__scan_writer_finish (CxrScanWriter *w, GError **error)
 {
-  static const char sql[] =
-    "CREATE TEMP TABLE IF NOT EXISTS dirty (patient_id TEXT PRIMARY KEY) WITHOUT ROWID;"
-    "DELETE FROM temp.dirty;"
-    "INSERT INTO temp.dirty SELECT DISTINCT patient_id FROM scans WHERE visit IS NULL;"
-    "UPDATE scans SET visit = o.v FROM ("
-    "  SELECT scan_id, row_number() OVER (PARTITION BY patient_id ORDER BY"
-    "    study_date IS NULL, study_date, follow_up IS NULL, follow_up,"
-    "    day_offset IS NULL, day_offset, image_index) - 1 AS v"
-    "  FROM scans WHERE patient_id IN (SELECT patient_id FROM temp.dirty)) AS o"
-    " WHERE scans.scan_id = o.scan_id;"
-    "UPDATE patients SET"
-    "  n_scans = a.n, n_frontal = a.nf, first_age_years = a.fa, last_age_years = a.la,"
-    "  sex = coalesce(a.sex, patients.sex)"
-    " FROM (SELECT s.patient_id, count(*) AS n,"
-    "   sum(s.status = 'ok' AND s.view_kind IN ('PA', 'AP', 'unknown')) AS nf,"
-    "   (SELECT age_years FROM scans f WHERE f.patient_id = s.patient_id"
-    "     AND age_years IS NOT NULL ORDER BY visit LIMIT 1) AS fa,"
-    "   (SELECT age_years FROM scans l WHERE l.patient_id = s.patient_id"
-    "     AND age_years IS NOT NULL ORDER BY visit DESC LIMIT 1) AS la,"
-    "   (SELECT sex FROM scans x WHERE x.patient_id = s.patient_id AND sex IS NOT NULL"
-    "     GROUP BY sex ORDER BY count(*) DESC, sex LIMIT 1) AS sex"
-    "   FROM scans s WHERE s.patient_id IN (SELECT patient_id FROM temp.dirty)"
-    "   GROUP BY s.patient_id) AS a"
-    " WHERE patients.patient_id = a.patient_id;";
+  static const char sql[]
+      = "CREATE TEMP TABLE IF NOT EXISTS dirty (patient_id TEXT PRIMARY KEY) WITHOUT ROWID;"
+        "DELETE FROM temp.dirty;"
+        "INSERT INTO temp.dirty SELECT DISTINCT patient_id FROM scans WHERE visit IS NULL;"
+        "UPDATE scans SET visit = o.v FROM ("
+        "  SELECT scan_id, row_number() OVER (PARTITION BY patient_id ORDER BY"
+        "    study_date IS NULL, study_date, follow_up IS NULL, follow_up,"
+        "    day_offset IS NULL, day_offset, image_index) - 1 AS v"
+        "  FROM scans WHERE patient_id IN (SELECT patient_id FROM temp.dirty)) AS o"
+        " WHERE scans.scan_id = o.scan_id;"
+        "UPDATE patients SET"
+        "  n_scans = a.n, n_frontal = a.nf, first_age_years = a.fa, last_age_years = a.la,"
+        "  sex = coalesce(a.sex, patients.sex)"
+        " FROM (SELECT s.patient_id, count(*) AS n,"
+        "   sum(s.status = 'ok' AND s.view_kind IN ('PA', 'AP', 'unknown')) AS nf,"
+        "   (SELECT age_years FROM scans f WHERE f.patient_id = s.patient_id"
+        "     AND age_years IS NOT NULL ORDER BY visit LIMIT 1) AS fa,"
+        "   (SELECT age_years FROM scans l WHERE l.patient_id = s.patient_id"
+        "     AND age_years IS NOT NULL ORDER BY visit DESC LIMIT 1) AS la,"
+        "   (SELECT sex FROM scans x WHERE x.patient_id = s.patient_id AND sex IS NOT NULL"
+        "     GROUP BY sex ORDER BY count(*) DESC, sex LIMIT 1) AS sex"
+        "   FROM scans s WHERE s.patient_id IN (SELECT patient_id FROM temp.dirty)"
+        "   GROUP BY s.patient_id) AS a"
+        " WHERE patients.patient_id = a.patient_id;";
   if (!maybe_commit (w, TRUE, error) || !ensure_txn (w, error))
     return FALSE;
   if (!cxr_store_exec (w->store, sql, error))

@@ -53,8 +53,8 @@ text_column (CxrStore *store, sqlite3_stmt *st, GError **error)
 gboolean
 cxr__store_has_limits (CxrStore *store, gint64 model_id, gboolean *have, GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
-      "SELECT count(*) FROM retest_limits WHERE model_id = ?", error);
+  sqlite3_stmt *st
+      = cxr__store_prepare (store, "SELECT count(*) FROM retest_limits WHERE model_id = ?", error);
   if (st == NULL)
     return FALSE;
   sqlite3_bind_int64 (st, 1, model_id);
@@ -73,9 +73,11 @@ cxr__store_has_limits (CxrStore *store, gint64 model_id, gboolean *have, GError 
 GPtrArray *
 cxr__store_calibration_paths (CxrStore *store, int n, GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "SELECT path FROM (SELECT path, sha256, row_number() OVER (PARTITION BY patient_id"
-      " ORDER BY sha256) AS r FROM frontal_scans) WHERE r = 1 ORDER BY sha256 LIMIT ?", error);
+      " ORDER BY sha256) AS r FROM frontal_scans) WHERE r = 1 ORDER BY sha256 LIMIT ?",
+      error);
   if (st)
     sqlite3_bind_int (st, 1, n);
   return text_column (store, st, error);
@@ -91,7 +93,8 @@ cxr__store_write_limits (CxrStore *store, gint64 model_id, const CxrLimitRow *ro
 {
   if (!cxr_store_begin (store, error))
     return FALSE;
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "INSERT INTO retest_limits (model_id, signal, limit_value, n_copies, method) VALUES (?,?,?,?,?)",
       error);
   gboolean ok = st != NULL;
@@ -118,8 +121,8 @@ cxr__store_write_limits (CxrStore *store, gint64 model_id, const CxrLimitRow *ro
 GHashTable *
 cxr__store_limits (CxrStore *store, gint64 model_id, GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
-      "SELECT signal, limit_value FROM retest_limits WHERE model_id = ?", error);
+  sqlite3_stmt *st = cxr__store_prepare (
+      store, "SELECT signal, limit_value FROM retest_limits WHERE model_id = ?", error);
   if (st == NULL)
     return NULL;
   GHashTable *limits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -143,8 +146,10 @@ cxr__store_limits (CxrStore *store, gint64 model_id, GError **error)
 GPtrArray *
 cxr__store_flag_patients (CxrStore *store, GError **error)
 {
-  return text_column (store, cxr__store_prepare (store,
-      "SELECT patient_id FROM patients WHERE n_frontal >= 2", error), error);
+  return text_column (
+      store,
+      cxr__store_prepare (store, "SELECT patient_id FROM patients WHERE n_frontal >= 2", error),
+      error);
 }
 
 /**
@@ -155,9 +160,11 @@ cxr__store_flag_patients (CxrStore *store, GError **error)
 GArray *
 cxr__store_frontal_series (CxrStore *store, const char *patient_id, GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "SELECT scan_id, visit, coalesce(julianday(study_date), day_offset), image_index, view_kind"
-      "  FROM frontal_scans WHERE patient_id = ? ORDER BY view_kind, visit", error);
+      "  FROM frontal_scans WHERE patient_id = ? ORDER BY view_kind, visit",
+      error);
   if (st == NULL)
     return NULL;
   GArray *films = g_array_new (FALSE, TRUE, sizeof (CxrSeriesFilm));
@@ -165,14 +172,28 @@ cxr__store_frontal_series (CxrStore *store, const char *patient_id, GError **err
   sqlite3_bind_text (st, 1, patient_id, -1, SQLITE_STATIC);
   while (sqlite3_step (st) == SQLITE_ROW)
     {
-      CxrSeriesFilm f = { sqlite3_column_int64 (st, 0), sqlite3_column_int (st, 1),
-                          cxr__col_double (st, 2), g_strdup (cxr__col_text (st, 3)),
-                          g_strdup (cxr__col_text (st, 4)) };
+      CxrSeriesFilm f
+          = { sqlite3_column_int64 (st, 0), sqlite3_column_int (st, 1), cxr__col_double (st, 2),
+              g_strdup (cxr__col_text (st, 3)), g_strdup (cxr__col_text (st, 4)) };
       g_array_append_val (films, f);
     }
   sqlite3_finalize (st);
   return films;
 }
+
+static const char select_probability[]
+    = "SELECT probability FROM predictions WHERE scan_id = ? AND model_id = ? AND finding = ?";
+static const char select_embedding_distance[]
+    = "SELECT cosine_distance(a.vector, b.vector) FROM embeddings a, embeddings b"
+      " WHERE a.scan_id = ? AND b.scan_id = ? AND a.model_id = ?3 AND b.model_id = ?3";
+/* the trend score of a film against the first film of its series, from a
+ * registration with status ok, where that film is the baseline */
+static const char select_trend_score[]
+    = "SELECT c.trend_score FROM pair_changes c JOIN patient_series ps"
+      "  ON ps.scan_id = c.moving_scan_id AND ps.baseline_scan_id = c.fixed_scan_id"
+      " JOIN registrations r USING (fixed_scan_id, moving_scan_id, kind)"
+      " WHERE c.fixed_scan_id = ? AND c.moving_scan_id = ? AND c.kind = 'baseline'"
+      "   AND r.status = 'ok'";
 
 struct _CxrSignalReader {
   gint64 model_id;
@@ -195,23 +216,8 @@ cxr__signal_reader_new (CxrStore *store, gint64 model_id, GError **error)
 {
   g_autoptr (CxrSignalReader) r = g_new0 (CxrSignalReader, 1);
   r->model_id = model_id;
-  r->prob = cxr__store_prepare (store,
-      "SELECT probability FROM predictions WHERE scan_id = ? AND model_id = ? AND finding = ?",
-      error);
-  r->emb = r->prob ? cxr__store_prepare (store,
-      "SELECT cosine_distance(a.vector, b.vector) FROM embeddings a, embeddings b"
-      " WHERE a.scan_id = ? AND b.scan_id = ? AND a.model_id = ?3 AND b.model_id = ?3", error)
-                   : NULL;
-  /* the trend score of a film against the first film of its series, from
-   * a registration with status ok, where that film is the baseline */
-  r->trend = r->emb ? cxr__store_prepare (store,
-      "SELECT c.trend_score FROM pair_changes c JOIN patient_series ps"
-      "  ON ps.scan_id = c.moving_scan_id AND ps.baseline_scan_id = c.fixed_scan_id"
-      " JOIN registrations r USING (fixed_scan_id, moving_scan_id, kind)"
-      " WHERE c.fixed_scan_id = ? AND c.moving_scan_id = ? AND c.kind = 'baseline'"
-      "   AND r.status = 'ok'", error)
-                    : NULL;
-  if (r->trend == NULL)
+  if (!cxr__store_prepare_all (store, error, &r->prob, select_probability, &r->emb,
+                               select_embedding_distance, &r->trend, select_trend_score, NULL))
     return NULL;
   return g_steal_pointer (&r);
 }
@@ -261,6 +267,13 @@ cxr__signal_reader_value (CxrSignalReader *r, const CxrSignal *sig, gint64 first
 
 /* --- flags ------------------------------------------------------------------- */
 
+static const char delete_flags[] = "DELETE FROM progression_flags WHERE patient_id = ?";
+static const char insert_flag[]
+    = "INSERT INTO progression_flags (patient_id, signal, view_kind, kind, n_visits, first_visit,"
+      " last_visit, time_axis, tau, p_value, slope, slope_low, slope_high, retest_limit,"
+      " acute_limit, event_visit, evidence, model_id, run_id)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+
 /**
  * cxr__store_replace_flags:
  * A patient's flags (CxrFlagRow), in place of the ones stored, in one
@@ -272,14 +285,8 @@ cxr__store_replace_flags (CxrStore *store, const char *patient_id, const GArray 
 {
   if (!cxr_store_begin (store, error))
     return FALSE;
-  sqlite3_stmt *del = cxr__store_prepare (store,
-      "DELETE FROM progression_flags WHERE patient_id = ?", error);
-  sqlite3_stmt *ins = del ? cxr__store_prepare (store,
-      "INSERT INTO progression_flags (patient_id, signal, view_kind, kind, n_visits, first_visit,"
-      " last_visit, time_axis, tau, p_value, slope, slope_low, slope_high, retest_limit,"
-      " acute_limit, event_visit, evidence, model_id, run_id)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", error) : NULL;
-  gboolean ok = ins != NULL;
+  sqlite3_stmt *del = NULL, *ins = NULL;
+  gboolean ok = cxr__store_prepare_all (store, error, &del, delete_flags, &ins, insert_flag, NULL);
   if (ok)
     {
       sqlite3_bind_text (del, 1, patient_id, -1, SQLITE_STATIC);
@@ -297,8 +304,8 @@ cxr__store_replace_flags (CxrStore *store, const char *patient_id, const GArray 
       sqlite3_bind_int (ins, i++, f->first_visit);
       sqlite3_bind_int (ins, i++, f->last_visit);
       sqlite3_bind_text (ins, i++, f->time_axis, -1, SQLITE_STATIC);
-      double v[] = { f->tau, f->p_value, f->slope, f->slope_low, f->slope_high, f->retest_limit,
-                     f->acute_limit };
+      double v[] = { f->tau,        f->p_value,      f->slope,      f->slope_low,
+                     f->slope_high, f->retest_limit, f->acute_limit };
       for (guint q = 0; q < G_N_ELEMENTS (v); q++)
         cxr__bind_double_or_null (ins, i++, v[q]);
       cxr__bind_int_or_null (ins, i++, f->event_visit);

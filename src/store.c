@@ -12,6 +12,7 @@
  * power cut can lose the last commits, never consistency.
  */
 #include <gio/gio.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "cxr/error.h"
@@ -270,6 +271,30 @@ cxr__store_prepare (CxrStore *store, const char *sql, GError **error)
   return st;
 }
 
+/**
+ * cxr__store_prepare_all:
+ * @...: pairs of (sqlite3_stmt **, const char *sql), then %NULL
+ *
+ * Prepares each statement in turn, stopping at the first that fails (the
+ * ones not reached stay %NULL; the caller finalizes what was made).
+ */
+gboolean
+cxr__store_prepare_all (CxrStore *store, GError **error, ...)
+{
+  va_list ap;
+  va_start (ap, error);
+  gboolean ok = TRUE;
+  sqlite3_stmt **st;
+  while (ok && (st = va_arg (ap, sqlite3_stmt **)) != NULL)
+    {
+      const char *sql = va_arg (ap, const char *);
+      *st = cxr__store_prepare (store, sql, error);
+      ok = *st != NULL;
+    }
+  va_end (ap);
+  return ok;
+}
+
 gboolean
 cxr_store_begin (CxrStore *store, GError **error)
 {
@@ -300,8 +325,9 @@ gint64
 cxr_store_run_begin (CxrStore *store, const char *command, const char *argv, GError **error)
 {
   sqlite3_stmt *st = cxr__store_prepare (store,
-      "INSERT INTO runs (command, argv, version, started_at) "
-      "VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", error);
+                                         "INSERT INTO runs (command, argv, version, started_at) "
+                                         "VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                                         error);
   if (st == NULL)
     return -1;
   sqlite3_bind_text (st, 1, command, -1, SQLITE_STATIC);
@@ -320,9 +346,11 @@ cxr_store_run_begin (CxrStore *store, const char *command, const char *argv, GEr
 gboolean
 cxr_store_run_end (CxrStore *store, gint64 run_id, gboolean ok, GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "UPDATE runs SET ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), status = ? "
-      "WHERE run_id = ?", error);
+      "WHERE run_id = ?",
+      error);
   if (st == NULL)
     return FALSE;
   sqlite3_bind_text (st, 1, ok ? "done" : "failed", -1, SQLITE_STATIC);
@@ -339,17 +367,18 @@ cxr_store_run_end (CxrStore *store, gint64 run_id, gboolean ok, GError **error)
  * Records a run's counts, and @messages (one per line) unless %NULL.
  */
 gboolean
-cxr__store_run_counts (CxrStore *store, gint64 run_id, const CxrRunCounts *c,
-                       const char *messages, GError **error)
+cxr__store_run_counts (CxrStore *store, gint64 run_id, const CxrRunCounts *c, const char *messages,
+                       GError **error)
 {
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "UPDATE runs SET n_rows = ?, n_ok = ?, n_missing = ?, n_invalid = ?, n_unchanged = ?,"
       " n_rejected = ?, n_conflicts = ?, messages = coalesce(?, messages) WHERE run_id = ?",
       error);
   if (st == NULL)
     return FALSE;
-  guint64 v[] = { c->n_rows, c->n_ok, c->n_missing, c->n_invalid, c->n_unchanged, c->n_rejected,
-                  c->n_conflicts };
+  guint64 v[] = { c->n_rows,      c->n_ok,       c->n_missing,  c->n_invalid,
+                  c->n_unchanged, c->n_rejected, c->n_conflicts };
   for (guint i = 0; i < G_N_ELEMENTS (v); i++)
     sqlite3_bind_int64 (st, (int) i + 1, (gint64) v[i]);
   cxr__bind_text_or_null (st, 8, messages);
@@ -367,10 +396,12 @@ gboolean
 cxr_store_counts (CxrStore *store, CxrStoreCounts *out, GError **error)
 {
   memset (out, 0, sizeof *out);
-  sqlite3_stmt *st = cxr__store_prepare (store,
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
       "SELECT (SELECT count(*) FROM patients),"
       " (SELECT count(*) FROM patients WHERE n_scans >= 2),"
-      " (SELECT count(*) FROM scans), (SELECT count(*) FROM scans WHERE status = 'ok')", error);
+      " (SELECT count(*) FROM scans), (SELECT count(*) FROM scans WHERE status = 'ok')",
+      error);
   if (st == NULL)
     return FALSE;
   gboolean ok = sqlite3_step (st) == SQLITE_ROW;

@@ -151,12 +151,14 @@ median (double *v, int n)
 static double
 normal_quantile (double p)
 {
-  static const double a[] = { -3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-                              1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00 };
+  static const double a[]
+      = { -3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
+          1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00 };
   static const double b[] = { -5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
                               6.680131188771972e+01, -1.328068155288572e+01 };
-  static const double c[] = { -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-                              -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00 };
+  static const double c[]
+      = { -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+          -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00 };
   static const double d[] = { 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
                               3.754408661907416e+00 };
   double q, r, x;
@@ -203,7 +205,8 @@ cxr_trend_theil_sen (const double *t, const double *y, int n, double confidence,
   if (np == 0)
     return FALSE;
   out->slope = median (sl, np); /* sorts sl */
-  g_autofree double *ty = g_memdup2 (t, sizeof (double) * n), *yy = g_memdup2 (y, sizeof (double) * n);
+  g_autofree double *ty = g_memdup2 (t, sizeof (double) * n),
+                    *yy = g_memdup2 (y, sizeof (double) * n);
   out->intercept = median (yy, n) - out->slope * median (ty, n);
   /* Var S with distinct times, rounded ranks half to even (nearbyint) */
   double sigma = sqrt (n * (n - 1.0) * (2 * n + 5) / 18.0);
@@ -253,7 +256,7 @@ cxr_trend_min_visits (double alpha)
 const char *
 cxr_trend_kind_name (CxrTrendKind k)
 {
-  static const char *names[] = { "insufficient_visits", "stable", "slow_progression",
-                                 "acute_change", "improving" };
+  static const char *names[]
+      = { "insufficient_visits", "stable", "slow_progression", "acute_change", "improving" };
   return names[k];
 }

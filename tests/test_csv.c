@@ -30,14 +30,14 @@ next_ok (CxrCsvReader *r)
 static void
 test_quotes_and_endings (void **state)
 {
-  static const char text[] =
-    "\xEF\xBB\xBF" "a,b,c\r\n"
-    "\r\n"
-    "1,\"x, y\",\"say \"\"hi\"\"\"\r\n"
-    "\n"
-    "2,\"two\nlines\",z\n"
-    "3,,\r"
-    "4,last,";
+  static const char text[] = "\xEF\xBB\xBF"
+                             "a,b,c\r\n"
+                             "\r\n"
+                             "1,\"x, y\",\"say \"\"hi\"\"\"\r\n"
+                             "\n"
+                             "2,\"two\nlines\",z\n"
+                             "3,,\r"
+                             "4,last,";
   g_autoptr (CxrCsvReader) r = cxr_csv_reader_new_from_data ("t.csv", text, sizeof text - 1);
   GPtrArray *f = next_ok (r);
   assert_int_equal (f->len, 3);
@@ -147,10 +147,8 @@ int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_quotes_and_endings),
-    cmocka_unit_test (test_unterminated_quote),
-    cmocka_unit_test (test_header_lookup),
-    cmocka_unit_test (test_gzip_file),
+    cmocka_unit_test (test_quotes_and_endings), cmocka_unit_test (test_unterminated_quote),
+    cmocka_unit_test (test_header_lookup),      cmocka_unit_test (test_gzip_file),
     cmocka_unit_test (test_missing_file),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);

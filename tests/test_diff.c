@@ -103,7 +103,8 @@ test_blob_found (void **state)
   /* the trend score: the same sum at the lower trend threshold */
   assert_true (d.trend_threshold == MAX (0.015, 2 * d.noise_sigma));
   assert_true (d.trend_threshold < d.threshold);
-  assert_true (d.trend_score > d.change_score + (d.threshold - d.trend_threshold) * d.changed_area_px - 1e-6);
+  assert_true (d.trend_score
+               > d.change_score + (d.threshold - d.trend_threshold) * d.changed_area_px - 1e-6);
   g_autoptr (CxrImage) ov = cxr_image_load (png, NULL, NULL, &err);
   assert_non_null (ov);
   assert_int_equal (ov->width, 512);
@@ -132,8 +133,8 @@ test_blob_found (void **state)
 static void
 test_model_predictions_reused (void **state)
 {
-  g_autofree char *mp = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models",
-                                          "cxr-default.safetensors", NULL);
+  g_autofree char *mp
+      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-default.safetensors", NULL);
   g_autoptr (GError) err = NULL;
   g_autoptr (CxrModel) model = cxr_model_load (mp, &err);
   assert_non_null (model);
@@ -151,13 +152,15 @@ test_model_predictions_reused (void **state)
   o.moving_prediction = pm;
   assert_true (cxr_diff_pair (film, m, &identity, 0.37, &o, &b, &err));
   assert_int_equal (a.n_classes, 14);
-  assert_true (a.feature_change == b.feature_change && a.embedding_distance == b.embedding_distance);
+  assert_true (a.feature_change == b.feature_change
+               && a.embedding_distance == b.embedding_distance);
   assert_true (a.embedding_distance > 0 && a.embedding_distance < 0.1);
   for (int c = 0; c < a.n_classes; c++)
     {
       assert_true (a.probability_delta[c] == b.probability_delta[c]);
       assert_true (a.heatmap_delta_max[c] == b.heatmap_delta_max[c]);
-      assert_true (fabs (a.probability_delta[c] - (pm->probability[c] - pf->probability[c])) < 1e-12);
+      assert_true (fabs (a.probability_delta[c] - (pm->probability[c] - pf->probability[c]))
+                   < 1e-12);
     }
   cxr_diff_clear (&b);
   /* and they are used, not made again: handed FIXED's as MOVING's, the

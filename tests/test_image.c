@@ -43,7 +43,12 @@ test_variants_match_gray8 (void **state)
   assert_int_equal (ref->width, 64);
   assert_int_equal (ref->height, 48);
   assert_string_equal (info.color_type, "gray");
-  static const struct { const char *file; int depth; const char *ct; gboolean interlaced; } v[] = {
+  static const struct {
+    const char *file;
+    int depth;
+    const char *ct;
+    gboolean interlaced;
+  } v[] = {
     { "good/gray16.png", 16, "gray", FALSE },
     { "good/rgb8.png", 8, "rgb", FALSE },
     { "good/rgba8.png", 8, "rgba", FALSE },
@@ -76,14 +81,19 @@ test_variants_match_gray8 (void **state)
 static void
 test_bad_files (void **state)
 {
-  static const struct { const char *file; int code; const char *msg; } v[] = {
+  static const struct {
+    const char *file;
+    int code;
+    const char *msg;
+  } v[] = {
     { "bad/empty.png", CXR_ERROR_INVALID_INPUT, "empty file" },
     { "bad/not_png.png", CXR_ERROR_INVALID_INPUT, "not a PNG" },
     { "bad/truncated.png", CXR_ERROR_INVALID_INPUT, "truncated PNG (file ends at byte 1046)" },
     { "bad/no_iend.png", CXR_ERROR_INVALID_INPUT, "truncated PNG" },
     { "bad/bad_crc.png", CXR_ERROR_INVALID_INPUT, "IDAT: CRC error" },
     { "bad/corrupt_idat.png", CXR_ERROR_INVALID_INPUT, "IDAT: invalid" },
-    { "bad/huge_dims.png", CXR_ERROR_INVALID_INPUT, "Invalid IHDR data (Image width exceeds user limit" },
+    { "bad/huge_dims.png", CXR_ERROR_INVALID_INPUT,
+      "Invalid IHDR data (Image width exceeds user limit" },
     { "bad/over_limit.png", CXR_ERROR_LIMIT, "9000x9000 pixels exceeds the limit 8192x8192" },
     { "bad/zero_width.png", CXR_ERROR_INVALID_INPUT, "width is zero" },
   };
@@ -109,7 +119,7 @@ test_limits_and_file_size (void **state)
   assert_null (cxr_image_load (p, &lim, NULL, &err));
   assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_LIMIT));
   g_clear_error (&err);
-  lim = (CxrImageLimits) { 8192, 8192, 100 };
+  lim = (CxrImageLimits){ 8192, 8192, 100 };
   assert_null (cxr_image_load (p, &lim, NULL, &err));
   assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_LIMIT));
   assert_non_null (strstr (err->message, "exceeds the limit of 100 bytes"));

@@ -112,21 +112,22 @@ write_model (JsonObject *fx, Damage damage)
       g_array_append_val (ndims, nd);
     }
   g_autoptr (GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autofree char *size = g_strdup_printf ("%" G_GINT64_FORMAT,
-                                           json_object_get_int_member (fx, "input_size"));
+  g_autofree char *size
+      = g_strdup_printf ("%" G_GINT64_FORMAT, json_object_get_int_member (fx, "input_size"));
   GString *cls = g_string_new (NULL);
   JsonArray *ca = json_object_get_array_member (fx, "classes");
   for (guint i = 0; i < json_array_get_length (ca); i++)
     g_string_append_printf (cls, "%s%s", i ? "|" : "", json_array_get_string_element (ca, i));
-  g_hash_table_insert (meta, "architecture", (gpointer) json_object_get_string_member (fx, "architecture"));
+  g_hash_table_insert (meta, "architecture",
+                       (gpointer) json_object_get_string_member (fx, "architecture"));
   g_hash_table_insert (meta, "input_size", size);
   g_hash_table_insert (meta, "classes", cls->str);
-  g_autofree char *path = g_strdup_printf ("%s/%s-%d.safetensors", tmpdir,
-                                           json_object_get_string_member (fx, "architecture"), damage);
+  g_autofree char *path = g_strdup_printf (
+      "%s/%s-%d.safetensors", tmpdir, json_object_get_string_member (fx, "architecture"), damage);
   g_autoptr (GError) err = NULL;
-  assert_true (cxr__safetensors_write (path, meta, names->len, (const char *const *) names->pdata,
-                                      (const int *) ndims->data, (const gint64 *const *) shapes->pdata,
-                                      (const float *const *) data->pdata, &err));
+  assert_true (cxr__safetensors_write (
+      path, meta, names->len, (const char *const *) names->pdata, (const int *) ndims->data,
+      (const gint64 *const *) shapes->pdata, (const float *const *) data->pdata, &err));
   g_string_free (cls, TRUE);
   g_ptr_array_unref (names);
   g_ptr_array_unref (data);
@@ -179,16 +180,20 @@ check_parity (const char *arch)
       for (guint i = 0; i < n; i++)
         x[i] = (float) json_array_get_double_element (in, i);
       g_autoptr (CxrPrediction) p = cxr_model_forward (m, x);
-      JsonArray *prob = json_array_get_array_element (json_object_get_array_member (fx, "probability"), k);
-      JsonArray *emb = json_array_get_array_element (json_object_get_array_member (fx, "embedding"), k);
+      JsonArray *prob
+          = json_array_get_array_element (json_object_get_array_member (fx, "probability"), k);
+      JsonArray *emb
+          = json_array_get_array_element (json_object_get_array_member (fx, "embedding"), k);
       JsonArray *cam = json_array_get_array_element (json_object_get_array_member (fx, "cam"), k);
       assert_int_equal (p->dim, (int) json_array_get_length (emb));
       assert_int_equal ((gsize) p->n_classes * p->map_w * p->map_h, json_array_get_length (cam));
       for (int c = 0; c < p->n_classes; c++)
-        worst_p = fmax (worst_p, fabs (p->probability[c] - json_array_get_double_element (prob, (guint) c)));
+        worst_p = fmax (worst_p,
+                        fabs (p->probability[c] - json_array_get_double_element (prob, (guint) c)));
       double se = max_abs (emb), sc = max_abs (cam);
       for (int i = 0; i < p->dim; i++)
-        worst_e = fmax (worst_e, fabs (p->embedding[i] - json_array_get_double_element (emb, (guint) i)) / se);
+        worst_e = fmax (
+            worst_e, fabs (p->embedding[i] - json_array_get_double_element (emb, (guint) i)) / se);
       for (guint i = 0; i < json_array_get_length (cam); i++)
         worst_c = fmax (worst_c, fabs (p->cam[i] - json_array_get_double_element (cam, i)) / sc);
     }
@@ -227,7 +232,9 @@ expect_model_error (const char *path, const char *needle)
 static void
 test_bad_files (void **state)
 {
-  static const struct { const char *file, *msg; } v[] = {
+  static const struct {
+    const char *file, *msg;
+  } v[] = {
     { "model_short", "too short for a safetensors header" },
     { "model_header_past_end", "header length 1048576 runs past the end of the file" },
     { "model_not_json", "header is not JSON" },
@@ -241,8 +248,8 @@ test_bad_files (void **state)
   };
   for (guint i = 0; i < G_N_ELEMENTS (v); i++)
     {
-      g_autofree char *p = g_strdup_printf ("%s/bad/%s.safetensors", g_getenv ("CXR_TEST_DATA"),
-                                            v[i].file);
+      g_autofree char *p
+          = g_strdup_printf ("%s/bad/%s.safetensors", g_getenv ("CXR_TEST_DATA"), v[i].file);
       expect_model_error (p, v[i].msg);
     }
 }

@@ -106,7 +106,8 @@ test_register_and_resume (void **state)
       g_autofree char *q = g_strdup_printf (
           "SELECT r.dx_px, r.dy_px, r.angle_deg, r.scale FROM registrations r"
           " JOIN scans m ON m.scan_id = r.moving_scan_id WHERE r.kind = 'baseline'"
-          " AND m.image_index = 'v%d.png'", v);
+          " AND m.image_index = 'v%d.png'",
+          v);
       FirstRow r;
       query_first_row (s, q, &r);
       for (int k = 0; k < 4; k++)
@@ -115,7 +116,8 @@ test_register_and_resume (void **state)
       first_row_clear (&r);
     }
   /* visit 2's chains were checked, and compose */
-  assert_int_equal (query_int (s, "SELECT count(*) FROM registrations WHERE transitivity_px < 1"), 2);
+  assert_int_equal (query_int (s, "SELECT count(*) FROM registrations WHERE transitivity_px < 1"),
+                    2);
   /* nothing left to do; no row made twice */
   assert_true (analyze (s, NULL, FALSE, &sum, &err));
   assert_int_equal (sum.n_patients, 0);
@@ -123,7 +125,8 @@ test_register_and_resume (void **state)
   cxr_analyze_summary_clear (&sum);
   assert_int_equal (query_int (s, "SELECT count(*) FROM registrations"), 4);
   assert_int_equal (query_int (s, "SELECT count(*) FROM runs WHERE command = 'analyze'"
-                                  " AND status = 'done' AND n_rows IN (0, 4)"), 2);
+                                  " AND status = 'done' AND n_rows IN (0, 4)"),
+                    2);
 }
 
 static void
@@ -146,7 +149,8 @@ test_unreadable_film (void **state)
   assert_int_equal (query_int (s, "SELECT count(*) FROM registrations r JOIN scans m"
                                   " ON m.scan_id = r.moving_scan_id WHERE m.image_index = 'v2.png'"
                                   " AND r.status = 'failed' AND r.dx_px IS NULL"
-                                  " AND r.reason LIKE '%v2.png%'"), 2);
+                                  " AND r.reason LIKE '%v2.png%'"),
+                    2);
 }
 
 static void
@@ -154,8 +158,8 @@ test_maps_and_model (void **state)
 {
   g_autofree char *dir = NULL;
   g_autoptr (CxrStore) s = make_store ("maps", &dir);
-  g_autofree char *mp = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models",
-                                          "cxr-default.safetensors", NULL);
+  g_autofree char *mp
+      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-default.safetensors", NULL);
   g_autoptr (GError) err = NULL;
   g_autoptr (CxrModel) model = cxr_model_load (mp, &err);
   assert_non_null (model);
@@ -203,7 +207,8 @@ test_artifacts_blocked (void **state)
   cxr_analyze_summary_clear (&sum);
   assert_int_equal (query_int (s, "SELECT count(*) FROM registrations"), 0);
   assert_int_equal (query_int (s, "SELECT count(*) FROM runs WHERE command = 'analyze'"
-                                  " AND status = 'failed'"), 1);
+                                  " AND status = 'failed'"),
+                    1);
 }
 
 int

@@ -70,23 +70,27 @@ add_patient (CxrStore *s, const CxrModel *m, const char *pid, int n, const doubl
              const double *angle, gboolean days)
 {
   GString *q = g_string_new ("BEGIN;");
-  g_string_append_printf (q, "INSERT INTO patients (patient_id, n_scans, n_frontal) VALUES ('%s', %d, %d);",
-                          pid, n, n);
+  g_string_append_printf (
+      q, "INSERT INTO patients (patient_id, n_scans, n_frontal) VALUES ('%s', %d, %d);", pid, n, n);
   for (int i = 0; i < n; i++)
     {
-      g_string_append_printf (q, "INSERT INTO scans (image_index, patient_id, visit, day_offset,"
+      g_string_append_printf (q,
+                              "INSERT INTO scans (image_index, patient_id, visit, day_offset,"
                               " view_kind, status, sha256) VALUES ('%s_%d.png', '%s', %d, %s, 'PA',"
-                              " 'ok', 'x');", pid, i, pid, i, days ? "0" : "NULL");
+                              " 'ok', 'x');",
+                              pid, i, pid, i, days ? "0" : "NULL");
       for (int c = 0; c < cxr_model_n_classes (m); c++)
         {
           const char *f = cxr_model_class_name (m, c);
-          g_string_append_printf (q, "INSERT INTO predictions SELECT scan_id, 1, '%s', %.17g FROM"
-                                  " scans WHERE image_index = '%s_%d.png';", f,
-                                  g_str_equal (f, "Effusion") ? y[i] : 0.1, pid, i);
+          g_string_append_printf (q,
+                                  "INSERT INTO predictions SELECT scan_id, 1, '%s', %.17g FROM"
+                                  " scans WHERE image_index = '%s_%d.png';",
+                                  f, g_str_equal (f, "Effusion") ? y[i] : 0.1, pid, i);
         }
       float v[2] = { (float) cos (angle[i]), (float) sin (angle[i]) };
       const guint8 *b = (const guint8 *) v;
-      g_string_append (q, "INSERT INTO embeddings (scan_id, model_id, dim, vector) SELECT scan_id, 1, 2, x'");
+      g_string_append (
+          q, "INSERT INTO embeddings (scan_id, model_id, dim, vector) SELECT scan_id, 1, 2, x'");
       for (int k = 0; k < 8; k++)
         g_string_append_printf (q, "%02x", b[k]);
       g_string_append_printf (q, "' FROM scans WHERE image_index = '%s_%d.png';", pid, i);
@@ -102,25 +106,29 @@ static char *
 flag_of (CxrStore *s, const char *pid, const char *signal, const char *col)
 {
   g_autofree char *q = g_strdup_printf ("SELECT %s FROM progression_flags WHERE patient_id = '%s'"
-                                        " AND signal = '%s'", col, pid, signal);
+                                        " AND signal = '%s'",
+                                        col, pid, signal);
   return query_text (s, q);
 }
 
 static void
 test_flag_all (void **state)
 {
-  g_autofree char *mp = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models",
-                                          "cxr-default.safetensors", NULL);
+  g_autofree char *mp
+      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-default.safetensors", NULL);
   g_autoptr (GError) err = NULL;
   g_autoptr (CxrModel) m = cxr_model_load (mp, &err);
   assert_non_null (m);
   g_autofree char *db = g_build_filename (tmpdir, "flags.sqlite", NULL);
   g_autoptr (CxrStore) s = cxr_store_open (db, 0, &err);
   assert_non_null (s);
-  assert_true (cxr_store_exec (s, "INSERT INTO models (model_id, name, architecture, sha256, classes,"
-                                  " input_size, embedding_dim) VALUES (1, 'm', 'a', 'h', 'c', 224, 2);"
-                                  "INSERT INTO retest_limits VALUES (1, 'probability:Effusion', 0.05, 40, 't'),"
-                                  " (1, 'embedding_distance', 0.01, 40, 't')", &err));
+  assert_true (
+      cxr_store_exec (s,
+                      "INSERT INTO models (model_id, name, architecture, sha256, classes,"
+                      " input_size, embedding_dim) VALUES (1, 'm', 'a', 'h', 'c', 224, 2);"
+                      "INSERT INTO retest_limits VALUES (1, 'probability:Effusion', 0.05, 40, 't'),"
+                      " (1, 'embedding_distance', 0.01, 40, 't')",
+                      &err));
   const double rise[] = { 0.10, 0.14, 0.18, 0.22, 0.26, 0.30 }, zero[6] = { 0 };
   const double turn[] = { 0, 0.1, 0.2, 0.3, 0.4, 0.5 };
   const double last[] = { 0.10, 0.10, 0.60 };
@@ -128,7 +136,8 @@ test_flag_all (void **state)
   add_patient (s, m, "A", 6, rise, turn, TRUE);
   add_patient (s, m, "B", 3, last, zero, FALSE);
   add_patient (s, m, "C", 5, flat, zero, TRUE);
-  assert_true (cxr_store_exec (s, "UPDATE scans SET day_offset = 10 * visit WHERE day_offset IS NOT NULL", &err));
+  assert_true (cxr_store_exec (
+      s, "UPDATE scans SET day_offset = 10 * visit WHERE day_offset IS NOT NULL", &err));
   gint64 run = cxr_store_run_begin (s, "test", NULL, &err);
   guint64 flagged = 0;
   if (!cxr_progression_flag_all (s, m, 1, &opt, run, &flagged, &err))

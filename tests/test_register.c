@@ -54,8 +54,8 @@ reposed (const CxrImage *src, double s, double deg, double dx, double dy)
 /* MOVING such that a point p of FIXED appears at s R p + d, with exposure,
  * noise and a collimated border. */
 static CxrImage *
-make_moving (double s, double deg, double dx, double dy, double gain, double offset,
-             double noise, int crop)
+make_moving (double s, double deg, double dx, double dy, double gain, double offset, double noise,
+             int crop)
 {
   CxrImage *m = reposed (fixed_film, s, deg, dx, dy);
   GRand *r = g_rand_new_with_seed (42);
@@ -84,8 +84,8 @@ check_case (double s, double deg, double dx, double dy, double gain, double offs
    * measures the distribution; these are well outside its medians). */
   if (fabs (r.dx_px - dx) > 0.25 || fabs (r.dy_px - dy) > 0.25 || fabs (r.angle_deg - deg) > 0.05
       || fabs (r.scale / s - 1) > 0.001 || r.status != CXR_REGISTER_OK)
-    fail_msg ("want s %.3f a %.2f d (%.2f, %.2f); got s %.5f a %.4f d (%.3f, %.3f) %s conf %.2f",
-              s, deg, dx, dy, r.scale, r.angle_deg, r.dx_px, r.dy_px,
+    fail_msg ("want s %.3f a %.2f d (%.2f, %.2f); got s %.5f a %.4f d (%.3f, %.3f) %s conf %.2f", s,
+              deg, dx, dy, r.scale, r.angle_deg, r.dx_px, r.dy_px,
               cxr_register_status_name (r.status), r.confidence);
 }
 
@@ -224,8 +224,8 @@ test_prepared_films (void **state)
       o.moving_aspect = 3;
       assert_true (cxr_register_films (f, ps[k], &o, &b, NULL));
       assert_true (a.dx_px == b.dx_px && a.dy_px == b.dy_px && a.angle_deg == b.angle_deg
-                   && a.scale == b.scale && a.confidence == b.confidence
-                   && a.status == b.status && a.moving_aspect == b.moving_aspect);
+                   && a.scale == b.scale && a.confidence == b.confidence && a.status == b.status
+                   && a.moving_aspect == b.moving_aspect);
     }
   /* the first pair is the plain one: recovered as check_case would */
   CxrRegistration r;
@@ -278,7 +278,8 @@ test_pixel_aspect (void **state)
       double x, y;
       cxr_register_point (&r, f->width, f->height, mv->width, mv->height, (f->width - 1) / 2.0,
                           (f->height - 1) / 2.0, &x, &y);
-      assert_true (hypot (x - (mv->width - 1) / 2.0 - r.dx_px, y - (mv->height - 1) / 2.0 - r.dy_px) < 1e-9);
+      assert_true (hypot (x - (mv->width - 1) / 2.0 - r.dx_px, y - (mv->height - 1) / 2.0 - r.dy_px)
+                   < 1e-9);
       /* a point 300 px above the centre of FIXED (in its pixels) lands where
        * the known transform puts it */
       double py = -300 * a, ex = 1.04 * (-sin (5 * G_PI / 180) * py) + 20;
@@ -302,7 +303,8 @@ test_warp_identity (void **state)
 {
   CxrRegistration id = { 0 };
   id.scale = 1;
-  g_autoptr (CxrImage) w = cxr_register_warp (fixed_film, &id, fixed_film->width, fixed_film->height);
+  g_autoptr (CxrImage) w
+      = cxr_register_warp (fixed_film, &id, fixed_film->width, fixed_film->height);
   double maxd = 0;
   for (int i = 0; i < w->width * w->height; i++)
     maxd = fmax (maxd, fabs (w->data[i] - fixed_film->data[i]));
@@ -324,7 +326,8 @@ test_warp_exact_samples (void **state)
   g_autoptr (CxrImage) a = cxr_register_warp (fixed_film, &t, w, h);
   for (int y = 2; y < h; y += 7)
     for (int x = 0; x < w - 3; x += 5)
-      assert_float_equal (a->data[(gsize) y * w + x], fixed_film->data[(gsize) (y - 2) * w + x + 3], 1e-6);
+      assert_float_equal (a->data[(gsize) y * w + x], fixed_film->data[(gsize) (y - 2) * w + x + 3],
+                          1e-6);
   t.dx_px = t.dy_px = 0;
   t.angle_deg = 180; /* about the centre: (x, y) -> (w-1-x, h-1-y) */
   g_autoptr (CxrImage) b = cxr_register_warp (fixed_film, &t, w, h);

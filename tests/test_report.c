@@ -36,7 +36,8 @@ setup (void **state)
       "1,%s/sample/images/00000001_000.png,0,PA,Cardiomegaly,0.4\n"
       "1,%s/sample/images/00000001_001.png,1,PA,Cardiomegaly|Emphysema,0.4\n"
       "1,%s/sample/images/00000001_002.png,2,PA <i>x</i>,Cardiomegaly|Effusion,0.4\n"
-      "2,%s/sample/images/00001543_000.png,0,AP,No Finding,0.4\n", root, root, root, root);
+      "2,%s/sample/images/00001543_000.png,0,AP,No Finding,0.4\n",
+      root, root, root, root);
   assert_true (g_file_set_contents (csv, text, -1, NULL));
   g_autofree char *db = g_build_filename (tmpdir, "r.sqlite", NULL);
   g_autoptr (GError) err = NULL;
@@ -59,9 +60,11 @@ setup (void **state)
     fail_msg ("%s", err->message);
   cxr_analyze_summary_clear (&as);
   assert_true (cxr_store_exec (store, "UPDATE progression_flags SET kind = 'stable'", &err));
-  assert_true (cxr_store_exec (store, "UPDATE progression_flags SET kind = 'slow_progression',"
-                                      " evidence = 'rose <fast> & far' WHERE patient_id = '1'"
-                                      " AND signal = 'probability:Effusion'", &err));
+  assert_true (cxr_store_exec (store,
+                               "UPDATE progression_flags SET kind = 'slow_progression',"
+                               " evidence = 'rose <fast> & far' WHERE patient_id = '1'"
+                               " AND signal = 'probability:Effusion'",
+                               &err));
   return 0;
 }
 
@@ -95,7 +98,8 @@ test_json (void **state)
   assert_int_equal (json_array_get_length (films), 3);
   JsonObject *f2 = json_array_get_object_element (films, 2);
   assert_string_equal (json_object_get_string_member (f2, "image_index"), "00000001_002.png");
-  assert_string_equal (json_object_get_string_member (f2, "finding_labels"), "Cardiomegaly|Effusion");
+  assert_string_equal (json_object_get_string_member (f2, "finding_labels"),
+                       "Cardiomegaly|Effusion");
   JsonArray *flags = json_object_get_array_member (o, "flags");
   assert_int_equal (json_array_get_length (flags), 1);
   JsonObject *fl = json_array_get_object_element (flags, 0);
@@ -114,15 +118,17 @@ test_json (void **state)
   assert_true (fabs (json_array_get_double_element (emb, 0)) < 1e-6);
   /* the pairs the store holds, with the same numbers */
   JsonArray *pairs = json_object_get_array_member (o, "pairs");
-  assert_int_equal (json_array_get_length (pairs), query_int (store, "SELECT count(*) FROM registrations r"
-                                                                     " JOIN scans m ON m.scan_id = r.moving_scan_id"
-                                                                     " WHERE m.patient_id = '1'"));
+  assert_int_equal (json_array_get_length (pairs),
+                    query_int (store, "SELECT count(*) FROM registrations r"
+                                      " JOIN scans m ON m.scan_id = r.moving_scan_id"
+                                      " WHERE m.patient_id = '1'"));
   JsonObject *p0 = json_array_get_object_element (pairs, 0);
   g_autofree char *dx = query_text (store, "SELECT dx_px FROM registrations r JOIN scans m"
                                            " ON m.scan_id = r.moving_scan_id WHERE m.visit = 1"
                                            " AND m.patient_id = '1' AND r.kind = 'previous'");
   assert_string_equal (json_object_get_string_member (p0, "kind"), "previous");
-  assert_true (fabs (json_object_get_double_member (p0, "dx_px") - g_ascii_strtod (dx, NULL)) < 1e-9);
+  assert_true (fabs (json_object_get_double_member (p0, "dx_px") - g_ascii_strtod (dx, NULL))
+               < 1e-9);
 }
 
 static gsize
@@ -152,8 +158,9 @@ test_html (void **state)
   assert_int_equal (count (h, "<svg"), 15);
   assert_int_equal (count (h, "(flagged)"), 1);
   assert_int_equal (count (h, "<figure id=\"film-"), 3);
-  gsize maps = (gsize) query_int (store, "SELECT count(*) FROM pair_changes c JOIN scans m"
-                                         " ON m.scan_id = c.moving_scan_id WHERE m.patient_id = '1'");
+  gsize maps
+      = (gsize) query_int (store, "SELECT count(*) FROM pair_changes c JOIN scans m"
+                                  " ON m.scan_id = c.moving_scan_id WHERE m.patient_id = '1'");
   assert_int_equal (count (h, "alt=\"difference\""), maps);
   assert_int_equal (count (h, "<div class=\"pair\">"), 4);
 }

@@ -88,9 +88,9 @@ test_half_floats (void **state)
   assert_true (isnan (cxr__half_to_float (0x7E00)));
   /* an F16 tensor reads back as these floats */
   const guint8 half[] = { 0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00, 0x00, 0x80 };
-  g_autofree char *p = write_raw ("f16.safetensors",
-                                  "{\"h\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]}}",
-                                  half, sizeof half);
+  g_autofree char *p = write_raw (
+      "f16.safetensors", "{\"h\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]}}", half,
+      sizeof half);
   g_autoptr (GError) err = NULL;
   g_autoptr (CxrSafetensors) st = cxr_safetensors_open (p, &err);
   assert_non_null (st);
@@ -117,7 +117,9 @@ expect_error (const char *path, const char *needle)
 static void
 test_bad_files (void **state)
 {
-  static const struct { const char *file, *msg; } v[] = {
+  static const struct {
+    const char *file, *msg;
+  } v[] = {
     { "model_short", "too short for a safetensors header" },
     { "model_header_past_end", "header length 1048576 runs past the end of the file" },
     { "model_not_json", "header is not JSON" },
@@ -129,18 +131,18 @@ test_bad_files (void **state)
   };
   for (guint i = 0; i < G_N_ELEMENTS (v); i++)
     {
-      g_autofree char *p = g_strdup_printf ("%s/bad/%s.safetensors", g_getenv ("CXR_TEST_DATA"),
-                                            v[i].file);
+      g_autofree char *p
+          = g_strdup_printf ("%s/bad/%s.safetensors", g_getenv ("CXR_TEST_DATA"), v[i].file);
       expect_error (p, v[i].msg);
     }
   /* a negative dimension, and an offset pair that runs backwards */
-  g_autofree char *neg = write_raw ("neg.safetensors",
-                                    "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}",
-                                    (const guint8 *) "abcd", 4);
+  g_autofree char *neg = write_raw (
+      "neg.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}",
+      (const guint8 *) "abcd", 4);
   expect_error (neg, "tensor 'a'");
-  g_autofree char *back = write_raw ("back.safetensors",
-                                     "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}",
-                                     (const guint8 *) "abcd", 4);
+  g_autofree char *back = write_raw (
+      "back.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}",
+      (const guint8 *) "abcd", 4);
   expect_error (back, "tensor 'a'");
   g_autoptr (GError) err = NULL;
   assert_null (cxr_safetensors_open ("/nonexistent.safetensors", &err));

@@ -33,8 +33,8 @@ test_product (void **state)
 {
   if (!cxr__sgemm_own ())
     skip ();
-  int shapes[][3] = { { 1, 1, 1 }, { 7, 33, 5 }, { 13, 17, 19 }, { 8, 32, 64 }, { 32, 49, 1152 },
-                      { 130, 70, 3 }, { 9, 16, 300 } };
+  int shapes[][3] = { { 1, 1, 1 },      { 7, 33, 5 },   { 13, 17, 19 }, { 8, 32, 64 },
+                      { 32, 49, 1152 }, { 130, 70, 3 }, { 9, 16, 300 } };
   GRand *rng = g_rand_new_with_seed (7);
   for (guint s = 0; s < G_N_ELEMENTS (shapes); s++)
     {
@@ -98,8 +98,9 @@ test_conv (void **state)
                   {
                     int iy = y + ky - pad, ix = x + kx - pad;
                     if (iy >= 0 && iy < h && ix >= 0 && ix < h)
-                      ref[((gsize) f * o + y) * o + x] += (double) w[(gsize) f * kk + (ch * k + ky) * k + kx]
-                                                          * in[((gsize) ch * h + iy) * h + ix];
+                      ref[((gsize) f * o + y) * o + x]
+                          += (double) w[(gsize) f * kk + (ch * k + ky) * k + kx]
+                             * in[((gsize) ch * h + iy) * h + ix];
                   }
       float *ap = cxr__sgemm_pack_a (w, m, kk);
       CxrConvInput x = { in, ci, h, h, k, pad };

@@ -36,12 +36,13 @@ test_known_vectors (void **state)
    * (3, 4) = 00004040 00008040, (-1, 0) = 000080bf 00000000 */
   FirstRow r;
   query_first_row (s,
-      "SELECT cosine_distance(x'0000803f00000000', x'0000000000000040'),"
-      " cosine_distance(x'0000803f00000000', x'0000404000000000'),"
-      " l2_distance(x'0000000000000000', x'0000404000008040'),"
-      " cosine_distance(NULL, x'0000803f'), cosine_distance(x'00000000', x'00000000'),"
-      " cosine_distance(x'0000803f00000000', x'000080bf00000000'),"
-      " l2_distance(x'0000803f', NULL), cosine_distance(x'', x'')", &r);
+                   "SELECT cosine_distance(x'0000803f00000000', x'0000000000000040'),"
+                   " cosine_distance(x'0000803f00000000', x'0000404000000000'),"
+                   " l2_distance(x'0000000000000000', x'0000404000008040'),"
+                   " cosine_distance(NULL, x'0000803f'), cosine_distance(x'00000000', x'00000000'),"
+                   " cosine_distance(x'0000803f00000000', x'000080bf00000000'),"
+                   " l2_distance(x'0000803f', NULL), cosine_distance(x'', x'')",
+                   &r);
   assert_true (fabs (r.real[0] - 1.0) < 1e-12); /* orthogonal */
   assert_true (fabs (r.real[1]) < 1e-12);       /* parallel */
   assert_true (fabs (r.real[2] - 5.0) < 1e-6);  /* 3-4-5 */

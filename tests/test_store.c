@@ -37,8 +37,10 @@ test_fresh (void **state)
                                   "('patients','scans','scan_findings','runs','patient_series')"),
                     5);
   /* Foreign keys are enforced: a scan needs its patient. */
-  assert_false (cxr_store_exec (s, "INSERT INTO scans (image_index, patient_id, view_kind, status)"
-                                   " VALUES ('x.png', 'nobody', 'PA', 'missing')", &err));
+  assert_false (cxr_store_exec (s,
+                                "INSERT INTO scans (image_index, patient_id, view_kind, status)"
+                                " VALUES ('x.png', 'nobody', 'PA', 'missing')",
+                                &err));
   assert_non_null (strstr (err->message, "FOREIGN KEY"));
 }
 
@@ -105,8 +107,8 @@ static void
 test_not_a_database (void **state)
 {
   g_autofree char *p = db_path ("junk.sqlite");
-  assert_true (g_file_set_contents (p, "this is not sqlite, it is plain text of some length...", -1,
-                                    NULL));
+  assert_true (
+      g_file_set_contents (p, "this is not sqlite, it is plain text of some length...", -1, NULL));
   g_autoptr (GError) err = NULL;
   assert_null (cxr_store_open (p, 0, &err));
   assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_DB));
@@ -137,15 +139,20 @@ test_patient_series_view (void **state)
   g_autoptr (CxrStore) s = cxr_store_open (p, 0, &err);
   assert_non_null (s);
   /* visit 0 lateral, 1 PA, 2 invalid AP, 3 lateral, 4 AP */
-  assert_true (cxr_store_exec (s,
+  assert_true (cxr_store_exec (
+      s,
       "INSERT INTO patients (patient_id) VALUES ('p');"
       "INSERT INTO scans (scan_id, image_index, patient_id, visit, view_kind, status, sha256) VALUES"
       " (10, 'a', 'p', 0, 'lateral', 'ok', 'h'), (11, 'b', 'p', 1, 'PA', 'ok', 'h'),"
       " (12, 'c', 'p', 2, 'AP', 'invalid', NULL), (13, 'd', 'p', 3, 'lateral', 'ok', 'h'),"
-      " (14, 'e', 'p', 4, 'AP', 'ok', 'h');", &err));
-  assert_int_equal (query_int (s, "SELECT baseline_scan_id FROM patient_series WHERE scan_id = 14"), 11);
-  assert_int_equal (query_int (s, "SELECT previous_scan_id FROM patient_series WHERE scan_id = 14"), 11);
-  assert_int_equal (query_int (s, "SELECT previous_scan_id IS NULL FROM patient_series WHERE scan_id = 11"), 1);
+      " (14, 'e', 'p', 4, 'AP', 'ok', 'h');",
+      &err));
+  assert_int_equal (query_int (s, "SELECT baseline_scan_id FROM patient_series WHERE scan_id = 14"),
+                    11);
+  assert_int_equal (query_int (s, "SELECT previous_scan_id FROM patient_series WHERE scan_id = 14"),
+                    11);
+  assert_int_equal (
+      query_int (s, "SELECT previous_scan_id IS NULL FROM patient_series WHERE scan_id = 11"), 1);
   assert_int_equal (query_int (s, "SELECT is_frontal FROM patient_series WHERE scan_id = 13"), 0);
 }
 

@@ -28,9 +28,13 @@ doubles (JsonArray *a, int *n)
   return v;
 }
 
-#define CLOSE(a, b, tol, what) \
-  do { if (fabs ((a) - (b)) > (tol) * MAX (1.0, fabs (b))) \
-         fail_msg ("%s %s: %.10g, SciPy %.10g", name, what, (double) (a), (double) (b)); } while (0)
+#define CLOSE(a, b, tol, what)                                                                     \
+  do                                                                                               \
+    {                                                                                              \
+      if (fabs ((a) - (b)) > (tol) *MAX (1.0, fabs (b)))                                           \
+        fail_msg ("%s %s: %.10g, SciPy %.10g", name, what, (double) (a), (double) (b));            \
+    }                                                                                              \
+  while (0)
 
 static void
 test_against_scipy (void **state)
@@ -210,10 +214,8 @@ int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_against_scipy),
-    cmocka_unit_test (test_published_example),
-    cmocka_unit_test (test_event_and_limits),
-    cmocka_unit_test (test_classify),
+    cmocka_unit_test (test_against_scipy),    cmocka_unit_test (test_published_example),
+    cmocka_unit_test (test_event_and_limits), cmocka_unit_test (test_classify),
     cmocka_unit_test (test_config),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);

@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 PKGS="gcc libc6-dev meson ninja-build pkg-config libglib2.0-dev libglib2.0-dev-bin
       libsqlite3-dev libpng-dev libdeflate-dev libfftw3-dev zlib1g-dev libcmocka-dev libjson-glib-dev
-      libopenblas-dev sqlite3 python3"
+      libopenblas-dev sqlite3 python3 clang-format"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -16,16 +16,16 @@ G_BEGIN_DECLS
 #define CXR_DIFF_METHOD "qmatch-gauss/1"
 
 typedef struct {
-  int size;                 /* working grid, px on the longer side; default 512 */
-  double smooth_mm;         /* Gaussian sigma of the signed map; default 2 mm */
-  double smooth_px;         /* ... when the pixel spacing is unknown: px of the film; default 6 */
-  double min_threshold;     /* change threshold floor, intensity units (0..1); default 0.03 */
-  double noise_k;           /* threshold = max(floor, noise_k x robust sigma); default 4 */
+  int size;                   /* working grid, px on the longer side; default 512 */
+  double smooth_mm;           /* Gaussian sigma of the signed map; default 2 mm */
+  double smooth_px;           /* ... when the pixel spacing is unknown: px of the film; default 6 */
+  double min_threshold;       /* change threshold floor, intensity units (0..1); default 0.03 */
+  double noise_k;             /* threshold = max(floor, noise_k x robust sigma); default 4 */
   double min_trend_threshold; /* the same for trend_score: floor, default 0.015, */
   double trend_noise_k;       /* and multiple of sigma, default 2 */
-  const char *overlay_png;  /* write the colour overlay here, or NULL */
-  const char *map_npy;      /* write the signed map (float16 .npy) here, or NULL */
-  const CxrModel *model;    /* classifier for the feature and heatmap differences, or NULL */
+  const char *overlay_png;    /* write the colour overlay here, or NULL */
+  const char *map_npy;        /* write the signed map (float16 .npy) here, or NULL */
+  const CxrModel *model;      /* classifier for the feature and heatmap differences, or NULL */
   const CxrPrediction *fixed_prediction;  /* the model's prediction of FIXED as a whole film, */
   const CxrPrediction *moving_prediction; /* and of MOVING, when already made; else made here */
 } CxrDiffOptions;
@@ -33,23 +33,23 @@ typedef struct {
 void cxr_diff_options_init (CxrDiffOptions *options);
 
 typedef struct {
-  double change_score;      /* sum over changed pixels of (|d| - threshold), x px^2 of FIXED */
-  double change_energy;     /* mean d^2 inside the mask, x 1e4 */
-  double changed_area_px;   /* px^2 of FIXED with |d| > threshold */
-  double changed_area_mm2;  /* NAN when the pixel spacing is unknown */
-  double peak_x_px;         /* strongest change, FIXED's pixels */
+  double change_score;     /* sum over changed pixels of (|d| - threshold), x px^2 of FIXED */
+  double change_energy;    /* mean d^2 inside the mask, x 1e4 */
+  double changed_area_px;  /* px^2 of FIXED with |d| > threshold */
+  double changed_area_mm2; /* NAN when the pixel spacing is unknown */
+  double peak_x_px;        /* strongest change, FIXED's pixels */
   double peak_y_px;
-  double peak_value;        /* signed d there */
-  double threshold;         /* the threshold used */
-  double trend_score;       /* as change_score, at trend_threshold: the progression signal */
+  double peak_value;  /* signed d there */
+  double threshold;   /* the threshold used */
+  double trend_score; /* as change_score, at trend_threshold: the progression signal */
   double trend_threshold;
-  double noise_sigma;       /* robust sigma of d inside the mask */
-  double mask_area_px;      /* px^2 of FIXED inside the thorax mask */
-  double feature_change;    /* mean cosine distance of the feature maps, or NAN */
-  double embedding_distance;/* cosine distance of the two films' embeddings, or NAN */
+  double noise_sigma;        /* robust sigma of d inside the mask */
+  double mask_area_px;       /* px^2 of FIXED inside the thorax mask */
+  double feature_change;     /* mean cosine distance of the feature maps, or NAN */
+  double embedding_distance; /* cosine distance of the two films' embeddings, or NAN */
   int n_classes;
-  double *probability_delta;/* n_classes: moving - fixed, or NULL */
-  double *heatmap_delta_max;/* n_classes: max of CAM(moving registered) - CAM(fixed) */
+  double *probability_delta; /* n_classes: moving - fixed, or NULL */
+  double *heatmap_delta_max; /* n_classes: max of CAM(moving registered) - CAM(fixed) */
   double elapsed_ms;
 } CxrDiff;
 

@@ -13,14 +13,14 @@ G_BEGIN_DECLS
 #define CXR_ERROR (cxr_error_quark ())
 
 typedef enum {
-  CXR_ERROR_FAILED,          /* anything not covered below */
-  CXR_ERROR_INVALID_INPUT,   /* malformed CSV, PNG, argument */
-  CXR_ERROR_LIMIT,           /* input larger than a configured limit */
-  CXR_ERROR_IO,              /* read/write/open failed */
-  CXR_ERROR_DB,              /* SQLite error */
-  CXR_ERROR_SCHEMA_VERSION,  /* database written by a newer cxrtrack */
-  CXR_ERROR_MODEL,           /* bad model file */
-  CXR_ERROR_CONFLICT,        /* same name, different content */
+  CXR_ERROR_FAILED,         /* anything not covered below */
+  CXR_ERROR_INVALID_INPUT,  /* malformed CSV, PNG, argument */
+  CXR_ERROR_LIMIT,          /* input larger than a configured limit */
+  CXR_ERROR_IO,             /* read/write/open failed */
+  CXR_ERROR_DB,             /* SQLite error */
+  CXR_ERROR_SCHEMA_VERSION, /* database written by a newer cxrtrack */
+  CXR_ERROR_MODEL,          /* bad model file */
+  CXR_ERROR_CONFLICT,       /* same name, different content */
 } CxrError;
 
 GQuark cxr_error_quark (void);

@@ -12,26 +12,29 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  guint32 max_width;        /* px; default 8192 */
-  guint32 max_height;       /* px; default 8192 */
-  guint64 max_file_bytes;   /* default 512 MiB */
+  guint32 max_width;      /* px; default 8192 */
+  guint32 max_height;     /* px; default 8192 */
+  guint64 max_file_bytes; /* default 512 MiB */
 } CxrImageLimits;
 
-#define CXR_IMAGE_LIMITS_DEFAULT { 8192, 8192, (guint64) 512 << 20 }
+#define CXR_IMAGE_LIMITS_DEFAULT                                                                   \
+  {                                                                                                \
+    8192, 8192, (guint64) 512 << 20                                                                \
+  }
 
 typedef struct {
-  guint32 width;            /* px */
-  guint32 height;           /* px */
-  int bit_depth;            /* IHDR bit depth: 1, 2, 4, 8 or 16 */
-  const char *color_type;   /* "gray", "gray+alpha", "rgb", "rgba", "palette" */
+  guint32 width;          /* px */
+  guint32 height;         /* px */
+  int bit_depth;          /* IHDR bit depth: 1, 2, 4, 8 or 16 */
+  const char *color_type; /* "gray", "gray+alpha", "rgb", "rgba", "palette" */
   gboolean interlaced;
 } CxrImageInfo;
 
 /* A single-channel float image, row-major, values in [0, 1]. */
 typedef struct {
-  int width;                /* px */
-  int height;               /* px */
-  float *data;              /* width * height floats */
+  int width;   /* px */
+  int height;  /* px */
+  float *data; /* width * height floats */
 } CxrImage;
 
 CxrImage *cxr_image_new (int width, int height);
@@ -39,10 +42,10 @@ void cxr_image_free (CxrImage *image);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrImage, cxr_image_free)
 
 gboolean cxr_image_decode (const char *name, const guint8 *data, gsize len,
-                           const CxrImageLimits *limits, CxrImageInfo *info,
-                           CxrImage **out, GError **error);
-CxrImage *cxr_image_load (const char *path, const CxrImageLimits *limits,
-                          CxrImageInfo *info, GError **error);
+                           const CxrImageLimits *limits, CxrImageInfo *info, CxrImage **out,
+                           GError **error);
+CxrImage *cxr_image_load (const char *path, const CxrImageLimits *limits, CxrImageInfo *info,
+                          GError **error);
 guint8 *cxr_image_read_file (const char *path, const CxrImageLimits *limits, gsize *len,
                              GError **error);
 CxrImage *cxr_image_resize (const CxrImage *image, int width, int height);

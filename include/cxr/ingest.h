@@ -18,30 +18,30 @@ typedef void (*CxrIngestProgress) (const CxrIngestSummary *summary, double fract
                                    gpointer user_data);
 
 typedef struct {
-  const char *const *image_roots;  /* folders searched recursively for files */
+  const char *const *image_roots; /* folders searched recursively for files */
   guint n_roots;
   CxrImageLimits limits;
-  int jobs;                        /* decoding threads; <= 0: one per core */
-  int batch_rows;                  /* rows per transaction; <= 0: 2000 */
-  const char *argv;                /* command line, for the runs table */
-  const char *patient_prefix;      /* prepended to every patient_id, or NULL */
-  GHashTable *column_map;          /* manifest: canonical name -> CSV column */
-  CxrIngestProgress progress;      /* called from the calling thread */
+  int jobs;                   /* decoding threads; <= 0: one per core */
+  int batch_rows;             /* rows per transaction; <= 0: 2000 */
+  const char *argv;           /* command line, for the runs table */
+  const char *patient_prefix; /* prepended to every patient_id, or NULL */
+  GHashTable *column_map;     /* manifest: canonical name -> CSV column */
+  CxrIngestProgress progress; /* called from the calling thread */
   gpointer progress_data;
 } CxrIngestOptions;
 
 void cxr_ingest_options_init (CxrIngestOptions *options);
 
 struct _CxrIngestSummary {
-  guint64 n_rows;        /* data rows read */
-  guint64 n_ok;          /* images decoded and stored as ok */
-  guint64 n_missing;     /* rows stored with no file */
-  guint64 n_invalid;     /* files stored as invalid */
-  guint64 n_unchanged;   /* already stored, same content: nothing done */
-  guint64 n_rejected;    /* rows not stored: bad or duplicate fields */
-  guint64 n_conflicts;   /* same image_index, different content: kept the old */
-  guint64 n_messages;    /* all problems seen; messages keeps the first ones */
-  GPtrArray *messages;   /* (element-type utf8) */
+  guint64 n_rows;      /* data rows read */
+  guint64 n_ok;        /* images decoded and stored as ok */
+  guint64 n_missing;   /* rows stored with no file */
+  guint64 n_invalid;   /* files stored as invalid */
+  guint64 n_unchanged; /* already stored, same content: nothing done */
+  guint64 n_rejected;  /* rows not stored: bad or duplicate fields */
+  guint64 n_conflicts; /* same image_index, different content: kept the old */
+  guint64 n_messages;  /* all problems seen; messages keeps the first ones */
+  GPtrArray *messages; /* (element-type utf8) */
   gint64 run_id;
   double elapsed_s;
 };

@@ -15,14 +15,14 @@ G_BEGIN_DECLS
 typedef struct _CxrModel CxrModel;
 
 typedef struct {
-  int dim;               /* embedding length */
+  int dim; /* embedding length */
   int n_classes;
-  int map_w, map_h;      /* activation map size (feature resolution) */
-  float *embedding;      /* dim: globally pooled features */
-  float *probability;    /* n_classes: sigmoid outputs */
-  float *logit;          /* n_classes */
-  float *cam;            /* n_classes * map_h * map_w: class activation (logit units) */
-  float *features;       /* dim * map_h * map_w: final rectified features */
+  int map_w, map_h;   /* activation map size (feature resolution) */
+  float *embedding;   /* dim: globally pooled features */
+  float *probability; /* n_classes: sigmoid outputs */
+  float *logit;       /* n_classes */
+  float *cam;         /* n_classes * map_h * map_w: class activation (logit units) */
+  float *features;    /* dim * map_h * map_w: final rectified features */
 } CxrPrediction;
 
 CxrModel *cxr_model_load (const char *path, GError **error);

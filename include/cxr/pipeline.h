@@ -23,14 +23,14 @@ typedef void (*CxrAnalyzeProgress) (const CxrAnalyzeSummary *summary, double fra
                                     gpointer user_data);
 
 typedef struct {
-  int jobs;                     /* patients in parallel; <= 0: one per core */
-  const char *argv;             /* for the runs table */
+  int jobs;         /* patients in parallel; <= 0: one per core */
+  const char *argv; /* for the runs table */
   CxrRegisterOptions reg;
   CxrImageLimits limits;
-  double max_transitivity_px;   /* chain checks (register-chain.c), px of a 1024-px film; default 2 */
-  const CxrModel *model;        /* embed and score films; NULL: registration only */
-  gboolean no_diff;             /* skip difference maps */
-  CxrDiffOptions diff;          /* overlay_png and map_npy are set per pair */
+  double max_transitivity_px; /* chain checks (register-chain.c), px of a 1024-px film; default 2 */
+  const CxrModel *model;      /* embed and score films; NULL: registration only */
+  gboolean no_diff;           /* skip difference maps */
+  CxrDiffOptions diff;        /* overlay_png and map_npy are set per pair */
   CxrProgressionOptions progression;
   CxrAnalyzeProgress progress;
   gpointer progress_data;
@@ -39,23 +39,23 @@ typedef struct {
 void cxr_analyze_options_init (CxrAnalyzeOptions *options);
 
 struct _CxrAnalyzeSummary {
-  guint64 n_patients;       /* with pending work */
+  guint64 n_patients; /* with pending work */
   guint64 n_patients_done;
-  guint64 n_pairs;          /* registrations stored */
+  guint64 n_pairs; /* registrations stored */
   guint64 n_ok, n_low, n_failed;
   guint64 n_cross_view;
-  guint64 n_intransitive;   /* rows stored whose chain exceeded max_transitivity_px */
-  guint64 n_downgraded;     /* rows of earlier runs downgraded to low_confidence by a chain */
-  guint64 n_inferred;       /* films embedded and scored */
-  guint64 n_diffs;          /* pairs with difference maps */
-  guint64 n_flagged;        /* patients with slow_progression or acute_change */
-  double diff_ms;           /* summed over pairs */
-  double infer_ms;          /* summed over films */
+  guint64 n_intransitive; /* rows stored whose chain exceeded max_transitivity_px */
+  guint64 n_downgraded;   /* rows of earlier runs downgraded to low_confidence by a chain */
+  guint64 n_inferred;     /* films embedded and scored */
+  guint64 n_diffs;        /* pairs with difference maps */
+  guint64 n_flagged;      /* patients with slow_progression or acute_change */
+  double diff_ms;         /* summed over pairs */
+  double infer_ms;        /* summed over films */
   guint64 n_messages;
   GPtrArray *messages;
   gint64 run_id;
   double elapsed_s;
-  double register_ms;       /* summed over pairs */
+  double register_ms; /* summed over pairs */
 };
 
 void cxr_analyze_summary_init (CxrAnalyzeSummary *summary);

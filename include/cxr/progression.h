@@ -14,12 +14,12 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  double alpha;          /* Mann-Kendall significance; default 0.05 */
-  int confirm;           /* visits that must confirm an event; default 2 */
-  double acute_factor;   /* acute limit = factor x test-retest limit; default 3, */
-  double acute_share;    /* and at least this share of the series' largest rise; default 0.5 */
-  int calib_films;       /* films used to derive the test-retest limits; default 20 */
-  int calib_copies;      /* re-posed copies of each; default 2 */
+  double alpha;        /* Mann-Kendall significance; default 0.05 */
+  int confirm;         /* visits that must confirm an event; default 2 */
+  double acute_factor; /* acute limit = factor x test-retest limit; default 3, */
+  double acute_share;  /* and at least this share of the series' largest rise; default 0.5 */
+  int calib_films;     /* films used to derive the test-retest limits; default 20 */
+  int calib_copies;    /* re-posed copies of each; default 2 */
 } CxrProgressionOptions;
 
 void cxr_progression_options_init (CxrProgressionOptions *options);

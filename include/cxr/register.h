@@ -46,42 +46,42 @@ G_BEGIN_DECLS
 
 typedef enum {
   CXR_REGISTER_OK,
-  CXR_REGISTER_LOW_CONFIDENCE,   /* usable with care: shown, flagged */
-  CXR_REGISTER_FAILED,           /* never used for change maps */
+  CXR_REGISTER_LOW_CONFIDENCE, /* usable with care: shown, flagged */
+  CXR_REGISTER_FAILED,         /* never used for change maps */
 } CxrRegisterStatus;
 
 typedef struct {
-  int coarse_size;        /* px of the top grid; the search grids are 1/2 and 1/4 of it
+  int coarse_size;      /* px of the top grid; the search grids are 1/2 and 1/4 of it
                            * (at least 64); default 256 */
-  int fine_size;          /* px of a further Gauss-Newton grid; default 0 = none */
-  double max_angle_deg;   /* search limit; default 15 */
-  double min_scale;       /* default 0.8, in the common frame (above) */
-  double max_scale;       /* default 1.25 */
-  gboolean fixed_scale;   /* estimate rotation and translation only: scale 1
+  int fine_size;        /* px of a further Gauss-Newton grid; default 0 = none */
+  double max_angle_deg; /* search limit; default 15 */
+  double min_scale;     /* default 0.8, in the common frame (above) */
+  double max_scale;     /* default 1.25 */
+  gboolean fixed_scale; /* estimate rotation and translation only: scale 1
                            * in the common frame */
-  double fixed_aspect;    /* pixel height / width in the patient; 0 = square */
+  double fixed_aspect;  /* pixel height / width in the patient; 0 = square */
   double moving_aspect;
-  double ok_confidence;   /* >= this: ok; default 0.5 */
-  double min_confidence;  /* below this: failed; default 0.3 */
+  double ok_confidence;  /* >= this: ok; default 0.5 */
+  double min_confidence; /* below this: failed; default 0.3 */
 } CxrRegisterOptions;
 
 void cxr_register_options_init (CxrRegisterOptions *options);
 
 typedef struct {
-  double dx_px;           /* see the convention above */
+  double dx_px; /* see the convention above */
   double dy_px;
   double angle_deg;
   double scale;
-  double confidence;      /* 0..1: ncc_after * exp(-asymmetry_px / 10) */
+  double confidence; /* 0..1: ncc_after * exp(-asymmetry_px / 10) */
   CxrRegisterStatus status;
-  double ncc_before;      /* thorax-weighted NCC of the structure images, the films
+  double ncc_before;   /* thorax-weighted NCC of the structure images, the films
                            * overlaid centre on centre at the same extent */
-  double ncc_after;       /* ... after alignment */
-  double psr;             /* peak-to-sidelobe ratio of the translation correlation */
-  double asymmetry_px;    /* forward vs inverse of backward estimate, px of a 1024-px film */
+  double ncc_after;    /* ... after alignment */
+  double psr;          /* peak-to-sidelobe ratio of the translation correlation */
+  double asymmetry_px; /* forward vs inverse of backward estimate, px of a 1024-px film */
   double elapsed_ms;
-  const char *reason;     /* why low confidence or failed, or NULL */
-  double fixed_aspect;    /* the pixel aspects it was made with; 0 = square */
+  const char *reason;  /* why low confidence or failed, or NULL */
+  double fixed_aspect; /* the pixel aspects it was made with; 0 = square */
   double moving_aspect;
 } CxrRegistration;
 

@@ -13,7 +13,7 @@ G_BEGIN_DECLS
 
 typedef enum { CXR_DTYPE_F32, CXR_DTYPE_F16 } CxrDtype;
 
-#define CXR_SAFETENSORS_MAX_DIMS 8
+#define CXR_SAFETENSORS_MAX_DIMS   8
 #define CXR_SAFETENSORS_MAX_HEADER (64u << 20)
 
 typedef struct {
@@ -22,7 +22,7 @@ typedef struct {
   int ndim;
   gint64 shape[CXR_SAFETENSORS_MAX_DIMS];
   gsize numel;
-  gsize offset;          /* bytes from the start of the data section */
+  gsize offset; /* bytes from the start of the data section */
   gsize nbytes;
 } CxrTensorInfo;
 

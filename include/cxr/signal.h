@@ -21,8 +21,8 @@ typedef enum {
 
 typedef struct {
   CxrSignalKind kind;
-  char *name;             /* as stored: "embedding_distance", "trend_score", "probability:<finding>" */
-  char *finding;          /* CXR_SIGNAL_PROBABILITY: the finding; else NULL */
+  char *name;    /* as stored: "embedding_distance", "trend_score", "probability:<finding>" */
+  char *finding; /* CXR_SIGNAL_PROBABILITY: the finding; else NULL */
   gboolean from_baseline; /* a distance from the first film: its value there is 0 by definition */
   double limit_floor;     /* the test-retest limit's floor: the signal's resolution */
 } CxrSignal;

@@ -15,8 +15,8 @@ typedef struct _CxrStore CxrStore;
 
 typedef enum {
   CXR_STORE_READ_WRITE = 0,
-  CXR_STORE_READ_ONLY = 1 << 0,   /* PRAGMA query_only: no statement may write */
-  CXR_STORE_NO_CREATE = 1 << 1,   /* the file must exist already */
+  CXR_STORE_READ_ONLY = 1 << 0, /* PRAGMA query_only: no statement may write */
+  CXR_STORE_NO_CREATE = 1 << 1, /* the file must exist already */
 } CxrStoreFlags;
 
 CxrStore *cxr_store_open (const char *path, CxrStoreFlags flags, GError **error);
@@ -35,14 +35,13 @@ gboolean cxr_store_begin (CxrStore *store, GError **error);
 gboolean cxr_store_commit (CxrStore *store, GError **error);
 void cxr_store_rollback (CxrStore *store);
 
-gint64 cxr_store_run_begin (CxrStore *store, const char *command, const char *argv,
-                            GError **error);
+gint64 cxr_store_run_begin (CxrStore *store, const char *command, const char *argv, GError **error);
 gboolean cxr_store_run_end (CxrStore *store, gint64 run_id, gboolean ok, GError **error);
 
 /* Counts for a summary line. */
 typedef struct {
   gint64 n_patients;
-  gint64 n_patients_multi;  /* with 2+ scans */
+  gint64 n_patients_multi; /* with 2+ scans */
   gint64 n_scans;
   gint64 n_scans_ok;
 } CxrStoreCounts;
@@ -63,10 +62,10 @@ typedef struct {
   CxrValueType type;
   gint64 integer;
   double real;
-  const char *text;          /* TEXT: UTF-8 as stored, NUL-terminated; INTEGER and
+  const char *text;   /* TEXT: UTF-8 as stored, NUL-terminated; INTEGER and
                               * REAL: as SQLite writes them ("0.168", "1.0") */
-  const guint8 *blob;        /* BLOB */
-  gsize bytes;               /* TEXT and BLOB: length in bytes */
+  const guint8 *blob; /* BLOB */
+  gsize bytes;        /* TEXT and BLOB: length in bytes */
 } CxrValue;
 
 typedef struct {

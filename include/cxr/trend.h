@@ -11,18 +11,18 @@ G_BEGIN_DECLS
 
 typedef struct {
   int n;
-  double s;          /* Mann-Kendall S: sum of sign(y_j - y_i), t_i < t_j */
-  double var_s;      /* variance of S under no trend, ties in y corrected */
-  double tau;        /* Kendall's tau-b */
-  double z;          /* normal score with continuity correction */
-  double p_value;    /* two-sided; exact when n <= 10 and no ties */
+  double s;       /* Mann-Kendall S: sum of sign(y_j - y_i), t_i < t_j */
+  double var_s;   /* variance of S under no trend, ties in y corrected */
+  double tau;     /* Kendall's tau-b */
+  double z;       /* normal score with continuity correction */
+  double p_value; /* two-sided; exact when n <= 10 and no ties */
   gboolean exact;
 } CxrMannKendall;
 
 typedef struct {
-  double slope;      /* Theil-Sen: median of pairwise slopes */
-  double intercept;  /* median of y - slope t */
-  double low, high;  /* confidence interval of the slope (Sen 1968) */
+  double slope;     /* Theil-Sen: median of pairwise slopes */
+  double intercept; /* median of y - slope t */
+  double low, high; /* confidence interval of the slope (Sen 1968) */
 } CxrTheilSen;
 
 gboolean cxr_trend_mann_kendall (const double *t, const double *y, int n, CxrMannKendall *out);
@@ -42,11 +42,11 @@ typedef enum {
 /* A series classified (cxr_progression_classify). */
 typedef struct {
   CxrTrendKind kind;
-  double tau, p_value, slope, slope_low, slope_high;  /* NAN when n < 3 */
-  int event_index;      /* first visit (index) of a confirmed change beyond the limit, or -1 */
-  int acute_index;      /* visit (index) of the largest step, if beyond the acute limit, else -1 */
-  double max_step;      /* largest rise between consecutive visits */
-  double acute_limit;   /* the acute limit applied (see acute_share) */
+  double tau, p_value, slope, slope_low, slope_high; /* NAN when n < 3 */
+  int event_index;    /* first visit (index) of a confirmed change beyond the limit, or -1 */
+  int acute_index;    /* visit (index) of the largest step, if beyond the acute limit, else -1 */
+  double max_step;    /* largest rise between consecutive visits */
+  double acute_limit; /* the acute limit applied (see acute_share) */
 } CxrTrendResult;
 
 const char *cxr_trend_kind_name (CxrTrendKind kind);

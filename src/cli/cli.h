@@ -7,9 +7,9 @@
 
 #include <glib.h>
 
-#define CXR_EXIT_OK 0
+#define CXR_EXIT_OK      0
 #define CXR_EXIT_FAILURE 1
-#define CXR_EXIT_USAGE 2
+#define CXR_EXIT_USAGE   2
 
 typedef int (*CxrCommandFn) (int argc, char **argv);
 
@@ -26,9 +26,9 @@ int cli_fail (GError *error);
 char *cli_default_model (void);
 
 typedef struct {
-  gboolean enabled;      /* stderr is a terminal */
+  gboolean enabled; /* stderr is a terminal */
   gint64 start_us;
-  const char *what;      /* "rows", "pairs" ... */
+  const char *what; /* "rows", "pairs" ... */
 } CliProgress;
 
 void cli_progress_init (CliProgress *p, const char *what);

@@ -25,18 +25,21 @@ cmd_analyze (int argc, char **argv)
   gboolean no_diff = FALSE, no_model = FALSE;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
-    { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Patients in parallel (default: one per core)", "N" },
+    { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Patients in parallel (default: one per core)",
+      "N" },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
       "Classifier weights (safetensors) to embed and score every frontal film with"
-      " (default: $CXRTRACK_MODEL, else cxr-default)", "FILE" },
+      " (default: $CXRTRACK_MODEL, else cxr-default)",
+      "FILE" },
     { "no-model", 0, 0, G_OPTION_ARG_NONE, &no_model,
       "No classifier: registration and pixel difference maps only, no progression flags", NULL },
     { "no-diff", 0, 0, G_OPTION_ARG_NONE, &no_diff, "Skip difference maps", NULL },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
       "Progression thresholds ([progression] alpha, confirm, acute_factor, ...)", "FILE" },
-    { NULL }
+    { NULL },
   };
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("- register, score and compare every pending film and pair");
+  g_autoptr (GOptionContext) ctx
+      = g_option_context_new ("- register, score and compare every pending film and pair");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_autoptr (GError) error = NULL;
   g_autofree char *cmdline = cli_join_argv (argc, argv);
@@ -51,8 +54,9 @@ cmd_analyze (int argc, char **argv)
   if (no_model && model_path)
     return cli_usage_error (ctx, "--model and --no-model exclude each other");
   if (!no_model && model_path == NULL && (model_path = cli_default_model ()) == NULL)
-    g_printerr ("analyze: the default model (cxr-default.safetensors) was not found: running without"
-                " the classifier; name one with --model FILE or $CXRTRACK_MODEL\n");
+    g_printerr (
+        "analyze: the default model (cxr-default.safetensors) was not found: running without"
+        " the classifier; name one with --model FILE or $CXRTRACK_MODEL\n");
   g_autoptr (CxrModel) model = NULL;
   if (model_path && (model = cxr_model_load (model_path, &error)) == NULL)
     return cli_fail (error);
@@ -74,10 +78,10 @@ cmd_analyze (int argc, char **argv)
   cli_progress_end (&prog);
   printf ("analyze: %" G_GUINT64_FORMAT " patients in %.1f s (run %" G_GINT64_FORMAT ")\n",
           s.n_patients_done, s.elapsed_s, s.run_id);
-  printf ("  registrations %" G_GUINT64_FORMAT ": ok %" G_GUINT64_FORMAT ", low_confidence %"
-          G_GUINT64_FORMAT ", failed %" G_GUINT64_FORMAT "; cross-view %" G_GUINT64_FORMAT
-          ", not chaining %" G_GUINT64_FORMAT " (earlier rows downgraded %" G_GUINT64_FORMAT
-          "); %.0f ms per pair\n",
+  printf ("  registrations %" G_GUINT64_FORMAT ": ok %" G_GUINT64_FORMAT
+          ", low_confidence %" G_GUINT64_FORMAT ", failed %" G_GUINT64_FORMAT
+          "; cross-view %" G_GUINT64_FORMAT ", not chaining %" G_GUINT64_FORMAT
+          " (earlier rows downgraded %" G_GUINT64_FORMAT "); %.0f ms per pair\n",
           s.n_pairs, s.n_ok, s.n_low, s.n_failed, s.n_cross_view, s.n_intransitive, s.n_downgraded,
           s.n_pairs ? s.register_ms / s.n_pairs : 0.0);
   if (!no_diff)
@@ -88,7 +92,8 @@ cmd_analyze (int argc, char **argv)
             cxr_model_name (model), cxr_model_architecture (model), cxr_model_sha256 (model),
             s.n_inferred, s.n_inferred ? s.infer_ms / s.n_inferred : 0.0);
   if (model)
-    printf ("  progression: %" G_GUINT64_FORMAT " patients flagged (slow_progression or acute_change)\n",
+    printf ("  progression: %" G_GUINT64_FORMAT
+            " patients flagged (slow_progression or acute_change)\n",
             s.n_flagged);
   for (guint i = 0; i < s.messages->len; i++)
     printf ("    %s\n", (const char *) s.messages->pdata[i]);

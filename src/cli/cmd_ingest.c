@@ -13,8 +13,9 @@ static void
 progress_cb (const CxrIngestSummary *s, double fraction, gpointer data)
 {
   char extra[128];
-  g_snprintf (extra, sizeof extra, "ok %" G_GUINT64_FORMAT "  missing %" G_GUINT64_FORMAT
-              "  invalid %" G_GUINT64_FORMAT, s->n_ok, s->n_missing, s->n_invalid);
+  g_snprintf (extra, sizeof extra,
+              "ok %" G_GUINT64_FORMAT "  missing %" G_GUINT64_FORMAT "  invalid %" G_GUINT64_FORMAT,
+              s->n_ok, s->n_missing, s->n_invalid);
   cli_progress_show (data, s->n_rows, fraction, extra);
 }
 
@@ -47,9 +48,9 @@ print_summary (const CxrIngestSummary *s, CxrStore *store)
           s->n_ok, s->n_missing, s->n_invalid, s->n_unchanged, s->n_rejected, s->n_conflicts);
   CxrStoreCounts c;
   if (cxr_store_counts (store, &c, NULL))
-    printf ("  store %s: %" G_GINT64_FORMAT " patients (%" G_GINT64_FORMAT " with 2+ scans), %"
-            G_GINT64_FORMAT " scans (%" G_GINT64_FORMAT " ok)\n", cxr_store_path (store),
-            c.n_patients, c.n_patients_multi, c.n_scans, c.n_scans_ok);
+    printf ("  store %s: %" G_GINT64_FORMAT " patients (%" G_GINT64_FORMAT
+            " with 2+ scans), %" G_GINT64_FORMAT " scans (%" G_GINT64_FORMAT " ok)\n",
+            cxr_store_path (store), c.n_patients, c.n_patients_multi, c.n_scans, c.n_scans_ok);
   if (s->n_messages)
     {
       printf ("  %" G_GUINT64_FORMAT " problem%s", s->n_messages, s->n_messages == 1 ? "" : "s");
@@ -83,7 +84,7 @@ cmd_ingest (int argc, char **argv)
     { "max-height", 0, 0, G_OPTION_ARG_INT, &max_h, "Largest image height accepted (8192)", "PX" },
     { "strict", 0, 0, G_OPTION_ARG_NONE, &strict,
       "Exit 1 if any row was rejected or any file was invalid or conflicting", NULL },
-    { NULL }
+    { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- store scans and validate images");
   g_option_context_add_main_entries (ctx, entries, NULL);

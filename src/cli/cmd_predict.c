@@ -18,7 +18,7 @@ cmd_predict (int argc, char **argv)
       "Classifier weights (safetensors; default: $CXRTRACK_MODEL, else cxr-default)", "FILE" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "csv (default) or json", "FMT" },
     { "embedding", 'e', 0, G_OPTION_ARG_NONE, &embedding, "Also print the embedding", NULL },
-    { NULL }
+    { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("FILM.png... - score films");
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -65,7 +65,8 @@ cmd_predict (int argc, char **argv)
         {
           printf ("{\"file\": \"%s\", \"probability\": {", q);
           for (int c = 0; c < nc; c++)
-            printf ("%s\"%s\": %.7f", c ? ", " : "", cxr_model_class_name (m, c), p->probability[c]);
+            printf ("%s\"%s\": %.7f", c ? ", " : "", cxr_model_class_name (m, c),
+                    p->probability[c]);
           printf ("}");
           if (embedding)
             {

@@ -18,17 +18,20 @@ cmd_register (int argc, char **argv)
   GOptionEntry entries[] = {
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write MOVING warped into FIXED's frame", "PNG" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "text (default) or json", "FMT" },
-    { "max-angle", 0, 0, G_OPTION_ARG_DOUBLE, &max_angle, "Rotation search limit, degrees (15)", "DEG" },
+    { "max-angle", 0, 0, G_OPTION_ARG_DOUBLE, &max_angle, "Rotation search limit, degrees (15)",
+      "DEG" },
     { "min-scale", 0, 0, G_OPTION_ARG_DOUBLE, &min_scale, "Smallest scale searched (0.8)", "S" },
     { "max-scale", 0, 0, G_OPTION_ARG_DOUBLE, &max_scale, "Largest scale searched (1.25)", "S" },
-    { "fixed-scale", 0, 0, G_OPTION_ARG_NONE, &fixed_scale, "Estimate rotation and shift only", NULL },
+    { "fixed-scale", 0, 0, G_OPTION_ARG_NONE, &fixed_scale, "Estimate rotation and shift only",
+      NULL },
     { "fixed-aspect", 0, 0, G_OPTION_ARG_DOUBLE, &fixed_aspect,
       "FIXED's pixel height over width in the patient (1)", "A" },
     { "moving-aspect", 0, 0, G_OPTION_ARG_DOUBLE, &moving_aspect,
       "MOVING's pixel height over width in the patient (1)", "A" },
-    { "coarse", 0, 0, G_OPTION_ARG_INT, &coarse, "Top grid, px; searched at 1/2 and 1/4 (256)", "PX" },
+    { "coarse", 0, 0, G_OPTION_ARG_INT, &coarse, "Top grid, px; searched at 1/2 and 1/4 (256)",
+      "PX" },
     { "fine", 0, 0, G_OPTION_ARG_INT, &fine, "Further refinement grid, px (0 = none)", "PX" },
-    { NULL }
+    { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("FIXED.png MOVING.png - align two films");
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -69,8 +72,8 @@ cmd_register (int argc, char **argv)
     printf ("dx_px %.4f\ndy_px %.4f\nangle_deg %.5f\nscale %.6f\nconfidence %.4f\nstatus %s%s%s%s\n"
             "ncc_before %.4f\nncc_after %.4f\npsr %.1f\nasymmetry_px %.2f\nelapsed_ms %.2f\n",
             r.dx_px, r.dy_px, r.angle_deg, r.scale, r.confidence, st, r.reason ? " (" : "",
-            r.reason ? r.reason : "", r.reason ? ")" : "", r.ncc_before, r.ncc_after, r.psr, r.asymmetry_px,
-            r.elapsed_ms);
+            r.reason ? r.reason : "", r.reason ? ")" : "", r.ncc_before, r.ncc_after, r.psr,
+            r.asymmetry_px, r.elapsed_ms);
   if (out)
     {
       g_autoptr (CxrImage) w = cxr_register_warp (m, &r, f->width, f->height);

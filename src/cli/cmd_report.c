@@ -20,7 +20,7 @@ cmd_report (int argc, char **argv)
     { "index-only", 0, 0, G_OPTION_ARG_NONE, &index_only, "With --all: the index alone", NULL },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Folder to write to (created)", "DIR" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "html (default) or json (--patient)", "FMT" },
-    { NULL }
+    { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- write change reports");
   g_option_context_add_main_entries (ctx, entries, NULL);

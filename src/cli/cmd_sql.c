@@ -61,19 +61,15 @@ cell_text (const CxrValue *v, Format fmt)
 {
   switch (v->type)
     {
-    case CXR_VALUE_NULL:
-      return g_strdup (fmt == FMT_TABLE ? "NULL" : "");
-    case CXR_VALUE_BLOB:
-      return g_strdup_printf ("<blob %" G_GSIZE_FORMAT " bytes>", v->bytes);
+    case CXR_VALUE_NULL: return g_strdup (fmt == FMT_TABLE ? "NULL" : "");
+    case CXR_VALUE_BLOB: return g_strdup_printf ("<blob %" G_GSIZE_FORMAT " bytes>", v->bytes);
     case CXR_VALUE_REAL:
       {
         char buf[G_ASCII_DTOSTR_BUF_SIZE];
         return g_strdup (g_ascii_formatd (buf, sizeof buf, "%.10g", v->real));
       }
-    case CXR_VALUE_INTEGER:
-      return g_strdup_printf ("%" G_GINT64_FORMAT, v->integer);
-    default:
-      return g_strdup (v->text);
+    case CXR_VALUE_INTEGER: return g_strdup_printf ("%" G_GINT64_FORMAT, v->integer);
+    default: return g_strdup (v->text);
     }
 }
 
@@ -220,7 +216,7 @@ cmd_sql (int argc, char **argv)
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "table (default), csv or json", "FMT" },
     { "write", 0, 0, G_OPTION_ARG_NONE, &write, "Allow statements that change the store", NULL },
-    { NULL }
+    { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("'SQL' - query the store");
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -239,9 +235,8 @@ cmd_sql (int argc, char **argv)
   else
     return cli_usage_error (ctx, "unknown --format '%s' (table, csv or json)", format);
 
-  g_autoptr (CxrStore) store = cxr_store_open (db, write ? CXR_STORE_READ_WRITE
-                                                         : CXR_STORE_READ_ONLY | CXR_STORE_NO_CREATE,
-                                               &error);
+  g_autoptr (CxrStore) store = cxr_store_open (
+      db, write ? CXR_STORE_READ_WRITE : CXR_STORE_READ_ONLY | CXR_STORE_NO_CREATE, &error);
   if (store == NULL)
     return cli_fail (error);
 
