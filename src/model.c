@@ -12,11 +12,9 @@
  * is folded into that convolution's weights and bias at load time; batch
  * norm before a convolution (DenseNet is pre-activation: norm1, the
  * transitions' norm, norm5) becomes a per-channel scale and shift fused
- * with the ReLU that follows it. Convolutions are matrix products through
- * OpenBLAS cblas_sgemm: a 1x1 convolution directly on the feature map,
- * larger kernels after im2col. The dense block's concatenation costs
- * nothing: each block owns one buffer of its final width and every layer
- * writes its new channels after the previous ones. All activations live in
+ * with the ReLU that follows it (the layers: nn.c). The dense block's
+ * concatenation costs nothing: each block owns one buffer of its final
+ * width and every layer writes its new channels after the previous ones. All activations live in
  * one arena sized from the architecture before the first layer runs.
  *
  * Outputs: the embedding is the global average of the final rectified
@@ -32,6 +30,7 @@
 #include "cxr/error.h"
 #include "cxr/model.h"
 #include "cxr/safetensors.h"
+#include "nn-private.h"
 #include "sgemm-private.h"
 #include "vector-private.h"
 
@@ -51,21 +50,9 @@ static const Arch archs[] = {
 };
 
 typedef struct {
-  int ci, co, k, stride, pad;
-  float *w;  /* co x (ci k k) */
-  float *b;  /* co, or NULL */
-  float *wp; /* w packed for cxrtrack's own product (sgemm.c), or NULL */
-} Conv;
-
-typedef struct {
-  int c;
-  float *scale, *shift;
-} Affine;
-
-typedef struct {
-  Affine bn1;
-  Conv conv1; /* norm2 folded in */
-  Conv conv2;
+  CxrAffine bn1;
+  CxrConv conv1; /* norm2 folded in */
+  CxrConv conv2;
 } Layer;
 
 typedef struct {
@@ -73,8 +60,8 @@ typedef struct {
   Layer *layers;
   int c_in, c_out; /* channels entering and leaving the block */
   gboolean has_trans;
-  Affine tbn;
-  Conv tconv;
+  CxrAffine tbn;
+  CxrConv tconv;
 } Block;
 
 struct _CxrModel {
@@ -83,9 +70,9 @@ struct _CxrModel {
   int input_size;
   float mean[3], std[3];
   GPtrArray *classes;
-  Conv conv0; /* norm0 folded in */
+  CxrConv conv0; /* norm0 folded in */
   Block blocks[4];
-  Affine norm5;
+  CxrAffine norm5;
   int dim;
   float *fc_w, *fc_b; /* n_classes x dim, n_classes */
 };
@@ -145,52 +132,25 @@ cxr_model_metadata_json (const CxrModel *m)
   return g_strdup (m->metadata_json);
 }
 
-static void
-conv_clear (Conv *c)
-{
-  g_clear_pointer (&c->w, g_free);
-  g_clear_pointer (&c->b, g_free);
-  g_clear_pointer (&c->wp, g_aligned_free);
-}
-
-/* After folding: the weights as cxrtrack's own matrix product wants them,
- * where it is used (sgemm.c). */
-static void
-conv_pack (Conv *c)
-{
-  if (cxr__sgemm_own ())
-    {
-      c->wp = cxr__sgemm_pack_a (c->w, c->co, c->ci * c->k * c->k);
-      g_clear_pointer (&c->w, g_free); /* only the BLAS path reads it */
-    }
-}
-
-static void
-affine_clear (Affine *a)
-{
-  g_clear_pointer (&a->scale, g_free);
-  g_clear_pointer (&a->shift, g_free);
-}
-
 void
 cxr_model_free (CxrModel *m)
 {
   if (m == NULL)
     return;
-  conv_clear (&m->conv0);
+  cxr__conv_clear (&m->conv0);
   for (int b = 0; b < 4; b++)
     {
       for (int l = 0; l < m->blocks[b].n; l++)
         {
-          affine_clear (&m->blocks[b].layers[l].bn1);
-          conv_clear (&m->blocks[b].layers[l].conv1);
-          conv_clear (&m->blocks[b].layers[l].conv2);
+          cxr__affine_clear (&m->blocks[b].layers[l].bn1);
+          cxr__conv_clear (&m->blocks[b].layers[l].conv1);
+          cxr__conv_clear (&m->blocks[b].layers[l].conv2);
         }
       g_free (m->blocks[b].layers);
-      affine_clear (&m->blocks[b].tbn);
-      conv_clear (&m->blocks[b].tconv);
+      cxr__affine_clear (&m->blocks[b].tbn);
+      cxr__conv_clear (&m->blocks[b].tconv);
     }
-  affine_clear (&m->norm5);
+  cxr__affine_clear (&m->norm5);
   g_free (m->fc_w);
   g_free (m->fc_b);
   if (m->classes)
@@ -202,110 +162,6 @@ cxr_model_free (CxrModel *m)
 }
 
 /* --- loading -------------------------------------------------------------- */
-
-typedef struct {
-  CxrSafetensors *st;
-  const char *path;
-  GHashTable *used;
-} Loader;
-
-/* A tensor of exactly the given shape, as floats (NULL and error if not). */
-static float *
-take (Loader *ld, const char *name, int ndim, const gint64 *shape, GError **error)
-{
-  const CxrTensorInfo *t = cxr_safetensors_get (ld->st, name);
-  GString *want = g_string_new ("[");
-  for (int i = 0; i < ndim; i++)
-    g_string_append_printf (want, "%s%" G_GINT64_FORMAT, i ? ", " : "", shape[i]);
-  g_string_append_c (want, ']');
-  if (t == NULL)
-    {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL, "%s: missing tensor '%s' %s", ld->path, name,
-                   want->str);
-      g_string_free (want, TRUE);
-      return NULL;
-    }
-  gboolean same = t->ndim == ndim;
-  for (int i = 0; same && i < ndim; i++)
-    same = t->shape[i] == shape[i];
-  if (!same)
-    {
-      GString *got = g_string_new ("[");
-      for (int i = 0; i < t->ndim; i++)
-        g_string_append_printf (got, "%s%" G_GINT64_FORMAT, i ? ", " : "", t->shape[i]);
-      g_string_append_c (got, ']');
-      g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL, "%s: tensor '%s' has shape %s, want %s",
-                   ld->path, name, got->str, want->str);
-      g_string_free (got, TRUE);
-      g_string_free (want, TRUE);
-      return NULL;
-    }
-  g_string_free (want, TRUE);
-  float *v = g_new (float, MAX (t->numel, 1));
-  cxr_safetensors_read_f32 (ld->st, t, v);
-  g_hash_table_add (ld->used, (gpointer) t->name);
-  return v;
-}
-
-static gboolean
-take_bn (Loader *ld, const char *prefix, int c, Affine *out, GError **error)
-{
-  gint64 sh[1] = { c };
-  const char *parts[] = { "weight", "bias", "running_mean", "running_var" };
-  float *v[4] = { 0 };
-  for (int i = 0; i < 4; i++)
-    {
-      g_autofree char *n = g_strdup_printf ("%s.%s", prefix, parts[i]);
-      v[i] = take (ld, n, 1, sh, error);
-      if (v[i] == NULL)
-        {
-          for (int j = 0; j < i; j++)
-            g_free (v[j]);
-          return FALSE;
-        }
-    }
-  out->c = c;
-  out->scale = g_new (float, c);
-  out->shift = g_new (float, c);
-  for (int i = 0; i < c; i++)
-    {
-      /* torch's BatchNorm2d default eps */
-      double s = v[0][i] / sqrt ((double) v[3][i] + 1e-5);
-      out->scale[i] = (float) s;
-      out->shift[i] = (float) (v[1][i] - v[2][i] * s);
-    }
-  for (int i = 0; i < 4; i++)
-    g_free (v[i]);
-  return TRUE;
-}
-
-static gboolean
-take_conv (Loader *ld, const char *name, int ci, int co, int k, int stride, int pad, Conv *out,
-           GError **error)
-{
-  gint64 sh[4] = { co, ci, k, k };
-  out->w = take (ld, name, 4, sh, error);
-  out->ci = ci;
-  out->co = co;
-  out->k = k;
-  out->stride = stride;
-  out->pad = pad;
-  return out->w != NULL;
-}
-
-/* conv followed by batch norm -> one conv with bias */
-static void
-fold (Conv *c, const Affine *bn)
-{
-  gsize per = (gsize) c->ci * c->k * c->k;
-  c->b = g_new (float, c->co);
-  for (int o = 0; o < c->co; o++)
-    {
-      for (gsize i = 0; i < per; i++)
-        c->w[o * per + i] *= bn->scale[o];
-      c->b[o] = bn->shift[o];
-    }
-}
 
 static gboolean
 parse_floats (const char *text, float *out, int n)
@@ -434,16 +290,16 @@ cxr_model_load (const char *path, GError **error)
   if (!load_metadata (m, st, path, error))
     return NULL;
   m->sha256 = g_strdup (cxr_safetensors_sha256 (st));
-  Loader ld = { st, path, g_hash_table_new (g_str_hash, g_str_equal) };
+  CxrTensorLoader ld = { st, path, g_hash_table_new (g_str_hash, g_str_equal) };
   const Arch *a = &m->arch;
   gboolean ok = FALSE;
-  Affine bn = { 0 };
+  CxrAffine bn = { 0 };
 
-  if (!take_conv (&ld, "features.conv0.weight", a->in_ch, a->stem, 7, 2, 3, &m->conv0, error)
-      || !take_bn (&ld, "features.norm0", a->stem, &bn, error))
+  if (!cxr__take_conv (&ld, "features.conv0.weight", a->in_ch, a->stem, 7, 2, 3, &m->conv0, error)
+      || !cxr__take_bn (&ld, "features.norm0", a->stem, &bn, error))
     goto out;
-  fold (&m->conv0, &bn);
-  affine_clear (&bn);
+  cxr__fold (&m->conv0, &bn);
+  cxr__affine_clear (&bn);
   int c = a->stem, mid = a->bn_size * a->growth;
   for (int b = 0; b < 4; b++)
     {
@@ -459,13 +315,13 @@ cxr_model_load (const char *path, GError **error)
           g_autofree char *c1 = g_strconcat (p, ".conv1.weight", NULL);
           g_autofree char *n2 = g_strconcat (p, ".norm2", NULL);
           g_autofree char *c2 = g_strconcat (p, ".conv2.weight", NULL);
-          if (!take_bn (&ld, n1, c, &ly->bn1, error)
-              || !take_conv (&ld, c1, c, mid, 1, 1, 0, &ly->conv1, error)
-              || !take_bn (&ld, n2, mid, &bn, error))
+          if (!cxr__take_bn (&ld, n1, c, &ly->bn1, error)
+              || !cxr__take_conv (&ld, c1, c, mid, 1, 1, 0, &ly->conv1, error)
+              || !cxr__take_bn (&ld, n2, mid, &bn, error))
             goto out;
-          fold (&ly->conv1, &bn);
-          affine_clear (&bn);
-          if (!take_conv (&ld, c2, mid, a->growth, 3, 1, 1, &ly->conv2, error))
+          cxr__fold (&ly->conv1, &bn);
+          cxr__affine_clear (&bn);
+          if (!cxr__take_conv (&ld, c2, mid, a->growth, 3, 1, 1, &ly->conv2, error))
             goto out;
           c += a->growth;
         }
@@ -475,18 +331,18 @@ cxr_model_load (const char *path, GError **error)
           blk->has_trans = TRUE;
           g_autofree char *tn = g_strdup_printf ("features.transition%d.norm", b + 1);
           g_autofree char *tc = g_strdup_printf ("features.transition%d.conv.weight", b + 1);
-          if (!take_bn (&ld, tn, c, &blk->tbn, error)
-              || !take_conv (&ld, tc, c, c / 2, 1, 1, 0, &blk->tconv, error))
+          if (!cxr__take_bn (&ld, tn, c, &blk->tbn, error)
+              || !cxr__take_conv (&ld, tc, c, c / 2, 1, 1, 0, &blk->tconv, error))
             goto out;
           c /= 2;
         }
     }
-  if (!take_bn (&ld, "features.norm5", c, &m->norm5, error))
+  if (!cxr__take_bn (&ld, "features.norm5", c, &m->norm5, error))
     goto out;
   m->dim = c;
   gint64 wsh[2] = { m->classes->len, c }, bsh[1] = { m->classes->len };
-  m->fc_w = take (&ld, "classifier.weight", 2, wsh, error);
-  m->fc_b = m->fc_w ? take (&ld, "classifier.bias", 1, bsh, error) : NULL;
+  m->fc_w = cxr__take (&ld, "classifier.weight", 2, wsh, error);
+  m->fc_b = m->fc_w ? cxr__take (&ld, "classifier.bias", 1, bsh, error) : NULL;
   if (m->fc_b == NULL)
     {
       if (m->fc_w && error && *error && strstr ((*error)->message, "want [")
@@ -501,124 +357,26 @@ cxr_model_load (const char *path, GError **error)
                    cxr_safetensors_n_tensors (st) - g_hash_table_size (ld.used), a->name);
       goto out;
     }
-  conv_pack (&m->conv0);
+  cxr__conv_pack (&m->conv0);
   for (int b = 0; b < 4; b++)
     {
       Block *blk = &m->blocks[b];
       for (int l = 0; l < blk->n; l++)
         {
-          conv_pack (&blk->layers[l].conv1);
-          conv_pack (&blk->layers[l].conv2);
+          cxr__conv_pack (&blk->layers[l].conv1);
+          cxr__conv_pack (&blk->layers[l].conv2);
         }
       if (blk->has_trans)
-        conv_pack (&blk->tconv);
+        cxr__conv_pack (&blk->tconv);
     }
   ok = TRUE;
 out:
-  affine_clear (&bn);
+  cxr__affine_clear (&bn);
   g_hash_table_unref (ld.used);
   return ok ? g_steal_pointer (&m) : NULL;
 }
 
 /* --- inference ------------------------------------------------------------ */
-
-/* out (c x hw) = relu(scale * in + shift), per channel */
-static void
-affine_relu (const Affine *a, const float *in, gsize hw, float *out)
-{
-  for (int ch = 0; ch < a->c; ch++)
-    {
-      const float s = a->scale[ch], t = a->shift[ch];
-      const float *x = in + ch * hw;
-      float *y = out + ch * hw;
-      for (gsize i = 0; i < hw; i++)
-        {
-          float v = s * x[i] + t;
-          y[i] = v > 0 ? v : 0;
-        }
-    }
-}
-
-static void
-im2col (const float *in, int ci, int h, int w, int k, int stride, int pad, int oh, int ow,
-        float *col)
-{
-  for (int c = 0; c < ci; c++)
-    for (int ky = 0; ky < k; ky++)
-      for (int kx = 0; kx < k; kx++)
-        {
-          float *dst = col + ((gsize) (c * k + ky) * k + kx) * oh * ow;
-          /* output columns whose input column ix = x stride - pad + kx is inside */
-          int x0 = 0, x1 = ow;
-          while (x0 < ow && x0 * stride - pad + kx < 0)
-            x0++;
-          while (x1 > x0 && (x1 - 1) * stride - pad + kx >= w)
-            x1--;
-          for (int y = 0; y < oh; y++)
-            {
-              int iy = y * stride - pad + ky;
-              float *d = dst + (gsize) y * ow;
-              if (iy < 0 || iy >= h)
-                {
-                  memset (d, 0, sizeof (float) * ow);
-                  continue;
-                }
-              const float *src = in + ((gsize) c * h + iy) * w - pad + kx;
-              /* the padding is a column or three: plain loops, not calls */
-              for (int x = 0; x < x0; x++)
-                d[x] = 0;
-              if (stride == 1)
-                memcpy (d + x0, src + x0, sizeof (float) * (x1 - x0));
-              else
-                for (int x = x0; x < x1; x++)
-                  d[x] = src[x * stride];
-              for (int x = x1; x < ow; x++)
-                d[x] = 0;
-            }
-        }
-}
-
-/* out (co x oh ow) = conv(in); col is scratch of ci k k oh ow floats. */
-static void
-conv_forward (const Conv *c, const float *in, int h, int w, float *out, float *col, gboolean relu)
-{
-  int oh = (h + 2 * c->pad - c->k) / c->stride + 1, ow = (w + 2 * c->pad - c->k) / c->stride + 1;
-  int n = oh * ow, kk = c->ci * c->k * c->k;
-  const float *b = in;
-  if (c->wp && c->k > 1 && c->stride == 1 && h == w && oh == ow)
-    {
-      /* no im2col: the product packs its panels from the input itself */
-      CxrConvInput x = { in, c->ci, h, w, c->k, c->pad };
-      cxr__sgemm_conv (c->co, c->wp, &x, out);
-      goto epilogue;
-    }
-  if (!(c->k == 1 && c->stride == 1 && c->pad == 0))
-    {
-      im2col (in, c->ci, h, w, c->k, c->stride, c->pad, oh, ow, col);
-      b = col;
-    }
-  if (c->wp)
-    cxr__sgemm_packed (c->co, n, kk, c->wp, b, n, out, n);
-  else
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, c->co, n, kk, 1.0f, c->w, kk, b, n,
-                 0.0f, out, n);
-epilogue:
-  if (c->b || relu)
-    for (int o = 0; o < c->co; o++)
-      {
-        const float bias = c->b ? c->b[o] : 0.f;
-        float *y = out + (gsize) o * n;
-        if (relu)
-          for (int i = 0; i < n; i++)
-            {
-              float v = y[i] + bias;
-              y[i] = v > 0 ? v : 0;
-            }
-        else
-          for (int i = 0; i < n; i++)
-            y[i] += bias;
-      }
-}
 
 /* Each thread keeps its largest activation arena for the next film: 29 MB
  * for DenseNet-121 at 224 px, which, allocated afresh per film, costs a
@@ -656,7 +414,7 @@ cxr_model_forward (const CxrModel *m, const float *input)
   float *f0 = arena, *blk_a = f0 + stem, *blk_b = blk_a + max_block, *tmp = blk_b + max_block,
         *bott = tmp + max_tmp, *col = bott + mid;
 
-  conv_forward (&m->conv0, input, s, s, f0, col, TRUE);
+  cxr__conv_forward (&m->conv0, input, s, s, f0, col, TRUE);
   /* max pool 3x3 / 2, padding 1 */
   for (int ch = 0; ch < a->stem; ch++)
     for (int y = 0; y < h1; y++)
@@ -682,16 +440,16 @@ cxr_model_forward (const CxrModel *m, const float *input)
       for (int l = 0; l < blk->n; l++)
         {
           const Layer *ly = &blk->layers[l];
-          affine_relu (&ly->bn1, cur, hw, tmp);
-          conv_forward (&ly->conv1, tmp, hh, hh, bott, col, TRUE);
-          conv_forward (&ly->conv2, bott, hh, hh, cur + (gsize) c * hw, col, FALSE);
+          cxr__affine_relu (&ly->bn1, cur, hw, tmp);
+          cxr__conv_forward (&ly->conv1, tmp, hh, hh, bott, col, TRUE);
+          cxr__conv_forward (&ly->conv2, bott, hh, hh, cur + (gsize) c * hw, col, FALSE);
           c += a->growth;
         }
       if (!blk->has_trans)
         break;
-      affine_relu (&blk->tbn, cur, hw, tmp);
+      cxr__affine_relu (&blk->tbn, cur, hw, tmp);
       /* a 1x1 convolution needs no im2col: col holds its output */
-      conv_forward (&blk->tconv, tmp, hh, hh, col, NULL, FALSE);
+      cxr__conv_forward (&blk->tconv, tmp, hh, hh, col, NULL, FALSE);
       /* 2x2 average pool into the next block's buffer */
       int co = blk->tconv.co, ho = hh / 2;
       for (int ch = 0; ch < co; ch++)
@@ -718,7 +476,7 @@ cxr_model_forward (const CxrModel *m, const float *input)
   p->logit = g_new (float, nc);
   p->cam = g_new (float, (gsize) nc * hw);
   p->features = g_new (float, (gsize) m->dim * hw);
-  affine_relu (&m->norm5, cur, hw, p->features);
+  cxr__affine_relu (&m->norm5, cur, hw, p->features);
   memcpy (tmp, p->features, sizeof (float) * m->dim * hw);
   for (int k = 0; k < m->dim; k++)
     {
