@@ -191,4 +191,3 @@ cxr_image_save_png (const CxrImage *image, const char *path, int compression, GE
     }
   return cxr_image_save_png8 (px, image->width, image->height, 1, path, compression, error);
 }
-

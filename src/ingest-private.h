@@ -1,13 +1,54 @@
 /* SPDX-License-Identifier: MIT
  *
- * Internals of ingest shared with the store and the tests.
+ * Internals of ingest shared between its files, with the store and with
+ * the tests.
  */
 #pragma once
 
 #include <glib.h>
 
+#include "cxr/csv.h"
+#include "cxr/ingest.h"
+#include "store-private.h"
+
 G_BEGIN_DECLS
 
+/* Canonical fields; a source maps each to a CSV column (or none). */
+typedef enum {
+  F_IMAGE_INDEX,
+  F_PATIENT_ID,
+  F_VISIT,
+  F_STUDY_DATE,
+  F_DAY_OFFSET,
+  F_AGE,
+  F_SEX,
+  F_VIEW,
+  F_LABELS,
+  F_PATH,
+  F_ORIG_W,
+  F_ORIG_H,
+  F_SPACING_X,
+  F_SPACING_Y,
+  F_SPACING,
+  N_FIELDS
+} Field;
+
+/* Reads a CSV's rows into scan records (ingest-row.c). */
+typedef struct {
+  gboolean nih; /* the NIH metadata; else a manifest */
+  const CxrIngestOptions *opt;
+  CxrIngestSummary *sum; /* where problems are noted */
+  CxrCsvReader *csv;
+  int col[N_FIELDS]; /* the column of each field, -1 none */
+  char *base_dir;    /* the manifest's folder */
+  GHashTable *files; /* basename -> path under the image roots */
+} CxrRowReader;
+
+gboolean cxr__row_reader_map_columns (CxrRowReader *rr, GPtrArray *header, GError **error);
+void cxr__row_reader_index (CxrRowReader *rr, const char *dir, int depth);
+gboolean cxr__row_reader_parse (CxrRowReader *rr, GPtrArray *row, CxrScanRecord *r);
+
+void cxr__ingest_note (CxrIngestSummary *sum, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
 const char *cxr__ingest_view_kind (const char *view_position);
 gboolean cxr__ingest_parse_date (const char *text, char out[11]);
 

@@ -115,8 +115,8 @@ cxr__take_bn (CxrTensorLoader *ld, const char *prefix, int c, CxrAffine *out, GE
 }
 
 gboolean
-cxr__take_conv (CxrTensorLoader *ld, const char *name, int ci, int co, int k, int stride, int pad, CxrConv *out,
-           GError **error)
+cxr__take_conv (CxrTensorLoader *ld, const char *name, int ci, int co, int k, int stride, int pad,
+                CxrConv *out, GError **error)
 {
   gint64 sh[4] = { co, ci, k, k };
   out->w = cxr__take (ld, name, 4, sh, error);
@@ -200,7 +200,8 @@ im2col (const float *in, int ci, int h, int w, int k, int stride, int pad, int o
 
 /* out (co x oh ow) = conv(in); col is scratch of ci k k oh ow floats. */
 void
-cxr__conv_forward (const CxrConv *c, const float *in, int h, int w, float *out, float *col, gboolean relu)
+cxr__conv_forward (const CxrConv *c, const float *in, int h, int w, float *out, float *col,
+                   gboolean relu)
 {
   int oh = (h + 2 * c->pad - c->k) / c->stride + 1, ow = (w + 2 * c->pad - c->k) / c->stride + 1;
   int n = oh * ow, kk = c->ci * c->k * c->k;
@@ -239,4 +240,3 @@ epilogue:
             y[i] += bias;
       }
 }
-

@@ -252,7 +252,10 @@ worker (gpointer data, gpointer user_data)
   g_async_queue_push (done, j);
 }
 
-static void G_GNUC_PRINTF (2, 3) note (CxrAnalyzeSummary *s, const char *fmt, ...)
+static void note (CxrAnalyzeSummary *s, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+note (CxrAnalyzeSummary *s, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
