@@ -17,7 +17,6 @@
 #include "ingest-private.h"
 #include "util-private.h"
 
-
 /* Manifest column names (the generic format, README "Manifest format"). */
 static const char *const manifest_names[N_FIELDS] = {
   "image_index",
@@ -178,7 +177,7 @@ cxr__row_reader_index (CxrRowReader *in, const char *dir, int depth)
       if (g_hash_table_contains (in->files, name))
         {
           cxr__ingest_note (in->sum, "%s: same file name also under %s; using the first", p,
-                (const char *) g_hash_table_lookup (in->files, name));
+                            (const char *) g_hash_table_lookup (in->files, name));
           continue;
         }
       g_hash_table_insert (in->files, g_strdup (name), g_steal_pointer (&p));
@@ -222,15 +221,16 @@ cxr__row_reader_parse (CxrRowReader *in, GPtrArray *row, CxrScanRecord *r)
     if ((f == F_IMAGE_INDEX && in->nih) || f == F_PATIENT_ID)
       if (in->col[f] >= 0 && (guint) in->col[f] >= row->len)
         {
-          cxr__ingest_note (in->sum, "%s:%u: row has %u fields; '%s' is missing", file, line, row->len,
-                field_label (in, (Field) f));
+          cxr__ingest_note (in->sum, "%s:%u: row has %u fields; '%s' is missing", file, line,
+                            row->len, field_label (in, (Field) f));
           return FALSE;
         }
 
   const char *pid = field (in, row, F_PATIENT_ID);
   if (*pid == '\0')
     {
-      cxr__ingest_note (in->sum, "%s:%u: '%s' is empty", file, line, field_label (in, F_PATIENT_ID));
+      cxr__ingest_note (in->sum, "%s:%u: '%s' is empty", file, line,
+                        field_label (in, F_PATIENT_ID));
       return FALSE;
     }
   r->patient_id = g_strconcat (in->opt->patient_prefix ? in->opt->patient_prefix : "", pid, NULL);
@@ -244,20 +244,21 @@ cxr__row_reader_parse (CxrRowReader *in, GPtrArray *row, CxrScanRecord *r)
   else
     {
       cxr__ingest_note (in->sum, "%s:%u: '%s' is empty", file, line,
-            field_label (in, in->nih ? F_IMAGE_INDEX : F_PATH));
+                        field_label (in, in->nih ? F_IMAGE_INDEX : F_PATH));
       return FALSE;
     }
 
   const char *v = field (in, row, F_VISIT);
   if (*v && !cxr__parse_int (v, &r->visit))
     {
-      cxr__ingest_note (in->sum, "%s:%u: '%s' is not a number: '%s'", file, line, field_label (in, F_VISIT), v);
+      cxr__ingest_note (in->sum, "%s:%u: '%s' is not a number: '%s'", file, line,
+                        field_label (in, F_VISIT), v);
       return FALSE;
     }
   if (in->nih && r->visit < 0)
     {
       cxr__ingest_note (in->sum, "%s:%u: '%s' is %s", file, line, field_label (in, F_VISIT),
-            *v ? "negative" : "empty");
+                        *v ? "negative" : "empty");
       return FALSE;
     }
   const char *date = field (in, row, F_STUDY_DATE);
@@ -267,7 +268,7 @@ cxr__row_reader_parse (CxrRowReader *in, GPtrArray *row, CxrScanRecord *r)
       if (!cxr__ingest_parse_date (date, iso))
         {
           cxr__ingest_note (in->sum, "%s:%u: '%s' is not an ISO 8601 date: '%s'", file, line,
-                field_label (in, F_STUDY_DATE), date);
+                            field_label (in, F_STUDY_DATE), date);
           return FALSE;
         }
       r->study_date = g_strdup (iso);
@@ -275,13 +276,14 @@ cxr__row_reader_parse (CxrRowReader *in, GPtrArray *row, CxrScanRecord *r)
   const char *off = field (in, row, F_DAY_OFFSET);
   if (*off && !cxr__parse_double (off, &r->day_offset))
     {
-      cxr__ingest_note (in->sum, "%s:%u: '%s' is not a number: '%s'", file, line, field_label (in, F_DAY_OFFSET),
-            off);
+      cxr__ingest_note (in->sum, "%s:%u: '%s' is not a number: '%s'", file, line,
+                        field_label (in, F_DAY_OFFSET), off);
       return FALSE;
     }
   if (!in->nih && r->study_date == NULL && r->visit < 0 && isnan (r->day_offset))
-    cxr__ingest_note (in->sum, "%s:%u: no study date, day offset or visit for '%s': ordered by name", file, line,
-          r->image_index);
+    cxr__ingest_note (in->sum,
+                      "%s:%u: no study date, day offset or visit for '%s': ordered by name", file,
+                      line, r->image_index);
 
   /* Optional fields: a bad value is stored as NULL, with a note. */
   const char *age = field (in, row, F_AGE);
@@ -293,8 +295,8 @@ cxr__row_reader_parse (CxrRowReader *in, GPtrArray *row, CxrScanRecord *r)
         a[n - 1] = '\0';
       double years;
       if (!cxr__parse_double (a, &years) || years < 0 || years > 130)
-        cxr__ingest_note (in->sum, "%s:%u: '%s' is not a plausible age: '%s' (stored as NULL)", file, line,
-              field_label (in, F_AGE), age);
+        cxr__ingest_note (in->sum, "%s:%u: '%s' is not a plausible age: '%s' (stored as NULL)",
+                          file, line, field_label (in, F_AGE), age);
       else
         r->age_years = years;
     }
@@ -335,8 +337,8 @@ cxr__row_reader_parse (CxrRowReader *in, GPtrArray *row, CxrScanRecord *r)
             *opt[k].i = -1;
           else
             *opt[k].d = NAN;
-          cxr__ingest_note (in->sum, "%s:%u: '%s' is not a positive number: '%s' (stored as NULL)", file, line,
-                field_label (in, opt[k].f), t);
+          cxr__ingest_note (in->sum, "%s:%u: '%s' is not a positive number: '%s' (stored as NULL)",
+                            file, line, field_label (in, opt[k].f), t);
         }
     }
 

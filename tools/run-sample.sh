@@ -2,16 +2,18 @@
 # SPDX-License-Identifier: MIT
 # The main job on sample/: set up and build, then the whole pipeline on the
 # sample series: ingest -> analyze (registration, classifier, difference
-# maps, progression flags) -> reports. Prints where everything is.
+# maps, progression flags) -> reports. Prints where everything is: under
+# out/, or $CXR_OUT.
 set -eu
 cd "$(dirname "$0")/.."
 tools/setup.sh
-mkdir -p out
-DB=out/sample.sqlite
+OUT=${CXR_OUT:-out}
+mkdir -p "$OUT"
+DB=$OUT/sample.sqlite
 X=./build/src/cxrtrack
 $X ingest --db "$DB" --manifest sample/manifest.csv
 $X analyze --db "$DB" --model models/cxr-default.safetensors
-$X report --db "$DB" --all --out out/report
+$X report --db "$DB" --all --out "$OUT/report"
 $X sql --db "$DB" \
   "SELECT m.patient_id, r.kind, f.visit || '->' || m.visit AS visits, round(r.dx_px, 1) AS dx_px,
           round(r.dy_px, 1) AS dy_px, round(r.angle_deg, 2) AS angle_deg, round(r.scale, 3) AS scale,
@@ -25,4 +27,4 @@ $X sql --db "$DB" "SELECT patient_id, signal, view_kind, kind, n_visits, round(p
                     ORDER BY patient_id, p_value"
 echo "store: $DB (query it: $X sql --db $DB 'SELECT ...')"
 echo "difference maps: $DB.artifacts/pairs/"
-echo "reports: out/report/index.html"
+echo "reports: $OUT/report/index.html"

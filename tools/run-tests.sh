@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The whole suite: set up, then every test in ./build and again in
-# ./build-asan (AddressSanitizer + UndefinedBehaviorSanitizer), and the
-# format check. Ends with a line "tests: N passed, N failed".
+# ./build-asan (AddressSanitizer + UndefinedBehaviorSanitizer), the format
+# check and the README's sample output. Ends with a line "tests: N
+# passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 tools/setup.sh || exit 1
@@ -22,7 +23,10 @@ for b in build build-asan; do
   pass=$((pass + p)); fail=$((fail + f))
   [ $rc -eq 0 ] || [ $f -gt 0 ] || fail=$((fail + 1))
 done
-# the house style, as .clang-format says (CI refuses a misformatted file)
-if sh tools/check-format.sh; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+# the house style, as .clang-format says (CI refuses a misformatted file),
+# and the README's sample output as the main command prints it today
+for check in tools/check-format.sh "tools/readme-sample.sh --check"; do
+  if sh $check; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+done
 echo "tests: $pass passed, $fail failed"
 [ $fail -eq 0 ]
