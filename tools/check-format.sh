@@ -6,7 +6,7 @@
 # --fix` rewrites them.
 set -u
 cd "$(dirname "$0")/.."
-files=$(git ls-files 'src/*.c' 'src/*.h' 'src/cli/*.c' 'src/cli/*.h' 'include/*.h' 'tests/*.c' \
+files=$(git ls-files --cached --others --exclude-standard 'src/*.c' 'src/*.h' 'src/cli/*.c' 'src/cli/*.h' 'include/*.h' 'tests/*.c' \
   'tests/*.h' 'tests/fuzz/*.c' 'bench/*.c')
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i $files
