@@ -56,12 +56,13 @@ repose (const CxrImage *film, GRand *rng)
 }
 
 /* |signal(copy) - signal(film)| of every signal (@signals' order) over
- * @copies copies of the film at @path, appended to @diffs. */
+ * @copies copies of film @f, appended to @diffs. */
 static void
-measure_film (const char *path, const CxrModel *model, const GPtrArray *signals, int copies,
+measure_film (const CxrFilmRow *f, const CxrModel *model, const GPtrArray *signals, int copies,
               GRand *rng, GArray **diffs)
 {
-  g_autoptr (CxrImage) film = cxr_image_load (path, NULL, NULL, NULL);
+  /* a film changed since ingest (or unreadable) is not used */
+  g_autoptr (CxrImage) film = cxr_image_load_checked (f->path, f->sha256, NULL, NULL, NULL);
   if (film == NULL)
     return;
   g_autoptr (CxrPrediction) pf = cxr_model_predict (model, film);
@@ -118,8 +119,8 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_
     return FALSE;
   if (have)
     return TRUE;
-  g_autoptr (GPtrArray) paths = cxr__store_calibration_paths (store, o->calib_films, error);
-  if (paths == NULL)
+  g_autoptr (GArray) films = cxr__store_calibration_films (store, o->calib_films, error);
+  if (films == NULL)
     return FALSE;
   g_autoptr (GPtrArray) signals = cxr_signals_for_model (model);
   guint ns = signals->len;
@@ -127,8 +128,9 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_
   for (guint s = 0; s < ns; s++)
     diffs[s] = g_array_new (FALSE, FALSE, sizeof (double));
   GRand *rng = g_rand_new_with_seed (2017);
-  for (guint f = 0; f < paths->len; f++)
-    measure_film (paths->pdata[f], model, signals, o->calib_copies, rng, diffs);
+  for (guint f = 0; f < films->len; f++)
+    measure_film (&g_array_index (films, CxrFilmRow, f), model, signals, o->calib_copies, rng,
+                  diffs);
   g_rand_free (rng);
 
   /* the embedding distance (the first signal) is measured on every copy

@@ -36,8 +36,8 @@ void cxr__series_stored_clear (gpointer stored);
 
 extern const char cxr__chain_reason[];
 
-gboolean cxr__chain_skip_needed (GArray *pairs, GArray *stored, const CxrSeriesPair *p,
-                                 gint64 *fixed_id, const char **fixed_path, double *fixed_aspect);
+const CxrPairRow *cxr__chain_skip_needed (GArray *pairs, GArray *stored, const CxrSeriesPair *p);
+double cxr__chain_fixed_aspect (const CxrPairRow *row);
 void cxr__chain_check (GArray *pairs, GArray *stored, double limit_px);
 
 G_END_DECLS

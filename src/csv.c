@@ -10,10 +10,12 @@
  */
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "cxr/csv.h"
 #include "cxr/error.h"
+#include "util-private.h"
 
 #define BUF_SIZE (64 * 1024)
 
@@ -53,23 +55,22 @@ cxr_csv_reader_open (const char *path, GError **error)
 {
   g_return_val_if_fail (path != NULL, NULL);
 
-  struct stat st;
-  if (stat (path, &st) != 0 || !S_ISREG (st.st_mode))
-    {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open: %s", path, g_strerror (errno));
-      return NULL;
-    }
-  gzFile gz = gzopen (path, "rb");
+  goffset size = 0;
+  int fd = cxr__open_regular (path, &size, error);
+  if (fd < 0)
+    return NULL;
+  gzFile gz = gzdopen (fd, "rb");
   if (gz == NULL)
     {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open: %s", path, g_strerror (errno));
+      close (fd);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open: out of memory", path);
       return NULL;
     }
   gzbuffer (gz, 128 * 1024);
   CxrCsvReader *r = g_new0 (CxrCsvReader, 1);
   reader_init (r, path);
   r->gz = gz;
-  r->file_bytes = (guint64) st.st_size;
+  r->file_bytes = (guint64) size;
   return r;
 }
 
@@ -169,26 +170,84 @@ peek_byte (CxrCsvReader *r, GError **error)
   return c;
 }
 
-static gboolean
-push_field (CxrCsvReader *r, GError **error)
+#define MAX_FIELDS 10000
+
+/* What is wrong with the record being read (the first thing found); the
+ * rest of the record is still read, so that the next one starts where it
+ * should, but nothing more of it is kept. */
+typedef enum { OK, TOO_LONG, TOO_MANY_FIELDS, NUL_BYTE } Problem;
+
+typedef struct {
+  Problem problem;
+  guint field; /* 1-based field where it was found */
+} RecordState;
+
+static void
+push_field (CxrCsvReader *r, RecordState *rs)
 {
-  if (r->fields->len >= 10000)
+  if (rs->problem != OK)
+    return;
+  if (r->fields->len >= MAX_FIELDS)
     {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT, "%s:%u: more than 10000 fields in a row",
-                   r->name, r->line);
-      return FALSE;
+      rs->problem = TOO_MANY_FIELDS;
+      return;
     }
   g_ptr_array_add (r->fields, g_strndup (r->field->str, r->field->len));
   g_string_truncate (r->field, 0);
-  return TRUE;
+}
+
+static void
+append (CxrCsvReader *r, RecordState *rs, int c)
+{
+  if (rs->problem != OK)
+    return;
+  if (c == 0)
+    {
+      rs->problem = NUL_BYTE;
+      rs->field = r->fields->len + 1;
+      return;
+    }
+  g_string_append_c (r->field, (char) c);
+}
+
+/* The record just read was bad: says why, drops what was kept of it. */
+static gboolean
+reject (CxrCsvReader *r, const RecordState *rs, GError **error)
+{
+  switch (rs->problem)
+    {
+    case TOO_LONG:
+      g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT,
+                   "%s:%u: record longer than %u bytes (skipped)", r->name, r->line,
+                   CXR_CSV_MAX_RECORD_BYTES);
+      break;
+    case TOO_MANY_FIELDS:
+      g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT, "%s:%u: more than %d fields (skipped)",
+                   r->name, r->line, MAX_FIELDS);
+      break;
+    default:
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "%s:%u: field %u holds a NUL byte (skipped)", r->name, r->line, rs->field);
+    }
+  g_ptr_array_set_size (r->fields, 0);
+  g_string_truncate (r->field, 0);
+  return FALSE;
 }
 
 /**
  * cxr_csv_reader_next:
  * @fields: (out) (transfer none): the record's fields, valid until the next call
  *
+ * A bad record (longer than CXR_CSV_MAX_RECORD_BYTES, more than 10,000
+ * fields, a NUL byte in a field) is read to its end and reported as a
+ * CXR_ERROR_LIMIT or CXR_ERROR_INVALID_INPUT error that names its line;
+ * the next call reads the record after it. A quoted field still open at
+ * the end of the input is CXR_ERROR_INVALID_INPUT, and the end follows.
+ * Only CXR_ERROR_IO (a read error, a truncated gzip stream) means the
+ * rest of the input cannot be read.
+ *
  * Returns: %TRUE with a record, %FALSE at the end of input (@error unset)
- * or on error.
+ * or for a bad record or a read error.
  */
 gboolean
 cxr_csv_reader_next (CxrCsvReader *r, GPtrArray **fields, GError **error)
@@ -216,18 +275,15 @@ cxr_csv_reader_next (CxrCsvReader *r, GPtrArray **fields, GError **error)
       gsize record_bytes = 0;
       gboolean in_quotes = FALSE, field_started = FALSE, any = FALSE;
       guint quote_line = 0;
+      RecordState rs = { OK, 0 };
 
       for (;;)
         {
           int c = next_byte (r, error);
           if (c == -2)
             return FALSE;
-          if (++record_bytes > CXR_CSV_MAX_RECORD_BYTES)
-            {
-              g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT, "%s:%u: record longer than %u bytes",
-                           r->name, r->line, CXR_CSV_MAX_RECORD_BYTES);
-              return FALSE;
-            }
+          if (++record_bytes > CXR_CSV_MAX_RECORD_BYTES && rs.problem == OK)
+            rs.problem = TOO_LONG;
           if (in_quotes)
             {
               if (c == -1)
@@ -244,7 +300,7 @@ cxr_csv_reader_next (CxrCsvReader *r, GPtrArray **fields, GError **error)
                   if (d == '"')
                     {
                       r->pos++;
-                      g_string_append_c (r->field, '"');
+                      append (r, &rs, '"');
                     }
                   else
                     in_quotes = FALSE;
@@ -253,7 +309,7 @@ cxr_csv_reader_next (CxrCsvReader *r, GPtrArray **fields, GError **error)
                 {
                   if (c == '\n')
                     r->next_line++;
-                  g_string_append_c (r->field, (char) c);
+                  append (r, &rs, c);
                 }
               continue;
             }
@@ -269,22 +325,22 @@ cxr_csv_reader_next (CxrCsvReader *r, GPtrArray **fields, GError **error)
                 }
               if (c != -1)
                 r->next_line++;
-              if (!any && r->field->len == 0 && !field_started)
+              if (!any && r->field->len == 0 && !field_started && rs.problem == OK)
                 {
                   if (c == -1)
                     return FALSE; /* end of input */
                   break;          /* blank line: not a record */
                 }
-              if (!push_field (r, error))
-                return FALSE;
+              push_field (r, &rs);
+              if (rs.problem != OK)
+                return reject (r, &rs, error);
               *fields = r->fields;
               return TRUE;
             }
           any = TRUE;
           if (c == ',')
             {
-              if (!push_field (r, error))
-                return FALSE;
+              push_field (r, &rs);
               field_started = TRUE; /* a trailing comma makes one more, empty field */
               continue;
             }
@@ -296,7 +352,7 @@ cxr_csv_reader_next (CxrCsvReader *r, GPtrArray **fields, GError **error)
               continue;
             }
           /* Text after a closing quote ("ab"c) is kept, as most readers do. */
-          g_string_append_c (r->field, (char) c);
+          append (r, &rs, c);
         }
     }
 }

@@ -29,8 +29,8 @@ void cxr__film_cache_init (CxrFilmCache *c, const CxrImageLimits *limits,
                            const CxrRegisterOptions *reg);
 void cxr__film_cache_clear (CxrFilmCache *c);
 const CxrImage *cxr__film_cache_image (CxrFilmCache *c, gint64 id, const char *path,
-                                       GError **error);
+                                       const char *sha256, GError **error);
 const CxrRegisterFilm *cxr__film_cache_prepared (CxrFilmCache *c, gint64 id, const char *path,
-                                                 double aspect, GError **error);
+                                                 const char *sha256, double aspect, GError **error);
 
 G_END_DECLS

@@ -34,7 +34,7 @@ cxr__film_cache_clear (CxrFilmCache *c)
 
 /* The slot holding film @id, loaded if need be; -1 if it cannot be read. */
 static int
-slot_of (CxrFilmCache *c, gint64 id, const char *path, GError **error)
+slot_of (CxrFilmCache *c, gint64 id, const char *path, const char *sha256, GError **error)
 {
   for (int i = 0; i < CXR_FILM_CACHE_SLOTS; i++)
     if (c->im[i] && c->id[i] == id)
@@ -42,7 +42,7 @@ slot_of (CxrFilmCache *c, gint64 id, const char *path, GError **error)
         c->used[i] = ++c->clock;
         return i;
       }
-  CxrImage *im = cxr_image_load (path, c->limits, NULL, error);
+  CxrImage *im = cxr_image_load_checked (path, sha256, c->limits, NULL, error);
   if (im == NULL)
     return -1;
   guint slot = 0;
@@ -63,15 +63,17 @@ slot_of (CxrFilmCache *c, gint64 id, const char *path, GError **error)
 
 /**
  * cxr__film_cache_image:
- * Film @id, decoded from @path if need be.
+ * Film @id, decoded from @path if need be, provided the file still has
+ * the SHA-256 it was ingested with (@sha256; %NULL: not checked).
  *
  * Returns: (transfer none): the film, valid until two other films have
  * been asked for; %NULL with @error set if it cannot be read.
  */
 const CxrImage *
-cxr__film_cache_image (CxrFilmCache *c, gint64 id, const char *path, GError **error)
+cxr__film_cache_image (CxrFilmCache *c, gint64 id, const char *path, const char *sha256,
+                       GError **error)
 {
-  int slot = slot_of (c, id, path, error);
+  int slot = slot_of (c, id, path, sha256, error);
   return slot >= 0 ? c->im[slot] : NULL;
 }
 
@@ -83,10 +85,10 @@ cxr__film_cache_image (CxrFilmCache *c, gint64 id, const char *path, GError **er
  * Returns: (transfer none): as cxr__film_cache_image().
  */
 const CxrRegisterFilm *
-cxr__film_cache_prepared (CxrFilmCache *c, gint64 id, const char *path, double aspect,
-                          GError **error)
+cxr__film_cache_prepared (CxrFilmCache *c, gint64 id, const char *path, const char *sha256,
+                          double aspect, GError **error)
 {
-  int slot = slot_of (c, id, path, error);
+  int slot = slot_of (c, id, path, sha256, error);
   if (slot < 0)
     return NULL;
   if (!(aspect > 0))

@@ -17,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cxr/error.h"
 #include "cxr/image.h"
 #include "image-private.h"
+#include "util-private.h"
 
 CxrImage *
 cxr_image_new (int width, int height)
@@ -276,42 +278,43 @@ cxr_image_read_file (const char *path, const CxrImageLimits *limits, gsize *len,
   static const CxrImageLimits defaults = CXR_IMAGE_LIMITS_DEFAULT;
   if (limits == NULL)
     limits = &defaults;
-  FILE *f = fopen (path, "rb");
-  if (f == NULL)
+  goffset size = 0;
+  int fd = cxr__open_regular (path, &size, error);
+  if (fd < 0)
+    return NULL;
+  if ((guint64) size > limits->max_file_bytes)
     {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open: %s", path, g_strerror (errno));
-      return NULL;
-    }
-  struct stat st;
-  if (fstat (fileno (f), &st) != 0 || !S_ISREG (st.st_mode))
-    {
-      fclose (f);
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: not a regular file", path);
-      return NULL;
-    }
-  if ((guint64) st.st_size > limits->max_file_bytes)
-    {
-      fclose (f);
+      close (fd);
       g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT,
                    "%s: file of %lld bytes exceeds the limit of %" G_GUINT64_FORMAT " bytes", path,
-                   (long long) st.st_size, limits->max_file_bytes);
+                   (long long) size, limits->max_file_bytes);
       return NULL;
     }
-  gsize n = (gsize) st.st_size;
+  gsize n = (gsize) size;
   guint8 *buf = g_try_malloc (MAX (n, 1));
   if (buf == NULL)
     {
-      fclose (f);
+      close (fd);
       g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT, "%s: out of memory", path);
       return NULL;
     }
-  gsize got = n ? fread (buf, 1, n, f) : 0;
-  int err = ferror (f);
-  fclose (f);
-  if (got != n || err)
+  gsize got = 0;
+  while (got < n)
+    {
+      ssize_t k = read (fd, buf + got, n - got);
+      if (k < 0 && errno == EINTR)
+        continue;
+      if (k <= 0)
+        break;
+      got += (gsize) k;
+    }
+  close (fd);
+  if (got != n)
     {
       g_free (buf);
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: read failed", path);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO,
+                   "%s: read failed (%" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes)", path, got,
+                   n);
       return NULL;
     }
   *len = n;
@@ -325,10 +328,40 @@ cxr_image_read_file (const char *path, const CxrImageLimits *limits, gsize *len,
 CxrImage *
 cxr_image_load (const char *path, const CxrImageLimits *limits, CxrImageInfo *info, GError **error)
 {
+  return cxr_image_load_checked (path, NULL, limits, info, error);
+}
+
+/**
+ * cxr_image_load_checked:
+ * @sha256: (nullable): the SHA-256 (hex) the file had when it was
+ *   ingested; %NULL: not checked
+ *
+ * Reads and decodes a film, first checking that the file is the one that
+ * was ingested: a file replaced since is refused (CXR_ERROR_CONFLICT)
+ * rather than shown or measured under the old film's name and hash.
+ *
+ * Returns: (transfer full): the film, or %NULL with @error set.
+ */
+CxrImage *
+cxr_image_load_checked (const char *path, const char *sha256, const CxrImageLimits *limits,
+                        CxrImageInfo *info, GError **error)
+{
   gsize len = 0;
   g_autofree guint8 *buf = cxr_image_read_file (path, limits, &len, error);
   if (buf == NULL)
     return NULL;
+  if (sha256)
+    {
+      g_autofree char *now = g_compute_checksum_for_data (G_CHECKSUM_SHA256, buf, len);
+      if (g_ascii_strcasecmp (now, sha256) != 0)
+        {
+          g_set_error (error, CXR_ERROR, CXR_ERROR_CONFLICT,
+                       "%s: changed since it was ingested (sha256 now %.12s..., ingested "
+                       "%.12s...): not read; ingest it again as a new film if it is one",
+                       path, now, sha256);
+          return NULL;
+        }
+    }
   CxrImage *im = NULL;
   if (!cxr_image_decode (path, buf, len, limits, info, &im, error))
     return NULL;

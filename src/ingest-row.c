@@ -165,14 +165,18 @@ cxr__row_reader_index (CxrRowReader *in, const char *dir, int depth)
     {
       const char *name = names->pdata[i];
       g_autofree char *p = g_build_filename (dir, name, NULL);
+      char *dot = strrchr (name, '.');
+      gboolean film_name = dot && g_ascii_strcasecmp (dot, ".png") == 0;
       if (g_file_test (p, G_FILE_TEST_IS_DIR))
         {
           if (!g_file_test (p, G_FILE_TEST_IS_SYMLINK))
             cxr__row_reader_index (in, p, depth + 1);
-          continue;
+          /* a folder with a film's name is still that film's path, so that
+           * its row says what is there instead of a bare 'missing' */
+          if (!film_name)
+            continue;
         }
-      char *dot = strrchr (name, '.');
-      if (dot == NULL || g_ascii_strcasecmp (dot, ".png") != 0)
+      if (!film_name)
         continue;
       if (g_hash_table_contains (in->files, name))
         {
@@ -193,7 +197,8 @@ resolve_path (CxrRowReader *in, const char *given, const char *image_index)
       g_autofree char *p = g_path_is_absolute (given)
                                ? g_strdup (given)
                                : g_build_filename (in->base_dir, given, NULL);
-      if (g_file_test (p, G_FILE_TEST_IS_REGULAR))
+      /* whatever is there (a folder, a FIFO): reading it says what it is */
+      if (g_file_test (p, G_FILE_TEST_EXISTS))
         return g_steal_pointer (&p);
       g_autofree char *base = g_path_get_basename (given);
       const char *found = g_hash_table_lookup (in->files, base);

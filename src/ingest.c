@@ -23,6 +23,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -66,6 +67,7 @@ typedef struct {
   CxrIngestSummary *sum;
   gint64 run_id;
   CxrRowReader rows;     /* the CSV, its columns, the image files */
+  GPtrArray *inputs;     /* the input folders, resolved (symlinks may not leave them) */
   GHashTable *in_flight; /* image_index set of queued jobs */
   GThreadPool *pool;
   GAsyncQueue *done;
@@ -210,6 +212,27 @@ report_progress (Ingest *in, gboolean force)
   in->opt->progress (in->sum, cxr_csv_reader_progress (in->rows.csv), in->opt->progress_data);
 }
 
+/* Where @path really is, if a symbolic link on the way takes it out of
+ * every input folder (the image folders and the manifest's); else NULL. */
+static char *
+escaping_link (Ingest *in, const char *path)
+{
+  g_autofree char *real = realpath (path, NULL);
+  if (real == NULL)
+    return NULL; /* reading it will say what is wrong */
+  g_autofree char *lexical = g_canonicalize_filename (path, NULL);
+  if (g_str_equal (real, lexical))
+    return NULL; /* no link on the way */
+  for (guint i = 0; i < in->inputs->len; i++)
+    {
+      const char *root = in->inputs->pdata[i];
+      gsize n = strlen (root);
+      if (strncmp (real, root, n) == 0 && (real[n] == '/' || n == 1))
+        return NULL;
+    }
+  return g_steal_pointer (&real);
+}
+
 /* Handles one parsed row: dispatch a job, or write directly. */
 static gboolean
 handle_record (Ingest *in, Record *r, GError **error)
@@ -251,6 +274,20 @@ handle_record (Ingest *in, Record *r, GError **error)
           in->sum->n_missing++;
           ok = write_scan (in, r, 0, "missing", NULL, NULL, NULL, error);
         }
+      cxr__scan_record_clear (r);
+      return ok;
+    }
+
+  g_autofree char *target = in->opt->follow_symlinks ? NULL : escaping_link (in, r->path);
+  if (target)
+    {
+      g_autofree char *why
+          = g_strdup_printf ("%s: a symbolic link to %s, outside the input folders:"
+                             " not read (--follow-symlinks reads it)",
+                             r->path, target);
+      in->sum->n_invalid++;
+      cxr__ingest_note (in->sum, "%s", why);
+      gboolean ok = write_scan (in, r, existing_id, "invalid", NULL, NULL, why, error);
       cxr__scan_record_clear (r);
       return ok;
     }
@@ -318,6 +355,13 @@ run (CxrStore *store, const char *path, gboolean nih, const CxrIngestOptions *op
     goto out;
 
   in->rows.files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  in->inputs = g_ptr_array_new_with_free_func (free);
+  if (!nih)
+    {
+      char *real = realpath (in->rows.base_dir, NULL);
+      if (real)
+        g_ptr_array_add (in->inputs, real);
+    }
   for (guint i = 0; i < opt->n_roots; i++)
     {
       if (!g_file_test (opt->image_roots[i], G_FILE_TEST_IS_DIR))
@@ -325,9 +369,16 @@ run (CxrStore *store, const char *path, gboolean nih, const CxrIngestOptions *op
           g_set_error (&err, CXR_ERROR, CXR_ERROR_IO, "%s: not a folder", opt->image_roots[i]);
           goto out;
         }
-      cxr__row_reader_index (&in->rows, opt->image_roots[i], 0);
+      /* absolute, so that the paths stored hold from any folder */
+      g_autofree char *root = g_canonicalize_filename (opt->image_roots[i], NULL);
+      cxr__row_reader_index (&in->rows, root, 0);
+      char *real = realpath (opt->image_roots[i], NULL);
+      if (real)
+        g_ptr_array_add (in->inputs, real);
     }
 
+  if (!cxr_store_lock (store, "ingest", &err))
+    goto out;
   in->run_id
       = cxr_store_run_begin (store, nih ? "ingest --nih" : "ingest --manifest", opt->argv, &err);
   if (in->run_id < 0)
@@ -358,6 +409,15 @@ run (CxrStore *store, const char *path, gboolean nih, const CxrIngestOptions *op
       GPtrArray *row = NULL;
       if (!cxr_csv_reader_next (in->rows.csv, &row, &err))
         {
+          if (err && !g_error_matches (err, CXR_ERROR, CXR_ERROR_IO))
+            {
+              /* a bad record is rejected, not the run: the reader goes on */
+              sum->n_rows++;
+              sum->n_rejected++;
+              cxr__ingest_note (in->sum, "%s", err->message);
+              g_clear_error (&err);
+              continue;
+            }
           if (err)
             goto drain;
           eof = TRUE;
@@ -407,6 +467,8 @@ out:
     g_hash_table_unref (in->in_flight);
   if (in->rows.files)
     g_hash_table_unref (in->rows.files);
+  if (in->inputs)
+    g_ptr_array_unref (in->inputs);
   g_free (in->rows.base_dir);
   g_free (abs);
   cxr_csv_reader_free (in->rows.csv);

@@ -222,6 +222,16 @@ load_metadata (CxrModel *m, CxrSafetensors *st, const char *path, GError **error
                    path);
       return FALSE;
     }
+  /* one name per output: a name twice would merge two findings' rows */
+  for (guint i = 0; i < m->classes->len; i++)
+    for (guint j = 0; j < i; j++)
+      if (g_str_equal (m->classes->pdata[i], m->classes->pdata[j]))
+        {
+          g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL,
+                       "%s: classes name '%s' twice (outputs %u and %u)", path,
+                       (const char *) m->classes->pdata[i], j + 1, i + 1);
+          return FALSE;
+        }
   for (int c = 0; c < 3; c++)
     {
       m->mean[c] = 0;

@@ -78,6 +78,17 @@ cxr__take (CxrTensorLoader *ld, const char *name, int ndim, const gint64 *shape,
   g_string_free (want, TRUE);
   float *v = g_new (float, MAX (t->numel, 1));
   cxr_safetensors_read_f32 (ld->st, t, v);
+  /* a weight that is not a number poisons every output: refuse it here,
+   * not as a NaN probability in the store */
+  for (gsize i = 0; i < t->numel; i++)
+    if (!isfinite (v[i]))
+      {
+        g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL,
+                     "%s: tensor '%s' holds %s at element %" G_GSIZE_FORMAT, ld->path, name,
+                     isnan (v[i]) ? "NaN" : "an infinite value", i);
+        g_free (v);
+        return NULL;
+      }
   g_hash_table_add (ld->used, (gpointer) t->name);
   return v;
 }

@@ -23,7 +23,9 @@
  *
  * Difference maps: every registration that did not fail gets its maps and
  * change measures (diff.c), with the overlay PNG and the signed map under
- * DB.artifacts/pairs/ next to the database, referenced from pair_changes.
+ * DB.artifacts/pairs/ next to the database, referenced from pair_changes
+ * by paths relative to DB.artifacts (so a store renamed with its folder
+ * keeps its maps).
  *
  * Progression (with a model): once every patient's films are done, the
  * test-retest limits are derived if the store has none for the model, and
@@ -97,7 +99,7 @@ typedef struct {
   GArray *maps;              /* CxrPairRow: stored pairs whose map is still to make */
   GArray *cmps;              /* Cmp: difference maps to make */
   char *artifacts;           /* folder for the pair files, or NULL */
-  const char *artifacts_rel; /* the same, relative to the database's folder */
+  const char *artifacts_rel; /* the same, relative to the store's artifacts folder */
   const CxrAnalyzeOptions *opt;
 } PatientJob;
 
@@ -159,11 +161,12 @@ register_pairs (PatientJob *j, CxrFilmCache *films)
       p->transitivity_px = p->chain_prev_px = NAN;
       g_autoptr (GError) err = NULL;
       /* the film returned last is never evicted, so F stays valid */
-      const CxrRegisterFilm *F
-          = cxr__film_cache_prepared (films, r->fixed_id, r->fixed_path, r->fixed_aspect, &err);
-      const CxrRegisterFilm *M = F ? cxr__film_cache_prepared (films, r->moving_id, r->moving_path,
-                                                               r->moving_aspect, &err)
-                                   : NULL;
+      const CxrRegisterFilm *F = cxr__film_cache_prepared (films, r->fixed_id, r->fixed_path,
+                                                           r->fixed_sha256, r->fixed_aspect, &err);
+      const CxrRegisterFilm *M
+          = F ? cxr__film_cache_prepared (films, r->moving_id, r->moving_path, r->moving_sha256,
+                                          r->moving_aspect, &err)
+              : NULL;
       if (M == NULL || !cxr_register_films (F, M, ro, &p->reg, &err))
         {
           p->error = g_strdup (err ? err->message : "registration failed");
@@ -172,17 +175,18 @@ register_pairs (PatientJob *j, CxrFilmCache *films)
           p->reg.reason = "film could not be read";
           continue;
         }
-      const CxrImage *m = cxr__film_cache_image (films, r->moving_id, r->moving_path, NULL);
+      const CxrImage *m
+          = cxr__film_cache_image (films, r->moving_id, r->moving_path, r->moving_sha256, NULL);
       p->norm = 1024.0 / MAX (m->width, m->height);
-      gint64 a_id;
-      const char *a_path;
-      double a_aspect;
-      if (!r->is_previous
-          || !cxr__chain_skip_needed (j->pairs, j->stored, p, &a_id, &a_path, &a_aspect))
+      const CxrPairRow *a;
+      if (!r->is_previous || (a = cxr__chain_skip_needed (j->pairs, j->stored, p)) == NULL)
         continue;
-      M = cxr__film_cache_prepared (films, r->moving_id, r->moving_path, r->moving_aspect, NULL);
+      M = cxr__film_cache_prepared (films, r->moving_id, r->moving_path, r->moving_sha256,
+                                    r->moving_aspect, NULL);
       const CxrRegisterFilm *A
-          = M ? cxr__film_cache_prepared (films, a_id, a_path, a_aspect, NULL) : NULL;
+          = M ? cxr__film_cache_prepared (films, a->fixed_id, a->fixed_path, a->fixed_sha256,
+                                          cxr__chain_fixed_aspect (a), NULL)
+              : NULL;
       p->has_skip = A && cxr_register_films (A, M, ro, &p->skip, NULL);
     }
 }
@@ -194,7 +198,8 @@ score_films (PatientJob *j, CxrFilmCache *films)
     {
       Scored *f = &g_array_index (j->films, Scored, k);
       g_autoptr (GError) err = NULL;
-      const CxrImage *im = cxr__film_cache_image (films, f->row.scan_id, f->row.path, &err);
+      const CxrImage *im
+          = cxr__film_cache_image (films, f->row.scan_id, f->row.path, f->row.sha256, &err);
       if (im == NULL)
         {
           f->error = g_strdup (err->message);
@@ -216,17 +221,19 @@ compare_pairs (PatientJob *j, CxrFilmCache *films)
       if (c->reg->status == CXR_REGISTER_FAILED)
         continue;
       g_autoptr (GError) err = NULL;
-      const CxrImage *f = cxr__film_cache_image (films, r->fixed_id, r->fixed_path, &err);
+      const CxrImage *f
+          = cxr__film_cache_image (films, r->fixed_id, r->fixed_path, r->fixed_sha256, &err);
       const CxrImage *m
-          = f ? cxr__film_cache_image (films, r->moving_id, r->moving_path, &err) : NULL;
+          = f ? cxr__film_cache_image (films, r->moving_id, r->moving_path, r->moving_sha256, &err)
+              : NULL;
       CxrDiffOptions dopt = j->opt->diff;
       dopt.model = j->opt->model;
       dopt.fixed_prediction = film_prediction (j, r->fixed_id);
       dopt.moving_prediction = film_prediction (j, r->moving_id);
       g_autofree char *png
-          = j->artifacts ? g_strdup_printf ("%s/%s.png", j->artifacts, r->stem) : NULL;
+          = j->artifacts ? g_strdup_printf ("%s/%s.overlay.png", j->artifacts, r->stem) : NULL;
       g_autofree char *npy
-          = j->artifacts ? g_strdup_printf ("%s/%s.npy", j->artifacts, r->stem) : NULL;
+          = j->artifacts ? g_strdup_printf ("%s/%s.map.npy", j->artifacts, r->stem) : NULL;
       dopt.overlay_png = png;
       dopt.map_npy = npy;
       if (m && cxr_diff_pair (f, m, c->reg, r->fixed_spacing_mm, &dopt, &c->diff, &err))
@@ -277,9 +284,9 @@ write_cmps (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError **
       if (!c->done)
         continue;
       g_autofree char *png
-          = j->artifacts ? g_strdup_printf ("%s/%s.png", j->artifacts_rel, r->stem) : NULL;
+          = j->artifacts ? g_strdup_printf ("%s/%s.overlay.png", j->artifacts_rel, r->stem) : NULL;
       g_autofree char *npy
-          = j->artifacts ? g_strdup_printf ("%s/%s.npy", j->artifacts_rel, r->stem) : NULL;
+          = j->artifacts ? g_strdup_printf ("%s/%s.map.npy", j->artifacts_rel, r->stem) : NULL;
       for (int kind = 0; kind < 2; kind++)
         if ((kind == 0 ? r->is_previous : r->is_baseline)
             && !cxr__analysis_write_change (w, r->fixed_id, r->moving_id, kinds[kind], &c->diff,
@@ -429,16 +436,15 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
   return j;
 }
 
-/* DB.artifacts/pairs next to the store, created; and the same relative to
- * the store's folder. */
+/* DB.artifacts/pairs next to the store, created (for its owner only: it
+ * holds patient data); and the same relative to DB.artifacts. */
 static gboolean
 artifacts_dir (CxrStore *store, char **abs, char **rel, GError **error)
 {
-  g_autofree char *base = g_path_get_basename (cxr_store_path (store));
-  g_autofree char *dir = g_path_get_dirname (cxr_store_path (store));
-  *rel = g_strdup_printf ("%s.artifacts/pairs", base);
-  *abs = g_build_filename (dir, *rel, NULL);
-  if (g_mkdir_with_parents (*abs, 0755) != 0)
+  g_autofree char *top = cxr_store_artifacts_dir (store);
+  *rel = g_strdup ("pairs");
+  *abs = g_build_filename (top, *rel, NULL);
+  if (g_mkdir_with_parents (*abs, 0700) != 0)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot create: %s", *abs,
                    g_strerror (errno));
@@ -474,6 +480,8 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
   guint next = 0, in_flight = 0;
   char *artifacts = NULL, *artifacts_rel = NULL;
 
+  if (!cxr_store_lock (store, "analyze", &err))
+    goto out;
   s->run_id = cxr_store_run_begin (store, "analyze", opt->argv, &err);
   if (s->run_id < 0)
     goto out;

@@ -40,7 +40,7 @@ cxr__series_stored_clear (gpointer stored)
 typedef struct {
   CxrRegistration *reg;
   gint64 fixed_id;
-  const char *fixed_path;
+  const CxrPairRow *row;
   CxrSeriesStored *st;
 } Link;
 
@@ -59,7 +59,7 @@ find_link (GArray *pairs, GArray *stored, gint64 moving, gboolean baseline)
         {
           l.reg = &p->reg;
           l.fixed_id = p->row.fixed_id;
-          l.fixed_path = p->row.fixed_path;
+          l.row = &p->row;
           return l;
         }
     }
@@ -70,7 +70,7 @@ find_link (GArray *pairs, GArray *stored, gint64 moving, gboolean baseline)
         {
           l.reg = &st->row.stored;
           l.fixed_id = st->row.fixed_id;
-          l.fixed_path = st->row.fixed_path;
+          l.row = &st->row;
           l.st = st;
           return l;
         }
@@ -84,19 +84,26 @@ find_link (GArray *pairs, GArray *stored, gint64 moving, gboolean baseline)
  * chain, pp being the film before p's fixed film: when pp exists and is
  * not the baseline (else v's baseline row is that registration). Made by
  * the caller while pp, p and v are all at hand.
+ *
+ * Returns: (nullable) (transfer none): the registration whose fixed film
+ * is pp, or %NULL when no such registration is needed.
  */
-gboolean
-cxr__chain_skip_needed (GArray *pairs, GArray *stored, const CxrSeriesPair *p, gint64 *fixed_id,
-                        const char **fixed_path, double *fixed_aspect)
+const CxrPairRow *
+cxr__chain_skip_needed (GArray *pairs, GArray *stored, const CxrSeriesPair *p)
 {
   Link pp = find_link (pairs, stored, p->row.fixed_id, FALSE);
   Link bv = find_link (pairs, stored, p->row.moving_id, TRUE);
   if (pp.reg == NULL || (bv.reg && bv.fixed_id == pp.fixed_id))
-    return FALSE;
-  *fixed_id = pp.fixed_id;
-  *fixed_path = pp.fixed_path;
-  *fixed_aspect = pp.reg->fixed_aspect;
-  return TRUE;
+    return NULL;
+  return pp.row;
+}
+
+/* The pixel aspect of @row's fixed film, as its registration was made
+ * with (stored rows: as stored, 1 where unknown). */
+double
+cxr__chain_fixed_aspect (const CxrPairRow *row)
+{
+  return row->stored.fixed_aspect > 0 ? row->stored.fixed_aspect : row->fixed_aspect;
 }
 
 /* a->b then b->c against a->c at a's centre, in px of a 1024-px film
@@ -138,7 +145,7 @@ cxr__chain_check (GArray *pairs, GArray *stored, double lim)
       CxrSeriesPair *p = &g_array_index (pairs, CxrSeriesPair, k);
       if (!p->row.is_previous || p->row.is_baseline || p->error)
         continue;
-      Link pv = { &p->reg, p->row.fixed_id, p->row.fixed_path, NULL };
+      Link pv = { &p->reg, p->row.fixed_id, &p->row, NULL };
       Link bp = find_link (pairs, stored, p->row.fixed_id, TRUE);
       Link pp = find_link (pairs, stored, p->row.fixed_id, FALSE);
       CxrSeriesPair *b = NULL; /* v's baseline pair, new with it */

@@ -3,7 +3,15 @@
  * The HTML renderer of a patient's report and the cohort index. A page
  * is self-contained: images inline as data: URIs, plots as inline SVG, no
  * external assets, so it opens offline. Films are read again only to make
- * thumbnails and the registered views of each pair.
+ * thumbnails and the registered views of each pair, and only if the file
+ * is still the one ingested (its SHA-256): a changed film is not shown.
+ *
+ * Nothing from an input file or the store reaches a page unescaped: every
+ * such value goes through esc() (made valid UTF-8, then escaped for text
+ * and attributes alike), links to pages are built from safe names and
+ * URL-encoded, and a Content-Security-Policy lets only the page's own
+ * style sheet and scripts (named by their SHA-256) apply, so a script
+ * hidden in the metadata cannot run.
  *
  * Each page carries a few lines of script that record, once the page has
  * loaded, how many of its images decoded (body data-images-ok="n/m"); the
@@ -13,6 +21,7 @@
 #include <string.h>
 
 #include "cxr-config.h"
+#include "cxr/error.h"
 #include "cxr/register.h"
 #include "cxr/trend.h"
 #include "report-private.h"
@@ -25,11 +34,12 @@ static const char css[]
       "figure{margin:0;background:#fff;border:1px solid #ddd;padding:4px;font-size:12px}"
       "figure img{display:block}.badge{display:inline-block;padding:0 6px;border-radius:8px;"
       "font-size:11px;color:#fff;background:#777}.b-lateral,.b-invalid,.b-missing{background:#a33}"
-      ".b-failed{background:#a33}.b-low_confidence{background:#b8860b}.b-ok{background:#2a7}"
+      ".b-failed,.b-changed{background:#a33}.b-low_confidence{background:#b8860b}.b-ok{background:#2a7}"
       ".b-cross{background:#56a}.flag{padding:6px 10px;margin:6px 0;background:#fff;border-left:4px solid #c33}"
       ".flag.improving{border-color:#2a7}.pair{display:flex;gap:8px;align-items:flex-start;margin:10px 0;"
       "background:#fff;padding:6px;border:1px solid #ddd}.plots{display:flex;flex-wrap:wrap;gap:6px}"
-      "svg{background:#fff;border:1px solid #ddd}.muted{color:#888}";
+      "svg{background:#fff;border:1px solid #ddd}.muted{color:#888}.warn{color:#a33}"
+      ".ph{width:150px;height:150px;background:#ddd}";
 
 static const char self_check[]
     = "<script>window.addEventListener('load',function(){var i=Array.prototype.slice.call(document.images);"
@@ -43,10 +53,52 @@ static const char sorter[]
       "na=parseFloat(a),nb=parseFloat(b),k=isNaN(na)||isNaN(nb)?a.localeCompare(b):na-nb;return d==='a'?k:-k;});"
       "r.forEach(function(x){tb.appendChild(x)});});});</script>";
 
+/* Text from an input file or the store, for HTML text or an attribute
+ * value: invalid UTF-8 replaced, & < > ' " escaped. */
 static char *
 esc (const char *s)
 {
-  return g_markup_escape_text (s ? s : "", -1);
+  g_autofree char *valid = g_utf8_make_valid (s ? s : "", -1);
+  return g_markup_escape_text (valid, -1);
+}
+
+/* The CSP source of an element (<style>...</style>, <script>...</script>):
+ * the SHA-256 of what is between its tags. */
+static char *
+csp_hash (const char *element)
+{
+  const char *a = strchr (element, '>') + 1, *b = strrchr (element, '<');
+  g_autoptr (GChecksum) c = g_checksum_new (G_CHECKSUM_SHA256);
+  g_checksum_update (c, (const guchar *) a, b - a);
+  guint8 digest[32];
+  gsize n = sizeof digest;
+  g_checksum_get_digest (c, digest, &n);
+  g_autofree char *b64 = g_base64_encode (digest, n);
+  return g_strdup_printf ("'sha256-%s'", b64);
+}
+
+/* The head of a page, whose policy allows images from data: URIs, the
+ * page's style sheet and the scripts named (NULL-terminated); nothing else
+ * loads or runs. */
+static void
+page_head (GString *h, const char *title, const char *const *scripts)
+{
+  g_autofree char *style = g_strdup_printf ("<style>%s</style>", css);
+  g_autofree char *style_hash = csp_hash (style);
+  GString *script_hashes = g_string_new (NULL);
+  for (const char *const *sc = scripts; *sc; sc++)
+    {
+      g_autofree char *hash = csp_hash (*sc);
+      g_string_append_printf (script_hashes, " %s", hash);
+    }
+  g_autofree char *et = esc (title);
+  g_string_append_printf (h,
+                          "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src "
+                          "'none'; img-src data:; style-src %s; script-src%s\">"
+                          "<title>%s</title>%s</head><body>",
+                          style_hash, script_hashes->str, et, style);
+  g_string_free (script_hashes, TRUE);
 }
 
 static void
@@ -75,6 +127,34 @@ thumb (GString *out, const CxrImage *im, int w)
   return TRUE;
 }
 
+/* A page being rendered, and the films it found changed since ingest. */
+typedef struct {
+  GString *h;
+  const CxrReportData *d;
+  GHashTable *changed; /* scan ids */
+} Page;
+
+/* A film of the report, decoded, if its file is still the one ingested;
+ * a changed one is noted once and not shown. */
+static CxrImage *
+film_image (Page *pg, const CxrReportFilm *f)
+{
+  if (f->path == NULL || !g_str_equal (f->status, "ok"))
+    return NULL;
+  g_autoptr (GError) err = NULL;
+  CxrImage *im = cxr_image_load_checked (f->path, f->sha256, NULL, NULL, &err);
+  if (g_error_matches (err, CXR_ERROR, CXR_ERROR_CONFLICT))
+    g_hash_table_add (pg->changed, GINT_TO_POINTER (f->scan_id));
+  return im;
+}
+
+/* v from [a, b] to [lo, hi] */
+static double
+map_to (double v, double a, double b, double lo, double hi)
+{
+  return lo + (v - a) / (b - a) * (hi - lo);
+}
+
 /* A small SVG line plot; the Theil-Sen line is drawn dashed. */
 static void
 svg_plot (GString *out, const char *title, const double *t, const double *y, int n,
@@ -92,7 +172,7 @@ svg_plot (GString *out, const char *title, const double *t, const double *y, int
   if (t1 <= t0)
     t1 = t0 + 1;
   const char *colour = flagged ? "#c33" : "#357";
-  g_autofree char *et = esc (title);
+  g_autofree char *et = esc (title), *ea = esc (axis);
   g_string_append_printf (out,
                           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\">"
                           "<text x=\"%d\" y=\"15\" font-size=\"12\" fill=\"%s\">%s%s</text>",
@@ -105,32 +185,36 @@ svg_plot (GString *out, const char *title, const double *t, const double *y, int
                           "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>"
                           "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>"
                           "<text x=\"%d\" y=\"%d\" font-size=\"10\">%s</text>",
-                          T + 8, y1, H - B, y0, W - R - 40, H - 6, axis);
-#define X(v) (L + ((v) -t0) / (t1 - t0) * (W - L - R))
-#define Y(v) (H - B - ((v) -y0) / (y1 - y0) * (H - B - T))
+                          T + 8, y1, H - B, y0, W - R - 40, H - 6, ea);
   g_string_append (out, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"");
   g_string_append_printf (out, "%s\" points=\"", colour);
   for (int i = 0; i < n; i++)
-    g_string_append_printf (out, "%.1f,%.1f ", X (t[i]), Y (y[i]));
+    g_string_append_printf (out, "%.1f,%.1f ", map_to (t[i], t0, t1, L, W - R),
+                            map_to (y[i], y0, y1, H - B, T));
   g_string_append (out, "\"/>");
   for (int i = 0; i < n; i++)
     g_string_append_printf (out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>",
-                            X (t[i]), Y (y[i]), colour);
+                            map_to (t[i], t0, t1, L, W - R), map_to (y[i], y0, y1, H - B, T),
+                            colour);
   CxrTheilSen ts;
   if (n >= 3 && cxr_trend_theil_sen (t, y, n, 0.95, &ts))
     g_string_append_printf (out,
                             "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\""
                             " stroke-dasharray=\"4 3\"/>",
-                            X (t0), Y (ts.intercept + ts.slope * t0), X (t1),
-                            Y (ts.intercept + ts.slope * t1), colour);
-#undef X
-#undef Y
+                            (double) L, map_to (ts.intercept + ts.slope * t0, y0, y1, H - B, T),
+                            (double) (W - R),
+                            map_to (ts.intercept + ts.slope * t1, y0, y1, H - B, T), colour);
   g_string_append (out, "</svg>");
 }
 
+static const char *const page_scripts[] = { self_check, NULL };
+static const char *const index_scripts[] = { sorter, self_check, NULL };
+
 static void
-header (GString *h, const CxrReportData *d)
+header (Page *pg)
 {
+  GString *h = pg->h;
+  const CxrReportData *d = pg->d;
   const CxrPatientRow *p = &d->patient;
   g_autofree char *ep = esc (d->patient_id), *es = esc (p->sex ? p->sex : "unknown");
   GString *hashes = g_string_new (NULL);
@@ -141,11 +225,9 @@ header (GString *h, const CxrReportData *d)
         g_string_append_printf (hashes, "%s%s %.16s", hashes->len ? ", " : "", f->image_index,
                                 f->sha256);
     }
-  g_string_append_printf (h,
-                          "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                          "<title>cxrtrack: patient %s</title><style>%s</style></head><body>"
-                          "<h1>Patient %s</h1><table>",
-                          ep, css, ep);
+  g_autofree char *title = g_strdup_printf ("cxrtrack: patient %s", d->patient_id);
+  page_head (h, title, page_scripts);
+  g_string_append_printf (h, "<h1>Patient %s</h1><table>", ep);
   g_string_append_printf (h,
                           "<tr><td>sex</td><td>%s</td></tr><tr><td>films</td><td>%d (%d frontal, "
                           "readable)</td></tr>",
@@ -154,9 +236,10 @@ header (GString *h, const CxrReportData *d)
     g_string_append_printf (h, "<tr><td>age</td><td>%.0f to %.0f years</td></tr>", p->first_age,
                             p->last_age);
   g_autofree char *emn = esc (d->model_name), *edb = esc (d->store_path), *eh = esc (hashes->str);
+  g_autofree char *esha = esc (d->model_sha256);
   g_string_append_printf (h, "<tr><td>model</td><td>%s%s%.16s</td></tr>",
                           d->model_id ? emn : "none", d->model_id ? ", sha256 " : "",
-                          d->model_id ? d->model_sha256 : "");
+                          d->model_id ? esha : "");
   g_string_append_printf (
       h,
       "<tr><td>cxrtrack</td><td>%s</td></tr><tr><td>database</td><td>%s"
@@ -167,16 +250,18 @@ header (GString *h, const CxrReportData *d)
 }
 
 static void
-section_flags (GString *h, const CxrReportData *d)
+section_flags (Page *pg)
 {
+  GString *h = pg->h;
+  const CxrReportData *d = pg->d;
   g_string_append (h, "<h2>Flags</h2>");
   for (guint k = 0; k < d->flags->len; k++)
     {
       const CxrFlagRow *fl = &g_array_index (d->flags, CxrFlagRow, k);
       const char *kind = cxr_trend_kind_name (fl->kind);
-      g_autofree char *ev = esc (fl->evidence);
+      g_autofree char *ev = esc (fl->evidence), *evk = esc (fl->view_kind);
       g_string_append_printf (h, "<div class=\"flag %s\"><b>%s</b> (%s): %s. Films:", kind, kind,
-                              fl->view_kind, ev);
+                              evk, ev);
       for (guint i = 0; i < d->films->len; i++)
         {
           const CxrReportFilm *f = &g_array_index (d->films, CxrReportFilm, i);
@@ -192,27 +277,31 @@ section_flags (GString *h, const CxrReportData *d)
 }
 
 static void
-section_films (GString *h, const CxrReportData *d)
+section_films (Page *pg)
 {
+  GString *h = pg->h;
+  const CxrReportData *d = pg->d;
   g_string_append (h, "<h2>Films</h2><div class=\"strip\">");
   for (guint i = 0; i < d->films->len; i++)
     {
       const CxrReportFilm *f = &g_array_index (d->films, CxrReportFilm, i);
       g_autofree char *ei = esc (f->image_index), *el = esc (f->labels);
       g_string_append_printf (h, "<figure id=\"film-%" G_GINT64_FORMAT "\">", f->scan_id);
-      g_autofree char *p = cxr__report_resolve (d, f->path);
-      g_autoptr (CxrImage) im
-          = p && g_str_equal (f->status, "ok") ? cxr_image_load (p, NULL, NULL, NULL) : NULL;
+      g_autoptr (CxrImage) im = film_image (pg, f);
       if (im == NULL || !thumb (h, im, 150))
-        g_string_append (h, "<div style=\"width:150px;height:150px;background:#ddd\"></div>");
+        g_string_append (h, "<div class=\"ph\"></div>");
       g_string_append_printf (h, "<figcaption>visit %d", f->visit);
       if (!isnan (f->day))
         g_string_append_printf (h, ", day %.0f",
                                 f->day - g_array_index (d->films, CxrReportFilm, 0).day);
+      g_autofree char *evk = esc (f->view_kind), *es = esc (f->status);
       g_autofree char *evp = esc (f->view_position ? f->view_position : f->view_kind);
-      g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", f->view_kind, evp);
+      g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", evk, evp);
       if (!g_str_equal (f->status, "ok"))
-        g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", f->status, f->status);
+        g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", es, es);
+      if (g_hash_table_contains (pg->changed, GINT_TO_POINTER (f->scan_id)))
+        g_string_append (h, " <span class=\"badge b-changed\">file changed since ingest: "
+                            "not shown</span>");
       g_string_append_printf (h, "<br>%s<br><span class=\"muted\">%s</span></figcaption></figure>",
                               ei, el);
     }
@@ -220,8 +309,10 @@ section_films (GString *h, const CxrReportData *d)
 }
 
 static void
-section_trends (GString *h, const CxrReportData *d)
+section_trends (Page *pg)
 {
+  GString *h = pg->h;
+  const CxrReportData *d = pg->d;
   if (!d->has_trends)
     return;
   g_string_append_printf (h, "<h2>Trends (%s films, time axis: %s)</h2><div class=\"plots\">",
@@ -235,15 +326,14 @@ section_trends (GString *h, const CxrReportData *d)
   g_string_append (h, "</div>");
 }
 
-/* One pair: what was registered, the earlier film, the later film aligned
- * to it, and the colour overlay of what changed. */
+/* One pair's pictures: the earlier film, the later film aligned to it, and
+ * the colour overlay of what changed. */
 static void
-pair_figures (GString *h, const CxrReportData *d, const CxrReportPair *p, const CxrReportFilm *f,
-              const CxrReportFilm *m)
+pair_figures (Page *pg, const CxrReportPair *p, const CxrReportFilm *f, const CxrReportFilm *m)
 {
-  g_autofree char *fp = cxr__report_resolve (d, f->path), *mp = cxr__report_resolve (d, m->path);
-  g_autoptr (CxrImage) fim = fp ? cxr_image_load (fp, NULL, NULL, NULL) : NULL;
-  g_autoptr (CxrImage) mim = mp ? cxr_image_load (mp, NULL, NULL, NULL) : NULL;
+  GString *h = pg->h;
+  g_autoptr (CxrImage) fim = film_image (pg, f);
+  g_autoptr (CxrImage) mim = fim ? film_image (pg, m) : NULL;
   if (fim && mim)
     {
       g_string_append (h, "<figure>");
@@ -266,7 +356,20 @@ pair_figures (GString *h, const CxrReportData *d, const CxrReportPair *p, const 
               h, "<figcaption>later, not aligned (registration failed)</figcaption></figure>");
         }
     }
-  g_autofree char *ov = cxr__report_resolve (d, p->overlay_path);
+  else if (g_hash_table_contains (pg->changed, GINT_TO_POINTER (f->scan_id))
+           || g_hash_table_contains (pg->changed, GINT_TO_POINTER (m->scan_id)))
+    g_string_append (h, "<p class=\"warn\">A film of this pair changed since it was ingested: "
+                        "not shown.</p>");
+  if (p->overlay_missing)
+    {
+      g_autofree char *eo = esc (p->overlay_path);
+      g_string_append_printf (h,
+                              "<p class=\"warn\">The difference map %s is missing from the "
+                              "store's artifacts folder (was the store copied without it?)</p>",
+                              eo);
+      return;
+    }
+  g_autofree char *ov = cxr__report_artifact (pg->d, p->overlay_path);
   g_autofree char *bytes = NULL;
   gsize len = 0;
   if (ov && g_file_get_contents (ov, &bytes, &len, NULL))
@@ -279,8 +382,10 @@ pair_figures (GString *h, const CxrReportData *d, const CxrReportPair *p, const 
 }
 
 static void
-section_pairs (GString *h, const CxrReportData *d)
+section_pairs (Page *pg)
 {
+  GString *h = pg->h;
+  const CxrReportData *d = pg->d;
   g_string_append (h, "<h2>Registered pairs</h2><p class=\"muted\">Each film against the previous "
                       "frontal film and against the baseline: the earlier film, the later film "
                       "aligned to it, and what changed (red: brighter now, blue: darker).</p>");
@@ -289,14 +394,15 @@ section_pairs (GString *h, const CxrReportData *d)
       const CxrReportPair *p = &g_array_index (d->pairs, CxrReportPair, k);
       const CxrReportFilm *f = d->pair_films->pdata[2 * k], *m = d->pair_films->pdata[2 * k + 1];
       g_autofree char *fi = esc (f->image_index), *mi = esc (m->image_index), *er = esc (p->reason);
-      g_string_append_printf (
-          h,
-          "<div class=\"pair\"><div><b>%s</b>: visit %d &rarr; %d<br>"
-          "<a href=\"#film-%" G_GINT64_FORMAT "\">%s</a> &rarr; "
-          "<a href=\"#film-%" G_GINT64_FORMAT "\">%s</a><br>"
-          "<span class=\"badge b-%s\">%s</span>%s<br>",
-          p->kind, f->visit, m->visit, f->scan_id, fi, m->scan_id, mi, p->status, p->status,
-          p->cross_view ? " <span class=\"badge b-cross\">cross-view</span>" : "");
+      g_autofree char *ek = esc (p->kind), *es = esc (p->status);
+      g_string_append_printf (h,
+                              "<div class=\"pair\"><div><b>%s</b>: visit %d &rarr; %d<br>"
+                              "<a href=\"#film-%" G_GINT64_FORMAT "\">%s</a> &rarr; "
+                              "<a href=\"#film-%" G_GINT64_FORMAT "\">%s</a><br>"
+                              "<span class=\"badge b-%s\">%s</span>%s<br>",
+                              ek, f->visit, m->visit, f->scan_id, fi, m->scan_id, mi, es, es,
+                              p->cross_view ? " <span class=\"badge b-cross\">cross-view</span>"
+                                            : "");
       g_string_append_printf (h,
                               "shift (%.1f, %.1f) px, %.2f&deg;, scale %.3f, confidence %.2f<br>",
                               p->reg.dx_px, p->reg.dy_px, p->reg.angle_deg, p->reg.scale,
@@ -310,27 +416,32 @@ section_pairs (GString *h, const CxrReportData *d)
             g_string_append_printf (h, ", changed area %.0f mm&sup2;", p->changed_area_mm2);
         }
       g_string_append (h, "</div>");
-      pair_figures (h, d, p, f, m);
+      pair_figures (pg, p, f, m);
       g_string_append (h, "</div>");
     }
 }
 
 /**
  * cxr__report_html:
+ * @stats: the missing maps and changed films found are added to it
+ *
  * Returns: (transfer full): the patient's page.
  */
 GString *
-cxr__report_html (const CxrReportData *d)
+cxr__report_html (const CxrReportData *d, CxrReportStats *stats)
 {
-  GString *h = g_string_new (NULL);
-  header (h, d);
-  section_flags (h, d);
-  section_films (h, d);
-  section_trends (h, d);
-  section_pairs (h, d);
-  g_string_append_printf (h, "<p class=\"muted\">cxrtrack %s</p>%s</body></html>\n", CXR_VERSION,
+  Page pg = { g_string_new (NULL), d, g_hash_table_new (g_direct_hash, g_direct_equal) };
+  header (&pg);
+  section_flags (&pg);
+  section_films (&pg);
+  section_trends (&pg);
+  section_pairs (&pg);
+  g_string_append_printf (pg.h, "<p class=\"muted\">cxrtrack %s</p>%s</body></html>\n", CXR_VERSION,
                           self_check);
-  return h;
+  stats->n_missing_artifacts += cxr__report_missing_maps (d);
+  stats->n_changed_films += g_hash_table_size (pg.changed);
+  g_hash_table_unref (pg.changed);
+  return pg.h;
 }
 
 /**
@@ -343,11 +454,8 @@ cxr__report_index_html (int n_patients, int n_films, int n_flagged, const GArray
                         const GArray *findings)
 {
   GString *h = g_string_new (NULL);
-  g_string_append_printf (h,
-                          "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                          "<title>cxrtrack: cohort</title><style>%s</style></head><body>"
-                          "<h1>Cohort</h1>",
-                          css);
+  page_head (h, "cxrtrack: cohort", index_scripts);
+  g_string_append (h, "<h1>Cohort</h1>");
   g_string_append_printf (h, "<p>%d patients, %d films, %d flagged.</p>", n_patients, n_films,
                           n_flagged);
   g_string_append (h, "<h2>Patients (click a column to sort)</h2><table><thead><tr><th>patient</th>"
@@ -357,10 +465,12 @@ cxr__report_index_html (int n_patients, int n_films, int n_flagged, const GArray
     {
       const CxrIndexRow *r = &g_array_index (rows, CxrIndexRow, k);
       g_autofree char *ep = esc (r->patient_id), *es = esc (r->signals);
+      g_autofree char *estr = esc (r->strongest);
       if (r->has_pairs)
         {
-          g_autofree char *page = cxr__report_page_name (r->patient_id, "html");
-          g_string_append_printf (h, "<tr><td><a href=\"%s\">%s</a></td>", page, ep);
+          g_autofree char *page = cxr_report_page_name (r->patient_id, CXR_REPORT_HTML);
+          g_autofree char *href = g_uri_escape_string (page, NULL, FALSE);
+          g_string_append_printf (h, "<tr><td><a href=\"%s\">%s</a></td>", href, ep);
         }
       else
         g_string_append_printf (h, "<tr><td>%s</td>", ep);
@@ -371,8 +481,7 @@ cxr__report_index_html (int n_patients, int n_films, int n_flagged, const GArray
           h,
           "<td>%d</td><td>%d</td><td>%d</td><td>%s</td><td data-v=\"%g\">%s</td>"
           "<td>%s</td></tr>",
-          r->n_scans, r->n_frontal, r->n_flags, r->strongest ? r->strongest : "",
-          isnan (r->min_p) ? 2.0 : r->min_p, pv, es);
+          r->n_scans, r->n_frontal, r->n_flags, estr, isnan (r->min_p) ? 2.0 : r->min_p, pv, es);
     }
   g_string_append (
       h,

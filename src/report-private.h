@@ -7,6 +7,7 @@
 
 #include <glib.h>
 
+#include "cxr/report.h"
 #include "cxr/signal.h"
 #include "store-private.h"
 
@@ -26,9 +27,9 @@ typedef struct {
   GArray *films;   /* CxrReportFilm: every film, by visit */
   gint64 model_id; /* the latest model with results; 0: none */
   char *model_name, *model_sha256;
-  char *store_path; /* as shown on the page */
-  char *store_dir;  /* relative paths in the store are from here */
-  GArray *flags;    /* CxrFlagRow: worsening first, then improving */
+  char *store_path;    /* as shown on the page */
+  char *artifacts_dir; /* artifact paths in the store are relative to it */
+  GArray *flags;       /* CxrFlagRow: worsening first, then improving */
   /* Trends: the readable frontal films of the patient's more frequent
    * view kind (and of unknown view), in visit order; none without a model
    * or with fewer than two such films. */
@@ -46,10 +47,10 @@ CxrReportData *cxr__report_data_load (CxrStore *store, const char *patient_id, G
 void cxr__report_data_free (CxrReportData *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrReportData, cxr__report_data_free)
 
-char *cxr__report_resolve (const CxrReportData *d, const char *path);
+char *cxr__report_artifact (const CxrReportData *d, const char *path);
+guint cxr__report_missing_maps (const CxrReportData *d);
 
-char *cxr__report_page_name (const char *patient_id, const char *ext);
-GString *cxr__report_html (const CxrReportData *d);
+GString *cxr__report_html (const CxrReportData *d, CxrReportStats *stats);
 char *cxr__report_json (const CxrReportData *d);
 GString *cxr__report_index_html (int n_patients, int n_films, int n_flagged, const GArray *rows,
                                  const GArray *findings);

@@ -11,6 +11,7 @@
 #include "cxr/error.h"
 #include "cxr/report.h"
 #include "report-private.h"
+#include "util-private.h"
 
 static void
 trend_free (gpointer p)
@@ -34,7 +35,7 @@ cxr__report_data_free (CxrReportData *d)
   g_free (d->model_name);
   g_free (d->model_sha256);
   g_free (d->store_path);
-  g_free (d->store_dir);
+  g_free (d->artifacts_dir);
   if (d->flags)
     g_array_unref (d->flags);
   g_free (d->t);
@@ -56,13 +57,29 @@ film_by_id (const CxrReportData *d, gint64 id)
   return NULL;
 }
 
-/* A path from the store: absolute, or relative to the store's folder. */
+/* The difference maps the patient's rows name that are missing (each
+ * map counted once: a pair of both kinds shares its map). */
+guint
+cxr__report_missing_maps (const CxrReportData *d)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint k = 0; k < d->pairs->len; k++)
+    {
+      const CxrReportPair *p = &g_array_index (d->pairs, CxrReportPair, k);
+      if (p->overlay_missing)
+        g_hash_table_add (seen, p->overlay_path);
+    }
+  return g_hash_table_size (seen);
+}
+
+/* An artifact's path in the store, relative to the store's artifacts
+ * folder, as a path to read. */
 char *
-cxr__report_resolve (const CxrReportData *d, const char *path)
+cxr__report_artifact (const CxrReportData *d, const char *path)
 {
   if (path == NULL)
     return NULL;
-  return g_path_is_absolute (path) ? g_strdup (path) : g_build_filename (d->store_dir, path, NULL);
+  return g_build_filename (d->artifacts_dir, path, NULL);
 }
 
 /* The trend films (see CxrReportData), their time axis and every signal
@@ -154,7 +171,7 @@ cxr__report_data_load (CxrStore *store, const char *pid, GError **error)
     return NULL;
   d->model_id = cxr__store_patient_model (store, pid, &d->model_name, &d->model_sha256);
   d->store_path = g_strdup (cxr_store_path (store));
-  d->store_dir = g_path_get_dirname (cxr_store_path (store));
+  d->artifacts_dir = cxr_store_artifacts_dir (store);
   d->flags = cxr__store_patient_flags (store, pid);
   load_trends (store, d);
   /* the pairs whose two films are the patient's (always, in a sound store) */
@@ -168,6 +185,8 @@ cxr__report_data_load (CxrStore *store, const char *pid, GError **error)
       const CxrReportFilm *f = film_by_id (d, p->fixed_id), *m = film_by_id (d, p->moving_id);
       if (f == NULL || m == NULL)
         continue;
+      g_autofree char *ov = cxr__report_artifact (d, p->overlay_path);
+      p->overlay_missing = ov && !g_file_test (ov, G_FILE_TEST_IS_REGULAR);
       g_array_append_val (d->pairs, *p);
       memset (p, 0, sizeof *p);
       g_ptr_array_add (d->pair_films, (gpointer) f);
@@ -176,63 +195,85 @@ cxr__report_data_load (CxrStore *store, const char *pid, GError **error)
   return g_steal_pointer (&d);
 }
 
-/* The page of a patient: patient_ID.EXT, with / \ and space as _. */
+/**
+ * cxr_report_page_name:
+ * The file name of a patient's page: patient_ID.html (or .json) with the
+ * id made safe (cxr__safe_name: only letters, digits and '.-_=', two
+ * patients never share a page, and the name has a bounded length).
+ *
+ * Returns: (transfer full): the name.
+ */
 char *
-cxr__report_page_name (const char *pid, const char *ext)
+cxr_report_page_name (const char *pid, CxrReportFormat format)
 {
-  g_autofree char *safe = g_strdup (pid);
-  g_strdelimit (safe, "/\\ ", '_');
-  return g_strdup_printf ("patient_%s.%s", safe, ext);
+  g_autofree char *safe = cxr__safe_name (pid);
+  return g_strdup_printf ("patient_%s.%s", safe, format == CXR_REPORT_HTML ? "html" : "json");
+}
+
+/* Writes a report for its owner's eyes only: it holds patient data. */
+static gboolean
+write_private (const char *path, const char *data, gssize len, GError **error)
+{
+  g_autoptr (GError) werr = NULL;
+  if (g_file_set_contents_full (path, data, len, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &werr))
+    return TRUE;
+  g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: %s", path, werr->message);
+  return FALSE;
 }
 
 /**
  * cxr_report_patient:
- * Writes DIR/patient_ID.html (or .json) for one patient.
+ * @stats: (nullable): what was written and found is added to it
+ *
+ * Writes DIR/patient_ID.html (or .json) for one patient
+ * (cxr_report_page_name).
  *
  * Returns: (transfer full): the path written, or %NULL with @error set.
  */
 char *
 cxr_report_patient (CxrStore *store, const char *pid, const char *out_dir, CxrReportFormat fmt,
-                    GError **error)
+                    CxrReportStats *stats, GError **error)
 {
+  CxrReportStats own = { 0 };
+  if (stats == NULL)
+    stats = &own;
   g_autoptr (CxrReportData) d = cxr__report_data_load (store, pid, error);
   if (d == NULL)
     return NULL;
-  gboolean html = fmt == CXR_REPORT_HTML;
-  g_autofree char *name = cxr__report_page_name (pid, html ? "html" : "json");
-  g_autofree char *path = g_strdup_printf ("%s/%s", out_dir, name);
-  g_autoptr (GError) werr = NULL;
+  g_autofree char *name = cxr_report_page_name (pid, fmt);
+  g_autofree char *path = g_build_filename (out_dir, name, NULL);
   gboolean ok;
-  if (html)
+  if (fmt == CXR_REPORT_HTML)
     {
-      GString *h = cxr__report_html (d);
-      ok = g_file_set_contents (path, h->str, (gssize) h->len, &werr);
+      GString *h = cxr__report_html (d, stats);
+      ok = write_private (path, h->str, (gssize) h->len, error);
       g_string_free (h, TRUE);
     }
   else
     {
       g_autofree char *json = cxr__report_json (d);
-      ok = g_file_set_contents (path, json, -1, &werr);
+      ok = write_private (path, json, -1, error);
+      stats->n_missing_artifacts += cxr__report_missing_maps (d);
     }
   if (!ok)
-    {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: %s", path, werr->message);
-      return NULL;
-    }
+    return NULL;
+  stats->n_pages++;
   return g_steal_pointer (&path);
 }
 
 /**
  * cxr_report_index:
+ * @stats: (nullable): what was written and found is added to it
+ *
  * Writes DIR/index.html: flagged patients first (sortable), counts per
  * finding, a link to each patient's page; and, with @pages, every page of
- * a patient with a registration.
+ * a patient with a registration. One patient's page failing to be written
+ * stops the run (a full disk, a folder gone): the error names it.
  */
 char *
-cxr_report_index (CxrStore *store, const char *out_dir, gboolean pages, guint *n_pages,
+cxr_report_index (CxrStore *store, const char *out_dir, gboolean pages, CxrReportStats *stats,
                   GError **error)
 {
-  *n_pages = 0;
   int np = 0, nf = 0, nfl = 0;
   if (!cxr__store_cohort_counts (store, &np, &nf, &nfl, error))
     return NULL;
@@ -244,24 +285,19 @@ cxr_report_index (CxrStore *store, const char *out_dir, gboolean pages, guint *n
     return NULL;
   GString *h = cxr__report_index_html (np, nf, nfl, rows, findings);
   g_autofree char *path = g_build_filename (out_dir, "index.html", NULL);
-  g_autoptr (GError) werr = NULL;
-  gboolean ok = g_file_set_contents (path, h->str, (gssize) h->len, &werr);
+  gboolean ok = write_private (path, h->str, (gssize) h->len, error);
   g_string_free (h, TRUE);
   if (!ok)
-    {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: %s", path, werr->message);
-      return NULL;
-    }
+    return NULL;
   for (guint i = 0; pages && i < rows->len; i++)
     {
       const CxrIndexRow *r = &g_array_index (rows, CxrIndexRow, i);
       if (!r->has_pairs)
         continue;
       g_autofree char *p
-          = cxr_report_patient (store, r->patient_id, out_dir, CXR_REPORT_HTML, error);
+          = cxr_report_patient (store, r->patient_id, out_dir, CXR_REPORT_HTML, stats, error);
       if (p == NULL)
         return NULL;
-      (*n_pages)++;
     }
   return g_steal_pointer (&path);
 }

@@ -12,10 +12,12 @@
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cxr/error.h"
 #include "cxr/safetensors.h"
 #include "safetensors-private.h"
+#include "util-private.h"
 
 struct _CxrSafetensors {
   char *path;
@@ -149,7 +151,11 @@ CxrSafetensors *
 cxr_safetensors_open (const char *path, GError **error)
 {
   g_autoptr (GError) io = NULL;
-  GMappedFile *map = g_mapped_file_new (path, FALSE, &io);
+  int fd = cxr__open_regular (path, NULL, error);
+  if (fd < 0)
+    return NULL;
+  GMappedFile *map = g_mapped_file_new_from_fd (fd, FALSE, &io);
+  close (fd); /* the mapping stays */
   if (map == NULL)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot read: %s", path, io->message);

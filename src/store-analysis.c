@@ -11,12 +11,14 @@
 #include "cxr/error.h"
 #include "store-db.h"
 #include "store-private.h"
+#include "util-private.h"
 
 void
 cxr__film_row_clear (gpointer row)
 {
   CxrFilmRow *f = row;
   g_free (f->path);
+  g_free (f->sha256);
 }
 
 void
@@ -25,6 +27,8 @@ cxr__pair_row_clear (gpointer row)
   CxrPairRow *p = row;
   g_free (p->fixed_path);
   g_free (p->moving_path);
+  g_free (p->fixed_sha256);
+  g_free (p->moving_sha256);
   g_free (p->stem);
 }
 
@@ -166,8 +170,12 @@ stored_transform (sqlite3_stmt *st, int col, CxrRegistration *r)
   r->moving_aspect = sqlite3_column_double (st, col + 6);
 }
 
-/* The first five columns of a pair's row: fixed and moving scan ids, the
- * kinds grouped ("previous", "baseline" or both), fixed and moving paths. */
+/* The first columns of a pair's row (PAIR_HEAD_COLUMNS, over scans f
+ * and m): fixed and moving scan ids, the kinds grouped ("previous",
+ * "baseline" or both), fixed and moving paths and hashes. */
+#define PAIR_HEAD_COLUMNS "f.path, m.path, f.sha256, m.sha256"
+#define PAIR_HEAD_N       7
+
 static CxrPairRow
 pair_head (sqlite3_stmt *st)
 {
@@ -177,10 +185,14 @@ pair_head (sqlite3_stmt *st)
   p.is_baseline = strstr (kinds, "baseline") != NULL;
   p.fixed_path = g_strdup (cxr__col_text (st, 3));
   p.moving_path = g_strdup (cxr__col_text (st, 4));
+  p.fixed_sha256 = g_strdup (cxr__col_text (st, 5));
+  p.moving_sha256 = g_strdup (cxr__col_text (st, 6));
   return p;
 }
 
-/* The artifact stem and pixel spacing of every film of a patient. */
+/* The artifact stem and pixel spacing of every film of a patient. A
+ * pair's files are named FIXED+MOVING from the films' image indexes made
+ * safe (cxr__safe_name: injective, bounded), so no two pairs share one. */
 typedef struct {
   GHashTable *stem, *spacing;
 } FilmNames;
@@ -199,11 +211,7 @@ film_names_load (CxrStore *store, const char *patient_id, FilmNames *fn, GError 
   while (sqlite3_step (st) == SQLITE_ROW)
     {
       gpointer id = GINT_TO_POINTER (sqlite3_column_int64 (st, 0));
-      char *name = g_strdup (cxr__col_text (st, 1));
-      char *dot = strrchr (name, '.');
-      if (dot)
-        *dot = '\0';
-      g_strdelimit (name, "/\\ ", '_');
+      char *name = cxr__safe_name (cxr__col_text (st, 1));
       g_hash_table_insert (fn->stem, id, name);
       double sp = cxr__col_double (st, 2);
       g_hash_table_insert (fn->spacing, id, g_memdup2 (&sp, sizeof sp));
@@ -224,7 +232,7 @@ static void
 film_names_apply (const FilmNames *fn, CxrPairRow *p)
 {
   p->stem = g_strdup_printf (
-      "%s__%s", (char *) g_hash_table_lookup (fn->stem, GINT_TO_POINTER (p->fixed_id)),
+      "%s+%s", (char *) g_hash_table_lookup (fn->stem, GINT_TO_POINTER (p->fixed_id)),
       (char *) g_hash_table_lookup (fn->stem, GINT_TO_POINTER (p->moving_id)));
   p->fixed_spacing_mm
       = *(double *) g_hash_table_lookup (fn->spacing, GINT_TO_POINTER (p->fixed_id));
@@ -235,7 +243,7 @@ load_films (CxrStore *store, const char *patient_id, gint64 model_id, GArray *fi
 {
   sqlite3_stmt *fs = cxr__store_prepare (
       store,
-      "SELECT scan_id, path FROM frontal_scans f WHERE patient_id = ?1 AND NOT EXISTS"
+      "SELECT scan_id, path, sha256 FROM frontal_scans f WHERE patient_id = ?1 AND NOT EXISTS"
       " (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2)"
       " ORDER BY visit",
       error);
@@ -245,7 +253,8 @@ load_films (CxrStore *store, const char *patient_id, gint64 model_id, GArray *fi
   sqlite3_bind_int64 (fs, 2, model_id);
   while (sqlite3_step (fs) == SQLITE_ROW)
     {
-      CxrFilmRow f = { sqlite3_column_int64 (fs, 0), g_strdup (cxr__col_text (fs, 1)) };
+      CxrFilmRow f = { sqlite3_column_int64 (fs, 0), g_strdup (cxr__col_text (fs, 1)),
+                       g_strdup (cxr__col_text (fs, 2)) };
       g_array_append_val (films, f);
     }
   sqlite3_finalize (fs);
@@ -257,7 +266,7 @@ load_pending (CxrStore *store, const char *patient_id, GArray *pending, GError *
 {
   sqlite3_stmt *st = cxr__store_prepare (
       store,
-      "SELECT pr.fixed_scan_id, pr.moving_scan_id, group_concat(pr.kind), f.path, m.path,"
+      "SELECT pr.fixed_scan_id, pr.moving_scan_id, group_concat(pr.kind), " PAIR_HEAD_COLUMNS ","
       "       f.view_kind <> m.view_kind, fa.pixel_aspect, ma.pixel_aspect"
       "  FROM pending_registrations pr JOIN scans f ON f.scan_id = pr.fixed_scan_id"
       "  JOIN scans m ON m.scan_id = pr.moving_scan_id"
@@ -271,9 +280,9 @@ load_pending (CxrStore *store, const char *patient_id, GArray *pending, GError *
   while (sqlite3_step (st) == SQLITE_ROW)
     {
       CxrPairRow p = pair_head (st);
-      p.cross_view = sqlite3_column_int (st, 5);
-      p.fixed_aspect = sqlite3_column_double (st, 6);
-      p.moving_aspect = sqlite3_column_double (st, 7);
+      p.cross_view = sqlite3_column_int (st, PAIR_HEAD_N);
+      p.fixed_aspect = sqlite3_column_double (st, PAIR_HEAD_N + 1);
+      p.moving_aspect = sqlite3_column_double (st, PAIR_HEAD_N + 2);
       g_array_append_val (pending, p);
     }
   sqlite3_finalize (st);
@@ -287,7 +296,8 @@ load_stored (CxrStore *store, const char *patient_id, const char *where, GArray 
              GError **error)
 {
   g_autofree char *sql = g_strconcat (
-      "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), f.path, m.path, " STORED_TRANSFORM_COLUMNS
+      "SELECT r.fixed_scan_id, r.moving_scan_id, group_concat(r.kind), " PAIR_HEAD_COLUMNS
+      ", " STORED_TRANSFORM_COLUMNS
       "  FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id"
       "  JOIN scans m ON m.scan_id = r.moving_scan_id"
       " WHERE m.patient_id = ? AND ",
@@ -299,7 +309,7 @@ load_stored (CxrStore *store, const char *patient_id, const char *where, GArray 
   while (sqlite3_step (st) == SQLITE_ROW)
     {
       CxrPairRow p = pair_head (st);
-      stored_transform (st, 5, &p.stored);
+      stored_transform (st, PAIR_HEAD_N, &p.stored);
       g_array_append_val (out, p);
     }
   sqlite3_finalize (st);

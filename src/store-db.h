@@ -19,6 +19,9 @@ struct _CxrStore {
   char *path;
   int version; /* user_version after opening */
   CxrStoreFlags flags;
+  int lock_fd;     /* the writer lock (cxr_store_lock), or -1 */
+  char *note;      /* how the store was opened, if the user should know */
+  char denied[64]; /* read-only: what the authorizer refused last */
 };
 
 sqlite3_stmt *cxr__store_prepare (CxrStore *store, const char *sql, GError **error);

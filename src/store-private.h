@@ -83,6 +83,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrScanWriter, cxr__scan_writer_free)
 typedef struct {
   gint64 scan_id;
   char *path;
+  char *sha256; /* as ingested: the file must still have it */
 } CxrFilmRow;
 
 void cxr__film_row_clear (gpointer row);
@@ -92,6 +93,7 @@ void cxr__film_row_clear (gpointer row);
 typedef struct {
   gint64 fixed_id, moving_id;
   char *fixed_path, *moving_path;
+  char *fixed_sha256, *moving_sha256; /* as ingested */
   gboolean is_previous, is_baseline;  /* one pair may be both (visit 1) */
   gboolean cross_view;                /* PA against AP */
   double fixed_aspect, moving_aspect; /* pixel height / width in the patient */
@@ -153,7 +155,7 @@ typedef struct {
 void cxr__series_film_clear (gpointer film);
 
 gboolean cxr__store_has_limits (CxrStore *store, gint64 model_id, gboolean *have, GError **error);
-GPtrArray *cxr__store_calibration_paths (CxrStore *store, int n, GError **error);
+GArray *cxr__store_calibration_films (CxrStore *store, int n, GError **error);
 
 typedef struct {
   const char *signal;
@@ -217,6 +219,7 @@ void cxr__report_film_clear (gpointer film);
 typedef struct {
   gint64 fixed_id, moving_id;
   char *kind, *status, *reason, *overlay_path;
+  gboolean overlay_missing; /* the store names a map that is not there */
   gboolean cross_view;
   CxrRegistration reg; /* the transform (status not set) */
   double confidence;

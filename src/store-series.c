@@ -64,23 +64,34 @@ cxr__store_has_limits (CxrStore *store, gint64 model_id, gboolean *have, GError 
 }
 
 /**
- * cxr__store_calibration_paths:
+ * cxr__store_calibration_films:
  * Up to @n frontal films spread over the store, to derive the test-retest
  * limits from: ordered by content hash, one per patient.
  *
- * Returns: (transfer full) (element-type filename): their paths.
+ * Returns: (transfer full) (element-type CxrFilmRow): the films.
  */
-GPtrArray *
-cxr__store_calibration_paths (CxrStore *store, int n, GError **error)
+GArray *
+cxr__store_calibration_films (CxrStore *store, int n, GError **error)
 {
   sqlite3_stmt *st = cxr__store_prepare (
       store,
-      "SELECT path FROM (SELECT path, sha256, row_number() OVER (PARTITION BY patient_id"
-      " ORDER BY sha256) AS r FROM frontal_scans) WHERE r = 1 ORDER BY sha256 LIMIT ?",
+      "SELECT scan_id, path, sha256 FROM (SELECT scan_id, path, sha256, row_number() OVER"
+      " (PARTITION BY patient_id ORDER BY sha256) AS r FROM frontal_scans) WHERE r = 1"
+      " ORDER BY sha256 LIMIT ?",
       error);
-  if (st)
-    sqlite3_bind_int (st, 1, n);
-  return text_column (store, st, error);
+  if (st == NULL)
+    return NULL;
+  sqlite3_bind_int (st, 1, n);
+  GArray *films = g_array_new (FALSE, TRUE, sizeof (CxrFilmRow));
+  g_array_set_clear_func (films, cxr__film_row_clear);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      CxrFilmRow f = { sqlite3_column_int64 (st, 0), g_strdup (cxr__col_text (st, 1)),
+                       g_strdup (cxr__col_text (st, 2)) };
+      g_array_append_val (films, f);
+    }
+  sqlite3_finalize (st);
+  return films;
 }
 
 /**

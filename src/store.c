@@ -11,9 +11,15 @@
  * synchronous=NORMAL: in WAL mode that survives a killed process; only a
  * power cut can lose the last commits, never consistency.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cxr/error.h"
 #include "sqlfunc-private.h"
@@ -120,6 +126,21 @@ read_user_version (CxrStore *store)
   return v;
 }
 
+/* FALSE with @error set if any row refers to one that is not there. */
+static gboolean
+foreign_keys_intact (CxrStore *store, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store, "PRAGMA foreign_key_check", error);
+  if (st == NULL)
+    return FALSE;
+  int rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    g_set_error (error, CXR_ERROR, CXR_ERROR_DB, "%s: a row of %s refers to a missing row of %s",
+                 store->path, cxr__col_text (st, 0), cxr__col_text (st, 2));
+  sqlite3_finalize (st);
+  return rc == SQLITE_DONE;
+}
+
 static gboolean
 migrate (CxrStore *store, const char *const *migrations, guint n, GError **error)
 {
@@ -137,7 +158,8 @@ migrate (CxrStore *store, const char *const *migrations, guint n, GError **error
           continue;
         }
       g_autofree char *bump = g_strdup_printf ("PRAGMA user_version = %u", i + 1);
-      if (!exec (store, migrations[i], error) || !exec (store, bump, error))
+      if (!exec (store, migrations[i], error) || !exec (store, bump, error)
+          || !foreign_keys_intact (store, error))
         {
           exec (store, "ROLLBACK", NULL);
           g_prefix_error (error, "migration %u: ", i + 1);
@@ -159,6 +181,122 @@ migrate (CxrStore *store, const char *const *migrations, guint n, GError **error
  *
  * Returns: (transfer full): the store, or %NULL with @error set.
  */
+/* --- read-only stores ------------------------------------------------------- */
+
+/* PRAGMAs a read-only store answers: they read and set nothing. Those
+ * marked take a table or index name as their argument. */
+static const struct {
+  const char *name;
+  gboolean takes_name;
+} read_pragmas[] = {
+  { "table_info", TRUE },       { "table_xinfo", TRUE },       { "table_list", TRUE },
+  { "index_list", TRUE },       { "index_info", TRUE },        { "index_xinfo", TRUE },
+  { "foreign_key_list", TRUE }, { "foreign_key_check", TRUE }, { "integrity_check", FALSE },
+  { "quick_check", FALSE },     { "function_list", FALSE },    { "pragma_list", FALSE },
+  { "collation_list", FALSE },  { "database_list", FALSE },    { "compile_options", FALSE },
+  { "module_list", FALSE },     { "user_version", FALSE },     { "schema_version", FALSE },
+  { "application_id", FALSE },  { "page_count", FALSE },       { "page_size", FALSE },
+  { "freelist_count", FALSE },  { "encoding", FALSE },         { "journal_mode", FALSE },
+  { "data_version", FALSE },    { "foreign_keys", FALSE },     { "query_only", FALSE },
+};
+
+/* The authorizer of a read-only store (sqlite3_set_authorizer): every
+ * statement that would change the store or anything outside it is
+ * refused when it is prepared, and what was refused is kept for the
+ * message. Reading, and temporary tables of one's own, are allowed. */
+static int
+authorize (void *data, int action, const char *a1, const char *a2, const char *db,
+           const char *trigger)
+{
+  CxrStore *store = data;
+  const char *what = NULL;
+  gboolean temp = db && g_str_equal (db, "temp");
+  switch (action)
+    {
+    case SQLITE_READ:
+    case SQLITE_SELECT:
+    case SQLITE_RECURSIVE:
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT: return SQLITE_OK;
+    case SQLITE_FUNCTION:
+      if (a2 && g_ascii_strcasecmp (a2, "load_extension") == 0)
+        what = "load_extension()";
+      break;
+    case SQLITE_PRAGMA:
+      {
+        what = "a PRAGMA that changes a setting";
+        for (guint i = 0; i < G_N_ELEMENTS (read_pragmas); i++)
+          if (g_ascii_strcasecmp (a1, read_pragmas[i].name) == 0
+              && (a2 == NULL || read_pragmas[i].takes_name))
+            what = NULL;
+        break;
+      }
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH: what = "ATTACH and DETACH"; break;
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE:
+      if (!temp)
+        what = "a statement that writes";
+      break;
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_TEMP_TRIGGER:
+    case SQLITE_DROP_TEMP_VIEW: return SQLITE_OK;
+    default: what = "a statement that changes the schema"; break;
+    }
+  if (what == NULL)
+    return SQLITE_OK;
+  g_strlcpy (store->denied, what, sizeof store->denied);
+  return SQLITE_DENY;
+}
+
+/* A read-only store in a folder it cannot write to: WAL needs its -shm
+ * file, so the store is opened as immutable instead (no locks, and only
+ * what has been checkpointed into the main file is seen). */
+static gboolean
+open_immutable (CxrStore *store, GError **error)
+{
+  sqlite3_close_v2 (store->db);
+  store->db = NULL;
+  g_autofree char *abs = g_canonicalize_filename (store->path, NULL);
+  g_autofree char *esc = g_uri_escape_string (abs, "/", FALSE);
+  g_autofree char *uri = g_strdup_printf ("file:%s?immutable=1", esc);
+  if (sqlite3_open_v2 (uri, &store->db,
+                       SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL)
+      != SQLITE_OK)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open database: %s", store->path,
+                   store->db ? sqlite3_errmsg (store->db) : "out of memory");
+      return FALSE;
+    }
+  g_autofree char *wal = g_strconcat (store->path, "-wal", NULL);
+  struct stat st;
+  gboolean pending = stat (wal, &st) == 0 && st.st_size > 0;
+  store->note = g_strdup_printf (
+      "%s: in a folder this user cannot write to: read as immutable%s", store->path,
+      pending ? " (its -wal file holds changes not yet checkpointed: they are not seen)" : "");
+  return TRUE;
+}
+
+/**
+ * cxr_store_open_with_migrations:
+ * @migrations: SQL texts; migration k (1-based) is @migrations[k-1]
+ *
+ * Opens (creating unless CXR_STORE_NO_CREATE) and migrates. A new store
+ * is created readable by its owner only (it holds patient data). With
+ * CXR_STORE_READ_ONLY the file is opened read-only, and every statement
+ * that would write, change a setting, attach a file, vacuum or load an
+ * extension is refused; a store in a read-only folder is then read as
+ * immutable, with a note (cxr_store_note). Tests use this with their own
+ * migrations; everything else calls cxr_store_open().
+ *
+ * Returns: (transfer full): the store, or %NULL with @error set.
+ */
 CxrStore *
 cxr_store_open_with_migrations (const char *path, CxrStoreFlags flags,
                                 const char *const *migrations, guint n_migrations, GError **error)
@@ -168,8 +306,11 @@ cxr_store_open_with_migrations (const char *path, CxrStoreFlags flags,
   g_autoptr (CxrStore) store = g_new0 (CxrStore, 1);
   store->path = g_strdup (path);
   store->flags = flags;
-  int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-  if (!(flags & CXR_STORE_NO_CREATE) && !(flags & CXR_STORE_READ_ONLY))
+  store->lock_fd = -1;
+  gboolean read_only = (flags & CXR_STORE_READ_ONLY) != 0;
+  int oflags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
+  gboolean existed = g_file_test (path, G_FILE_TEST_EXISTS);
+  if (!(flags & CXR_STORE_NO_CREATE) && !read_only)
     oflags |= SQLITE_OPEN_CREATE;
   if (sqlite3_open_v2 (path, &store->db, oflags, NULL) != SQLITE_OK)
     {
@@ -182,12 +323,22 @@ cxr_store_open_with_migrations (const char *path, CxrStoreFlags flags,
 
   /* The first read tells a non-database file apart from a database. */
   store->version = read_user_version (store);
+  if (store->version < 0 && read_only
+      && (sqlite3_errcode (store->db) == SQLITE_CANTOPEN
+          || sqlite3_errcode (store->db) == SQLITE_READONLY))
+    {
+      if (!open_immutable (store, error))
+        return NULL;
+      store->version = read_user_version (store);
+    }
   if (store->version < 0)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_DB, "%s: not a cxrtrack database: %s", path,
                    sqlite3_errmsg (store->db));
       return NULL;
     }
+  if (!existed && !read_only)
+    g_chmod (path, 0600);
   if (store->version > (int) n_migrations)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_SCHEMA_VERSION,
@@ -196,23 +347,26 @@ cxr_store_open_with_migrations (const char *path, CxrStoreFlags flags,
                    path, store->version, CXR_VERSION, n_migrations);
       return NULL;
     }
-  if (!exec (store, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", error))
+  if (!exec (store, "PRAGMA synchronous = NORMAL;", error))
     return NULL;
   if (cxr__sql_register_functions (store->db) != SQLITE_OK)
     {
       cxr__store_fail (store, error, "registering SQL functions");
       return NULL;
     }
-  if (flags & CXR_STORE_READ_ONLY)
+  if (read_only)
     {
-      if (!exec (store, "PRAGMA query_only = ON", error))
+      if (!exec (store, "PRAGMA foreign_keys = ON; PRAGMA query_only = ON", error))
         return NULL;
+      sqlite3_set_authorizer (store->db, authorize, store);
     }
   else
     {
-      if (!exec (store, "PRAGMA journal_mode = WAL", error))
-        return NULL;
-      if (!migrate (store, migrations, n_migrations, error))
+      /* Migrations run with foreign keys off, as SQLite's table rebuilds
+       * need, and must leave every reference intact. */
+      if (!exec (store, "PRAGMA journal_mode = WAL", error)
+          || !migrate (store, migrations, n_migrations, error)
+          || !exec (store, "PRAGMA foreign_keys = ON", error))
         return NULL;
     }
   return g_steal_pointer (&store);
@@ -239,8 +393,83 @@ cxr_store_free (CxrStore *store)
     return;
   if (store->db)
     sqlite3_close_v2 (store->db);
+  if (store->lock_fd >= 0)
+    close (store->lock_fd); /* releases the lock */
   g_free (store->path);
+  g_free (store->note);
   g_free (store);
+}
+
+/**
+ * cxr_store_artifacts_dir:
+ * The folder beside the store that holds its artifacts (difference maps):
+ * PATH.artifacts. Artifact paths in the store are relative to it.
+ *
+ * Returns: (transfer full): the folder's path.
+ */
+char *
+cxr_store_artifacts_dir (CxrStore *store)
+{
+  return g_strconcat (store->path, ".artifacts", NULL);
+}
+
+/**
+ * cxr_store_note:
+ * Returns: (nullable): how the store had to be opened, for the user
+ * (a read-only store in a read-only folder), or %NULL.
+ */
+const char *
+cxr_store_note (CxrStore *store)
+{
+  return store->note;
+}
+
+/**
+ * cxr_store_lock:
+ * Takes the store's writer lock (an exclusive flock on PATH.lock, which
+ * the kernel releases when the process ends, however it ends) for
+ * @command, so that two commands never write the same store at once; a
+ * second one is told at once who holds it. Runs still marked running from
+ * before are then known to have died: they become 'interrupted'. The
+ * lock is held until the store is freed.
+ */
+gboolean
+cxr_store_lock (CxrStore *store, const char *command, GError **error)
+{
+  if (store->lock_fd >= 0)
+    return TRUE; /* held already, by this store */
+  g_autofree char *lp = g_strconcat (store->path, ".lock", NULL);
+  int fd = open (lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    {
+      int e = errno;
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open: %s", lp, g_strerror (e));
+      return FALSE;
+    }
+  if (flock (fd, LOCK_EX | LOCK_NB) != 0)
+    {
+      char who[256] = "";
+      ssize_t n = pread (fd, who, sizeof who - 1, 0);
+      who[MAX (n, 0)] = '\0';
+      g_strchomp (who);
+      close (fd);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_CONFLICT,
+                   "%s: another cxrtrack command is writing to this store (%s); wait for it to "
+                   "end, then run again",
+                   store->path, *who ? who : "unknown");
+      return FALSE;
+    }
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *when = g_date_time_format_iso8601 (now);
+  g_autofree char *who = g_strdup_printf ("%s, pid %d, since %s\n", command, (int) getpid (), when);
+  if (ftruncate (fd, 0) != 0 || pwrite (fd, who, strlen (who), 0) < 0)
+    {
+      /* the lock holds without the words */
+    }
+  store->lock_fd = fd;
+  return exec (
+      store, "UPDATE runs SET status = 'interrupted' WHERE status = 'running' AND ended_at IS NULL",
+      error);
 }
 
 const char *
@@ -472,6 +701,15 @@ query_statement (CxrStore *store, sqlite3_stmt *st, const CxrQueryHandler *h, gp
   return TRUE;
 }
 
+static gboolean
+read_only_refusal (CxrStore *store, const char *what, GError **error)
+{
+  g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+               "%s: opened read-only: %s is not allowed (use --write to change the store)",
+               store->path, what);
+  return FALSE;
+}
+
 /**
  * cxr_store_query:
  * Runs every statement of @sql in turn, handing each one's column names
@@ -487,11 +725,21 @@ cxr_store_query (CxrStore *store, const char *sql, const CxrQueryHandler *handle
     {
       sqlite3_stmt *st = NULL;
       const char *tail = NULL;
+      store->denied[0] = '\0';
       if (sqlite3_prepare_v2 (store->db, sql, -1, &st, &tail) != SQLITE_OK)
-        return cxr__store_fail (store, error, "query");
+        {
+          if (store->denied[0])
+            return read_only_refusal (store, store->denied, error);
+          return cxr__store_fail (store, error, "query");
+        }
       sql = tail;
       if (st == NULL) /* whitespace or a comment */
         continue;
+      if ((store->flags & CXR_STORE_READ_ONLY) && !sqlite3_stmt_readonly (st))
+        {
+          sqlite3_finalize (st);
+          return read_only_refusal (store, "a statement that writes", error);
+        }
       gboolean ok = query_statement (store, st, handler, data, error);
       sqlite3_finalize (st);
       if (!ok)

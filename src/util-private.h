@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * Small helpers several modules share: strict number parsing, a sort
- * order for doubles, and the capped message lists of run summaries.
+ * order for doubles, the capped message lists of run summaries, and
+ * opening a file that must be a regular one.
  */
 #pragma once
 
@@ -14,6 +15,8 @@ G_BEGIN_DECLS
 gboolean cxr__parse_int (const char *s, gint64 *out);
 gboolean cxr__parse_double (const char *s, double *out);
 int cxr__cmp_double (gconstpointer a, gconstpointer b);
+char *cxr__safe_name (const char *s);
+int cxr__open_regular (const char *path, goffset *size, GError **error);
 void cxr__messages_addv (GPtrArray *messages, guint64 *n_messages, guint max, const char *fmt,
                          va_list ap) G_GNUC_PRINTF (4, 0);
 

@@ -78,6 +78,37 @@ test_unterminated_quote (void **state)
   assert_non_null (strstr (err->message, "bad.csv:3:"));
 }
 
+/* A bad record is skipped whole, named by its line, and reading goes on. */
+static void
+test_bad_records_skipped (void **state)
+{
+  GString *t = g_string_new ("a,b\n1,2\n");
+  g_string_append_len (t, "x\0y,3\n", 6);  /* line 3: NUL in field 1 */
+  g_string_append (t, "4,\"");             /* line 4: over 1 MiB, quoted, */
+  for (int i = 0; i < (1 << 20) + 10; i++) /* with a newline inside */
+    g_string_append_c (t, i == 100 ? '\n' : 'z');
+  g_string_append (t, "\"\n5,6\n"); /* line 6 */
+  g_autoptr (CxrCsvReader) r = cxr_csv_reader_new_from_data ("bad.csv", t->str, t->len);
+  next_ok (r);
+  next_ok (r);
+  GPtrArray *f = NULL;
+  g_autoptr (GError) err = NULL;
+  assert_false (cxr_csv_reader_next (r, &f, &err));
+  assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_INVALID_INPUT));
+  assert_string_equal (err->message, "bad.csv:3: field 1 holds a NUL byte (skipped)");
+  g_clear_error (&err);
+  assert_false (cxr_csv_reader_next (r, &f, &err));
+  assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_LIMIT));
+  assert_string_equal (err->message, "bad.csv:4: record longer than 1048576 bytes (skipped)");
+  f = next_ok (r);
+  assert_string_equal (g_ptr_array_index (f, 0), "5");
+  assert_int_equal (cxr_csv_reader_line (r), 6);
+  g_clear_error (&err);
+  assert_false (cxr_csv_reader_next (r, &f, &err));
+  assert_null (err); /* the end */
+  g_string_free (t, TRUE);
+}
+
 static void
 test_header_lookup (void **state)
 {
@@ -149,7 +180,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_quotes_and_endings), cmocka_unit_test (test_unterminated_quote),
     cmocka_unit_test (test_header_lookup),      cmocka_unit_test (test_gzip_file),
-    cmocka_unit_test (test_missing_file),
+    cmocka_unit_test (test_missing_file),       cmocka_unit_test (test_bad_records_skipped),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

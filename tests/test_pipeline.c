@@ -174,13 +174,18 @@ test_maps_and_model (void **state)
   assert_int_equal (query_int (s, "SELECT count(*) FROM pair_finding_changes"), 4 * nc);
   /* copies of one film: nothing changed beyond the noise of re-posing */
   assert_true (query_int (s, "SELECT max(changed_area_mm2) FROM pair_changes") < 500);
-  /* every map file is where its row says, relative to the store's folder */
+  /* every map file is where its row says, relative to the store's
+   * artifacts folder, and named after its two films */
   FirstRow r;
-  query_first_row (s, "SELECT overlay_path, map_path FROM pair_changes LIMIT 1", &r);
+  query_first_row (s,
+                   "SELECT overlay_path, map_path FROM pair_changes WHERE kind = 'previous'"
+                   " ORDER BY overlay_path DESC LIMIT 1",
+                   &r);
+  assert_string_equal (r.text[0], "pairs/v1.png+v2.png.overlay.png");
+  assert_string_equal (r.text[1], "pairs/v1.png+v2.png.map.npy");
   for (int k = 0; k < 2; k++)
     {
-      assert_false (g_path_is_absolute (r.text[k]));
-      g_autofree char *f = g_build_filename (dir, r.text[k], NULL);
+      g_autofree char *f = g_build_filename (dir, "s.sqlite.artifacts", r.text[k], NULL);
       assert_true (g_file_test (f, G_FILE_TEST_IS_REGULAR));
     }
   first_row_clear (&r);

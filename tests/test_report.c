@@ -87,7 +87,7 @@ static void
 test_json (void **state)
 {
   g_autoptr (GError) err = NULL;
-  g_autofree char *path = cxr_report_patient (store, "1", tmpdir, CXR_REPORT_JSON, &err);
+  g_autofree char *path = cxr_report_patient (store, "1", tmpdir, CXR_REPORT_JSON, NULL, &err);
   assert_non_null (path);
   assert_true (g_str_has_suffix (path, "/patient_1.json"));
   g_autoptr (JsonParser) parser = json_parser_new ();
@@ -144,7 +144,7 @@ static void
 test_html (void **state)
 {
   g_autoptr (GError) err = NULL;
-  g_autofree char *path = cxr_report_patient (store, "1", tmpdir, CXR_REPORT_HTML, &err);
+  g_autofree char *path = cxr_report_patient (store, "1", tmpdir, CXR_REPORT_HTML, NULL, &err);
   assert_non_null (path);
   g_autofree char *h = NULL;
   assert_true (g_file_get_contents (path, &h, NULL, NULL));
@@ -169,26 +169,28 @@ static void
 test_index_and_errors (void **state)
 {
   g_autoptr (GError) err = NULL;
-  guint pages = 0;
+  CxrReportStats stats = { 0 };
   g_autofree char *dir = g_build_filename (tmpdir, "all", NULL);
   g_mkdir (dir, 0700);
-  g_autofree char *index = cxr_report_index (store, dir, TRUE, &pages, &err);
+  g_autofree char *index = cxr_report_index (store, dir, TRUE, &stats, &err);
   assert_non_null (index);
-  assert_int_equal (pages, 1); /* patient 2 has one film: no pair, no page */
+  assert_int_equal (stats.n_pages, 1); /* patient 2 has one film: no pair, no page */
+  assert_int_equal (stats.n_missing_artifacts, 0);
+  assert_int_equal (stats.n_changed_films, 0);
   g_autofree char *h = NULL;
   assert_true (g_file_get_contents (index, &h, NULL, NULL));
   assert_non_null (strstr (h, "<a href=\"patient_1.html\">1</a>"));
   assert_non_null (strstr (h, "<tr><td>2</td>"));
   assert_non_null (strstr (h, "2 patients, 4 films, 1 flagged."));
 
-  assert_null (cxr_report_patient (store, "nobody", tmpdir, CXR_REPORT_HTML, &err));
+  assert_null (cxr_report_patient (store, "nobody", tmpdir, CXR_REPORT_HTML, NULL, &err));
   assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_INVALID_INPUT));
   assert_non_null (strstr (err->message, "no patient 'nobody'"));
   g_clear_error (&err);
-  assert_null (cxr_report_patient (store, "1", "/nonexistent/dir", CXR_REPORT_JSON, &err));
+  assert_null (cxr_report_patient (store, "1", "/nonexistent/dir", CXR_REPORT_JSON, NULL, &err));
   assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_IO));
   g_clear_error (&err);
-  assert_null (cxr_report_index (store, "/nonexistent/dir", TRUE, &pages, &err));
+  assert_null (cxr_report_index (store, "/nonexistent/dir", TRUE, NULL, &err));
   assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_IO));
 }
 

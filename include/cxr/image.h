@@ -46,6 +46,8 @@ gboolean cxr_image_decode (const char *name, const guint8 *data, gsize len,
                            GError **error);
 CxrImage *cxr_image_load (const char *path, const CxrImageLimits *limits, CxrImageInfo *info,
                           GError **error);
+CxrImage *cxr_image_load_checked (const char *path, const char *sha256,
+                                  const CxrImageLimits *limits, CxrImageInfo *info, GError **error);
 guint8 *cxr_image_read_file (const char *path, const CxrImageLimits *limits, gsize *len,
                              GError **error);
 CxrImage *cxr_image_resize (const CxrImage *image, int width, int height);

@@ -24,6 +24,8 @@ typedef struct {
   int jobs;                   /* decoding threads; <= 0: one per core */
   int batch_rows;             /* rows per transaction; <= 0: 2000 */
   const char *argv;           /* command line, for the runs table */
+  gboolean follow_symlinks;   /* read films through links that leave the input
+                                   * folders (default: refuse them) */
   const char *patient_prefix; /* prepended to every patient_id, or NULL */
   GHashTable *column_map;     /* manifest: canonical name -> CSV column */
   CxrIngestProgress progress; /* called from the calling thread */

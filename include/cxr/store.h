@@ -27,6 +27,9 @@ void cxr_store_free (CxrStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrStore, cxr_store_free)
 
 const char *cxr_store_path (CxrStore *store);
+const char *cxr_store_note (CxrStore *store);
+char *cxr_store_artifacts_dir (CxrStore *store);
+gboolean cxr_store_lock (CxrStore *store, const char *command, GError **error);
 int cxr_store_schema_version (CxrStore *store);
 int cxr_store_latest_version (void);
 

@@ -76,8 +76,12 @@ cmd_analyze (int argc, char **argv)
   cxr_analyze_summary_init (&s);
   gboolean ok = cxr_pipeline_analyze (store, &opt, &s, &error);
   cli_progress_end (&prog);
-  printf ("analyze: %" G_GUINT64_FORMAT " patients in %.1f s (run %" G_GINT64_FORMAT ")\n",
-          s.n_patients_done, s.elapsed_s, s.run_id);
+  if (s.run_id > 0)
+    printf ("analyze: %" G_GUINT64_FORMAT " patients in %.1f s (run %" G_GINT64_FORMAT ")\n",
+            s.n_patients_done, s.elapsed_s, s.run_id);
+  else
+    printf ("analyze: %" G_GUINT64_FORMAT " patients in %.1f s (no run recorded)\n",
+            s.n_patients_done, s.elapsed_s);
   printf ("  registrations %" G_GUINT64_FORMAT ": ok %" G_GUINT64_FORMAT
           ", low_confidence %" G_GUINT64_FORMAT ", failed %" G_GUINT64_FORMAT
           "; cross-view %" G_GUINT64_FORMAT ", not chaining %" G_GUINT64_FORMAT

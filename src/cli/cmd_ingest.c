@@ -40,8 +40,12 @@ parse_map (GHashTable *map, const char *spec, GError **error)
 static void
 print_summary (const CxrIngestSummary *s, CxrStore *store)
 {
-  printf ("ingest: %" G_GUINT64_FORMAT " rows in %.2f s (run %" G_GINT64_FORMAT ")\n", s->n_rows,
-          s->elapsed_s, s->run_id);
+  if (s->run_id > 0)
+    printf ("ingest: %" G_GUINT64_FORMAT " rows in %.2f s (run %" G_GINT64_FORMAT ")\n", s->n_rows,
+            s->elapsed_s, s->run_id);
+  else
+    printf ("ingest: %" G_GUINT64_FORMAT " rows in %.2f s (no run recorded)\n", s->n_rows,
+            s->elapsed_s);
   printf ("  ok %" G_GUINT64_FORMAT ", missing %" G_GUINT64_FORMAT ", invalid %" G_GUINT64_FORMAT
           ", unchanged %" G_GUINT64_FORMAT ", rejected rows %" G_GUINT64_FORMAT
           ", conflicts %" G_GUINT64_FORMAT "\n",
@@ -68,7 +72,7 @@ cmd_ingest (int argc, char **argv)
   g_autofree char *db = NULL, *nih = NULL, *manifest = NULL, *prefix = NULL;
   g_auto (GStrv) images = NULL, maps = NULL;
   int jobs = 0, max_w = 8192, max_h = 8192;
-  gboolean strict = FALSE;
+  gboolean strict = FALSE, follow = FALSE;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store (created if absent)", "DB" },
     { "nih", 0, 0, G_OPTION_ARG_FILENAME, &nih, "NIH Data_Entry_2017.csv[.gz]", "CSV" },
@@ -82,6 +86,8 @@ cmd_ingest (int argc, char **argv)
     { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Decoding threads (default: one per core)", "N" },
     { "max-width", 0, 0, G_OPTION_ARG_INT, &max_w, "Largest image width accepted (8192)", "PX" },
     { "max-height", 0, 0, G_OPTION_ARG_INT, &max_h, "Largest image height accepted (8192)", "PX" },
+    { "follow-symlinks", 0, 0, G_OPTION_ARG_NONE, &follow,
+      "Read films through symbolic links that lead out of the input folders", NULL },
     { "strict", 0, 0, G_OPTION_ARG_NONE, &strict,
       "Exit 1 if any row was rejected or any file was invalid or conflicting", NULL },
     { NULL },
@@ -108,6 +114,7 @@ cmd_ingest (int argc, char **argv)
   opt.jobs = jobs;
   opt.argv = cmdline;
   opt.patient_prefix = prefix;
+  opt.follow_symlinks = follow;
   opt.limits.max_width = (guint32) max_w;
   opt.limits.max_height = (guint32) max_h;
   g_autoptr (GHashTable) map = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);

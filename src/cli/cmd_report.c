@@ -38,26 +38,39 @@ cmd_report (int argc, char **argv)
   g_autoptr (CxrStore) store = cxr_store_open (db, CXR_STORE_NO_CREATE, &error);
   if (store == NULL)
     return cli_fail (error);
-  if (g_mkdir_with_parents (out, 0755) != 0)
+  /* reports hold patient data: for their owner only */
+  if (g_mkdir_with_parents (out, 0700) != 0)
     {
       fprintf (stderr, "cxrtrack: %s: cannot create: %s\n", out, g_strerror (errno));
       return CXR_EXIT_FAILURE;
     }
   gint64 t0 = g_get_monotonic_time ();
+  CxrReportStats stats = { 0 };
+  g_autofree char *p = NULL;
   if (patient)
     {
-      g_autofree char *p = cxr_report_patient (store, patient, out,
-                                               json ? CXR_REPORT_JSON : CXR_REPORT_HTML, &error);
+      p = cxr_report_patient (store, patient, out, json ? CXR_REPORT_JSON : CXR_REPORT_HTML, &stats,
+                              &error);
       if (p == NULL)
         return cli_fail (error);
       printf ("report: %s\n", p);
-      return CXR_EXIT_OK;
     }
-  guint pages = 0;
-  g_autofree char *p = cxr_report_index (store, out, !index_only, &pages, &error);
-  if (p == NULL)
-    return cli_fail (error);
-  printf ("report: %s and %u patient pages in %.2f s\n", p, pages,
-          (g_get_monotonic_time () - t0) / 1e6);
+  else
+    {
+      p = cxr_report_index (store, out, !index_only, &stats, &error);
+      if (p == NULL)
+        return cli_fail (error);
+      printf ("report: %s and %u patient pages in %.2f s\n", p, stats.n_pages,
+              (g_get_monotonic_time () - t0) / 1e6);
+    }
+  if (stats.n_missing_artifacts)
+    fprintf (stderr,
+             "report: warning: %u difference maps named in the store are not in %s.artifacts/"
+             " (was the store copied or renamed without its artifacts folder?)\n",
+             stats.n_missing_artifacts, db);
+  if (stats.n_changed_films)
+    fprintf (stderr,
+             "report: warning: %u films changed on disk since they were ingested: not shown\n",
+             stats.n_changed_films);
   return CXR_EXIT_OK;
 }

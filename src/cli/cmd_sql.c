@@ -13,13 +13,30 @@
 
 typedef enum { FMT_TABLE, FMT_CSV, FMT_JSON } Format;
 
+/* A JSON string of @n bytes of text: escaped, and every byte that is not
+ * part of valid UTF-8 replaced by U+FFFD, so the output is valid JSON
+ * whatever the store holds. */
 static void
 json_string (GString *out, const char *s, int n)
 {
   g_string_append_c (out, '"');
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n;)
     {
       unsigned char c = (unsigned char) s[i];
+      if (c >= 0x80)
+        {
+          gunichar u = g_utf8_get_char_validated (s + i, n - i);
+          if (u == (gunichar) -1 || u == (gunichar) -2)
+            {
+              g_string_append (out, "\\ufffd");
+              i++;
+              continue;
+            }
+          int len = g_unichar_to_utf8 (u, NULL);
+          g_string_append_len (out, s + i, len);
+          i += len;
+          continue;
+        }
       switch (c)
         {
         case '"': g_string_append (out, "\\\""); break;
@@ -28,11 +45,12 @@ json_string (GString *out, const char *s, int n)
         case '\r': g_string_append (out, "\\r"); break;
         case '\t': g_string_append (out, "\\t"); break;
         default:
-          if (c < 0x20)
+          if (c < 0x20 || c == 0x7f)
             g_string_append_printf (out, "\\u%04x", c);
           else
             g_string_append_c (out, (char) c);
         }
+      i++;
     }
   g_string_append_c (out, '"');
 }
