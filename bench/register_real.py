@@ -85,8 +85,8 @@ with tempfile.NamedTemporaryFile("w", suffix=".txt") as lst:
                          check=True)
 R = {}
 for (a, b), line in zip(need, out.stdout.strip().splitlines()):
-    v = line.split(maxsplit=10)
-    R[(a, b)] = dict(reason=v[10] if len(v) > 10 and v[10] != "-" else "", ms=float(v[0]), dx_px=float(v[1]), dy_px=float(v[2]), angle_deg=float(v[3]),
+    v = line.split(maxsplit=15)
+    R[(a, b)] = dict(reason=v[15] if len(v) > 15 and v[15] != "-" else "", ms=float(v[0]), dx_px=float(v[1]), dy_px=float(v[2]), angle_deg=float(v[3]),
                      scale=float(v[4]), confidence=float(v[5]), status=v[6],
                      ncc_before=float(v[7]), ncc_after=float(v[8]), asymmetry_px=float(v[9]),
                      fa=aspect[a], ma=aspect[b])

@@ -16,6 +16,7 @@
 
 #include "cxr/diff.h"
 #include "cxr/error.h"
+#include "cxr/lungs.h"
 #include "cxr/progression.h"
 #include "cxr/register.h"
 #include "cxr/signal.h"
@@ -58,18 +59,21 @@ repose (const CxrImage *film, GRand *rng)
 /* |signal(copy) - signal(film)| of every signal (@signals' order) over
  * @copies copies of film @f, appended to @diffs. */
 static void
-measure_film (const CxrFilmRow *f, const CxrModel *model, const GPtrArray *signals, int copies,
-              GRand *rng, GArray **diffs)
+measure_film (const CxrFilmRow *f, const CxrModel *model, const CxrLungModel *lung_model,
+              const GPtrArray *signals, int copies, GRand *rng, GArray **diffs)
 {
   /* a film changed since ingest (or unreadable) is not used */
   g_autoptr (CxrImage) film = cxr_image_load_checked (f->path, f->sha256, NULL, NULL, NULL);
   if (film == NULL)
     return;
   g_autoptr (CxrPrediction) pf = cxr_model_predict (model, film);
+  g_autoptr (CxrLungFields) lf = lung_model ? cxr_lungs_segment (lung_model, film, NULL) : NULL;
   for (int k = 0; k < copies; k++)
     {
       g_autoptr (CxrImage) copy = repose (film, rng);
       g_autoptr (CxrPrediction) pc = cxr_model_predict (model, copy);
+      g_autoptr (CxrLungFields) lc = lf ? cxr_lungs_segment (lung_model, copy, NULL) : NULL;
+      gboolean lungs_ok = lf && lc && lf->status == CXR_LUNGS_OK && lc->status == CXR_LUNGS_OK;
       CxrRegistration r;
       CxrDiff d;
       gboolean compared = FALSE;
@@ -86,6 +90,15 @@ measure_film (const CxrFilmRow *f, const CxrModel *model, const GPtrArray *signa
               for (int c = 0; c < pf->n_classes; c++)
                 if (g_str_equal (cxr_model_class_name (model, c), sig->finding))
                   v = fabs (pc->probability[c] - pf->probability[c]);
+              break;
+            case CXR_SIGNAL_LUNG_AREA:
+              if (lungs_ok)
+                {
+                  gboolean right = g_str_equal (sig->finding, "right");
+                  double a = right ? lf->right_area_px : lf->left_area_px;
+                  double b = right ? lc->right_area_px : lc->left_area_px;
+                  v = fabs (1 - b / a);
+                }
               break;
             case CXR_SIGNAL_TREND_SCORE:
               if (cxr_register_pair (film, copy, NULL, &r, NULL) && r.status != CXR_REGISTER_FAILED
@@ -107,30 +120,41 @@ measure_film (const CxrFilmRow *f, const CxrModel *model, const GPtrArray *signa
 
 /**
  * cxr_progression_calibrate:
- * Derives and stores the test-retest limits of @model_id if the store has
- * none yet (see the top of this file). Needs at least one film.
+ * Derives and stores the test-retest limits of @model_id that the store
+ * does not have yet (see the top of this file); with @lung_model
+ * (nullable) also those of the lungs' areas. Needs at least one film.
  */
 gboolean
-cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_id,
-                           const CxrProgressionOptions *o, GError **error)
+cxr_progression_calibrate (CxrStore *store, const CxrModel *model, const CxrLungModel *lung_model,
+                           gint64 model_id, const CxrProgressionOptions *o, GError **error)
 {
-  gboolean have;
-  if (!cxr__store_has_limits (store, model_id, &have, error))
+  g_autoptr (GHashTable) have = cxr__store_limits (store, model_id, error);
+  if (have == NULL)
     return FALSE;
-  if (have)
+  /* only the limits the store lacks and can have (the lungs' with a lung
+   * model): a store calibrated before keeps its limits */
+  g_autoptr (GPtrArray) signals = cxr_signals_for_model (model);
+  gboolean needed = FALSE;
+  for (guint s = 0; s < signals->len; s++)
+    {
+      const CxrSignal *sig = signals->pdata[s];
+      needed = needed
+               || (!g_hash_table_contains (have, sig->name)
+                   && (sig->kind != CXR_SIGNAL_LUNG_AREA || lung_model != NULL));
+    }
+  if (!needed)
     return TRUE;
   g_autoptr (GArray) films = cxr__store_calibration_films (store, o->calib_films, error);
   if (films == NULL)
     return FALSE;
-  g_autoptr (GPtrArray) signals = cxr_signals_for_model (model);
   guint ns = signals->len;
   g_autofree GArray **diffs = g_new (GArray *, ns);
   for (guint s = 0; s < ns; s++)
     diffs[s] = g_array_new (FALSE, FALSE, sizeof (double));
   GRand *rng = g_rand_new_with_seed (2017);
   for (guint f = 0; f < films->len; f++)
-    measure_film (&g_array_index (films, CxrFilmRow, f), model, signals, o->calib_copies, rng,
-                  diffs);
+    measure_film (&g_array_index (films, CxrFilmRow, f), model, lung_model, signals,
+                  o->calib_copies, rng, diffs);
   g_rand_free (rng);
 
   /* the embedding distance (the first signal) is measured on every copy
@@ -144,7 +168,7 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_
   for (guint s = 0; ok && s < ns; s++)
     {
       const CxrSignal *sig = signals->pdata[s];
-      if (diffs[s]->len == 0)
+      if (diffs[s]->len == 0 || g_hash_table_contains (have, sig->name))
         continue;
       rows[n].signal = sig->name;
       rows[n].value = MAX (p95 (diffs[s]), sig->limit_floor);

@@ -28,16 +28,13 @@ typedef struct {
 /* A registration stored by an earlier run (row.stored). */
 typedef struct {
   CxrPairRow row;
-  gboolean downgraded; /* from ok to low_confidence by a chain */
 } CxrSeriesStored;
 
 void cxr__series_pair_clear (gpointer pair);
 void cxr__series_stored_clear (gpointer stored);
 
-extern const char cxr__chain_reason[];
-
 const CxrPairRow *cxr__chain_skip_needed (GArray *pairs, GArray *stored, const CxrSeriesPair *p);
 double cxr__chain_fixed_aspect (const CxrPairRow *row);
-void cxr__chain_check (GArray *pairs, GArray *stored, double limit_px);
+void cxr__chain_check (GArray *pairs, GArray *stored);
 
 G_END_DECLS

@@ -6,10 +6,15 @@
  * 1. FIXED is area-resampled to a working grid (512 px on its longer side);
  *    MOVING is resampled the same way and warped into that grid with the
  *    registration (bilinear on the resampled film, so nothing aliases).
- * 2. Thorax mask: inside both films, away from the film border (8 % of the
- *    width each side, 5 % at the top, the lowest 15 % (abdomen) left out),
- *    and away from pixels that are black (collimation, < 0.02) or saturated
- *    (burned-in markers, > 0.97) in either film, spread by 1 % of the grid.
+ * 2. Mask: with both films' lung fields 'ok' (lungs.h), the pixels that
+ *    are lung in FIXED and whose point in MOVING is lung too (mask_kind
+ *    'lungs'): real change is in the lungs, and the shoulders, arms, neck
+ *    and chest wall outside them only carry misalignment. Else the thorax
+ *    window (mask_kind 'thorax'): inside both films, away from the film
+ *    border (8 % of the width each side, 5 % at the top, the lowest 15 %
+ *    (abdomen) left out). Either way, away from pixels that are black
+ *    (collimation, < 0.02) or saturated (burned-in markers, > 0.97) in
+ *    either film, spread by 1 % of the grid.
  * 3. Exposure: the warped MOVING is quantile-matched to FIXED inside the
  *    mask (65 quantiles, piecewise linear), so a darker or harder exposure
  *    is not change.
@@ -28,7 +33,8 @@
  * 6. With a model: the registered MOVING is run through the classifier;
  *    per-location cosine distance between its feature map and FIXED's
  *    (feature_change: the mean), and per finding the largest increase of
- *    the class activation map (registered MOVING minus FIXED). FIXED and
+ *    the class activation map (registered MOVING minus FIXED), over the
+ *    map's cells that are at least a quarter inside the mask. FIXED and
  *    MOVING themselves are scored as whole films; analyze passes in the
  *    predictions it already made of them rather than have them made again.
  */
@@ -182,15 +188,28 @@ write_npy_f16 (const float *v, int w, int h, const char *path, GError **error)
     g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: write failed", path);
 }
 
+/* The overlay: FIXED in grey (dimmed outside the mask), the change in
+ * colour, and with lung fields the mask's outline in green. */
 static void
 write_overlay (const float *fixed, const float *d, const float *mask, int w, int h, double t,
-               const char *path, GError **error)
+               gboolean outline, const char *path, GError **error)
 {
   gsize n = (gsize) w * h;
   g_autofree guint8 *rgb = g_new (guint8, 3 * n);
   float inv2t = (float) (1 / (2 * t));
   for (gsize i = 0; i < n; i++)
     {
+      int x = (int) (i % w), y = (int) (i / w);
+      gboolean edge = outline && mask[i] > 0.5f
+                      && (x == 0 || y == 0 || x == w - 1 || y == h - 1 || mask[i - 1] <= 0.5f
+                          || mask[i + 1] <= 0.5f || mask[i - w] <= 0.5f || mask[i + w] <= 0.5f);
+      if (edge)
+        {
+          rgb[3 * i] = 40;
+          rgb[3 * i + 1] = 210;
+          rgb[3 * i + 2] = 60;
+          continue;
+        }
       gboolean in = mask[i] > 0.5f;
       float g = CLAMP (fixed[i], 0.0f, 1.0f) * (in ? 1.0f : 0.55f);
       float a = in ? MIN (fabsf (d[i]) * inv2t, 1.0f) : 0.0f;
@@ -201,6 +220,15 @@ write_overlay (const float *fixed, const float *d, const float *mask, int w, int
       rgb[3 * i + 2] = (guint8) (255 * ((1 - a) * g + a * b) + 0.5f);
     }
   cxr_image_save_png8 (rgb, w, h, 3, path, 1, error);
+}
+
+/* Whether film coordinates (x, y) are lung in @l (nearest pixel). */
+static inline gboolean
+lung_at (const CxrLungFields *l, double x, double y)
+{
+  int xi = (int) lround (x), yi = (int) lround (y);
+  return xi >= 0 && yi >= 0 && xi < l->width && yi < l->height
+         && l->mask[(gsize) yi * l->width + xi] != 0;
 }
 
 /**
@@ -249,14 +277,17 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
    * affine: the registration between the two resamplings. */
   double c0x, c0y, cux, cuy, cvx, cvy;
   {
+    /* the global part; the deformable field moves each point first */
+    CxrRegistration g = *reg;
+    g.field.nx = g.field.ny = 0;
     double x0, y0, x1, y1, x2, y2;
     double fx0 = (0 - (gw - 1) / 2.0) / k + (fixed->width - 1) / 2.0;
     double fy0 = (0 - (gh - 1) / 2.0) / k + (fixed->height - 1) / 2.0;
-    cxr_register_point (reg, fixed->width, fixed->height, moving->width, moving->height, fx0, fy0,
+    cxr_register_point (&g, fixed->width, fixed->height, moving->width, moving->height, fx0, fy0,
                         &x0, &y0);
-    cxr_register_point (reg, fixed->width, fixed->height, moving->width, moving->height,
-                        fx0 + 1 / k, fy0, &x1, &y1);
-    cxr_register_point (reg, fixed->width, fixed->height, moving->width, moving->height, fx0,
+    cxr_register_point (&g, fixed->width, fixed->height, moving->width, moving->height, fx0 + 1 / k,
+                        fy0, &x1, &y1);
+    cxr_register_point (&g, fixed->width, fixed->height, moving->width, moving->height, fx0,
                         fy0 + 1 / k, &x2, &y2);
     c0x = (x0 - (moving->width - 1) / 2.0) * km + (mw - 1) / 2.0;
     c0y = (y0 - (moving->height - 1) / 2.0) * km + (mh - 1) / 2.0;
@@ -265,6 +296,23 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
     cvx = (x2 - x0) * km;
     cvy = (y2 - y0) * km;
   }
+  /* the field on the working grid, FIXED px */
+  g_autofree float *fux = g_new0 (float, n), *fuy = g_new0 (float, n);
+  if (reg->field.nx >= 4 && reg->field.ny >= 4)
+    {
+      g_autofree double *xs = g_new (double, gw), *ys = g_new (double, gh);
+      for (int u = 0; u < gw; u++)
+        xs[u] = (u - (gw - 1) / 2.0) / k + (fixed->width - 1) / 2.0;
+      for (int v = 0; v < gh; v++)
+        ys[v] = (v - (gh - 1) / 2.0) / k + (fixed->height - 1) / 2.0;
+      cxr_deform_field_sample (&reg->field, fixed->width, fixed->height, xs, gw, ys, gh, fux, fuy);
+    }
+  gboolean lungs
+      = opt.fixed_lungs && opt.moving_lungs && opt.fixed_lungs->status == CXR_LUNGS_OK
+        && opt.moving_lungs->status == CXR_LUNGS_OK && opt.fixed_lungs->width == fixed->width
+        && opt.fixed_lungs->height == fixed->height && opt.moving_lungs->width == moving->width
+        && opt.moving_lungs->height == moving->height;
+  out->mask_kind = lungs ? "lungs" : "thorax";
   float *bad = D; /* scratch: black or saturated in either film */
   for (int v = 0; v < gh; v++)
     {
@@ -274,7 +322,9 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
       for (int u = 0; u < gw; u++)
         {
           gsize i = (gsize) v * gw + u;
-          double gx = rx + u * cux, gy = ry + u * cuy;
+          /* a FIXED px of field is k grid steps */
+          double du = k * fux[i], dv = k * fuy[i];
+          double gx = rx + (u + du) * cux + dv * cvx, gy = ry + (u + du) * cuy + dv * cvy;
           gboolean inside = gx >= 0 && gy >= 0 && gx <= mw - 1 && gy <= mh - 1;
           float val = 0;
           if (inside)
@@ -286,8 +336,21 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
               val = top + ay * (bot - top);
             }
           M[i] = val;
-          double ru = (u + 0.5) / gw;
-          gboolean region = row_in && ru > 0.08 && ru < 0.92;
+          gboolean region;
+          if (lungs)
+            {
+              /* lung in FIXED, and its point in MOVING lung too */
+              double fx = (u - (gw - 1) / 2.0) / k + (fixed->width - 1) / 2.0;
+              double fy = (v - (gh - 1) / 2.0) / k + (fixed->height - 1) / 2.0;
+              double mx = (gx - (mw - 1) / 2.0) / km + (moving->width - 1) / 2.0;
+              double my = (gy - (mh - 1) / 2.0) / km + (moving->height - 1) / 2.0;
+              region = lung_at (opt.fixed_lungs, fx, fy) && lung_at (opt.moving_lungs, mx, my);
+            }
+          else
+            {
+              double ru = (u + 0.5) / gw;
+              region = row_in && ru > 0.08 && ru < 0.92;
+            }
           mask[i] = inside && region ? 1.f : 0.f;
           float f = F[i];
           bad[i] = (!inside || f < 0.02f || f > 0.97f || val < 0.02f || val > 0.97f) ? 1.f : 0.f;
@@ -420,20 +483,31 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
       out->n_classes = pf->n_classes;
       out->probability_delta = g_new (double, pf->n_classes);
       out->heatmap_delta_max = g_new (double, pf->n_classes);
+      /* the activation map's cells that are a quarter or more in the mask
+       * (the map covers the grid, as the classifier saw the film) */
+      g_autofree double *cover = g_new0 (double, hw);
+      for (int v = 0; v < gh; v++)
+        for (int u = 0; u < gw; u++)
+          {
+            int cx = u * pf->map_w / gw, cy = v * pf->map_h / gh;
+            cover[(gsize) cy * pf->map_w + cx] += mask[(gsize) v * gw + u];
+          }
+      double cell = (double) gw * gh / hw;
       for (int c = 0; c < pf->n_classes; c++)
         {
           out->probability_delta[c] = pu->probability[c] - pf->probability[c];
           double mx = -INFINITY;
           for (gsize i = 0; i < hw; i++)
-            mx = MAX (mx, pm->cam[c * hw + i] - pf->cam[c * hw + i]);
-          out->heatmap_delta_max[c] = mx;
+            if (cover[i] >= 0.25 * cell)
+              mx = MAX (mx, pm->cam[c * hw + i] - pf->cam[c * hw + i]);
+          out->heatmap_delta_max[c] = isfinite (mx) ? mx : 0;
         }
     }
 
   g_debug ("diff: model at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   GError *werr = NULL;
   if (opt.overlay_png)
-    write_overlay (F, D, mask, gw, gh, t, opt.overlay_png, &werr);
+    write_overlay (F, D, mask, gw, gh, t, lungs, opt.overlay_png, &werr);
   g_debug ("diff: overlay written at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   if (opt.map_npy && werr == NULL)
     write_npy_f16 (D, gw, gh, opt.map_npy, &werr);

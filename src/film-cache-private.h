@@ -8,6 +8,7 @@
 #include <glib.h>
 
 #include "cxr/image.h"
+#include "cxr/lungs.h"
 #include "cxr/register.h"
 
 G_BEGIN_DECLS
@@ -19,17 +20,21 @@ typedef struct {
   CxrImage *im[CXR_FILM_CACHE_SLOTS];
   CxrRegisterFilm *prep[CXR_FILM_CACHE_SLOTS]; /* made on first use */
   double aspect[CXR_FILM_CACHE_SLOTS];         /* the pixel aspect prep was made with */
+  CxrLungFields *lungs[CXR_FILM_CACHE_SLOTS];  /* made on first use, with a lung model */
   guint64 used[CXR_FILM_CACHE_SLOTS];          /* when last returned */
   guint64 clock;
   const CxrImageLimits *limits;
   const CxrRegisterOptions *reg;
+  const CxrLungModel *lung_model; /* or NULL: no lung fields */
 } CxrFilmCache;
 
 void cxr__film_cache_init (CxrFilmCache *c, const CxrImageLimits *limits,
-                           const CxrRegisterOptions *reg);
+                           const CxrRegisterOptions *reg, const CxrLungModel *lung_model);
 void cxr__film_cache_clear (CxrFilmCache *c);
 const CxrImage *cxr__film_cache_image (CxrFilmCache *c, gint64 id, const char *path,
                                        const char *sha256, GError **error);
+const CxrLungFields *cxr__film_cache_lungs (CxrFilmCache *c, gint64 id, const char *path,
+                                            const char *sha256, GError **error);
 const CxrRegisterFilm *cxr__film_cache_prepared (CxrFilmCache *c, gint64 id, const char *path,
                                                  const char *sha256, double aspect, GError **error);
 

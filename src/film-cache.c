@@ -13,11 +13,13 @@
 #include "film-cache-private.h"
 
 void
-cxr__film_cache_init (CxrFilmCache *c, const CxrImageLimits *limits, const CxrRegisterOptions *reg)
+cxr__film_cache_init (CxrFilmCache *c, const CxrImageLimits *limits, const CxrRegisterOptions *reg,
+                      const CxrLungModel *lung_model)
 {
   memset (c, 0, sizeof *c);
   c->limits = limits;
   c->reg = reg;
+  c->lung_model = lung_model;
 }
 
 void
@@ -27,9 +29,11 @@ cxr__film_cache_clear (CxrFilmCache *c)
     {
       cxr_image_free (c->im[i]);
       cxr_register_film_free (c->prep[i]);
+      cxr_lung_fields_free (c->lungs[i]);
     }
   memset (c->im, 0, sizeof c->im);
   memset (c->prep, 0, sizeof c->prep);
+  memset (c->lungs, 0, sizeof c->lungs);
 }
 
 /* The slot holding film @id, loaded if need be; -1 if it cannot be read. */
@@ -55,10 +59,22 @@ slot_of (CxrFilmCache *c, gint64 id, const char *path, const char *sha256, GErro
     }
   cxr_image_free (c->im[slot]);
   g_clear_pointer (&c->prep[slot], cxr_register_film_free);
+  g_clear_pointer (&c->lungs[slot], cxr_lung_fields_free);
   c->im[slot] = im;
   c->id[slot] = id;
   c->used[slot] = ++c->clock;
   return (int) slot;
+}
+
+/* The lung fields of the film in @slot, found on first use. */
+static const CxrLungFields *
+lungs_of (CxrFilmCache *c, int slot, GError **error)
+{
+  if (c->lung_model == NULL)
+    return NULL;
+  if (c->lungs[slot] == NULL)
+    c->lungs[slot] = cxr_lungs_segment (c->lung_model, c->im[slot], error);
+  return c->lungs[slot];
 }
 
 /**
@@ -96,8 +112,24 @@ cxr__film_cache_prepared (CxrFilmCache *c, gint64 id, const char *path, const ch
   if (c->prep[slot] == NULL || c->aspect[slot] != aspect)
     {
       g_clear_pointer (&c->prep[slot], cxr_register_film_free);
-      c->prep[slot] = cxr_register_film_new (c->im[slot], aspect, c->reg, error);
+      /* compared over the thorax that the lung fields outline, where they
+       * are plausible */
+      const CxrLungFields *l = lungs_of (c, slot, NULL);
+      c->prep[slot] = cxr_register_film_new_lungs (c->im[slot], aspect, l, c->reg, error);
       c->aspect[slot] = aspect;
     }
   return c->prep[slot];
+}
+
+/**
+ * cxr__film_cache_lungs:
+ * The lung fields of film @id, found on first use (with the cache's lung
+ * model; %NULL without one, or when the film cannot be read).
+ */
+const CxrLungFields *
+cxr__film_cache_lungs (CxrFilmCache *c, gint64 id, const char *path, const char *sha256,
+                       GError **error)
+{
+  int slot = slot_of (c, id, path, sha256, error);
+  return slot >= 0 ? lungs_of (c, slot, error) : NULL;
 }

@@ -41,6 +41,8 @@ gboolean cxr__take_conv (CxrTensorLoader *ld, const char *name, int ci, int co, 
 void cxr__fold (CxrConv *c, const CxrAffine *bn);
 
 void cxr__affine_relu (const CxrAffine *a, const float *in, gsize hw, float *out);
+void cxr__max_pool2 (const float *in, int c, int n, float *out);
+void cxr__upsample2 (const float *in, int c, int n, float *out);
 void cxr__conv_forward (const CxrConv *c, const float *in, int h, int w, float *out, float *col,
                         gboolean relu);
 

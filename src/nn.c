@@ -251,3 +251,47 @@ epilogue:
             y[i] += bias;
       }
 }
+
+/* 2x2 max pooling of c maps of n x n (n even). */
+void
+cxr__max_pool2 (const float *in, int c, int n, float *out)
+{
+  int h = n / 2;
+  for (int ch = 0; ch < c; ch++)
+    for (int y = 0; y < h; y++)
+      {
+        const float *a = in + ((gsize) ch * n + 2 * y) * n, *b = a + n;
+        float *o = out + ((gsize) ch * h + y) * h;
+        for (int x = 0; x < h; x++)
+          o[x] = MAX (MAX (a[2 * x], a[2 * x + 1]), MAX (b[2 * x], b[2 * x + 1]));
+      }
+}
+
+/* Bilinear doubling of c maps of n x n to 2n x 2n, as PyTorch's
+ * interpolate (scale_factor 2, align_corners=False): output pixel i
+ * samples the input at (i + 0.5) / 2 - 0.5, clamped to the edges. Each
+ * output pixel is 3/4 of its nearer input pixel and 1/4 of the next. */
+void
+cxr__upsample2 (const float *in, int c, int n, float *out)
+{
+  int m = 2 * n;
+  for (int ch = 0; ch < c; ch++)
+    {
+      const float *src = in + (gsize) ch * n * n;
+      float *dst = out + (gsize) ch * m * m;
+      for (int oy = 0; oy < m; oy++)
+        {
+          int y0 = oy / 2, y1 = oy & 1 ? MIN (y0 + 1, n - 1) : MAX (y0 - 1, 0);
+          const float *r0 = src + (gsize) y0 * n, *r1 = src + (gsize) y1 * n;
+          float *o = dst + (gsize) oy * m;
+          for (int x = 0; x < n; x++)
+            {
+              float a = 0.75f * r0[x] + 0.25f * r1[x];
+              float l = 0.75f * r0[MAX (x - 1, 0)] + 0.25f * r1[MAX (x - 1, 0)];
+              float r = 0.75f * r0[MIN (x + 1, n - 1)] + 0.25f * r1[MIN (x + 1, n - 1)];
+              o[2 * x] = 0.75f * a + 0.25f * l;
+              o[2 * x + 1] = 0.75f * a + 0.25f * r;
+            }
+        }
+    }
+}

@@ -31,9 +31,10 @@
  * test-retest limits are derived if the store has none for the model, and
  * every patient's flags are recomputed (progression.c).
  *
- * Chains (transitivity, register-chain.c): a registration is trusted as
- * ok only if it composes with its neighbours; the film before the
- * previous one is registered with the new film for that check alone.
+ * Chains (transitivity, register-chain.c): how well the global transforms
+ * of neighbouring films compose, stored as information; the film before
+ * the previous one is registered with the new film (global stage only)
+ * for that check alone.
  */
 #include <errno.h>
 #include <math.h>
@@ -82,6 +83,15 @@ typedef struct {
   char *error;
 } Scored;
 
+/* A film whose lung fields to store, and what was found (the mask is
+ * written as the job runs; lungs keeps the numbers, not the mask). */
+typedef struct {
+  CxrFilmRow row;
+  CxrLungFields lungs;
+  char *mask_rel; /* the mask file, relative to STORE.artifacts */
+  char *error;
+} Lunged;
+
 /* A pair to compare: one of this job's registrations, or a stored one. */
 typedef struct {
   const CxrPairRow *row;
@@ -96,10 +106,12 @@ typedef struct {
   GArray *pairs;             /* CxrSeriesPair, in visit order */
   GArray *stored;            /* CxrSeriesStored: the patient's earlier registrations */
   GArray *films;             /* Scored */
+  GArray *lunged;            /* Lunged */
   GArray *maps;              /* CxrPairRow: stored pairs whose map is still to make */
   GArray *cmps;              /* Cmp: difference maps to make */
   char *artifacts;           /* folder for the pair files, or NULL */
   const char *artifacts_rel; /* the same, relative to the store's artifacts folder */
+  char *lung_dir;            /* folder for the lung masks (STORE.artifacts/lungs) */
   const CxrAnalyzeOptions *opt;
 } PatientJob;
 
@@ -110,6 +122,15 @@ scored_clear (gpointer p)
   cxr__film_row_clear (&f->row);
   cxr_prediction_free (f->pred);
   g_free (f->error);
+}
+
+static void
+lunged_clear (gpointer p)
+{
+  Lunged *l = p;
+  cxr__film_row_clear (&l->row);
+  g_free (l->mask_rel);
+  g_free (l->error);
 }
 
 static void
@@ -127,9 +148,11 @@ job_free (PatientJob *j)
   g_array_unref (j->pairs);
   g_array_unref (j->stored);
   g_array_unref (j->films);
+  g_array_unref (j->lunged);
   g_array_unref (j->maps);
   g_array_unref (j->cmps);
   g_free (j->artifacts);
+  g_free (j->lung_dir);
   g_free (j);
 }
 
@@ -187,7 +210,10 @@ register_pairs (PatientJob *j, CxrFilmCache *films)
           = M ? cxr__film_cache_prepared (films, a->fixed_id, a->fixed_path, a->fixed_sha256,
                                           cxr__chain_fixed_aspect (a), NULL)
               : NULL;
-      p->has_skip = A && cxr_register_films (A, M, ro, &p->skip, NULL);
+      /* the chain composes global transforms: no deformable stage */
+      CxrRegisterOptions global = *ro;
+      global.no_deform = TRUE;
+      p->has_skip = A && cxr_register_films (A, M, &global, &p->skip, NULL);
     }
 }
 
@@ -211,6 +237,38 @@ score_films (PatientJob *j, CxrFilmCache *films)
     }
 }
 
+/* The lung fields of the films without them, and their masks written
+ * (255 lung) as STORE.artifacts/lungs/IMAGE_INDEX.mask.png, made safe. */
+static void
+find_lungs (PatientJob *j, CxrFilmCache *films)
+{
+  for (guint k = 0; k < j->lunged->len; k++)
+    {
+      Lunged *f = &g_array_index (j->lunged, Lunged, k);
+      g_autoptr (GError) err = NULL;
+      const CxrLungFields *l
+          = cxr__film_cache_lungs (films, f->row.scan_id, f->row.path, f->row.sha256, &err);
+      if (l == NULL)
+        {
+          f->error = g_strdup (err ? err->message : "no lung fields");
+          continue;
+        }
+      f->lungs = *l;
+      f->lungs.mask = NULL;
+      gsize n = (gsize) l->width * l->height;
+      g_autofree guint8 *px = g_new (guint8, n);
+      for (gsize i = 0; i < n; i++)
+        px[i] = l->mask[i] ? 255 : 0;
+      g_autofree char *safe = cxr__safe_name (f->row.image_index);
+      g_autofree char *file = g_strdup_printf ("%s.mask.png", safe);
+      g_autofree char *path = g_build_filename (j->lung_dir, file, NULL);
+      if (!cxr_image_save_png8 (px, l->width, l->height, 1, path, 6, &err))
+        f->error = g_strdup (err->message);
+      else
+        f->mask_rel = g_strdup_printf ("lungs/%s", file);
+    }
+}
+
 static void
 compare_pairs (PatientJob *j, CxrFilmCache *films)
 {
@@ -230,6 +288,13 @@ compare_pairs (PatientJob *j, CxrFilmCache *films)
       dopt.model = j->opt->model;
       dopt.fixed_prediction = film_prediction (j, r->fixed_id);
       dopt.moving_prediction = film_prediction (j, r->moving_id);
+      /* the pair's films stay in the cache's two last slots: their lungs too */
+      dopt.fixed_lungs
+          = m ? cxr__film_cache_lungs (films, r->fixed_id, r->fixed_path, r->fixed_sha256, NULL)
+              : NULL;
+      dopt.moving_lungs
+          = m ? cxr__film_cache_lungs (films, r->moving_id, r->moving_path, r->moving_sha256, NULL)
+              : NULL;
       g_autofree char *png
           = j->artifacts ? g_strdup_printf ("%s/%s.overlay.png", j->artifacts, r->stem) : NULL;
       g_autofree char *npy
@@ -249,10 +314,11 @@ worker (gpointer data, gpointer user_data)
   PatientJob *j = data;
   GAsyncQueue *done = user_data;
   CxrFilmCache films;
-  cxr__film_cache_init (&films, &j->opt->limits, &j->opt->reg);
+  cxr__film_cache_init (&films, &j->opt->limits, &j->opt->reg, j->opt->lung_model);
   register_pairs (j, &films);
-  cxr__chain_check (j->pairs, j->stored, j->opt->max_transitivity_px);
+  cxr__chain_check (j->pairs, j->stored);
   /* Films first: the difference maps reuse their predictions. */
+  find_lungs (j, &films);
   score_films (j, &films);
   compare_pairs (j, &films);
   cxr__film_cache_clear (&films);
@@ -318,6 +384,31 @@ write_films (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError *
 }
 
 static gboolean
+write_lungs (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError **error)
+{
+  for (guint k = 0; k < j->lunged->len; k++)
+    {
+      Lunged *f = &g_array_index (j->lunged, Lunged, k);
+      if (f->error)
+        {
+          note (s, "patient %s: lung fields: %s", j->patient_id, f->error);
+          if (f->mask_rel == NULL && f->lungs.width == 0)
+            continue;
+        }
+      /* mm^2 from the pixel's width and height in the patient */
+      double px_mm2 = f->row.spacing_mm * f->row.spacing_mm * f->row.aspect;
+      CxrLungRow row = { &f->lungs, f->lungs.right_area_px * px_mm2, f->lungs.left_area_px * px_mm2,
+                         f->mask_rel };
+      if (!cxr__analysis_write_lungs (w, f->row.scan_id, &row, error))
+        return FALSE;
+      s->n_lungs++;
+      s->n_lungs_implausible += f->lungs.status != CXR_LUNGS_OK;
+      s->lungs_ms += f->lungs.elapsed_ms;
+    }
+  return TRUE;
+}
+
+static gboolean
 write_pairs (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError **error)
 {
   for (guint k = 0; k < j->pairs->len; k++)
@@ -343,17 +434,6 @@ write_pairs (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError *
         }
       s->register_ms += r->elapsed_ms + (p->has_skip ? p->skip.elapsed_ms : 0);
     }
-  for (guint k = 0; k < j->stored->len; k++)
-    {
-      const CxrSeriesStored *st = &g_array_index (j->stored, CxrSeriesStored, k);
-      if (!st->downgraded)
-        continue;
-      gint64 n = cxr__analysis_downgrade (w, st->row.fixed_id, st->row.moving_id, cxr__chain_reason,
-                                          error);
-      if (n < 0)
-        return FALSE;
-      s->n_downgraded += (guint64) n;
-    }
   return TRUE;
 }
 
@@ -364,8 +444,8 @@ write_job (CxrStore *store, PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSumma
 {
   if (!cxr_store_begin (store, error))
     return FALSE;
-  if (!write_films (j, w, s, error) || !write_pairs (j, w, s, error)
-      || !write_cmps (j, w, s, error))
+  if (!write_films (j, w, s, error) || !write_lungs (j, w, s, error)
+      || !write_pairs (j, w, s, error) || !write_cmps (j, w, s, error))
     {
       cxr_store_rollback (store);
       return FALSE;
@@ -376,11 +456,12 @@ write_job (CxrStore *store, PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSumma
 /* Everything a worker needs for one patient, read on the calling thread. */
 static PatientJob *
 load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt, gint64 model_id,
-          GError **error)
+          gint64 lung_model_id, GError **error)
 {
   CxrPatientWork work;
   cxr__patient_work_init (&work);
-  if (!cxr__store_load_work (store, patient_id, model_id, !opt->no_diff, &work, error))
+  if (!cxr__store_load_work (store, patient_id, model_id, lung_model_id, !opt->no_diff, &work,
+                             error))
     {
       cxr__patient_work_clear (&work);
       return NULL;
@@ -394,6 +475,8 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
   g_array_set_clear_func (j->stored, cxr__series_stored_clear);
   j->films = g_array_new (FALSE, TRUE, sizeof (Scored));
   g_array_set_clear_func (j->films, scored_clear);
+  j->lunged = g_array_new (FALSE, TRUE, sizeof (Lunged));
+  g_array_set_clear_func (j->lunged, lunged_clear);
   j->cmps = g_array_new (FALSE, TRUE, sizeof (Cmp));
   g_array_set_clear_func (j->cmps, cmp_clear);
   /* the rows move into the job's own structs (their strings with them) */
@@ -412,9 +495,15 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
       Scored f = { g_array_index (work.films, CxrFilmRow, k) };
       g_array_append_val (j->films, f);
     }
+  for (guint k = 0; k < work.lung_films->len; k++)
+    {
+      Lunged f = { g_array_index (work.lung_films, CxrFilmRow, k) };
+      g_array_append_val (j->lunged, f);
+    }
   g_array_set_clear_func (work.pending, NULL);
   g_array_set_clear_func (work.stored, NULL);
   g_array_set_clear_func (work.films, NULL);
+  g_array_set_clear_func (work.lung_films, NULL);
   j->maps = g_steal_pointer (&work.maps);
   cxr__patient_work_clear (&work);
   /* the comparisons: this job's new pairs, and stored pairs without a map */
@@ -436,14 +525,15 @@ load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
   return j;
 }
 
-/* DB.artifacts/pairs next to the store, created (for its owner only: it
- * holds patient data); and the same relative to DB.artifacts. */
+/* STORE.artifacts/@sub next to the store, created (for its owner only:
+ * it holds patient data); and @sub, relative to STORE.artifacts. */
 static gboolean
-artifacts_dir (CxrStore *store, char **abs, char **rel, GError **error)
+artifacts_dir (CxrStore *store, const char *sub, char **abs, char **rel, GError **error)
 {
   g_autofree char *top = cxr_store_artifacts_dir (store);
-  *rel = g_strdup ("pairs");
-  *abs = g_build_filename (top, *rel, NULL);
+  *abs = g_build_filename (top, sub, NULL);
+  if (rel)
+    *rel = g_strdup (sub);
   if (g_mkdir_with_parents (*abs, 0700) != 0)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot create: %s", *abs,
@@ -451,6 +541,36 @@ artifacts_dir (CxrStore *store, char **abs, char **rel, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+/* The models' rows. */
+static gint64
+classifier_row (CxrStore *store, const CxrModel *m, GError **error)
+{
+  GString *cls = g_string_new (NULL);
+  for (int c = 0; c < cxr_model_n_classes (m); c++)
+    g_string_append_printf (cls, "%s%s", c ? "|" : "", cxr_model_class_name (m, c));
+  g_autofree char *meta = cxr_model_metadata_json (m);
+  CxrModelRow r = {
+    cxr_model_name (m),       cxr_model_architecture (m), cxr_model_sha256 (m), cls->str, meta,
+    cxr_model_input_size (m), cxr_model_embedding_dim (m)
+  };
+  gint64 id = cxr__store_model_row (store, &r, error);
+  g_string_free (cls, TRUE);
+  return id;
+}
+
+static gint64
+lung_model_row (CxrStore *store, const CxrLungModel *m, GError **error)
+{
+  CxrModelRow r = { cxr_lung_model_name (m),
+                    "cxr-lungnet",
+                    cxr_lung_model_sha256 (m),
+                    "lung",
+                    cxr_lung_model_metadata_json (m),
+                    cxr_lung_model_input_size (m),
+                    0 };
+  return cxr__store_model_row (store, &r, error);
 }
 
 /**
@@ -476,25 +596,30 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
   GThreadPool *pool = NULL;
   GAsyncQueue *done = g_async_queue_new ();
   CxrAnalysisWriter *w = NULL;
-  gint64 model_id = 0;
+  gint64 model_id = 0, lung_model_id = 0;
   guint next = 0, in_flight = 0;
-  char *artifacts = NULL, *artifacts_rel = NULL;
+  char *artifacts = NULL, *artifacts_rel = NULL, *lung_dir = NULL;
 
   if (!cxr_store_lock (store, "analyze", &err))
     goto out;
   s->run_id = cxr_store_run_begin (store, "analyze", opt->argv, &err);
   if (s->run_id < 0)
     goto out;
-  if (opt->model && (model_id = cxr__store_model_row (store, opt->model, &err)) < 0)
+  if (opt->model && (model_id = classifier_row (store, opt->model, &err)) < 0)
     goto out;
-  patients = cxr__store_patients_with_work (store, model_id, !opt->no_diff, &err);
+  if (opt->lung_model && (lung_model_id = lung_model_row (store, opt->lung_model, &err)) < 0)
+    goto out;
+  patients = cxr__store_patients_with_work (store, model_id, lung_model_id, !opt->no_diff, &err);
   if (patients == NULL)
     goto out;
   s->n_patients = patients->len;
-  w = cxr__analysis_writer_new (store, opt->model, model_id, !opt->no_diff, s->run_id, &err);
+  w = cxr__analysis_writer_new (store, opt->model, model_id, lung_model_id, !opt->no_diff,
+                                s->run_id, &err);
   if (w == NULL)
     goto out;
-  if (!opt->no_diff && !artifacts_dir (store, &artifacts, &artifacts_rel, &err))
+  if (!opt->no_diff && !artifacts_dir (store, "pairs", &artifacts, &artifacts_rel, &err))
+    goto out;
+  if (opt->lung_model && !artifacts_dir (store, "lungs", &lung_dir, NULL, &err))
     goto out;
 
   int jobs = opt->jobs > 0 ? opt->jobs : (int) g_get_num_processors ();
@@ -503,10 +628,12 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
     {
       if (next < patients->len && in_flight < 2 * (guint) jobs)
         {
-          PatientJob *j = load_job (store, patients->pdata[next++], opt, model_id, &err);
+          PatientJob *j
+              = load_job (store, patients->pdata[next++], opt, model_id, lung_model_id, &err);
           if (j == NULL)
             goto out;
           j->artifacts = g_strdup (artifacts);
+          j->lung_dir = g_strdup (lung_dir);
           j->artifacts_rel = artifacts_rel;
           in_flight++;
           g_thread_pool_push (pool, j, NULL);
@@ -526,7 +653,8 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
   /* Trends need every patient's films done: a pass over the store. */
   if (opt->model)
     {
-      if (!cxr_progression_calibrate (store, opt->model, model_id, &opt->progression, &err)
+      if (!cxr_progression_calibrate (store, opt->model, opt->lung_model, model_id,
+                                      &opt->progression, &err)
           || !cxr_progression_flag_all (store, opt->model, model_id, &opt->progression, s->run_id,
                                         &s->n_flagged, &err))
         goto out;
@@ -541,6 +669,7 @@ out:
     job_free (left);
   g_free (artifacts);
   g_free (artifacts_rel);
+  g_free (lung_dir);
   g_async_queue_unref (done);
   cxr__analysis_writer_free (w);
   if (patients)

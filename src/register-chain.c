@@ -1,25 +1,24 @@
 /* SPDX-License-Identifier: MIT
  *
- * Chains (transitivity): a registration is trusted as ok only if it
- * composes with its neighbours. For a new film v with previous film p:
+ * Chains (transitivity): how well the global transforms of neighbouring
+ * films compose, stored as information. For a new film v with previous
+ * film p:
  *  - through the previous film: with baseline b (b != p), b->v against
  *    b->p->v (the value is stored on v's baseline row);
  *  - through consecutive films: with pp the film before p (pp != b), pp->v
  *    (registered for this check only, not stored) against pp->p->v (stored
  *    on v's previous row; when pp is b this is the first chain).
  * Distances are at the centre of the first film, in px of a 1024-px film.
- * Beyond the limit at least one of the three is wrong and none can be
- * told apart, so every ok one among them becomes low_confidence,
- * including a stored one from an earlier run (the pipeline writes the
- * downgrade in the patient's transaction); v's baseline row beyond 8
- * times the limit becomes failed. So a run that adds films to a series
- * ends with the statuses that one run over the whole series gives.
+ * They no longer decide a status: on real AP series no global transform
+ * composes to a few px, whatever the estimator (elastix's chains are as
+ * far off), because breathing and posture are not a similarity; the
+ * status comes from the pair's own evidence (register.c: do the lungs
+ * line up). The chain values stay in the store (transitivity_px) and in
+ * analyze's summary ("not chaining").
  */
 #include <math.h>
 
 #include "chain-private.h"
-
-const char cxr__chain_reason[] = "does not chain with the registrations of its neighbouring films";
 
 void
 cxr__series_pair_clear (gpointer pair)
@@ -106,30 +105,16 @@ cxr__chain_fixed_aspect (const CxrPairRow *row)
   return row->stored.fixed_aspect > 0 ? row->stored.fixed_aspect : row->fixed_aspect;
 }
 
-/* a->b then b->c against a->c at a's centre, in px of a 1024-px film
- * (@norm); beyond the limit (or NAN: a link without a transform) every ok
- * registration of the three becomes low_confidence. Returns the distance. */
+/* a->b then b->c against a->c at a's centre (the global transforms), in
+ * px of a 1024-px film (@norm). */
 static double
-check (const Link *ab, const Link *bc, CxrRegistration *ac, double norm, double lim)
+check (const Link *ab, const Link *bc, const CxrRegistration *ac, double norm)
 {
   double x1, y1, x2, y2;
   cxr_register_offset (ab->reg, 0, 0, &x1, &y1);
   cxr_register_offset (bc->reg, x1, y1, &x1, &y1);
   cxr_register_offset (ac, 0, 0, &x2, &y2);
-  double t = hypot (x1 - x2, y1 - y2) * norm;
-  if (!(t <= lim))
-    {
-      CxrRegistration *all[] = { ab->reg, bc->reg, ac };
-      for (int k = 0; k < 3; k++)
-        if (all[k]->status == CXR_REGISTER_OK)
-          {
-            all[k]->status = CXR_REGISTER_LOW_CONFIDENCE;
-            all[k]->reason = cxr__chain_reason;
-          }
-      if (ab->st)
-        ab->st->downgraded = TRUE;
-    }
-  return t;
+  return hypot (x1 - x2, y1 - y2) * norm;
 }
 
 /**
@@ -138,7 +123,7 @@ check (const Link *ab, const Link *bc, CxrRegistration *ac, double norm, double 
  * after every pair of @pairs is registered (skips included).
  */
 void
-cxr__chain_check (GArray *pairs, GArray *stored, double lim)
+cxr__chain_check (GArray *pairs, GArray *stored)
 {
   for (guint k = 0; k < pairs->len; k++)
     {
@@ -157,16 +142,11 @@ cxr__chain_check (GArray *pairs, GArray *stored, double lim)
         }
       if (b && bp.reg && bp.fixed_id == b->row.fixed_id)
         {
-          b->transitivity_px = check (&bp, &pv, &b->reg, p->norm, lim);
-          if (!(b->transitivity_px <= 8 * lim))
-            {
-              b->reg.status = CXR_REGISTER_FAILED;
-              b->reg.reason = cxr__chain_reason;
-            }
+          b->transitivity_px = check (&bp, &pv, &b->reg, p->norm);
           if (pp.reg && pp.fixed_id == b->row.fixed_id)
             p->chain_prev_px = b->transitivity_px;
         }
       if (p->has_skip) /* pp found as when the skip was made */
-        p->chain_prev_px = check (&pp, &pv, &p->skip, p->norm, lim);
+        p->chain_prev_px = check (&pp, &pv, &p->skip, p->norm);
     }
 }

@@ -26,6 +26,7 @@ grid_clear (Grid *g)
   fftwf_free (g->lcn);
   fftwf_free (g->lcnv);
   fftwf_free (g->weight);
+  fftwf_free (g->region);
   g_free (g->tpx);
   g_free (g->tpy);
   g_free (g->tfl);
@@ -156,7 +157,9 @@ grid_features (Grid *g)
         /* mv is the blurred validity: 1 well inside the film */
         float inside = CLAMP ((mv[i] - 0.95f) / 0.05f, 0.f, 1.f);
         float marker = sat[i] > 0.02f ? 0.f : 1.f;
-        g->weight[i] = tk[x] * tk[y] * inside * marker;
+        /* the caller's region, else the taper that drops the borders */
+        float where = g->region ? g->region[i] : tk[x] * tk[y];
+        g->weight[i] = where * inside * marker;
         g->lcnv[i] = g->valid[i] >= 0.99f ? g->lcn[i] : NAN;
       }
   g_free (tk);
@@ -317,9 +320,11 @@ grid_template (Grid *g)
       }
 }
 
-/* The grids of one film (see Pyr) and the log-polar spectrum of mid. */
+/* The grids of one film (see Pyr) and the log-polar spectrum of mid;
+ * @region (nullable, any size over the film's extent, 0..1) weights where
+ * the films are compared, in place of the border taper. */
 void
-cxr__pyr_build (Pyr *p, const CxrImage *im, double aspect, int nf, int nc)
+cxr__pyr_build (Pyr *p, const CxrImage *im, const CxrImage *region, double aspect, int nf, int nc)
 {
   memset (p, 0, sizeof *p);
   int top = nf ? nf : nc;
@@ -328,6 +333,16 @@ cxr__pyr_build (Pyr *p, const CxrImage *im, double aspect, int nf, int nc)
   p->has_fine = nf > 0;
   Grid *t = nf ? &p->fine : &p->coarse;
   grid_resample (t, im->data, im->width, im->height, top, p->k, aspect);
+  if (region)
+    {
+      /* the region covers the film's extent, at its own size */
+      double kr = p->k * im->width / region->width;
+      double kry = p->k * aspect * im->height / region->height;
+      double c = (top - 1) / 2.0;
+      t->region = cxr__falloc ((gsize) top * top);
+      cxr__resample (region->data, region->width, region->height, t->region, top, top, kr, kry,
+                     (region->width - 1) / 2.0, (region->height - 1) / 2.0, c, c, NULL);
+    }
   grid_features (t);
   if (nf)
     grid_from_grid (&p->coarse, &p->fine, nc);
@@ -346,6 +361,22 @@ cxr__pyr_build (Pyr *p, const CxrImage *im, double aspect, int nf, int nc)
   fftwf_free (a);
 }
 
+/* The lung fields' share of each pixel of the top grid (p->lung). */
+void
+cxr__pyr_set_lungs (Pyr *p, const CxrLungFields *l)
+{
+  const Grid *t = cxr__pyr_top (p);
+  gsize nf = (gsize) l->width * l->height;
+  float *m = g_new (float, nf);
+  for (gsize i = 0; i < nf; i++)
+    m[i] = l->mask[i] ? 1.f : 0.f;
+  double c = (t->n - 1) / 2.0;
+  p->lung = cxr__falloc ((gsize) t->n * t->n);
+  cxr__resample (m, l->width, l->height, p->lung, t->n, t->n, p->k, p->k * p->aspect,
+                 (l->width - 1) / 2.0, (l->height - 1) / 2.0, c, c, NULL);
+  g_free (m);
+}
+
 void
 cxr__pyr_clear (Pyr *p)
 {
@@ -354,4 +385,5 @@ cxr__pyr_clear (Pyr *p)
   grid_clear (&p->mid);
   grid_clear (&p->search);
   fftwf_free (p->lp);
+  fftwf_free (p->lung);
 }

@@ -6,6 +6,7 @@
  *   register-grid.c    a film on square grids: resampling, structure image,
  *                      thorax window, sampling, warping, NCC; the pyramid
  *   register-refine.c  robust Gauss-Newton refinement of a similarity
+ *   register-deform.c  the deformable stage: block shifts, a B-spline field
  *   register.c         hypotheses, both directions, the result, the API
  *   register-warp.c    mapping points and warping films with a result
  *   register-chain.c   chain checks over a patient's registrations
@@ -56,6 +57,7 @@ typedef struct {
   float *lcn;    /* structure image */
   float *lcnv;   /* the same, NAN where the film has no data */
   float *weight; /* thorax window */
+  float *region; /* top grid: where the caller wants the films compared (0..1), or NULL */
   /* refine's template: every second pixel (staggered) that has weight,
    * inside a one-pixel border, with its position from the centre, value,
    * weight and gradient; fixed for the film, so made once (grid_template) */
@@ -79,10 +81,13 @@ typedef struct {
   double aspect; /* a film pixel's height over its width */
   float *lp;     /* LP_ANGLES x LP_RADII */
   double lp_rmin, lp_dlog;
+  float *lung; /* top grid: the lung fields' share of each pixel, or NULL */
 } Pyr;
 
 float *cxr__falloc (gsize n);
-void cxr__pyr_build (Pyr *p, const CxrImage *im, double aspect, int nf, int nc);
+void cxr__pyr_build (Pyr *p, const CxrImage *im, const CxrImage *region, double aspect, int nf,
+                     int nc);
+void cxr__pyr_set_lungs (Pyr *p, const CxrLungFields *lungs);
 void cxr__pyr_clear (Pyr *p);
 void cxr__warp_grid (const float *src, int n, const Sim *S, float *out);
 double cxr__grid_ncc (const Grid *f, const Grid *m, const Sim *S, int step);
@@ -133,6 +138,11 @@ typedef struct {
 void cxr__search_init (Search *q, const Grid *f, const Grid *m);
 void cxr__search_clear (Search *q);
 void cxr__translation_at (Search *q, const Sim *rs, double psr_above, Peak *pk);
+
+/* --- the deformable stage (register-deform.c) ------------------------------- */
+
+void cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
+                  const CxrRegisterOptions *opt, CxrRegistration *out);
 
 /* --- refinement (register-refine.c) ------------------------------------------ */
 

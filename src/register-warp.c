@@ -6,7 +6,7 @@
  */
 #include <math.h>
 
-#include "cxr/register.h"
+#include "register-private.h"
 
 /**
  * cxr_register_offset:
@@ -27,13 +27,17 @@ cxr_register_offset (const CxrRegistration *r, double x, double y, double *mx, d
 
 /**
  * cxr_register_point:
- * Maps film coordinates (x, y) of FIXED to MOVING.
+ * Maps film coordinates (x, y) of FIXED to MOVING: the deformable field
+ * (if any), then the global transform. cxr_register_offset is the
+ * global transform alone.
  */
 void
 cxr_register_point (const CxrRegistration *r, int fw, int fh, int mw, int mh, double x, double y,
                     double *mx, double *my)
 {
-  cxr_register_offset (r, x - (fw - 1) / 2.0, y - (fh - 1) / 2.0, mx, my);
+  double ux, uy;
+  cxr_deform_field_at (&r->field, fw, fh, x, y, &ux, &uy);
+  cxr_register_offset (r, x + ux - (fw - 1) / 2.0, y + uy - (fh - 1) / 2.0, mx, my);
   *mx += (mw - 1) / 2.0;
   *my += (mh - 1) / 2.0;
 }
@@ -54,7 +58,8 @@ keys4 (double f, double w[4])
 /**
  * cxr_register_warp:
  * Resamples @moving into the frame of a width x height FIXED film with
- * bicubic (Keys) interpolation; points that fall outside MOVING are 0.
+ * bicubic (Keys) interpolation, through the deformable field when the
+ * registration has one; points that fall outside MOVING are 0.
  *
  * Returns: (transfer full): the warped film.
  */
@@ -63,34 +68,53 @@ cxr_register_warp (const CxrImage *moving, const CxrRegistration *r, int width, 
 {
   CxrImage *out = cxr_image_new (width, height);
   int mw = moving->width, mh = moving->height;
-  /* The map is affine in pixel coordinates: its origin and steps, once. */
+  /* The global map is affine in pixel coordinates: its origin and steps,
+   * once; the field moves each point of FIXED before it. */
+  CxrRegistration g = *r;
+  g.field.nx = g.field.ny = 0;
   double ox, oy, ax, ay, bx, by;
-  cxr_register_point (r, width, height, mw, mh, 0, 0, &ox, &oy);
-  cxr_register_point (r, width, height, mw, mh, 1, 0, &ax, &ay);
-  cxr_register_point (r, width, height, mw, mh, 0, 1, &bx, &by);
+  cxr_register_point (&g, width, height, mw, mh, 0, 0, &ox, &oy);
+  cxr_register_point (&g, width, height, mw, mh, 1, 0, &ax, &ay);
+  cxr_register_point (&g, width, height, mw, mh, 0, 1, &bx, &by);
   ax -= ox, ay -= oy, bx -= ox, by -= oy;
+  gboolean deform = r->field.nx >= 4 && r->field.ny >= 4;
+  double *cols = g_new (double, width);
+  float *ux = g_new0 (float, width), *uy = g_new0 (float, width);
+  for (int x = 0; x < width; x++)
+    cols[x] = x;
   for (int y = 0; y < height; y++)
-    for (int x = 0; x < width; x++)
-      {
-        double sx = ox + ax * x + bx * y, sy = oy + ay * x + by * y;
-        if (!(sx >= -0.5 && sy >= -0.5 && sx <= mw - 0.5 && sy <= mh - 0.5))
-          continue;
-        int x0 = (int) floor (sx), y0 = (int) floor (sy);
-        double wx[4], wy[4];
-        keys4 (sx - x0, wx);
-        keys4 (sy - y0, wy);
-        int xs[4];
-        for (int i = 0; i < 4; i++)
-          xs[i] = CLAMP (x0 + i - 1, 0, mw - 1);
-        double acc = 0;
-        for (int j = 0; j < 4; j++)
-          {
-            const float *row = moving->data + (gsize) CLAMP (y0 + j - 1, 0, mh - 1) * mw;
-            acc += wy[j]
-                   * (wx[0] * row[xs[0]] + wx[1] * row[xs[1]] + wx[2] * row[xs[2]]
-                      + wx[3] * row[xs[3]]);
-          }
-        out->data[(gsize) y * width + x] = (float) acc;
-      }
+    {
+      if (deform)
+        {
+          double yy = y;
+          cxr_deform_field_sample (&r->field, width, height, cols, width, &yy, 1, ux, uy);
+        }
+      for (int x = 0; x < width; x++)
+        {
+          double px = x + ux[x], py = y + uy[x];
+          double sx = ox + ax * px + bx * py, sy = oy + ay * px + by * py;
+          if (!(sx >= -0.5 && sy >= -0.5 && sx <= mw - 0.5 && sy <= mh - 0.5))
+            continue;
+          int x0 = (int) floor (sx), y0 = (int) floor (sy);
+          double wx[4], wy[4];
+          keys4 (sx - x0, wx);
+          keys4 (sy - y0, wy);
+          int xs[4];
+          for (int i = 0; i < 4; i++)
+            xs[i] = CLAMP (x0 + i - 1, 0, mw - 1);
+          double acc = 0;
+          for (int j = 0; j < 4; j++)
+            {
+              const float *row = moving->data + (gsize) CLAMP (y0 + j - 1, 0, mh - 1) * mw;
+              acc += wy[j]
+                     * (wx[0] * row[xs[0]] + wx[1] * row[xs[1]] + wx[2] * row[xs[2]]
+                        + wx[3] * row[xs[3]]);
+            }
+          out->data[(gsize) y * width + x] = (float) acc;
+        }
+    }
+  g_free (cols);
+  g_free (ux);
+  g_free (uy);
   return out;
 }

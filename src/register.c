@@ -26,11 +26,17 @@
  *    hypotheses; the result is the midpoint of the forward estimate and
  *    the inverse of the backward one, and their disagreement lowers the
  *    confidence.
- * 6. Confidence = weighted normalised cross-correlation of the structure
- *    images after alignment on the top grid, times exp(-disagreement / 10
- *    px); below min_confidence the result is 'failed',
- *    below ok_confidence 'low_confidence'. Estimates outside the search
- *    limits or that diverge are 'failed' whatever the correlation.
+ * 6. Confidence of the global stage = weighted normalised cross-
+ *    correlation of the structure images after alignment on the top grid,
+ *    times exp(-disagreement / 10 px); below min_confidence, or outside
+ *    the search limits, or diverged: 'failed'.
+ * 7. The deformable stage (register-deform.c): a B-spline field from block
+ *    shifts inside the thorax, kept when it improves the lungs' NCC.
+ * 8. Status from the pair's own evidence: 'ok' when the lungs line up
+ *    (NCC inside FIXED's lung fields after > before, and FIXED's and the
+ *    warped MOVING's lung fields overlap with Dice >= ok_dice, 0.90);
+ *    without lung fields, NCC after > before and the global confidence >=
+ *    ok_confidence; otherwise 'low_confidence' with the reason.
  */
 #include "register-private.h"
 /* after fftw3.h (in register-private.h): FFTW keeps its own float[2]
@@ -70,6 +76,9 @@ cxr_register_options_init (CxrRegisterOptions *o)
   o->max_scale = 1.25;
   o->ok_confidence = 0.5;
   o->min_confidence = 0.3;
+  o->deform_points = 20;
+  o->deform_lambda = 0.2;
+  o->ok_dice = 0.90;
 }
 
 /* Fourier-Mellin on the two films' log-polar spectra: the rotation (rad)
@@ -366,13 +375,18 @@ options_get (const CxrRegisterOptions *options, CxrRegisterOptions *opt)
 }
 
 /**
- * cxr_register_film_new:
+ * cxr_register_film_new_weighted:
+ * @weight: (nullable): where the films should be compared, 0..1, an image
+ *   of any size over the film's whole extent (a thorax region from the
+ *   lung fields, cxr_lungs_thorax_weight); %NULL: the default window, a
+ *   taper that drops the film's borders
+ *
  * Prepares @film (pixel aspect @aspect, 0 = square) for registration;
  * NULL with @error set if it is too small or the aspect is not valid.
  */
 CxrRegisterFilm *
-cxr_register_film_new (const CxrImage *film, double aspect, const CxrRegisterOptions *options,
-                       GError **error)
+cxr_register_film_new_weighted (const CxrImage *film, double aspect, const CxrImage *weight,
+                                const CxrRegisterOptions *options, GError **error)
 {
   g_return_val_if_fail (film != NULL, NULL);
   CxrRegisterOptions opt;
@@ -390,13 +404,55 @@ cxr_register_film_new (const CxrImage *film, double aspect, const CxrRegisterOpt
                    "pixel aspect %g: it must be 0 (square) or within 0.25..4", aspect);
       return NULL;
     }
+  if (weight && (weight->width < 8 || weight->height < 8))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "a weight image of %dx%d px: it needs at least 8x8", weight->width,
+                   weight->height);
+      return NULL;
+    }
   CxrRegisterFilm *f = g_new0 (CxrRegisterFilm, 1);
   f->nc = opt.coarse_size >= 64 ? opt.coarse_size : 256;
   f->nf = opt.fine_size > f->nc ? opt.fine_size : 0;
   f->width = film->width;
   f->height = film->height;
-  cxr__pyr_build (&f->pyr, film, aspect > 0 ? aspect : 1.0, f->nf, f->nc);
+  cxr__pyr_build (&f->pyr, film, weight, aspect > 0 ? aspect : 1.0, f->nf, f->nc);
   return f;
+}
+
+/**
+ * cxr_register_film_new_lungs:
+ * @lungs: (nullable): the film's lung fields (cxr_lungs_segment, at the
+ *   film's size)
+ *
+ * Prepares @film for registration with its lung fields: when they are
+ * 'ok', the films are compared over the thorax they outline
+ * (cxr_lungs_thorax_weight), and the deformable stage's evidence (lung
+ * NCC and overlap) is measured inside them; otherwise as
+ * cxr_register_film_new().
+ */
+CxrRegisterFilm *
+cxr_register_film_new_lungs (const CxrImage *film, double aspect, const CxrLungFields *lungs,
+                             const CxrRegisterOptions *options, GError **error)
+{
+  gboolean ok = lungs && lungs->status == CXR_LUNGS_OK && lungs->width == film->width
+                && lungs->height == film->height;
+  g_autoptr (CxrImage) w = ok ? cxr_lungs_thorax_weight (lungs) : NULL;
+  CxrRegisterFilm *f = cxr_register_film_new_weighted (film, aspect, w, options, error);
+  if (f && ok && w)
+    cxr__pyr_set_lungs (&f->pyr, lungs);
+  return f;
+}
+
+/**
+ * cxr_register_film_new:
+ * cxr_register_film_new_weighted() with the default window.
+ */
+CxrRegisterFilm *
+cxr_register_film_new (const CxrImage *film, double aspect, const CxrRegisterOptions *options,
+                       GError **error)
+{
+  return cxr_register_film_new_weighted (film, aspect, NULL, options, error);
 }
 
 void
@@ -451,13 +507,15 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
   pair_begin (options, &opt, out);
   if (!check_options (&opt, error))
     return FALSE;
-  g_autoptr (CxrRegisterFilm) F = cxr_register_film_new (fixed, opt.fixed_aspect, &opt, error);
+  g_autoptr (CxrRegisterFilm) F
+      = cxr_register_film_new_lungs (fixed, opt.fixed_aspect, opt.fixed_lungs, &opt, error);
   if (F == NULL)
     {
       g_prefix_error (error, "fixed film: ");
       return FALSE;
     }
-  g_autoptr (CxrRegisterFilm) M = cxr_register_film_new (moving, opt.moving_aspect, &opt, error);
+  g_autoptr (CxrRegisterFilm) M
+      = cxr_register_film_new_lungs (moving, opt.moving_aspect, opt.moving_lungs, &opt, error);
   if (M == NULL)
     {
       g_prefix_error (error, "moving film: ");
@@ -537,13 +595,11 @@ cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
   out->moving_aspect = M.aspect;
   out->asymmetry_px = asym;
   out->psr = MIN (fw.psr, bw.psr);
-  Sim ident = { 1, 0, 0, 0 }; /* centres and extents matched */
-  out->ncc_before = pyr_ncc (&F, &M, &ident, 2);
   Sim S = pose_to_sim (&t, &F, &M);
-  out->ncc_after = pyr_ncc (&F, &M, &S, 2);
   /* Agreement of the two directions tempers the correlation: a result
    * that depends on which film is fixed is not trusted. */
-  out->confidence = CLAMP (out->ncc_after, 0.0, 1.0) * exp (-asym / 10.0);
+  double ncc_global = pyr_ncc (&F, &M, &S, 2);
+  out->confidence = CLAMP (ncc_global, 0.0, 1.0) * exp (-asym / 10.0);
 
   double lim_a = opt.max_angle_deg > 90 ? 180 : opt.max_angle_deg;
   if (!fw.ok || !bw.ok || !isfinite (out->dx_px + out->dy_px + out->angle_deg + out->scale))
@@ -553,12 +609,38 @@ cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
   else if (!opt.fixed_scale
            && (hypot (S.a, S.b) < opt.min_scale * 0.99 || hypot (S.a, S.b) > opt.max_scale * 1.01))
     out->reason = "scale outside the search limits";
+  /* a result that diverged or left the search limits is wrong; one of
+   * low confidence may still line the lungs up, which the evidence says */
+  gboolean broken = out->reason != NULL;
+  if (broken)
+    ;
   else if (asym > 16)
     out->reason = "forward and backward registrations disagree by more than 16 px";
   else if (out->confidence < opt.min_confidence)
     out->reason = "confidence below min_confidence";
-  if (out->reason)
+
+  /* The deformable stage, and the evidence the status rests on. */
+  CxrRegisterOptions dopt = opt;
+  dopt.no_deform |= broken;
+  cxr__deform (&F, &M, fixed->width, fixed->height, &S, &dopt, out);
+  gboolean lungs = !isnan (out->lung_dice_after);
+  if (broken || (!lungs && out->reason))
     out->status = CXR_REGISTER_FAILED;
+  else if (!(out->ncc_after > out->ncc_before))
+    {
+      out->status = CXR_REGISTER_FAILED;
+      out->reason = "no better aligned than the films overlaid unmoved";
+    }
+  else if (lungs && out->lung_dice_after < opt.ok_dice)
+    {
+      out->status = CXR_REGISTER_LOW_CONFIDENCE;
+      out->reason = "the lung fields overlap by less than ok_dice after warping";
+    }
+  else if (lungs)
+    {
+      out->status = CXR_REGISTER_OK;
+      out->reason = NULL;
+    }
   else if (out->confidence < opt.ok_confidence)
     {
       out->status = CXR_REGISTER_LOW_CONFIDENCE;

@@ -108,16 +108,37 @@ data_uri (GString *out, GBytes *png)
   g_string_append_printf (out, "data:image/png;base64,%s", b64);
 }
 
-/* A film as an inline PNG thumbnail w px wide; FALSE if it cannot be read. */
+/* A film as an inline PNG thumbnail w px wide, with the outline of its
+ * lung fields in green when @lungs (a mask over the same extent) is
+ * given; FALSE if it cannot be made. */
 static gboolean
-thumb (GString *out, const CxrImage *im, int w)
+thumb_outlined (GString *out, const CxrImage *im, const CxrImage *lungs, int w)
 {
   int h = MAX (1, (int) lround ((double) im->height * w / im->width));
   g_autoptr (CxrImage) r = cxr_image_resize (im, w, h);
-  g_autofree guint8 *px = g_new (guint8, (gsize) w * h);
-  for (gsize i = 0; i < (gsize) w * h; i++)
-    px[i] = (guint8) (CLAMP (r->data[i], 0.f, 1.f) * 255 + 0.5f);
-  g_autoptr (GBytes) png = cxr_image_encode_png8 (px, w, h, 1, 6, NULL);
+  g_autoptr (CxrImage) l = lungs ? cxr_image_resize (lungs, w, h) : NULL;
+  int ch = l ? 3 : 1;
+  g_autofree guint8 *px = g_new (guint8, (gsize) w * h * ch);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        gsize i = (gsize) y * w + x;
+        guint8 g = (guint8) (CLAMP (r->data[i], 0.f, 1.f) * 255 + 0.5f);
+        if (!l)
+          {
+            px[i] = g;
+            continue;
+          }
+        gboolean in = l->data[i] > 0.5f;
+        gboolean edge
+            = in
+              && (x == 0 || y == 0 || x == w - 1 || y == h - 1 || l->data[i - 1] <= 0.5f
+                  || l->data[i + 1] <= 0.5f || l->data[i - w] <= 0.5f || l->data[i + w] <= 0.5f);
+        px[3 * i] = edge ? 40 : g;
+        px[3 * i + 1] = edge ? 210 : g;
+        px[3 * i + 2] = edge ? 60 : g;
+      }
+  g_autoptr (GBytes) png = cxr_image_encode_png8 (px, w, h, ch, 6, NULL);
   if (png == NULL)
     return FALSE;
   g_string_append (out, "<img alt=\"film\" width=\"");
@@ -125,6 +146,12 @@ thumb (GString *out, const CxrImage *im, int w)
   data_uri (out, png);
   g_string_append (out, "\">");
   return TRUE;
+}
+
+static gboolean
+thumb (GString *out, const CxrImage *im, int w)
+{
+  return thumb_outlined (out, im, NULL, w);
 }
 
 /* A page being rendered, and the films it found changed since ingest. */
@@ -146,6 +173,16 @@ film_image (Page *pg, const CxrReportFilm *f)
   if (g_error_matches (err, CXR_ERROR, CXR_ERROR_CONFLICT))
     g_hash_table_add (pg->changed, GINT_TO_POINTER (f->scan_id));
   return im;
+}
+
+/* A film's lung mask from the store's artifacts, or NULL. */
+static CxrImage *
+lung_mask (Page *pg, const CxrReportFilm *f)
+{
+  if (f->lung_mask_path == NULL)
+    return NULL;
+  g_autofree char *p = cxr__report_artifact (pg->d, f->lung_mask_path);
+  return cxr_image_load (p, NULL, NULL, NULL);
 }
 
 /* v from [a, b] to [lo, hi] */
@@ -288,7 +325,8 @@ section_films (Page *pg)
       g_autofree char *ei = esc (f->image_index), *el = esc (f->labels);
       g_string_append_printf (h, "<figure id=\"film-%" G_GINT64_FORMAT "\">", f->scan_id);
       g_autoptr (CxrImage) im = film_image (pg, f);
-      if (im == NULL || !thumb (h, im, 150))
+      g_autoptr (CxrImage) lm = im ? lung_mask (pg, f) : NULL;
+      if (im == NULL || !thumb_outlined (h, im, lm, 150))
         g_string_append (h, "<div class=\"ph\"></div>");
       g_string_append_printf (h, "<figcaption>visit %d", f->visit);
       if (!isnan (f->day))
@@ -336,8 +374,9 @@ pair_figures (Page *pg, const CxrReportPair *p, const CxrReportFilm *f, const Cx
   g_autoptr (CxrImage) mim = fim ? film_image (pg, m) : NULL;
   if (fim && mim)
     {
+      g_autoptr (CxrImage) flm = lung_mask (pg, f);
       g_string_append (h, "<figure>");
-      thumb (h, fim, 220);
+      thumb_outlined (h, fim, flm, 220);
       g_string_append (h, "<figcaption>earlier</figcaption></figure>");
       if (g_strcmp0 (p->status, "failed") != 0)
         {
@@ -345,7 +384,7 @@ pair_figures (Page *pg, const CxrReportPair *p, const CxrReportFilm *f, const Cx
           r.status = CXR_REGISTER_OK;
           g_autoptr (CxrImage) w = cxr_register_warp (mim, &r, fim->width, fim->height);
           g_string_append (h, "<figure>");
-          thumb (h, w, 220);
+          thumb_outlined (h, w, flm, 220); /* the earlier film's lungs, for comparison */
           g_string_append (h, "<figcaption>later, aligned</figcaption></figure>");
         }
       else

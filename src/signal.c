@@ -3,14 +3,17 @@
  * The signal table (signal.h). The floors of the test-retest limits are
  * the signals' resolutions: a probability or an embedding distance is not
  * read closer than 0.01; a trend score of 1 is a change of 0.01 above its
- * threshold over 100 px^2 (progression.c says why limits need floors).
+ * threshold over 100 px^2; a lung's area is not read closer than 2 %
+ * (its edge moves by a pixel or two). progression.c says why limits need
+ * floors.
  */
 #include "cxr/signal.h"
 
 CxrSignal *
 cxr_signal_new (CxrSignalKind kind, const char *finding)
 {
-  g_return_val_if_fail ((kind == CXR_SIGNAL_PROBABILITY) == (finding != NULL), NULL);
+  gboolean named = kind == CXR_SIGNAL_PROBABILITY || kind == CXR_SIGNAL_LUNG_AREA;
+  g_return_val_if_fail (named == (finding != NULL), NULL);
   CxrSignal *s = g_new0 (CxrSignal, 1);
   s->kind = kind;
   switch (kind)
@@ -30,6 +33,12 @@ cxr_signal_new (CxrSignalKind kind, const char *finding)
       s->finding = g_strdup (finding);
       s->limit_floor = 0.01;
       break;
+    case CXR_SIGNAL_LUNG_AREA:
+      s->name = g_strdup_printf ("lung_area_loss:%s", finding);
+      s->finding = g_strdup (finding);
+      s->from_baseline = TRUE;
+      s->limit_floor = 0.02;
+      break;
     }
   return s;
 }
@@ -47,7 +56,8 @@ cxr_signal_free (CxrSignal *s)
 /**
  * cxr_signals_for_model:
  * Every signal a series has with @model: the embedding distance, the
- * trend score, then each finding's probability in the model's order.
+ * trend score, each finding's probability in the model's order, then the
+ * right and left lung's area loss (from the lung fields, when there are).
  *
  * Returns: (transfer full) (element-type CxrSignal): the signals.
  */
@@ -59,5 +69,7 @@ cxr_signals_for_model (const CxrModel *model)
   g_ptr_array_add (a, cxr_signal_new (CXR_SIGNAL_TREND_SCORE, NULL));
   for (int c = 0; c < cxr_model_n_classes (model); c++)
     g_ptr_array_add (a, cxr_signal_new (CXR_SIGNAL_PROBABILITY, cxr_model_class_name (model, c)));
+  g_ptr_array_add (a, cxr_signal_new (CXR_SIGNAL_LUNG_AREA, "right"));
+  g_ptr_array_add (a, cxr_signal_new (CXR_SIGNAL_LUNG_AREA, "left"));
   return a;
 }

@@ -19,6 +19,7 @@ cxr__film_row_clear (gpointer row)
   CxrFilmRow *f = row;
   g_free (f->path);
   g_free (f->sha256);
+  g_free (f->image_index);
 }
 
 void
@@ -35,8 +36,12 @@ cxr__pair_row_clear (gpointer row)
 void
 cxr__patient_work_init (CxrPatientWork *w)
 {
-  w->films = g_array_new (FALSE, TRUE, sizeof (CxrFilmRow));
-  g_array_set_clear_func (w->films, cxr__film_row_clear);
+  GArray **films[] = { &w->films, &w->lung_films };
+  for (guint k = 0; k < G_N_ELEMENTS (films); k++)
+    {
+      *films[k] = g_array_new (FALSE, TRUE, sizeof (CxrFilmRow));
+      g_array_set_clear_func (*films[k], cxr__film_row_clear);
+    }
   GArray **pairs[] = { &w->pending, &w->stored, &w->maps };
   for (guint k = 0; k < G_N_ELEMENTS (pairs); k++)
     {
@@ -49,6 +54,7 @@ void
 cxr__patient_work_clear (CxrPatientWork *w)
 {
   g_clear_pointer (&w->films, g_array_unref);
+  g_clear_pointer (&w->lung_films, g_array_unref);
   g_clear_pointer (&w->pending, g_array_unref);
   g_clear_pointer (&w->stored, g_array_unref);
   g_clear_pointer (&w->maps, g_array_unref);
@@ -56,12 +62,13 @@ cxr__patient_work_clear (CxrPatientWork *w)
 
 /**
  * cxr__store_model_row:
- * The model's row, added the first time a file with its sha256 is used.
+ * The model's row, added the first time a file with its sha256 is used
+ * (classifiers and lung segmenters alike).
  *
  * Returns: its model_id, or -1 with @error set.
  */
 gint64
-cxr__store_model_row (CxrStore *store, const CxrModel *m, GError **error)
+cxr__store_model_row (CxrStore *store, const CxrModelRow *r, GError **error)
 {
   sqlite3_stmt *st = cxr__store_prepare (
       store,
@@ -70,26 +77,21 @@ cxr__store_model_row (CxrStore *store, const CxrModel *m, GError **error)
       error);
   if (st == NULL)
     return -1;
-  GString *cls = g_string_new (NULL);
-  for (int c = 0; c < cxr_model_n_classes (m); c++)
-    g_string_append_printf (cls, "%s%s", c ? "|" : "", cxr_model_class_name (m, c));
-  g_autofree char *meta = cxr_model_metadata_json (m);
-  sqlite3_bind_text (st, 1, cxr_model_name (m), -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 2, cxr_model_architecture (m), -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 3, cxr_model_sha256 (m), -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 4, cls->str, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text (st, 5, meta, -1, SQLITE_STATIC);
-  sqlite3_bind_int (st, 6, cxr_model_input_size (m));
-  sqlite3_bind_int (st, 7, cxr_model_embedding_dim (m));
+  sqlite3_bind_text (st, 1, r->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, r->architecture, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, r->sha256, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 4, r->classes, -1, SQLITE_STATIC);
+  cxr__bind_text_or_null (st, 5, r->metadata);
+  sqlite3_bind_int (st, 6, r->input_size);
+  sqlite3_bind_int (st, 7, r->embedding_dim);
   gboolean ok = cxr__store_step_done (store, st, "adding the model", error);
   sqlite3_finalize (st);
-  g_string_free (cls, TRUE);
   if (!ok)
     return -1;
   st = cxr__store_prepare (store, "SELECT model_id FROM models WHERE sha256 = ?", error);
   if (st == NULL)
     return -1;
-  sqlite3_bind_text (st, 1, cxr_model_sha256 (m), -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 1, r->sha256, -1, SQLITE_STATIC);
   gint64 id = sqlite3_step (st) == SQLITE_ROW ? sqlite3_column_int64 (st, 0) : -1;
   sqlite3_finalize (st);
   if (id < 0)
@@ -114,13 +116,16 @@ cxr__store_model_row (CxrStore *store, const CxrModel *m, GError **error)
  * Returns: (transfer full) (element-type utf8): patient ids, in order.
  */
 GPtrArray *
-cxr__store_patients_with_work (CxrStore *store, gint64 model_id, gboolean maps, GError **error)
+cxr__store_patients_with_work (CxrStore *store, gint64 model_id, gint64 lung_model_id,
+                               gboolean maps, GError **error)
 {
   sqlite3_stmt *st = cxr__store_prepare (
       store,
       "SELECT patient_id FROM pending_registrations UNION"
       " SELECT patient_id FROM frontal_scans f WHERE ?1 AND NOT EXISTS"
       "  (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2) UNION"
+      " SELECT patient_id FROM frontal_scans f WHERE ?4 > 0 AND NOT EXISTS"
+      "  (SELECT 1 FROM lung_fields l WHERE l.scan_id = f.scan_id AND l.model_id = ?4) UNION"
       " SELECT m.patient_id FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
       "  WHERE ?3 AND " MAP_PENDING " ORDER BY 1",
       error);
@@ -129,6 +134,7 @@ cxr__store_patients_with_work (CxrStore *store, gint64 model_id, gboolean maps, 
   sqlite3_bind_int (st, 1, model_id > 0);
   sqlite3_bind_int64 (st, 2, model_id);
   sqlite3_bind_int (st, 3, maps);
+  sqlite3_bind_int64 (st, 4, lung_model_id);
   GPtrArray *patients = g_ptr_array_new_with_free_func (g_free);
   int rc;
   while ((rc = sqlite3_step (st)) == SQLITE_ROW)
@@ -156,7 +162,30 @@ status_of (const char *s)
  * in that order from @col. */
 #define STORED_TRANSFORM_COLUMNS                                                                   \
   "r.dx_px, r.dy_px, r.angle_deg, r.scale, min(r.status),"                                         \
-  " coalesce(r.fixed_aspect, 1), coalesce(r.moving_aspect, 1)"
+  " coalesce(r.fixed_aspect, 1), coalesce(r.moving_aspect, 1),"                                    \
+  " r.deform_nx, r.deform_ny, r.deform_field"
+
+/**
+ * cxr__col_deform_field:
+ * The deformable field of a stored registration: columns deform_nx,
+ * deform_ny, deform_field (2 x ny x nx float32, ux then uy) from @col;
+ * none when they do not describe one.
+ */
+void
+cxr__col_deform_field (sqlite3_stmt *st, int col, CxrDeformField *f)
+{
+  memset (f, 0, sizeof *f);
+  int nx = sqlite3_column_int (st, col), ny = sqlite3_column_int (st, col + 1);
+  const void *blob = sqlite3_column_blob (st, col + 2);
+  int bytes = sqlite3_column_bytes (st, col + 2);
+  if (nx < 4 || ny < 4 || nx > CXR_DEFORM_MAX || ny > CXR_DEFORM_MAX || blob == NULL
+      || bytes != (int) sizeof (float) * 2 * nx * ny)
+    return;
+  f->nx = nx;
+  f->ny = ny;
+  memcpy (f->ux, blob, sizeof (float) * nx * ny);
+  memcpy (f->uy, (const float *) blob + nx * ny, sizeof (float) * nx * ny);
+}
 
 static void
 stored_transform (sqlite3_stmt *st, int col, CxrRegistration *r)
@@ -168,6 +197,8 @@ stored_transform (sqlite3_stmt *st, int col, CxrRegistration *r)
   r->status = status_of (cxr__col_text (st, col + 4));
   r->fixed_aspect = sqlite3_column_double (st, col + 5);
   r->moving_aspect = sqlite3_column_double (st, col + 6);
+  cxr__col_deform_field (st, col + 7, &r->field);
+  r->deformable = r->field.nx > 0;
 }
 
 /* The first columns of a pair's row (PAIR_HEAD_COLUMNS, over scans f
@@ -238,27 +269,67 @@ film_names_apply (const FilmNames *fn, CxrPairRow *p)
       = *(double *) g_hash_table_lookup (fn->spacing, GINT_TO_POINTER (p->fixed_id));
 }
 
+/* Frontal films without results of the model @model_id in @table
+ * (embeddings or lung_fields). */
 static gboolean
-load_films (CxrStore *store, const char *patient_id, gint64 model_id, GArray *films, GError **error)
+load_films (CxrStore *store, const char *patient_id, const char *table, gint64 model_id,
+            GArray *films, GError **error)
 {
-  sqlite3_stmt *fs = cxr__store_prepare (
-      store,
-      "SELECT scan_id, path, sha256 FROM frontal_scans f WHERE patient_id = ?1 AND NOT EXISTS"
-      " (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2)"
-      " ORDER BY visit",
-      error);
+  g_autofree char *sql = g_strdup_printf (
+      "SELECT f.scan_id, f.path, f.sha256, f.image_index, f.pixel_spacing_mm, a.pixel_aspect"
+      "  FROM frontal_scans f JOIN scan_pixel_aspect a USING (scan_id)"
+      " WHERE f.patient_id = ?1 AND NOT EXISTS"
+      " (SELECT 1 FROM %s e WHERE e.scan_id = f.scan_id AND e.model_id = ?2) ORDER BY f.visit",
+      table);
+  sqlite3_stmt *fs = cxr__store_prepare (store, sql, error);
   if (fs == NULL)
     return FALSE;
   sqlite3_bind_text (fs, 1, patient_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (fs, 2, model_id);
   while (sqlite3_step (fs) == SQLITE_ROW)
     {
-      CxrFilmRow f = { sqlite3_column_int64 (fs, 0), g_strdup (cxr__col_text (fs, 1)),
-                       g_strdup (cxr__col_text (fs, 2)) };
+      CxrFilmRow f = { sqlite3_column_int64 (fs, 0),     g_strdup (cxr__col_text (fs, 1)),
+                       g_strdup (cxr__col_text (fs, 2)), g_strdup (cxr__col_text (fs, 3)),
+                       cxr__col_double (fs, 4),          sqlite3_column_double (fs, 5) };
       g_array_append_val (films, f);
     }
   sqlite3_finalize (fs);
   return TRUE;
+}
+
+/**
+ * cxr_store_find_film:
+ * @path: (out) (transfer full): the film's file
+ * @aspect: (out): its pixel height over width in the patient
+ *
+ * Looks film @image_index up in the store; FALSE with
+ * CXR_ERROR_INVALID_INPUT when the store has no film of that name with a
+ * file.
+ */
+gboolean
+cxr_store_find_film (CxrStore *store, const char *image_index, char **path, double *aspect,
+                     GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
+      "SELECT s.scan_id, s.path, s.sha256, s.image_index, s.pixel_spacing_mm, a.pixel_aspect"
+      "  FROM scans s JOIN scan_pixel_aspect a USING (scan_id) WHERE s.image_index = ?1"
+      " AND s.path IS NOT NULL",
+      error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_text (st, 1, image_index, -1, SQLITE_STATIC);
+  gboolean found = sqlite3_step (st) == SQLITE_ROW && sqlite3_column_type (st, 1) != SQLITE_NULL;
+  if (found)
+    {
+      *path = g_strdup (cxr__col_text (st, 1));
+      *aspect = sqlite3_column_double (st, 5);
+    }
+  else
+    g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "no film '%s' with a file in the store",
+                 image_index);
+  sqlite3_finalize (st);
+  return found;
 }
 
 static gboolean
@@ -323,10 +394,13 @@ load_stored (CxrStore *store, const char *patient_id, const char *where, GArray 
  * cxr__patient_work_init(); on failure it holds what was read.
  */
 gboolean
-cxr__store_load_work (CxrStore *store, const char *patient_id, gint64 model_id, gboolean maps,
-                      CxrPatientWork *out, GError **error)
+cxr__store_load_work (CxrStore *store, const char *patient_id, gint64 model_id,
+                      gint64 lung_model_id, gboolean maps, CxrPatientWork *out, GError **error)
 {
-  if (model_id > 0 && !load_films (store, patient_id, model_id, out->films, error))
+  if (model_id > 0 && !load_films (store, patient_id, "embeddings", model_id, out->films, error))
+    return FALSE;
+  if (lung_model_id > 0
+      && !load_films (store, patient_id, "lung_fields", lung_model_id, out->lung_films, error))
     return FALSE;
   if (!load_pending (store, patient_id, out->pending, error)
       || !load_stored (store, patient_id, "r.dx_px IS NOT NULL", out->stored, error))
@@ -350,11 +424,10 @@ cxr__store_load_work (CxrStore *store, const char *patient_id, gint64 model_id, 
 static const char insert_registration[]
     = "INSERT OR REPLACE INTO registrations (fixed_scan_id, moving_scan_id, kind, dx_px, dy_px,"
       " angle_deg, scale, confidence, status, cross_view, elapsed_ms, method, ncc_before,"
-      " ncc_after, psr, asymmetry_px, fixed_aspect, moving_aspect, transitivity_px, reason, run_id)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-static const char downgrade_registration[]
-    = "UPDATE registrations SET status = 'low_confidence', reason = ?"
-      " WHERE fixed_scan_id = ? AND moving_scan_id = ? AND status = 'ok'";
+      " ncc_after, psr, asymmetry_px, fixed_aspect, moving_aspect, transitivity_px, reason, run_id,"
+      " ncc_global, ncc_region, lung_dice_before, lung_dice_after, deformable,"
+      " rms_displacement_px, max_displacement_px, folds, deform_nx, deform_ny, deform_field)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char insert_embedding[]
     = "INSERT OR REPLACE INTO embeddings"
       " (scan_id, model_id, dim, vector, run_id) VALUES (?,?,?,?,?)";
@@ -368,8 +441,13 @@ static const char insert_change[]
     = "INSERT OR REPLACE INTO pair_changes (fixed_scan_id, moving_scan_id, kind, change_score,"
       " change_energy, changed_area_px, changed_area_mm2, peak_x_px, peak_y_px, peak_value,"
       " threshold, noise_sigma, mask_area_px, embedding_distance, feature_change,"
-      " trend_score, trend_threshold, model_id, overlay_path, map_path, elapsed_ms, method, run_id)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      " trend_score, trend_threshold, model_id, overlay_path, map_path, elapsed_ms, method, run_id,"
+      " mask_kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char insert_lungs[]
+    = "INSERT OR REPLACE INTO lung_fields (scan_id, model_id, right_area_px, left_area_px,"
+      " right_area_mm2, left_area_mm2, lung_fraction, bbox_x0, bbox_y0, bbox_x1, bbox_y1,"
+      " quality, status, reason, mask_path, elapsed_ms, run_id)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char insert_finding_change[]
     = "INSERT OR REPLACE INTO pair_finding_changes (fixed_scan_id, moving_scan_id, kind,"
       " model_id, finding, probability_delta, heatmap_delta_max) VALUES (?,?,?,?,?,?,?)";
@@ -377,8 +455,8 @@ static const char insert_finding_change[]
 struct _CxrAnalysisWriter {
   CxrStore *store;
   const CxrModel *model;
-  gint64 model_id, run_id;
-  sqlite3_stmt *reg, *down, *emb, *pred, *heat, *chg, *fchg;
+  gint64 model_id, lung_model_id, run_id;
+  sqlite3_stmt *reg, *emb, *pred, *heat, *chg, *fchg, *lungs;
 };
 
 void
@@ -386,7 +464,7 @@ cxr__analysis_writer_free (CxrAnalysisWriter *w)
 {
   if (w == NULL)
     return;
-  sqlite3_stmt *all[] = { w->reg, w->down, w->emb, w->pred, w->heat, w->chg, w->fchg };
+  sqlite3_stmt *all[] = { w->reg, w->emb, w->pred, w->heat, w->chg, w->fchg, w->lungs };
   for (guint k = 0; k < G_N_ELEMENTS (all); k++)
     sqlite3_finalize (all[k]);
   g_free (w);
@@ -400,16 +478,16 @@ cxr__analysis_writer_free (CxrAnalysisWriter *w)
  * Returns: (transfer full): the writer, or %NULL with @error set.
  */
 CxrAnalysisWriter *
-cxr__analysis_writer_new (CxrStore *store, const CxrModel *model, gint64 model_id, gboolean maps,
-                          gint64 run_id, GError **error)
+cxr__analysis_writer_new (CxrStore *store, const CxrModel *model, gint64 model_id,
+                          gint64 lung_model_id, gboolean maps, gint64 run_id, GError **error)
 {
   g_autoptr (CxrAnalysisWriter) w = g_new0 (CxrAnalysisWriter, 1);
   w->store = store;
   w->model = model;
   w->model_id = model_id;
+  w->lung_model_id = lung_model_id;
   w->run_id = run_id;
-  if (!cxr__store_prepare_all (store, error, &w->reg, insert_registration, &w->down,
-                               downgrade_registration, NULL))
+  if (!cxr__store_prepare_all (store, error, &w->reg, insert_registration, NULL))
     return NULL;
   if (model
       && !cxr__store_prepare_all (store, error, &w->emb, insert_embedding, &w->pred,
@@ -418,6 +496,8 @@ cxr__analysis_writer_new (CxrStore *store, const CxrModel *model, gint64 model_i
   if (maps
       && !cxr__store_prepare_all (store, error, &w->chg, insert_change, &w->fchg,
                                   insert_finding_change, NULL))
+    return NULL;
+  if (lung_model_id > 0 && !cxr__store_prepare_all (store, error, &w->lungs, insert_lungs, NULL))
     return NULL;
   return g_steal_pointer (&w);
 }
@@ -455,25 +535,35 @@ cxr__analysis_write_registration (CxrAnalysisWriter *w, const CxrPairRow *p, con
   cxr__bind_double_or_null (ins, i++, chain_px);
   cxr__bind_text_or_null (ins, i++, error_text ? error_text : r->reason);
   sqlite3_bind_int64 (ins, i++, w->run_id);
+  /* the deformable stage's evidence and field */
+  double dv[] = { r->ncc_global };
+  for (guint q = 0; q < G_N_ELEMENTS (dv); q++, i++)
+    if (have)
+      sqlite3_bind_double (ins, i, dv[q]);
+  if (have && r->ncc_region)
+    sqlite3_bind_text (ins, i, r->ncc_region, -1, SQLITE_STATIC);
+  i++;
+  cxr__bind_double_or_null (ins, i++, have ? r->lung_dice_before : NAN);
+  cxr__bind_double_or_null (ins, i++, have ? r->lung_dice_after : NAN);
+  sqlite3_bind_int (ins, i++, have && r->deformable);
+  g_autofree float *field = NULL;
+  if (have && r->deformable)
+    {
+      int nc = r->field.nx * r->field.ny;
+      field = g_new (float, 2 * nc);
+      memcpy (field, r->field.ux, sizeof (float) * nc);
+      memcpy (field + nc, r->field.uy, sizeof (float) * nc);
+      sqlite3_bind_double (ins, i++, r->rms_displacement_px);
+      sqlite3_bind_double (ins, i++, r->max_displacement_px);
+      sqlite3_bind_int (ins, i++, r->folds);
+      sqlite3_bind_int (ins, i++, r->field.nx);
+      sqlite3_bind_int (ins, i++, r->field.ny);
+      sqlite3_bind_blob (ins, i++, field, (int) (sizeof (float) * 2 * nc), SQLITE_STATIC);
+    }
+  else
+    for (int q = 0; q < 6; q++)
+      sqlite3_bind_null (ins, i++);
   return cxr__store_step_done (w->store, ins, "storing a registration", error);
-}
-
-/**
- * cxr__analysis_downgrade:
- * A stored ok registration becomes low_confidence for @reason.
- *
- * Returns: the rows changed (0 or 1), or -1 with @error set.
- */
-gint64
-cxr__analysis_downgrade (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving_id,
-                         const char *reason, GError **error)
-{
-  sqlite3_bind_text (w->down, 1, reason, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (w->down, 2, fixed_id);
-  sqlite3_bind_int64 (w->down, 3, moving_id);
-  if (!cxr__store_step_done (w->store, w->down, "downgrading a stored registration", error))
-    return -1;
-  return sqlite3_changes (w->store->db);
 }
 
 /**
@@ -547,6 +637,7 @@ cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving
   sqlite3_bind_double (st, i++, d->elapsed_ms);
   sqlite3_bind_text (st, i++, method, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (st, i++, w->run_id);
+  cxr__bind_text_or_null (st, i++, d->mask_kind);
   if (!cxr__store_step_done (w->store, st, "storing a difference map", error))
     return FALSE;
   for (int f = 0; f < d->n_classes; f++)
@@ -562,4 +653,37 @@ cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving
         return FALSE;
     }
   return TRUE;
+}
+
+/**
+ * cxr__analysis_write_lungs:
+ * A film's lung fields, found by the writer's lung model.
+ */
+gboolean
+cxr__analysis_write_lungs (CxrAnalysisWriter *w, gint64 scan_id, const CxrLungRow *row,
+                           GError **error)
+{
+  g_return_val_if_fail (w->lungs != NULL, FALSE);
+  const CxrLungFields *l = row->lungs;
+  sqlite3_stmt *st = w->lungs;
+  int i = 1;
+  sqlite3_bind_int64 (st, i++, scan_id);
+  sqlite3_bind_int64 (st, i++, w->lung_model_id);
+  sqlite3_bind_double (st, i++, l->right_area_px);
+  sqlite3_bind_double (st, i++, l->left_area_px);
+  cxr__bind_double_or_null (st, i++, row->right_area_mm2);
+  cxr__bind_double_or_null (st, i++, row->left_area_mm2);
+  sqlite3_bind_double (st, i++, l->lung_fraction);
+  gboolean box = l->bbox_x1 >= 0;
+  int b[4] = { l->bbox_x0, l->bbox_y0, l->bbox_x1, l->bbox_y1 };
+  for (int k = 0; k < 4; k++, i++)
+    if (box)
+      sqlite3_bind_int (st, i, b[k]);
+  sqlite3_bind_double (st, i++, l->quality);
+  sqlite3_bind_text (st, i++, cxr_lungs_status_name (l->status), -1, SQLITE_STATIC);
+  cxr__bind_text_or_null (st, i++, l->reason);
+  cxr__bind_text_or_null (st, i++, row->mask_path);
+  sqlite3_bind_double (st, i++, l->elapsed_ms);
+  sqlite3_bind_int64 (st, i++, w->run_id);
+  return cxr__store_step_done (w->store, st, "storing lung fields", error);
 }

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <sqlite3.h>
 
+#include "cxr/register.h"
 #include "cxr/store.h"
 
 G_BEGIN_DECLS
@@ -69,5 +70,7 @@ cxr__col_double (sqlite3_stmt *st, int i)
 {
   return sqlite3_column_type (st, i) == SQLITE_NULL ? NAN : sqlite3_column_double (st, i);
 }
+
+void cxr__col_deform_field (sqlite3_stmt *st, int col, CxrDeformField *field);
 
 G_END_DECLS

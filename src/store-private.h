@@ -13,6 +13,7 @@
 
 #include "cxr/diff.h"
 #include "cxr/image.h"
+#include "cxr/lungs.h"
 #include "cxr/model.h"
 #include "cxr/register.h"
 #include "cxr/signal.h"
@@ -79,11 +80,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrScanWriter, cxr__scan_writer_free)
 
 /* --- analysis (pipeline) ------------------------------------------------- */
 
-/* A frontal film to embed and score. */
+/* A frontal film to embed and score, or to find the lung fields of. */
 typedef struct {
   gint64 scan_id;
   char *path;
   char *sha256; /* as ingested: the file must still have it */
+  char *image_index;
+  double spacing_mm; /* pixel width in the patient, NAN unknown */
+  double aspect;     /* pixel height over width in the patient */
 } CxrFilmRow;
 
 void cxr__film_row_clear (gpointer row);
@@ -106,26 +110,36 @@ void cxr__pair_row_clear (gpointer row);
 
 /* One patient's pending work. */
 typedef struct {
-  GArray *films;   /* CxrFilmRow: frontal films without the model's results */
-  GArray *pending; /* CxrPairRow: to register, in visit order */
-  GArray *stored;  /* CxrPairRow: earlier registrations with a transform */
-  GArray *maps;    /* CxrPairRow: earlier registrations whose map is to make */
+  GArray *films;      /* CxrFilmRow: frontal films without the model's results */
+  GArray *lung_films; /* CxrFilmRow: frontal films without the lung model's fields */
+  GArray *pending;    /* CxrPairRow: to register, in visit order */
+  GArray *stored;     /* CxrPairRow: earlier registrations with a transform */
+  GArray *maps;       /* CxrPairRow: earlier registrations whose map is to make */
 } CxrPatientWork;
 
 void cxr__patient_work_init (CxrPatientWork *w);
 void cxr__patient_work_clear (CxrPatientWork *w);
 
-gint64 cxr__store_model_row (CxrStore *store, const CxrModel *model, GError **error);
-GPtrArray *cxr__store_patients_with_work (CxrStore *store, gint64 model_id, gboolean maps,
-                                          GError **error);
+/* A model's row in the models table. */
+typedef struct {
+  const char *name, *architecture, *sha256;
+  const char *classes;  /* '|'-separated */
+  const char *metadata; /* JSON */
+  int input_size, embedding_dim;
+} CxrModelRow;
+
+gint64 cxr__store_model_row (CxrStore *store, const CxrModelRow *row, GError **error);
+GPtrArray *cxr__store_patients_with_work (CxrStore *store, gint64 model_id, gint64 lung_model_id,
+                                          gboolean maps, GError **error);
 gboolean cxr__store_load_work (CxrStore *store, const char *patient_id, gint64 model_id,
-                               gboolean maps, CxrPatientWork *out, GError **error);
+                               gint64 lung_model_id, gboolean maps, CxrPatientWork *out,
+                               GError **error);
 
 typedef struct _CxrAnalysisWriter CxrAnalysisWriter;
 
 CxrAnalysisWriter *cxr__analysis_writer_new (CxrStore *store, const CxrModel *model,
-                                             gint64 model_id, gboolean maps, gint64 run_id,
-                                             GError **error);
+                                             gint64 model_id, gint64 lung_model_id, gboolean maps,
+                                             gint64 run_id, GError **error);
 void cxr__analysis_writer_free (CxrAnalysisWriter *w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrAnalysisWriter, cxr__analysis_writer_free)
 
@@ -133,13 +147,21 @@ gboolean cxr__analysis_write_registration (CxrAnalysisWriter *w, const CxrPairRo
                                            const char *kind, const CxrRegistration *reg,
                                            double chain_px, const char *error_text,
                                            const char *method, GError **error);
-gint64 cxr__analysis_downgrade (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving_id,
-                                const char *reason, GError **error);
 gboolean cxr__analysis_write_prediction (CxrAnalysisWriter *w, gint64 scan_id,
                                          const CxrPrediction *p, GError **error);
 gboolean cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving_id,
                                      const char *kind, const CxrDiff *d, const char *overlay_path,
                                      const char *map_path, const char *method, GError **error);
+
+/* A film's lung fields as the analysis made them. */
+typedef struct {
+  const CxrLungFields *lungs;
+  double right_area_mm2, left_area_mm2; /* NAN when the spacing is unknown */
+  const char *mask_path;                /* relative to STORE.artifacts, or NULL */
+} CxrLungRow;
+
+gboolean cxr__analysis_write_lungs (CxrAnalysisWriter *w, gint64 scan_id, const CxrLungRow *row,
+                                    GError **error);
 
 /* --- series (progression, report) ----------------------------------------- */
 
@@ -154,7 +176,6 @@ typedef struct {
 
 void cxr__series_film_clear (gpointer film);
 
-gboolean cxr__store_has_limits (CxrStore *store, gint64 model_id, gboolean *have, GError **error);
 GArray *cxr__store_calibration_films (CxrStore *store, int n, GError **error);
 
 typedef struct {
@@ -210,6 +231,7 @@ typedef struct {
 typedef struct {
   gint64 scan_id;
   char *image_index, *view_kind, *view_position, *status, *error, *path, *labels, *sha256;
+  char *lung_mask_path; /* its plausible lung fields' mask (in STORE.artifacts), or NULL */
   int visit;
   double day, age; /* NAN unknown */
 } CxrReportFilm;

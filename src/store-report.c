@@ -21,6 +21,7 @@ cxr__report_film_clear (gpointer film)
   g_free (f->path);
   g_free (f->labels);
   g_free (f->sha256);
+  g_free (f->lung_mask_path);
 }
 
 void
@@ -91,8 +92,10 @@ cxr__store_patient_films (CxrStore *store, const char *pid, GError **error)
   sqlite3_stmt *st = cxr__store_prepare (
       store,
       "SELECT scan_id, image_index, view_kind, view_position, status, error, path, finding_labels,"
-      " sha256, visit, coalesce(julianday(study_date), day_offset), age_years"
-      " FROM scans WHERE patient_id = ? ORDER BY visit",
+      " sha256, visit, coalesce(julianday(study_date), day_offset), age_years,"
+      " (SELECT mask_path FROM lung_fields l WHERE l.scan_id = s.scan_id AND l.status = 'ok'"
+      "   ORDER BY model_id DESC LIMIT 1)"
+      " FROM scans s WHERE patient_id = ? ORDER BY visit",
       error);
   if (st == NULL)
     return NULL;
@@ -109,6 +112,7 @@ cxr__store_patient_films (CxrStore *store, const char *pid, GError **error)
       f.visit = sqlite3_column_int (st, 9);
       f.day = cxr__col_double (st, 10);
       f.age = cxr__col_double (st, 11);
+      f.lung_mask_path = g_strdup (cxr__col_text (st, 12));
       g_array_append_val (films, f);
     }
   sqlite3_finalize (st);
@@ -191,7 +195,8 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid)
       store,
       "SELECT r.fixed_scan_id, r.moving_scan_id, r.kind, r.dx_px, r.dy_px, r.angle_deg, r.scale,"
       " r.confidence, r.status, r.reason, r.cross_view, c.change_score, c.changed_area_mm2,"
-      " c.overlay_path, r.fixed_aspect, r.moving_aspect"
+      " c.overlay_path, r.fixed_aspect, r.moving_aspect, r.deform_nx, r.deform_ny,"
+      " r.deform_field"
       " FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
       " LEFT JOIN pair_changes c USING (fixed_scan_id, moving_scan_id, kind)"
       " WHERE m.patient_id = ? ORDER BY m.visit, r.kind DESC",
@@ -216,6 +221,8 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid)
       p.overlay_path = g_strdup (cxr__col_text (st, 13));
       p.reg.fixed_aspect = sqlite3_column_double (st, 14); /* NULL (square) reads 0 */
       p.reg.moving_aspect = sqlite3_column_double (st, 15);
+      cxr__col_deform_field (st, 16, &p.reg.field);
+      p.reg.deformable = p.reg.field.nx > 0;
       g_array_append_val (pairs, p);
     }
   sqlite3_finalize (st);

@@ -50,19 +50,6 @@ text_column (CxrStore *store, sqlite3_stmt *st, GError **error)
 
 /* --- test-retest limits ------------------------------------------------------- */
 
-gboolean
-cxr__store_has_limits (CxrStore *store, gint64 model_id, gboolean *have, GError **error)
-{
-  sqlite3_stmt *st
-      = cxr__store_prepare (store, "SELECT count(*) FROM retest_limits WHERE model_id = ?", error);
-  if (st == NULL)
-    return FALSE;
-  sqlite3_bind_int64 (st, 1, model_id);
-  *have = sqlite3_step (st) == SQLITE_ROW && sqlite3_column_int (st, 0) > 0;
-  sqlite3_finalize (st);
-  return TRUE;
-}
-
 /**
  * cxr__store_calibration_films:
  * Up to @n frontal films spread over the store, to derive the test-retest
@@ -86,8 +73,12 @@ cxr__store_calibration_films (CxrStore *store, int n, GError **error)
   g_array_set_clear_func (films, cxr__film_row_clear);
   while (sqlite3_step (st) == SQLITE_ROW)
     {
-      CxrFilmRow f = { sqlite3_column_int64 (st, 0), g_strdup (cxr__col_text (st, 1)),
-                       g_strdup (cxr__col_text (st, 2)) };
+      CxrFilmRow f = { sqlite3_column_int64 (st, 0),
+                       g_strdup (cxr__col_text (st, 1)),
+                       g_strdup (cxr__col_text (st, 2)),
+                       NULL,
+                       NAN,
+                       1.0 };
       g_array_append_val (films, f);
     }
   sqlite3_finalize (st);
@@ -206,9 +197,14 @@ static const char select_trend_score[]
       " WHERE c.fixed_scan_id = ? AND c.moving_scan_id = ? AND c.kind = 'baseline'"
       "   AND r.status = 'ok'";
 
+/* a film's lung areas, from its latest plausible lung fields */
+static const char select_lung_area[]
+    = "SELECT right_area_px, left_area_px, right_area_mm2, left_area_mm2 FROM lung_fields"
+      " WHERE scan_id = ? AND status = 'ok' ORDER BY model_id DESC LIMIT 1";
+
 struct _CxrSignalReader {
   gint64 model_id;
-  sqlite3_stmt *prob, *emb, *trend;
+  sqlite3_stmt *prob, *emb, *trend, *area;
 };
 
 void
@@ -219,6 +215,7 @@ cxr__signal_reader_free (CxrSignalReader *r)
   sqlite3_finalize (r->prob);
   sqlite3_finalize (r->emb);
   sqlite3_finalize (r->trend);
+  sqlite3_finalize (r->area);
   g_free (r);
 }
 
@@ -228,7 +225,8 @@ cxr__signal_reader_new (CxrStore *store, gint64 model_id, GError **error)
   g_autoptr (CxrSignalReader) r = g_new0 (CxrSignalReader, 1);
   r->model_id = model_id;
   if (!cxr__store_prepare_all (store, error, &r->prob, select_probability, &r->emb,
-                               select_embedding_distance, &r->trend, select_trend_score, NULL))
+                               select_embedding_distance, &r->trend, select_trend_score, &r->area,
+                               select_lung_area, NULL))
     return NULL;
   return g_steal_pointer (&r);
 }
@@ -239,11 +237,38 @@ cxr__signal_reader_new (CxrStore *store, gint64 model_id, GError **error)
  *
  * Returns: whether the signal has a value at that film (in @value).
  */
+/* One lung's area at a film: px, and mm^2 (NAN unknown); FALSE when the
+ * film has no plausible lung fields. */
+static gboolean
+lung_area (CxrSignalReader *r, gint64 scan_id, gboolean right, double *px, double *mm2)
+{
+  sqlite3_bind_int64 (r->area, 1, scan_id);
+  gboolean have = sqlite3_step (r->area) == SQLITE_ROW;
+  if (have)
+    {
+      *px = sqlite3_column_double (r->area, right ? 0 : 1);
+      *mm2 = cxr__col_double (r->area, right ? 2 : 3);
+    }
+  sqlite3_reset (r->area);
+  return have && *px > 0;
+}
+
 gboolean
 cxr__signal_reader_value (CxrSignalReader *r, const CxrSignal *sig, gint64 first_scan_id,
                           gint64 scan_id, gboolean first, double *value)
 {
   sqlite3_stmt *q = NULL;
+  if (sig->kind == CXR_SIGNAL_LUNG_AREA)
+    {
+      gboolean right = g_str_equal (sig->finding, "right");
+      double p0, m0, p1, m1;
+      if (!lung_area (r, first_scan_id, right, &p0, &m0)
+          || !lung_area (r, scan_id, right, &p1, &m1))
+        return FALSE;
+      /* in mm^2 when both films' spacings are known, else in pixels */
+      *value = first ? 0 : !isnan (m0) && !isnan (m1) ? 1 - m1 / m0 : 1 - p1 / p0;
+      return TRUE;
+    }
   switch (sig->kind)
     {
     case CXR_SIGNAL_PROBABILITY:
@@ -268,6 +293,7 @@ cxr__signal_reader_value (CxrSignalReader *r, const CxrSignal *sig, gint64 first
       sqlite3_bind_int64 (q, 1, first_scan_id);
       sqlite3_bind_int64 (q, 2, scan_id);
       break;
+    case CXR_SIGNAL_LUNG_AREA: g_assert_not_reached ();
     }
   gboolean have = sqlite3_step (q) == SQLITE_ROW && sqlite3_column_type (q, 0) != SQLITE_NULL;
   if (have)

@@ -102,8 +102,11 @@ test_inverse_is_exact (void **state)
 {
   g_autoptr (CxrImage) m = make_moving (0.95, 3.0, 25, -30, 0.9, 0.05, 0.01, 0);
   CxrRegistration ab, ba;
-  assert_true (cxr_register_pair (fixed_film, m, NULL, &ab, NULL));
-  assert_true (cxr_register_pair (m, fixed_film, NULL, &ba, NULL));
+  CxrRegisterOptions o;
+  cxr_register_options_init (&o);
+  o.no_deform = TRUE; /* the global stages: symmetric by construction */
+  assert_true (cxr_register_pair (fixed_film, m, &o, &ab, NULL));
+  assert_true (cxr_register_pair (m, fixed_film, &o, &ba, NULL));
   /* A's centre through A->B->A */
   double x, y, x2, y2;
   int w = fixed_film->width, h = fixed_film->height;
@@ -337,6 +340,102 @@ test_warp_exact_samples (void **state)
                           fixed_film->data[(gsize) (h - 1 - y) * w + (w - 1 - x)], 1e-5);
 }
 
+/* The B-spline field: sampling on a grid agrees with point evaluation,
+ * and a constant lattice is the constant displacement (the cubic
+ * B-spline's weights sum to 1). */
+static void
+test_field_evaluation (void **state)
+{
+  CxrDeformField f = { 0 };
+  f.nx = 7;
+  f.ny = 9;
+  for (int i = 0; i < f.nx * f.ny; i++)
+    {
+      f.ux[i] = 3.5f;
+      f.uy[i] = -2.0f;
+    }
+  double ux, uy;
+  cxr_deform_field_at (&f, 300, 200, 17.3, 151.9, &ux, &uy);
+  assert_true (fabs (ux - 3.5) < 1e-5 && fabs (uy + 2.0) < 1e-5);
+  for (int i = 0; i < f.nx * f.ny; i++)
+    {
+      f.ux[i] = (float) sin (i * 0.7) * 5;
+      f.uy[i] = (float) cos (i * 1.3) * 4;
+    }
+  double xs[5] = { -3, 0, 120.25, 250, 299 }, ys[4] = { 0, 77.5, 150, 199 };
+  float sx[20], sy[20];
+  cxr_deform_field_sample (&f, 300, 200, xs, 5, ys, 4, sx, sy);
+  for (int b = 0; b < 4; b++)
+    for (int a = 0; a < 5; a++)
+      {
+        cxr_deform_field_at (&f, 300, 200, xs[a], ys[b], &ux, &uy);
+        assert_true (fabs (sx[b * 5 + a] - ux) < 1e-4 && fabs (sy[b * 5 + a] - uy) < 1e-4);
+      }
+  /* the lattice spans the film: a control point's own position takes
+   * 2/3 of it and 1/6 of each neighbour */
+  memset (&f, 0, sizeof f);
+  f.nx = f.ny = 6;
+  f.ux[2 * 6 + 3] = 6;
+  double hx = 299.0 / 3, hy = 199.0 / 3;
+  cxr_deform_field_at (&f, 300, 200, 2 * hx, 1 * hy, &ux, &uy);
+  assert_true (fabs (ux - 6 * (2.0 / 3) * (2.0 / 3)) < 1e-4 && uy == 0);
+}
+
+/* A film against itself bent by a known smooth field (no global motion):
+ * the deformable stage recovers the bend inside the thorax to half a px of
+ * a 1024-px film (measured 0.14; the global stage alone leaves 1.1 of its
+ * 4.5 px on average), without folds, and the field is kept because the
+ * films correlate better with it. */
+static void
+test_deformable_recovers_a_bend (void **state)
+{
+  CxrRegistration truth = { 0 };
+  truth.scale = 1;
+  truth.field.nx = truth.field.ny = 8;
+  for (int j = 0; j < 8; j++)
+    for (int i = 0; i < 8; i++)
+      {
+        /* up to ~10 px, smooth: a breath's worth at the bases */
+        truth.field.ux[j * 8 + i] = (float) (6 * sin (i * 0.9) * cos (j * 0.6));
+        truth.field.uy[j * 8 + i] = (float) (9 * j / 7.0 * sin (i * 0.45));
+      }
+  int w = fixed_film->width, h = fixed_film->height;
+  /* B(p) = A(p + u(p)): registering A to B is p -> p + u(p) */
+  g_autoptr (CxrImage) bent = cxr_register_warp (fixed_film, &truth, w, h);
+  CxrRegistration r, g;
+  CxrRegisterOptions o;
+  cxr_register_options_init (&o);
+  assert_true (cxr_register_pair (bent, fixed_film, &o, &r, NULL));
+  o.no_deform = TRUE;
+  assert_true (cxr_register_pair (bent, fixed_film, &o, &g, NULL));
+  if (!(r.deformable && r.folds == 0 && r.ncc_after > r.ncc_global))
+    fail_msg ("deformable %d, folds %d, ncc %.4f -> %.4f (global %.4f)", r.deformable, r.folds,
+              r.ncc_before, r.ncc_after, r.ncc_global);
+  assert_false (g.deformable);
+  double err_g = 0, err_r = 0, moved = 0;
+  int n = 0;
+  for (double y = 0.3 * h; y <= 0.75 * h; y += h / 32.0)
+    for (double x = 0.2 * w; x <= 0.8 * w; x += w / 32.0)
+      {
+        double ux, uy, mx, my;
+        cxr_deform_field_at (&truth.field, w, h, x, y, &ux, &uy);
+        cxr_register_point (&r, w, h, w, h, x, y, &mx, &my);
+        err_r += hypot (mx - (x + ux), my - (y + uy));
+        cxr_register_point (&g, w, h, w, h, x, y, &mx, &my);
+        err_g += hypot (mx - (x + ux), my - (y + uy));
+        moved += hypot (ux, uy);
+        n++;
+      }
+  err_r /= n;
+  err_g /= n;
+  moved /= n;
+  print_message ("bend of %.1f px on average: %.2f px off with the field, %.2f without\n", moved,
+                 err_r, err_g);
+  if (!(moved > 4 && err_r < 0.5 && err_r < 0.35 * err_g))
+    fail_msg ("bend of %.1f px on average: %.2f px off with the field, %.2f without", moved, err_r,
+              err_g);
+}
+
 int
 main (void)
 {
@@ -350,6 +449,8 @@ main (void)
     cmocka_unit_test (test_pixel_aspect),
     cmocka_unit_test (test_prepared_films),
     cmocka_unit_test (test_different_sizes),
+    cmocka_unit_test (test_field_evaluation),
+    cmocka_unit_test (test_deformable_recovers_a_bend),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

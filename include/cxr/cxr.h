@@ -9,6 +9,7 @@
 #include "error.h"
 #include "image.h"
 #include "ingest.h"
+#include "lungs.h"
 #include "model.h"
 #include "pipeline.h"
 #include "progression.h"

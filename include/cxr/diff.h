@@ -7,13 +7,14 @@
 #include <glib.h>
 
 #include "image.h"
+#include "lungs.h"
 #include "model.h"
 #include "register.h"
 
 G_BEGIN_DECLS
 
 /* The method stored with each difference map. */
-#define CXR_DIFF_METHOD "qmatch-gauss/1"
+#define CXR_DIFF_METHOD "qmatch-gauss/2"
 
 typedef struct {
   int size;                   /* working grid, px on the longer side; default 512 */
@@ -28,6 +29,8 @@ typedef struct {
   const CxrModel *model;      /* classifier for the feature and heatmap differences, or NULL */
   const CxrPrediction *fixed_prediction;  /* the model's prediction of FIXED as a whole film, */
   const CxrPrediction *moving_prediction; /* and of MOVING, when already made; else made here */
+  const CxrLungFields *fixed_lungs;       /* both 'ok': the comparison is confined to FIXED's */
+  const CxrLungFields *moving_lungs;      /* lung fields that MOVING's, warped, also cover */
 } CxrDiffOptions;
 
 void cxr_diff_options_init (CxrDiffOptions *options);
@@ -44,7 +47,8 @@ typedef struct {
   double trend_score; /* as change_score, at trend_threshold: the progression signal */
   double trend_threshold;
   double noise_sigma;        /* robust sigma of d inside the mask */
-  double mask_area_px;       /* px^2 of FIXED inside the thorax mask */
+  double mask_area_px;       /* px^2 of FIXED inside the mask */
+  const char *mask_kind;     /* "lungs" (both films' lung fields) or "thorax" (the window) */
   double feature_change;     /* mean cosine distance of the feature maps, or NAN */
   double embedding_distance; /* cosine distance of the two films' embeddings, or NAN */
   int n_classes;

@@ -10,6 +10,7 @@
 
 #include "diff.h"
 #include "image.h"
+#include "lungs.h"
 #include "model.h"
 #include "progression.h"
 #include "register.h"
@@ -29,8 +30,10 @@ typedef struct {
   CxrImageLimits limits;
   double max_transitivity_px; /* chain checks (register-chain.c), px of a 1024-px film; default 2 */
   const CxrModel *model;      /* embed and score films; NULL: registration only */
-  gboolean no_diff;           /* skip difference maps */
-  CxrDiffOptions diff;        /* overlay_png and map_npy are set per pair */
+  const CxrLungModel *lung_model; /* find every frontal film's lung fields, and use them in
+                                   * registration and maps; NULL: the thorax window */
+  gboolean no_diff;               /* skip difference maps */
+  CxrDiffOptions diff;            /* overlay_png and map_npy are set per pair */
   CxrProgressionOptions progression;
   CxrAnalyzeProgress progress;
   gpointer progress_data;
@@ -44,13 +47,15 @@ struct _CxrAnalyzeSummary {
   guint64 n_pairs; /* registrations stored */
   guint64 n_ok, n_low, n_failed;
   guint64 n_cross_view;
-  guint64 n_intransitive; /* rows stored whose chain exceeded max_transitivity_px */
-  guint64 n_downgraded;   /* rows of earlier runs downgraded to low_confidence by a chain */
-  guint64 n_inferred;     /* films embedded and scored */
-  guint64 n_diffs;        /* pairs with difference maps */
-  guint64 n_flagged;      /* patients with slow_progression or acute_change */
-  double diff_ms;         /* summed over pairs */
-  double infer_ms;        /* summed over films */
+  guint64 n_intransitive;      /* rows stored whose chain exceeded max_transitivity_px */
+  guint64 n_inferred;          /* films embedded and scored */
+  guint64 n_lungs;             /* films whose lung fields were found */
+  guint64 n_lungs_implausible; /* ... of them not plausible lungs */
+  double lungs_ms;             /* summed over films */
+  guint64 n_diffs;             /* pairs with difference maps */
+  guint64 n_flagged;           /* patients with slow_progression or acute_change */
+  double diff_ms;              /* summed over pairs */
+  double infer_ms;             /* summed over films */
   guint64 n_messages;
   GPtrArray *messages;
   gint64 run_id;

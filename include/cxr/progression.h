@@ -7,6 +7,7 @@
 
 #include <glib.h>
 
+#include "lungs.h"
 #include "model.h"
 #include "store.h"
 #include "trend.h"
@@ -30,7 +31,8 @@ void cxr_progression_classify (const double *t, const double *y, int n, double l
                                double acute_limit, gboolean from_baseline,
                                const CxrProgressionOptions *options, CxrTrendResult *out);
 
-gboolean cxr_progression_calibrate (CxrStore *store, const CxrModel *model, gint64 model_id,
+gboolean cxr_progression_calibrate (CxrStore *store, const CxrModel *model,
+                                    const CxrLungModel *lung_model, gint64 model_id,
                                     const CxrProgressionOptions *options, GError **error);
 gboolean cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_id,
                                    const CxrProgressionOptions *options, gint64 run_id,

@@ -37,12 +37,14 @@
 #include <glib.h>
 
 #include "image.h"
+#include "lungs.h"
 
 G_BEGIN_DECLS
 
 /* The method stored with each registration; /3: the scale search in the
- * common frame (films of different sizes). */
-#define CXR_REGISTER_METHOD "fm-hyp-gn-sym/3"
+ * common frame (films of different sizes); /4: the deformable stage
+ * (bspl) and a status from the lungs' alignment. */
+#define CXR_REGISTER_METHOD "fm-hyp-gn-sym-bspl/4"
 
 typedef enum {
   CXR_REGISTER_OK,
@@ -61,22 +63,61 @@ typedef struct {
                            * in the common frame */
   double fixed_aspect;  /* pixel height / width in the patient; 0 = square */
   double moving_aspect;
-  double ok_confidence;  /* >= this: ok; default 0.5 */
+  double ok_confidence;  /* global stage: >= this can be ok; default 0.5 */
   double min_confidence; /* below this: failed; default 0.3 */
+  gboolean no_deform;    /* the global stage only */
+  int deform_points;     /* control points of the deformable field per side; default 20 */
+  double deform_lambda;  /* its bending penalty; default 0.2 */
+  double ok_dice;        /* lung overlap after warping for ok; default 0.90 */
+  const CxrLungFields *fixed_lungs;  /* cxr_register_pair: the films' lung fields, */
+  const CxrLungFields *moving_lungs; /* or NULL (then the thorax window) */
 } CxrRegisterOptions;
 
 void cxr_register_options_init (CxrRegisterOptions *options);
+
+/* The deformable stage's displacement field: a uniform cubic B-spline
+ * over FIXED's pixels. Control point (i, j) sits at x = (i - 1) hx,
+ * y = (j - 1) hy with hx = (width - 1) / (nx - 3), hy = (height - 1) /
+ * (ny - 3), so nx x ny points span the film; u(x, y) is in FIXED's
+ * pixels. A point p of FIXED lands in MOVING where the global transform
+ * takes p + u(p): the field corrects what a similarity cannot (breathing,
+ * posture), and the global part stays what the convention above says. */
+#define CXR_DEFORM_MAX 24
+
+typedef struct {
+  int nx, ny;                                /* control points across and down; 0: no field */
+  float ux[CXR_DEFORM_MAX * CXR_DEFORM_MAX]; /* point (i, j) at [j * nx + i], FIXED px */
+  float uy[CXR_DEFORM_MAX * CXR_DEFORM_MAX];
+} CxrDeformField;
+
+void cxr_deform_field_at (const CxrDeformField *field, int fixed_w, int fixed_h, double x, double y,
+                          double *ux, double *uy);
+/* The field at every point (xs[a], ys[b]) of FIXED: ux[b * nxs + a]. */
+void cxr_deform_field_sample (const CxrDeformField *field, int fixed_w, int fixed_h,
+                              const double *xs, int nxs, const double *ys, int nys, float *ux,
+                              float *uy);
 
 typedef struct {
   double dx_px; /* see the convention above */
   double dy_px;
   double angle_deg;
   double scale;
-  double confidence; /* 0..1: ncc_after * exp(-asymmetry_px / 10) */
+  double confidence; /* global stage, 0..1: its thorax-weighted structure NCC
+                      * times exp(-asymmetry_px / 10) */
   CxrRegisterStatus status;
-  double ncc_before;   /* thorax-weighted NCC of the structure images, the films
-                           * overlaid centre on centre at the same extent */
-  double ncc_after;    /* ... after alignment */
+  /* NCC of the structure images inside FIXED's lung fields (both films'
+   * lung fields known; else its thorax window, ncc_region says which): */
+  double ncc_before;          /* the films overlaid centre on centre at the same extent */
+  double ncc_global;          /* after the global stage */
+  double ncc_after;           /* after the whole registration */
+  const char *ncc_region;     /* "lungs" or "thorax" */
+  double lung_dice_before;    /* overlap of FIXED's lung fields and MOVING's, overlaid */
+  double lung_dice_after;     /* ... and warped; both NAN without both films' lung fields */
+  gboolean deformable;        /* the deformable stage improved on the global one: field set */
+  double rms_displacement_px; /* the field inside FIXED's lungs (or thorax window), FIXED px */
+  double max_displacement_px;
+  int folds; /* grid points where the warp folds (Jacobian <= 0) */
+  CxrDeformField field;
   double psr;          /* peak-to-sidelobe ratio of the translation correlation */
   double asymmetry_px; /* forward vs inverse of backward estimate, px of a 1024-px film */
   double elapsed_ms;
@@ -102,6 +143,12 @@ typedef struct _CxrRegisterFilm CxrRegisterFilm;
 
 CxrRegisterFilm *cxr_register_film_new (const CxrImage *film, double aspect,
                                         const CxrRegisterOptions *options, GError **error);
+CxrRegisterFilm *cxr_register_film_new_weighted (const CxrImage *film, double aspect,
+                                                 const CxrImage *weight,
+                                                 const CxrRegisterOptions *options, GError **error);
+CxrRegisterFilm *cxr_register_film_new_lungs (const CxrImage *film, double aspect,
+                                              const CxrLungFields *lungs,
+                                              const CxrRegisterOptions *options, GError **error);
 void cxr_register_film_free (CxrRegisterFilm *film);
 gboolean cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
                              const CxrRegisterOptions *options, CxrRegistration *out,

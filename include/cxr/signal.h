@@ -17,6 +17,8 @@ typedef enum {
   CXR_SIGNAL_EMBEDDING_DISTANCE, /* cosine distance of the embedding from the first film's */
   CXR_SIGNAL_TREND_SCORE,        /* trend_score of the film against the first (ok rows only) */
   CXR_SIGNAL_PROBABILITY,        /* one finding's probability */
+  CXR_SIGNAL_LUNG_AREA,          /* the share of one lung's area lost since the first film
+                                  * (1 - area / first area; plausible lung fields only) */
 } CxrSignalKind;
 
 typedef struct {

@@ -82,4 +82,8 @@ typedef struct {
 gboolean cxr_store_query (CxrStore *store, const char *sql, const CxrQueryHandler *handler,
                           gpointer data, GError **error);
 
+/* Film @image_index: its file and pixel aspect (register --db). */
+gboolean cxr_store_find_film (CxrStore *store, const char *image_index, char **path, double *aspect,
+                              GError **error);
+
 G_END_DECLS

@@ -19,11 +19,13 @@ int cmd_register (int argc, char **argv);
 int cmd_analyze (int argc, char **argv);
 int cmd_predict (int argc, char **argv);
 int cmd_report (int argc, char **argv);
+int cmd_lungs (int argc, char **argv);
 
 char *cli_join_argv (int argc, char **argv);
 int cli_usage_error (GOptionContext *ctx, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
 int cli_fail (GError *error);
 char *cli_default_model (void);
+char *cli_default_lung_model (void);
 
 typedef struct {
   gboolean enabled; /* stderr is a terminal */

@@ -20,9 +20,9 @@ progress_cb (const CxrAnalyzeSummary *s, double fraction, gpointer data)
 int
 cmd_analyze (int argc, char **argv)
 {
-  g_autofree char *db = NULL, *model_path = NULL, *config = NULL;
+  g_autofree char *db = NULL, *model_path = NULL, *config = NULL, *lung_path = NULL;
   int jobs = 0;
-  gboolean no_diff = FALSE, no_model = FALSE;
+  gboolean no_diff = FALSE, no_model = FALSE, no_lungs = FALSE, no_deform = FALSE;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
     { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Patients in parallel (default: one per core)",
@@ -34,6 +34,12 @@ cmd_analyze (int argc, char **argv)
     { "no-model", 0, 0, G_OPTION_ARG_NONE, &no_model,
       "No classifier: registration and pixel difference maps only, no progression flags", NULL },
     { "no-diff", 0, 0, G_OPTION_ARG_NONE, &no_diff, "Skip difference maps", NULL },
+    { "lung-model", 0, 0, G_OPTION_ARG_FILENAME, &lung_path,
+      "Lung segmenter (default: $CXRTRACK_LUNG_MODEL, else cxr-lungs)", "FILE" },
+    { "no-lungs", 0, 0, G_OPTION_ARG_NONE, &no_lungs,
+      "No lung fields: registration and maps over the thorax window", NULL },
+    { "no-deform", 0, 0, G_OPTION_ARG_NONE, &no_deform,
+      "Registration by the global (similarity) stage only", NULL },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
       "Progression thresholds ([progression] alpha, confirm, acute_factor, ...)", "FILE" },
     { NULL },
@@ -60,10 +66,20 @@ cmd_analyze (int argc, char **argv)
   g_autoptr (CxrModel) model = NULL;
   if (model_path && (model = cxr_model_load (model_path, &error)) == NULL)
     return cli_fail (error);
+  if (no_lungs && lung_path)
+    return cli_usage_error (ctx, "--lung-model and --no-lungs exclude each other");
+  if (!no_lungs && lung_path == NULL && (lung_path = cli_default_lung_model ()) == NULL)
+    g_printerr ("analyze: the lung segmenter (cxr-lungs.safetensors) was not found: running"
+                " without lung fields; name one with --lung-model FILE or $CXRTRACK_LUNG_MODEL\n");
+  g_autoptr (CxrLungModel) lungs = NULL;
+  if (lung_path && (lungs = cxr_lung_model_load (lung_path, &error)) == NULL)
+    return cli_fail (error);
   CxrAnalyzeOptions opt;
   cxr_analyze_options_init (&opt);
   opt.model = model;
+  opt.lung_model = lungs;
   opt.no_diff = no_diff;
+  opt.reg.no_deform = no_deform;
   if (config && !cxr_progression_load_config (config, &opt.progression, &error))
     return cli_fail (error);
   opt.jobs = jobs;
@@ -85,9 +101,13 @@ cmd_analyze (int argc, char **argv)
   printf ("  registrations %" G_GUINT64_FORMAT ": ok %" G_GUINT64_FORMAT
           ", low_confidence %" G_GUINT64_FORMAT ", failed %" G_GUINT64_FORMAT
           "; cross-view %" G_GUINT64_FORMAT ", not chaining %" G_GUINT64_FORMAT
-          " (earlier rows downgraded %" G_GUINT64_FORMAT "); %.0f ms per pair\n",
-          s.n_pairs, s.n_ok, s.n_low, s.n_failed, s.n_cross_view, s.n_intransitive, s.n_downgraded,
+          " (information); %.0f ms per pair\n",
+          s.n_pairs, s.n_ok, s.n_low, s.n_failed, s.n_cross_view, s.n_intransitive,
           s.n_pairs ? s.register_ms / s.n_pairs : 0.0);
+  if (lungs)
+    printf ("  lung fields of %" G_GUINT64_FORMAT " films (%" G_GUINT64_FORMAT
+            " implausible), %.0f ms per film\n",
+            s.n_lungs, s.n_lungs_implausible, s.n_lungs ? s.lungs_ms / s.n_lungs : 0.0);
   if (!no_diff)
     printf ("  difference maps %" G_GUINT64_FORMAT ", %.0f ms per pair\n", s.n_diffs,
             s.n_diffs ? s.diff_ms / s.n_diffs : 0.0);

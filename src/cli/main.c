@@ -26,6 +26,8 @@ static const struct {
     "register, score and compare every pending film and pair, then flag progression", cmd_analyze },
   { "predict", "--model FILE [--embedding] [--format csv|json] FILM.png...",
     "finding probabilities (and embeddings) of films", cmd_predict },
+  { "lungs", "FILM.png --out MASK.png [--format json]",
+    "the lung fields of a film: a mask, their areas, quality and status", cmd_lungs },
   { "register", "FIXED.png MOVING.png [--out WARPED.png] [--format json]",
     "align MOVING to FIXED: shift, rotation, scale, confidence", cmd_register },
   { "report", "--db DB (--patient ID | --all) --out DIR [--format html|json]",
@@ -128,6 +130,26 @@ cli_default_model (void)
   if (env && *env)
     return g_strdup (env);
   const char *paths[] = { CXR_MODEL_INSTALLED, CXR_MODEL_SOURCE };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    if (g_file_test (paths[i], G_FILE_TEST_IS_REGULAR))
+      return g_strdup (paths[i]);
+  return NULL;
+}
+
+/**
+ * cli_default_lung_model:
+ * The lung segmenter used without --lung-model: $CXRTRACK_LUNG_MODEL,
+ * else the installed models/cxr-lungs.safetensors, else the source tree's.
+ *
+ * Returns: (transfer full) (nullable): a path, or %NULL when none exists.
+ */
+char *
+cli_default_lung_model (void)
+{
+  const char *env = g_getenv ("CXRTRACK_LUNG_MODEL");
+  if (env && *env)
+    return g_strdup (env);
+  const char *paths[] = { CXR_LUNG_MODEL_INSTALLED, CXR_LUNG_MODEL_SOURCE };
   for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
     if (g_file_test (paths[i], G_FILE_TEST_IS_REGULAR))
       return g_strdup (paths[i]);

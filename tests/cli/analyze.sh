@@ -16,12 +16,38 @@ q() { "$CXRTRACK" sql --db "$DB" --format csv "$1" | tr -d '\r' | tail -1; }
 /usr/bin/python3 - "$T/j" <<'PY' || fail "register json"
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert sorted(d) == sorted(["dx_px", "dy_px", "angle_deg", "scale", "confidence", "status"]), d
+keys = ["dx_px", "dy_px", "angle_deg", "scale", "confidence", "status", "reason", "ncc_before",
+        "ncc_global", "ncc_after", "ncc_region", "lung_dice_before", "lung_dice_after", "deformable",
+        "rms_displacement_px", "max_displacement_px", "folds", "elapsed_ms"]
+assert sorted(d) == sorted(keys), d
 assert d["status"] in ("ok", "low_confidence", "failed") and 0 <= d["confidence"] <= 1, d
 assert 0.8 <= d["scale"] <= 1.25 and abs(d["angle_deg"]) <= 15, d
+# the lung fields were found, the field is kept only when it helps, and ok
+# means the lungs line up
+assert d["ncc_region"] == "lungs" and isinstance(d["deformable"], bool), d
+assert d["ncc_after"] >= d["ncc_global"] and (d["ncc_after"] > d["ncc_global"]) == d["deformable"], d
+assert d["deformable"] == (d["rms_displacement_px"] > 0) and d["folds"] == 0, d
+assert d["status"] != "ok" or (d["lung_dice_after"] >= 0.9 and d["ncc_after"] > d["ncc_before"]), d
+assert (d["reason"] is None) == (d["status"] == "ok"), d
+PY
+"$CXRTRACK" register --no-lungs "$S/images/00000001_000.png" "$S/images/00000001_001.png" --format json > "$T/j" || true
+/usr/bin/python3 - "$T/j" <<'PY' || fail "register --no-lungs json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["ncc_region"] == "thorax" and d["lung_dice_after"] is None, d
 PY
 
 "$CXRTRACK" ingest --db "$DB" --manifest "$S/manifest.csv" > /dev/null
+# register --db: files and pixel aspects from the store, as analyze uses them
+A1=$(q "SELECT pixel_aspect FROM scan_pixel_aspect JOIN scans USING (scan_id) WHERE image_index = '00001543_003.png'")
+A2=$(q "SELECT pixel_aspect FROM scan_pixel_aspect JOIN scans USING (scan_id) WHERE image_index = '00001543_004.png'")
+"$CXRTRACK" register --db "$DB" 00001543_003.png 00001543_004.png > "$T/r1" || true
+"$CXRTRACK" register --fixed-aspect "$A1" --moving-aspect "$A2" "$S/images/00001543_003.png" \
+  "$S/images/00001543_004.png" > "$T/r2" || true
+grep -v elapsed_ms "$T/r1" > "$T/r1b"; grep -v elapsed_ms "$T/r2" > "$T/r2b"
+[ -s "$T/r1b" ] && diff "$T/r1b" "$T/r2b" || fail "register --db differs from the same aspects by hand"
+"$CXRTRACK" register --db "$DB" 00001543_003.png nosuch.png 2> "$T/err" && fail "register --db: unknown film"
+grep -q "no film 'nosuch.png'" "$T/err" || fail "register --db: $(cat "$T/err")"
 # Expected rows: for each patient with n frontal films, n-1 previous and
 # n-1 baseline registrations: (3-1 + 4-1 + 8-1 + 5-1) * 2 = 32.
 "$CXRTRACK" analyze --db "$DB" --no-model --jobs 1 > "$T/out1" 2>&1 &
@@ -54,6 +80,13 @@ cat "$T/out2"
 # Every stored result carries its evidence.
 [ "$(q "SELECT count(*) FROM registrations WHERE status <> 'ok' AND reason IS NULL")" = 0 ] || fail "status without reason"
 [ "$(q "SELECT count(*) FROM registrations WHERE confidence < 0 OR confidence > 1 OR method IS NULL")" = 0 ] || fail "confidence range"
+# the deformable stage: a field on some rows, each stored whole (2 x nx x
+# ny float32) with its summary; ok means the lungs line up; a row without a
+# field has no field columns
+[ "$(q "SELECT count(*) FROM registrations WHERE deformable")" -gt 4 ] || fail "no deformable rows"
+[ "$(q "SELECT count(*) FROM registrations WHERE deformable AND NOT (length(deform_field) = 8 * deform_nx * deform_ny AND rms_displacement_px > 0 AND folds = 0 AND ncc_after > ncc_global)")" = 0 ] || fail "stored fields"
+[ "$(q "SELECT count(*) FROM registrations WHERE NOT deformable AND deform_field IS NOT NULL")" = 0 ] || fail "field without deformable"
+[ "$(q "SELECT count(*) FROM registrations WHERE status = 'ok' AND NOT (ncc_region = 'lungs' AND lung_dice_after >= 0.9 AND ncc_after > ncc_before)")" = 0 ] || fail "ok rows whose lungs do not line up"
 "$CXRTRACK" analyze --db "$DB" --no-model > "$T/out3"
 grep -q "registrations 0:" "$T/out3" || fail "rerun redid work: $(cat "$T/out3")"
 echo "analyze: ok (killed after $partial rows, resumed to 32)"

@@ -1,0 +1,331 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Real change on real series: how well cxrtrack's pair signals and flags
+separate the NIH follow-up pairs whose labels changed from those whose did
+not, on the dev patients of ../shared/data/nih/series1024.
+
+The NIH labels are text-mined from the radiology reports (Wang et al.
+2017): noisy, and a label set that "changes" between two films may only
+reflect how the report was worded. They are the only truth at hand; read
+every figure here with that in mind. The CheXNet reference probabilities
+(chexnet_reference_preds.csv, a DenseNet-121 re-implementation with mean
+AUROC about 0.84) give the ceiling a strong classifier reaches on the pairs
+where both films have them.
+
+Pairs: each film against the patient's previous frontal film of the same
+view kind (PA with PA, AP with AP), as analyze's 'previous' rows, in visit
+order. A pair is CHANGED when its label sets differ ('No Finding' counting
+as empty), STABLE when they are identical.
+
+For every stored signal of a pair: its CHANGED-vs-STABLE AUROC, a 95 %
+bootstrap interval over patients (patients resampled, not pairs: a
+patient's pairs are not independent), and its coverage (pairs that have
+it). Per finding: when it appears between two films, does its probability
+rise beyond its test-retest limit, against how often that happens in
+stable pairs. Per patient: gained a finding (in any later film) or not,
+against flagged (slow_progression, acute_change or unconfirmed_change on
+any signal) or not.
+
+The pipeline runs on a fresh store: the full NIH metadata ingested with
+the series1024 films, then `cxrtrack analyze` with its defaults (or the
+options after --). Also printed: the share of each pair's change score
+that lies in the outer 12 % band of the thorax window's box (shoulders,
+arms, neck, chest wall: where misalignment, not disease, shows).
+
+Usage: bench/real_change.py [--build DIR] [--db PATH] [--reuse] [--patients FILE]
+                            [-- analyze options...]
+"""
+import csv, gzip, os, random, sqlite3, subprocess, sys, tempfile, time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+D = os.path.join(ROOT, "..", "shared", "data", "nih")
+
+
+def arg(name, default=None):
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+
+def auroc(pos, neg):
+    pos, neg = np.asarray(pos, float), np.asarray(neg, float)
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    allv = np.concatenate([pos, neg])
+    ranks = np.empty(len(allv))
+    order = np.argsort(allv, kind="mergesort")
+    sv = allv[order]
+    i = 0
+    while i < len(sv):  # average ranks of ties
+        j = i
+        while j + 1 < len(sv) and sv[j + 1] == sv[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    rp = ranks[:len(pos)].sum()
+    return (rp - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+def bootstrap(pairs, value, reps=1000, seed=1):
+    """95 % interval of the AUROC, resampling patients."""
+    rng = random.Random(seed)
+    by = {}
+    for p in pairs:
+        by.setdefault(p["patient"], []).append(p)
+    pats = sorted(by)
+    out = []
+    for _ in range(reps):
+        pos, neg = [], []
+        for pid in (rng.choice(pats) for _ in pats):
+            for p in by[pid]:
+                v = value(p)
+                if v is None:
+                    continue
+                (pos if p["changed"] else neg).append(v)
+        a = auroc(pos, neg)
+        if a == a:
+            out.append(a)
+    if not out:
+        return float("nan"), float("nan")
+    return float(np.percentile(out, 2.5)), float(np.percentile(out, 97.5))
+
+
+def labels_of(text):
+    return frozenset(x for x in (text or "").split("|") if x and x != "No Finding")
+
+
+def main():
+    build = arg("--build", os.path.join(ROOT, "build"))
+    X = os.path.join(build, "src", "cxrtrack")
+    extra = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
+    subprocess.run(["sh", os.path.join(HERE, "machine.sh")])
+    print("NIH labels are text-mined and noisy: CHANGED/STABLE below is the labels' word, not a "
+          "radiologist's reading of the pair.\n")
+    db = arg("--db")
+    tmp = None
+    if db is None:
+        tmp = tempfile.mkdtemp(prefix="cxr-real-")
+        db = os.path.join(tmp, "s.sqlite")
+    if not ("--reuse" in sys.argv and os.path.exists(db)):
+        t0 = time.time()
+        subprocess.run([X, "ingest", "--db", db, "--nih", os.path.join(D, "Data_Entry_2017_v2020.csv.gz"),
+                        "--images", os.path.join(D, "series1024")], check=True, stdout=subprocess.DEVNULL)
+        r = subprocess.run([X, "analyze", "--db", db] + extra, check=True, capture_output=True, text=True)
+        print(r.stdout.strip())
+        print(f"(ingest + analyze {time.time() - t0:.0f} s)\n")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con.row_factory = sqlite3.Row
+    keep = None
+    if arg("--patients"):
+        keep = {l.strip() for l in open(arg("--patients")) if l.strip()}
+
+    # films and pairs
+    films = {}
+    for r in con.execute("SELECT scan_id, image_index, patient_id, visit, view_kind, finding_labels"
+                         " FROM frontal_scans ORDER BY patient_id, visit"):
+        if keep and r["patient_id"] not in keep:
+            continue
+        films[r["scan_id"]] = dict(r)
+    by_pat = {}
+    for f in films.values():
+        by_pat.setdefault(f["patient_id"], []).append(f)
+    chex = {}
+    cpath = os.path.join(D, "chexnet_reference_preds.csv")
+    for r in csv.DictReader(open(cpath)):
+        chex[r["Image Index"]] = np.array([float(v) for k, v in r.items() if k.startswith("prob_")])
+    findings = None
+    model = con.execute("SELECT model_id, classes FROM models WHERE architecture <> 'cxr-lungnet'"
+                        " ORDER BY model_id DESC LIMIT 1").fetchone()
+    probs = {}
+    if model:
+        findings = model["classes"].split("|")
+        for r in con.execute("SELECT scan_id, finding, probability FROM predictions WHERE model_id = ?",
+                             (model["model_id"],)):
+            probs.setdefault(r[0], {})[r[1]] = r[2]
+    limits = {}
+    if model:
+        limits = dict(con.execute("SELECT signal, limit_value FROM retest_limits WHERE model_id = ?",
+                                  (model["model_id"],)).fetchall())
+    emb = {}
+    if model:
+        for r in con.execute("SELECT scan_id, vector FROM embeddings WHERE model_id = ?", (model["model_id"],)):
+            emb[r[0]] = np.frombuffer(r[1], "<f4")
+    lungs, lung_mask = {}, {}
+    if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'lung_fields'").fetchone()[0]:
+        for r in con.execute("SELECT scan_id, right_area_px + left_area_px, status, mask_path FROM lung_fields"):
+            lungs[r[0]] = (r[1], r[2])
+            if r[2] == "ok" and r[3]:
+                lung_mask[r[0]] = r[3]
+    changes = {}
+    cols = [c[1] for c in con.execute("PRAGMA table_info(pair_changes)")]
+    for r in con.execute("SELECT c.*, r.status AS reg_status FROM pair_changes c JOIN registrations r"
+                         " USING (fixed_scan_id, moving_scan_id, kind) WHERE c.kind = 'previous'"):
+        changes[(r["fixed_scan_id"], r["moving_scan_id"])] = dict(r)
+    regs = {}
+    for r in con.execute("SELECT fixed_scan_id, moving_scan_id, status FROM registrations WHERE kind = 'previous'"):
+        regs[(r[0], r[1])] = r[2]
+
+    pairs = []
+    for pid, fs in by_pat.items():
+        for view in ("PA", "AP", "unknown"):
+            seq = [f for f in fs if f["view_kind"] == view]
+            for a, b in zip(seq, seq[1:]):
+                la, lb = labels_of(a["finding_labels"]), labels_of(b["finding_labels"])
+                p = {"patient": pid, "fixed": a, "moving": b, "changed": la != lb,
+                     "gained": bool(lb - la), "new": lb - la, "change": changes.get((a["scan_id"], b["scan_id"])),
+                     "reg": regs.get((a["scan_id"], b["scan_id"]))}
+                pairs.append(p)
+    n_ch = sum(p["changed"] for p in pairs)
+    print(f"{len(by_pat)} patients, {len(pairs)} consecutive same-view pairs: {n_ch} CHANGED, "
+          f"{len(pairs) - n_ch} STABLE")
+    regc = {}
+    for p in pairs:
+        regc[p["reg"] or "none"] = regc.get(p["reg"] or "none", 0) + 1
+    print("registration status of these pairs:", ", ".join(f"{k} {v}" for k, v in sorted(regc.items())))
+    print()
+
+    def col(name):
+        return lambda p: p["change"][name] if p["change"] and p["change"].get(name) is not None else None
+
+    def prob_delta_max(p):
+        a, b = probs.get(p["fixed"]["scan_id"]), probs.get(p["moving"]["scan_id"])
+        if not a or not b:
+            return None
+        return max(abs(b[k] - a[k]) for k in a)
+
+    def prob_rise_max(p):
+        a, b = probs.get(p["fixed"]["scan_id"]), probs.get(p["moving"]["scan_id"])
+        if not a or not b:
+            return None
+        return max(b[k] - a[k] for k in a)
+
+    def emb_dist(p):
+        a, b = emb.get(p["fixed"]["scan_id"]), emb.get(p["moving"]["scan_id"])
+        if a is None or b is None:
+            return None
+        na, nb = np.linalg.norm(a), np.linalg.norm(b)
+        return None if na == 0 or nb == 0 else float(1 - a @ b / (na * nb))
+
+    def lung_area_change(p):
+        a, b = lungs.get(p["fixed"]["scan_id"]), lungs.get(p["moving"]["scan_id"])
+        if not a or not b or a[1] != "ok" or b[1] != "ok" or a[0] <= 0:
+            return None
+        return abs(b[0] / a[0] - 1)
+
+    def chexnet(p):
+        a, b = chex.get(p["fixed"]["image_index"]), chex.get(p["moving"]["image_index"])
+        if a is None or b is None:
+            return None
+        return float(np.max(np.abs(b - a)))
+
+    signals = [("change_score", col("change_score")), ("changed_area_mm2", col("changed_area_mm2")),
+               ("change_energy", col("change_energy")), ("trend_score", col("trend_score")),
+               ("feature_change", col("feature_change")),
+               ("embedding_distance", emb_dist), ("max |probability delta|", prob_delta_max),
+               ("max probability rise", prob_rise_max), ("lung area change", lung_area_change),
+               ("CheXNet reference: max |delta| (ceiling)", chexnet)]
+    for extra_col in ("change_score_lungs", "change_score_right", "change_score_left"):
+        if extra_col in cols:
+            signals.insert(1, (extra_col, col(extra_col)))
+    print(f"{'signal':44s} {'AUROC':>6s} {'95% CI (patients)':>18s} {'coverage':>10s}")
+    for name, f in signals:
+        pos = [v for p in pairs if p["changed"] for v in [f(p)] if v is not None]
+        neg = [v for p in pairs if not p["changed"] for v in [f(p)] if v is not None]
+        a = auroc(pos, neg)
+        lo, hi = bootstrap(pairs, f)
+        cov = len(pos) + len(neg)
+        print(f"{name:44s} {a:6.3f} {f'[{lo:.3f}, {hi:.3f}]':>18s} {cov:4d}/{len(pairs):<4d}")
+    print()
+
+    # per finding: appearing findings against stable pairs
+    if findings and limits:
+        print("per finding: a finding appears between two films; does its probability rise beyond "
+              "its test-retest limit? (against stable pairs)")
+        print(f"{'finding':20s} {'appears':>8s} {'rises':>6s} {'stable rises':>13s}")
+        stable = [p for p in pairs if not p["changed"]]
+        for k in findings:
+            lim = limits.get("probability:" + k)
+            if lim is None:
+                continue
+            app = [p for p in pairs if k in p["new"]]
+
+            def rose(p):
+                a, b = probs.get(p["fixed"]["scan_id"]), probs.get(p["moving"]["scan_id"])
+                return a and b and b[k] - a[k] > lim
+            ra = sum(bool(rose(p)) for p in app)
+            rs = sum(bool(rose(p)) for p in stable)
+            if app:
+                print(f"{k:20s} {len(app):8d} {ra:6d} {rs:6d}/{len(stable):<6d}")
+        print()
+
+    # per patient flags
+    flagged = {r[0] for r in con.execute("SELECT DISTINCT patient_id FROM progression_flags WHERE kind IN"
+                                         " ('slow_progression', 'acute_change', 'unconfirmed_change')")}
+    gained, never = set(), set()
+    for pid, fs in by_pat.items():
+        first = labels_of(fs[0]["finding_labels"])
+        seen = set(first)
+        g = False
+        for f in fs[1:]:
+            l = labels_of(f["finding_labels"])
+            if l - seen:
+                g = True
+            seen |= l
+        allsame = all(labels_of(f["finding_labels"]) == first for f in fs)
+        if g:
+            gained.add(pid)
+        elif allsame:
+            never.add(pid)
+    print("per patient (flag: slow_progression, acute_change or unconfirmed_change on any signal):")
+    print(f"  gained a finding:        {len(gained & flagged):3d} flagged of {len(gained)}")
+    print(f"  labels never changed:    {len(never & flagged):3d} flagged of {len(never)}")
+    other = set(by_pat) - gained - never
+    print(f"  other (lost a finding):  {len(other & flagged):3d} flagged of {len(other)}")
+    kinds = con.execute("SELECT kind, count(*) FROM progression_flags GROUP BY 1 ORDER BY 1").fetchall()
+    print("  flag rows:", ", ".join(f"{k} {n}" for k, n in kinds))
+    print()
+
+    # where the change score lies: the outer band of the window's box, and
+    # for comparison how much of FIXED's lung fields lie there
+    shares, lung_shares = [], []
+    art = db + ".artifacts"
+    for p in pairs:
+        c = p["change"]
+        if not c or not c.get("map_path"):
+            continue
+        f = os.path.join(art, c["map_path"])
+        if ".artifacts/" in c["map_path"]:  # stores before schema 0009
+            f = os.path.join(os.path.dirname(db), c["map_path"])
+        if not os.path.exists(f):
+            continue
+        d = np.abs(np.load(f).astype(np.float32))
+        h, w = d.shape
+        t = c["threshold"]
+        e = np.maximum(d - t, 0)
+        tot = e.sum()
+        if tot <= 0:
+            continue
+        y0, y1, x0, x1 = int(0.05 * h), int(0.85 * h), int(0.08 * w), int(0.92 * w)
+        bh, bw = int(0.12 * (y1 - y0)), int(0.12 * (x1 - x0))
+        inner = np.zeros_like(e, bool)
+        inner[y0 + bh:y1 - bh, x0 + bw:x1 - bw] = True
+        shares.append(e[~inner].sum() / tot)
+        mp = lung_mask.get(p["fixed"]["scan_id"])
+        if mp and os.path.exists(os.path.join(art, mp)):
+            from PIL import Image
+            m = np.asarray(Image.open(os.path.join(art, mp)).convert("L").resize((w, h))) > 127
+            if m.sum():
+                lung_shares.append(m[~inner].sum() / m.sum())
+    if shares:
+        print(f"share of the change score in the outer 12 % band of the window's box: median "
+              f"{np.median(shares):.2f}, mean {np.mean(shares):.2f} over {len(shares)} maps with a score")
+    if lung_shares:
+        print(f"share of FIXED's lung fields in the same band: median {np.median(lung_shares):.2f}, "
+              f"mean {np.mean(lung_shares):.2f} over {len(lung_shares)} of those maps")
+    if tmp:
+        print(f"(store: {db})")
+
+
+if __name__ == "__main__":
+    main()

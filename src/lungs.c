@@ -1,0 +1,721 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The lung-field segmenter (lungs.h): the cxr-lungnet U-Net in C, on the
+ * layers of nn.c, and the post-processing that turns its probabilities
+ * into a mask to rely on.
+ *
+ * Network (tools/train_lungs.py trains it; tensor names are PyTorch's): a
+ * stride-2 3x3 convolution, encoder levels at 1/2, 1/4, 1/8 and 1/16 of
+ * the input (two 3x3 convolutions each, batch norm folded in, ReLU; 2x2
+ * max pooling between), a decoder that doubles the size bilinearly
+ * (PyTorch's align_corners=False), concatenates the encoder's output of
+ * that size and applies one 3x3 convolution, then a 1x1 convolution to a
+ * logit map at half the input size, doubled bilinearly to the input size.
+ * Concatenation costs nothing: each decoder level owns one buffer, the
+ * upsampled map in its first channels and the encoder level that feeds it
+ * writing straight into the rest.
+ *
+ * Post-processing, on the network's grid (input_size square): lung where
+ * p > 0.5; 4-connected components; the two largest kept, the one further
+ * left in the image being the patient's right lung; holes in each filled.
+ * The film-size mask is each lung's grid mask resampled bilinearly to the
+ * film and cut at 0.5, so its edge is smooth at any film size.
+ *
+ * Quality = (how decided the network is inside the lungs' bounding box:
+ * the mean of |2p - 1| there) x (the share of the lung pixels the two
+ * kept components hold). Status 'implausible', with the reason, when one
+ * lung is missing or tiny (under 2 % of the film), the lungs' share of the
+ * film is outside 0.06..0.55 (the 766 training masks span 0.085..0.45),
+ * the lungs are not side by side (centroids less than 15 % of the width
+ * apart, or more than 20 % of the height apart vertically, or one lung
+ * over three times the other), or the quality is under 0.6.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cxr/error.h"
+#include "cxr/lungs.h"
+#include "cxr/safetensors.h"
+#include "nn-private.h"
+#include "sgemm-private.h"
+
+#define LEVELS 4
+
+struct _CxrLungModel {
+  char *name, *sha256, *metadata_json;
+  int input_size;
+  float mean, std;
+  int w[LEVELS];           /* channels at 1/2, 1/4, 1/8, 1/16 of the input */
+  CxrConv stem, enc0;      /* level 0 has one convolution after the stem */
+  CxrConv enc[LEVELS][2];  /* levels 1..3: two each */
+  CxrConv dec[LEVELS - 1]; /* dec[l]: to level l from level l + 1 */
+  CxrConv head;
+};
+
+void
+cxr_lung_model_free (CxrLungModel *m)
+{
+  if (m == NULL)
+    return;
+  cxr__conv_clear (&m->stem);
+  cxr__conv_clear (&m->enc0);
+  for (int l = 0; l < LEVELS; l++)
+    for (int k = 0; k < 2; k++)
+      cxr__conv_clear (&m->enc[l][k]);
+  for (int l = 0; l < LEVELS - 1; l++)
+    cxr__conv_clear (&m->dec[l]);
+  cxr__conv_clear (&m->head);
+  g_free (m->name);
+  g_free (m->sha256);
+  g_free (m->metadata_json);
+  g_free (m);
+}
+
+const char *
+cxr_lung_model_name (const CxrLungModel *m)
+{
+  return m->name;
+}
+
+const char *
+cxr_lung_model_sha256 (const CxrLungModel *m)
+{
+  return m->sha256;
+}
+
+const char *
+cxr_lung_model_metadata_json (const CxrLungModel *m)
+{
+  return m->metadata_json;
+}
+
+int
+cxr_lung_model_input_size (const CxrLungModel *m)
+{
+  return m->input_size;
+}
+
+/* A 3x3 convolution followed by batch norm, folded into one. */
+static gboolean
+take_conv_bn (CxrTensorLoader *ld, const char *prefix, int ci, int co, int stride, CxrConv *out,
+              GError **error)
+{
+  g_autofree char *wn = g_strconcat (prefix, ".0.weight", NULL);
+  g_autofree char *bn = g_strconcat (prefix, ".1", NULL);
+  CxrAffine a = { 0 };
+  if (!cxr__take_conv (ld, wn, ci, co, 3, stride, 1, out, error)
+      || !cxr__take_bn (ld, bn, co, &a, error))
+    return FALSE;
+  cxr__fold (out, &a);
+  cxr__affine_clear (&a);
+  cxr__conv_pack (out);
+  return TRUE;
+}
+
+static gboolean
+parse_metadata (CxrLungModel *m, CxrSafetensors *st, const char *path, GError **error)
+{
+  const char *arch = cxr_safetensors_metadata (st, "architecture");
+  if (arch == NULL || !g_str_equal (arch, "cxr-lungnet"))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL,
+                   "%s: architecture '%s' is not a lung segmenter (cxr-lungnet)", path,
+                   arch ? arch : "(none)");
+      return FALSE;
+    }
+  const char *size = cxr_safetensors_metadata (st, "input_size");
+  const char *widths = cxr_safetensors_metadata (st, "widths");
+  const char *mean = cxr_safetensors_metadata (st, "input_mean");
+  const char *sd = cxr_safetensors_metadata (st, "input_std");
+  if (size == NULL || widths == NULL || mean == NULL || sd == NULL)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL,
+                   "%s: __metadata__ needs input_size, widths, input_mean and input_std", path);
+      return FALSE;
+    }
+  char *end;
+  gint64 s = g_ascii_strtoll (size, &end, 10);
+  if (*end || s < 32 || s > 1024 || s % 32)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL,
+                   "%s: input_size '%s' is not a multiple of 32 in 32..1024", path, size);
+      return FALSE;
+    }
+  m->input_size = (int) s;
+  g_auto (GStrv) w = g_strsplit (widths, ",", -1);
+  if (g_strv_length (w) != LEVELS)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL, "%s: widths needs %d numbers", path, LEVELS);
+      return FALSE;
+    }
+  for (int l = 0; l < LEVELS; l++)
+    {
+      gint64 v = g_ascii_strtoll (w[l], &end, 10);
+      if (*end || v < 1 || v > 512)
+        {
+          g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL, "%s: width '%s' is not 1..512", path,
+                       w[l]);
+          return FALSE;
+        }
+      m->w[l] = (int) v;
+    }
+  m->mean = (float) g_ascii_strtod (mean, &end);
+  gboolean bad = *end != '\0';
+  m->std = (float) g_ascii_strtod (sd, &end);
+  if (bad || *end || !isfinite (m->mean) || !(m->std > 0) || !isfinite (m->std))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL,
+                   "%s: input_mean and input_std must be numbers, the std positive", path);
+      return FALSE;
+    }
+  const char *name = cxr_safetensors_metadata (st, "name");
+  m->name = g_strdup (name ? name : "cxr-lungnet");
+  g_autoptr (GString) json = g_string_new ("{");
+  const char *keys[] = { "name", "architecture", "input_size", "widths", "version", "source" };
+  for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      const char *v = cxr_safetensors_metadata (st, keys[i]);
+      if (v == NULL)
+        continue;
+      g_autofree char *ev = g_strescape (v, NULL);
+      g_string_append_printf (json, "%s\"%s\":\"%s\"", json->len > 1 ? "," : "", keys[i], ev);
+    }
+  g_string_append_c (json, '}');
+  m->metadata_json = g_string_free (g_steal_pointer (&json), FALSE);
+  return TRUE;
+}
+
+/**
+ * cxr_lung_model_load:
+ * Loads and validates a lung segmenter (CXR_ERROR_MODEL for anything
+ * wrong with the file, naming the file and tensor).
+ *
+ * Returns: (transfer full): the model, or %NULL.
+ */
+CxrLungModel *
+cxr_lung_model_load (const char *path, GError **error)
+{
+  g_autoptr (CxrSafetensors) st = cxr_safetensors_open (path, error);
+  if (st == NULL)
+    return NULL;
+  g_autoptr (CxrLungModel) m = g_new0 (CxrLungModel, 1);
+  if (!parse_metadata (m, st, path, error))
+    return NULL;
+  m->sha256 = g_strdup (cxr_safetensors_sha256 (st));
+  CxrTensorLoader ld = { st, path, g_hash_table_new (g_str_hash, g_str_equal) };
+  const int *w = m->w;
+  gboolean ok = take_conv_bn (&ld, "stem", 1, w[0], 2, &m->stem, error)
+                && take_conv_bn (&ld, "enc0", w[0], w[0], 1, &m->enc0, error);
+  for (int l = 1; ok && l < LEVELS; l++)
+    {
+      g_autofree char *a = g_strdup_printf ("enc%d.0", l), *b = g_strdup_printf ("enc%d.1", l);
+      ok = take_conv_bn (&ld, a, w[l - 1], w[l], 1, &m->enc[l][0], error)
+           && take_conv_bn (&ld, b, w[l], w[l], 1, &m->enc[l][1], error);
+    }
+  for (int l = LEVELS - 2; ok && l >= 0; l--)
+    {
+      g_autofree char *d = g_strdup_printf ("dec%d", l);
+      ok = take_conv_bn (&ld, d, w[l + 1] + w[l], w[l], 1, &m->dec[l], error);
+    }
+  if (ok)
+    {
+      gint64 hb[1] = { 1 };
+      ok = cxr__take_conv (&ld, "head.weight", w[0], 1, 1, 1, 0, &m->head, error);
+      m->head.b = ok ? cxr__take (&ld, "head.bias", 1, hb, error) : NULL;
+      ok = ok && m->head.b != NULL;
+    }
+  if (ok && g_hash_table_size (ld.used) != cxr_safetensors_n_tensors (st))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_MODEL,
+                   "%s: %u tensors that cxr-lungnet does not have (a different architecture?)",
+                   path, cxr_safetensors_n_tensors (st) - g_hash_table_size (ld.used));
+      ok = FALSE;
+    }
+  g_hash_table_unref (ld.used);
+  return ok ? g_steal_pointer (&m) : NULL;
+}
+
+/* Each thread keeps its arena for the next film (see model.c). */
+static GPrivate arena_key = G_PRIVATE_INIT (cxr__thread_buffer_free);
+
+/**
+ * cxr_lung_model_forward:
+ * Returns: (transfer full): the lung probability at each of the
+ * input_size x input_size pixels. Thread-safe.
+ */
+float *
+cxr_lung_model_forward (const CxrLungModel *m, const float *input)
+{
+  const int *w = m->w;
+  int s = m->input_size, n[LEVELS];
+  for (int l = 0; l < LEVELS; l++)
+    n[l] = s >> (l + 1);
+  /* cat[l]: the decoder's input at level l (l < LEVELS - 1): the doubled
+   * map of level l + 1 in its first w[l + 1] channels, level l's encoder
+   * output after them; level LEVELS - 1's output is bot. */
+  gsize sz[LEVELS], total = 0;
+  for (int l = 0; l < LEVELS - 1; l++)
+    sz[l] = (gsize) (w[l + 1] + w[l]) * n[l] * n[l];
+  sz[LEVELS - 1] = (gsize) w[LEVELS - 1] * n[LEVELS - 1] * n[LEVELS - 1];
+  /* scratch: any level's map (ta, tb), and im2col of the widest input */
+  gsize tmp_n = 0, col_n = 0;
+  for (int l = 0; l < LEVELS; l++)
+    {
+      gsize hw = (gsize) n[l] * n[l];
+      int below = l ? w[l - 1] : 1, cat = l < LEVELS - 1 ? w[l + 1] + w[l] : 0;
+      total += sz[l];
+      tmp_n = MAX (tmp_n, (gsize) MAX (w[l], below) * hw);
+      col_n = MAX (col_n, (gsize) 9 * MAX (MAX (below, w[l]), cat) * hw);
+    }
+  float *arena = cxr__thread_buffer (&arena_key, total + 2 * tmp_n + col_n);
+  float *cat[LEVELS], *t = arena;
+  for (int l = 0; l < LEVELS; l++)
+    {
+      cat[l] = t;
+      t += sz[l];
+    }
+  float *ta = t, *tb = ta + tmp_n, *col = tb + tmp_n;
+#define SKIP(l) (cat[l] + (gsize) w[l + 1] * n[l] * n[l]) /* level l's output */
+
+  /* encoder */
+  cxr__conv_forward (&m->stem, input, s, s, ta, col, TRUE);
+  cxr__conv_forward (&m->enc0, ta, n[0], n[0], SKIP (0), col, TRUE);
+  for (int l = 1; l < LEVELS; l++)
+    {
+      const float *below = SKIP (l - 1);
+      float *out = l < LEVELS - 1 ? SKIP (l) : cat[LEVELS - 1];
+      cxr__max_pool2 (below, w[l - 1], n[l - 1], ta);
+      cxr__conv_forward (&m->enc[l][0], ta, n[l], n[l], tb, col, TRUE);
+      cxr__conv_forward (&m->enc[l][1], tb, n[l], n[l], out, col, TRUE);
+    }
+  /* decoder: double, concatenate (in place), convolve */
+  const float *up = cat[LEVELS - 1];
+  for (int l = LEVELS - 2; l >= 0; l--)
+    {
+      cxr__upsample2 (up, w[l + 1], n[l + 1], cat[l]);
+      cxr__conv_forward (&m->dec[l], cat[l], n[l], n[l], ta, col, TRUE);
+      /* the next level's upsampling reads ta: keep it apart from tb */
+      float *keep = ta;
+      ta = tb;
+      tb = keep;
+      up = tb;
+    }
+#undef SKIP
+  /* head: one logit at half size, doubled, then the sigmoid */
+  cxr__conv_forward (&m->head, up, n[0], n[0], ta, NULL, FALSE);
+  float *p = g_new (float, (gsize) s * s);
+  cxr__upsample2 (ta, 1, n[0], p);
+  for (gsize i = 0; i < (gsize) s * s; i++)
+    p[i] = 1.0f / (1.0f + expf (-p[i]));
+  return p;
+}
+
+/**
+ * cxr_lung_model_preprocess:
+ * The film resized to input_size x input_size (area filter, not keeping
+ * its shape, as in training) and normalised: (v - mean) / std.
+ *
+ * Returns: (transfer full): input_size^2 floats.
+ */
+float *
+cxr_lung_model_preprocess (const CxrLungModel *m, const CxrImage *film)
+{
+  int s = m->input_size;
+  g_autoptr (CxrImage) r = cxr_image_resize (film, s, s);
+  float *x = g_new (float, (gsize) s * s);
+  for (gsize i = 0; i < (gsize) s * s; i++)
+    x[i] = (r->data[i] - m->mean) / m->std;
+  return x;
+}
+
+/* --- post-processing --------------------------------------------------------- */
+
+/* 4-connected components of bin (n x n) into lab (1-based, 0 background);
+ * returns how many, their areas in area[] (index = label). */
+static int
+components (const guint8 *bin, int n, int *lab, GArray *area)
+{
+  gsize nn = (gsize) n * n;
+  memset (lab, 0, nn * sizeof (int));
+  g_autofree int *stack = g_new (int, nn);
+  int count = 0;
+  g_array_set_size (area, 1);
+  for (gsize i = 0; i < nn; i++)
+    {
+      if (!bin[i] || lab[i])
+        continue;
+      int id = ++count, sp = 0;
+      guint64 a = 0;
+      lab[i] = id;
+      stack[sp++] = (int) i;
+      while (sp)
+        {
+          int p = stack[--sp], x = p % n, y = p / n;
+          a++;
+          int nb[4] = { x > 0 ? p - 1 : -1, x < n - 1 ? p + 1 : -1, y > 0 ? p - n : -1,
+                        y < n - 1 ? p + n : -1 };
+          for (int k = 0; k < 4; k++)
+            if (nb[k] >= 0 && bin[nb[k]] && !lab[nb[k]])
+              {
+                lab[nb[k]] = id;
+                stack[sp++] = nb[k];
+              }
+        }
+      g_array_append_val (area, a);
+    }
+  return count;
+}
+
+/* One lung's grid mask with its holes filled: what the background, seen
+ * from the border, cannot reach is lung. */
+static void
+fill_holes (guint8 *m, int n)
+{
+  gsize nn = (gsize) n * n;
+  g_autofree guint8 *outside = g_new0 (guint8, nn);
+  g_autofree int *stack = g_new (int, nn);
+  int sp = 0;
+  for (int i = 0; i < n; i++)
+    {
+      int edge[4] = { i, (n - 1) * n + i, i * n, i * n + n - 1 };
+      for (int k = 0; k < 4; k++)
+        if (!m[edge[k]] && !outside[edge[k]])
+          {
+            outside[edge[k]] = 1;
+            stack[sp++] = edge[k];
+          }
+    }
+  while (sp)
+    {
+      int p = stack[--sp], x = p % n, y = p / n;
+      int nb[4] = { x > 0 ? p - 1 : -1, x < n - 1 ? p + 1 : -1, y > 0 ? p - n : -1,
+                    y < n - 1 ? p + n : -1 };
+      for (int k = 0; k < 4; k++)
+        if (nb[k] >= 0 && !m[nb[k]] && !outside[nb[k]])
+          {
+            outside[nb[k]] = 1;
+            stack[sp++] = nb[k];
+          }
+    }
+  for (gsize i = 0; i < nn; i++)
+    if (!outside[i])
+      m[i] = 1;
+}
+
+const char *
+cxr_lungs_status_name (CxrLungStatus s)
+{
+  return s == CXR_LUNGS_OK ? "ok" : "implausible";
+}
+
+void
+cxr_lung_fields_free (CxrLungFields *l)
+{
+  if (l == NULL)
+    return;
+  g_free (l->mask);
+  g_free (l);
+}
+
+/* The grid masks of both lungs (n x n, 0/1) resampled bilinearly to the
+ * film and cut at 0.5: 1 right, 2 left. Grid pixel u covers film
+ * coordinates around (u + 0.5) * W / n - 0.5. */
+static void
+to_film (const guint8 *right, const guint8 *left, int n, CxrLungFields *out)
+{
+  int W = out->width, H = out->height;
+  double kx = (double) n / W, ky = (double) n / H;
+  g_autofree int *x0 = g_new (int, W);
+  g_autofree float *fx = g_new (float, W);
+  for (int x = 0; x < W; x++)
+    {
+      double g = (x + 0.5) * kx - 0.5;
+      g = CLAMP (g, 0.0, n - 1.0);
+      x0[x] = MIN ((int) g, n - 2);
+      fx[x] = (float) (g - x0[x]);
+    }
+  for (int y = 0; y < H; y++)
+    {
+      double g = CLAMP ((y + 0.5) * ky - 0.5, 0.0, n - 1.0);
+      int y0 = MIN ((int) g, n - 2);
+      float fy = (float) (g - y0);
+      const guint8 *r0 = right + (gsize) y0 * n, *r1 = r0 + n;
+      const guint8 *l0 = left + (gsize) y0 * n, *l1 = l0 + n;
+      guint8 *o = out->mask + (gsize) y * W;
+      for (int x = 0; x < W; x++)
+        {
+          int a = x0[x];
+          float ax = fx[x];
+          float tr = r0[a] + ax * (r0[a + 1] - r0[a]), br = r1[a] + ax * (r1[a + 1] - r1[a]);
+          float tl = l0[a] + ax * (l0[a + 1] - l0[a]), bl = l1[a] + ax * (l1[a + 1] - l1[a]);
+          float vr = tr + fy * (br - tr), vl = tl + fy * (bl - tl);
+          o[x] = vr > 0.5f && vr >= vl ? 1 : vl > 0.5f ? 2 : 0;
+        }
+    }
+}
+
+/* Area, centroid and bounding box of a grid mask. */
+typedef struct {
+  double area, cx, cy;
+} Blob;
+
+static Blob
+blob_of (const guint8 *m, int n)
+{
+  Blob b = { 0, 0, 0 };
+  for (int y = 0; y < n; y++)
+    for (int x = 0; x < n; x++)
+      if (m[(gsize) y * n + x])
+        {
+          b.area++;
+          b.cx += x;
+          b.cy += y;
+        }
+  if (b.area > 0)
+    {
+      b.cx /= b.area;
+      b.cy /= b.area;
+    }
+  return b;
+}
+
+/**
+ * cxr_lungs_segment:
+ * The lung fields of @film (any size; its pixels taken as the network
+ * was trained: the film squashed to a square). See the top of this file
+ * for the post-processing, the quality and the status.
+ *
+ * Returns: (transfer full): the lung fields, or %NULL with @error set
+ * when the film is too small to segment.
+ */
+CxrLungFields *
+cxr_lungs_segment (const CxrLungModel *m, const CxrImage *film, GError **error)
+{
+  if (film->width < 32 || film->height < 32)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "a film of %dx%d px: lung fields need at least 32x32", film->width,
+                   film->height);
+      return NULL;
+    }
+  gint64 t0 = g_get_monotonic_time ();
+  int n = m->input_size;
+  gsize nn = (gsize) n * n;
+  g_autofree float *x = cxr_lung_model_preprocess (m, film);
+  g_autofree float *p = cxr_lung_model_forward (m, x);
+
+  g_autofree guint8 *bin = g_new (guint8, nn);
+  for (gsize i = 0; i < nn; i++)
+    bin[i] = p[i] > 0.5f;
+  g_autofree int *lab = g_new (int, nn);
+  g_autoptr (GArray) area = g_array_new (FALSE, TRUE, sizeof (guint64));
+  int nc = components (bin, n, lab, area);
+  /* the two largest */
+  int best[2] = { 0, 0 };
+  guint64 all = 0;
+  for (int c = 1; c <= nc; c++)
+    {
+      guint64 a = g_array_index (area, guint64, c);
+      all += a;
+      if (best[0] == 0 || a > g_array_index (area, guint64, best[0]))
+        {
+          best[1] = best[0];
+          best[0] = c;
+        }
+      else if (best[1] == 0 || a > g_array_index (area, guint64, best[1]))
+        best[1] = c;
+    }
+  guint8 *lung[2] = { g_new0 (guint8, nn), g_new0 (guint8, nn) };
+  Blob blob[2] = { { 0 }, { 0 } };
+  guint64 kept = 0;
+  for (int k = 0; k < 2; k++)
+    if (best[k])
+      {
+        for (gsize i = 0; i < nn; i++)
+          lung[k][i] = lab[i] == best[k];
+        kept += g_array_index (area, guint64, best[k]);
+        fill_holes (lung[k], n);
+        blob[k] = blob_of (lung[k], n);
+      }
+  /* the one further left in the image is the patient's right lung */
+  if (best[1] && blob[1].cx < blob[0].cx)
+    {
+      guint8 *t = lung[0];
+      lung[0] = lung[1];
+      lung[1] = t;
+      Blob b = blob[0];
+      blob[0] = blob[1];
+      blob[1] = b;
+    }
+
+  CxrLungFields *out = g_new0 (CxrLungFields, 1);
+  out->width = film->width;
+  out->height = film->height;
+  out->mask = g_new (guint8, (gsize) film->width * film->height);
+  to_film (lung[0], lung[1], n, out);
+  int bx0 = film->width, by0 = film->height, bx1 = -1, by1 = -1;
+  for (int y = 0; y < film->height; y++)
+    for (int xx = 0; xx < film->width; xx++)
+      {
+        guint8 v = out->mask[(gsize) y * film->width + xx];
+        if (!v)
+          continue;
+        if (v == 1)
+          out->right_area_px++;
+        else
+          out->left_area_px++;
+        bx0 = MIN (bx0, xx);
+        bx1 = MAX (bx1, xx);
+        by0 = MIN (by0, y);
+        by1 = MAX (by1, y);
+      }
+  out->lung_fraction
+      = (out->right_area_px + out->left_area_px) / ((double) film->width * film->height);
+  out->bbox_x0 = bx1 >= 0 ? bx0 : 0;
+  out->bbox_y0 = bx1 >= 0 ? by0 : 0;
+  out->bbox_x1 = bx1 >= 0 ? bx1 : -1;
+  out->bbox_y1 = bx1 >= 0 ? by1 : -1;
+
+  /* quality: how decided the network is inside the lungs' box, times the
+   * share of its lung pixels the two kept components hold */
+  double decided = 0, cnt = 0;
+  if (bx1 >= 0)
+    {
+      int gx0 = (int) ((double) bx0 * n / film->width),
+          gx1 = (int) ((double) bx1 * n / film->width);
+      int gy0 = (int) ((double) by0 * n / film->height),
+          gy1 = (int) ((double) by1 * n / film->height);
+      for (int y = gy0; y <= MIN (gy1, n - 1); y++)
+        for (int xx = gx0; xx <= MIN (gx1, n - 1); xx++)
+          {
+            decided += fabsf (2 * p[(gsize) y * n + xx] - 1);
+            cnt++;
+          }
+    }
+  out->quality = cnt > 0 && all > 0 ? decided / cnt * ((double) kept / all) : 0;
+
+  double fr = blob[0].area / nn, fl = blob[1].area / nn;
+  if (!best[1] || fr < 0.02 || fl < 0.02)
+    out->reason = "one lung is missing or tiny";
+  else if (out->lung_fraction < 0.06 || out->lung_fraction > 0.55)
+    out->reason = "the lungs' share of the film is outside the range seen in training";
+  else if (blob[1].cx - blob[0].cx < 0.15 * n || fabs (blob[1].cy - blob[0].cy) > 0.2 * n
+           || fr > 3 * fl || fl > 3 * fr)
+    out->reason = "the two fields are not side by side like a pair of lungs";
+  else if (out->quality < 0.6)
+    out->reason = "the network is not sure of the mask (quality below 0.6)";
+  out->status = out->reason ? CXR_LUNGS_IMPLAUSIBLE : CXR_LUNGS_OK;
+  out->elapsed_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  g_free (lung[0]);
+  g_free (lung[1]);
+  return out;
+}
+
+/* Separable box filter of radius r over a w x h float map, edges clamped
+ * (twice makes a tent: enough to smooth a region's edge). */
+static void
+box (float *m, int w, int h, int r)
+{
+  g_autofree float *t = g_new (float, MAX (w, h));
+  for (int y = 0; y < h; y++)
+    {
+      float *row = m + (gsize) y * w;
+      for (int x = 0; x < w; x++)
+        {
+          double a = 0;
+          for (int k = -r; k <= r; k++)
+            a += row[CLAMP (x + k, 0, w - 1)];
+          t[x] = (float) (a / (2 * r + 1));
+        }
+      memcpy (row, t, sizeof (float) * w);
+    }
+  for (int x = 0; x < w; x++)
+    {
+      for (int y = 0; y < h; y++)
+        {
+          double a = 0;
+          for (int k = -r; k <= r; k++)
+            a += m[(gsize) CLAMP (y + k, 0, h - 1) * w + x];
+          t[y] = (float) (a / (2 * r + 1));
+        }
+      for (int y = 0; y < h; y++)
+        m[(gsize) y * w + x] = t[y];
+    }
+}
+
+/**
+ * cxr_lungs_thorax_weight:
+ * Where two films of a chest should be compared, from its lung fields:
+ * the lungs, the mediastinum and heart between them (each row filled
+ * between its leftmost and rightmost lung pixel), the diaphragm's domes
+ * below them (the rows extended down by 10 % of the film's height and up
+ * by 3 %), with a margin of 4 % of the film's width for the chest wall,
+ * and a soft edge; not the shoulders, arms, neck, markers or collimation.
+ *
+ * Returns: (transfer full): a 128 x 128 map in 0..1 over the film's whole
+ * extent (cxr_register_film_new_weighted takes it), or %NULL when the
+ * lung fields are not 'ok'.
+ */
+CxrImage *
+cxr_lungs_thorax_weight (const CxrLungFields *l)
+{
+  if (l->status != CXR_LUNGS_OK)
+    return NULL;
+  const int G = 128;
+  CxrImage *w = cxr_image_new (G, G);
+  /* lung share of each cell */
+  g_autofree float *cell = g_new0 (float, (gsize) G * G);
+  for (int y = 0; y < l->height; y++)
+    {
+      int gy = (int) ((gint64) y * G / l->height);
+      const guint8 *row = l->mask + (gsize) y * l->width;
+      for (int x = 0; x < l->width; x++)
+        if (row[x])
+          cell[(gsize) gy * G + (int) ((gint64) x * G / l->width)] += 1;
+    }
+  double per = ((double) l->width / G) * ((double) l->height / G);
+  int lo[128], hi[128], top = G, bottom = -1;
+  for (int y = 0; y < G; y++)
+    {
+      lo[y] = G;
+      hi[y] = -1;
+      for (int x = 0; x < G; x++)
+        if (cell[(gsize) y * G + x] > 0.5 * per)
+          {
+            lo[y] = MIN (lo[y], x);
+            hi[y] = MAX (hi[y], x);
+          }
+      if (hi[y] >= 0)
+        {
+          top = MIN (top, y);
+          bottom = MAX (bottom, y);
+        }
+    }
+  if (bottom < 0)
+    {
+      cxr_image_free (w);
+      return NULL;
+    }
+  /* rows without lung inside the span take the nearest row's extent */
+  for (int y = top + 1; y <= bottom; y++)
+    if (hi[y] < 0)
+      {
+        lo[y] = lo[y - 1];
+        hi[y] = hi[y - 1];
+      }
+  int down = (int) lround (0.10 * G), up = (int) lround (0.03 * G);
+  for (int y = MAX (0, top - up); y <= MIN (G - 1, bottom + down); y++)
+    {
+      int src = CLAMP (y, top, bottom);
+      for (int x = lo[src]; x <= hi[src]; x++)
+        w->data[(gsize) y * G + x] = 1.f;
+    }
+  /* margin: spread, cut, then a soft edge */
+  int margin = (int) lround (0.04 * G);
+  box (w->data, G, G, margin);
+  for (gsize i = 0; i < (gsize) G * G; i++)
+    w->data[i] = w->data[i] > 0.02f ? 1.f : 0.f;
+  box (w->data, G, G, 2);
+  box (w->data, G, G, 2);
+  return w;
+}

@@ -1,0 +1,785 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Registration, the deformable stage: after the global similarity, a
+ * smooth displacement field makes the lungs line up where a similarity
+ * cannot (breathing, posture, the heart's size on AP films).
+ *
+ * 1. Block shifts. On the top grid (256 px), both films' intensities
+ *    lightly smoothed (Gaussian, 1 px); blocks of 48, then 32, 24 and 16
+ *    px, every half block, inside the thorax window (the lung fields,
+ *    mediastinum and diaphragm when the lung fields are known) are found
+ *    in the moving film warped by the current estimate, within +-8 px, by
+ *    normalised cross-correlation (computed with FFTs: the correlation of
+ *    the zero-mean block with the search area, over the area's local
+ *    energy from running sums; Lewis 1995), with a parabolic sub-pixel
+ *    peak. A block whose best NCC is under MIN_NCC, or whose shift departs
+ *    from its neighbours' median by more than OUTLIER_PX, is dropped.
+ *    (Phase correlation, which whitens the spectrum, was tried first: on
+ *    these smooth films it follows noise, and gained a tenth as much.)
+ * 2. The field: a cubic B-spline over FIXED's pixels (register.h) fitted
+ *    to the blocks' total displacements by weighted least squares (each
+ *    block weighted by its peak) with a bending penalty on the control
+ *    points (second differences, lambda) and a small pull towards zero,
+ *    so that where no block speaks the field fades instead of
+ *    extrapolating; solved by Cholesky (at most 256 unknowns per axis).
+ *    If the warp folds anywhere on the film (Jacobian <= 0), lambda is
+ *    raised fourfold and the field refitted.
+ * 3. Evidence: NCC of the structure images inside FIXED's lung fields
+ *    before alignment, after the global stage and after the field, and
+ *    the overlap (Dice) of FIXED's lung fields with MOVING's warped there.
+ *    The field is kept only when it improves that NCC (register.c decides
+ *    the status).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "register-private.h"
+#include "image-private.h"
+#include "util-private.h"
+
+#define MIN_NCC    0.3 /* a block's best correlation must reach this */
+#define OUTLIER_PX 2.0 /* grid px from the neighbours' median shift */
+
+/* The levels, on the top grid: block size and how far (px each way) a
+ * block may move; the first finds the diaphragm's large excursions. */
+static const struct {
+  int block, search;
+} levels[] = { { 64, 16 }, { 48, 8 }, { 32, 8 }, { 24, 6 }, { 16, 4 } };
+
+/* --- the B-spline field ----------------------------------------------------- */
+
+/* Uniform cubic B-spline weights of the four control points around
+ * fraction t of a lattice cell. */
+static inline void
+bspline4 (double t, double w[4])
+{
+  double u = 1 - t, t2 = t * t, t3 = t2 * t;
+  w[0] = u * u * u / 6;
+  w[1] = (3 * t3 - 6 * t2 + 4) / 6;
+  w[2] = (-3 * t3 + 3 * t2 + 3 * t + 1) / 6;
+  w[3] = t3 / 6;
+}
+
+/* The first of the four control points (along one axis) that act at
+ * film coordinate @x (lattice step @h, @n points) and its weights; beyond
+ * the film the field is that at its edge. */
+static inline int
+lattice (double x, double h, int n, double w[4])
+{
+  double s = CLAMP (x / h, 0.0, (double) (n - 3));
+  int i = MIN ((int) s, n - 4);
+  bspline4 (s - i, w);
+  return i;
+}
+
+static void
+steps (const CxrDeformField *f, int fw, int fh, double *hx, double *hy)
+{
+  *hx = MAX (fw - 1, 1) / (double) (f->nx - 3);
+  *hy = MAX (fh - 1, 1) / (double) (f->ny - 3);
+}
+
+/**
+ * cxr_deform_field_at:
+ * The displacement u (FIXED px) of @field at point (@x, @y) of a
+ * @fixed_w x @fixed_h FIXED film; 0 when the field is empty.
+ */
+void
+cxr_deform_field_at (const CxrDeformField *f, int fw, int fh, double x, double y, double *ux,
+                     double *uy)
+{
+  *ux = *uy = 0;
+  if (f->nx < 4 || f->ny < 4)
+    return;
+  double hx, hy, wx[4], wy[4];
+  steps (f, fw, fh, &hx, &hy);
+  int i = lattice (x, hx, f->nx, wx), j = lattice (y, hy, f->ny, wy);
+  for (int q = 0; q < 4; q++)
+    for (int p = 0; p < 4; p++)
+      {
+        int c = (j + q) * f->nx + i + p;
+        *ux += wy[q] * wx[p] * f->ux[c];
+        *uy += wy[q] * wx[p] * f->uy[c];
+      }
+}
+
+/**
+ * cxr_deform_field_sample:
+ * The field at the points (xs[a], ys[b]) of FIXED (film px), into
+ * ux[b * nxs + a] and uy: separably, a row of the lattice at a time.
+ */
+void
+cxr_deform_field_sample (const CxrDeformField *f, int fw, int fh, const double *xs, int nxs,
+                         const double *ys, int nys, float *ux, float *uy)
+{
+  if (f->nx < 4 || f->ny < 4)
+    {
+      memset (ux, 0, sizeof (float) * nxs * nys);
+      memset (uy, 0, sizeof (float) * nxs * nys);
+      return;
+    }
+  double hx, hy;
+  steps (f, fw, fh, &hx, &hy);
+  int *ia = g_new (int, nxs);
+  double *wa = g_new (double, (gsize) nxs * 4);
+  for (int a = 0; a < nxs; a++)
+    ia[a] = lattice (xs[a], hx, f->nx, wa + 4 * a);
+  double rx[CXR_DEFORM_MAX], ry[CXR_DEFORM_MAX];
+  for (int b = 0; b < nys; b++)
+    {
+      double wy[4];
+      int j = lattice (ys[b], hy, f->ny, wy);
+      for (int i = 0; i < f->nx; i++)
+        {
+          rx[i] = ry[i] = 0;
+          for (int q = 0; q < 4; q++)
+            {
+              rx[i] += wy[q] * f->ux[(j + q) * f->nx + i];
+              ry[i] += wy[q] * f->uy[(j + q) * f->nx + i];
+            }
+        }
+      float *ox = ux + (gsize) b * nxs, *oy = uy + (gsize) b * nxs;
+      for (int a = 0; a < nxs; a++)
+        {
+          const double *w = wa + 4 * a;
+          const double *px = rx + ia[a], *py = ry + ia[a];
+          ox[a] = (float) (w[0] * px[0] + w[1] * px[1] + w[2] * px[2] + w[3] * px[3]);
+          oy[a] = (float) (w[0] * py[0] + w[1] * py[1] + w[2] * py[2] + w[3] * py[3]);
+        }
+    }
+  g_free (ia);
+  g_free (wa);
+}
+
+/* --- fitting ------------------------------------------------------------------ */
+
+typedef struct {
+  double x, y;   /* block centre, FIXED px */
+  double tx, ty; /* the total displacement wanted there, FIXED px */
+  double w;
+} Target;
+
+/* In-place Cholesky of the n x n symmetric positive definite A and the
+ * solution of A x = b for two right-hand sides; FALSE if A is not
+ * positive definite. */
+static gboolean
+cholesky_solve2 (double *A, int n, double *b1, double *b2)
+{
+  for (int j = 0; j < n; j++)
+    {
+      double d = A[(gsize) j * n + j];
+      for (int k = 0; k < j; k++)
+        d -= A[(gsize) j * n + k] * A[(gsize) j * n + k];
+      if (!(d > 0))
+        return FALSE;
+      d = sqrt (d);
+      A[(gsize) j * n + j] = d;
+      for (int i = j + 1; i < n; i++)
+        {
+          double s = A[(gsize) i * n + j];
+          for (int k = 0; k < j; k++)
+            s -= A[(gsize) i * n + k] * A[(gsize) j * n + k];
+          A[(gsize) i * n + j] = s / d;
+        }
+    }
+  double *bs[2] = { b1, b2 };
+  for (int r = 0; r < 2; r++)
+    {
+      double *b = bs[r];
+      for (int i = 0; i < n; i++)
+        {
+          double s = b[i];
+          for (int k = 0; k < i; k++)
+            s -= A[(gsize) i * n + k] * b[k];
+          b[i] = s / A[(gsize) i * n + i];
+        }
+      for (int i = n - 1; i >= 0; i--)
+        {
+          double s = b[i];
+          for (int k = i + 1; k < n; k++)
+            s -= A[(gsize) k * n + i] * b[k];
+          b[i] = s / A[(gsize) i * n + i];
+        }
+    }
+  return TRUE;
+}
+
+/* Adds lambda * r r^T for the difference stencil r (up to 4 taps). */
+static void
+add_stencil (double *A, int n, const int *idx, const double *val, int taps, double lambda)
+{
+  for (int a = 0; a < taps; a++)
+    for (int b = 0; b < taps; b++)
+      A[(gsize) idx[a] * n + idx[b]] += lambda * val[a] * val[b];
+}
+
+/* The field (f->nx, f->ny set) that best fits the targets under the
+ * bending penalty @lambda, pulled gently towards its current coefficients
+ * (so that where a finer level finds no block, the coarser one's field
+ * stays). */
+static gboolean
+fit_field (CxrDeformField *f, int fw, int fh, const Target *t, int nt, double lambda)
+{
+  int nx = f->nx, ny = f->ny, n = nx * ny;
+  double hx, hy;
+  steps (f, fw, fh, &hx, &hy);
+  g_autofree double *A = g_new0 (double, (gsize) n * n);
+  g_autofree double *bx = g_new0 (double, n), *by = g_new0 (double, n);
+  for (int k = 0; k < nt; k++)
+    {
+      double wx[4], wy[4], v[16];
+      int idx[16];
+      int i = lattice (t[k].x, hx, nx, wx), j = lattice (t[k].y, hy, ny, wy);
+      for (int q = 0; q < 4; q++)
+        for (int p = 0; p < 4; p++)
+          {
+            idx[q * 4 + p] = (j + q) * nx + i + p;
+            v[q * 4 + p] = wy[q] * wx[p];
+          }
+      add_stencil (A, n, idx, v, 16, t[k].w);
+      for (int a = 0; a < 16; a++)
+        {
+          bx[idx[a]] += t[k].w * v[a] * t[k].tx;
+          by[idx[a]] += t[k].w * v[a] * t[k].ty;
+        }
+    }
+  /* bending: second differences along x, along y (each weight 1) and
+   * mixed (weight 2), the discrete thin-plate energy of the lattice */
+  for (int j = 0; j < ny; j++)
+    for (int i = 0; i < nx; i++)
+      {
+        int c = j * nx + i;
+        if (i > 0 && i < nx - 1)
+          {
+            int idx[3] = { c - 1, c, c + 1 };
+            double val[3] = { 1, -2, 1 };
+            add_stencil (A, n, idx, val, 3, lambda);
+          }
+        if (j > 0 && j < ny - 1)
+          {
+            int idx[3] = { c - nx, c, c + nx };
+            double val[3] = { 1, -2, 1 };
+            add_stencil (A, n, idx, val, 3, lambda);
+          }
+        if (i < nx - 1 && j < ny - 1)
+          {
+            int idx[4] = { c, c + 1, c + nx, c + nx + 1 };
+            double val[4] = { 1, -1, -1, 1 };
+            add_stencil (A, n, idx, val, 4, 2 * lambda);
+          }
+        double ridge = 0.02 * lambda + 1e-9;
+        A[(gsize) c * n + c] += ridge;
+        bx[c] += ridge * f->ux[c];
+        by[c] += ridge * f->uy[c];
+      }
+  if (!cholesky_solve2 (A, n, bx, by))
+    return FALSE;
+  for (int c = 0; c < n; c++)
+    {
+      f->ux[c] = (float) bx[c];
+      f->uy[c] = (float) by[c];
+    }
+  return TRUE;
+}
+
+/* --- the field on a grid ------------------------------------------------------ */
+
+/* A level: a fixed and a moving grid, the similarity between them and how
+ * the fixed grid sits on its film. */
+typedef struct {
+  const Grid *f, *m;
+  Sim S;
+  int fw, fh;           /* FIXED film, px */
+  double kx, ky;        /* fixed grid px per film px, across and down */
+  float *dx, *dy;       /* the field on the fixed grid, grid px */
+  const float *fi, *mi; /* both films' smoothed intensities; mi NAN where MOVING has no data */
+} Level;
+
+static inline double
+grid_to_film_x (const Level *L, double gx)
+{
+  return (gx - (L->f->n - 1) / 2.0) / L->kx + (L->fw - 1) / 2.0;
+}
+
+static inline double
+grid_to_film_y (const Level *L, double gy)
+{
+  return (gy - (L->f->n - 1) / 2.0) / L->ky + (L->fh - 1) / 2.0;
+}
+
+/* L->dx, dy from @field */
+static void
+level_field (Level *L, const CxrDeformField *field)
+{
+  int n = L->f->n;
+  double *xs = g_new (double, n), *ys = g_new (double, n);
+  for (int i = 0; i < n; i++)
+    {
+      xs[i] = grid_to_film_x (L, i);
+      ys[i] = grid_to_film_y (L, i);
+    }
+  cxr_deform_field_sample (field, L->fw, L->fh, xs, n, ys, n, L->dx, L->dy);
+  for (gsize i = 0; i < (gsize) n * n; i++)
+    {
+      L->dx[i] *= (float) L->kx;
+      L->dy[i] *= (float) L->ky;
+    }
+  g_free (xs);
+  g_free (ys);
+}
+
+/* Where fixed grid point (x, y) lands on the moving grid. */
+static inline void
+level_map (const Level *L, int x, int y, double *mx, double *my)
+{
+  gsize i = (gsize) y * L->f->n + x;
+  double c = (L->f->n - 1) / 2.0;
+  double px = x + L->dx[i] - c, py = y + L->dy[i] - c;
+  *mx = L->S.a * px - L->S.b * py + L->S.tx + c;
+  *my = L->S.b * px + L->S.a * py + L->S.ty + c;
+}
+
+/* @src of the moving grid (NAN where it has no data) warped onto the
+ * fixed grid; NAN outside it. */
+static void
+level_warp (const Level *L, const float *src, float *out)
+{
+  int n = L->f->n;
+  for (int y = 0; y < n; y++)
+    for (int x = 0; x < n; x++)
+      {
+        double mx, my;
+        gboolean in;
+        level_map (L, x, y, &mx, &my);
+        float v = cxr__bilinear (src, n, n, mx, my, &in);
+        out[(gsize) y * n + x] = in ? v : NAN;
+      }
+}
+
+typedef struct {
+  double gx, gy; /* centre, grid px */
+  double sx, sy; /* measured residual shift, grid px */
+  double peak;   /* its NCC */
+  gboolean keep;
+} Block;
+
+/* Running sums of an image and its square over every B x B window of a
+ * P x P area, at each of the (P - B + 1)^2 offsets. */
+static void
+window_sums (const float *a, int P, int B, double *s1, double *s2)
+{
+  int n = P - B + 1;
+  g_autofree double *c1 = g_new0 (double, (gsize) (P + 1) * (P + 1));
+  g_autofree double *c2 = g_new0 (double, (gsize) (P + 1) * (P + 1));
+  for (int y = 0; y < P; y++)
+    for (int x = 0; x < P; x++)
+      {
+        double v = a[y * P + x];
+        gsize i = (gsize) (y + 1) * (P + 1) + x + 1;
+        c1[i] = v + c1[i - 1] + c1[i - P - 1] - c1[i - P - 2];
+        c2[i] = v * v + c2[i - 1] + c2[i - P - 1] - c2[i - P - 2];
+      }
+#define BOX(c, y, x)                                                                               \
+  (c[(gsize) ((y) + B) * (P + 1) + (x) + B] - c[(gsize) (y) * (P + 1) + (x) + B]                   \
+   - c[(gsize) ((y) + B) * (P + 1) + (x)] + c[(gsize) (y) * (P + 1) + (x)])
+  for (int y = 0; y < n; y++)
+    for (int x = 0; x < n; x++)
+      {
+        s1[y * n + x] = BOX (c1, y, x);
+        s2[y * n + x] = BOX (c2, y, x);
+      }
+#undef BOX
+}
+
+static double
+parabola (double l, double c, double r)
+{
+  double d = l - 2 * c + r;
+  return d < 0 ? CLAMP (0.5 * (l - r) / d, -0.5, 0.5) : 0;
+}
+
+/* Scratch of one level: the search area is P = B + 2 S px. */
+typedef struct {
+  int B, S, P;
+  const Plans *plans;
+  float *t, *a, *corr;
+  fftwf_complex *ft, *fa;
+  double *s1, *s2, *ncc;
+} Matcher;
+
+static void
+matcher_init (Matcher *mt, int B, int S)
+{
+  int P = B + 2 * S, n = 2 * S + 1;
+  gsize nc = (gsize) P * (P / 2 + 1);
+  mt->B = B;
+  mt->S = S;
+  mt->P = P;
+  mt->plans = cxr__fft_plans (P, P);
+  mt->t = cxr__falloc ((gsize) P * P);
+  mt->a = cxr__falloc ((gsize) P * P);
+  mt->corr = cxr__falloc ((gsize) P * P);
+  mt->ft = fftwf_alloc_complex (nc);
+  mt->fa = fftwf_alloc_complex (nc);
+  mt->s1 = g_new (double, n * n);
+  mt->s2 = g_new (double, n * n);
+  mt->ncc = g_new (double, n * n);
+}
+
+static void
+matcher_clear (Matcher *mt)
+{
+  fftwf_free (mt->t);
+  fftwf_free (mt->a);
+  fftwf_free (mt->corr);
+  fftwf_free (mt->ft);
+  fftwf_free (mt->fa);
+  g_free (mt->s1);
+  g_free (mt->s2);
+  g_free (mt->ncc);
+}
+
+/* The block of FIXED at (x0, y0) found in the warped MOVING @w (n x n):
+ * FALSE when the search area leaves the data or the block is flat. */
+static gboolean
+match_one (Matcher *mt, const float *fi, const float *w, int n, int x0, int y0, Block *out)
+{
+  int B = mt->B, P = mt->P, S = mt->S, m = 2 * S + 1;
+  if (x0 - S < 0 || y0 - S < 0 || x0 + B + S > n || y0 + B + S > n)
+    return FALSE;
+  double mean = 0;
+  for (int y = 0; y < B; y++)
+    for (int x = 0; x < B; x++)
+      mean += fi[(gsize) (y0 + y) * n + x0 + x];
+  mean /= B * B;
+  double tt = 0;
+  memset (mt->t, 0, sizeof (float) * P * P);
+  for (int y = 0; y < B; y++)
+    for (int x = 0; x < B; x++)
+      {
+        double v = fi[(gsize) (y0 + y) * n + x0 + x] - mean;
+        mt->t[y * P + x] = (float) v;
+        tt += v * v;
+      }
+  for (int y = 0; y < P; y++)
+    for (int x = 0; x < P; x++)
+      {
+        float v = w[(gsize) (y0 - S + y) * n + x0 - S + x];
+        if (isnan (v))
+          return FALSE;
+        mt->a[y * P + x] = v;
+      }
+  if (tt < 1e-8 * B * B)
+    return FALSE;
+  /* numerator: correlation of the zero-mean block with the area */
+  fftwf_execute_dft_r2c (mt->plans->fwd, mt->t, mt->ft);
+  fftwf_execute_dft_r2c (mt->plans->fwd, mt->a, mt->fa);
+  gsize nc = (gsize) P * (P / 2 + 1);
+  for (gsize i = 0; i < nc; i++)
+    {
+      float re = mt->ft[i][0] * mt->fa[i][0] + mt->ft[i][1] * mt->fa[i][1];
+      float im = mt->ft[i][0] * mt->fa[i][1] - mt->ft[i][1] * mt->fa[i][0];
+      mt->ft[i][0] = re;
+      mt->ft[i][1] = im;
+    }
+  fftwf_execute_dft_c2r (mt->plans->inv, mt->ft, mt->corr);
+  window_sums (mt->a, P, B, mt->s1, mt->s2);
+  int best = -1;
+  double bv = -2, N = (double) B * B;
+  for (int v = 0; v < m; v++)
+    for (int u = 0; u < m; u++)
+      {
+        int k = v * m + u;
+        double var = mt->s2[k] - mt->s1[k] * mt->s1[k] / N;
+        double c = var > 1e-12 ? mt->corr[v * P + u] / (P * P) / sqrt (tt * var) : 0;
+        mt->ncc[k] = c;
+        if (c > bv)
+          {
+            bv = c;
+            best = k;
+          }
+      }
+  int bu = best % m, bvv = best / m;
+  double ox = bu > 0 && bu < m - 1 ? parabola (mt->ncc[best - 1], bv, mt->ncc[best + 1]) : 0;
+  double oy = bvv > 0 && bvv < m - 1 ? parabola (mt->ncc[best - m], bv, mt->ncc[best + m]) : 0;
+  out->gx = x0 + (B - 1) / 2.0;
+  out->gy = y0 + (B - 1) / 2.0;
+  out->sx = bu - S + ox;
+  out->sy = bvv - S + oy;
+  out->peak = bv;
+  out->keep = TRUE;
+  return TRUE;
+}
+
+/* The residual shift of every block of size @B (moving up to @S px)
+ * inside the thorax window. */
+static GArray *
+match_blocks (const Level *L, int B, int S)
+{
+  int n = L->f->n, step = B / 2;
+  GArray *blocks = g_array_new (FALSE, FALSE, sizeof (Block));
+  float *wm = cxr__falloc ((gsize) n * n);
+  level_warp (L, L->mi, wm);
+  Matcher mt;
+  matcher_init (&mt, B, S);
+  for (int y0 = S; y0 + B + S <= n; y0 += step)
+    for (int x0 = S; x0 + B + S <= n; x0 += step)
+      {
+        double sw = 0;
+        for (int y = 0; y < B; y++)
+          for (int x = 0; x < B; x++)
+            sw += L->f->weight[(gsize) (y0 + y) * n + x0 + x];
+        Block bl;
+        if (sw < 0.5 * B * B || !match_one (&mt, L->fi, wm, n, x0, y0, &bl) || bl.peak < MIN_NCC)
+          continue;
+        g_array_append_val (blocks, bl);
+      }
+  matcher_clear (&mt);
+  fftwf_free (wm);
+
+  /* outliers: against the median of the neighbours within 1.5 steps */
+  guint nb = blocks->len;
+  double vx[9], vy[9];
+  for (guint k = 0; k < nb; k++)
+    {
+      Block *bk = &g_array_index (blocks, Block, k);
+      int m = 0;
+      for (guint l = 0; l < nb && m < 9; l++)
+        {
+          const Block *bl = &g_array_index (blocks, Block, l);
+          if (l != k && fabs (bl->gx - bk->gx) <= 1.5 * step
+              && fabs (bl->gy - bk->gy) <= 1.5 * step)
+            {
+              vx[m] = bl->sx;
+              vy[m] = bl->sy;
+              m++;
+            }
+        }
+      if (m < 2)
+        {
+          /* an isolated block: nothing to check it against */
+          bk->keep = FALSE;
+          continue;
+        }
+      qsort (vx, m, sizeof (double), cxr__cmp_double);
+      qsort (vy, m, sizeof (double), cxr__cmp_double);
+      double medx = m % 2 ? vx[m / 2] : 0.5 * (vx[m / 2 - 1] + vx[m / 2]);
+      double medy = m % 2 ? vy[m / 2] : 0.5 * (vy[m / 2 - 1] + vy[m / 2]);
+      bk->keep = hypot (bk->sx - medx, bk->sy - medy) <= OUTLIER_PX;
+    }
+  return blocks;
+}
+
+/* Grid points where the warp of the fixed grid folds: det(I + grad d) <= 0
+ * on every fourth point inside the film. */
+static int
+count_folds (const Level *L)
+{
+  int n = L->f->n, folds = 0;
+  for (int y = 1; y < n - 1; y += 4)
+    for (int x = 1; x < n - 1; x += 4)
+      {
+        gsize i = (gsize) y * n + x;
+        if (L->f->valid[i] < 0.5f)
+          continue;
+        double dxx = 0.5 * (L->dx[i + 1] - L->dx[i - 1]), dxy = 0.5 * (L->dx[i + n] - L->dx[i - n]);
+        double dyx = 0.5 * (L->dy[i + 1] - L->dy[i - 1]), dyy = 0.5 * (L->dy[i + n] - L->dy[i - n]);
+        folds += (1 + dxx) * (1 + dyy) - dxy * dyx <= 0;
+      }
+  return folds;
+}
+
+/* One fit from the blocks of @L: targets, the field, folds removed. */
+static gboolean
+fit_level (Level *L, GArray *blocks, CxrDeformField *field, double lambda, int *folds)
+{
+  g_autofree Target *t = g_new (Target, MAX (blocks->len, 1));
+  int nt = 0;
+  int n = L->f->n;
+  for (guint k = 0; k < blocks->len; k++)
+    {
+      const Block *b = &g_array_index (blocks, Block, k);
+      if (!b->keep)
+        continue;
+      int ix = CLAMP ((int) lround (b->gx), 0, n - 1), iy = CLAMP ((int) lround (b->gy), 0, n - 1);
+      gsize i = (gsize) iy * n + ix;
+      t[nt].x = grid_to_film_x (L, b->gx);
+      t[nt].y = grid_to_film_y (L, b->gy);
+      t[nt].tx = (L->dx[i] + b->sx) / L->kx;
+      t[nt].ty = (L->dy[i] + b->sy) / L->ky;
+      t[nt].w = b->peak;
+      nt++;
+    }
+  if (nt < 8)
+    return FALSE;
+  for (int tries = 0; tries < 4; tries++, lambda *= 4)
+    {
+      if (!fit_field (field, L->fw, L->fh, t, nt, lambda))
+        return FALSE;
+      level_field (L, field);
+      *folds = count_folds (L);
+      if (*folds == 0)
+        return TRUE;
+    }
+  return TRUE;
+}
+
+/* --- evidence ------------------------------------------------------------------ */
+
+/* NCC of the fixed film's (smoothed) intensities and the warped moving
+ * one's, over
+ * @mask > 0.5 (or weighted by @weight when mask is NULL), every second
+ * pixel. */
+static double
+region_ncc (const Level *L, const float *warped, const float *mask, const float *weight)
+{
+  int n = L->f->n;
+  double sw = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  for (int y = 0; y < n; y += 2)
+    for (int x = (y / 2) % 2; x < n; x += 2)
+      {
+        gsize i = (gsize) y * n + x;
+        double w = mask ? (mask[i] > 0.5f) : weight[i];
+        float v = warped[i], a = L->fi[i];
+        if (!(w > 0) || isnan (v) || isnan (a))
+          continue;
+        sw += w;
+        sa += w * a;
+        sb += w * v;
+        saa += w * a * a;
+        sbb += w * v * v;
+        sab += w * a * v;
+      }
+  if (sw < 1)
+    return 0;
+  double vaa = saa - sa * sa / sw, vbb = sbb - sb * sb / sw, vab = sab - sa * sb / sw;
+  return vaa > 0 && vbb > 0 ? vab / sqrt (vaa * vbb) : 0;
+}
+
+static double
+dice (const float *a, const float *b, gsize n)
+{
+  double both = 0, sum = 0;
+  for (gsize i = 0; i < n; i++)
+    {
+      gboolean x = a[i] > 0.5f, y = b[i] > 0.5f; /* NAN is not lung */
+      both += x && y;
+      sum += x + y;
+    }
+  return sum > 0 ? 2 * both / sum : NAN;
+}
+
+/* NCC (and lung Dice, when both films have lung fields) of @L's current
+ * warp. */
+static void
+evidence (const Level *L, const float *flung, const float *mlung, double *ncc, double *dc)
+{
+  gsize nn = (gsize) L->f->n * L->f->n;
+  float *w = cxr__falloc (nn);
+  level_warp (L, L->mi, w);
+  gboolean lungs = flung && mlung;
+  *ncc = region_ncc (L, w, lungs ? flung : NULL, L->f->weight);
+  *dc = NAN;
+  if (lungs)
+    {
+      level_warp (L, mlung, w);
+      *dc = dice (flung, w, nn);
+    }
+  fftwf_free (w);
+}
+
+/**
+ * cxr__deform:
+ * The deformable stage after the global similarity @S (top grids, FIXED
+ * -> MOVING) of films prepared as @F and @M (@fw x @fh: FIXED's size);
+ * fills @out's ncc_before, ncc_global, ncc_after, ncc_region, lung_dice_*,
+ * and, when the field improves the lungs' correlation, deformable, field,
+ * rms/max_displacement_px and folds.
+ */
+void
+cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
+             const CxrRegisterOptions *opt, CxrRegistration *out)
+{
+  const Grid *ft = cxr__pyr_top (F), *mt = cxr__pyr_top (M);
+  int n = ft->n;
+  gsize nn = (gsize) n * n;
+  gboolean lungs = F->lung && M->lung;
+  const float *flung = lungs ? F->lung : NULL, *mlung = lungs ? M->lung : NULL;
+  out->ncc_region = lungs ? "lungs" : "thorax";
+  memset (&out->field, 0, sizeof out->field);
+  out->deformable = FALSE;
+  out->rms_displacement_px = out->max_displacement_px = 0;
+  out->folds = 0;
+
+  /* both films' intensities, smoothed; MOVING's NAN where it has no data */
+  float *fi = cxr__falloc (nn), *mi = cxr__falloc (nn), *tmp = cxr__falloc (nn);
+  memcpy (fi, ft->img, sizeof (float) * nn);
+  memcpy (mi, mt->img, sizeof (float) * nn);
+  cxr__blur (fi, n, n, 1.0, tmp);
+  cxr__blur (mi, n, n, 1.0, tmp);
+  for (gsize i = 0; i < nn; i++)
+    if (mt->valid[i] < 0.99f)
+      mi[i] = NAN;
+  fftwf_free (tmp);
+  Level top = { ft, mt, *S, fw, fh, ft->k, ft->k * F->aspect, cxr__falloc (nn), cxr__falloc (nn),
+                fi, mi };
+  Sim ident = { 1, 0, 0, 0 };
+  Level before = top;
+  before.S = ident;
+  evidence (&before, flung, mlung, &out->ncc_before, &out->lung_dice_before);
+  evidence (&top, flung, mlung, &out->ncc_global, &out->lung_dice_after);
+  out->ncc_after = out->ncc_global;
+  if (opt->no_deform)
+    goto done;
+
+  CxrDeformField field = { 0 };
+  field.nx = field.ny = CLAMP (opt->deform_points, 4, CXR_DEFORM_MAX);
+  double lambda = opt->deform_lambda > 0 ? opt->deform_lambda : 0.2;
+  int folds = 0;
+  gboolean fitted = FALSE;
+  for (guint l = 0; l < G_N_ELEMENTS (levels); l++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      GArray *blocks = match_blocks (&top, levels[l].block, levels[l].search);
+      gint64 t1 = g_get_monotonic_time ();
+      fitted |= fit_level (&top, blocks, &field, lambda, &folds);
+      g_debug ("deform: level %u, %u blocks: matched in %.1f ms, fitted in %.1f ms", l, blocks->len,
+               (t1 - t0) / 1e3, (g_get_monotonic_time () - t1) / 1e3);
+      g_array_unref (blocks);
+    }
+  if (!fitted)
+    goto done;
+  level_field (&top, &field);
+  folds = count_folds (&top);
+  double ncc, dc;
+  evidence (&top, flung, mlung, &ncc, &dc);
+  g_debug ("deform: ncc %.3f -> %.3f, dice %.3f -> %.3f, folds %d", out->ncc_global, ncc,
+           out->lung_dice_after, dc, folds);
+  if (folds == 0 && ncc > out->ncc_global)
+    {
+      out->deformable = TRUE;
+      out->field = field;
+      out->ncc_after = ncc;
+      out->lung_dice_after = dc;
+      /* displacement inside FIXED's lungs (or its window), FIXED px */
+      double s2 = 0, mx = 0, cnt = 0;
+      for (gsize i = 0; i < nn; i++)
+        {
+          gboolean in = flung ? flung[i] > 0.5f : ft->weight[i] > 0.5f;
+          if (!in)
+            continue;
+          double d = hypot (top.dx[i] / top.kx, top.dy[i] / top.ky);
+          s2 += d * d;
+          mx = MAX (mx, d);
+          cnt++;
+        }
+      out->rms_displacement_px = cnt > 0 ? sqrt (s2 / cnt) : 0;
+      out->max_displacement_px = mx;
+    }
+  out->folds = folds;
+done:
+  fftwf_free (top.dx);
+  fftwf_free (top.dy);
+  fftwf_free (fi);
+  fftwf_free (mi);
+}

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The lung segmenter (lungs.c): its layers against PyTorch (max pooling,
+ * bilinear doubling), a tiny LungNet with random weights and batch-norm
+ * statistics against PyTorch's output, the shipped model against
+ * PyTorch's on two real NIH films (max |difference| <= 1e-4 on the
+ * probabilities; tools/make_lung_fixtures.py wrote the references), the
+ * post-processing on real films (two lungs, the patient's right one on the
+ * image's left, the film's size), a film with no lungs found implausible,
+ * and broken model files refused.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "cxr/cxr.h"
+#include "nn-private.h"
+#include "testutil.h"
+
+static JsonObject *
+fixture (JsonParser *parser, const char *name)
+{
+  g_autofree char *p = g_build_filename (g_getenv ("CXR_TEST_DATA"), "model", name, NULL);
+  g_autoptr (GError) err = NULL;
+  if (!json_parser_load_from_file (parser, p, &err))
+    fail_msg ("%s: %s", p, err->message);
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+static float *
+floats (JsonObject *o, const char *member, guint *n)
+{
+  JsonArray *a = json_object_get_array_member (o, member);
+  *n = json_array_get_length (a);
+  float *v = g_new (float, *n);
+  for (guint i = 0; i < *n; i++)
+    v[i] = (float) json_array_get_double_element (a, i);
+  return v;
+}
+
+static void
+test_layers (void **state)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *o = fixture (parser, "lungs_layers.json");
+  guint n_in, n_pool, n_up;
+  int c = (int) json_object_get_int_member (o, "c"), n = (int) json_object_get_int_member (o, "n");
+  g_autofree float *in = floats (o, "input", &n_in);
+  g_autofree float *pool = floats (o, "pool", &n_pool);
+  g_autofree float *up = floats (o, "up", &n_up);
+  g_autofree float *mine = g_new (float, n_up);
+  cxr__max_pool2 (in, c, n, mine);
+  for (guint i = 0; i < n_pool; i++)
+    assert_true (mine[i] == pool[i]);
+  cxr__upsample2 (in, c, n, mine);
+  for (guint i = 0; i < n_up; i++)
+    if (fabsf (mine[i] - up[i]) > 1e-6f)
+      fail_msg ("upsample [%u]: %g, PyTorch %g", i, mine[i], up[i]);
+}
+
+static void
+test_tiny_net (void **state)
+{
+  g_autofree char *p
+      = g_build_filename (g_getenv ("CXR_TEST_DATA"), "model", "lungnet_tiny.safetensors", NULL);
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrLungModel) m = cxr_lung_model_load (p, &err);
+  if (m == NULL)
+    fail_msg ("%s", err->message);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *o = fixture (parser, "lungnet_tiny.json");
+  guint n, np;
+  g_autofree float *img = floats (o, "input", &n);
+  g_autofree float *ref = floats (o, "prob", &np);
+  assert_int_equal (n, 64 * 64);
+  for (guint i = 0; i < n; i++)
+    img[i] = (img[i] - 0.5f) / 0.25f;
+  g_autofree float *prob = cxr_lung_model_forward (m, img);
+  double worst = 0;
+  for (guint i = 0; i < np; i++)
+    worst = MAX (worst, fabs (prob[i] - ref[i]));
+  if (worst > 1e-4)
+    fail_msg ("tiny LungNet: max |C - PyTorch| = %g", worst);
+}
+
+static CxrLungModel *
+shipped (void)
+{
+  g_autofree char *p
+      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
+  g_autoptr (GError) err = NULL;
+  CxrLungModel *m = cxr_lung_model_load (p, &err);
+  if (m == NULL)
+    fail_msg ("%s", err->message);
+  return m;
+}
+
+static void
+test_shipped_model (void **state)
+{
+  g_autoptr (CxrLungModel) m = shipped ();
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *o = fixture (parser, "lungs_real.json");
+  JsonArray *films = json_object_get_array_member (o, "films");
+  assert_int_equal (json_array_get_length (films), 2);
+  for (guint f = 0; f < 2; f++)
+    {
+      JsonObject *fo = json_array_get_object_element (films, f);
+      g_autofree char *p = g_build_filename (g_getenv ("CXR_TEST_DATA"), "lungs",
+                                             json_object_get_string_member (fo, "file"), NULL);
+      g_autoptr (CxrImage) im = cxr_image_load (p, NULL, NULL, NULL);
+      assert_non_null (im);
+      assert_int_equal (im->width, cxr_lung_model_input_size (m));
+      /* the film is the network's size: the preprocessing only normalises */
+      g_autofree float *x = cxr_lung_model_preprocess (m, im);
+      g_autofree float *prob = cxr_lung_model_forward (m, x);
+      JsonArray *idx = json_object_get_array_member (fo, "index");
+      guint n;
+      g_autofree float *ref = floats (fo, "prob", &n);
+      double worst = 0;
+      for (guint i = 0; i < n; i++)
+        worst = MAX (worst, fabs (prob[json_array_get_int_element (idx, i)] - ref[i]));
+      if (worst > 1e-4)
+        fail_msg ("%s: max |C - PyTorch| = %g", p, worst);
+    }
+}
+
+static void
+test_segment_real_films (void **state)
+{
+  g_autoptr (CxrLungModel) m = shipped ();
+  const char *films[] = { "00000001_000.png", "00001543_004.png", "00002633_016.png" };
+  for (guint k = 0; k < G_N_ELEMENTS (films); k++)
+    {
+      g_autofree char *p
+          = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "sample", "images", films[k], NULL);
+      g_autoptr (CxrImage) im = cxr_image_load (p, NULL, NULL, NULL);
+      g_autoptr (GError) err = NULL;
+      g_autoptr (CxrLungFields) l = cxr_lungs_segment (m, im, &err);
+      assert_non_null (l);
+      assert_int_equal (l->width, im->width);
+      assert_int_equal (l->height, im->height);
+      if (l->status != CXR_LUNGS_OK)
+        fail_msg ("%s: %s (quality %.2f)", films[k], l->reason, l->quality);
+      assert_true (l->quality >= 0.6 && l->quality <= 1);
+      assert_true (l->lung_fraction > 0.1 && l->lung_fraction < 0.5);
+      /* the patient's right lung on the image's left */
+      double rx = 0, lx = 0;
+      guint64 counted[3] = { 0 };
+      for (int y = 0; y < l->height; y++)
+        for (int x = 0; x < l->width; x++)
+          {
+            guint8 v = l->mask[(gsize) y * l->width + x];
+            counted[v]++;
+            if (v == 1)
+              rx += x;
+            else if (v == 2)
+              lx += x;
+          }
+      assert_true (counted[1] == (guint64) l->right_area_px);
+      assert_true (counted[2] == (guint64) l->left_area_px);
+      assert_true (rx / counted[1] < im->width / 2.0 && lx / counted[2] > im->width / 2.0);
+      assert_true (l->bbox_x0 < l->bbox_x1 && l->bbox_y0 < l->bbox_y1);
+    }
+  /* a blank film has no lungs: never ok */
+  g_autoptr (CxrImage) blank = cxr_image_new (300, 200);
+  for (int i = 0; i < 300 * 200; i++)
+    blank->data[i] = 0.5f;
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrLungFields) l = cxr_lungs_segment (m, blank, &err);
+  assert_non_null (l);
+  assert_int_equal (l->status, CXR_LUNGS_IMPLAUSIBLE);
+  assert_non_null (l->reason);
+  assert_int_equal (l->width, 300);
+}
+
+static void
+test_bad_files (void **state)
+{
+  g_autoptr (GError) err = NULL;
+  g_autofree char *classifier
+      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-default.safetensors", NULL);
+  assert_null (cxr_lung_model_load (classifier, &err));
+  assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_MODEL));
+  assert_non_null (strstr (err->message, "is not a lung segmenter"));
+  g_clear_error (&err);
+  /* the tiny model with a tensor gone */
+  g_autofree char *p
+      = g_build_filename (g_getenv ("CXR_TEST_DATA"), "model", "lungnet_tiny.safetensors", NULL);
+  g_autofree char *raw = NULL;
+  gsize len;
+  assert_true (g_file_get_contents (p, &raw, &len, NULL));
+  /* the JSON header follows the 8-byte little-endian length */
+  char *at = strstr (raw + 8, "\"head.bias\"");
+  assert_non_null (at);
+  memcpy (at + 1, "hxxd", 4);
+  g_autofree char *broken = g_build_filename (tmpdir, "broken.safetensors", NULL);
+  assert_true (g_file_set_contents (broken, raw, (gssize) len, NULL));
+  assert_null (cxr_lung_model_load (broken, &err));
+  assert_non_null (strstr (err->message, "missing tensor 'head.bias'"));
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_layers),        cmocka_unit_test (test_tiny_net),
+    cmocka_unit_test (test_shipped_model), cmocka_unit_test (test_segment_real_films),
+    cmocka_unit_test (test_bad_files),
+  };
+  return cmocka_run_group_tests (tests, tmpdir_setup, tmpdir_teardown);
+}
