@@ -165,6 +165,17 @@ def main():
     regs = {}
     for r in con.execute("SELECT fixed_scan_id, moving_scan_id, status FROM registrations WHERE kind = 'previous'"):
         regs[(r[0], r[1])] = r[2]
+    zones = {}
+    if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'pair_change_regions'").fetchone()[0]:
+        for r in con.execute("SELECT fixed_scan_id, moving_scan_id, region, area_px, change_score,"
+                             " mean_d FROM pair_change_regions WHERE kind = 'previous'"):
+            zones.setdefault((r[0], r[1]), []).append((r[2], r[3], r[4], r[5]))
+    psig = {}
+    if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'pair_signals'").fetchone()[0] and model:
+        for r in con.execute("SELECT * FROM pair_signals WHERE kind IN ('previous', 'same_view')"
+                             " AND model_id = ?",
+                             (model["model_id"],)):
+            psig[(r["fixed_scan_id"], r["moving_scan_id"])] = dict(r)
 
     pairs = []
     for pid, fs in by_pat.items():
@@ -174,7 +185,9 @@ def main():
                 la, lb = labels_of(a["finding_labels"]), labels_of(b["finding_labels"])
                 p = {"patient": pid, "fixed": a, "moving": b, "changed": la != lb,
                      "gained": bool(lb - la), "new": lb - la, "change": changes.get((a["scan_id"], b["scan_id"])),
-                     "reg": regs.get((a["scan_id"], b["scan_id"]))}
+                     "reg": regs.get((a["scan_id"], b["scan_id"])),
+                     "psig": psig.get((a["scan_id"], b["scan_id"])),
+                     "zones": zones.get((a["scan_id"], b["scan_id"]))}
                 pairs.append(p)
     n_ch = sum(p["changed"] for p in pairs)
     print(f"{len(by_pat)} patients, {len(pairs)} consecutive same-view pairs: {n_ch} CHANGED, "
@@ -219,11 +232,35 @@ def main():
             return None
         return float(np.max(np.abs(b - a)))
 
-    signals = [("change_score", col("change_score")), ("changed_area_mm2", col("changed_area_mm2")),
+    def stored(name, f=lambda v: v):
+        return lambda p: f(p["psig"][name]) if p["psig"] and p["psig"].get(name) is not None else None
+
+    def lung_both(p):
+        if not p["psig"]:
+            return None
+        v = [abs(p["psig"][k]) for k in ("lung_area_change_right", "lung_area_change_left")
+             if p["psig"][k] is not None]
+        return max(v) if v else None
+
+    def zone_worst(p):
+        z = [sc / ar for _, ar, sc, _ in p["zones"] or [] if ar > 0]
+        return max(z) if z else None
+
+    def zone_shift(p):
+        z = [abs(md) for _, ar, _, md in p["zones"] or [] if md is not None]
+        return max(z) if z else None
+
+    signals = [("change_score", col("change_score")),
+               ("worst lung zone: change_score per px^2", zone_worst),
+               ("worst lung zone: |mean signed change|", zone_shift), ("changed_area_mm2", col("changed_area_mm2")),
                ("change_energy", col("change_energy")), ("trend_score", col("trend_score")),
                ("feature_change", col("feature_change")),
                ("embedding_distance", emb_dist), ("max |probability delta|", prob_delta_max),
                ("max probability rise", prob_rise_max), ("lung area change", lung_area_change),
+               ("stored pair_signals: embedding_distance", stored("embedding_distance")),
+               ("stored pair_signals: max |probability delta|", stored("max_abs_probability_delta")),
+               ("stored pair_signals: max probability rise", stored("max_probability_rise")),
+               ("stored pair_signals: max |lung area change|", lung_both),
                ("CheXNet reference: max |delta| (ceiling)", chexnet)]
     for extra_col in ("change_score_lungs", "change_score_right", "change_score_left"):
         if extra_col in cols:

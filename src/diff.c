@@ -53,10 +53,18 @@ cxr_diff_options_init (CxrDiffOptions *o)
   o->size = 512;
   o->smooth_mm = 2.0;
   o->smooth_px = 6.0;
-  o->min_threshold = 0.03;
-  o->noise_k = 4.0;
-  o->min_trend_threshold = 0.015;
-  o->trend_noise_k = 2.0;
+  o->min_threshold = 0.05;
+  o->noise_k = 0;
+  o->min_trend_threshold = 0.03;
+  o->trend_noise_k = 0;
+}
+
+const char *
+cxr_diff_region_name (int r)
+{
+  static const char *names[CXR_DIFF_N_REGIONS]
+      = { "right_upper", "right_middle", "right_lower", "left_upper", "left_middle", "left_lower" };
+  return r >= 0 && r < CXR_DIFF_N_REGIONS ? names[r] : NULL;
 }
 
 void
@@ -222,13 +230,24 @@ write_overlay (const float *fixed, const float *d, const float *mask, int w, int
   cxr_image_save_png8 (rgb, w, h, 3, path, 1, error);
 }
 
-/* Whether film coordinates (x, y) are lung in @l (nearest pixel). */
-static inline gboolean
+/* The lung at film coordinates (x, y) of @l (nearest pixel): 1 right, 2
+ * left, 0 none. */
+static inline int
 lung_at (const CxrLungFields *l, double x, double y)
 {
   int xi = (int) lround (x), yi = (int) lround (y);
-  return xi >= 0 && yi >= 0 && xi < l->width && yi < l->height
-         && l->mask[(gsize) yi * l->width + xi] != 0;
+  return xi >= 0 && yi >= 0 && xi < l->width && yi < l->height ? l->mask[(gsize) yi * l->width + xi]
+                                                               : 0;
+}
+
+/* The zone (0 upper, 1 middle, 2 lower third of the lung's height) of row
+ * @y of FIXED for lung @label (1 right, 2 left), from the lung's rows. */
+static int
+zone_of (const int *top, const int *bottom, int label, double y)
+{
+  double h = bottom[label] - top[label] + 1;
+  int z = (int) floor ((y - top[label]) / h * 3);
+  return CLAMP (z, 0, 2);
 }
 
 /**
@@ -313,7 +332,27 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
         && opt.fixed_lungs->height == fixed->height && opt.moving_lungs->width == moving->width
         && opt.moving_lungs->height == moving->height;
   out->mask_kind = lungs ? "lungs" : "thorax";
-  float *bad = D; /* scratch: black or saturated in either film */
+  /* each lung's first and last row in FIXED, for the zones */
+  int ltop[3] = { 0, 0, 0 }, lbot[3] = { 0, 0, 0 };
+  if (lungs)
+    {
+      const CxrLungFields *l = opt.fixed_lungs;
+      ltop[1] = ltop[2] = l->height;
+      lbot[1] = lbot[2] = -1;
+      for (int y = 0; y < l->height; y++)
+        for (int x = 0; x < l->width; x++)
+          {
+            int lab = l->mask[(gsize) y * l->width + x];
+            if (lab == 1 || lab == 2)
+              {
+                ltop[lab] = MIN (ltop[lab], y);
+                lbot[lab] = MAX (lbot[lab], y);
+              }
+          }
+    }
+  g_autofree guint8 *lab = g_new0 (guint8, n); /* 1 + lung * 3 + zone, 0 outside */
+  g_autofree float *thorax = g_new (float, n); /* the window: exposure is matched there */
+  float *bad = D;                              /* scratch: black or saturated in either film */
   for (int v = 0; v < gh; v++)
     {
       double rv = (v + 0.5) / gh;
@@ -337,6 +376,8 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
             }
           M[i] = val;
           gboolean region;
+          double ru = (u + 0.5) / gw;
+          gboolean window = row_in && ru > 0.08 && ru < 0.92;
           if (lungs)
             {
               /* lung in FIXED, and its point in MOVING lung too */
@@ -344,26 +385,28 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
               double fy = (v - (gh - 1) / 2.0) / k + (fixed->height - 1) / 2.0;
               double mx = (gx - (mw - 1) / 2.0) / km + (moving->width - 1) / 2.0;
               double my = (gy - (mh - 1) / 2.0) / km + (moving->height - 1) / 2.0;
-              region = lung_at (opt.fixed_lungs, fx, fy) && lung_at (opt.moving_lungs, mx, my);
+              int fl = lung_at (opt.fixed_lungs, fx, fy);
+              region = fl && lung_at (opt.moving_lungs, mx, my);
+              if (region && (fl == 1 || fl == 2))
+                lab[i] = (guint8) (1 + (fl - 1) * 3 + zone_of (ltop, lbot, fl, fy));
             }
           else
-            {
-              double ru = (u + 0.5) / gw;
-              region = row_in && ru > 0.08 && ru < 0.92;
-            }
+            region = window;
           mask[i] = inside && region ? 1.f : 0.f;
+          thorax[i] = inside && (window || region) ? 1.f : 0.f;
           float f = F[i];
           bad[i] = (!inside || f < 0.02f || f > 0.97f || val < 0.02f || val > 0.97f) ? 1.f : 0.f;
         }
     }
   g_autofree float *scratch = g_new (float, n);
   cxr__blur (bad, gw, gh, 0.01 * opt.size, scratch);
-  double mask_n = 0;
+  double mask_n = 0, thorax_n = 0;
   for (gsize i = 0; i < n; i++)
     {
       if (bad[i] > 0.02f)
-        mask[i] = 0;
+        mask[i] = thorax[i] = 0;
       mask_n += mask[i];
+      thorax_n += thorax[i];
     }
   out->mask_area_px = mask_n / (k * k);
   if (mask_n < 100)
@@ -374,11 +417,15 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
     }
 
   g_debug ("diff: warped and masked at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
-  /* Exposure: quantile matching inside the mask. */
+  /* Exposure: quantile matching, over the thorax window (lungs,
+   * mediastinum, heart, diaphragm: what does not change with the lungs'
+   * disease anchors the match, so a lung that turns brighter stays
+   * brighter) or, with exposure_lungs, inside the compared mask alone. */
   enum { Q = 65 };
   double qf[Q], qm[Q];
-  quantiles (F, mask, n, Q, qf);
-  quantiles (M, mask, n, Q, qm);
+  const float *ref = opt.exposure_lungs || thorax_n < mask_n ? mask : thorax;
+  quantiles (F, ref, n, Q, qf);
+  quantiles (M, ref, n, Q, qm);
   Matcher mt;
   matcher_init (&mt, qm, qf, Q);
   for (gsize i = 0; i < n; i++)
@@ -421,6 +468,8 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
   double tt = MAX (opt.min_trend_threshold, opt.trend_noise_k * out->noise_sigma);
   out->trend_threshold = tt;
   double e2 = 0, score = 0, tscore = 0, area = 0, peak = 0;
+  double rs[CXR_DIFF_N_REGIONS] = { 0 }, ra[CXR_DIFF_N_REGIONS] = { 0 },
+         rd[CXR_DIFF_N_REGIONS] = { 0 };
   gsize ip = 0;
   for (gsize i = 0; i < n; i++)
     {
@@ -428,6 +477,12 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
         continue;
       double a = fabs (D[i]);
       e2 += D[i] * D[i];
+      if (lab[i])
+        {
+          ra[lab[i] - 1] += 1;
+          rd[lab[i] - 1] += D[i];
+          rs[lab[i] - 1] += a > t ? a - t : 0;
+        }
       if (a > t)
         {
           score += a - t;
@@ -444,6 +499,12 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
   double px2 = 1.0 / (k * k); /* FIXED px^2 per grid px */
   out->change_energy = 1e4 * e2 / mask_n;
   out->change_score = score * px2;
+  for (int r = 0; r < CXR_DIFF_N_REGIONS; r++)
+    {
+      out->region_score[r] = rs[r] * px2;
+      out->region_area_px[r] = ra[r] * px2;
+      out->region_mean_d[r] = ra[r] > 0 ? rd[r] / ra[r] : NAN;
+    }
   out->trend_score = tscore * px2;
   out->changed_area_px = area * px2;
   if (!isnan (fixed_spacing_mm) && fixed_spacing_mm > 0)

@@ -653,6 +653,10 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
   /* Trends need every patient's films done: a pass over the store. */
   if (opt->model)
     {
+      gint64 n_sig = cxr__store_write_pair_signals (store, model_id, s->run_id, &err);
+      if (n_sig < 0)
+        goto out;
+      s->n_pair_signals = (guint64) n_sig;
       if (!cxr_progression_calibrate (store, opt->model, opt->lung_model, model_id,
                                       &opt->progression, &err)
           || !cxr_progression_flag_all (store, opt->model, model_id, &opt->progression, s->run_id,

@@ -26,20 +26,25 @@
  * barely move, like the trend score, has a tiny limit; without the share,
  * any real growth would be "acute", however gradual.)
  *
- * Per series and signal (rises are worsening for all three):
- *   insufficient_visits  fewer films than the Mann-Kendall test needs to be
- *                        able to reach alpha (5 for 0.05; for the signals
- *                        measured against the first film, 5 after it);
+ * Per series and signal (rises are worsening for all of them):
  *   acute_change         a rise between consecutive films beyond the acute
  *                        limit that the following film confirms (still
- *                        beyond it against the film before the step), or
- *                        at the latest film: a one-film spike is more
- *                        often an artefact of that film than a change;
+ *                        beyond it against the film before the step): a
+ *                        one-film spike is more often an artefact of that
+ *                        film than a change;
  *   slow_progression     a significant monotone rise (Mann-Kendall p <
- *                        alpha, tau > 0) whose total exceeds the test-retest
- *                        limit, with no step beyond the acute limit;
+ *                        alpha, tau > 0) whose total exceeds the limit,
+ *                        with no confirmed step beyond the acute limit; or,
+ *                        where the series has too few films for the trend
+ *                        test to reach alpha, a confirmed event (confirm
+ *                        films in a row beyond the limit against the first)
+ *                        that lasts to the latest film (by_event);
  *   improving            a significant fall;
- *   stable               otherwise.
+ *   unconfirmed_change   a step beyond the acute limit at the latest film,
+ *                        which no later film confirms yet;
+ *   stable               otherwise, when the series could show a change;
+ *   insufficient_visits  two films and no step beyond the acute limit: no
+ *                        trend test, no event can be confirmed.
  * Event analysis (first film beyond the limit, confirmed on the next
  * confirm - 1 films) is reported with each flag.
  */
@@ -51,6 +56,7 @@
 #include "cxr/signal.h"
 #include "cxr/trend.h"
 #include "store-private.h"
+#include "util-private.h"
 
 void
 cxr_progression_options_init (CxrProgressionOptions *o)
@@ -130,19 +136,25 @@ cxr_progression_classify (const double *t, const double *y, int n, double limit,
 {
   memset (out, 0, sizeof *out);
   out->tau = out->p_value = out->slope = out->slope_low = out->slope_high = NAN;
-  out->event_index = out->acute_index = -1;
+  out->event_index = out->acute_index = out->unconfirmed_index = -1;
+  out->by_event = FALSE;
   out->max_step = -INFINITY;
   double rise = 0;
   for (int i = 1; i < n; i++)
     rise = MAX (rise, y[i] - y[0]);
   acute_limit = MAX (acute_limit, o->acute_share * rise);
   out->acute_limit = acute_limit;
+  double acute_step = -INFINITY;
   for (int i = 1; i < n; i++)
     {
       double step = y[i] - y[i - 1];
-      gboolean confirmed = i == n - 1 || y[i + 1] - y[i - 1] > acute_limit;
-      if (step > acute_limit && confirmed && (out->acute_index < 0 || step > out->max_step))
-        out->acute_index = i;
+      if (step > acute_limit && i == n - 1)
+        out->unconfirmed_index = i;
+      else if (step > acute_limit && y[i + 1] - y[i - 1] > acute_limit && step > acute_step)
+        {
+          out->acute_index = i;
+          acute_step = step;
+        }
       out->max_step = MAX (out->max_step, step);
     }
   g_autofree double *rel = g_new (double, MAX (n, 1));
@@ -163,14 +175,26 @@ cxr_progression_classify (const double *t, const double *y, int n, double limit,
           out->slope_high = ts.high;
         }
     }
+  gboolean testable = nt >= cxr_trend_min_visits (o->alpha);
+  /* an event that lasts: from event_index on, every film beyond the limit */
+  gboolean lasting = out->event_index >= 0;
+  for (int i = MAX (out->event_index, 0); lasting && i < n; i++)
+    lasting = rel[i] > limit;
   if (out->acute_index >= 0)
     out->kind = CXR_TREND_ACUTE_CHANGE;
-  else if (nt < cxr_trend_min_visits (o->alpha))
-    out->kind = CXR_TREND_INSUFFICIENT_VISITS;
-  else if (out->p_value < o->alpha && out->tau > 0 && y[n - 1] - y[0] > limit)
+  else if (testable && out->p_value < o->alpha && out->tau > 0 && y[n - 1] - y[0] > limit)
     out->kind = CXR_TREND_SLOW_PROGRESSION;
-  else if (out->p_value < o->alpha && out->tau < 0)
+  else if (testable && out->p_value < o->alpha && out->tau < 0)
     out->kind = CXR_TREND_IMPROVING;
+  else if (!testable && lasting)
+    {
+      out->kind = CXR_TREND_SLOW_PROGRESSION;
+      out->by_event = TRUE;
+    }
+  else if (out->unconfirmed_index >= 0)
+    out->kind = CXR_TREND_UNCONFIRMED_CHANGE;
+  else if (n < o->confirm + 1)
+    out->kind = CXR_TREND_INSUFFICIENT_VISITS;
   else
     out->kind = CXR_TREND_STABLE;
 }
@@ -179,7 +203,8 @@ cxr_progression_classify (const double *t, const double *y, int n, double limit,
 
 static char *
 evidence (const CxrSignal *sig, const char *view, const CxrSeriesFilm *films, const double *y,
-          int n, const char *axis, double limit, double acute, const CxrTrendResult *r)
+          int n, const char *axis, double limit, const char *source, const CxrTrendResult *r,
+          const char *left)
 {
   GString *s = g_string_new (NULL);
   gboolean prob = sig->kind == CXR_SIGNAL_PROBABILITY;
@@ -190,20 +215,39 @@ evidence (const CxrSignal *sig, const char *view, const CxrSeriesFilm *films, co
                           : y[n - 1] < y[0] ? "fell"
                                             : "stayed",
                           y[0], y[n - 1], n, view, films[0].visit, films[n - 1].visit);
+  g_string_append_printf (s, "; limit %.3g (%s)", limit,
+                          g_str_equal (source, "visits") ? "the store's visit-to-visit spread"
+                                                         : "re-posed copies of films");
   if (!isnan (r->p_value))
     g_string_append_printf (
         s, "; Mann-Kendall tau %.2f, p = %.3g; Theil-Sen %.3g per %s [%.3g, %.3g]", r->tau,
         r->p_value, r->slope, g_str_equal (axis, "days") ? "day" : "visit", r->slope_low,
         r->slope_high);
+  else if (r->kind == CXR_TREND_INSUFFICIENT_VISITS || r->by_event)
+    g_string_append_printf (s, "; too few films for the trend test");
   if (r->acute_index >= 0)
-    g_string_append_printf (s, "; a step of %.3g at %s exceeded the acute limit %.3g", r->max_step,
-                            films[r->acute_index].image_index, acute);
-  else if (n > 1)
-    g_string_append_printf (s, "; no single step exceeded the acute limit %.3g", acute);
+    g_string_append_printf (s,
+                            "; a step of %.3g from %s to %s exceeded the acute limit %.3g"
+                            " and the next film confirmed it",
+                            y[r->acute_index] - y[r->acute_index - 1],
+                            films[r->acute_index - 1].image_index,
+                            films[r->acute_index].image_index, r->acute_limit);
+  if (r->unconfirmed_index >= 0)
+    g_string_append_printf (s,
+                            "; a step of %.3g from %s to %s, the latest film, exceeded the"
+                            " acute limit %.3g: no later film confirms it yet",
+                            y[r->unconfirmed_index] - y[r->unconfirmed_index - 1],
+                            films[r->unconfirmed_index - 1].image_index,
+                            films[r->unconfirmed_index].image_index, r->acute_limit);
+  if (r->acute_index < 0 && r->unconfirmed_index < 0 && n > 1)
+    g_string_append_printf (s, "; no single step exceeded the acute limit %.3g", r->acute_limit);
   if (r->event_index >= 0)
-    g_string_append_printf (s, "; beyond the test-retest limit %.3g from %s on, confirmed", limit,
-                            films[r->event_index].image_index);
+    g_string_append_printf (s, "; beyond the limit from %s on, confirmed%s",
+                            films[r->event_index].image_index,
+                            r->by_event ? " to the latest film" : "");
   g_string_append_printf (s, "; films %s to %s", films[0].image_index, films[n - 1].image_index);
+  if (left)
+    g_string_append_printf (s, "; left out: %s", left);
   return g_string_free (s, FALSE);
 }
 
@@ -220,47 +264,121 @@ time_axis (const CxrSeriesFilm *fs, int n, double *t)
   return days ? "days" : "visit";
 }
 
+/* The films of series @fs[0..n) at which @sig has a value: their indexes
+ * into @fs in @idx and the values in @y; none when the first film has
+ * none (every signal is read against it). Returns how many. */
+static int
+series_values (CxrSignalReader *reader, const CxrSignal *sig, const CxrSeriesFilm *fs, int n,
+               int *idx, double *y)
+{
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    {
+      double v;
+      if (!cxr__signal_reader_value (reader, sig, fs[0].scan_id, fs[i].scan_id, i == 0, &v))
+        {
+          if (i == 0)
+            return 0;
+          continue;
+        }
+      idx[m] = i;
+      y[m++] = v;
+    }
+  return m;
+}
+
+/* Films of the series left out of a signal, and why, or NULL. */
+static char *
+left_out (const CxrSignal *sig, const CxrSeriesFilm *fs, int n, const int *idx, int m)
+{
+  if (m == n)
+    return NULL;
+  const char *why = sig->kind == CXR_SIGNAL_TREND_SCORE ? "no usable registration to the first film"
+                    : sig->kind == CXR_SIGNAL_LUNG_AREA ? "no plausible lung fields"
+                                                        : "not scored";
+  GString *s = g_string_new (NULL);
+  for (int i = 0, k = 0; i < n; i++)
+    {
+      if (k < m && idx[k] == i)
+        {
+          k++;
+          continue;
+        }
+      g_string_append_printf (s, "%s%s", s->len ? ", " : "", fs[i].image_index);
+    }
+  g_string_append_printf (s, " (%s)", why);
+  return g_string_free (s, FALSE);
+}
+
+/* The limit a signal's flags use: the larger of the test-retest limit and
+ * the visit-to-visit limit, and which it was. */
+static double
+limit_of (const CxrLimit *l, const char **source)
+{
+  gboolean visits = !isnan (l->visit_limit) && l->visit_limit > l->retest;
+  *source = visits ? "visits" : "retest";
+  return visits ? l->visit_limit : l->retest;
+}
+
 /* The flags of one series (films @fs[0..n) of one view kind), one per
- * signal that has a limit and a value at every film, appended to @flags.
- * Returns whether one of them is slow_progression or acute_change. */
+ * signal that has a limit and a value at its first film and at least one
+ * more, appended to @flags. Returns whether one of them is
+ * slow_progression, acute_change or unconfirmed_change. */
 static gboolean
 flag_series (CxrSignalReader *reader, const GPtrArray *signals, GHashTable *limits,
              const CxrSeriesFilm *fs, int n, const CxrProgressionOptions *o, GArray *flags)
 {
-  g_autofree double *t = g_new (double, n), *y = g_new (double, n);
-  const char *axis = time_axis (fs, n, t);
+  g_autofree double *t_all = g_new (double, n), *t = g_new (double, n), *y = g_new (double, n);
+  g_autofree int *idx = g_new (int, n);
+  g_autoptr (GArray) sub = g_array_new (FALSE, FALSE, sizeof (CxrSeriesFilm));
+  const char *axis = time_axis (fs, n, t_all);
   gboolean flagged = FALSE;
   for (guint k = 0; k < signals->len; k++)
     {
       const CxrSignal *sig = signals->pdata[k];
-      const double *lim = g_hash_table_lookup (limits, sig->name);
+      const CxrLimit *lim = g_hash_table_lookup (limits, sig->name);
       if (lim == NULL)
         continue;
-      gboolean have = TRUE;
-      for (int i = 0; i < n && have; i++)
-        have = cxr__signal_reader_value (reader, sig, fs[0].scan_id, fs[i].scan_id, i == 0, &y[i]);
-      if (!have)
+      int m = series_values (reader, sig, fs, n, idx, y);
+      if (m < 2)
         continue;
+      g_array_set_size (sub, 0);
+      for (int i = 0; i < m; i++)
+        {
+          t[i] = t_all[idx[i]];
+          g_array_append_val (sub, fs[idx[i]]);
+        }
+      const CxrSeriesFilm *ss = (const CxrSeriesFilm *) (void *) sub->data;
+      const char *source;
+      double limit = limit_of (lim, &source);
       CxrTrendResult r;
-      cxr_progression_classify (t, y, n, *lim, o->acute_factor * *lim, sig->from_baseline, o, &r);
+      cxr_progression_classify (t, y, m, limit, o->acute_factor * limit, sig->from_baseline, o, &r);
+      int step = r.acute_index >= 0 ? r.acute_index : r.unconfirmed_index;
+      gboolean shows_step
+          = r.kind == CXR_TREND_ACUTE_CHANGE || r.kind == CXR_TREND_UNCONFIRMED_CHANGE;
       CxrFlagRow f = { g_strdup (sig->name),
                        g_strdup (fs[0].view_kind),
                        r.kind,
-                       n,
-                       fs[0].visit,
-                       fs[n - 1].visit,
+                       m,
+                       ss[0].visit,
+                       ss[m - 1].visit,
                        axis,
                        r.tau,
                        r.p_value,
                        r.slope,
                        r.slope_low,
                        r.slope_high,
-                       *lim,
+                       limit,
                        r.acute_limit,
-                       r.event_index >= 0 ? fs[r.event_index].visit : -1 };
-      f.evidence = evidence (sig, fs[0].view_kind, fs, y, n, axis, *lim, r.acute_limit, &r);
+                       r.event_index >= 0 ? ss[r.event_index].visit : -1 };
+      f.limit_source = source;
+      f.step_from_visit = shows_step ? ss[step - 1].visit : -1;
+      f.step_to_visit = shows_step ? ss[step].visit : -1;
+      f.left_out = left_out (sig, fs, n, idx, m);
+      f.evidence = evidence (sig, fs[0].view_kind, ss, y, m, axis, limit, source, &r, f.left_out);
       g_array_append_val (flags, f);
-      flagged = flagged || r.kind == CXR_TREND_SLOW_PROGRESSION || r.kind == CXR_TREND_ACUTE_CHANGE;
+      flagged = flagged || r.kind == CXR_TREND_SLOW_PROGRESSION || r.kind == CXR_TREND_ACUTE_CHANGE
+                || r.kind == CXR_TREND_UNCONFIRMED_CHANGE;
     }
   return flagged;
 }
@@ -294,6 +412,61 @@ flag_patient (CxrStore *store, CxrSignalReader *reader, const GPtrArray *signals
   return flags;
 }
 
+/* The visit-to-visit limits: over every series of the store, each
+ * signal's change between consecutive films that have it; 1.96 x 1.4826 x
+ * its median absolute deviation, from at least VISIT_PAIRS pairs (else
+ * NAN: too few to say). Most consecutive films of an archive do not
+ * change, and the median ignores those that do. */
+#define VISIT_PAIRS 30
+
+static gboolean
+visit_limits (CxrStore *store, gint64 model_id, CxrSignalReader *reader, const GPtrArray *signals,
+              const GPtrArray *patients, GHashTable *limits, GError **error)
+{
+  g_autoptr (GPtrArray) deltas = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+  for (guint k = 0; k < signals->len; k++)
+    g_ptr_array_add (deltas, g_array_new (FALSE, FALSE, sizeof (double)));
+  for (guint pi = 0; pi < patients->len; pi++)
+    {
+      g_autoptr (GArray) films = cxr__store_frontal_series (store, patients->pdata[pi], error);
+      if (films == NULL)
+        return FALSE;
+      g_autofree int *idx = g_new (int, MAX (films->len, 1));
+      g_autofree double *y = g_new (double, MAX (films->len, 1));
+      for (guint a = 0; a < films->len;)
+        {
+          const CxrSeriesFilm *fs = &g_array_index (films, CxrSeriesFilm, a);
+          guint b = a;
+          while (b < films->len
+                 && g_str_equal (g_array_index (films, CxrSeriesFilm, b).view_kind, fs->view_kind))
+            b++;
+          for (guint k = 0; k < signals->len && b - a >= 2; k++)
+            {
+              int m = series_values (reader, signals->pdata[k], fs, (int) (b - a), idx, y);
+              for (int i = 1; i < m; i++)
+                {
+                  double d = y[i] - y[i - 1];
+                  g_array_append_val (deltas->pdata[k], d);
+                }
+            }
+          a = b;
+        }
+    }
+  for (guint k = 0; k < signals->len; k++)
+    {
+      const CxrSignal *sig = signals->pdata[k];
+      CxrLimit *lim = g_hash_table_lookup (limits, sig->name);
+      GArray *d = deltas->pdata[k];
+      if (lim == NULL)
+        continue;
+      lim->visit_pairs = (int) d->len;
+      lim->visit_limit = d->len >= VISIT_PAIRS
+                             ? 1.96 * 1.4826 * cxr__mad ((double *) (void *) d->data, d->len)
+                             : NAN;
+    }
+  return cxr__store_write_visit_limits (store, model_id, limits, error);
+}
+
 /**
  * cxr_progression_flag_all:
  * Recomputes the flags of every patient with two or more frontal films
@@ -315,6 +488,8 @@ cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_i
   if (reader == NULL)
     return FALSE;
   g_autoptr (GPtrArray) signals = cxr_signals_for_model (model);
+  if (!visit_limits (store, model_id, reader, signals, patients, limits, error))
+    return FALSE;
   for (guint pi = 0; pi < patients->len; pi++)
     {
       const char *pid = patients->pdata[pi];

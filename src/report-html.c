@@ -36,7 +36,7 @@ static const char css[]
       "font-size:11px;color:#fff;background:#777}.b-lateral,.b-invalid,.b-missing{background:#a33}"
       ".b-failed,.b-changed{background:#a33}.b-low_confidence{background:#b8860b}.b-ok{background:#2a7}"
       ".b-cross{background:#56a}.flag{padding:6px 10px;margin:6px 0;background:#fff;border-left:4px solid #c33}"
-      ".flag.improving{border-color:#2a7}.pair{display:flex;gap:8px;align-items:flex-start;margin:10px 0;"
+      ".flag.improving{border-color:#2a7}.flag.unconfirmed_change{border-color:#b8860b}.pair{display:flex;gap:8px;align-items:flex-start;margin:10px 0;"
       "background:#fff;padding:6px;border:1px solid #ddd}.plots{display:flex;flex-wrap:wrap;gap:6px}"
       "svg{background:#fff;border:1px solid #ddd}.muted{color:#888}.warn{color:#a33}"
       ".ph{width:150px;height:150px;background:#ddd}";
@@ -192,28 +192,59 @@ map_to (double v, double a, double b, double lo, double hi)
   return lo + (v - a) / (b - a) * (hi - lo);
 }
 
-/* A small SVG line plot; the Theil-Sen line is drawn dashed. */
+/* A small SVG line plot of a trend: its limit as a grey band around the
+ * first film's value (0..limit for a signal measured from the first
+ * film), so that what stays inside it reads as noise; the y axis spans
+ * at least the band, never only the series' own range. The films a flag
+ * rests on (a step's two films, the first film of a lasting event) are
+ * ringed in red; the Theil-Sen line is dashed; the flag's kind is the
+ * caption. */
 static void
-svg_plot (GString *out, const char *title, const double *t, const double *y, int n,
-          const char *axis, gboolean flagged, gboolean zero_based)
+svg_plot (GString *out, const CxrReportData *d, const CxrReportTrend *tr)
 {
-  const int W = 300, H = 150, L = 40, R = 10, T = 22, B = 24;
+  const double *t = d->t, *y = tr->y;
+  int n = d->n_trend;
+  gboolean zero_based = tr->signal->from_baseline;
+  const int W = 300, H = 162, L = 40, R = 10, T = 22, B = 36;
   double t0 = t[0], t1 = t[n - 1], y0 = zero_based ? 0 : y[0], y1 = y[0];
+  double band_lo = NAN, band_hi = NAN;
+  if (!isnan (tr->limit))
+    {
+      band_lo = zero_based ? 0 : y[0] - tr->limit;
+      band_hi = y[0] + tr->limit;
+      y0 = MIN (y0, band_lo);
+      y1 = MAX (y1, band_hi);
+    }
   for (int i = 0; i < n; i++)
     {
       y0 = MIN (y0, y[i]);
       y1 = MAX (y1, y[i]);
     }
+  if (tr->signal->kind == CXR_SIGNAL_PROBABILITY)
+    {
+      y0 = MAX (y0, 0.0);
+      y1 = MIN (y1, 1.0);
+    }
   if (y1 - y0 < 1e-9)
     y1 = y0 + 1e-3;
   if (t1 <= t0)
     t1 = t0 + 1;
-  const char *colour = flagged ? "#c33" : "#357";
-  g_autofree char *et = esc (title), *ea = esc (axis);
+  const char *colour = tr->flagged ? "#c33" : "#357";
+  g_autofree char *et = esc (tr->title), *ea = esc (d->time_axis);
   g_string_append_printf (out,
                           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\">"
                           "<text x=\"%d\" y=\"15\" font-size=\"12\" fill=\"%s\">%s%s</text>",
-                          W, H, L, colour, et, flagged ? " (flagged)" : "");
+                          W, H, L, colour, et, tr->flagged ? " (flagged)" : "");
+  if (!isnan (band_lo))
+    {
+      double yt = map_to (MIN (band_hi, y1), y0, y1, H - B, T);
+      double yb = map_to (MAX (band_lo, y0), y0, y1, H - B, T);
+      g_string_append_printf (out,
+                              "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\""
+                              " fill=\"#e6e6e6\"><title>limit %.3g: change within the band is"
+                              " what re-posed copies or the store's visits show</title></rect>",
+                              L, yt, W - R - L, MAX (yb - yt, 0.5), tr->limit);
+    }
   g_string_append_printf (out,
                           "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#999\"/>"
                           "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#999\"/>",
@@ -222,17 +253,30 @@ svg_plot (GString *out, const char *title, const double *t, const double *y, int
                           "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>"
                           "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>"
                           "<text x=\"%d\" y=\"%d\" font-size=\"10\">%s</text>",
-                          T + 8, y1, H - B, y0, W - R - 40, H - 6, ea);
+                          T + 8, y1, H - B, y0, W - R - 40, H - B + 12, ea);
   g_string_append (out, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"");
   g_string_append_printf (out, "%s\" points=\"", colour);
   for (int i = 0; i < n; i++)
     g_string_append_printf (out, "%.1f,%.1f ", map_to (t[i], t0, t1, L, W - R),
                             map_to (y[i], y0, y1, H - B, T));
   g_string_append (out, "\"/>");
+  const CxrFlagRow *fl = tr->flag;
   for (int i = 0; i < n; i++)
-    g_string_append_printf (out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>",
-                            map_to (t[i], t0, t1, L, W - R), map_to (y[i], y0, y1, H - B, T),
-                            colour);
+    {
+      double cx = map_to (t[i], t0, t1, L, W - R), cy = map_to (y[i], y0, y1, H - B, T);
+      g_string_append_printf (out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>", cx,
+                              cy, colour);
+      gboolean evidence
+          = tr->flagged && fl
+            && (d->visits[i] == fl->step_from_visit || d->visits[i] == fl->step_to_visit
+                || (fl->kind == CXR_TREND_SLOW_PROGRESSION && d->visits[i] == fl->event_visit));
+      if (evidence)
+        g_string_append_printf (out,
+                                "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"none\""
+                                " stroke=\"#c33\" stroke-width=\"1.5\"><title>visit %d: the flag"
+                                " rests on this film</title></circle>",
+                                cx, cy, d->visits[i]);
+    }
   CxrTheilSen ts;
   if (n >= 3 && cxr_trend_theil_sen (t, y, n, 0.95, &ts))
     g_string_append_printf (out,
@@ -241,6 +285,11 @@ svg_plot (GString *out, const char *title, const double *t, const double *y, int
                             (double) L, map_to (ts.intercept + ts.slope * t0, y0, y1, H - B, T),
                             (double) (W - R),
                             map_to (ts.intercept + ts.slope * t1, y0, y1, H - B, T), colour);
+  const char *caption = n < 3 ? "2 films: no trend can be tested, only a step"
+                        : fl  ? cxr_trend_kind_name (fl->kind)
+                              : "stable";
+  g_string_append_printf (out, "<text x=\"%d\" y=\"%d\" font-size=\"10\" fill=\"%s\">%s</text>", L,
+                          H - 6, colour, caption);
   g_string_append (out, "</svg>");
 }
 
@@ -353,13 +402,22 @@ section_trends (Page *pg)
   const CxrReportData *d = pg->d;
   if (!d->has_trends)
     return;
-  g_string_append_printf (h, "<h2>Trends (%s films, time axis: %s)</h2><div class=\"plots\">",
-                          d->trend_view, d->time_axis);
+  g_string_append_printf (h, "<h2>Trends (%s films, time axis: %s)</h2>", d->trend_view,
+                          d->time_axis);
+  if (d->n_trend < 5)
+    g_string_append_printf (
+        h,
+        "<p class=\"muted\">%d usable %s films: too few for a trend test (it needs 5 to reach"
+        " p &lt; 0.05); a change is flagged only as a step beyond the acute limit, or as one"
+        " that stays beyond the limit over the films that follow.</p>",
+        d->n_trend, d->trend_view);
+  g_string_append (h, "<p class=\"muted\">Grey band: the signal's limit around the first film"
+                      " (what re-posed copies of a film, or this store's visits, move it by)."
+                      " Red rings: the films a flag rests on.</p><div class=\"plots\">");
   for (guint k = 0; k < d->trends->len; k++)
     {
       const CxrReportTrend *tr = d->trends->pdata[k];
-      svg_plot (h, tr->title, d->t, tr->y, d->n_trend, d->time_axis, tr->flagged,
-                tr->signal->from_baseline);
+      svg_plot (h, d, tr);
     }
   g_string_append (h, "</div>");
 }

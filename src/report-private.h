@@ -17,8 +17,10 @@ G_BEGIN_DECLS
 typedef struct {
   CxrSignal *signal;
   char *title;
-  double *y;        /* n_trend values */
-  gboolean flagged; /* slow_progression or acute_change */
+  double *y;              /* n_trend values */
+  gboolean flagged;       /* slow_progression, acute_change or unconfirmed_change */
+  double limit;           /* the limit its flags use (NAN: none) */
+  const CxrFlagRow *flag; /* its flag row for the trend films' view kind, or NULL */
 } CxrReportTrend;
 
 typedef struct {
@@ -38,6 +40,7 @@ typedef struct {
   const char *time_axis; /* "days" or "visit" */
   int n_trend;
   double *t;             /* n_trend: days from the first film, or visit */
+  int *visits;           /* n_trend: each trend film's visit */
   GPtrArray *trends;     /* CxrReportTrend */
   GArray *pairs;         /* CxrReportPair, by visit, previous first; */
   GPtrArray *pair_films; /* and per pair, its two films: fixed, moving, ... */

@@ -39,6 +39,7 @@ cxr__report_data_free (CxrReportData *d)
   if (d->flags)
     g_array_unref (d->flags);
   g_free (d->t);
+  g_free (d->visits);
   if (d->trends)
     g_ptr_array_unref (d->trends);
   if (d->pairs)
@@ -110,25 +111,31 @@ load_trends (CxrStore *store, CxrReportData *d)
   d->has_trends = TRUE;
   d->n_trend = n;
   d->t = g_new (double, n);
+  d->visits = g_new (int, n);
   const CxrReportFilm *const *f = (const CxrReportFilm *const *) fs->pdata;
   gboolean days = TRUE;
   for (int i = 0; i < n; i++)
     days = days && !isnan (f[i]->day) && (i == 0 || f[i]->day > f[i - 1]->day);
   for (int i = 0; i < n; i++)
-    d->t[i] = days ? f[i]->day - f[0]->day : f[i]->visit;
+    {
+      d->t[i] = days ? f[i]->day - f[0]->day : f[i]->visit;
+      d->visits[i] = f[i]->visit;
+    }
   d->time_axis = days ? "days" : "visit";
 
   d->trends = g_ptr_array_new_with_free_func (trend_free);
   g_autoptr (CxrSignalReader) reader = cxr__signal_reader_new (store, d->model_id, NULL);
   if (reader == NULL)
     return;
-  g_autoptr (GHashTable) flagged = g_hash_table_new (g_str_hash, g_str_equal);
+  /* each signal's flag row for these films' view kind, and its limit */
+  g_autoptr (GHashTable) flag_of = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint k = 0; k < d->flags->len; k++)
     {
       const CxrFlagRow *fl = &g_array_index (d->flags, CxrFlagRow, k);
-      if (fl->kind == CXR_TREND_SLOW_PROGRESSION || fl->kind == CXR_TREND_ACUTE_CHANGE)
-        g_hash_table_add (flagged, fl->signal);
+      if (g_str_equal (fl->view_kind, d->trend_view))
+        g_hash_table_insert (flag_of, fl->signal, (gpointer) fl);
     }
+  g_autoptr (GHashTable) limits = cxr__store_limits (store, d->model_id, NULL);
   g_autoptr (GPtrArray) findings = cxr__store_model_findings (store, d->model_id);
   for (int s = -1; s < (int) findings->len; s++)
     {
@@ -147,7 +154,13 @@ load_trends (CxrStore *store, CxrReportData *d)
       tr->signal = sig;
       tr->title = g_strdup (s < 0 ? "embedding drift from the first film" : sig->finding);
       tr->y = g_steal_pointer (&y);
-      tr->flagged = g_hash_table_contains (flagged, sig->name);
+      tr->flag = g_hash_table_lookup (flag_of, sig->name);
+      tr->flagged = tr->flag
+                    && (tr->flag->kind == CXR_TREND_SLOW_PROGRESSION
+                        || tr->flag->kind == CXR_TREND_ACUTE_CHANGE
+                        || tr->flag->kind == CXR_TREND_UNCONFIRMED_CHANGE);
+      const CxrLimit *l = limits ? g_hash_table_lookup (limits, sig->name) : NULL;
+      tr->limit = l ? (!isnan (l->visit_limit) ? MAX (l->retest, l->visit_limit) : l->retest) : NAN;
       g_ptr_array_add (d->trends, tr);
     }
 }

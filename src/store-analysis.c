@@ -448,6 +448,9 @@ static const char insert_lungs[]
       " right_area_mm2, left_area_mm2, lung_fraction, bbox_x0, bbox_y0, bbox_x1, bbox_y1,"
       " quality, status, reason, mask_path, elapsed_ms, run_id)"
       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char insert_zone[]
+    = "INSERT OR REPLACE INTO pair_change_regions (fixed_scan_id, moving_scan_id, kind, region,"
+      " area_px, change_score, mean_d) VALUES (?,?,?,?,?,?,?)";
 static const char insert_finding_change[]
     = "INSERT OR REPLACE INTO pair_finding_changes (fixed_scan_id, moving_scan_id, kind,"
       " model_id, finding, probability_delta, heatmap_delta_max) VALUES (?,?,?,?,?,?,?)";
@@ -456,7 +459,7 @@ struct _CxrAnalysisWriter {
   CxrStore *store;
   const CxrModel *model;
   gint64 model_id, lung_model_id, run_id;
-  sqlite3_stmt *reg, *emb, *pred, *heat, *chg, *fchg, *lungs;
+  sqlite3_stmt *reg, *emb, *pred, *heat, *chg, *fchg, *zone, *lungs;
 };
 
 void
@@ -464,7 +467,7 @@ cxr__analysis_writer_free (CxrAnalysisWriter *w)
 {
   if (w == NULL)
     return;
-  sqlite3_stmt *all[] = { w->reg, w->emb, w->pred, w->heat, w->chg, w->fchg, w->lungs };
+  sqlite3_stmt *all[] = { w->reg, w->emb, w->pred, w->heat, w->chg, w->fchg, w->zone, w->lungs };
   for (guint k = 0; k < G_N_ELEMENTS (all); k++)
     sqlite3_finalize (all[k]);
   g_free (w);
@@ -495,7 +498,7 @@ cxr__analysis_writer_new (CxrStore *store, const CxrModel *model, gint64 model_i
     return NULL;
   if (maps
       && !cxr__store_prepare_all (store, error, &w->chg, insert_change, &w->fchg,
-                                  insert_finding_change, NULL))
+                                  insert_finding_change, &w->zone, insert_zone, NULL))
     return NULL;
   if (lung_model_id > 0 && !cxr__store_prepare_all (store, error, &w->lungs, insert_lungs, NULL))
     return NULL;
@@ -640,6 +643,20 @@ cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving
   cxr__bind_text_or_null (st, i++, d->mask_kind);
   if (!cxr__store_step_done (w->store, st, "storing a difference map", error))
     return FALSE;
+  for (int r = 0; r < CXR_DIFF_N_REGIONS; r++)
+    {
+      if (!(d->region_area_px[r] > 0))
+        continue;
+      sqlite3_bind_int64 (w->zone, 1, fixed_id);
+      sqlite3_bind_int64 (w->zone, 2, moving_id);
+      sqlite3_bind_text (w->zone, 3, kind, -1, SQLITE_STATIC);
+      sqlite3_bind_text (w->zone, 4, cxr_diff_region_name (r), -1, SQLITE_STATIC);
+      sqlite3_bind_double (w->zone, 5, d->region_area_px[r]);
+      sqlite3_bind_double (w->zone, 6, d->region_score[r]);
+      sqlite3_bind_double (w->zone, 7, d->region_mean_d[r]);
+      if (!cxr__store_step_done (w->store, w->zone, "storing a difference map's zones", error))
+        return FALSE;
+    }
   for (int f = 0; f < d->n_classes; f++)
     {
       sqlite3_bind_int64 (w->fchg, 1, fixed_id);

@@ -186,7 +186,19 @@ typedef struct {
 
 gboolean cxr__store_write_limits (CxrStore *store, gint64 model_id, const CxrLimitRow *rows,
                                   guint n, const char *method, GError **error);
+/* A signal's limits: from re-posed copies (retest) and from the store's
+ * consecutive visits (visit_limit, NAN when too few pairs). */
+typedef struct {
+  double retest;
+  double visit_limit;
+  int visit_pairs;
+} CxrLimit;
+
 GHashTable *cxr__store_limits (CxrStore *store, gint64 model_id, GError **error);
+gint64 cxr__store_write_pair_signals (CxrStore *store, gint64 model_id, gint64 run_id,
+                                      GError **error);
+gboolean cxr__store_write_visit_limits (CxrStore *store, gint64 model_id, GHashTable *limits,
+                                        GError **error);
 GPtrArray *cxr__store_flag_patients (CxrStore *store, GError **error);
 GArray *cxr__store_frontal_series (CxrStore *store, const char *patient_id, GError **error);
 
@@ -212,6 +224,9 @@ typedef struct {
   double retest_limit, acute_limit;
   int event_visit; /* -1: none */
   char *evidence;
+  const char *limit_source;           /* "retest" or "visits" */
+  int step_from_visit, step_to_visit; /* acute or unconfirmed step, else -1 */
+  char *left_out;                     /* films without a value, and why, or NULL */
 } CxrFlagRow;
 
 void cxr__flag_row_clear (gpointer row);

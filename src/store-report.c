@@ -232,7 +232,7 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid)
 static CxrTrendKind
 trend_kind_of (const char *name)
 {
-  for (int k = CXR_TREND_INSUFFICIENT_VISITS; k <= CXR_TREND_IMPROVING; k++)
+  for (int k = CXR_TREND_INSUFFICIENT_VISITS; k <= CXR_TREND_UNCONFIRMED_CHANGE; k++)
     if (g_str_equal (name, cxr_trend_kind_name ((CxrTrendKind) k)))
       return (CxrTrendKind) k;
   return CXR_TREND_STABLE;
@@ -241,7 +241,8 @@ trend_kind_of (const char *name)
 /**
  * cxr__store_patient_flags:
  * Returns: (transfer full) (element-type CxrFlagRow): the patient's
- * flags that say something (slow_progression, acute_change, improving),
+ * flags that say something (slow_progression, acute_change,
+ * unconfirmed_change, improving),
  * worsening first, by p-value. Only the signal, view kind, kind,
  * evidence, visits and p-value are set.
  */
@@ -252,9 +253,11 @@ cxr__store_patient_flags (CxrStore *store, const char *pid)
   g_array_set_clear_func (flags, cxr__flag_row_clear);
   sqlite3_stmt *st = cxr__store_prepare (
       store,
-      "SELECT signal, view_kind, kind, evidence, event_visit, first_visit, last_visit, p_value"
+      "SELECT signal, view_kind, kind, evidence, event_visit, first_visit, last_visit, p_value,"
+      " retest_limit, acute_limit, step_from_visit, step_to_visit"
       " FROM progression_flags WHERE patient_id = ? AND kind IN ('slow_progression', 'acute_change',"
-      " 'improving') ORDER BY kind = 'improving', p_value",
+      " 'unconfirmed_change', 'improving') ORDER BY kind = 'improving',"
+      " kind = 'unconfirmed_change', p_value",
       NULL);
   if (st == NULL)
     return flags;
@@ -268,7 +271,13 @@ cxr__store_patient_flags (CxrStore *store, const char *pid)
       f.first_visit = sqlite3_column_int (st, 5);
       f.last_visit = sqlite3_column_int (st, 6);
       f.p_value = cxr__col_double (st, 7);
-      f.tau = f.slope = f.slope_low = f.slope_high = f.retest_limit = f.acute_limit = NAN;
+      f.retest_limit = cxr__col_double (st, 8);
+      f.acute_limit = cxr__col_double (st, 9);
+      f.step_from_visit
+          = sqlite3_column_type (st, 10) == SQLITE_NULL ? -1 : sqlite3_column_int (st, 10);
+      f.step_to_visit
+          = sqlite3_column_type (st, 11) == SQLITE_NULL ? -1 : sqlite3_column_int (st, 11);
+      f.tau = f.slope = f.slope_low = f.slope_high = NAN;
       g_array_append_val (flags, f);
     }
   sqlite3_finalize (st);
@@ -344,7 +353,8 @@ cxr__store_finding_counts (CxrStore *store, GError **error)
   sqlite3_stmt *st = cxr__store_prepare (
       store,
       "SELECT finding, count(*), (SELECT count(DISTINCT patient_id) FROM progression_flags"
-      " WHERE signal = 'probability:' || finding AND kind IN ('slow_progression', 'acute_change'))"
+      " WHERE signal = 'probability:' || finding"
+      " AND kind IN ('slow_progression', 'acute_change', 'unconfirmed_change'))"
       " FROM scan_findings GROUP BY finding ORDER BY 2 DESC",
       error);
   if (st == NULL)

@@ -26,6 +26,7 @@ cxr__flag_row_clear (gpointer row)
   g_free (f->signal);
   g_free (f->view_kind);
   g_free (f->evidence);
+  g_free (f->left_out);
 }
 
 /* Runs a one-column query, the column as text into a new array. */
@@ -118,24 +119,140 @@ cxr__store_write_limits (CxrStore *store, gint64 model_id, const CxrLimitRow *ro
 
 /**
  * cxr__store_limits:
- * Returns: (transfer full): signal name -> its limit (a double).
+ * Returns: (transfer full): signal name -> its limits (a CxrLimit).
  */
 GHashTable *
 cxr__store_limits (CxrStore *store, gint64 model_id, GError **error)
 {
   sqlite3_stmt *st = cxr__store_prepare (
-      store, "SELECT signal, limit_value FROM retest_limits WHERE model_id = ?", error);
+      store,
+      "SELECT signal, limit_value, visit_limit, visit_pairs FROM retest_limits WHERE model_id = ?",
+      error);
   if (st == NULL)
     return NULL;
   GHashTable *limits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   sqlite3_bind_int64 (st, 1, model_id);
   while (sqlite3_step (st) == SQLITE_ROW)
     {
-      double v = sqlite3_column_double (st, 1);
-      g_hash_table_insert (limits, g_strdup (cxr__col_text (st, 0)), g_memdup2 (&v, sizeof v));
+      CxrLimit l
+          = { sqlite3_column_double (st, 1), cxr__col_double (st, 2), sqlite3_column_int (st, 3) };
+      g_hash_table_insert (limits, g_strdup (cxr__col_text (st, 0)), g_memdup2 (&l, sizeof l));
     }
   sqlite3_finalize (st);
   return limits;
+}
+
+/* Every registration row's pair and every film's previous film of the
+ * same view kind: the signals that need no registration (pair_signals),
+ * for the pairs that lack them or whose lung areas can now be read. The
+ * lung areas from the latest lung model that found both films' lung
+ * fields plausible. */
+static const char write_pair_signals[]
+    = "INSERT OR REPLACE INTO pair_signals (fixed_scan_id, moving_scan_id, kind, model_id,"
+      " embedding_distance, max_abs_probability_delta, max_probability_rise, rise_finding,"
+      " lung_area_change_right, lung_area_change_left, run_id)"
+      " SELECT r.fixed_scan_id, r.moving_scan_id, r.kind, ?1,"
+      "  (SELECT cosine_distance(a.vector, b.vector) FROM embeddings a, embeddings b"
+      "    WHERE a.scan_id = r.fixed_scan_id AND b.scan_id = r.moving_scan_id"
+      "      AND a.model_id = ?1 AND b.model_id = ?1),"
+      "  (SELECT max(abs(pm.probability - pf.probability)) FROM predictions pf"
+      "    JOIN predictions pm ON pm.finding = pf.finding AND pm.model_id = pf.model_id"
+      "    WHERE pf.scan_id = r.fixed_scan_id AND pm.scan_id = r.moving_scan_id"
+      "      AND pf.model_id = ?1),"
+      "  (SELECT pm.probability - pf.probability FROM predictions pf"
+      "    JOIN predictions pm ON pm.finding = pf.finding AND pm.model_id = pf.model_id"
+      "    WHERE pf.scan_id = r.fixed_scan_id AND pm.scan_id = r.moving_scan_id"
+      "      AND pf.model_id = ?1 ORDER BY 1 DESC LIMIT 1),"
+      "  (SELECT pf.finding FROM predictions pf"
+      "    JOIN predictions pm ON pm.finding = pf.finding AND pm.model_id = pf.model_id"
+      "    WHERE pf.scan_id = r.fixed_scan_id AND pm.scan_id = r.moving_scan_id"
+      "      AND pf.model_id = ?1 ORDER BY pm.probability - pf.probability DESC LIMIT 1),"
+      "  (SELECT lm.right_area_px / lf.right_area_px - 1 FROM lung_fields lf JOIN lung_fields lm"
+      "      ON lm.model_id = lf.model_id"
+      "    WHERE lf.scan_id = r.fixed_scan_id AND lm.scan_id = r.moving_scan_id"
+      "      AND lf.status = 'ok' AND lm.status = 'ok' ORDER BY lf.model_id DESC LIMIT 1),"
+      "  (SELECT lm.left_area_px / lf.left_area_px - 1 FROM lung_fields lf JOIN lung_fields lm"
+      "      ON lm.model_id = lf.model_id"
+      "    WHERE lf.scan_id = r.fixed_scan_id AND lm.scan_id = r.moving_scan_id"
+      "      AND lf.status = 'ok' AND lm.status = 'ok' ORDER BY lf.model_id DESC LIMIT 1),"
+      "  ?2"
+      "  FROM (SELECT fixed_scan_id, moving_scan_id, kind FROM registrations UNION ALL"
+      "        SELECT prev, scan_id, 'same_view' FROM (SELECT scan_id, lag(scan_id) OVER"
+      "          (PARTITION BY patient_id, view_kind ORDER BY visit) AS prev FROM frontal_scans) v"
+      "         WHERE prev IS NOT NULL AND NOT EXISTS (SELECT 1 FROM registrations g"
+      "           WHERE g.fixed_scan_id = v.prev AND g.moving_scan_id = v.scan_id"
+      "             AND g.kind = 'previous')) r"
+      " WHERE EXISTS (SELECT 1 FROM embeddings e WHERE e.scan_id = r.fixed_scan_id"
+      "                 AND e.model_id = ?1)"
+      "   AND EXISTS (SELECT 1 FROM embeddings e WHERE e.scan_id = r.moving_scan_id"
+      "                 AND e.model_id = ?1)"
+      "   AND NOT EXISTS (SELECT 1 FROM pair_signals p WHERE p.fixed_scan_id = r.fixed_scan_id"
+      "     AND p.moving_scan_id = r.moving_scan_id AND p.kind = r.kind AND p.model_id = ?1"
+      "     AND (p.lung_area_change_right IS NOT NULL OR NOT EXISTS"
+      "       (SELECT 1 FROM lung_fields lf JOIN lung_fields lm ON lm.model_id = lf.model_id"
+      "         WHERE lf.scan_id = r.fixed_scan_id AND lm.scan_id = r.moving_scan_id"
+      "           AND lf.status = 'ok' AND lm.status = 'ok')))";
+
+/**
+ * cxr__store_write_pair_signals:
+ * Writes pair_signals (above) in one transaction.
+ *
+ * Returns: the rows written, or -1 with @error set.
+ */
+gint64
+cxr__store_write_pair_signals (CxrStore *store, gint64 model_id, gint64 run_id, GError **error)
+{
+  if (!cxr_store_begin (store, error))
+    return -1;
+  sqlite3_stmt *st = cxr__store_prepare (store, write_pair_signals, error);
+  gboolean ok = st != NULL;
+  if (ok)
+    {
+      sqlite3_bind_int64 (st, 1, model_id);
+      sqlite3_bind_int64 (st, 2, run_id);
+      ok = cxr__store_step_done (store, st, "storing pair signals", error);
+    }
+  sqlite3_finalize (st);
+  gint64 n = ok ? sqlite3_changes (store->db) : -1;
+  if (ok && cxr_store_commit (store, error))
+    return n;
+  if (!ok)
+    cxr_store_rollback (store);
+  return -1;
+}
+
+/**
+ * cxr__store_write_visit_limits:
+ * The visit-to-visit limits of @limits (signal name -> CxrLimit) into
+ * their retest_limits rows, in one transaction.
+ */
+gboolean
+cxr__store_write_visit_limits (CxrStore *store, gint64 model_id, GHashTable *limits, GError **error)
+{
+  if (!cxr_store_begin (store, error))
+    return FALSE;
+  sqlite3_stmt *st = cxr__store_prepare (store,
+                                         "UPDATE retest_limits SET visit_limit = ?, visit_pairs = ?"
+                                         " WHERE model_id = ? AND signal = ?",
+                                         error);
+  gboolean ok = st != NULL;
+  GHashTableIter it;
+  gpointer key, value;
+  g_hash_table_iter_init (&it, limits);
+  while (ok && g_hash_table_iter_next (&it, &key, &value))
+    {
+      const CxrLimit *l = value;
+      cxr__bind_double_or_null (st, 1, l->visit_limit);
+      sqlite3_bind_int (st, 2, l->visit_pairs);
+      sqlite3_bind_int64 (st, 3, model_id);
+      sqlite3_bind_text (st, 4, key, -1, SQLITE_STATIC);
+      ok = cxr__store_step_done (store, st, "storing visit-to-visit limits", error);
+    }
+  sqlite3_finalize (st);
+  if (ok)
+    return cxr_store_commit (store, error);
+  cxr_store_rollback (store);
+  return FALSE;
 }
 
 /* --- series ------------------------------------------------------------------- */
@@ -189,13 +306,14 @@ static const char select_embedding_distance[]
     = "SELECT cosine_distance(a.vector, b.vector) FROM embeddings a, embeddings b"
       " WHERE a.scan_id = ? AND b.scan_id = ? AND a.model_id = ?3 AND b.model_id = ?3";
 /* the trend score of a film against the first film of its series, from a
- * registration with status ok, where that film is the baseline */
+ * usable registration (ok or low_confidence: failed ones have no map),
+ * where that film is the baseline */
 static const char select_trend_score[]
     = "SELECT c.trend_score FROM pair_changes c JOIN patient_series ps"
       "  ON ps.scan_id = c.moving_scan_id AND ps.baseline_scan_id = c.fixed_scan_id"
       " JOIN registrations r USING (fixed_scan_id, moving_scan_id, kind)"
       " WHERE c.fixed_scan_id = ? AND c.moving_scan_id = ? AND c.kind = 'baseline'"
-      "   AND r.status = 'ok'";
+      "   AND r.status IN ('ok', 'low_confidence')";
 
 /* a film's lung areas, from its latest plausible lung fields */
 static const char select_lung_area[]
@@ -308,8 +426,8 @@ static const char delete_flags[] = "DELETE FROM progression_flags WHERE patient_
 static const char insert_flag[]
     = "INSERT INTO progression_flags (patient_id, signal, view_kind, kind, n_visits, first_visit,"
       " last_visit, time_axis, tau, p_value, slope, slope_low, slope_high, retest_limit,"
-      " acute_limit, event_visit, evidence, model_id, run_id)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      " acute_limit, event_visit, evidence, model_id, run_id, limit_source, step_from_visit,"
+      " step_to_visit, left_out) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 /**
  * cxr__store_replace_flags:
@@ -349,6 +467,10 @@ cxr__store_replace_flags (CxrStore *store, const char *patient_id, const GArray 
       sqlite3_bind_text (ins, i++, f->evidence, -1, SQLITE_STATIC);
       sqlite3_bind_int64 (ins, i++, model_id);
       sqlite3_bind_int64 (ins, i++, run_id);
+      cxr__bind_text_or_null (ins, i++, f->limit_source);
+      cxr__bind_int_or_null (ins, i++, f->step_from_visit);
+      cxr__bind_int_or_null (ins, i++, f->step_to_visit);
+      cxr__bind_text_or_null (ins, i++, f->left_out);
       ok = cxr__store_step_done (store, ins, "storing progression flags", error);
     }
   sqlite3_finalize (del);

@@ -256,7 +256,7 @@ cxr_trend_min_visits (double alpha)
 const char *
 cxr_trend_kind_name (CxrTrendKind k)
 {
-  static const char *names[]
-      = { "insufficient_visits", "stable", "slow_progression", "acute_change", "improving" };
+  static const char *names[] = { "insufficient_visits", "stable",    "slow_progression",
+                                 "acute_change",        "improving", "unconfirmed_change" };
   return names[k];
 }

@@ -149,3 +149,33 @@ cxr__safe_name (const char *s)
     }
   return g_string_free (out, FALSE);
 }
+
+/**
+ * cxr__median:
+ * The median of @v (sorted in place); NAN when empty.
+ */
+double
+cxr__median (double *v, gsize n)
+{
+  if (n == 0)
+    return NAN;
+  qsort (v, n, sizeof (double), cxr__cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/**
+ * cxr__mad:
+ * The median absolute deviation of @v from its median (unscaled); NAN
+ * when empty.
+ */
+double
+cxr__mad (const double *v, gsize n)
+{
+  if (n == 0)
+    return NAN;
+  g_autofree double *w = g_memdup2 (v, n * sizeof (double));
+  double med = cxr__median (w, n);
+  for (gsize i = 0; i < n; i++)
+    w[i] = fabs (v[i] - med);
+  return cxr__median (w, n);
+}

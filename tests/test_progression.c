@@ -52,12 +52,20 @@ test_classify (void **state)
   /* a steady fall */
   const double fall[] = { 0.50, 0.45, 0.40, 0.35, 0.30, 0.25 };
   assert_int_equal (classify (fall, 6, 0.05, FALSE, &r), CXR_TREND_IMPROVING);
-  /* too few films for the test to reach alpha */
+  /* too few films for the test to reach alpha, and no lasting event */
   const double few[] = { 0.10, 0.12, 0.14, 0.16 };
-  assert_int_equal (classify (few, 4, 0.05, FALSE, &r), CXR_TREND_INSUFFICIENT_VISITS);
-  /* from the baseline, the first film does not count for the test */
+  assert_int_equal (classify (few, 4, 0.05, FALSE, &r), CXR_TREND_STABLE);
+  assert_true (isnan (r.p_value) || !r.by_event);
+  /* two films: insufficient, unless the step stands out (unconfirmed) */
+  assert_int_equal (classify (few, 2, 0.05, FALSE, &r), CXR_TREND_INSUFFICIENT_VISITS);
+  const double jump2[] = { 0.10, 0.40 };
+  assert_int_equal (classify (jump2, 2, 0.05, FALSE, &r), CXR_TREND_UNCONFIRMED_CHANGE);
+  /* from the baseline, the first film does not count for the test: four
+   * films after it cannot reach alpha, but beyond the limit from the
+   * first on and to the last is a lasting event */
   const double dist[] = { 0, 0.02, 0.04, 0.06, 0.08 };
-  assert_int_equal (classify (dist, 5, 0.01, TRUE, &r), CXR_TREND_INSUFFICIENT_VISITS);
+  assert_int_equal (classify (dist, 5, 0.01, TRUE, &r), CXR_TREND_SLOW_PROGRESSION);
+  assert_true (r.by_event && r.event_index == 1);
   /* a significant rise that stays within the limit is not progression */
   const double tiny[] = { 0.100, 0.101, 0.102, 0.103, 0.104, 0.105 };
   assert_int_equal (classify (tiny, 6, 0.05, FALSE, &r), CXR_TREND_STABLE);
@@ -126,7 +134,8 @@ test_flag_all (void **state)
       cxr_store_exec (s,
                       "INSERT INTO models (model_id, name, architecture, sha256, classes,"
                       " input_size, embedding_dim) VALUES (1, 'm', 'a', 'h', 'c', 224, 2);"
-                      "INSERT INTO retest_limits VALUES (1, 'probability:Effusion', 0.05, 40, 't'),"
+                      "INSERT INTO retest_limits (model_id, signal, limit_value, n_copies, method)"
+                      " VALUES (1, 'probability:Effusion', 0.05, 40, 't'),"
                       " (1, 'embedding_distance', 0.01, 40, 't')",
                       &err));
   const double rise[] = { 0.10, 0.14, 0.18, 0.22, 0.26, 0.30 }, zero[6] = { 0 };
@@ -162,24 +171,83 @@ test_flag_all (void **state)
   g_autofree char *ae = flag_of (s, "A", "embedding_distance", "kind");
   assert_string_equal (ae, "slow_progression");
 
+  /* a jump at the latest film: no later film confirms it yet */
   g_autofree char *bk = flag_of (s, "B", "probability:Effusion", "kind");
-  assert_string_equal (bk, "acute_change");
+  assert_string_equal (bk, "unconfirmed_change");
+  g_autofree char *bs
+      = flag_of (s, "B", "probability:Effusion", "step_from_visit || '->' || step_to_visit");
+  assert_string_equal (bs, "1->2");
   g_autofree char *baxis = flag_of (s, "B", "probability:Effusion", "time_axis");
   assert_string_equal (baxis, "visit");
   /* three films, one tie: no trend test can say anything; the step does */
   g_autofree char *bp = flag_of (s, "B", "probability:Effusion", "p_value > 0.5");
   assert_string_equal (bp, "1");
   g_autofree char *btext = flag_of (s, "B", "probability:Effusion", "evidence");
-  assert_non_null (strstr (btext, "a step of 0.5 at B_2.png exceeded the acute limit"));
+  assert_non_null (
+      strstr (btext, "a step of 0.5 from B_1.png to B_2.png, the latest film, exceeded the acute"
+                     " limit 0.25: no later film confirms it yet"));
 
   g_autofree char *ck = flag_of (s, "C", "probability:Effusion", "kind");
   assert_string_equal (ck, "stable");
   g_autofree char *ce = flag_of (s, "C", "embedding_distance", "kind");
-  assert_string_equal (ce, "insufficient_visits");
+  assert_string_equal (ce, "stable");
+  /* 11 consecutive pairs: too few for a visit-to-visit limit */
+  g_autofree char *vl
+      = query_text (s, "SELECT visit_pairs || ' ' || (visit_limit IS NULL) FROM retest_limits"
+                       " WHERE signal = 'probability:Effusion'");
+  assert_string_equal (vl, "11 1");
+  g_autofree char *src = flag_of (s, "A", "probability:Effusion", "limit_source");
+  assert_string_equal (src, "retest");
 
   /* flags are recomputed, not added: a second pass leaves the same rows */
   assert_true (cxr_progression_flag_all (s, m, 1, &opt, run, &flagged, &err));
   assert_int_equal (query_int (s, "SELECT count(*) FROM progression_flags"), 6);
+}
+
+/* With enough consecutive pairs the store's own visit-to-visit spread
+ * sets the limit when it is wider than the re-posed copies': a patient
+ * whose Effusion swings 0.2 <-> 0.4 from film to film over 31 films and
+ * one whose rises 0.04 a film give 35 changes (15 of -0.2, 15 of +0.2,
+ * 5 of +0.04): median 0.04, absolute deviations 0.24, 0.16 and 0, MAD
+ * 0.16, a limit of 1.96 x 1.4826 x 0.16 = 0.4649; then the second
+ * patient's rise of 0.2 over six films is within what visits do. */
+static void
+test_visit_limits (void **state)
+{
+  g_autofree char *mp
+      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-default.safetensors", NULL);
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrModel) m = cxr_model_load (mp, &err);
+  g_autofree char *db = g_build_filename (tmpdir, "visits.sqlite", NULL);
+  g_autoptr (CxrStore) s = cxr_store_open (db, 0, &err);
+  assert_non_null (s);
+  assert_true (
+      cxr_store_exec (s,
+                      "INSERT INTO models (model_id, name, architecture, sha256, classes,"
+                      " input_size, embedding_dim) VALUES (1, 'm', 'a', 'h', 'c', 224, 2);"
+                      "INSERT INTO retest_limits (model_id, signal, limit_value, n_copies, method)"
+                      " VALUES (1, 'probability:Effusion', 0.05, 40, 't')",
+                      &err));
+  double swing[31], zero[31] = { 0 };
+  for (int i = 0; i < 31; i++)
+    swing[i] = i % 2 ? 0.4 : 0.2;
+  const double rise[] = { 0.10, 0.14, 0.18, 0.22, 0.26, 0.30 };
+  add_patient (s, m, "D", 31, swing, zero, FALSE);
+  add_patient (s, m, "E", 6, rise, zero, FALSE);
+  gint64 run = cxr_store_run_begin (s, "test", NULL, &err);
+  guint64 flagged = 0;
+  if (!cxr_progression_flag_all (s, m, 1, &opt, run, &flagged, &err))
+    fail_msg ("%s", err->message);
+  g_autofree char *vl
+      = query_text (s, "SELECT visit_pairs || ' ' || round(visit_limit, 4) FROM retest_limits"
+                       " WHERE signal = 'probability:Effusion'");
+  assert_string_equal (vl, "35 0.4649");
+  g_autofree char *ek = flag_of (s, "E", "probability:Effusion", "kind");
+  assert_string_equal (ek, "stable");
+  g_autofree char *src = flag_of (s, "E", "probability:Effusion", "limit_source");
+  assert_string_equal (src, "visits");
+  g_autofree char *lim = flag_of (s, "E", "probability:Effusion", "round(retest_limit, 4)");
+  assert_string_equal (lim, "0.4649");
 }
 
 static int
@@ -195,6 +263,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_classify),
     cmocka_unit_test (test_flag_all),
+    cmocka_unit_test (test_visit_limits),
   };
   return cmocka_run_group_tests (tests, setup, tmpdir_teardown);
 }

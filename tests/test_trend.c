@@ -125,17 +125,31 @@ test_classify (void **state)
   double fall[8] = { 0.5, 0.45, 0.42, 0.40, 0.33, 0.30, 0.25, 0.2 };
   cxr_progression_classify (t, fall, 8, 0.05, 0.15, FALSE, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_IMPROVING);
+  /* four films: no trend test, and no event beyond the limit yet */
   cxr_progression_classify (t, slow, 4, 0.05, 0.15, FALSE, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_STABLE);
+  /* two films without a step beyond the acute limit: nothing to tell */
+  cxr_progression_classify (t, slow, 2, 0.05, 0.15, FALSE, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_INSUFFICIENT_VISITS);
+  /* four films, beyond the limit from the third on: an event that lasts */
+  double lasting[4] = { 0.10, 0.12, 0.19, 0.21 };
+  cxr_progression_classify (t, lasting, 4, 0.05, 0.15, FALSE, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_SLOW_PROGRESSION);
+  assert_true (r.by_event && r.event_index == 2);
+  /* ... that does not last is not progression */
+  double back[4] = { 0.10, 0.17, 0.18, 0.11 };
+  cxr_progression_classify (t, back, 4, 0.05, 0.15, FALSE, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_STABLE);
   /* a one-film spike that the next film does not confirm is not acute */
   double spike[8] = { 0.10, 0.11, 0.40, 0.12, 0.11, 0.12, 0.10, 0.11 };
   cxr_progression_classify (t, spike, 8, 0.05, 0.15, FALSE, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_STABLE);
-  /* at the latest film there is nothing to wait for */
+  /* at the latest film no later film confirms it yet: unconfirmed */
   double last[8] = { 0.10, 0.11, 0.10, 0.12, 0.11, 0.12, 0.10, 0.40 };
   cxr_progression_classify (t, last, 8, 0.05, 0.15, FALSE, &o, &r);
-  assert_int_equal (r.kind, CXR_TREND_ACUTE_CHANGE);
-  assert_int_equal (r.acute_index, 7);
+  assert_int_equal (r.kind, CXR_TREND_UNCONFIRMED_CHANGE);
+  assert_int_equal (r.acute_index, -1);
+  assert_int_equal (r.unconfirmed_index, 7);
 
   /* A distance from the first film: y[0] = 0 is not a measurement. The
    * trend test leaves it out; with it, the noise below would be a
@@ -165,9 +179,11 @@ test_classify (void **state)
   cxr_progression_classify (t, grow, 6, 1, 3, TRUE, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_ACUTE_CHANGE);
   o.acute_share = 0.5;
-  /* 5 films are 4 after the first: too few for the test to reach 0.05 */
+  /* 5 films are 4 after the first: too few for the test to reach 0.05;
+   * beyond the limit from the second film to the last, a lasting event */
   cxr_progression_classify (t, dist, 5, 0.05, 0.9, TRUE, &o, &r);
-  assert_int_equal (r.kind, CXR_TREND_INSUFFICIENT_VISITS);
+  assert_int_equal (r.kind, CXR_TREND_SLOW_PROGRESSION);
+  assert_true (r.by_event);
 }
 
 static void

@@ -14,16 +14,16 @@
 G_BEGIN_DECLS
 
 /* The method stored with each difference map. */
-#define CXR_DIFF_METHOD "qmatch-gauss/2"
+#define CXR_DIFF_METHOD "qmatch-thorax-gauss-fixed/3"
 
 typedef struct {
   int size;                   /* working grid, px on the longer side; default 512 */
   double smooth_mm;           /* Gaussian sigma of the signed map; default 2 mm */
   double smooth_px;           /* ... when the pixel spacing is unknown: px of the film; default 6 */
-  double min_threshold;       /* change threshold floor, intensity units (0..1); default 0.03 */
-  double noise_k;             /* threshold = max(floor, noise_k x robust sigma); default 4 */
-  double min_trend_threshold; /* the same for trend_score: floor, default 0.015, */
-  double trend_noise_k;       /* and multiple of sigma, default 2 */
+  double min_threshold;       /* change threshold, intensity units (0..1); default 0.05 */
+  double noise_k;             /* threshold = max(it, noise_k x robust sigma); default 0: fixed */
+  double min_trend_threshold; /* the same for trend_score: default 0.03, */
+  double trend_noise_k;       /* and multiple of sigma, default 0 */
   const char *overlay_png;    /* write the colour overlay here, or NULL */
   const char *map_npy;        /* write the signed map (float16 .npy) here, or NULL */
   const CxrModel *model;      /* classifier for the feature and heatmap differences, or NULL */
@@ -31,7 +31,14 @@ typedef struct {
   const CxrPrediction *moving_prediction; /* and of MOVING, when already made; else made here */
   const CxrLungFields *fixed_lungs;       /* both 'ok': the comparison is confined to FIXED's */
   const CxrLungFields *moving_lungs;      /* lung fields that MOVING's, warped, also cover */
+  gboolean exposure_lungs; /* match exposure inside the lungs alone (the old way), not over the
+                            * thorax window */
 } CxrDiffOptions;
+
+/* The zones of the per-region measures: each lung (FIXED's right = image
+ * left) in thirds of its height. */
+#define CXR_DIFF_N_REGIONS 6
+const char *cxr_diff_region_name (int region); /* "right_upper" ... "left_lower" */
 
 void cxr_diff_options_init (CxrDiffOptions *options);
 
@@ -46,8 +53,11 @@ typedef struct {
   double threshold;   /* the threshold used */
   double trend_score; /* as change_score, at trend_threshold: the progression signal */
   double trend_threshold;
-  double noise_sigma;        /* robust sigma of d inside the mask */
-  double mask_area_px;       /* px^2 of FIXED inside the mask */
+  double noise_sigma; /* robust sigma of d inside the mask (reported, not the threshold) */
+  double region_score[CXR_DIFF_N_REGIONS];   /* change_score of each zone (lungs mask only) */
+  double region_area_px[CXR_DIFF_N_REGIONS]; /* px^2 of FIXED of each zone; 0: none */
+  double region_mean_d[CXR_DIFF_N_REGIONS];  /* signed mean of d there: + brighter now */
+  double mask_area_px;                       /* px^2 of FIXED inside the mask */
   const char *mask_kind;     /* "lungs" (both films' lung fields) or "thorax" (the window) */
   double feature_change;     /* mean cosine distance of the feature maps, or NAN */
   double embedding_distance; /* cosine distance of the two films' embeddings, or NAN */

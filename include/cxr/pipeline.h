@@ -48,6 +48,7 @@ struct _CxrAnalyzeSummary {
   guint64 n_ok, n_low, n_failed;
   guint64 n_cross_view;
   guint64 n_intransitive;      /* rows stored whose chain exceeded max_transitivity_px */
+  guint64 n_pair_signals;      /* pair_signals rows written (registration-independent) */
   guint64 n_inferred;          /* films embedded and scored */
   guint64 n_lungs;             /* films whose lung fields were found */
   guint64 n_lungs_implausible; /* ... of them not plausible lungs */

@@ -37,16 +37,20 @@ typedef enum {
   CXR_TREND_SLOW_PROGRESSION,
   CXR_TREND_ACUTE_CHANGE,
   CXR_TREND_IMPROVING,
+  CXR_TREND_UNCONFIRMED_CHANGE, /* a step beyond the acute limit at the latest film */
 } CxrTrendKind;
 
 /* A series classified (cxr_progression_classify). */
 typedef struct {
   CxrTrendKind kind;
   double tau, p_value, slope, slope_low, slope_high; /* NAN when n < 3 */
-  int event_index;    /* first visit (index) of a confirmed change beyond the limit, or -1 */
-  int acute_index;    /* visit (index) of the largest step, if beyond the acute limit, else -1 */
-  double max_step;    /* largest rise between consecutive visits */
-  double acute_limit; /* the acute limit applied (see acute_share) */
+  int event_index; /* first visit (index) of a confirmed change beyond the limit, or -1 */
+  int acute_index; /* visit (index) of the largest confirmed step beyond the acute limit, or -1 */
+  int unconfirmed_index; /* the latest film, when its step is beyond the acute limit, or -1 */
+  gboolean by_event;     /* slow_progression from event analysis (too few films for the trend
+                          * test) */
+  double max_step;       /* largest rise between consecutive visits */
+  double acute_limit;    /* the acute limit applied (see acute_share) */
 } CxrTrendResult;
 
 const char *cxr_trend_kind_name (CxrTrendKind kind);

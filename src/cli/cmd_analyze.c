@@ -116,8 +116,13 @@ cmd_analyze (int argc, char **argv)
             cxr_model_name (model), cxr_model_architecture (model), cxr_model_sha256 (model),
             s.n_inferred, s.n_inferred ? s.infer_ms / s.n_inferred : 0.0);
   if (model)
+    printf (
+        "  pair signals (embedding, probabilities, lung areas; any registration status): %" G_GUINT64_FORMAT
+        " rows\n",
+        s.n_pair_signals);
+  if (model)
     printf ("  progression: %" G_GUINT64_FORMAT
-            " patients flagged (slow_progression or acute_change)\n",
+            " patients flagged (slow_progression, acute_change or unconfirmed_change)\n",
             s.n_flagged);
   for (guint i = 0; i < s.messages->len; i++)
     printf ("    %s\n", (const char *) s.messages->pdata[i]);
