@@ -84,6 +84,8 @@ main (int argc, char **argv)
       opt[i].no_deform = g_strcmp0 (g_getenv ("CXR_BENCH_NO_DEFORM"), "1") == 0;
       if (g_getenv ("CXR_BENCH_LAMBDA"))
         opt[i].deform_lambda = g_ascii_strtod (g_getenv ("CXR_BENCH_LAMBDA"), NULL);
+      if (g_getenv ("CXR_BENCH_LUNG_WEIGHT"))
+        opt[i].deform_lung_weight = g_ascii_strtod (g_getenv ("CXR_BENCH_LUNG_WEIGHT"), NULL);
       if (g_getenv ("CXR_BENCH_POINTS"))
         opt[i].deform_points = atoi (g_getenv ("CXR_BENCH_POINTS"));
       if (lm)

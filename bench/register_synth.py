@@ -39,7 +39,7 @@ B = args[1] if len(args) > 1 else "build"
 subprocess.run(["sh", "bench/machine.sh"])
 films = sorted(glob.glob("../shared/data/nih/series1024/*.png"))
 rng = random.Random(2017)
-tmp = tempfile.mkdtemp()
+tmp = tempfile.mkdtemp(prefix="cxr-synth-")
 cases = []
 for k in range(N):
     path = rng.choice(films)
@@ -75,8 +75,11 @@ def cxrtrack(chunk):
     lst = os.path.join(tmp, "list.txt")
     with open(lst, "w") as fh:
         fh.write("\n".join(f"{a} {b}" for a, b, *_ in chunk))
+    # the global stage, which the known transforms test and the other tools
+    # compare with; DEFORM=1 in the environment times the whole registration
+    env = dict(os.environ, CXR_BENCH_NO_DEFORM="0" if os.environ.get("DEFORM") == "1" else "1")
     out = subprocess.run([f"{B}/bench/bench_register", lst, str(REPEATS)], capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, env=env)
     return [l.split() for l in out.stdout.strip().splitlines()]
 
 
@@ -135,6 +138,11 @@ for (a, b, dx, dy, deg, s), r in zip(cases, cx):
     se.append(abs(float(r[4]) / s - 1) * 100)
     st.append(r[6])
 print(f"\n{N} cases; cxrtrack status: " + ", ".join(f"{k} {st.count(k)}" for k in ("ok", "low_confidence", "failed")))
+for (a, b, dx, dy, deg, s), r, e in zip(cases, cx, te):
+    if e > 1:
+        print(f"  missed: {os.path.basename(a)} ({b}) moved by ({dx:.1f}, {dy:.1f}) px, {deg:.2f} deg, scale {s:.3f};"
+              f" found ({float(r[1]):.1f}, {float(r[2]):.1f}), {float(r[3]):.2f} deg, {float(r[4]):.3f}: {r[6]}"
+              f" ({' '.join(r[15:]) if len(r) > 15 else ''})")
 t_cx = summary("cxrtrack", te, ae, se, ms)
 
 ts = [math.hypot(x - c[2], y - c[3]) for (x, y, _), c in zip(sk, cases)]

@@ -159,25 +159,28 @@ typedef struct {
   double w;
 } Target;
 
-/* In-place Cholesky of the n x n symmetric positive definite A and the
- * solution of A x = b for two right-hand sides; FALSE if A is not
- * positive definite. */
+/* In-place Cholesky of the n x n symmetric positive definite A, banded:
+ * no entry further than @band from the diagonal (so is its factor), and
+ * the solution of A x = b for two right-hand sides; FALSE if A is not
+ * positive definite. n (band + 1)^2 operations instead of n^3 / 3: a
+ * 24 x 24 lattice is 576 unknowns and a band of 75. */
 static gboolean
-cholesky_solve2 (double *A, int n, double *b1, double *b2)
+cholesky_solve2 (double *A, int n, int band, double *b1, double *b2)
 {
   for (int j = 0; j < n; j++)
     {
+      int k0 = MAX (0, j - band);
       double d = A[(gsize) j * n + j];
-      for (int k = 0; k < j; k++)
+      for (int k = k0; k < j; k++)
         d -= A[(gsize) j * n + k] * A[(gsize) j * n + k];
       if (!(d > 0))
         return FALSE;
       d = sqrt (d);
       A[(gsize) j * n + j] = d;
-      for (int i = j + 1; i < n; i++)
+      for (int i = j + 1; i <= MIN (n - 1, j + band); i++)
         {
           double s = A[(gsize) i * n + j];
-          for (int k = 0; k < j; k++)
+          for (int k = MAX (k0, i - band); k < j; k++)
             s -= A[(gsize) i * n + k] * A[(gsize) j * n + k];
           A[(gsize) i * n + j] = s / d;
         }
@@ -189,14 +192,14 @@ cholesky_solve2 (double *A, int n, double *b1, double *b2)
       for (int i = 0; i < n; i++)
         {
           double s = b[i];
-          for (int k = 0; k < i; k++)
+          for (int k = MAX (0, i - band); k < i; k++)
             s -= A[(gsize) i * n + k] * b[k];
           b[i] = s / A[(gsize) i * n + i];
         }
       for (int i = n - 1; i >= 0; i--)
         {
           double s = b[i];
-          for (int k = i + 1; k < n; k++)
+          for (int k = i + 1; k <= MIN (n - 1, i + band); k++)
             s -= A[(gsize) k * n + i] * b[k];
           b[i] = s / A[(gsize) i * n + i];
         }
@@ -272,7 +275,9 @@ fit_field (CxrDeformField *f, int fw, int fh, const Target *t, int nt, double la
         bx[c] += ridge * f->ux[c];
         by[c] += ridge * f->uy[c];
       }
-  if (!cholesky_solve2 (A, n, bx, by))
+  /* a point's 4 x 4 support and the stencils reach 3 rows and 3 columns of
+   * the lattice away */
+  if (!cholesky_solve2 (A, n, 3 * nx + 3, bx, by))
     return FALSE;
   for (int c = 0; c < n; c++)
     {
@@ -293,6 +298,7 @@ typedef struct {
   double kx, ky;        /* fixed grid px per film px, across and down */
   float *dx, *dy;       /* the field on the fixed grid, grid px */
   const float *fi, *mi; /* both films' smoothed intensities; mi NAN where MOVING has no data */
+  const float *gf, *gm; /* what blocks are matched on: the same, plus the lung fields' guide */
 } Level;
 
 static inline double
@@ -519,7 +525,7 @@ match_blocks (const Level *L, int B, int S)
   int n = L->f->n, step = B / 2;
   GArray *blocks = g_array_new (FALSE, FALSE, sizeof (Block));
   float *wm = cxr__falloc ((gsize) n * n);
-  level_warp (L, L->mi, wm);
+  level_warp (L, L->gm, wm);
   Matcher mt;
   matcher_init (&mt, B, S);
   for (int y0 = S; y0 + B + S <= n; y0 += step)
@@ -530,7 +536,7 @@ match_blocks (const Level *L, int B, int S)
           for (int x = 0; x < B; x++)
             sw += L->f->weight[(gsize) (y0 + y) * n + x0 + x];
         Block bl;
-        if (sw < 0.5 * B * B || !match_one (&mt, L->fi, wm, n, x0, y0, &bl) || bl.peak < MIN_NCC)
+        if (sw < 0.5 * B * B || !match_one (&mt, L->gf, wm, n, x0, y0, &bl) || bl.peak < MIN_NCC)
           continue;
         g_array_append_val (blocks, bl);
       }
@@ -627,21 +633,40 @@ fit_level (Level *L, GArray *blocks, CxrDeformField *field, double lambda, int *
 /* --- evidence ------------------------------------------------------------------ */
 
 /* NCC of the fixed film's (smoothed) intensities and the warped moving
- * one's, over
- * @mask > 0.5 (or weighted by @weight when mask is NULL), every second
- * pixel. */
-static double
-region_ncc (const Level *L, const float *warped, const float *mask, const float *weight)
+ * one's over FIXED's lung fields (@flung > 0.5, or weighted by its thorax
+ * window when either film has none), and the overlap (Dice) of FIXED's
+ * lung fields with MOVING's warped (NAN without both); on every second
+ * pixel (staggered), mapping each sample, without warping whole images. */
+static void
+evidence (const Level *L, const float *flung, const float *mlung, double *ncc, double *dc)
 {
   int n = L->f->n;
-  double sw = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  gboolean lungs = flung && mlung;
+  double sw = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, both = 0, sum = 0;
   for (int y = 0; y < n; y += 2)
     for (int x = (y / 2) % 2; x < n; x += 2)
       {
         gsize i = (gsize) y * n + x;
-        double w = mask ? (mask[i] > 0.5f) : weight[i];
-        float v = warped[i], a = L->fi[i];
-        if (!(w > 0) || isnan (v) || isnan (a))
+        double w = lungs ? (flung[i] > 0.5f) : L->f->weight[i];
+        gboolean fl = lungs && flung[i] > 0.5f;
+        if (!(w > 0) && !lungs)
+          continue;
+        double mx, my;
+        gboolean in;
+        level_map (L, x, y, &mx, &my);
+        if (lungs)
+          {
+            float ml = cxr__bilinear (mlung, n, n, mx, my, &in);
+            gboolean m = in && ml > 0.5f;
+            both += fl && m;
+            sum += fl + m;
+          }
+        if (!(w > 0))
+          continue;
+        float v = cxr__bilinear (L->mi, n, n, mx, my, &in), a = L->fi[i];
+        /* black (collimation, a cropped border) or saturated (markers) in
+         * either film is no evidence of alignment, as in the maps */
+        if (!in || isnan (v) || isnan (a) || a < 0.02f || v < 0.02f || a > 0.97f || v > 0.97f)
           continue;
         sw += w;
         sa += w * a;
@@ -650,42 +675,9 @@ region_ncc (const Level *L, const float *warped, const float *mask, const float 
         sbb += w * v * v;
         sab += w * a * v;
       }
-  if (sw < 1)
-    return 0;
   double vaa = saa - sa * sa / sw, vbb = sbb - sb * sb / sw, vab = sab - sa * sb / sw;
-  return vaa > 0 && vbb > 0 ? vab / sqrt (vaa * vbb) : 0;
-}
-
-static double
-dice (const float *a, const float *b, gsize n)
-{
-  double both = 0, sum = 0;
-  for (gsize i = 0; i < n; i++)
-    {
-      gboolean x = a[i] > 0.5f, y = b[i] > 0.5f; /* NAN is not lung */
-      both += x && y;
-      sum += x + y;
-    }
-  return sum > 0 ? 2 * both / sum : NAN;
-}
-
-/* NCC (and lung Dice, when both films have lung fields) of @L's current
- * warp. */
-static void
-evidence (const Level *L, const float *flung, const float *mlung, double *ncc, double *dc)
-{
-  gsize nn = (gsize) L->f->n * L->f->n;
-  float *w = cxr__falloc (nn);
-  level_warp (L, L->mi, w);
-  gboolean lungs = flung && mlung;
-  *ncc = region_ncc (L, w, lungs ? flung : NULL, L->f->weight);
-  *dc = NAN;
-  if (lungs)
-    {
-      level_warp (L, mlung, w);
-      *dc = dice (flung, w, nn);
-    }
-  fftwf_free (w);
+  *ncc = sw >= 1 && vaa > 0 && vbb > 0 ? vab / sqrt (vaa * vbb) : 0;
+  *dc = lungs && sum > 0 ? 2 * both / sum : NAN;
 }
 
 /**
@@ -721,8 +713,32 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
     if (mt->valid[i] < 0.99f)
       mi[i] = NAN;
   fftwf_free (tmp);
+  /* lung-guided: with both films' lung fields, their (smoothed) masks are
+   * added to the images the blocks are matched on, so that the fields'
+   * outlines (the diaphragm's domes, the heart's border, the costophrenic
+   * angles) pull as hard as the ribs do */
+  float *gf = fi, *gm = mi;
+  if (lungs && opt->deform_lung_weight > 0)
+    {
+      gf = cxr__falloc (nn);
+      gm = cxr__falloc (nn);
+      float *t2 = cxr__falloc (nn), *lf = cxr__falloc (nn), *lm = cxr__falloc (nn);
+      memcpy (lf, flung, sizeof (float) * nn);
+      memcpy (lm, mlung, sizeof (float) * nn);
+      cxr__blur (lf, n, n, 2.0, t2);
+      cxr__blur (lm, n, n, 2.0, t2);
+      float w = (float) opt->deform_lung_weight;
+      for (gsize i = 0; i < nn; i++)
+        {
+          gf[i] = fi[i] + w * lf[i];
+          gm[i] = mi[i] + w * lm[i]; /* NAN stays NAN */
+        }
+      fftwf_free (t2);
+      fftwf_free (lf);
+      fftwf_free (lm);
+    }
   Level top = { ft, mt, *S, fw, fh, ft->k, ft->k * F->aspect, cxr__falloc (nn), cxr__falloc (nn),
-                fi, mi };
+                fi, mi, gf, gm };
   Sim ident = { 1, 0, 0, 0 };
   Level before = top;
   before.S = ident;
@@ -734,7 +750,7 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
 
   CxrDeformField field = { 0 };
   field.nx = field.ny = CLAMP (opt->deform_points, 4, CXR_DEFORM_MAX);
-  double lambda = opt->deform_lambda > 0 ? opt->deform_lambda : 0.2;
+  double lambda = opt->deform_lambda > 0 ? opt->deform_lambda : 0.05;
   int folds = 0;
   gboolean fitted = FALSE;
   for (guint l = 0; l < G_N_ELEMENTS (levels); l++)
@@ -755,7 +771,13 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
   evidence (&top, flung, mlung, &ncc, &dc);
   g_debug ("deform: ncc %.3f -> %.3f, dice %.3f -> %.3f, folds %d", out->ncc_global, ncc,
            out->lung_dice_after, dc, folds);
-  if (folds == 0 && ncc > out->ncc_global)
+  /* kept when the films correlate better, or when the lungs overlap
+   * clearly better at almost the same correlation (a lung outline that
+   * moved with breathing carries little of the intensity NCC) */
+  gboolean better
+      = ncc > out->ncc_global
+        || (!isnan (dc) && dc > out->lung_dice_after + 0.01 && ncc > out->ncc_global - 0.01);
+  if (folds == 0 && better)
     {
       out->deformable = TRUE;
       out->field = field;
@@ -780,6 +802,11 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
 done:
   fftwf_free (top.dx);
   fftwf_free (top.dy);
+  if (gf != fi)
+    {
+      fftwf_free (gf);
+      fftwf_free (gm);
+    }
   fftwf_free (fi);
   fftwf_free (mi);
 }

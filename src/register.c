@@ -76,9 +76,10 @@ cxr_register_options_init (CxrRegisterOptions *o)
   o->max_scale = 1.25;
   o->ok_confidence = 0.5;
   o->min_confidence = 0.3;
-  o->deform_points = 20;
-  o->deform_lambda = 0.2;
+  o->deform_points = 24;
+  o->deform_lambda = 0.05;
   o->ok_dice = 0.90;
+  o->deform_lung_weight = 0.2;
 }
 
 /* Fourier-Mellin on the two films' log-polar spectra: the rotation (rad)
@@ -623,6 +624,31 @@ cxr_register_films (const CxrRegisterFilm *fixed, const CxrRegisterFilm *moving,
   CxrRegisterOptions dopt = opt;
   dopt.no_deform |= broken;
   cxr__deform (&F, &M, fixed->width, fixed->height, &S, &dopt, out);
+  /* A second start: the films as they lie. When the similarity found is
+   * wrong (diverged, outside the limits) or ends no better aligned than
+   * the films unmoved, the deformable stage also starts from the films
+   * overlaid centre on centre, and the better of the two is kept. */
+  if (broken || !(out->ncc_global > out->ncc_before))
+    {
+      CxrRegistration alt = *out;
+      Sim ident = { 1, 0, 0, 0 };
+      cxr__deform (&F, &M, fixed->width, fixed->height, &ident, &opt, &alt);
+      if (alt.ncc_after > (broken ? -INFINITY : out->ncc_after))
+        {
+          Raw id = { ident, out->psr, TRUE };
+          Pose ti = raw_to_pose (&id, &F, &M);
+          *out = alt;
+          out->scale = ti.s;
+          out->angle_deg = 0;
+          out->dx_px = ti.dx;
+          out->dy_px = ti.dy / M.aspect;
+          out->asymmetry_px = asym = 0;
+          out->confidence = CLAMP (pyr_ncc (&F, &M, &ident, 2), 0.0, 1.0);
+          out->reason
+              = out->confidence < opt.min_confidence ? "confidence below min_confidence" : NULL;
+          broken = FALSE;
+        }
+    }
   gboolean lungs = !isnan (out->lung_dice_after);
   if (broken || (!lungs && out->reason))
     out->status = CXR_REGISTER_FAILED;

@@ -63,12 +63,14 @@ typedef struct {
                            * in the common frame */
   double fixed_aspect;  /* pixel height / width in the patient; 0 = square */
   double moving_aspect;
-  double ok_confidence;  /* global stage: >= this can be ok; default 0.5 */
-  double min_confidence; /* below this: failed; default 0.3 */
-  gboolean no_deform;    /* the global stage only */
-  int deform_points;     /* control points of the deformable field per side; default 20 */
-  double deform_lambda;  /* its bending penalty; default 0.2 */
-  double ok_dice;        /* lung overlap after warping for ok; default 0.90 */
+  double ok_confidence;      /* global stage: >= this can be ok; default 0.5 */
+  double min_confidence;     /* below this: failed; default 0.3 */
+  gboolean no_deform;        /* the global stage only */
+  int deform_points;         /* control points of the deformable field per side; default 24 */
+  double deform_lambda;      /* its bending penalty; default 0.05 */
+  double ok_dice;            /* lung overlap after warping for ok; default 0.90 */
+  double deform_lung_weight; /* the lung masks' weight in the deformable stage's matching
+                              * (intensity units); default 0.2 */
   const CxrLungFields *fixed_lungs;  /* cxr_register_pair: the films' lung fields, */
   const CxrLungFields *moving_lungs; /* or NULL (then the thorax window) */
 } CxrRegisterOptions;
