@@ -41,8 +41,12 @@ main (int argc, char **argv)
           fprintf (stderr, "%s\n", err->message);
           return 1;
         }
+      /* analyze's maps follow the global transform (pipeline.h: map_deform) */
+      CxrRegisterOptions ro;
+      cxr_register_options_init (&ro);
+      ro.no_deform = TRUE;
       CxrRegistration r;
-      cxr_register_pair (f, m, NULL, &r, NULL);
+      cxr_register_pair (f, m, &ro, &r, NULL);
       CxrDiff d;
       if (!cxr_diff_pair (f, m, &r, g_ascii_strtod (p[2], NULL), &dopt, &d, &err))
         {

@@ -86,6 +86,8 @@ main (int argc, char **argv)
         opt[i].deform_lambda = g_ascii_strtod (g_getenv ("CXR_BENCH_LAMBDA"), NULL);
       if (g_getenv ("CXR_BENCH_LUNG_WEIGHT"))
         opt[i].deform_lung_weight = g_ascii_strtod (g_getenv ("CXR_BENCH_LUNG_WEIGHT"), NULL);
+      if (g_getenv ("CXR_BENCH_MIN_BLOCK"))
+        opt[i].deform_min_block = atoi (g_getenv ("CXR_BENCH_MIN_BLOCK"));
       if (g_getenv ("CXR_BENCH_POINTS"))
         opt[i].deform_points = atoi (g_getenv ("CXR_BENCH_POINTS"));
       if (lm)

@@ -19,6 +19,7 @@ of a manifest, analyze with the default model), then:
     after the baseline, exact without ties for n <= 10; p < 0.05, rising,
     total beyond the test-retest limit) applied to the first k visits.
 Usage: bench/progression_synth.py [N per group, default 20] [build dir] [seed, default 5]
+(CXR_ANALYZE_ARGS="--no-deform ..." passes options to analyze, for comparisons)
 (seed 5 is the reported run; other seeds give other film/lesion draws. The
 trend score's threshold was chosen on seed 11, so that the reported run is
 not the one it was tuned on.)
@@ -77,7 +78,8 @@ with open(os.path.join(tmp, "manifest.csv"), "w", newline="") as f:
 db = os.path.join(tmp, "s.sqlite")
 subprocess.run([X, "ingest", "--db", db, "--manifest", os.path.join(tmp, "manifest.csv")], check=True,
                stdout=subprocess.DEVNULL)
-out = subprocess.run([X, "analyze", "--db", db, "--model", "models/cxr-default.safetensors"], check=True,
+out = subprocess.run([X, "analyze", "--db", db, "--model", "models/cxr-default.safetensors"]
+                     + os.environ.get("CXR_ANALYZE_ARGS", "").split(), check=True,
                      capture_output=True, text=True).stdout
 print(out)
 print(f"store: {db}")

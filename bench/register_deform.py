@@ -20,7 +20,7 @@ MOVING's warped by each method (transformix for elastix); and CPU time
 per pair. Then cxrtrack's status: how many pairs are ok, that every ok
 pair has Dice >= 0.90 and NCC after > before, and the reasons for the
 rest. Checkerboards (FIXED and warped MOVING in 64-px tiles: unaligned |
-cxrtrack | elastix B-spline) of 10 pairs go to out/register_deform/.
+cxrtrack global | cxrtrack + deformable | elastix B-spline) of 10 pairs go to out/register_deform/.
 
 Usage: bench/register_deform.py [build dir] [--limit N] [--no-elastix] [--jobs N]
 """
@@ -250,8 +250,8 @@ pick += [p for p in pairs if C[(p[0], p[1])]["status"] != "ok" and p not in pick
 for i, (a, b, _) in enumerate(pick):
     f = cv2.resize(cv2.imread(path(a), cv2.IMREAD_GRAYSCALE), (512, 512), interpolation=cv2.INTER_AREA)
     panels = []
-    for R in (U, C) + ((EB,) if ELASTIX else ()):
+    for R in (U, G, C) + ((EB,) if ELASTIX else ()):
         w = cv2.imread(R[(a, b)]["warped"], cv2.IMREAD_GRAYSCALE) if "warped" in R[(a, b)] else cv2.imread(path(b), cv2.IMREAD_GRAYSCALE)
         panels.append(checker(f, cv2.resize(w, (512, 512), interpolation=cv2.INTER_AREA)))
     cv2.imwrite(f"{OUT}/check_{i:02d}_{a[:-4]}+{b[:-4]}.png", np.hstack(panels))
-print(f"\ncheckerboards (unaligned | cxrtrack | elastix B-spline): {OUT}/check_*.png")
+print(f"\ncheckerboards (unaligned | cxrtrack global | cxrtrack + deformable | elastix B-spline): {OUT}/check_*.png")

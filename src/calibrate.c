@@ -75,6 +75,8 @@ measure_film (const CxrFilmRow *f, const CxrModel *model, const CxrLungModel *lu
       g_autoptr (CxrLungFields) lc = lf ? cxr_lungs_segment (lung_model, copy, NULL) : NULL;
       gboolean lungs_ok = lf && lc && lf->status == CXR_LUNGS_OK && lc->status == CXR_LUNGS_OK;
       CxrRegistration r;
+      CxrRegisterOptions ro;
+      CxrDiffOptions dop;
       CxrDiff d;
       gboolean compared = FALSE;
       for (guint s = 0; s < signals->len; s++)
@@ -101,8 +103,17 @@ measure_film (const CxrFilmRow *f, const CxrModel *model, const CxrLungModel *lu
                 }
               break;
             case CXR_SIGNAL_TREND_SCORE:
-              if (cxr_register_pair (film, copy, NULL, &r, NULL) && r.status != CXR_REGISTER_FAILED
-                  && cxr_diff_pair (film, copy, &r, NAN, NULL, &d, NULL))
+              /* as analyze compares a pair: with the lung fields, the map
+               * from the global transform */
+              cxr_register_options_init (&ro);
+              ro.no_deform = TRUE;
+              ro.fixed_lungs = lungs_ok ? lf : NULL;
+              ro.moving_lungs = lungs_ok ? lc : NULL;
+              cxr_diff_options_init (&dop);
+              dop.fixed_lungs = ro.fixed_lungs;
+              dop.moving_lungs = ro.moving_lungs;
+              if (cxr_register_pair (film, copy, &ro, &r, NULL) && r.status != CXR_REGISTER_FAILED
+                  && cxr_diff_pair (film, copy, &r, NAN, &dop, &d, NULL))
                 {
                   v = d.trend_score;
                   compared = TRUE;

@@ -53,9 +53,9 @@ cxr_diff_options_init (CxrDiffOptions *o)
   o->size = 512;
   o->smooth_mm = 2.0;
   o->smooth_px = 6.0;
-  o->min_threshold = 0.05;
+  o->min_threshold = 0.03;
   o->noise_k = 0;
-  o->min_trend_threshold = 0.03;
+  o->min_trend_threshold = 0.015;
   o->trend_noise_k = 0;
 }
 

@@ -301,7 +301,13 @@ compare_pairs (PatientJob *j, CxrFilmCache *films)
           = j->artifacts ? g_strdup_printf ("%s/%s.map.npy", j->artifacts, r->stem) : NULL;
       dopt.overlay_png = png;
       dopt.map_npy = npy;
-      if (m && cxr_diff_pair (f, m, c->reg, r->fixed_spacing_mm, &dopt, &c->diff, &err))
+      /* the maps follow the global transform unless map_deform: the field
+       * bends around a growing nodule and erases its growth (see
+       * pipeline.h) */
+      CxrRegistration mreg = *c->reg;
+      if (!j->opt->map_deform)
+        mreg.field.nx = mreg.field.ny = 0;
+      if (m && cxr_diff_pair (f, m, &mreg, r->fixed_spacing_mm, &dopt, &c->diff, &err))
         c->done = TRUE;
       else
         c->error = g_strdup (err ? err->message : "difference map failed");

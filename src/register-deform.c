@@ -755,6 +755,8 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
   gboolean fitted = FALSE;
   for (guint l = 0; l < G_N_ELEMENTS (levels); l++)
     {
+      if (levels[l].block < opt->deform_min_block)
+        break;
       gint64 t0 = g_get_monotonic_time ();
       GArray *blocks = match_blocks (&top, levels[l].block, levels[l].search);
       gint64 t1 = g_get_monotonic_time ();

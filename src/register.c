@@ -80,6 +80,7 @@ cxr_register_options_init (CxrRegisterOptions *o)
   o->deform_lambda = 0.05;
   o->ok_dice = 0.90;
   o->deform_lung_weight = 0.2;
+  o->deform_min_block = 16;
 }
 
 /* Fourier-Mellin on the two films' log-polar spectra: the rotation (rad)

@@ -104,7 +104,7 @@ test_blob_found (void **state)
   for (int z = 0; z < CXR_DIFF_N_REGIONS; z++)
     assert_true (d.region_area_px[z] == 0 && d.region_score[z] == 0);
   /* fixed thresholds (not the pair's own noise, which real change raises) */
-  assert_true (d.threshold == 0.05 && d.trend_threshold == 0.03);
+  assert_true (d.threshold == 0.03 && d.trend_threshold == 0.015);
   /* the trend score: the same sum at the lower trend threshold */
   assert_true (d.trend_threshold < d.threshold);
   assert_true (d.trend_score

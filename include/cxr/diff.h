@@ -20,9 +20,9 @@ typedef struct {
   int size;                   /* working grid, px on the longer side; default 512 */
   double smooth_mm;           /* Gaussian sigma of the signed map; default 2 mm */
   double smooth_px;           /* ... when the pixel spacing is unknown: px of the film; default 6 */
-  double min_threshold;       /* change threshold, intensity units (0..1); default 0.05 */
+  double min_threshold;       /* change threshold, intensity units (0..1); default 0.03 */
   double noise_k;             /* threshold = max(it, noise_k x robust sigma); default 0: fixed */
-  double min_trend_threshold; /* the same for trend_score: default 0.03, */
+  double min_trend_threshold; /* the same for trend_score: default 0.015, */
   double trend_noise_k;       /* and multiple of sigma, default 0 */
   const char *overlay_png;    /* write the colour overlay here, or NULL */
   const char *map_npy;        /* write the signed map (float16 .npy) here, or NULL */

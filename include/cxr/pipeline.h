@@ -33,6 +33,9 @@ typedef struct {
   const CxrLungModel *lung_model; /* find every frontal film's lung fields, and use them in
                                    * registration and maps; NULL: the thorax window */
   gboolean no_diff;               /* skip difference maps */
+  gboolean map_deform;            /* the maps through the deformable field too; default: the
+                                   * global transform (on synthetic growing nodules the field
+                                   * halves what the trend finds; real pairs score alike) */
   CxrDiffOptions diff;            /* overlay_png and map_npy are set per pair */
   CxrProgressionOptions progression;
   CxrAnalyzeProgress progress;

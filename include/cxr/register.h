@@ -71,6 +71,7 @@ typedef struct {
   double ok_dice;            /* lung overlap after warping for ok; default 0.90 */
   double deform_lung_weight; /* the lung masks' weight in the deformable stage's matching
                               * (intensity units); default 0.2 */
+  int deform_min_block;      /* its smallest block, px of the 256-px grid; default 16 */
   const CxrLungFields *fixed_lungs;  /* cxr_register_pair: the films' lung fields, */
   const CxrLungFields *moving_lungs; /* or NULL (then the thorax window) */
 } CxrRegisterOptions;

@@ -22,7 +22,8 @@ cmd_analyze (int argc, char **argv)
 {
   g_autofree char *db = NULL, *model_path = NULL, *config = NULL, *lung_path = NULL;
   int jobs = 0;
-  gboolean no_diff = FALSE, no_model = FALSE, no_lungs = FALSE, no_deform = FALSE;
+  gboolean no_diff = FALSE, no_model = FALSE, no_lungs = FALSE, no_deform = FALSE,
+           map_deform = FALSE;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
     { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Patients in parallel (default: one per core)",
@@ -40,6 +41,9 @@ cmd_analyze (int argc, char **argv)
       "No lung fields: registration and maps over the thorax window", NULL },
     { "no-deform", 0, 0, G_OPTION_ARG_NONE, &no_deform,
       "Registration by the global (similarity) stage only", NULL },
+    { "map-deform", 0, 0, G_OPTION_ARG_NONE, &map_deform,
+      "Difference maps through the deformable field as well (default: the global transform)",
+      NULL },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
       "Progression thresholds ([progression] alpha, confirm, acute_factor, ...)", "FILE" },
     { NULL },
@@ -80,6 +84,7 @@ cmd_analyze (int argc, char **argv)
   opt.lung_model = lungs;
   opt.no_diff = no_diff;
   opt.reg.no_deform = no_deform;
+  opt.map_deform = map_deform;
   if (config && !cxr_progression_load_config (config, &opt.progression, &error))
     return cli_fail (error);
   opt.jobs = jobs;
