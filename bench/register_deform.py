@@ -29,6 +29,8 @@ import csv, gzip, os, resource, subprocess, sys, tempfile, time
 import cv2
 import numpy as np
 
+import nih_series
+
 B = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "build"
 LIMIT = int(sys.argv[sys.argv.index("--limit") + 1]) if "--limit" in sys.argv else None
 JOBS = int(sys.argv[sys.argv.index("--jobs") + 1]) if "--jobs" in sys.argv else 1
@@ -39,20 +41,10 @@ LUNG_MODEL = os.environ.get("CXRTRACK_LUNG_MODEL", "models/cxr-lungs.safetensors
 os.makedirs(OUT, exist_ok=True)
 subprocess.run(["sh", "bench/machine.sh"])
 
-rows = [r for r in csv.DictReader(open(D + "/images.csv")) if r["has_1024"] == "1"]
-names = {r["Image Index"] for r in rows}
-aspect = {}
-with gzip.open(D + "/Data_Entry_2017_v2020.csv.gz", "rt") as fh:
-    for r in csv.reader(fh):
-        if r[0] in names:
-            w, h, sx, sy = int(r[7]), int(r[8]), float(r[9]), float(r[10])
-            aspect[r[0]] = (h * sy) / (w * sx)  # every film is stored at 1024 x 1024
-by = {}
-for r in rows:
-    by.setdefault(r["Patient ID"], []).append(r)
+by = nih_series.series()
+aspect = nih_series.aspects({r["Image Index"] for films in by.values() for r in films})
 pairs = []
 for pid, films in sorted(by.items()):
-    films.sort(key=lambda r: int(r["Follow-up #"]))
     for a, b in zip(films, films[1:]):
         if a["View Position"] == b["View Position"]:
             pairs.append((a["Image Index"], b["Image Index"], a["View Position"]))

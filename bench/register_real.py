@@ -38,22 +38,17 @@ Usage: bench/register_real.py [build dir] [--limit N] [--no-store] [--no-ecc] [-
 """
 import csv, gzip, math, os, sqlite3, subprocess, sys, tempfile, time
 
+import nih_series
+
 B = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "build"
 LIMIT = int(sys.argv[sys.argv.index("--limit") + 1]) if "--limit" in sys.argv else None
 JOBS = sys.argv[sys.argv.index("--jobs") + 1] if "--jobs" in sys.argv else "0"
 D = "../shared/data/nih"
 subprocess.run(["sh", "bench/machine.sh"])
-rows = [r for r in csv.DictReader(open(D + "/images.csv")) if r["has_1024"] == "1"]
-names = {r["Image Index"] for r in rows}
-aspect = {}
-with gzip.open(D + "/Data_Entry_2017_v2020.csv.gz", "rt") as fh:
-    for r in csv.reader(fh):
-        if r[0] in names:
-            w, h, sx, sy = int(r[7]), int(r[8]), float(r[9]), float(r[10])
-            aspect[r[0]] = 1.0 if "--square" in sys.argv else (h * sy) / (w * sx)  # both stored 1024 x 1024
-by = {}
-for r in rows:
-    by.setdefault(r["Patient ID"], []).append(r)
+by = nih_series.series()
+aspect = nih_series.aspects({r["Image Index"] for films in by.values() for r in films})
+if "--square" in sys.argv:
+    aspect = {k: 1.0 for k in aspect}
 
 pairs, triples = [], []
 for pid, films in by.items():

@@ -383,6 +383,18 @@ flag_series (CxrSignalReader *reader, const GPtrArray *signals, GHashTable *limi
   return flagged;
 }
 
+/* The end of the series that starts at film @a of @films (ordered by view
+ * kind, then visit): the first film of another view kind. */
+static guint
+series_end (const GArray *films, guint a)
+{
+  const char *view = g_array_index (films, CxrSeriesFilm, a).view_kind;
+  guint b = a;
+  while (b < films->len && g_str_equal (g_array_index (films, CxrSeriesFilm, b).view_kind, view))
+    b++;
+  return b;
+}
+
 /* One patient's flags: every series of one view kind with two or more
  * films. Returns the flag rows, or NULL with @error set. */
 static GArray *
@@ -396,18 +408,13 @@ flag_patient (CxrStore *store, CxrSignalReader *reader, const GPtrArray *signals
   GArray *flags = g_array_new (FALSE, TRUE, sizeof (CxrFlagRow));
   g_array_set_clear_func (flags, cxr__flag_row_clear);
   *flagged = FALSE;
-  /* films are ordered by view_kind, then visit */
-  for (guint a = 0; a < films->len;)
+  for (guint a = 0, b; a < films->len; a = b)
     {
       const CxrSeriesFilm *fs = &g_array_index (films, CxrSeriesFilm, a);
-      guint b = a;
-      while (b < films->len
-             && g_str_equal (g_array_index (films, CxrSeriesFilm, b).view_kind, fs->view_kind))
-        b++;
+      b = series_end (films, a);
       int n = (int) (b - a);
       if (n >= 2 && flag_series (reader, signals, limits, fs, n, o, flags))
         *flagged = TRUE;
-      a = b;
     }
   return flags;
 }
@@ -433,13 +440,10 @@ visit_limits (CxrStore *store, gint64 model_id, CxrSignalReader *reader, const G
         return FALSE;
       g_autofree int *idx = g_new (int, MAX (films->len, 1));
       g_autofree double *y = g_new (double, MAX (films->len, 1));
-      for (guint a = 0; a < films->len;)
+      for (guint a = 0, b; a < films->len; a = b)
         {
           const CxrSeriesFilm *fs = &g_array_index (films, CxrSeriesFilm, a);
-          guint b = a;
-          while (b < films->len
-                 && g_str_equal (g_array_index (films, CxrSeriesFilm, b).view_kind, fs->view_kind))
-            b++;
+          b = series_end (films, a);
           for (guint k = 0; k < signals->len && b - a >= 2; k++)
             {
               int m = series_values (reader, signals->pdata[k], fs, (int) (b - a), idx, y);
@@ -449,7 +453,6 @@ visit_limits (CxrStore *store, gint64 model_id, CxrSignalReader *reader, const G
                   g_array_append_val (deltas->pdata[k], d);
                 }
             }
-          a = b;
         }
     }
   for (guint k = 0; k < signals->len; k++)

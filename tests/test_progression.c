@@ -119,25 +119,44 @@ flag_of (CxrStore *s, const char *pid, const char *signal, const char *col)
   return query_text (s, q);
 }
 
-static void
-test_flag_all (void **state)
+/* A new store @name in the test folder with model 1 and the test-retest
+ * limits @limits (SQL values for model_id, signal, limit_value, n_copies,
+ * method). */
+static CxrStore *
+flag_store (const char *name, const char *limits)
+{
+  g_autoptr (GError) err = NULL;
+  g_autofree char *db = g_build_filename (tmpdir, name, NULL);
+  CxrStore *s = cxr_store_open (db, 0, &err);
+  assert_non_null (s);
+  g_autofree char *sql = g_strconcat (
+      "INSERT INTO models (model_id, name, architecture, sha256, classes, input_size,"
+      " embedding_dim) VALUES (1, 'm', 'a', 'h', 'c', 224, 2);"
+      "INSERT INTO retest_limits (model_id, signal, limit_value, n_copies, method) VALUES ",
+      limits, NULL);
+  if (!cxr_store_exec (s, sql, &err))
+    fail_msg ("%s", err->message);
+  return s;
+}
+
+static CxrModel *
+default_model (void)
 {
   g_autofree char *mp
       = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-default.safetensors", NULL);
   g_autoptr (GError) err = NULL;
-  g_autoptr (CxrModel) m = cxr_model_load (mp, &err);
+  CxrModel *m = cxr_model_load (mp, &err);
   assert_non_null (m);
-  g_autofree char *db = g_build_filename (tmpdir, "flags.sqlite", NULL);
-  g_autoptr (CxrStore) s = cxr_store_open (db, 0, &err);
-  assert_non_null (s);
-  assert_true (
-      cxr_store_exec (s,
-                      "INSERT INTO models (model_id, name, architecture, sha256, classes,"
-                      " input_size, embedding_dim) VALUES (1, 'm', 'a', 'h', 'c', 224, 2);"
-                      "INSERT INTO retest_limits (model_id, signal, limit_value, n_copies, method)"
-                      " VALUES (1, 'probability:Effusion', 0.05, 40, 't'),"
-                      " (1, 'embedding_distance', 0.01, 40, 't')",
-                      &err));
+  return m;
+}
+
+static void
+test_flag_all (void **state)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrModel) m = default_model ();
+  g_autoptr (CxrStore) s = flag_store ("flags.sqlite", "(1, 'probability:Effusion', 0.05, 40, 't'),"
+                                                       " (1, 'embedding_distance', 0.01, 40, 't')");
   const double rise[] = { 0.10, 0.14, 0.18, 0.22, 0.26, 0.30 }, zero[6] = { 0 };
   const double turn[] = { 0, 0.1, 0.2, 0.3, 0.4, 0.5 };
   const double last[] = { 0.10, 0.10, 0.60 };
@@ -214,20 +233,10 @@ test_flag_all (void **state)
 static void
 test_visit_limits (void **state)
 {
-  g_autofree char *mp
-      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-default.safetensors", NULL);
   g_autoptr (GError) err = NULL;
-  g_autoptr (CxrModel) m = cxr_model_load (mp, &err);
-  g_autofree char *db = g_build_filename (tmpdir, "visits.sqlite", NULL);
-  g_autoptr (CxrStore) s = cxr_store_open (db, 0, &err);
-  assert_non_null (s);
-  assert_true (
-      cxr_store_exec (s,
-                      "INSERT INTO models (model_id, name, architecture, sha256, classes,"
-                      " input_size, embedding_dim) VALUES (1, 'm', 'a', 'h', 'c', 224, 2);"
-                      "INSERT INTO retest_limits (model_id, signal, limit_value, n_copies, method)"
-                      " VALUES (1, 'probability:Effusion', 0.05, 40, 't')",
-                      &err));
+  g_autoptr (CxrModel) m = default_model ();
+  g_autoptr (CxrStore) s
+      = flag_store ("visits.sqlite", "(1, 'probability:Effusion', 0.05, 40, 't')");
   double swing[31], zero[31] = { 0 };
   for (int i = 0; i < 31; i++)
     swing[i] = i % 2 ? 0.4 : 0.2;
