@@ -6,7 +6,8 @@
  *   register-grid.c    a film on square grids: resampling, structure image,
  *                      thorax window, sampling, warping, NCC; the pyramid
  *   register-refine.c  robust Gauss-Newton refinement of a similarity
- *   register-deform.c  the deformable stage: block shifts, a B-spline field
+ *   register-field.c   the deformable stage's B-spline field: evaluation, fitting
+ *   register-deform.c  the deformable stage: block shifts, the field's fit, evidence
  *   register.c         hypotheses, both directions, the result, the API
  *   register-warp.c    mapping points and warping films with a result
  *   register-chain.c   chain checks over a patient's registrations
@@ -139,7 +140,18 @@ void cxr__search_init (Search *q, const Grid *f, const Grid *m);
 void cxr__search_clear (Search *q);
 void cxr__translation_at (Search *q, const Sim *rs, double psr_above, Peak *pk);
 
-/* --- the deformable stage (register-deform.c) ------------------------------- */
+/* --- the deformable stage (register-field.c, register-deform.c) ------------- */
+
+/* A block's wish for the field: at (x, y) of FIXED the total displacement
+ * (tx, ty), FIXED px, with weight w. */
+typedef struct {
+  double x, y;
+  double tx, ty;
+  double w;
+} CxrFieldTarget;
+
+gboolean cxr__fit_field (CxrDeformField *field, int fw, int fh, const CxrFieldTarget *t, int nt,
+                         double lambda);
 
 void cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
                   const CxrRegisterOptions *opt, CxrRegistration *out);

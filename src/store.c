@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * The SQLite series store. Opening a store applies the forward-only
+ * The SQLite series store (about 750 lines: opening, migrations, runs,
+ * the writer's lock and the read-only guards of `sql` belong together).
+ * Opening a store applies the forward-only
  * migrations embedded from schema/ (as a GResource) in name order, each in
  * its own IMMEDIATE transaction together with the PRAGMA user_version bump,
  * so a crash leaves the database at one version or the next, never between.
