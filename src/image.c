@@ -154,9 +154,11 @@ cxr_image_decode (const char *name, const guint8 *data, gsize len, const CxrImag
       g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "%s: empty file", name);
       return FALSE;
     }
+  if (cxr__is_jpeg (data, len))
+    return cxr__jpeg_decode (name, data, len, &lim, info, out, error);
   if (len < 8 || png_sig_cmp (data, 0, 8) != 0)
     {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "%s: not a PNG file", name);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "%s: not a PNG or JPEG file", name);
       return FALSE;
     }
 

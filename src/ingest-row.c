@@ -166,7 +166,10 @@ cxr__row_reader_index (CxrRowReader *in, const char *dir, int depth)
       const char *name = names->pdata[i];
       g_autofree char *p = g_build_filename (dir, name, NULL);
       char *dot = strrchr (name, '.');
-      gboolean film_name = dot && g_ascii_strcasecmp (dot, ".png") == 0;
+      gboolean film_name
+          = dot
+            && (g_ascii_strcasecmp (dot, ".png") == 0 || g_ascii_strcasecmp (dot, ".jpg") == 0
+                || g_ascii_strcasecmp (dot, ".jpeg") == 0);
       if (g_file_test (p, G_FILE_TEST_IS_DIR))
         {
           if (!g_file_test (p, G_FILE_TEST_IS_SYMLINK))

@@ -191,6 +191,61 @@ test_resize (void **state)
     assert_float_equal (c->data[i], 0.25f, 1e-6);
 }
 
+/* JPEG (libjpeg-turbo): baseline, colour, progressive, and films stored
+ * turned with an EXIF orientation all read back as the upright crop they
+ * were written from, to JPEG's loss at quality 95; a truncated file is
+ * refused, not filled with grey; the size limit applies from the header. */
+static void
+test_jpeg (void **state)
+{
+  CxrImageInfo info;
+  g_autoptr (CxrImage) ref = load_ok ("jpeg/upright.png", &info);
+  assert_int_equal (ref->width, 96);
+  assert_int_equal (ref->height, 64);
+  static const struct {
+    const char *file;
+    const char *ct;
+    gboolean progressive;
+  } v[] = {
+    { "jpeg/gray.jpg", "gray", FALSE },       { "jpeg/rgb.jpg", "rgb", FALSE },
+    { "jpeg/progressive.jpg", "gray", TRUE }, { "jpeg/exif6.jpg", "gray", FALSE },
+    { "jpeg/exif3.jpg", "gray", FALSE },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (v); k++)
+    {
+      g_autoptr (CxrImage) im = load_ok (v[k].file, &info);
+      assert_int_equal (info.bit_depth, 8);
+      assert_string_equal (info.color_type, v[k].ct);
+      assert_int_equal (info.interlaced, v[k].progressive);
+      assert_int_equal (info.width, 96);
+      assert_int_equal (info.height, 64);
+      assert_int_equal (im->width, 96);
+      assert_int_equal (im->height, 64);
+      double mean = 0, maxd = 0;
+      for (int i = 0; i < im->width * im->height; i++)
+        {
+          double d = fabs (im->data[i] - ref->data[i]);
+          mean += d;
+          maxd = fmax (maxd, d);
+        }
+      mean /= im->width * im->height;
+      /* turned or mirrored the wrong way, the crop differs by 0.05 on average */
+      if (mean > 0.01 || maxd > 0.08)
+        fail_msg ("%s: mean |difference| %.4f, max %.4f from upright.png", v[k].file, mean, maxd);
+    }
+  g_autofree char *trunc = data_path ("jpeg/truncated.jpg");
+  g_autoptr (GError) err = NULL;
+  assert_null (cxr_image_load (trunc, NULL, NULL, &err));
+  assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_INVALID_INPUT));
+  assert_non_null (strstr (err->message, "truncated.jpg"));
+  g_clear_error (&err);
+  g_autofree char *gray = data_path ("jpeg/gray.jpg");
+  CxrImageLimits small = { 64, 64, 1 << 20 };
+  assert_null (cxr_image_load (gray, &small, NULL, &err));
+  assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_LIMIT));
+  assert_non_null (strstr (err->message, "96x64 pixels exceeds the limit 64x64"));
+}
+
 int
 main (void)
 {
@@ -200,6 +255,7 @@ main (void)
     cmocka_unit_test (test_limits_and_file_size),
     cmocka_unit_test (test_save_roundtrip),
     cmocka_unit_test (test_resize),
+    cmocka_unit_test (test_jpeg),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="gcc libc6-dev meson ninja-build pkg-config libglib2.0-dev libglib2.0-dev-bin
-      libsqlite3-dev libpng-dev libdeflate-dev libfftw3-dev zlib1g-dev libcmocka-dev libjson-glib-dev
+      libsqlite3-dev libpng-dev libjpeg62-turbo-dev libdeflate-dev libfftw3-dev zlib1g-dev libcmocka-dev libjson-glib-dev
       libopenblas-dev sqlite3 python3 clang-format"
 missing=""
 for p in $PKGS; do

@@ -2,8 +2,11 @@
  *
  * Reading chest films from PNG with libpng: 1-16 bit gray, gray+alpha,
  * RGB, RGBA and palette, interlaced or not. Colour is reduced to luminance
- * (Rec. 709 weights, libpng's rgb_to_gray), alpha is dropped. Sizes are
- * checked against caller-set limits before anything is allocated.
+ * (Rec. 709 weights, libpng's rgb_to_gray), alpha is dropped. And from
+ * JPEG with libjpeg-turbo (image-jpeg.c: 8-bit gray or colour, baseline or
+ * progressive, EXIF orientation honoured), chosen by the file's first
+ * bytes. Sizes are checked against caller-set limits before anything is
+ * allocated.
  */
 #pragma once
 
