@@ -53,8 +53,10 @@ text_column (CxrStore *store, sqlite3_stmt *st, GError **error)
 
 /**
  * cxr__store_calibration_films:
- * Up to @n frontal films spread over the store, to derive the test-retest
- * limits from: ordered by content hash, one per patient.
+ * Up to @n frontal films to derive the test-retest limits from: each
+ * patient's first frontal film, patients in patient_id order. Chosen by
+ * what the films are, not how they are encoded, so a store of the same
+ * archive as PNG, JPEG or DICOM is calibrated on the same films.
  *
  * Returns: (transfer full) (element-type CxrFilmRow): the films.
  */
@@ -63,9 +65,9 @@ cxr__store_calibration_films (CxrStore *store, int n, GError **error)
 {
   sqlite3_stmt *st = cxr__store_prepare (
       store,
-      "SELECT scan_id, path, sha256 FROM (SELECT scan_id, path, sha256, row_number() OVER"
-      " (PARTITION BY patient_id ORDER BY sha256) AS r FROM frontal_scans) WHERE r = 1"
-      " ORDER BY sha256 LIMIT ?",
+      "SELECT scan_id, path, sha256 FROM (SELECT scan_id, path, sha256, patient_id,"
+      " row_number() OVER (PARTITION BY patient_id ORDER BY visit) AS r FROM frontal_scans)"
+      " WHERE r = 1 ORDER BY patient_id LIMIT ?",
       error);
   if (st == NULL)
     return NULL;
