@@ -59,11 +59,12 @@ repose (const CxrImage *film, GRand *rng)
 /* |signal(copy) - signal(film)| of every signal (@signals' order) over
  * @copies copies of film @f, appended to @diffs. */
 static void
-measure_film (const CxrFilmRow *f, const CxrModel *model, const CxrLungModel *lung_model,
-              const GPtrArray *signals, int copies, GRand *rng, GArray **diffs)
+measure_film (const CxrFilmRow *f, const CxrImageLimits *limits, const CxrModel *model,
+              const CxrLungModel *lung_model, const GPtrArray *signals, int copies, GRand *rng,
+              GArray **diffs)
 {
   /* a film changed since ingest (or unreadable) is not used */
-  g_autoptr (CxrImage) film = cxr_image_load_checked (f->path, f->sha256, NULL, NULL, NULL);
+  g_autoptr (CxrImage) film = cxr_image_load_checked (f->path, f->sha256, limits, NULL, NULL);
   if (film == NULL)
     return;
   g_autoptr (CxrPrediction) pf = cxr_model_predict (model, film);
@@ -158,13 +159,16 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, const CxrLung
   g_autoptr (GArray) films = cxr__store_calibration_films (store, o->calib_films, error);
   if (films == NULL)
     return FALSE;
+  CxrImageLimits limits = CXR_IMAGE_LIMITS_DEFAULT;
+  if (!cxr_store_dicom_voi (store, &limits.voi, NULL, error))
+    return FALSE;
   guint ns = signals->len;
   g_autofree GArray **diffs = g_new (GArray *, ns);
   for (guint s = 0; s < ns; s++)
     diffs[s] = g_array_new (FALSE, FALSE, sizeof (double));
   GRand *rng = g_rand_new_with_seed (2017);
   for (guint f = 0; f < films->len; f++)
-    measure_film (&g_array_index (films, CxrFilmRow, f), model, lung_model, signals,
+    measure_film (&g_array_index (films, CxrFilmRow, f), &limits, model, lung_model, signals,
                   o->calib_copies, rng, diffs);
   g_rand_free (rng);
 

@@ -21,6 +21,7 @@
 
 #include "cxr/error.h"
 #include "cxr/image.h"
+#include "dicom-private.h"
 #include "image-private.h"
 #include "util-private.h"
 
@@ -128,9 +129,38 @@ decode_state_clear (DecodeState *s)
 }
 
 /**
+ * cxr_voi_parse:
+ * @text: "first", "none" or "auto" (the --voi option)
+ */
+gboolean
+cxr_voi_parse (const char *text, CxrVoi *voi)
+{
+  static const char *const names[] = { "first", "none", "auto" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    if (g_str_equal (text, names[i]))
+      {
+        *voi = (CxrVoi) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+const char *
+cxr_voi_name (CxrVoi voi)
+{
+  switch (voi)
+    {
+    case CXR_VOI_FIRST: return "first";
+    case CXR_VOI_NONE: return "none";
+    case CXR_VOI_AUTO: return "auto";
+    }
+  return "?";
+}
+
+/**
  * cxr_image_decode:
  * @name: file name for messages
- * @data: (transfer none): the PNG bytes
+ * @data: (transfer none): the PNG, JPEG or DICOM bytes
  * @limits: (nullable): size limits, or %NULL for the defaults
  * @info: (out) (optional): what the header says
  * @out: (out) (optional) (transfer full): the film as gray floats; pass
@@ -156,9 +186,12 @@ cxr_image_decode (const char *name, const guint8 *data, gsize len, const CxrImag
     }
   if (cxr__is_jpeg (data, len))
     return cxr__jpeg_decode (name, data, len, &lim, info, out, error);
+  if (cxr__is_dicom (data, len))
+    return cxr__dicom_decode (name, data, len, &lim, info, out, error);
   if (len < 8 || png_sig_cmp (data, 0, 8) != 0)
     {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "%s: not a PNG or JPEG file", name);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "%s: not a PNG, JPEG or DICOM file",
+                   name);
       return FALSE;
     }
 

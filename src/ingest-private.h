@@ -48,6 +48,13 @@ gboolean cxr__row_reader_map_columns (CxrRowReader *rr, GPtrArray *header, GErro
 void cxr__row_reader_index (CxrRowReader *rr, const char *dir, int depth);
 gboolean cxr__row_reader_parse (CxrRowReader *rr, GPtrArray *row, CxrScanRecord *r);
 
+/* The DICOM source (ingest-dicom.c). */
+typedef struct _CxrDicomWalker CxrDicomWalker;
+CxrDicomWalker *cxr__dicom_walker_new (const char *root);
+void cxr__dicom_walker_free (CxrDicomWalker *w);
+gboolean cxr__dicom_walker_next (CxrDicomWalker *w, const CxrIngestOptions *opt,
+                                 CxrIngestSummary *sum, CxrScanRecord *r, char **why_invalid);
+
 void cxr__ingest_note (CxrIngestSummary *sum, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
 const char *cxr__ingest_view_kind (const char *view_position);
 gboolean cxr__ingest_parse_date (const char *text, char out[11]);

@@ -61,14 +61,18 @@ job_free (Job *j)
   g_free (j);
 }
 
+typedef enum { SOURCE_NIH, SOURCE_MANIFEST, SOURCE_DICOM } Source;
+
 typedef struct {
   CxrStore *store;
+  Source source;
   const CxrIngestOptions *opt;
   CxrIngestSummary *sum;
   gint64 run_id;
-  CxrRowReader rows;     /* the CSV, its columns, the image files */
-  GPtrArray *inputs;     /* the input folders, resolved (symlinks may not leave them) */
-  GHashTable *in_flight; /* image_index set of queued jobs */
+  CxrRowReader rows;      /* the CSV, its columns, the image files */
+  CxrDicomWalker *walker; /* --dicom: the folder walked instead */
+  GPtrArray *inputs;      /* the input folders, resolved (symlinks may not leave them) */
+  GHashTable *in_flight;  /* image_index set of queued jobs */
   GThreadPool *pool;
   GAsyncQueue *done;
   guint n_in_flight;
@@ -209,7 +213,8 @@ report_progress (Ingest *in, gboolean force)
     return;
   in->last_progress_us = now;
   in->sum->elapsed_s = (now - in->start_us) / 1e6;
-  in->opt->progress (in->sum, cxr_csv_reader_progress (in->rows.csv), in->opt->progress_data);
+  double fraction = in->rows.csv ? cxr_csv_reader_progress (in->rows.csv) : 0.0;
+  in->opt->progress (in->sum, fraction, in->opt->progress_data);
 }
 
 /* Where @path really is, if a symbolic link on the way takes it out of
@@ -233,18 +238,35 @@ escaping_link (Ingest *in, const char *path)
   return g_steal_pointer (&real);
 }
 
-/* Handles one parsed row: dispatch a job, or write directly. */
+/* Where a record came from, for messages: "FILE:LINE" of a CSV, or the
+ * DICOM file. */
+static char *
+record_where (Ingest *in, const Record *r)
+{
+  if (in->rows.csv == NULL)
+    return g_strdup (r->path);
+  return g_strdup_printf ("%s:%u", cxr_csv_reader_name (in->rows.csv), r->line);
+}
+
 static gboolean
-handle_record (Ingest *in, Record *r, GError **error)
+reject_duplicate (Ingest *in, Record *r)
+{
+  g_autofree char *where = record_where (in, r);
+  in->sum->n_rejected++;
+  cxr__ingest_note (in->sum, "%s: duplicate %s '%s' (already read in this run)", where,
+                    in->source == SOURCE_DICOM ? "SOP Instance UID" : "Image Index",
+                    r->image_index);
+  cxr__scan_record_clear (r);
+  return TRUE;
+}
+
+/* Handles one parsed row: dispatch a job, or write directly (a row
+ * without a file, or one @why_invalid says is to be stored invalid). */
+static gboolean
+handle_record (Ingest *in, Record *r, const char *why_invalid, GError **error)
 {
   if (g_hash_table_contains (in->in_flight, r->image_index))
-    {
-      in->sum->n_rejected++;
-      cxr__ingest_note (in->sum, "%s:%u: duplicate Image Index '%s' (already read in this run)",
-                        cxr_csv_reader_name (in->rows.csv), r->line, r->image_index);
-      cxr__scan_record_clear (r);
-      return TRUE;
-    }
+    return reject_duplicate (in, r);
   CxrStoredScan stored;
   if (!cxr__scan_writer_lookup (in->writer, r->image_index, &stored, error))
     {
@@ -256,12 +278,21 @@ handle_record (Ingest *in, Record *r, GError **error)
   g_autofree char *existing_status = g_steal_pointer (&stored.status);
 
   if (existing_id > 0 && existing_run == in->run_id)
+    return reject_duplicate (in, r);
+
+  if (why_invalid)
     {
-      in->sum->n_rejected++;
-      cxr__ingest_note (in->sum, "%s:%u: duplicate Image Index '%s' (already read in this run)",
-                        cxr_csv_reader_name (in->rows.csv), r->line, r->image_index);
+      gboolean ok = TRUE;
+      if (existing_id > 0)
+        in->sum->n_unchanged++;
+      else
+        {
+          in->sum->n_invalid++;
+          cxr__ingest_note (in->sum, "%s", why_invalid);
+          ok = write_scan (in, r, 0, "invalid", NULL, NULL, why_invalid, error);
+        }
       cxr__scan_record_clear (r);
-      return TRUE;
+      return ok;
     }
 
   if (r->path == NULL)
@@ -318,45 +349,66 @@ write_run_counts (Ingest *in, GError **error)
   return ok;
 }
 
+/* The next record of the source: a CSV row or a DICOM object. Returns
+ * FALSE at the end or on an error that stops the run (@error set);
+ * *@skip says the row was counted and rejected, nothing to handle. */
 static gboolean
-run (CxrStore *store, const char *path, gboolean nih, const CxrIngestOptions *opt,
-     CxrIngestSummary *sum, GError **error)
+next_record (Ingest *in, Record *r, char **why_invalid, gboolean *skip, GError **error)
 {
-  g_return_val_if_fail (store != NULL && path != NULL && opt != NULL && sum != NULL, FALSE);
-  if (sum->messages == NULL)
-    cxr_ingest_summary_init (sum);
-
-  Ingest in_ = { .store = store, .opt = opt, .sum = sum };
-  in_.rows.nih = nih;
-  in_.rows.opt = opt;
-  in_.rows.sum = sum;
-  Ingest *in = &in_;
-  in->start_us = g_get_monotonic_time ();
-  gboolean ok = FALSE;
+  *skip = FALSE;
+  *why_invalid = NULL;
+  if (in->walker)
+    return cxr__dicom_walker_next (in->walker, in->opt, in->sum, r, why_invalid);
+  GPtrArray *row = NULL;
   GError *err = NULL;
-  char *abs = NULL;
-  GPtrArray *header = NULL;
-  guint max_in_flight = 0;
-  int jobs;
-  gboolean eof = FALSE;
+  if (!cxr_csv_reader_next (in->rows.csv, &row, &err))
+    {
+      if (err && !g_error_matches (err, CXR_ERROR, CXR_ERROR_IO))
+        {
+          /* a bad record is rejected, not the run: the reader goes on */
+          in->sum->n_rows++;
+          in->sum->n_rejected++;
+          cxr__ingest_note (in->sum, "%s", err->message);
+          g_error_free (err);
+          *skip = TRUE;
+          return TRUE;
+        }
+      if (err)
+        g_propagate_error (error, err);
+      return FALSE;
+    }
+  in->sum->n_rows++;
+  if (!cxr__row_reader_parse (&in->rows, row, r))
+    {
+      in->sum->n_rejected++;
+      cxr__scan_record_clear (r);
+      *skip = TRUE;
+    }
+  return TRUE;
+}
 
-  in->rows.csv = cxr_csv_reader_open (path, &err);
+/* Opens the CSV of a NIH or manifest run and indexes the image folders. */
+static gboolean
+open_csv (Ingest *in, const char *path, GError **error)
+{
+  const CxrIngestOptions *opt = in->opt;
+  GPtrArray *header = NULL; /* the reader's */
+  in->rows.csv = cxr_csv_reader_open (path, error);
   if (in->rows.csv == NULL)
-    goto out;
-  abs = g_canonicalize_filename (path, NULL);
+    return FALSE;
+  g_autofree char *abs = g_canonicalize_filename (path, NULL);
   in->rows.base_dir = g_path_get_dirname (abs);
+  GError *err = NULL;
   if (!cxr_csv_reader_next (in->rows.csv, &header, &err))
     {
       if (err == NULL)
         g_set_error (&err, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "%s: empty file, no header", path);
-      goto out;
+      g_propagate_error (error, err);
+      return FALSE;
     }
-  if (!cxr__row_reader_map_columns (&in->rows, header, &err))
-    goto out;
-
-  in->rows.files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  in->inputs = g_ptr_array_new_with_free_func (free);
-  if (!nih)
+  if (!cxr__row_reader_map_columns (&in->rows, header, error))
+    return FALSE;
+  if (in->source == SOURCE_MANIFEST)
     {
       char *real = realpath (in->rows.base_dir, NULL);
       if (real)
@@ -366,8 +418,8 @@ run (CxrStore *store, const char *path, gboolean nih, const CxrIngestOptions *op
     {
       if (!g_file_test (opt->image_roots[i], G_FILE_TEST_IS_DIR))
         {
-          g_set_error (&err, CXR_ERROR, CXR_ERROR_IO, "%s: not a folder", opt->image_roots[i]);
-          goto out;
+          g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: not a folder", opt->image_roots[i]);
+          return FALSE;
         }
       /* absolute, so that the paths stored hold from any folder */
       g_autofree char *root = g_canonicalize_filename (opt->image_roots[i], NULL);
@@ -376,11 +428,67 @@ run (CxrStore *store, const char *path, gboolean nih, const CxrIngestOptions *op
       if (real)
         g_ptr_array_add (in->inputs, real);
     }
+  return TRUE;
+}
+
+static gboolean
+open_dicom (Ingest *in, const char *dir, GError **error)
+{
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: not a folder", dir);
+      return FALSE;
+    }
+  /* one window per store: analyze and the reports read every film with it */
+  CxrVoi had;
+  gboolean found;
+  if (!cxr_store_dicom_voi (in->store, &had, &found, error))
+    return FALSE;
+  if (found && had != in->opt->limits.voi)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "%s: its DICOM films were ingested with --voi %s; this run asks for --voi %s "
+                   "(one window per store)",
+                   cxr_store_path (in->store), cxr_voi_name (had),
+                   cxr_voi_name (in->opt->limits.voi));
+      return FALSE;
+    }
+  char *real = realpath (dir, NULL);
+  if (real)
+    g_ptr_array_add (in->inputs, real);
+  in->walker = cxr__dicom_walker_new (dir);
+  return TRUE;
+}
+
+static gboolean
+run (CxrStore *store, const char *path, Source source, const CxrIngestOptions *opt,
+     CxrIngestSummary *sum, GError **error)
+{
+  static const char *const commands[] = { "ingest --nih", "ingest --manifest", "ingest --dicom" };
+  g_return_val_if_fail (store != NULL && path != NULL && opt != NULL && sum != NULL, FALSE);
+  if (sum->messages == NULL)
+    cxr_ingest_summary_init (sum);
+
+  Ingest in_ = { .store = store, .source = source, .opt = opt, .sum = sum };
+  in_.rows.nih = source == SOURCE_NIH;
+  in_.rows.opt = opt;
+  in_.rows.sum = sum;
+  Ingest *in = &in_;
+  in->start_us = g_get_monotonic_time ();
+  gboolean ok = FALSE;
+  GError *err = NULL;
+  guint max_in_flight = 0;
+  int jobs;
+  gboolean eof = FALSE;
+
+  in->rows.files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  in->inputs = g_ptr_array_new_with_free_func (free);
+  if (!(source == SOURCE_DICOM ? open_dicom (in, path, &err) : open_csv (in, path, &err)))
+    goto out;
 
   if (!cxr_store_lock (store, "ingest", &err))
     goto out;
-  in->run_id
-      = cxr_store_run_begin (store, nih ? "ingest --nih" : "ingest --manifest", opt->argv, &err);
+  in->run_id = cxr_store_run_begin (store, commands[source], opt->argv, &err);
   if (in->run_id < 0)
     goto out;
   sum->run_id = in->run_id;
@@ -406,31 +514,17 @@ run (CxrStore *store, const char *path, gboolean nih, const CxrIngestOptions *op
           report_progress (in, FALSE);
           continue;
         }
-      GPtrArray *row = NULL;
-      if (!cxr_csv_reader_next (in->rows.csv, &row, &err))
+      Record r = { 0 };
+      g_autofree char *why_invalid = NULL;
+      gboolean skip;
+      if (!next_record (in, &r, &why_invalid, &skip, &err))
         {
-          if (err && !g_error_matches (err, CXR_ERROR, CXR_ERROR_IO))
-            {
-              /* a bad record is rejected, not the run: the reader goes on */
-              sum->n_rows++;
-              sum->n_rejected++;
-              cxr__ingest_note (in->sum, "%s", err->message);
-              g_clear_error (&err);
-              continue;
-            }
           if (err)
             goto drain;
           eof = TRUE;
           continue;
         }
-      sum->n_rows++;
-      Record r = { 0 };
-      if (!cxr__row_reader_parse (&in->rows, row, &r))
-        {
-          sum->n_rejected++;
-          cxr__scan_record_clear (&r);
-        }
-      else if (!handle_record (in, &r, &err))
+      if (!skip && !handle_record (in, &r, why_invalid, &err))
         goto drain;
       report_progress (in, FALSE);
     }
@@ -450,7 +544,7 @@ drain:
   /* what was not committed is rolled back */
   g_clear_pointer (&in->writer, cxr__scan_writer_free);
 out:
-  if (in->rows.csv)
+  if (in->rows.csv || in->walker)
     report_progress (in, TRUE);
   sum->elapsed_s = (g_get_monotonic_time () - in->start_us) / 1e6;
   if (in->run_id > 0)
@@ -470,8 +564,8 @@ out:
   if (in->inputs)
     g_ptr_array_unref (in->inputs);
   g_free (in->rows.base_dir);
-  g_free (abs);
   cxr_csv_reader_free (in->rows.csv);
+  cxr__dicom_walker_free (in->walker);
   if (err)
     g_propagate_error (error, err);
   return ok;
@@ -490,7 +584,7 @@ gboolean
 cxr_ingest_nih (CxrStore *store, const char *csv_path, const CxrIngestOptions *options,
                 CxrIngestSummary *summary, GError **error)
 {
-  return run (store, csv_path, TRUE, options, summary, error);
+  return run (store, csv_path, SOURCE_NIH, options, summary, error);
 }
 
 /**
@@ -503,5 +597,21 @@ gboolean
 cxr_ingest_manifest (CxrStore *store, const char *manifest_path, const CxrIngestOptions *options,
                      CxrIngestSummary *summary, GError **error)
 {
-  return run (store, manifest_path, FALSE, options, summary, error);
+  return run (store, manifest_path, SOURCE_MANIFEST, options, summary, error);
+}
+
+/**
+ * cxr_ingest_dicom:
+ * @dir: a folder of DICOM files (a PACS export), walked recursively
+ *
+ * Ingests every chest film under @dir, the patient, visit order and
+ * spacing taken from the headers (ingest-dicom.c says how); objects that
+ * are not stored are counted as rejected rows, each noted with its file
+ * and reason.
+ */
+gboolean
+cxr_ingest_dicom (CxrStore *store, const char *dir, const CxrIngestOptions *options,
+                  CxrIngestSummary *summary, GError **error)
+{
+  return run (store, dir, SOURCE_DICOM, options, summary, error);
 }

@@ -606,6 +606,11 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
   guint next = 0, in_flight = 0;
   char *artifacts = NULL, *artifacts_rel = NULL, *lung_dir = NULL;
 
+  /* DICOM films are read with the window ingest used */
+  CxrAnalyzeOptions local = *opt;
+  opt = &local;
+  if (!cxr_store_dicom_voi (store, &local.limits.voi, NULL, &err))
+    goto out;
   if (!cxr_store_lock (store, "analyze", &err))
     goto out;
   s->run_id = cxr_store_run_begin (store, "analyze", opt->argv, &err);

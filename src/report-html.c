@@ -169,7 +169,7 @@ film_image (Page *pg, const CxrReportFilm *f)
   if (f->path == NULL || !g_str_equal (f->status, "ok"))
     return NULL;
   g_autoptr (GError) err = NULL;
-  CxrImage *im = cxr_image_load_checked (f->path, f->sha256, NULL, NULL, &err);
+  CxrImage *im = cxr_image_load_checked (f->path, f->sha256, &pg->d->limits, NULL, &err);
   if (g_error_matches (err, CXR_ERROR, CXR_ERROR_CONFLICT))
     g_hash_table_add (pg->changed, GINT_TO_POINTER (f->scan_id));
   return im;

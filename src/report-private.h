@@ -44,6 +44,7 @@ typedef struct {
   GPtrArray *trends;     /* CxrReportTrend */
   GArray *pairs;         /* CxrReportPair, by visit, previous first; */
   GPtrArray *pair_films; /* and per pair, its two films: fixed, moving, ... */
+  CxrImageLimits limits; /* how the films are read (the store's DICOM window) */
 } CxrReportData;
 
 CxrReportData *cxr__report_data_load (CxrStore *store, const char *patient_id, GError **error);

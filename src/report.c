@@ -184,6 +184,10 @@ cxr__report_data_load (CxrStore *store, const char *pid, GError **error)
     return NULL;
   d->model_id = cxr__store_patient_model (store, pid, &d->model_name, &d->model_sha256);
   d->store_path = g_strdup (cxr_store_path (store));
+  CxrImageLimits lim = CXR_IMAGE_LIMITS_DEFAULT;
+  d->limits = lim;
+  if (!cxr_store_dicom_voi (store, &d->limits.voi, NULL, error))
+    return NULL;
   d->artifacts_dir = cxr_store_artifacts_dir (store);
   d->flags = cxr__store_patient_flags (store, pid);
   load_trends (store, d);

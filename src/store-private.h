@@ -36,6 +36,7 @@ gboolean cxr__store_run_counts (CxrStore *store, gint64 run_id, const CxrRunCoun
 /* One metadata row, as ingest parsed it. */
 typedef struct {
   char *image_index, *patient_id, *study_date, *view_position, *sex, *labels;
+  char *study_time;                 /* HH:MM:SS on study_date (DICOM), or NULL */
   char *path;                       /* resolved file, NULL when there is none */
   gint64 visit;                     /* source visit number, -1 unknown */
   double day_offset;                /* NAN unknown */
@@ -43,7 +44,18 @@ typedef struct {
   gint64 orig_w, orig_h;            /* -1 unknown */
   double orig_sx, orig_sy, spacing; /* mm, NAN unknown */
   guint line;
+  struct _CxrScanDicom *dicom; /* DICOM rows: the header's other attributes, or NULL */
 } CxrScanRecord;
+
+/* What dicom_scans holds for a DICOM row (owned by the record). */
+typedef struct _CxrScanDicom {
+  char *sop_class_uid, *study_instance_uid, *series_instance_uid, *study_date, *modality,
+      *body_part, *laterality, *manufacturer, *photometric, *transfer_syntax;
+  const char *date_source, *spacing_source, *voi; /* static strings */
+  int bits_stored;                                /* -1 unknown */
+} CxrScanDicom;
+
+void cxr__scan_dicom_free (CxrScanDicom *d);
 
 void cxr__scan_record_clear (CxrScanRecord *r);
 

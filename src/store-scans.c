@@ -9,8 +9,9 @@
  * point therefore leaves complete batches behind, and the next run
  * finishes the job without duplicates.
  *
- * Visit order: study date where known, else the source's visit number
- * (NIH 'Follow-up #'), else day offset, ties broken by image_index.
+ * Visit order: study date (and time, where a DICOM header gives it) where
+ * known, else the source's visit number (NIH 'Follow-up #'), else day
+ * offset, ties broken by image_index.
  */
 #include <string.h>
 
@@ -28,12 +29,17 @@ static const char insert_scan_sql[]
     = "INSERT INTO scans (image_index, patient_id, follow_up, study_date, day_offset, age_years,"
       " sex, view_position, view_kind, finding_labels, orig_width, orig_height,"
       " orig_spacing_x_mm, orig_spacing_y_mm, path, sha256, width, height, bit_depth,"
-      " color_type, pixel_spacing_mm, status, error, run_id)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      " color_type, pixel_spacing_mm, status, error, run_id, study_time)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char update_scan_sql[]
     = "UPDATE scans SET path = ?1, sha256 = ?2, width = ?3, height = ?4, bit_depth = ?5,"
       " color_type = ?6, pixel_spacing_mm = ?7, status = ?8, error = ?9, run_id = ?10,"
       " visit = NULL WHERE scan_id = ?11";
+static const char upsert_dicom[]
+    = "INSERT OR REPLACE INTO dicom_scans (scan_id, sop_instance_uid, sop_class_uid,"
+      " study_instance_uid, series_instance_uid, date_source, study_date, modality, body_part,"
+      " image_laterality, manufacturer, photometric, bits_stored, transfer_syntax,"
+      " spacing_source, voi) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char insert_finding[]
     = "INSERT OR IGNORE INTO scan_findings (scan_id, finding) VALUES (?, ?)";
 
@@ -42,7 +48,7 @@ struct _CxrScanWriter {
   gint64 run_id;
   guint batch; /* rows per transaction */
   guint writes_in_batch;
-  sqlite3_stmt *lookup, *patient, *insert, *update, *finding;
+  sqlite3_stmt *lookup, *patient, *insert, *update, *finding, *dicom;
 };
 
 void
@@ -54,7 +60,50 @@ cxr__scan_record_clear (CxrScanRecord *r)
   g_free (r->view_position);
   g_free (r->sex);
   g_free (r->labels);
+  g_free (r->study_time);
   g_free (r->path);
+  g_clear_pointer (&r->dicom, cxr__scan_dicom_free);
+}
+
+void
+cxr__scan_dicom_free (CxrScanDicom *d)
+{
+  g_free (d->sop_class_uid);
+  g_free (d->study_instance_uid);
+  g_free (d->series_instance_uid);
+  g_free (d->study_date);
+  g_free (d->modality);
+  g_free (d->body_part);
+  g_free (d->laterality);
+  g_free (d->manufacturer);
+  g_free (d->photometric);
+  g_free (d->transfer_syntax);
+  g_free (d);
+}
+
+static gboolean
+write_dicom (CxrScanWriter *w, const CxrScanRecord *r, gint64 scan_id, GError **error)
+{
+  const CxrScanDicom *d = r->dicom;
+  sqlite3_stmt *st = w->dicom;
+  int i = 1;
+  sqlite3_bind_int64 (st, i++, scan_id);
+  sqlite3_bind_text (st, i++, r->image_index, -1, SQLITE_STATIC);
+  cxr__bind_text_or_null (st, i++, d->sop_class_uid);
+  cxr__bind_text_or_null (st, i++, d->study_instance_uid);
+  cxr__bind_text_or_null (st, i++, d->series_instance_uid);
+  cxr__bind_text_or_null (st, i++, d->date_source);
+  cxr__bind_text_or_null (st, i++, d->study_date);
+  cxr__bind_text_or_null (st, i++, d->modality);
+  cxr__bind_text_or_null (st, i++, d->body_part);
+  cxr__bind_text_or_null (st, i++, d->laterality);
+  cxr__bind_text_or_null (st, i++, d->manufacturer);
+  cxr__bind_text_or_null (st, i++, d->photometric);
+  cxr__bind_int_or_null (st, i++, d->bits_stored);
+  cxr__bind_text_or_null (st, i++, d->transfer_syntax);
+  cxr__bind_text_or_null (st, i++, d->spacing_source);
+  sqlite3_bind_text (st, i++, d->voi, -1, SQLITE_STATIC);
+  return cxr__store_step_done (w->store, st, "adding DICOM attributes", error);
 }
 
 void
@@ -74,6 +123,7 @@ cxr__scan_writer_free (CxrScanWriter *w)
   sqlite3_finalize (w->insert);
   sqlite3_finalize (w->update);
   sqlite3_finalize (w->finding);
+  sqlite3_finalize (w->dicom);
   cxr_store_rollback (w->store);
   g_free (w);
 }
@@ -94,7 +144,7 @@ cxr__scan_writer_new (CxrStore *store, gint64 run_id, int batch_rows, GError **e
   w->batch = batch_rows > 0 ? (guint) batch_rows : 2000;
   if (!cxr__store_prepare_all (store, error, &w->lookup, lookup_scan, &w->patient, insert_patient,
                                &w->insert, insert_scan_sql, &w->update, update_scan_sql,
-                               &w->finding, insert_finding, NULL))
+                               &w->finding, insert_finding, &w->dicom, upsert_dicom, NULL))
     return NULL;
   return g_steal_pointer (&w);
 }
@@ -164,7 +214,9 @@ update_scan (CxrScanWriter *w, const CxrScanRecord *r, gint64 existing_id, const
   cxr__bind_text_or_null (st, 9, f->error);
   sqlite3_bind_int64 (st, 10, w->run_id);
   sqlite3_bind_int64 (st, 11, existing_id);
-  return cxr__store_step_done (w->store, st, "updating scan", error);
+  if (!cxr__store_step_done (w->store, st, "updating scan", error))
+    return FALSE;
+  return r->dicom == NULL || write_dicom (w, r, existing_id, error);
 }
 
 static gboolean
@@ -208,9 +260,12 @@ insert_scan (CxrScanWriter *w, const CxrScanRecord *r, const CxrScanFile *f, GEr
   sqlite3_bind_text (st, i++, f->status, -1, SQLITE_STATIC);
   cxr__bind_text_or_null (st, i++, f->error);
   sqlite3_bind_int64 (st, i++, w->run_id);
+  cxr__bind_text_or_null (st, i++, r->study_time);
   if (!cxr__store_step_done (w->store, st, "adding scan", error))
     return FALSE;
   gint64 scan_id = sqlite3_last_insert_rowid (w->store->db);
+  if (r->dicom && !write_dicom (w, r, scan_id, error))
+    return FALSE;
 
   if (r->labels)
     {
@@ -263,7 +318,8 @@ cxr__scan_writer_finish (CxrScanWriter *w, GError **error)
         "INSERT INTO temp.dirty SELECT DISTINCT patient_id FROM scans WHERE visit IS NULL;"
         "UPDATE scans SET visit = o.v FROM ("
         "  SELECT scan_id, row_number() OVER (PARTITION BY patient_id ORDER BY"
-        "    study_date IS NULL, study_date, follow_up IS NULL, follow_up,"
+        "    study_date IS NULL, study_date, study_time IS NULL, study_time,"
+        "    follow_up IS NULL, follow_up,"
         "    day_offset IS NULL, day_offset, image_index) - 1 AS v"
         "  FROM scans WHERE patient_id IN (SELECT patient_id FROM temp.dirty)) AS o"
         " WHERE scans.scan_id = o.scan_id;"
@@ -289,4 +345,34 @@ cxr__scan_writer_finish (CxrScanWriter *w, GError **error)
       return FALSE;
     }
   return cxr_store_commit (w->store, error);
+}
+
+/**
+ * cxr_store_dicom_voi:
+ * @voi: (out): the --voi every DICOM film of the store was ingested with
+ * @found: (out) (optional): whether the store has DICOM films
+ *
+ * An ingest refuses a --voi other than the store's, so there is one.
+ */
+gboolean
+cxr_store_dicom_voi (CxrStore *store, CxrVoi *voi, gboolean *found, GError **error)
+{
+  *voi = CXR_VOI_FIRST;
+  if (found)
+    *found = FALSE;
+  sqlite3_stmt *st = cxr__store_prepare (
+      store, "SELECT voi FROM dicom_scans GROUP BY voi ORDER BY count(*) DESC LIMIT 1", error);
+  if (st == NULL)
+    return FALSE;
+  int rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    {
+      cxr_voi_parse ((const char *) sqlite3_column_text (st, 0), voi);
+      if (found)
+        *found = TRUE;
+    }
+  sqlite3_finalize (st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return cxr__store_fail (store, error, "reading the DICOM window");
+  return TRUE;
 }

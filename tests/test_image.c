@@ -246,6 +246,139 @@ test_jpeg (void **state)
   assert_non_null (strstr (err->message, "96x64 pixels exceeds the limit 64x64"));
 }
 
+/* Mean and largest |difference| of @im from @expect (a function of the
+ * reference pixel), over pixels where @mask (or everywhere). */
+static void
+compare_dicom (const char *file, const CxrImage *im, const CxrImage *ref, double (*expect) (double),
+               double max_mean, double max_abs)
+{
+  assert_int_equal (im->width, ref->width);
+  assert_int_equal (im->height, ref->height);
+  double mean = 0, maxd = 0;
+  for (int i = 0; i < im->width * im->height; i++)
+    {
+      double d = fabs (im->data[i] - expect (ref->data[i]));
+      mean += d;
+      maxd = fmax (maxd, d);
+    }
+  mean /= im->width * im->height;
+  if (mean > max_mean || maxd > max_abs)
+    fail_msg ("%s: mean |difference| %.5f, max %.5f from the expected pixels", file, mean, maxd);
+}
+
+static double
+same (double v)
+{
+  return v;
+}
+
+/* rescale_window12 read with --voi none: the modality values v (0..255)
+ * over the range 12 stored bits hold after the LUT, -25 .. 998.75 */
+static double
+rescaled_full_range (double v)
+{
+  return (v * 255.0 + 25.0) / 1023.75;
+}
+
+static CxrImage *
+load_dicom (const char *file, CxrVoi voi, CxrImageInfo *info)
+{
+  g_autofree char *path = data_path (file);
+  CxrImageLimits lim = CXR_IMAGE_LIMITS_DEFAULT;
+  lim.voi = voi;
+  g_autoptr (GError) err = NULL;
+  CxrImage *im = cxr_image_load (path, &lim, info, &err);
+  if (im == NULL)
+    fail_msg ("%s: %s", file, err->message);
+  return im;
+}
+
+static void
+test_dicom (void **state)
+{
+  CxrImageInfo info;
+  g_autoptr (CxrImage) ref = load_ok ("dicom/reference.png", &info);
+  /* lossless 8-bit films: the PNG's floats, bit for bit */
+  static const char *const exact[] = {
+    "dicom/mono2_8.dcm", "dicom/mono1_8.dcm",       "dicom/implicit.dcm", "dicom/deflated.dcm",
+    "dicom/jpegls.dcm",  "dicom/jpeg_lossless.dcm", "dicom/rle.dcm",
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (exact); k++)
+    {
+      g_autoptr (CxrImage) im = load_dicom (exact[k], CXR_VOI_FIRST, &info);
+      compare_dicom (exact[k], im, ref, same, 0, 0);
+    }
+  /* deeper films through a LUT: to the 16-bit output step */
+  static const char *const deep[] = {
+    "dicom/rescale_window12.dcm",
+    "dicom/mono2_16.dcm",
+    "dicom/jpeg_lossless12.dcm",
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (deep); k++)
+    {
+      g_autoptr (CxrImage) im = load_dicom (deep[k], CXR_VOI_FIRST, &info);
+      compare_dicom (deep[k], im, ref, same, 1e-4, 2e-3);
+    }
+  g_autoptr (CxrImage) m16 = load_dicom ("dicom/mono2_16.dcm", CXR_VOI_FIRST, &info);
+  assert_int_equal (info.bit_depth, 16);
+  assert_string_equal (info.color_type, "gray");
+  /* colour to luminance is rounded to 8 bits by DCMTK: one step */
+  g_autoptr (CxrImage) rgb = load_dicom ("dicom/rgb8.dcm", CXR_VOI_FIRST, &info);
+  assert_string_equal (info.color_type, "rgb");
+  compare_dicom ("rgb8", rgb, ref, same, 2e-3, 1.01 / 255);
+  g_autoptr (CxrImage) lossy = load_dicom ("dicom/jpeg_baseline.dcm", CXR_VOI_FIRST, &info);
+  compare_dicom ("jpeg_baseline", lossy, ref, same, 0.01, 0.08);
+
+  /* without the window, the Modality LUT's whole range */
+  g_autoptr (CxrImage) full = load_dicom ("dicom/rescale_window12.dcm", CXR_VOI_NONE, &info);
+  assert_int_equal (info.bit_depth, 12);
+  compare_dicom ("rescale_window12 --voi none", full, ref, rescaled_full_range, 1e-4, 2e-3);
+
+  /* padding: black, and no part of the automatic window */
+  g_autoptr (CxrImage) pad = load_dicom ("dicom/signed_pad16.dcm", CXR_VOI_AUTO, &info);
+  double lo = 1, hi = 0;
+  for (int y = 4; y < ref->height - 4; y++)
+    for (int x = 4; x < ref->width - 4; x++)
+      {
+        lo = fmin (lo, ref->data[y * ref->width + x]);
+        hi = fmax (hi, ref->data[y * ref->width + x]);
+      }
+  double maxd = 0;
+  for (int y = 0; y < ref->height; y++)
+    for (int x = 0; x < ref->width; x++)
+      {
+        gboolean border = x < 4 || y < 4 || x >= ref->width - 4 || y >= ref->height - 4;
+        double want = border ? 0.0 : (ref->data[y * ref->width + x] - lo) / (hi - lo);
+        maxd = fmax (maxd, fabs (pad->data[y * ref->width + x] - want));
+      }
+  if (maxd > 2e-3)
+    fail_msg ("signed_pad16 --voi auto: max |difference| %.4f", maxd);
+
+  static const struct {
+    const char *file, *why;
+  } bad[] = {
+    { "dicom/truncated.dcm", "truncated: the file ends inside" },
+    { "dicom/multiframe.dcm", "multi-frame object (2 frames)" },
+    { "dicom/j2k_labelled.dcm", "no JPEG 2000 decoder" },
+    { "dicom/sr.dcm", "no Pixel Data" },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (bad); k++)
+    {
+      g_autofree char *path = data_path (bad[k].file);
+      g_autoptr (GError) err = NULL;
+      assert_null (cxr_image_load (path, NULL, NULL, &err));
+      assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_INVALID_INPUT));
+      if (strstr (err->message, bad[k].why) == NULL || strstr (err->message, bad[k].file) == NULL)
+        fail_msg ("%s: '%s' does not say '%s'", bad[k].file, err->message, bad[k].why);
+    }
+  g_autofree char *m8 = data_path ("dicom/mono2_8.dcm");
+  g_autoptr (GError) err = NULL;
+  CxrImageLimits small = { 64, 64, 1 << 20 };
+  assert_null (cxr_image_load (m8, &small, NULL, &err));
+  assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_LIMIT));
+  assert_non_null (strstr (err->message, "96x64 pixels exceeds the limit 64x64"));
+}
+
 int
 main (void)
 {
@@ -256,6 +389,7 @@ main (void)
     cmocka_unit_test (test_save_roundtrip),
     cmocka_unit_test (test_resize),
     cmocka_unit_test (test_jpeg),
+    cmocka_unit_test (test_dicom),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -7,7 +7,7 @@
 set -u
 cd "$(dirname "$0")/.."
 files=$(git ls-files --cached --others --exclude-standard 'src/*.c' 'src/*.h' 'src/cli/*.c' 'src/cli/*.h' 'include/*.h' 'tests/*.c' \
-  'tests/*.h' 'tests/fuzz/*.c' 'bench/*.c')
+  'tests/*.h' 'tests/fuzz/*.c' 'bench/*.c' 'src/*.cc')
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i $files
   exit 0

@@ -6,7 +6,7 @@
 # passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
-tools/setup.sh || exit 1
+tools/setup.sh --tests || exit 1
 if [ ! -f build-asan/build.ninja ]; then
   meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug >/dev/null || exit 1
 fi

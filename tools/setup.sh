@@ -1,12 +1,17 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages cxrtrack needs (only those missing, so a
-# second run is quick), then configures and builds ./build.
+# second run is quick), then configures and builds ./build. [--tests]
 set -eu
 cd "$(dirname "$0")/.."
-PKGS="gcc libc6-dev meson ninja-build pkg-config libglib2.0-dev libglib2.0-dev-bin
-      libsqlite3-dev libpng-dev libjpeg62-turbo-dev libdeflate-dev libfftw3-dev zlib1g-dev libcmocka-dev libjson-glib-dev
-      libopenblas-dev sqlite3 python3 clang-format"
+PKGS="gcc g++ libc6-dev meson ninja-build pkg-config libglib2.0-dev libglib2.0-dev-bin
+      libsqlite3-dev libpng-dev libjpeg62-turbo-dev libdcmtk-dev libdeflate-dev libfftw3-dev zlib1g-dev
+      libcmocka-dev libjson-glib-dev libopenblas-dev sqlite3 python3 clang-format"
+# --tests: also what the tests write their fixtures with (DICOM with
+# pydicom and DCMTK's tools, JPEG with PIL)
+if [ "${1:-}" = --tests ]; then
+  PKGS="$PKGS dcmtk python3-pydicom python3-numpy python3-pil"
+fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -4,9 +4,10 @@
  * RGB, RGBA and palette, interlaced or not. Colour is reduced to luminance
  * (Rec. 709 weights, libpng's rgb_to_gray), alpha is dropped. And from
  * JPEG with libjpeg-turbo (image-jpeg.c: 8-bit gray or colour, baseline or
- * progressive, EXIF orientation honoured), chosen by the file's first
- * bytes. Sizes are checked against caller-set limits before anything is
- * allocated.
+ * progressive, EXIF orientation honoured), and from DICOM with DCMTK
+ * (image-dicom.cc: Modality LUT, VOI, MONOCHROME1 inverted, the transfer
+ * syntaxes chest films use), chosen by the file's first bytes. Sizes are
+ * checked against caller-set limits before anything is allocated.
  */
 #pragma once
 
@@ -14,21 +15,36 @@
 
 G_BEGIN_DECLS
 
+/* Which VOI (window) a DICOM film is read with; PNG and JPEG ignore it. */
+typedef enum {
+  CXR_VOI_FIRST, /* the first Window Center / Width, else the first VOI LUT,
+                  * else the whole range the stored bits can hold */
+  CXR_VOI_NONE,  /* the whole range the stored bits can hold, after the
+                  * Modality LUT, linearly */
+  CXR_VOI_AUTO,  /* the film's own minimum to maximum, padding left out */
+} CxrVoi;
+
+/* How films are read: size limits, and the DICOM window. */
 typedef struct {
   guint32 max_width;      /* px; default 8192 */
   guint32 max_height;     /* px; default 8192 */
   guint64 max_file_bytes; /* default 512 MiB */
+  CxrVoi voi;             /* DICOM only; default CXR_VOI_FIRST */
 } CxrImageLimits;
 
 #define CXR_IMAGE_LIMITS_DEFAULT                                                                   \
   {                                                                                                \
-    8192, 8192, (guint64) 512 << 20                                                                \
+    8192, 8192, (guint64) 512 << 20, CXR_VOI_FIRST                                                 \
   }
+
+gboolean cxr_voi_parse (const char *text, CxrVoi *voi);
+const char *cxr_voi_name (CxrVoi voi);
 
 typedef struct {
   guint32 width;          /* px */
   guint32 height;         /* px */
-  int bit_depth;          /* IHDR bit depth: 1, 2, 4, 8 or 16 */
+  int bit_depth;          /* PNG IHDR bit depth: 1, 2, 4, 8 or 16; JPEG 8;
+                           * DICOM Bits Stored */
   const char *color_type; /* "gray", "gray+alpha", "rgb", "rgba", "palette" */
   gboolean interlaced;
 } CxrImageInfo;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * Ingest: metadata rows (NIH Data_Entry_2017.csv or a generic manifest)
- * plus the image files they name, into the series store.
+ * plus the image files they name, or a folder of DICOM files, into the
+ * series store.
  */
 #pragma once
 
@@ -58,5 +59,7 @@ gboolean cxr_ingest_nih (CxrStore *store, const char *csv_path, const CxrIngestO
 gboolean cxr_ingest_manifest (CxrStore *store, const char *manifest_path,
                               const CxrIngestOptions *options, CxrIngestSummary *summary,
                               GError **error);
+gboolean cxr_ingest_dicom (CxrStore *store, const char *dir, const CxrIngestOptions *options,
+                           CxrIngestSummary *summary, GError **error);
 
 G_END_DECLS

@@ -9,6 +9,8 @@
 
 #include <glib.h>
 
+#include "image.h"
+
 G_BEGIN_DECLS
 
 typedef struct _CxrStore CxrStore;
@@ -85,5 +87,9 @@ gboolean cxr_store_query (CxrStore *store, const char *sql, const CxrQueryHandle
 /* Film @image_index: its file and pixel aspect (register --db). */
 gboolean cxr_store_find_film (CxrStore *store, const char *image_index, char **path, double *aspect,
                               GError **error);
+
+/* The window the store's DICOM films were ingested with (CXR_VOI_FIRST
+ * when it has none): analyze, calibration and reports read them alike. */
+gboolean cxr_store_dicom_voi (CxrStore *store, CxrVoi *voi, gboolean *found, GError **error);
 
 G_END_DECLS

@@ -7,6 +7,8 @@
 
 #include <glib.h>
 
+#include "cxr/image.h"
+
 #define CXR_EXIT_OK      0
 #define CXR_EXIT_FAILURE 1
 #define CXR_EXIT_USAGE   2
@@ -23,6 +25,15 @@ int cmd_lungs (int argc, char **argv);
 
 char *cli_join_argv (int argc, char **argv);
 int cli_usage_error (GOptionContext *ctx, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+/* --voi for the commands that read single films */
+#define CLI_VOI_ENTRY(var)                                                                         \
+  {                                                                                                \
+    "voi", 0, 0, G_OPTION_ARG_STRING, &(var),                                                      \
+        "DICOM window: first (default), none (whole stored range) or auto (the film's range)",     \
+        "first|none|auto"                                                                          \
+  }
+gboolean cli_limits_voi (const char *voi, CxrImageLimits *limits);
 int cli_fail (GError *error);
 char *cli_default_model (void);
 char *cli_default_lung_model (void);

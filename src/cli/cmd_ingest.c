@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * cxrtrack ingest: NIH metadata or a manifest, plus image folders, into
- * the store; progress on a terminal, a summary at the end.
+ * cxrtrack ingest: NIH metadata or a manifest, plus image folders, or a
+ * folder of DICOM files, into the store; progress on a terminal, a summary
+ * at the end.
  */
 #include <stdio.h>
 #include <string.h>
@@ -69,7 +70,8 @@ print_summary (const CxrIngestSummary *s, CxrStore *store)
 int
 cmd_ingest (int argc, char **argv)
 {
-  g_autofree char *db = NULL, *nih = NULL, *manifest = NULL, *prefix = NULL;
+  g_autofree char *db = NULL, *nih = NULL, *manifest = NULL, *dicom = NULL, *prefix = NULL;
+  g_autofree char *voi = NULL;
   g_auto (GStrv) images = NULL, maps = NULL;
   int jobs = 0, max_w = 8192, max_h = 8192;
   gboolean strict = FALSE, follow = FALSE;
@@ -77,6 +79,11 @@ cmd_ingest (int argc, char **argv)
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store (created if absent)", "DB" },
     { "nih", 0, 0, G_OPTION_ARG_FILENAME, &nih, "NIH Data_Entry_2017.csv[.gz]", "CSV" },
     { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &manifest, "Generic manifest CSV", "CSV" },
+    { "dicom", 0, 0, G_OPTION_ARG_FILENAME, &dicom,
+      "Folder of DICOM files (a PACS export), walked recursively", "DIR" },
+    { "voi", 0, 0, G_OPTION_ARG_STRING, &voi,
+      "DICOM window: first (default), none (the whole stored range) or auto (the film's range)",
+      "first|none|auto" },
     { "images", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &images,
       "Folder searched recursively for image files (repeatable)", "DIR" },
     { "map", 0, 0, G_OPTION_ARG_STRING_ARRAY, &maps,
@@ -100,8 +107,11 @@ cmd_ingest (int argc, char **argv)
     return cli_usage_error (ctx, "%s", error->message);
   if (db == NULL)
     return cli_usage_error (ctx, "ingest needs --db");
-  if ((nih == NULL) == (manifest == NULL))
-    return cli_usage_error (ctx, "ingest needs exactly one of --nih and --manifest");
+  if ((nih != NULL) + (manifest != NULL) + (dicom != NULL) != 1)
+    return cli_usage_error (ctx, "ingest needs exactly one of --nih, --manifest and --dicom");
+  if (dicom && images)
+    return cli_usage_error (ctx,
+                            "--images applies to --nih and --manifest; --dicom walks its folder");
   if (argc > 1)
     return cli_usage_error (ctx, "unexpected argument '%s'", argv[1]);
   if (max_w <= 0 || max_h <= 0)
@@ -117,6 +127,8 @@ cmd_ingest (int argc, char **argv)
   opt.follow_symlinks = follow;
   opt.limits.max_width = (guint32) max_w;
   opt.limits.max_height = (guint32) max_h;
+  if (voi && !cxr_voi_parse (voi, &opt.limits.voi))
+    return cli_usage_error (ctx, "--voi wants first, none or auto, got '%s'", voi);
   g_autoptr (GHashTable) map = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   for (char **m = maps; m && *m; m++)
     if (!parse_map (map, *m, &error))
@@ -135,8 +147,9 @@ cmd_ingest (int argc, char **argv)
     return cli_fail (error);
   CxrIngestSummary sum;
   cxr_ingest_summary_init (&sum);
-  gboolean ok = nih ? cxr_ingest_nih (store, nih, &opt, &sum, &error)
-                    : cxr_ingest_manifest (store, manifest, &opt, &sum, &error);
+  gboolean ok = nih        ? cxr_ingest_nih (store, nih, &opt, &sum, &error)
+                : manifest ? cxr_ingest_manifest (store, manifest, &opt, &sum, &error)
+                           : cxr_ingest_dicom (store, dicom, &opt, &sum, &error);
   cli_progress_end (&prog);
   print_summary (&sum, store);
   int rc = CXR_EXIT_OK;

@@ -12,15 +12,17 @@
 int
 cmd_lungs (int argc, char **argv)
 {
-  g_autofree char *out = NULL, *format = NULL, *model_path = NULL;
+  g_autofree char *out = NULL, *format = NULL, *model_path = NULL, *voi = NULL;
   GOptionEntry entries[] = {
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write the mask (PNG, the film's size)", "PNG" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "text (default) or json", "FMT" },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
       "Lung segmenter (default: $CXRTRACK_LUNG_MODEL, else cxr-lungs)", "FILE" },
+    CLI_VOI_ENTRY (voi),
     { NULL },
   };
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("FILM.png - find the lung fields");
+  g_autoptr (GOptionContext) ctx
+      = g_option_context_new ("FILM - find the lung fields (PNG, JPEG or DICOM)");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
@@ -39,7 +41,10 @@ cmd_lungs (int argc, char **argv)
   g_autoptr (CxrLungModel) model = cxr_lung_model_load (model_path, &error);
   if (model == NULL)
     return cli_fail (error);
-  g_autoptr (CxrImage) film = cxr_image_load (argv[1], NULL, NULL, &error);
+  CxrImageLimits lim;
+  if (!cli_limits_voi (voi, &lim))
+    return cli_usage_error (ctx, "--voi wants first, none or auto, got '%s'", voi);
+  g_autoptr (CxrImage) film = cxr_image_load (argv[1], &lim, NULL, &error);
   if (film == NULL)
     return cli_fail (error);
   g_autoptr (CxrLungFields) l = cxr_lungs_segment (model, film, &error);

@@ -11,16 +11,18 @@
 int
 cmd_predict (int argc, char **argv)
 {
-  g_autofree char *model_path = NULL, *format = NULL;
+  g_autofree char *model_path = NULL, *format = NULL, *voi = NULL;
   gboolean embedding = FALSE;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
       "Classifier weights (safetensors; default: $CXRTRACK_MODEL, else cxr-default)", "FILE" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "csv (default) or json", "FMT" },
     { "embedding", 'e', 0, G_OPTION_ARG_NONE, &embedding, "Also print the embedding", NULL },
+    CLI_VOI_ENTRY (voi),
     { NULL },
   };
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("FILM.png... - score films");
+  g_autoptr (GOptionContext) ctx
+      = g_option_context_new ("FILM... - score films (PNG, JPEG or DICOM)");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
@@ -34,6 +36,9 @@ cmd_predict (int argc, char **argv)
   gboolean json = format && g_str_equal (format, "json");
   if (format && !json && !g_str_equal (format, "csv"))
     return cli_usage_error (ctx, "unknown --format '%s' (csv or json)", format);
+  CxrImageLimits lim;
+  if (!cli_limits_voi (voi, &lim))
+    return cli_usage_error (ctx, "--voi wants first, none or auto, got '%s'", voi);
   g_autoptr (CxrModel) m = cxr_model_load (model_path, &error);
   if (m == NULL)
     return cli_fail (error);
@@ -52,7 +57,7 @@ cmd_predict (int argc, char **argv)
   for (int i = 1; i < argc; i++)
     {
       g_autoptr (GError) err = NULL;
-      g_autoptr (CxrImage) film = cxr_image_load (argv[i], NULL, NULL, &err);
+      g_autoptr (CxrImage) film = cxr_image_load (argv[i], &lim, NULL, &err);
       if (film == NULL)
         {
           fprintf (stderr, "cxrtrack: %s\n", err->message);

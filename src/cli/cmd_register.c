@@ -15,7 +15,7 @@
 int
 cmd_register (int argc, char **argv)
 {
-  g_autofree char *out = NULL, *format = NULL, *db = NULL, *lung_model = NULL;
+  g_autofree char *out = NULL, *format = NULL, *db = NULL, *lung_model = NULL, *voi = NULL;
   gboolean no_lungs = FALSE, no_deform = FALSE;
   double max_angle = 15, min_scale = 0.8, max_scale = 1.25, fixed_aspect = 1, moving_aspect = 1;
   gboolean fixed_scale = FALSE;
@@ -23,6 +23,7 @@ cmd_register (int argc, char **argv)
   GOptionEntry entries[] = {
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write MOVING warped into FIXED's frame", "PNG" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "text (default) or json", "FMT" },
+    CLI_VOI_ENTRY (voi),
     { "max-angle", 0, 0, G_OPTION_ARG_DOUBLE, &max_angle, "Rotation search limit, degrees (15)",
       "DEG" },
     { "min-scale", 0, 0, G_OPTION_ARG_DOUBLE, &min_scale, "Smallest scale searched (0.8)", "S" },
@@ -69,10 +70,13 @@ cmd_register (int argc, char **argv)
           || !cxr_store_find_film (store, argv[2], &moving_path, &moving_aspect, &error))
         return cli_fail (error);
     }
-  g_autoptr (CxrImage) f = cxr_image_load (fixed_path, NULL, NULL, &error);
+  CxrImageLimits lim;
+  if (!cli_limits_voi (voi, &lim))
+    return cli_usage_error (ctx, "--voi wants first, none or auto, got '%s'", voi);
+  g_autoptr (CxrImage) f = cxr_image_load (fixed_path, &lim, NULL, &error);
   if (f == NULL)
     return cli_fail (error);
-  g_autoptr (CxrImage) m = cxr_image_load (moving_path, NULL, NULL, &error);
+  g_autoptr (CxrImage) m = cxr_image_load (moving_path, &lim, NULL, &error);
   if (m == NULL)
     return cli_fail (error);
   g_autoptr (CxrLungModel) lm = NULL;

@@ -108,6 +108,16 @@ cli_progress_show (CliProgress *p, guint64 done, double fraction, const char *ex
   fflush (stderr);
 }
 
+/* @limits with the window --voi names (defaults when NULL); FALSE: a bad
+ * name. */
+gboolean
+cli_limits_voi (const char *voi, CxrImageLimits *limits)
+{
+  static const CxrImageLimits defaults = CXR_IMAGE_LIMITS_DEFAULT;
+  *limits = defaults;
+  return voi == NULL || cxr_voi_parse (voi, &limits->voi);
+}
+
 void
 cli_progress_end (CliProgress *p)
 {

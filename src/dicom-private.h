@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * DICOM through DCMTK (image-dicom.cc, the one C++ file): the C interface
+ * that image.c (pixels) and ingest-dicom.c (headers) call. Nothing here
+ * holds a patient's name or another direct identifier: the header reader
+ * copies only the attributes listed in CxrDicomMeta.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "cxr/image.h"
+
+G_BEGIN_DECLS
+
+/* What a DICOM object's header says, as cxrtrack stores it. Strings are
+ * valid UTF-8 or NULL; numbers NAN (or -1 for counts) when absent. */
+typedef struct {
+  char *sop_instance_uid;     /* (0008,0018): a film's identity */
+  char *sop_class_uid;        /* (0008,0016) */
+  char *study_instance_uid;   /* (0020,000D) */
+  char *series_instance_uid;  /* (0020,000E) */
+  char *patient_id;           /* (0010,0020) */
+  char *date;                 /* ISO 8601 date of the film (see date_source) */
+  char *time;                 /* HH:MM:SS[.ffffff] on that date, or NULL */
+  const char *date_source;    /* "acquisition", "content", "study", "series" or NULL */
+  char *study_date;           /* (0008,0020) as ISO 8601, or NULL */
+  char *view_position;        /* (0018,5101) */
+  char *laterality;           /* (0020,0062) Image Laterality */
+  char *sex;                  /* (0010,0040): "M", "F", "O" or NULL */
+  double age_years;           /* (0010,1010), else birth date to study date */
+  char *body_part;            /* (0018,0015) */
+  char *modality;             /* (0008,0060): CR, DX, ... */
+  char *manufacturer;         /* (0008,0070) */
+  char *photometric;          /* (0028,0004) */
+  char *transfer_syntax;      /* the UID the object is encoded in */
+  double spacing_row_mm;      /* between rows, in the patient */
+  double spacing_col_mm;      /* between columns */
+  const char *spacing_source; /* "pixel", "imager/magnification", "imager" or NULL */
+  int rows, columns;          /* (0028,0010), (0028,0011); -1 absent */
+  int bits_stored;            /* -1 absent */
+  int frames;                 /* (0028,0008), 1 when absent */
+  gboolean has_pixels;        /* (7FE0,0010) present */
+} CxrDicomMeta;
+
+void cxr__dicom_meta_clear (CxrDicomMeta *m);
+
+/* The file's first bytes: "DICM" after a 128-byte preamble, or a bare
+ * little-endian data set starting with group 0002 or 0008. */
+gboolean cxr__is_dicom (const guint8 *data, gsize len);
+
+/* Reads the header of @path (element values over 4 KiB, the pixel data
+ * among them, are not read). */
+gboolean cxr__dicom_read_header (const char *path, guint64 max_file_bytes, CxrDicomMeta *meta,
+                                 GError **error);
+
+/* Decodes one film from a DICOM object in memory, as a radiologist sees
+ * it (README, "From a PACS export"): Modality LUT, then the VOI chosen by
+ * limits->voi, MONOCHROME1 inverted, Pixel Padding Value black. */
+gboolean cxr__dicom_decode (const char *name, const guint8 *data, gsize len,
+                            const CxrImageLimits *limits, CxrImageInfo *info, CxrImage **out,
+                            GError **error);
+
+G_END_DECLS

@@ -1,0 +1,85 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# DICOM through the whole tool. sample/ written as DICOM (tools/
+# make_test_dicoms.py: the manifest's patient, view, age, sex and spacing in
+# the headers, a study date 30 days per visit, the films cycling through
+# explicit VR, RLE, JPEG-LS, JPEG lossless and deflated), plus the test
+# corpus's odd objects, is ingested with `ingest --dicom`: every film is
+# stored, every other object is reported by file with its reason, a second
+# run changes nothing, and `analyze` gives the same registrations and flags
+# as the PNG sample (the flags' time axis is days instead of visits: the
+# DICOM films have dates).
+set -eu
+: "${CXRTRACK:?}" "${CXR_SOURCE_ROOT:?}"
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+S="$CXR_SOURCE_ROOT/sample"
+C="$CXR_SOURCE_ROOT/tests/data/dicom"
+(cd "$CXR_SOURCE_ROOT" && /usr/bin/python3 tools/make_test_dicoms.py sample "$S/manifest.csv" "$T/pacs")
+mkdir "$T/pacs/odd"
+for f in no_patient_id no_date sr truncated multiframe hand lateral j2k_labelled; do
+  cp "$C/$f.dcm" "$T/pacs/odd/"
+done
+printf 'not a film\n' > "$T/pacs/odd/README.txt"
+q() { "$CXRTRACK" sql --db "$1" --format csv "$2" | tr -d '\r' | tail -n +2; }
+
+"$CXRTRACK" ingest --db "$T/d.sqlite" --dicom "$T/pacs" > "$T/out" || { cat "$T/out"; fail "ingest"; }
+# 20 films + lateral (ok); no_date, truncated, multi-frame, JPEG 2000 (invalid);
+# no Patient ID, SR, hand, README (not stored)
+grep -q "ok 21, missing 0, invalid 4, unchanged 0, rejected rows 4, conflicts 0" "$T/out" \
+  || { cat "$T/out"; fail "ingest counts"; }
+for why in "no_patient_id.dcm: no Patient ID (0010,0020)" "sr.dcm: no Pixel Data: not a film" \
+           "hand.dcm: Body Part Examined 'HAND'" "README.txt: not a DICOM file" \
+           "truncated.dcm: truncated" "multiframe.dcm: a multi-frame object (2 frames)" \
+           "no_date.dcm: no Acquisition, Content, Study or Series Date" \
+           "j2k_labelled.dcm: JPEG 2000"; do
+  grep -qF "$why" "$T/out" || { cat "$T/out"; fail "not reported: $why"; }
+done
+[ "$(q "$T/d.sqlite" "SELECT count(*) FROM dicom_scans")" = 25 ] || fail "dicom_scans rows"
+[ "$(q "$T/d.sqlite" "SELECT view_kind FROM scans s JOIN dicom_scans d USING (scan_id)
+                      WHERE d.sop_instance_uid = s.image_index AND s.view_position = 'LL'")" = lateral ] \
+  || fail "lateral film"
+# the headers' spacing and pixel aspect are the manifest's
+q "$T/d.sqlite" "SELECT s.patient_id, s.visit, s.pixel_spacing_mm, round(a.pixel_aspect, 9)
+                   FROM scans s JOIN scan_pixel_aspect a USING (scan_id) WHERE s.status = 'ok'
+                    AND s.view_kind <> 'lateral' ORDER BY 1, 2" > "$T/sd"
+"$CXRTRACK" ingest --db "$T/p.sqlite" --manifest "$S/manifest.csv" > /dev/null
+q "$T/p.sqlite" "SELECT s.patient_id, s.visit, s.pixel_spacing_mm, round(a.pixel_aspect, 9)
+                   FROM scans s JOIN scan_pixel_aspect a USING (scan_id) ORDER BY 1, 2" > "$T/sp"
+cmp -s "$T/sd" "$T/sp" || { diff "$T/sp" "$T/sd"; fail "spacing or aspect differ"; }
+# no names in the store
+"$CXRTRACK" sql --db "$T/d.sqlite" "SELECT * FROM scans" | grep -q "Test^Not^Stored" && fail "a name stored"
+# a second run: nothing new
+"$CXRTRACK" ingest --db "$T/d.sqlite" --dicom "$T/pacs" > "$T/out2"
+grep -q "ok 0, missing 0, invalid 0, unchanged 25, rejected rows 4, conflicts 0" "$T/out2" \
+  || { cat "$T/out2"; fail "second ingest"; }
+# one window per store
+"$CXRTRACK" ingest --db "$T/d.sqlite" --dicom "$T/pacs" --voi auto > "$T/out3" 2>&1 \
+  && fail "a second --voi accepted"
+grep -q "were ingested with --voi first" "$T/out3" || { cat "$T/out3"; fail "--voi message"; }
+
+# the lateral film is not compared; the rest as the PNGs
+"$CXRTRACK" analyze --db "$T/d.sqlite" > /dev/null
+"$CXRTRACK" analyze --db "$T/p.sqlite" > /dev/null
+R="SELECT f.patient_id, f.visit, m.visit, r.kind, r.status, r.dx_px, r.dy_px, r.angle_deg, r.scale
+     FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id
+     JOIN scans m ON m.scan_id = r.moving_scan_id ORDER BY 1, 2, 3, 4"
+q "$T/d.sqlite" "$R" > "$T/rd"
+q "$T/p.sqlite" "$R" > "$T/rp"
+[ "$(wc -l < "$T/rp")" -gt 20 ] || fail "too few registrations"
+/usr/bin/python3 - "$T/rd" "$T/rp" <<'PY' || fail "DICOM and PNG registrations differ"
+import csv, sys
+a = list(csv.reader(open(sys.argv[1])))
+b = list(csv.reader(open(sys.argv[2])))
+assert [r[:5] for r in a] == [r[:5] for r in b], (a, b)
+for x, y in zip(a, b):
+    assert all(abs(float(u) - float(v)) < 1e-3 for u, v in zip(x[5:], y[5:])), (x, y)
+PY
+F="SELECT patient_id, signal, view_kind, kind, n_visits, first_visit, last_visit, event_visit
+     FROM progression_flags ORDER BY 1, 2, 3"
+q "$T/d.sqlite" "$F" > "$T/fd"
+q "$T/p.sqlite" "$F" > "$T/fp"
+cmp -s "$T/fd" "$T/fp" || { diff "$T/fp" "$T/fd"; fail "DICOM and PNG flags differ"; }
+grep -q "slow_progression\|acute_change\|unconfirmed_change" "$T/fd" || fail "no flag to compare"
+[ "$(q "$T/d.sqlite" "SELECT DISTINCT time_axis FROM progression_flags")" = days ] || fail "time axis"
+echo "dicom: ok"

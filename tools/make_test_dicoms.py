@@ -1,0 +1,212 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""DICOM films for the tests, written with pydicom (Debian's python3-pydicom)
+and compressed with DCMTK's own tools (dcmconv, dcmcjpeg, dcmcjpls, dcmcrle),
+so the reader is checked against an encoder it does not share code with.
+
+  tools/make_test_dicoms.py corpus
+      writes tests/data/dicom/ from a 96x64 crop of a real NIH film
+      (sample/images/00000001_000.png, rows 380.., cols 280..), the crop
+      itself as reference.png; what each file must read back as is in
+      tests/test_image.c (test_dicom) and listed here:
+
+      mono2_8          8-bit MONOCHROME2, explicit VR little endian: the crop
+      mono1_8          MONOCHROME1, stored 255 - v: reads back as the crop
+      rescale_window12 12 bits stored 4v + 100, Rescale Slope 0.25, Intercept
+                       -25 (so the modality value is v), window 128 / 256:
+                       reads back as the crop; --voi none: (v + 25) / 1023.75
+      mono2_16         16 bits, stored 257 v: the crop
+      signed_pad16     signed 16 bits, stored 100 v - 12000, a 4-px border of
+                       Pixel Padding Value -32768: border black; --voi auto:
+                       the interior's own range
+      rgb8             RGB with R = G = B = v: the crop
+      implicit, deflated, jpeg_lossless, jpegls, rle, jpeg_lossless12
+                       the same pixels in each transfer syntax (lossless)
+      jpeg_baseline    lossy JPEG: close to the crop
+      j2k_labelled     an object in a JPEG 2000 transfer syntax: refused
+                       with that reason (Debian's DCMTK has no decoder)
+      multiframe       two frames: refused with the reason
+      truncated        mono2_8 cut at 60 %: refused
+      sr               a Basic Text SR, no pixel data
+      no_patient_id, no_date, lateral, hand
+                       films ingest must reject or store with a reason
+
+  tools/make_test_dicoms.py sample MANIFEST OUTDIR
+      writes every film of a cxrtrack manifest (sample/manifest.csv) as a
+      DICOM file under OUTDIR/<patient>/, with the manifest's patient, view,
+      age, sex and pixel spacing in the header and a study date from its
+      visit, cycling through lossless transfer syntaxes: the same pixels.
+
+Run from the repository root.
+"""
+import csv, datetime, hashlib, os, shutil, subprocess, sys, tempfile
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from PIL import Image
+
+DX_CLASS = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
+SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.11"  # Basic Text SR
+
+
+def uid_for(text):
+    """A stable UID from a name (2.25 + a decimal of its hash), so reruns agree."""
+    return "2.25." + str(int(hashlib.sha256(text.encode()).hexdigest()[:30], 16))
+
+
+def base(name, patient="P1", date="20200101", time="101500", view="PA", cls=DX_CLASS):
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = cls
+    meta.MediaStorageSOPInstanceUID = uid_for(name)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = "1.2.826.0.1.3680043.10.1045"
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    ds.SOPClassUID = cls
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = uid_for(name + "/study")
+    ds.SeriesInstanceUID = uid_for(name + "/series")
+    ds.Modality = "DX"
+    ds.PatientName = "Test^Not^Stored"
+    if patient is not None:
+        ds.PatientID = patient
+    if date is not None:
+        ds.StudyDate = ds.AcquisitionDate = date
+        ds.StudyTime = ds.AcquisitionTime = time
+    if view:
+        ds.ViewPosition = view
+    ds.BodyPartExamined = "CHEST"
+    return ds
+
+
+def set_pixels(ds, arr, bits_stored, photometric="MONOCHROME2", signed=False):
+    arr = np.asarray(arr)
+    ds.Rows, ds.Columns = arr.shape[:2]
+    ds.PhotometricInterpretation = photometric
+    if photometric == "RGB":
+        ds.SamplesPerPixel, ds.PlanarConfiguration = 3, 0
+    else:
+        ds.SamplesPerPixel = 1
+    ds.BitsAllocated = 8 if bits_stored <= 8 else 16
+    ds.BitsStored, ds.HighBit = bits_stored, bits_stored - 1
+    ds.PixelRepresentation = 1 if signed else 0
+    dtype = {(8, False): np.uint8, (16, False): "<u2", (16, True): "<i2"}[(ds.BitsAllocated, signed)]
+    ds.PixelData = arr.astype(dtype).tobytes()
+
+
+def save(ds, path):
+    ds.save_as(path, write_like_original=False)
+
+
+def dcmtk(tool, args, src, dst):
+    subprocess.run([tool, *args, src, dst], check=True)
+
+
+def corpus(out="tests/data/dicom"):
+    os.makedirs(out, exist_ok=True)
+    src = Image.open("sample/images/00000001_000.png").convert("L").crop((280, 380, 376, 444))
+    src.save(f"{out}/reference.png")
+    v = np.asarray(src).astype(np.int64)
+    p = lambda n: f"{out}/{n}.dcm"
+
+    ds = base("mono2_8"); set_pixels(ds, v, 8); save(ds, p("mono2_8"))
+    ds = base("mono1_8"); set_pixels(ds, 255 - v, 8, "MONOCHROME1"); save(ds, p("mono1_8"))
+    ds = base("rescale_window12"); set_pixels(ds, 4 * v + 100, 12)
+    ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = "0.25", "-25", "US"
+    ds.WindowCenter, ds.WindowWidth = "128", "256"
+    save(ds, p("rescale_window12"))
+    ds = base("mono2_16"); set_pixels(ds, 257 * v, 16); save(ds, p("mono2_16"))
+    a = 100 * v - 12000
+    a[:4, :] = a[-4:, :] = a[:, :4] = a[:, -4:] = -32768
+    ds = base("signed_pad16"); set_pixels(ds, a, 16, signed=True)
+    ds.PixelPaddingValue = -32768
+    save(ds, p("signed_pad16"))
+    ds = base("rgb8"); set_pixels(ds, np.stack([v, v, v], axis=2), 8, "RGB"); save(ds, p("rgb8"))
+
+    dcmtk("dcmconv", ["+ti"], p("mono2_8"), p("implicit"))
+    dcmtk("dcmconv", ["+td"], p("mono2_8"), p("deflated"))
+    dcmtk("dcmcjpeg", ["+e1"], p("mono2_8"), p("jpeg_lossless"))
+    dcmtk("dcmcjpeg", ["+eb", "+sr", "+q", "95"], p("mono2_8"), p("jpeg_baseline"))
+    dcmtk("dcmcjpls", ["+el"], p("mono2_8"), p("jpegls"))
+    dcmtk("dcmcrle", [], p("mono2_8"), p("rle"))
+    dcmtk("dcmcjpeg", ["+e1"], p("rescale_window12"), p("jpeg_lossless12"))
+
+    ds = base("j2k_labelled"); set_pixels(ds, v, 8)
+    ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(60)])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.90"
+    ds.is_implicit_VR = False
+    save(ds, p("j2k_labelled"))
+
+    ds = base("multiframe"); set_pixels(ds, np.concatenate([v, v]), 8)
+    ds.Rows, ds.NumberOfFrames = v.shape[0], 2
+    save(ds, p("multiframe"))
+
+    ds = base("truncated"); set_pixels(ds, v, 8); save(ds, p("truncated"))
+    data = open(p("truncated"), "rb").read()
+    open(p("truncated"), "wb").write(data[: int(len(data) * 0.6)])
+
+    ds = base("sr", view=None, cls=SR_CLASS)
+    ds.Modality = "SR"
+    ds.ValueType = "CONTAINER"
+    save(ds, p("sr"))
+
+    ds = base("no_patient_id", patient=None); set_pixels(ds, v, 8); save(ds, p("no_patient_id"))
+    ds = base("no_date", date=None); set_pixels(ds, v, 8); save(ds, p("no_date"))
+    ds = base("lateral", view="LL"); set_pixels(ds, v, 8); save(ds, p("lateral"))
+    ds = base("hand"); ds.BodyPartExamined = "HAND"; set_pixels(ds, v, 8); save(ds, p("hand"))
+
+
+LOSSLESS = [None, ["dcmcrle"], ["dcmcjpls", "+el"], ["dcmcjpeg", "+e1"], ["dcmconv", "+td"]]
+
+
+def sample(manifest, out):
+    base_dir = os.path.dirname(os.path.abspath(manifest))
+    with open(manifest, newline="") as f:
+        rows = list(csv.DictReader(f))
+    tmp = tempfile.mkdtemp()
+    for i, r in enumerate(rows):
+        name = os.path.basename(r["path"])
+        stem = os.path.splitext(name)[0]
+        day = datetime.date(2019, 1, 1) + datetime.timedelta(days=30 * int(r["visit"]))
+        ds = base(stem, patient=r["patient_id"], date=day.strftime("%Y%m%d"),
+                  view=r["view_position"])
+        ds.PatientSex = r["sex"]
+        ds.PatientAge = "%03dY" % int(float(r["age_years"]))
+        ds.Modality = "CR"
+        img = np.asarray(Image.open(os.path.join(base_dir, r["path"])).convert("L"))
+        # the manifest's spacing across, and down that times the pixel
+        # aspect its original size and spacing give (cxrtrack's
+        # scan_pixel_aspect): the same spacing and aspect as the PNG row
+        col = row = float(r["pixel_spacing_mm"])
+        if r.get("orig_height") and r.get("orig_width"):
+            sx = float(r.get("orig_spacing_x_mm") or 1)
+            sy = float(r.get("orig_spacing_y_mm") or sx)
+            aspect = (float(r["orig_height"]) * sy / img.shape[0]) / (float(r["orig_width"]) * sx / img.shape[1])
+            row = col * aspect
+        ds.PixelSpacing = ["%.14g" % row, "%.14g" % col]  # DS: at most 16 characters
+        set_pixels(ds, img, 8)
+        d = os.path.join(out, r["patient_id"])
+        os.makedirs(d, exist_ok=True)
+        dst = os.path.join(d, stem + ".dcm")
+        tool = LOSSLESS[i % len(LOSSLESS)]
+        if tool is None:
+            save(ds, dst)
+        else:
+            plain = os.path.join(tmp, stem + ".dcm")
+            save(ds, plain)
+            dcmtk(tool[0], tool[1:], plain, dst)
+    shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "corpus":
+        corpus()
+    elif len(sys.argv) == 4 and sys.argv[1] == "sample":
+        sample(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
