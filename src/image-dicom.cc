@@ -568,7 +568,6 @@ decode (const char *name, const guint8 *data, gsize len, const CxrImageLimits *l
 
   int w = m.columns, h = m.rows;
   gsize n = (gsize) w * h;
-  g_autofree double *v = inter_values (*img, n);
   /* Pixel Padding Value is a stored value: through the Modality LUT */
   double pad = NAN;
   {
@@ -586,6 +585,10 @@ decode (const char *name, const guint8 *data, gsize len, const CxrImageLimits *l
     if (!std::isnan (raw))
       pad = std::isnan (slope) ? raw : raw * slope + (std::isnan (icpt) ? 0 : icpt);
   }
+  /* the modality values (8 bytes a pixel) only where padding or the
+   * automatic window needs them */
+  g_autofree double *v
+      = (!std::isnan (pad) || lim->voi == CXR_VOI_AUTO) ? inter_values (*img, n) : NULL;
 
   CxrVoi voi = lim->voi;
   if (voi == CXR_VOI_FIRST)
