@@ -524,6 +524,13 @@ run (CxrStore *store, const char *path, Source source, const CxrIngestOptions *o
           eof = TRUE;
           continue;
         }
+      if (!skip && !cxr_shard_contains (&opt->shard, r.patient_id))
+        {
+          /* another machine's patient: not even its file is read */
+          sum->n_other_shards++;
+          cxr__scan_record_clear (&r);
+          skip = TRUE;
+        }
       if (!skip && !handle_record (in, &r, why_invalid, &err))
         goto drain;
       report_progress (in, FALSE);

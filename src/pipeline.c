@@ -580,6 +580,35 @@ lung_model_row (CxrStore *store, const CxrLungModel *m, GError **error)
 }
 
 /**
+ * cxr_pipeline_calibrate:
+ * `cxrtrack calibrate`: the test-retest limits of @opt->model, derived
+ * from the store's films (calibrate.c; again, with @force, when it has
+ * them), or copied from @opt->limits_from, as one run.
+ */
+gboolean
+cxr_pipeline_calibrate (CxrStore *store, const CxrAnalyzeOptions *opt, gboolean force,
+                        GError **error)
+{
+  g_return_val_if_fail (store != NULL && opt != NULL && opt->model != NULL, FALSE);
+  if (!cxr_store_lock (store, "calibrate", error))
+    return FALSE;
+  gint64 run = cxr_store_run_begin (store, "calibrate", opt->argv, error);
+  if (run < 0)
+    return FALSE;
+  gint64 model_id = classifier_row (store, opt->model, error);
+  gboolean ok = model_id > 0
+                && (opt->lung_model == NULL || lung_model_row (store, opt->lung_model, error) > 0);
+  if (ok && opt->limits_from)
+    ok = cxr__store_copy_limits (store, opt->limits_from, model_id, error) >= 0;
+  else if (ok)
+    ok = (!force || cxr__store_delete_limits (store, model_id, error))
+         && cxr_progression_calibrate (store, opt->model, opt->lung_model, model_id,
+                                       &opt->progression, error);
+  cxr_store_run_end (store, run, ok, NULL);
+  return ok;
+}
+
+/**
  * cxr_pipeline_analyze:
  * Everything `cxrtrack analyze` does, patient by patient: registers every
  * pending pair of frontal films, scores every film the model has not
@@ -623,6 +652,10 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
   patients = cxr__store_patients_with_work (store, model_id, lung_model_id, !opt->no_diff, &err);
   if (patients == NULL)
     goto out;
+  for (guint i = patients->len; opt->shard.n > 0 && i-- > 0;)
+    if (!cxr_shard_contains (&opt->shard, patients->pdata[i]))
+      g_ptr_array_remove_index (patients, i);
+  local.progression.shard = opt->shard;
   s->n_patients = patients->len;
   w = cxr__analysis_writer_new (store, opt->model, model_id, lung_model_id, !opt->no_diff,
                                 s->run_id, &err);
@@ -668,6 +701,11 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
       if (n_sig < 0)
         goto out;
       s->n_pair_signals = (guint64) n_sig;
+      if (opt->limits_from && cxr__store_copy_limits (store, opt->limits_from, model_id, &err) < 0)
+        goto out;
+    }
+  if (opt->model && !opt->no_flags)
+    {
       if (!cxr_progression_calibrate (store, opt->model, opt->lung_model, model_id,
                                       &opt->progression, &err)
           || !cxr_progression_flag_all (store, opt->model, model_id, &opt->progression, s->run_id,

@@ -67,6 +67,7 @@ cxr_progression_options_init (CxrProgressionOptions *o)
   o->acute_share = 0.5;
   o->calib_films = 20;
   o->calib_copies = 2;
+  o->shard.k = o->shard.n = 0;
 }
 
 /**
@@ -497,6 +498,8 @@ cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_i
     {
       const char *pid = patients->pdata[pi];
       gboolean flagged;
+      if (!cxr_shard_contains (&o->shard, pid))
+        continue;
       g_autoptr (GArray) flags
           = flag_patient (store, reader, signals, limits, pid, o, &flagged, error);
       if (flags == NULL || !cxr__store_replace_flags (store, pid, flags, model_id, run_id, error))

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT
  *
- * SQL functions over embedding BLOBs (little-endian float32 vectors):
+ * SQL functions: distances of embedding BLOBs (little-endian float32
+ * vectors), and the shard of a patient:
  *   cosine_distance(a, b) = 1 - a.b / (|a| |b|)   (NULL if either is NULL
  *                                                  or has zero length)
  *   l2_distance(a, b)     = |a - b|
+ *   patient_shard(id, n)  = the shard (1..n) of `cxrtrack --shard K/N`
  * Vectors of different lengths are an error. Registered on every
  * connection cxrtrack opens, and built as a loadable extension
  * (build/src/cxrsql.so) so that `sqlite3 db` users can `.load` it; this
@@ -19,6 +21,7 @@ SQLITE_EXTENSION_INIT1
 #include <math.h>
 #include <string.h>
 
+#include "shard-private.h"
 #include "vector-private.h"
 
 /* Reads both vectors; returns their length, or -1 after reporting. */
@@ -101,6 +104,27 @@ l2_distance (sqlite3_context *ctx, int argc, sqlite3_value **argv)
   sqlite3_result_double (ctx, sqrt (s));
 }
 
+/* patient_shard(patient_id, n): the shard (1..n) cxrtrack --shard K/N
+ * puts the patient in */
+static void
+patient_shard (sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+  (void) argc;
+  const unsigned char *id = sqlite3_value_text (argv[0]);
+  sqlite3_int64 n = sqlite3_value_int64 (argv[1]);
+  if (id == NULL || sqlite3_value_type (argv[1]) == SQLITE_NULL)
+    {
+      sqlite3_result_null (ctx);
+      return;
+    }
+  if (n < 1 || n > UINT32_MAX)
+    {
+      sqlite3_result_error (ctx, "patient_shard: n must be 1 or more", -1);
+      return;
+    }
+  sqlite3_result_int64 (ctx, cxr__patient_shard ((const char *) id, (unsigned) n));
+}
+
 static int
 register_all (sqlite3 *db)
 {
@@ -109,6 +133,8 @@ register_all (sqlite3 *db)
                                     NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_create_function (db, "l2_distance", 2, flags, NULL, l2_distance, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function (db, "patient_shard", 2, flags, NULL, patient_shard, NULL, NULL);
   return rc;
 }
 

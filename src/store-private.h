@@ -33,6 +33,8 @@ gboolean cxr__store_run_counts (CxrStore *store, gint64 run_id, const CxrRunCoun
 
 /* --- scans (ingest) -------------------------------------------------------- */
 
+gboolean cxr__store_order_visits (CxrStore *store, GError **error);
+
 /* One metadata row, as ingest parsed it. */
 typedef struct {
   char *image_index, *patient_id, *study_date, *view_position, *sex, *labels;
@@ -209,6 +211,8 @@ typedef struct {
 GHashTable *cxr__store_limits (CxrStore *store, gint64 model_id, GError **error);
 gint64 cxr__store_write_pair_signals (CxrStore *store, gint64 model_id, gint64 run_id,
                                       GError **error);
+gboolean cxr__store_delete_limits (CxrStore *store, gint64 model_id, GError **error);
+gint64 cxr__store_copy_limits (CxrStore *store, const char *from, gint64 model_id, GError **error);
 gboolean cxr__store_write_visit_limits (CxrStore *store, gint64 model_id, GHashTable *limits,
                                         GError **error);
 GPtrArray *cxr__store_flag_patients (CxrStore *store, GError **error);

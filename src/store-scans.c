@@ -305,12 +305,12 @@ cxr__scan_writer_add (CxrScanWriter *w, const CxrScanRecord *r, gint64 existing_
 }
 
 /**
- * cxr__scan_writer_finish:
- * Commits the last batch, then gives visit order and patient counts to
- * every patient with unordered scans, in one transaction.
+ * cxr__store_order_visits:
+ * Gives visit order and patient counts to every patient with a scan
+ * whose visit is NULL (inside the caller's transaction).
  */
 gboolean
-cxr__scan_writer_finish (CxrScanWriter *w, GError **error)
+cxr__store_order_visits (CxrStore *store, GError **error)
 {
   static const char sql[]
       = "CREATE TEMP TABLE IF NOT EXISTS dirty (patient_id TEXT PRIMARY KEY) WITHOUT ROWID;"
@@ -337,9 +337,20 @@ cxr__scan_writer_finish (CxrScanWriter *w, GError **error)
         "   FROM scans s WHERE s.patient_id IN (SELECT patient_id FROM temp.dirty)"
         "   GROUP BY s.patient_id) AS a"
         " WHERE patients.patient_id = a.patient_id;";
+  return cxr_store_exec (store, sql, error);
+}
+
+/**
+ * cxr__scan_writer_finish:
+ * Commits the last batch, then gives visit order and patient counts to
+ * every patient with unordered scans, in one transaction.
+ */
+gboolean
+cxr__scan_writer_finish (CxrScanWriter *w, GError **error)
+{
   if (!maybe_commit (w, TRUE, error) || !ensure_txn (w, error))
     return FALSE;
-  if (!cxr_store_exec (w->store, sql, error))
+  if (!cxr__store_order_visits (w->store, error))
     {
       cxr_store_rollback (w->store);
       return FALSE;

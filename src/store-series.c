@@ -54,9 +54,12 @@ text_column (CxrStore *store, sqlite3_stmt *st, GError **error)
 /**
  * cxr__store_calibration_films:
  * Up to @n frontal films to derive the test-retest limits from: each
- * patient's first frontal film, patients in patient_id order. Chosen by
- * what the films are, not how they are encoded, so a store of the same
- * archive as PNG, JPEG or DICOM is calibrated on the same films.
+ * patient's first frontal film, patients in patient_id order, each
+ * content once (a film filed under two patients, as in a replicated
+ * cohort, is one film). Chosen by what the films are, not how they are
+ * encoded, so a store of the same archive as PNG, JPEG or DICOM is
+ * calibrated on the same films; chosen from the whole store, so the
+ * shards of a cohort, merged, are calibrated as the cohort is.
  *
  * Returns: (transfer full) (element-type CxrFilmRow): the films.
  */
@@ -66,8 +69,11 @@ cxr__store_calibration_films (CxrStore *store, int n, GError **error)
   sqlite3_stmt *st = cxr__store_prepare (
       store,
       "SELECT scan_id, path, sha256 FROM (SELECT scan_id, path, sha256, patient_id,"
-      " row_number() OVER (PARTITION BY patient_id ORDER BY visit) AS r FROM frontal_scans)"
-      " WHERE r = 1 ORDER BY patient_id LIMIT ?",
+      "  row_number() OVER (PARTITION BY sha256 ORDER BY patient_id) AS d"
+      "  FROM (SELECT scan_id, path, sha256, patient_id,"
+      "   row_number() OVER (PARTITION BY patient_id ORDER BY visit) AS r FROM frontal_scans)"
+      "  WHERE r = 1)"
+      " WHERE d = 1 ORDER BY patient_id LIMIT ?",
       error);
   if (st == NULL)
     return NULL;
@@ -117,6 +123,98 @@ cxr__store_write_limits (CxrStore *store, gint64 model_id, const CxrLimitRow *ro
     return cxr_store_commit (store, error);
   cxr_store_rollback (store);
   return FALSE;
+}
+
+/**
+ * cxr__store_delete_limits:
+ * Forgets the test-retest limits of @model_id (to derive them again).
+ */
+gboolean
+cxr__store_delete_limits (CxrStore *store, gint64 model_id, GError **error)
+{
+  sqlite3_stmt *st
+      = cxr__store_prepare (store, "DELETE FROM retest_limits WHERE model_id = ?", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (st, 1, model_id);
+  gboolean ok = cxr__store_step_done (store, st, "forgetting test-retest limits", error);
+  sqlite3_finalize (st);
+  return ok;
+}
+
+/**
+ * cxr__store_copy_limits:
+ * Replaces the test-retest limits of @model_id with those the store at
+ * @from derived for the same model (by sha256), in one transaction, so
+ * that stores of one cohort (its shards) flag against the same limits.
+ * The visit-to-visit limits are not copied: each store derives them from
+ * its own pairs when it flags.
+ *
+ * Returns: the limits copied, or -1 with @error set (also when @from has
+ * none for the model).
+ */
+gint64
+cxr__store_copy_limits (CxrStore *store, const char *from, gint64 model_id, GError **error)
+{
+  /* a store, readable, at a version this binary knows */
+  g_autoptr (CxrStore) other
+      = cxr_store_open (from, CXR_STORE_NO_CREATE | CXR_STORE_READ_ONLY, error);
+  if (other == NULL)
+    return -1;
+  sqlite3_stmt *st = cxr__store_prepare (store, "ATTACH DATABASE ? AS lim", error);
+  if (st == NULL)
+    return -1;
+  sqlite3_bind_text (st, 1, from, -1, SQLITE_TRANSIENT);
+  gboolean ok = cxr__store_step_done (store, st, "attaching the store of --limits-from", error);
+  sqlite3_finalize (st);
+  if (!ok)
+    return -1;
+  gint64 n = -1;
+  if (cxr_store_begin (store, error))
+    {
+      st = cxr__store_prepare (store, "DELETE FROM main.retest_limits WHERE model_id = ?", error);
+      ok = st != NULL;
+      if (ok)
+        {
+          sqlite3_bind_int64 (st, 1, model_id);
+          ok = cxr__store_step_done (store, st, "replacing test-retest limits", error);
+        }
+      sqlite3_finalize (st);
+      st = ok ? cxr__store_prepare (
+               store,
+               "INSERT INTO main.retest_limits (model_id, signal, limit_value, n_copies, method)"
+               " SELECT ?1, l.signal, l.limit_value, l.n_copies, l.method || ', from ' || ?2"
+               " FROM lim.retest_limits l JOIN lim.models m ON m.model_id = l.model_id"
+               " WHERE m.sha256 = (SELECT sha256 FROM main.models WHERE model_id = ?1)",
+               error)
+              : NULL;
+      ok = st != NULL;
+      if (ok)
+        {
+          sqlite3_bind_int64 (st, 1, model_id);
+          sqlite3_bind_text (st, 2, from, -1, SQLITE_TRANSIENT);
+          ok = cxr__store_step_done (store, st, "copying test-retest limits", error);
+          n = ok ? sqlite3_changes (store->db) : -1;
+        }
+      sqlite3_finalize (st);
+      if (ok && n == 0)
+        {
+          g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                       "%s has no test-retest limits for this classifier (derive them there with"
+                       " cxrtrack calibrate, or analyze it)",
+                       from);
+          ok = FALSE;
+          n = -1;
+        }
+      if (ok)
+        ok = cxr_store_commit (store, error);
+      else
+        cxr_store_rollback (store);
+      if (!ok)
+        n = -1;
+    }
+  cxr_store_exec (store, "DETACH DATABASE lim", NULL);
+  return n;
 }
 
 /**

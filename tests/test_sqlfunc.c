@@ -3,7 +3,8 @@
  * The SQL functions over embedding BLOBs (sqlfunc.c): cosine_distance and
  * l2_distance on known vectors, NULL for NULL and for a zero vector,
  * errors for other types and lengths, and agreement with the C function
- * the pipeline uses on the same vectors.
+ * the pipeline uses on the same vectors; patient_shard and the shard
+ * helpers behind --shard.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -104,6 +105,51 @@ test_same_as_c (void **state)
   assert_true (isnan (cxr_model_cosine_distance (zero, one, 3, 1)));
 }
 
+/* The shard of a patient: stable values (a change would move patients
+ * between the shards of stores already built), the same in SQL and C,
+ * spread evenly, and K/N parsed strictly. */
+static void
+test_shards (void **state)
+{
+  /* FNV-1a 64 mod N, plus one: computed apart (Python) */
+  assert_int_equal (cxr_patient_shard ("1", 7), 2);
+  assert_int_equal (cxr_patient_shard ("00001543", 16), 11);
+  assert_int_equal (cxr_patient_shard ("r01_2633", 3), 1);
+  assert_int_equal (cxr_patient_shard ("", 5), 3);
+  assert_int_equal (cxr_patient_shard ("anything", 1), 1);
+  g_autoptr (CxrStore) s = open_store ("shards.sqlite");
+  FirstRow r;
+  query_first_row (s,
+                   "SELECT patient_shard('1', 7), patient_shard('00001543', 16),"
+                   " patient_shard(NULL, 3)",
+                   &r);
+  assert_int_equal ((int) r.real[0], 2);
+  assert_int_equal ((int) r.real[1], 11);
+  assert_int_equal (r.type[2], CXR_VALUE_NULL);
+  first_row_clear (&r);
+  int count[4] = { 0 };
+  for (int i = 0; i < 4000; i++)
+    {
+      char id[16];
+      g_snprintf (id, sizeof id, "%08d", i);
+      count[cxr_patient_shard (id, 4) - 1]++;
+    }
+  for (int k = 0; k < 4; k++)
+    assert_true (count[k] > 900 && count[k] < 1100);
+  CxrShard sh;
+  assert_true (cxr_shard_parse ("3/8", &sh, NULL));
+  assert_int_equal (sh.k, 3);
+  assert_int_equal (sh.n, 8);
+  assert_true (cxr_shard_contains (&sh, "00001543") == (cxr_patient_shard ("00001543", 8) == 3));
+  const char *bad[] = { "0/3", "4/3", "3", "a/b", "1/0", "1/3x", "/3", "1//3", "-1/3", "" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) err = NULL;
+      assert_false (cxr_shard_parse (bad[i], &sh, &err));
+      assert_non_null (strstr (err->message, "K/N"));
+    }
+}
+
 int
 main (void)
 {
@@ -111,6 +157,7 @@ main (void)
     cmocka_unit_test (test_known_vectors),
     cmocka_unit_test (test_errors),
     cmocka_unit_test (test_same_as_c),
+    cmocka_unit_test (test_shards),
   };
   return cmocka_run_group_tests (tests, tmpdir_setup, tmpdir_teardown);
 }

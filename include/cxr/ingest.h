@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include "image.h"
+#include "shard.h"
 #include "store.h"
 
 G_BEGIN_DECLS
@@ -29,6 +30,7 @@ typedef struct {
                                    * folders (default: refuse them) */
   const char *patient_prefix; /* prepended to every patient_id, or NULL */
   GHashTable *column_map;     /* manifest: canonical name -> CSV column */
+  CxrShard shard;             /* only the patients of this shard (n = 0: all) */
   CxrIngestProgress progress; /* called from the calling thread */
   gpointer progress_data;
 } CxrIngestOptions;
@@ -36,15 +38,16 @@ typedef struct {
 void cxr_ingest_options_init (CxrIngestOptions *options);
 
 struct _CxrIngestSummary {
-  guint64 n_rows;      /* data rows read */
-  guint64 n_ok;        /* images decoded and stored as ok */
-  guint64 n_missing;   /* rows stored with no file */
-  guint64 n_invalid;   /* files stored as invalid */
-  guint64 n_unchanged; /* already stored, same content: nothing done */
-  guint64 n_rejected;  /* rows not stored: bad or duplicate fields */
-  guint64 n_conflicts; /* same image_index, different content: kept the old */
-  guint64 n_messages;  /* all problems seen; messages keeps the first ones */
-  GPtrArray *messages; /* (element-type utf8) */
+  guint64 n_rows;         /* data rows read */
+  guint64 n_ok;           /* images decoded and stored as ok */
+  guint64 n_missing;      /* rows stored with no file */
+  guint64 n_invalid;      /* files stored as invalid */
+  guint64 n_unchanged;    /* already stored, same content: nothing done */
+  guint64 n_rejected;     /* rows not stored: bad or duplicate fields */
+  guint64 n_conflicts;    /* same image_index, different content: kept the old */
+  guint64 n_other_shards; /* rows of patients in other shards: not read */
+  guint64 n_messages;     /* all problems seen; messages keeps the first ones */
+  GPtrArray *messages;    /* (element-type utf8) */
   gint64 run_id;
   double elapsed_s;
 };

@@ -38,6 +38,10 @@ typedef struct {
                                    * halves what the trend finds; real pairs score alike) */
   CxrDiffOptions diff;            /* overlay_png and map_npy are set per pair */
   CxrProgressionOptions progression;
+  CxrShard shard;          /* only this shard's patients (n = 0: all) */
+  gboolean no_flags;       /* stop before the test-retest limits and flags (a shard
+                            * of a cohort: they are derived after the merge) */
+  const char *limits_from; /* copy the test-retest limits from this store, or NULL */
   CxrAnalyzeProgress progress;
   gpointer progress_data;
 } CxrAnalyzeOptions;
@@ -70,6 +74,8 @@ struct _CxrAnalyzeSummary {
 void cxr_analyze_summary_init (CxrAnalyzeSummary *summary);
 void cxr_analyze_summary_clear (CxrAnalyzeSummary *summary);
 
+gboolean cxr_pipeline_calibrate (CxrStore *store, const CxrAnalyzeOptions *options, gboolean force,
+                                 GError **error);
 gboolean cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *options,
                                CxrAnalyzeSummary *summary, GError **error);
 

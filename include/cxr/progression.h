@@ -9,6 +9,7 @@
 
 #include "lungs.h"
 #include "model.h"
+#include "shard.h"
 #include "store.h"
 #include "trend.h"
 
@@ -21,6 +22,8 @@ typedef struct {
   double acute_share;  /* and at least this share of the series' largest rise; default 0.5 */
   int calib_films;     /* films used to derive the test-retest limits; default 20 */
   int calib_copies;    /* re-posed copies of each; default 2 */
+  CxrShard shard;      /* flag only this shard's patients (n = 0: all); the visit
+                        * limits still come from every series of the store */
 } CxrProgressionOptions;
 
 void cxr_progression_options_init (CxrProgressionOptions *options);

@@ -88,6 +88,26 @@ gboolean cxr_store_query (CxrStore *store, const char *sql, const CxrQueryHandle
 gboolean cxr_store_find_film (CxrStore *store, const char *image_index, char **path, double *aspect,
                               GError **error);
 
+/* cxrtrack merge: one source store into this one (store-merge.c) */
+typedef struct {
+  guint64 n_scans;             /* the source's films now in the store */
+  guint64 n_new_scans;         /* ... of them new to it */
+  guint64 n_conflicts;         /* left out: same name, other content */
+  guint64 n_rows;              /* result rows written (upserted) */
+  guint64 n_artifacts;         /* files linked or copied */
+  guint64 n_artifacts_missing; /* named by the source's rows, not in its folder */
+  gboolean skipped;            /* unchanged since it was merged last */
+  guint64 n_messages;
+  GPtrArray *messages; /* (element-type utf8) the first ones */
+} CxrMergeSummary;
+
+void cxr_merge_summary_init (CxrMergeSummary *summary);
+void cxr_merge_summary_clear (CxrMergeSummary *summary);
+gboolean cxr_store_merge (CxrStore *store, const char *source_path, gint64 run_id,
+                          CxrMergeSummary *summary, GError **error);
+
+gboolean cxr_store_has_model (CxrStore *store, const char *sha256, gboolean *known, GError **error);
+
 /* The window the store's DICOM films were ingested with (CXR_VOI_FIRST
  * when it has none): analyze, calibration and reports read them alike. */
 gboolean cxr_store_dicom_voi (CxrStore *store, CxrVoi *voi, gboolean *found, GError **error);

@@ -8,6 +8,10 @@
 #include <glib.h>
 
 #include "cxr/image.h"
+#include "cxr/lungs.h"
+#include "cxr/model.h"
+#include "cxr/pipeline.h"
+#include "cxr/shard.h"
 
 #define CXR_EXIT_OK      0
 #define CXR_EXIT_FAILURE 1
@@ -22,6 +26,8 @@ int cmd_analyze (int argc, char **argv);
 int cmd_predict (int argc, char **argv);
 int cmd_report (int argc, char **argv);
 int cmd_lungs (int argc, char **argv);
+int cmd_merge (int argc, char **argv);
+int cmd_calibrate (int argc, char **argv);
 
 char *cli_join_argv (int argc, char **argv);
 int cli_usage_error (GOptionContext *ctx, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
@@ -33,9 +39,20 @@ int cli_usage_error (GOptionContext *ctx, const char *fmt, ...) G_GNUC_PRINTF (2
         "DICOM window: first (default), none (whole stored range) or auto (the film's range)",     \
         "first|none|auto"                                                                          \
   }
+/* --shard K/N for the commands that work patient by patient */
+#define CLI_SHARD_ENTRY(var)                                                                       \
+  {                                                                                                \
+    "shard", 0, 0, G_OPTION_ARG_STRING, &(var),                                                    \
+        "Only the patients of shard K of N (patient_shard(patient_id, N) = K in SQL)", "K/N"       \
+  }
+gboolean cli_shard (GOptionContext *ctx, const char *text, CxrShard *shard, int *rc);
 gboolean cli_limits_voi (const char *voi, CxrImageLimits *limits);
 int cli_fail (GError *error);
 char *cli_default_model (void);
+gboolean cli_load_models (GOptionContext *ctx, const char *command, const char *model_arg,
+                          gboolean no_model, const char *lung_arg, gboolean no_lungs,
+                          CxrModel **model, CxrLungModel **lungs, int *rc);
+void cli_print_analyze (const CxrAnalyzeSummary *s, const CxrAnalyzeOptions *opt);
 char *cli_default_lung_model (void);
 
 typedef struct {

@@ -17,17 +17,106 @@ progress_cb (const CxrAnalyzeSummary *s, double fraction, gpointer data)
   cli_progress_show (data, s->n_patients_done, fraction, extra);
 }
 
+/* The classifier and the lung segmenter of --model / --lung-model, or
+ * the defaults, or none (--no-model, --no-lungs); FALSE with *@rc set. */
+gboolean
+cli_load_models (GOptionContext *ctx, const char *command, const char *model_arg, gboolean no_model,
+                 const char *lung_arg, gboolean no_lungs, CxrModel **model, CxrLungModel **lungs,
+                 int *rc)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *model_path = g_strdup (model_arg), *lung_path = g_strdup (lung_arg);
+  *model = NULL;
+  *lungs = NULL;
+  if (no_model && model_path)
+    {
+      *rc = cli_usage_error (ctx, "--model and --no-model exclude each other");
+      return FALSE;
+    }
+  if (!no_model && model_path == NULL && (model_path = cli_default_model ()) == NULL)
+    g_printerr ("%s: the default model (cxr-default.safetensors) was not found: running without"
+                " the classifier; name one with --model FILE or $CXRTRACK_MODEL\n",
+                command);
+  if (model_path && (*model = cxr_model_load (model_path, &error)) == NULL)
+    {
+      *rc = cli_fail (error);
+      return FALSE;
+    }
+  if (no_lungs && lung_path)
+    {
+      g_clear_pointer (model, cxr_model_free);
+      *rc = cli_usage_error (ctx, "--lung-model and --no-lungs exclude each other");
+      return FALSE;
+    }
+  if (!no_lungs && lung_path == NULL && (lung_path = cli_default_lung_model ()) == NULL)
+    g_printerr ("%s: the lung segmenter (cxr-lungs.safetensors) was not found: running"
+                " without lung fields; name one with --lung-model FILE or $CXRTRACK_LUNG_MODEL\n",
+                command);
+  if (lung_path && (*lungs = cxr_lung_model_load (lung_path, &error)) == NULL)
+    {
+      g_clear_pointer (model, cxr_model_free);
+      *rc = cli_fail (error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* What an analyze run did, as `cxrtrack analyze` prints it. */
+void
+cli_print_analyze (const CxrAnalyzeSummary *s, const CxrAnalyzeOptions *opt)
+{
+  const CxrModel *model = opt->model;
+  if (s->run_id > 0)
+    printf ("analyze: %" G_GUINT64_FORMAT " patients in %.1f s (run %" G_GINT64_FORMAT ")\n",
+            s->n_patients_done, s->elapsed_s, s->run_id);
+  else
+    printf ("analyze: %" G_GUINT64_FORMAT " patients in %.1f s (no run recorded)\n",
+            s->n_patients_done, s->elapsed_s);
+  printf ("  registrations %" G_GUINT64_FORMAT ": ok %" G_GUINT64_FORMAT
+          ", low_confidence %" G_GUINT64_FORMAT ", failed %" G_GUINT64_FORMAT
+          "; cross-view %" G_GUINT64_FORMAT ", not chaining %" G_GUINT64_FORMAT
+          " (information); %.0f ms per pair\n",
+          s->n_pairs, s->n_ok, s->n_low, s->n_failed, s->n_cross_view, s->n_intransitive,
+          s->n_pairs ? s->register_ms / s->n_pairs : 0.0);
+  if (opt->lung_model)
+    printf ("  lung fields of %" G_GUINT64_FORMAT " films (%" G_GUINT64_FORMAT
+            " implausible), %.0f ms per film\n",
+            s->n_lungs, s->n_lungs_implausible, s->n_lungs ? s->lungs_ms / s->n_lungs : 0.0);
+  if (!opt->no_diff)
+    printf ("  difference maps %" G_GUINT64_FORMAT ", %.0f ms per pair\n", s->n_diffs,
+            s->n_diffs ? s->diff_ms / s->n_diffs : 0.0);
+  if (model)
+    printf ("  films scored with %s (%s, sha256 %.12s): %" G_GUINT64_FORMAT ", %.0f ms per film\n",
+            cxr_model_name (model), cxr_model_architecture (model), cxr_model_sha256 (model),
+            s->n_inferred, s->n_inferred ? s->infer_ms / s->n_inferred : 0.0);
+  if (model)
+    printf (
+        "  pair signals (embedding, probabilities, lung areas; any registration status): %" G_GUINT64_FORMAT
+        " rows\n",
+        s->n_pair_signals);
+  if (model && opt->no_flags)
+    printf ("  progression: not flagged here (--no-flags: after the merge, over the cohort)\n");
+  else if (model)
+    printf ("  progression: %" G_GUINT64_FORMAT
+            " patients flagged (slow_progression, acute_change or unconfirmed_change)\n",
+            s->n_flagged);
+  for (guint i = 0; i < s->messages->len; i++)
+    printf ("    %s\n", (const char *) s->messages->pdata[i]);
+}
+
 int
 cmd_analyze (int argc, char **argv)
 {
   g_autofree char *db = NULL, *model_path = NULL, *config = NULL, *lung_path = NULL;
+  g_autofree char *shard = NULL, *limits_from = NULL;
   int jobs = 0;
   gboolean no_diff = FALSE, no_model = FALSE, no_lungs = FALSE, no_deform = FALSE,
-           map_deform = FALSE;
+           map_deform = FALSE, no_flags = FALSE;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
     { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Patients in parallel (default: one per core)",
       "N" },
+    CLI_SHARD_ENTRY (shard),
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
       "Classifier weights (safetensors) to embed and score every frontal film with"
       " (default: $CXRTRACK_MODEL, else cxr-default)",
@@ -44,6 +133,12 @@ cmd_analyze (int argc, char **argv)
     { "map-deform", 0, 0, G_OPTION_ARG_NONE, &map_deform,
       "Difference maps through the deformable field as well (default: the global transform)",
       NULL },
+    { "no-flags", 0, 0, G_OPTION_ARG_NONE, &no_flags,
+      "Stop before the test-retest limits and progression flags (a shard: merge derives them)",
+      NULL },
+    { "limits-from", 0, 0, G_OPTION_ARG_FILENAME, &limits_from,
+      "Flag against the test-retest limits of this store (e.g. the cohort's), not derived here",
+      "STORE" },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
       "Progression thresholds ([progression] alpha, confirm, acute_factor, ...)", "FILE" },
     { NULL },
@@ -57,32 +152,27 @@ cmd_analyze (int argc, char **argv)
     return cli_usage_error (ctx, "%s", error->message);
   if (db == NULL || argc > 1)
     return cli_usage_error (ctx, "analyze needs --db and nothing else");
+  CxrAnalyzeOptions opt;
+  cxr_analyze_options_init (&opt);
+  int rc = CXR_EXIT_OK;
+  if (!cli_shard (ctx, shard, &opt.shard, &rc))
+    return rc;
 
   g_autoptr (CxrStore) store = cxr_store_open (db, CXR_STORE_NO_CREATE, &error);
   if (store == NULL)
     return cli_fail (error);
-  if (no_model && model_path)
-    return cli_usage_error (ctx, "--model and --no-model exclude each other");
-  if (!no_model && model_path == NULL && (model_path = cli_default_model ()) == NULL)
-    g_printerr (
-        "analyze: the default model (cxr-default.safetensors) was not found: running without"
-        " the classifier; name one with --model FILE or $CXRTRACK_MODEL\n");
   g_autoptr (CxrModel) model = NULL;
-  if (model_path && (model = cxr_model_load (model_path, &error)) == NULL)
-    return cli_fail (error);
-  if (no_lungs && lung_path)
-    return cli_usage_error (ctx, "--lung-model and --no-lungs exclude each other");
-  if (!no_lungs && lung_path == NULL && (lung_path = cli_default_lung_model ()) == NULL)
-    g_printerr ("analyze: the lung segmenter (cxr-lungs.safetensors) was not found: running"
-                " without lung fields; name one with --lung-model FILE or $CXRTRACK_LUNG_MODEL\n");
   g_autoptr (CxrLungModel) lungs = NULL;
-  if (lung_path && (lungs = cxr_lung_model_load (lung_path, &error)) == NULL)
-    return cli_fail (error);
-  CxrAnalyzeOptions opt;
-  cxr_analyze_options_init (&opt);
+  if (!cli_load_models (ctx, "analyze", model_path, no_model, lung_path, no_lungs, &model, &lungs,
+                        &rc))
+    return rc;
+  if (limits_from && model == NULL)
+    return cli_usage_error (ctx, "--limits-from needs the classifier");
   opt.model = model;
   opt.lung_model = lungs;
   opt.no_diff = no_diff;
+  opt.no_flags = no_flags;
+  opt.limits_from = limits_from;
   opt.reg.no_deform = no_deform;
   opt.map_deform = map_deform;
   if (config && !cxr_progression_load_config (config, &opt.progression, &error))
@@ -97,40 +187,7 @@ cmd_analyze (int argc, char **argv)
   cxr_analyze_summary_init (&s);
   gboolean ok = cxr_pipeline_analyze (store, &opt, &s, &error);
   cli_progress_end (&prog);
-  if (s.run_id > 0)
-    printf ("analyze: %" G_GUINT64_FORMAT " patients in %.1f s (run %" G_GINT64_FORMAT ")\n",
-            s.n_patients_done, s.elapsed_s, s.run_id);
-  else
-    printf ("analyze: %" G_GUINT64_FORMAT " patients in %.1f s (no run recorded)\n",
-            s.n_patients_done, s.elapsed_s);
-  printf ("  registrations %" G_GUINT64_FORMAT ": ok %" G_GUINT64_FORMAT
-          ", low_confidence %" G_GUINT64_FORMAT ", failed %" G_GUINT64_FORMAT
-          "; cross-view %" G_GUINT64_FORMAT ", not chaining %" G_GUINT64_FORMAT
-          " (information); %.0f ms per pair\n",
-          s.n_pairs, s.n_ok, s.n_low, s.n_failed, s.n_cross_view, s.n_intransitive,
-          s.n_pairs ? s.register_ms / s.n_pairs : 0.0);
-  if (lungs)
-    printf ("  lung fields of %" G_GUINT64_FORMAT " films (%" G_GUINT64_FORMAT
-            " implausible), %.0f ms per film\n",
-            s.n_lungs, s.n_lungs_implausible, s.n_lungs ? s.lungs_ms / s.n_lungs : 0.0);
-  if (!no_diff)
-    printf ("  difference maps %" G_GUINT64_FORMAT ", %.0f ms per pair\n", s.n_diffs,
-            s.n_diffs ? s.diff_ms / s.n_diffs : 0.0);
-  if (model)
-    printf ("  films scored with %s (%s, sha256 %.12s): %" G_GUINT64_FORMAT ", %.0f ms per film\n",
-            cxr_model_name (model), cxr_model_architecture (model), cxr_model_sha256 (model),
-            s.n_inferred, s.n_inferred ? s.infer_ms / s.n_inferred : 0.0);
-  if (model)
-    printf (
-        "  pair signals (embedding, probabilities, lung areas; any registration status): %" G_GUINT64_FORMAT
-        " rows\n",
-        s.n_pair_signals);
-  if (model)
-    printf ("  progression: %" G_GUINT64_FORMAT
-            " patients flagged (slow_progression, acute_change or unconfirmed_change)\n",
-            s.n_flagged);
-  for (guint i = 0; i < s.messages->len; i++)
-    printf ("    %s\n", (const char *) s.messages->pdata[i]);
+  cli_print_analyze (&s, &opt);
   cxr_analyze_summary_clear (&s);
   return ok ? CXR_EXIT_OK : cli_fail (error);
 }

@@ -51,6 +51,9 @@ print_summary (const CxrIngestSummary *s, CxrStore *store)
           ", unchanged %" G_GUINT64_FORMAT ", rejected rows %" G_GUINT64_FORMAT
           ", conflicts %" G_GUINT64_FORMAT "\n",
           s->n_ok, s->n_missing, s->n_invalid, s->n_unchanged, s->n_rejected, s->n_conflicts);
+  if (s->n_other_shards)
+    printf ("  rows of other shards' patients (not read) %" G_GUINT64_FORMAT "\n",
+            s->n_other_shards);
   CxrStoreCounts c;
   if (cxr_store_counts (store, &c, NULL))
     printf ("  store %s: %" G_GINT64_FORMAT " patients (%" G_GINT64_FORMAT
@@ -71,7 +74,7 @@ int
 cmd_ingest (int argc, char **argv)
 {
   g_autofree char *db = NULL, *nih = NULL, *manifest = NULL, *dicom = NULL, *prefix = NULL;
-  g_autofree char *voi = NULL;
+  g_autofree char *voi = NULL, *shard = NULL;
   g_auto (GStrv) images = NULL, maps = NULL;
   int jobs = 0, max_w = 8192, max_h = 8192;
   gboolean strict = FALSE, follow = FALSE;
@@ -90,6 +93,7 @@ cmd_ingest (int argc, char **argv)
       "Manifest column names: FIELD=COLUMN[,...] e.g. patient_id=patientid", "MAP" },
     { "patient-prefix", 0, 0, G_OPTION_ARG_STRING, &prefix,
       "Prefix for every patient_id (keeps archives apart)", "TEXT" },
+    CLI_SHARD_ENTRY (shard),
     { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Decoding threads (default: one per core)", "N" },
     { "max-width", 0, 0, G_OPTION_ARG_INT, &max_w, "Largest image width accepted (8192)", "PX" },
     { "max-height", 0, 0, G_OPTION_ARG_INT, &max_h, "Largest image height accepted (8192)", "PX" },
@@ -136,6 +140,9 @@ cmd_ingest (int argc, char **argv)
   if (maps && nih)
     return cli_usage_error (ctx, "--map applies to --manifest only");
   opt.column_map = map;
+  int rc = CXR_EXIT_OK;
+  if (!cli_shard (ctx, shard, &opt.shard, &rc))
+    return rc;
 
   CliProgress prog;
   cli_progress_init (&prog, "rows");
@@ -152,7 +159,6 @@ cmd_ingest (int argc, char **argv)
                            : cxr_ingest_dicom (store, dicom, &opt, &sum, &error);
   cli_progress_end (&prog);
   print_summary (&sum, store);
-  int rc = CXR_EXIT_OK;
   if (!ok)
     rc = cli_fail (error);
   else if (strict && (sum.n_rejected || sum.n_invalid || sum.n_conflicts))

@@ -20,10 +20,14 @@ static const struct {
   const char *summary;
   CxrCommandFn fn;
 } commands[] = {
-  { "ingest", "--db DB (--nih CSV | --manifest CSV) [--images DIR]...",
+  { "ingest", "--db DB (--nih CSV | --manifest CSV | --dicom DIR) [--images DIR]... [--shard K/N]",
     "store patients, scans and findings; validate image files", cmd_ingest },
-  { "analyze", "--db DB [--jobs N]",
+  { "analyze", "--db DB [--jobs N] [--shard K/N]",
     "register, score and compare every pending film and pair, then flag progression", cmd_analyze },
+  { "calibrate", "--db DB [--force | --limits-from STORE]",
+    "derive (or copy) the test-retest limits the flags are judged against", cmd_calibrate },
+  { "merge", "--db OUT SHARD.sqlite...",
+    "merge shard stores, then derive limits and flags over the whole cohort", cmd_merge },
   { "predict", "--model FILE [--embedding] [--format csv|json] FILM.png...",
     "finding probabilities (and embeddings) of films", cmd_predict },
   { "lungs", "FILM.png --out MASK.png [--format json]",
@@ -116,6 +120,19 @@ cli_limits_voi (const char *voi, CxrImageLimits *limits)
   static const CxrImageLimits defaults = CXR_IMAGE_LIMITS_DEFAULT;
   *limits = defaults;
   return voi == NULL || cxr_voi_parse (voi, &limits->voi);
+}
+
+/* @shard from --shard (the whole cohort when @text is NULL); FALSE with
+ * *@rc set after a usage error. */
+gboolean
+cli_shard (GOptionContext *ctx, const char *text, CxrShard *shard, int *rc)
+{
+  g_autoptr (GError) error = NULL;
+  shard->k = shard->n = 0;
+  if (text == NULL || cxr_shard_parse (text, shard, &error))
+    return TRUE;
+  *rc = cli_usage_error (ctx, "--shard: %s", error->message);
+  return FALSE;
 }
 
 void

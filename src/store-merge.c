@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Merging stores: the shard stores of a cohort split by patient
+ * (--shard K/N) into one. Everything that belongs to films and pairs is
+ * copied with its ids remapped: scans by image_index (the same film in two
+ * stores is one row; a film of that name with other bytes is a conflict,
+ * reported and left out with what depends on it), models by sha256, runs
+ * by (command, argv, started_at, version), so that the shards' runs are
+ * kept. Rows are upserted, never deleted and re-inserted, so merging a
+ * store twice, or again after a killed merge, ends with the same rows.
+ * Each source is one transaction; merged_stores remembers what was merged
+ * (a fingerprint of the source's runs), and an unchanged source is
+ * skipped.
+ *
+ * The difference maps and lung masks the rows name are hard-linked into
+ * this store's artifacts folder under the same relative names (copied when
+ * the folders are on different file systems).
+ *
+ * Not copied: test-retest limits and progression flags. They are
+ * properties of the whole cohort (the limits are derived from its first
+ * films, the visit limits from all its pairs), so a shard's would make a
+ * patient's flags depend on how the cohort was split; `cxrtrack merge`
+ * derives them again over the merged store (cxr_pipeline_analyze). For
+ * the same reason a merge that brings new films forgets the limits the
+ * store had.
+ */
+#include <errno.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cxr/error.h"
+#include "store-db.h"
+#include "store-private.h"
+
+/* The tables copied after scans, in foreign-key order. Their columns
+ * named scan_id, fixed_scan_id or moving_scan_id are remapped through the
+ * scans, model_id through the models, run_id through the runs. */
+static const char *const copied_tables[] = {
+  "scan_findings", "dicom_scans",   "embeddings",   "predictions",          "heatmaps",
+  "lung_fields",   "registrations", "pair_changes", "pair_finding_changes", "pair_change_regions",
+  "pair_signals",
+};
+
+void
+cxr_merge_summary_init (CxrMergeSummary *s)
+{
+  memset (s, 0, sizeof *s);
+  s->messages = g_ptr_array_new_with_free_func (g_free);
+}
+
+void
+cxr_merge_summary_clear (CxrMergeSummary *s)
+{
+  g_clear_pointer (&s->messages, g_ptr_array_unref);
+}
+
+static void note (CxrMergeSummary *s, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+note (CxrMergeSummary *s, const char *fmt, ...)
+{
+  s->n_messages++;
+  if (s->messages->len >= 20)
+    return;
+  va_list ap;
+  va_start (ap, fmt);
+  g_ptr_array_add (s->messages, g_strdup_vprintf (fmt, ap));
+  va_end (ap);
+}
+
+/* The first text column of the first row of @sql, or NULL. */
+static char *
+query_text (CxrStore *store, const char *sql, const char *bind, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store, sql, error);
+  if (st == NULL)
+    return NULL;
+  if (bind)
+    sqlite3_bind_text (st, 1, bind, -1, SQLITE_TRANSIENT);
+  char *v = NULL;
+  int rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    v = g_strdup (cxr__col_text (st, 0) ? cxr__col_text (st, 0) : "");
+  sqlite3_finalize (st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    cxr__store_fail (store, error, "merging");
+  else if (v == NULL)
+    v = g_strdup ("");
+  return v;
+}
+
+static gint64
+query_int (CxrStore *store, const char *sql, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (store, sql, error);
+  if (st == NULL)
+    return -1;
+  gint64 v = sqlite3_step (st) == SQLITE_ROW ? sqlite3_column_int64 (st, 0) : -1;
+  sqlite3_finalize (st);
+  if (v < 0)
+    cxr__store_fail (store, error, "merging");
+  return v;
+}
+
+/* A fingerprint of @src: its schema version and every run. A store that
+ * ran anything since its last merge has another. */
+static char *
+fingerprint (CxrStore *src, GError **error)
+{
+  g_autofree char *runs = query_text (
+      src,
+      "SELECT group_concat(r, ';') FROM (SELECT run_id || ',' || command || ',' || started_at"
+      " || ',' || coalesce(ended_at, '') || ',' || status AS r FROM runs ORDER BY run_id)",
+      NULL, error);
+  if (runs == NULL)
+    return NULL;
+  g_autofree char *all = g_strdup_printf ("v%d;%s", cxr_store_schema_version (src), runs);
+  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, all, -1);
+}
+
+/* The INSERT ... SELECT that copies table @t of src into main, its ids
+ * remapped, upserting on its primary key. */
+static char *
+copy_sql (CxrStore *store, const char *t, GError **error)
+{
+  g_autofree char *pragma = g_strdup_printf ("PRAGMA main.table_info(%s)", t);
+  sqlite3_stmt *st = cxr__store_prepare (store, pragma, error);
+  if (st == NULL)
+    return NULL;
+  GString *cols = g_string_new (NULL), *sel = g_string_new (NULL), *where = g_string_new ("1");
+  GString *pk = g_string_new (NULL), *set = g_string_new (NULL);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      const char *c = cxr__col_text (st, 1);
+      const char *sep = cols->len ? ", " : "";
+      g_string_append_printf (cols, "%s%s", sep, c);
+      if (g_str_equal (c, "scan_id") || g_str_equal (c, "fixed_scan_id")
+          || g_str_equal (c, "moving_scan_id"))
+        {
+          g_string_append_printf (sel, "%s(SELECT new FROM temp.merge_scans WHERE old = t.%s)", sep,
+                                  c);
+          g_string_append_printf (where, " AND t.%s IN (SELECT old FROM temp.merge_scans)", c);
+        }
+      else if (g_str_equal (c, "model_id"))
+        g_string_append_printf (sel, "%s(SELECT new FROM temp.merge_models WHERE old = t.%s)", sep,
+                                c);
+      else if (g_str_equal (c, "run_id"))
+        g_string_append_printf (sel, "%s(SELECT new FROM temp.merge_runs WHERE old = t.%s)", sep,
+                                c);
+      else
+        g_string_append_printf (sel, "%st.%s", sep, c);
+      if (sqlite3_column_int (st, 5) > 0)
+        g_string_append_printf (pk, "%s%s", pk->len ? ", " : "", c);
+      else
+        g_string_append_printf (set, "%s%s = excluded.%s", set->len ? ", " : "", c, c);
+    }
+  sqlite3_finalize (st);
+  char *sql = g_strdup_printf ("INSERT INTO main.%s (%s) SELECT %s FROM src.%s t WHERE %s"
+                               " ON CONFLICT (%s) DO %s%s",
+                               t, cols->str, sel->str, t, where->str, pk->str,
+                               set->len ? "UPDATE SET " : "NOTHING", set->str);
+  gboolean ok = cols->len > 0 && pk->len > 0;
+  g_string_free (cols, TRUE);
+  g_string_free (sel, TRUE);
+  g_string_free (where, TRUE);
+  g_string_free (pk, TRUE);
+  g_string_free (set, TRUE);
+  if (!ok)
+    {
+      g_free (sql);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_DB, "merging: table %s has no key", t);
+      return NULL;
+    }
+  return sql;
+}
+
+/* Ids of src in main: runs, models, then scans (conflicts left out). */
+static const char map_sql[]
+    = "CREATE TEMP TABLE IF NOT EXISTS merge_runs (old INTEGER PRIMARY KEY, new INTEGER);"
+      "CREATE TEMP TABLE IF NOT EXISTS merge_models (old INTEGER PRIMARY KEY, new INTEGER);"
+      "CREATE TEMP TABLE IF NOT EXISTS merge_scans (old INTEGER PRIMARY KEY, new INTEGER);"
+      "CREATE TEMP TABLE IF NOT EXISTS merge_new_scans (scan_id INTEGER PRIMARY KEY);"
+      "DELETE FROM temp.merge_runs; DELETE FROM temp.merge_models; DELETE FROM temp.merge_scans;"
+      "DELETE FROM temp.merge_new_scans;"
+      "INSERT INTO main.runs (command, argv, version, started_at, ended_at, status, n_rows, n_ok,"
+      "  n_missing, n_invalid, n_unchanged, n_rejected, n_conflicts, messages)"
+      " SELECT command, argv, version, started_at, ended_at, status, n_rows, n_ok, n_missing,"
+      "  n_invalid, n_unchanged, n_rejected, n_conflicts, messages FROM src.runs s"
+      " WHERE NOT EXISTS (SELECT 1 FROM main.runs m WHERE m.command = s.command"
+      "   AND m.argv = s.argv AND m.started_at = s.started_at AND m.version = s.version)"
+      " ORDER BY run_id;"
+      "INSERT INTO temp.merge_runs SELECT s.run_id, (SELECT min(m.run_id) FROM main.runs m"
+      "  WHERE m.command = s.command AND m.argv = s.argv AND m.started_at = s.started_at"
+      "    AND m.version = s.version) FROM src.runs s;"
+      "INSERT INTO main.models (name, architecture, sha256, classes, metadata, input_size,"
+      "  embedding_dim, added_at)"
+      " SELECT name, architecture, sha256, classes, metadata, input_size, embedding_dim, added_at"
+      "  FROM src.models WHERE sha256 NOT IN (SELECT sha256 FROM main.models) ORDER BY model_id;"
+      "INSERT INTO temp.merge_models SELECT s.model_id, m.model_id FROM src.models s"
+      "  JOIN main.models m ON m.sha256 = s.sha256;"
+      "INSERT INTO main.patients (patient_id, sex, n_scans, n_frontal, first_age_years,"
+      "  last_age_years) SELECT patient_id, sex, n_scans, n_frontal, first_age_years,"
+      "  last_age_years FROM src.patients WHERE true ON CONFLICT (patient_id) DO NOTHING;";
+
+/* The scans of src that main lacks, then the map of every scan of src
+ * whose image_index main holds with the same content. */
+static const char scans_sql[]
+    = "INSERT INTO main.scans (image_index, patient_id, visit, follow_up, study_date, day_offset,"
+      "  age_years, sex, view_position, view_kind, finding_labels, orig_width, orig_height,"
+      "  orig_spacing_x_mm, orig_spacing_y_mm, path, sha256, width, height, bit_depth, color_type,"
+      "  pixel_spacing_mm, status, error, run_id, study_time)"
+      " SELECT image_index, patient_id, visit, follow_up, study_date, day_offset, age_years, sex,"
+      "  view_position, view_kind, finding_labels, orig_width, orig_height, orig_spacing_x_mm,"
+      "  orig_spacing_y_mm, path, sha256, width, height, bit_depth, color_type, pixel_spacing_mm,"
+      "  status, error, (SELECT new FROM temp.merge_runs WHERE old = s.run_id), study_time"
+      "  FROM src.scans s WHERE s.image_index NOT IN (SELECT image_index FROM main.scans)"
+      "  ORDER BY s.scan_id;"
+      "INSERT INTO temp.merge_new_scans SELECT m.scan_id FROM main.scans m"
+      "  WHERE m.scan_id > (SELECT last FROM temp.merge_last);"
+      "INSERT INTO temp.merge_scans SELECT s.scan_id, m.scan_id FROM src.scans s"
+      "  JOIN main.scans m ON m.image_index = s.image_index"
+      " WHERE m.status = s.status AND m.sha256 IS s.sha256;";
+
+/* Patients whose films now come from more than one store: visit order
+ * again, over all their films (their pairs are then pending for analyze).
+ * The other new patients keep the source's order and counts. */
+static const char split_sql[]
+    = "UPDATE main.scans SET visit = NULL WHERE patient_id IN ("
+      "  SELECT DISTINCT n.patient_id FROM main.scans n"
+      "   WHERE n.scan_id IN (SELECT scan_id FROM temp.merge_new_scans)"
+      "     AND EXISTS (SELECT 1 FROM main.scans o WHERE o.patient_id = n.patient_id"
+      "       AND o.scan_id NOT IN (SELECT new FROM temp.merge_scans)))";
+
+/* Hard-links (or copies) SRC.artifacts/@rel to DST.artifacts/@rel. */
+static gboolean
+copy_artifact (const char *src_dir, const char *dst_dir, const char *rel, CxrMergeSummary *sum,
+               GError **error)
+{
+  /* a name from another store's rows: nothing outside its folder */
+  if (g_path_is_absolute (rel) || strstr (rel, "..") != NULL)
+    {
+      note (sum, "artifact '%s': not a plain relative name, not copied", rel);
+      return TRUE;
+    }
+  g_autofree char *from = g_build_filename (src_dir, rel, NULL);
+  g_autofree char *to = g_build_filename (dst_dir, rel, NULL);
+  if (!g_file_test (from, G_FILE_TEST_IS_REGULAR))
+    {
+      sum->n_artifacts_missing++;
+      note (sum, "%s: named in the store but missing: not copied", from);
+      return TRUE;
+    }
+  g_autofree char *dir = g_path_get_dirname (to);
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int e = errno;
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot create: %s", dir, g_strerror (e));
+      return FALSE;
+    }
+  g_autofree char *tmp = g_strconcat (to, ".merge-tmp", NULL);
+  g_unlink (tmp);
+  if (link (from, tmp) != 0)
+    {
+      g_autoptr (GFile) f = g_file_new_for_path (from);
+      g_autoptr (GFile) t = g_file_new_for_path (tmp);
+      if (!g_file_copy (f, t, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, error))
+        return FALSE;
+    }
+  if (g_rename (tmp, to) != 0)
+    {
+      int e = errno;
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot rename to %s: %s", tmp, to,
+                   g_strerror (e));
+      return FALSE;
+    }
+  sum->n_artifacts++;
+  return TRUE;
+}
+
+static gboolean
+copy_artifacts (CxrStore *store, const char *src_dir, const char *dst_dir, CxrMergeSummary *sum,
+                GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
+      "SELECT overlay_path FROM src.pair_changes WHERE overlay_path IS NOT NULL"
+      "  AND fixed_scan_id IN (SELECT old FROM temp.merge_scans)"
+      "  AND moving_scan_id IN (SELECT old FROM temp.merge_scans) UNION "
+      "SELECT map_path FROM src.pair_changes WHERE map_path IS NOT NULL"
+      "  AND fixed_scan_id IN (SELECT old FROM temp.merge_scans)"
+      "  AND moving_scan_id IN (SELECT old FROM temp.merge_scans) UNION "
+      "SELECT mask_path FROM src.lung_fields WHERE mask_path IS NOT NULL"
+      "  AND scan_id IN (SELECT old FROM temp.merge_scans)",
+      error);
+  if (st == NULL)
+    return FALSE;
+  gboolean ok = TRUE;
+  int rc;
+  while (ok && (rc = sqlite3_step (st)) == SQLITE_ROW)
+    ok = copy_artifact (src_dir, dst_dir, cxr__col_text (st, 0), sum, error);
+  sqlite3_finalize (st);
+  return ok;
+}
+
+/* Films of main that src holds under the same name with other content. */
+static gboolean
+note_conflicts (CxrStore *store, const char *source, CxrMergeSummary *sum, GError **error)
+{
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
+      "SELECT s.image_index, s.patient_id FROM src.scans s JOIN main.scans m"
+      "  ON m.image_index = s.image_index WHERE s.scan_id NOT IN (SELECT old FROM temp.merge_scans)",
+      error);
+  if (st == NULL)
+    return FALSE;
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      sum->n_conflicts++;
+      note (sum,
+            "%s: film %s (patient %s) is in the store already with other content or status:"
+            " kept the store's, left out this one and its results",
+            source, cxr__col_text (st, 0), cxr__col_text (st, 1));
+    }
+  sqlite3_finalize (st);
+  return TRUE;
+}
+
+static gboolean
+merge_attached (CxrStore *store, const char *source, const char *src_artifacts, const char *print,
+                gint64 run_id, CxrMergeSummary *sum, GError **error)
+{
+  /* the scans inserted now are those above the last one before */
+  if (!cxr_store_exec (store, map_sql, error)
+      || !cxr_store_exec (store,
+                          "CREATE TEMP TABLE IF NOT EXISTS merge_last (last INTEGER);"
+                          "DELETE FROM temp.merge_last;"
+                          "INSERT INTO temp.merge_last SELECT coalesce(max(scan_id), 0)"
+                          " FROM main.scans",
+                          error)
+      || !cxr_store_exec (store, scans_sql, error))
+    return FALSE;
+  if (!note_conflicts (store, source, sum, error) || !cxr_store_exec (store, split_sql, error)
+      || !cxr__store_order_visits (store, error))
+    return FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (copied_tables); i++)
+    {
+      g_autofree char *sql = copy_sql (store, copied_tables[i], error);
+      if (sql == NULL || !cxr_store_exec (store, sql, error))
+        return FALSE;
+      sum->n_rows += (guint64) sqlite3_changes (store->db);
+    }
+  sum->n_scans = (guint64) query_int (store, "SELECT count(*) FROM temp.merge_scans", error);
+  sum->n_new_scans
+      = (guint64) query_int (store, "SELECT count(*) FROM temp.merge_new_scans", error);
+  /* limits derived before these films came are not the cohort's: the
+   * pass after the merge derives them again */
+  if (sum->n_new_scans > 0 && !cxr_store_exec (store, "DELETE FROM main.retest_limits", error))
+    return FALSE;
+  g_autofree char *dst_artifacts = cxr_store_artifacts_dir (store);
+  if (!copy_artifacts (store, src_artifacts, dst_artifacts, sum, error))
+    return FALSE;
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
+      "INSERT OR REPLACE INTO main.merged_stores (source, fingerprint, n_scans,"
+      " n_conflicts, run_id, merged_at)"
+      " VALUES (?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+      error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_text (st, 1, source, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text (st, 2, print, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64 (st, 3, (gint64) sum->n_scans);
+  sqlite3_bind_int64 (st, 4, (gint64) sum->n_conflicts);
+  cxr__bind_int_or_null (st, 5, run_id > 0 ? run_id : -1);
+  gboolean ok = cxr__store_step_done (store, st, "recording the merge", error);
+  sqlite3_finalize (st);
+  return ok;
+}
+
+/**
+ * cxr_store_merge:
+ * @store: the store merged into (locked by the caller)
+ * @source_path: a store, e.g. one shard's; locked while it is read
+ * @run_id: the merge's run, recorded with the source
+ * @sum: (out caller-allocates): init with cxr_merge_summary_init()
+ *
+ * Merges @source_path into @store in one transaction (see the top of this
+ * file); a source unchanged since it was last merged is skipped
+ * (@sum->skipped). Conflicting films are counted and noted, not errors.
+ */
+gboolean
+cxr_store_merge (CxrStore *store, const char *source_path, gint64 run_id, CxrMergeSummary *sum,
+                 GError **error)
+{
+  g_autofree char *source = g_canonicalize_filename (source_path, NULL);
+  g_autofree char *self = g_canonicalize_filename (cxr_store_path (store), NULL);
+  if (g_str_equal (source, self))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "%s: a store cannot be merged into itself", source_path);
+      return FALSE;
+    }
+  /* opened (and so migrated) and locked like any store being read whole */
+  g_autoptr (CxrStore) src = cxr_store_open (source, CXR_STORE_NO_CREATE, error);
+  if (src == NULL || !cxr_store_lock (src, "merge (source)", error))
+    return FALSE;
+  g_autofree char *print = fingerprint (src, error);
+  if (print == NULL)
+    return FALSE;
+  CxrVoi voi_src, voi_dst;
+  gboolean dicom_src, dicom_dst;
+  if (!cxr_store_dicom_voi (src, &voi_src, &dicom_src, error)
+      || !cxr_store_dicom_voi (store, &voi_dst, &dicom_dst, error))
+    return FALSE;
+  if (dicom_src && dicom_dst && voi_src != voi_dst)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_CONFLICT,
+                   "%s: its DICOM films were read with --voi %s, this store's with --voi %s:"
+                   " one store, one window",
+                   source_path, cxr_voi_name (voi_src), cxr_voi_name (voi_dst));
+      return FALSE;
+    }
+  g_autofree char *src_artifacts = cxr_store_artifacts_dir (src);
+  g_autofree char *before
+      = query_text (store, "SELECT fingerprint FROM merged_stores WHERE source = ?", source, error);
+  if (before == NULL)
+    return FALSE;
+  if (g_str_equal (before, print))
+    {
+      sum->skipped = TRUE;
+      return TRUE;
+    }
+  sqlite3_stmt *st = cxr__store_prepare (store, "ATTACH DATABASE ? AS src", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_text (st, 1, source, -1, SQLITE_TRANSIENT);
+  gboolean ok = cxr__store_step_done (store, st, "attaching the store to merge", error);
+  sqlite3_finalize (st);
+  if (!ok)
+    return FALSE;
+  ok = cxr_store_begin (store, error);
+  if (ok && merge_attached (store, source, src_artifacts, print, run_id, sum, error))
+    ok = cxr_store_commit (store, error);
+  else if (ok)
+    {
+      cxr_store_rollback (store);
+      ok = FALSE;
+    }
+  cxr_store_exec (store, "DETACH DATABASE src", NULL);
+  return ok;
+}
+
+/**
+ * cxr_store_has_model:
+ * @known: (out): whether @store has results of the model whose weights
+ * hash to @sha256 (classifier or lung segmenter)
+ */
+gboolean
+cxr_store_has_model (CxrStore *store, const char *sha256, gboolean *known, GError **error)
+{
+  g_autofree char *v = query_text (store, "SELECT 'y' FROM models WHERE sha256 = ?", sha256, error);
+  if (v == NULL)
+    return FALSE;
+  *known = *v == 'y';
+  return TRUE;
+}
