@@ -8,9 +8,10 @@ PKGS="gcc g++ libc6-dev meson ninja-build pkg-config libglib2.0-dev libglib2.0-d
       libsqlite3-dev libpng-dev libjpeg62-turbo-dev libdcmtk-dev libdeflate-dev libfftw3-dev zlib1g-dev
       libcmocka-dev libjson-glib-dev libopenblas-dev sqlite3 python3 clang-format"
 # --tests: also what the tests write their fixtures with (DICOM with
-# pydicom and DCMTK's tools, JPEG with PIL)
+# pydicom and DCMTK's tools, JPEG with PIL) and the one-node Slurm
+# cluster of tests/cli/slurm.sh
 if [ "${1:-}" = --tests ]; then
-  PKGS="$PKGS dcmtk python3-pydicom python3-numpy python3-pil"
+  PKGS="$PKGS dcmtk python3-pydicom python3-numpy python3-pil slurmctld slurmd slurm-client munge"
 fi
 missing=""
 for p in $PKGS; do
