@@ -4,8 +4,8 @@
  * "FIXED MOVING SPACING_MM" and prints per pair
  * "register_ms diff_ms status change_score change_energy changed_area_mm2 peak_x peak_y".
  * Usage: bench_diff LIST [OUTDIR]
- * With OUTDIR, each pair's overlay PNG and signed map (.npy) are written
- * there, as analyze writes them, and the time includes writing them.
+ * With OUTDIR, each pair's signed map (8-bit PNG) is written there, as
+ * analyze writes it, and the time includes writing it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,10 +28,8 @@ main (int argc, char **argv)
   int k = 0;
   for (char **l = lines; *l; l++, k++)
     {
-      g_autofree char *png = outdir ? g_strdup_printf ("%s/pair%d.png", outdir, k) : NULL;
-      g_autofree char *npy = outdir ? g_strdup_printf ("%s/pair%d.npy", outdir, k) : NULL;
-      dopt.overlay_png = png;
-      dopt.map_npy = npy;
+      g_autofree char *png = outdir ? g_strdup_printf ("%s/pair%d.map.png", outdir, k) : NULL;
+      dopt.map_png = png;
       g_auto (GStrv) p = g_strsplit (*l, " ", 3);
       g_autoptr (GError) err = NULL;
       g_autoptr (CxrImage) f = cxr_image_load (p[0], NULL, NULL, &err);

@@ -39,6 +39,17 @@ import csv, gzip, os, random, sqlite3, subprocess, sys, tempfile, time
 
 import numpy as np
 
+
+def read_map(path, scale):
+    """A stored difference map as |d|-ready floats, 0 where nothing was
+    compared: an 8-bit PNG with its scale (schema 0015), or a float16 .npy
+    of older stores."""
+    if path.endswith(".npy"):
+        return np.load(path).astype(np.float32)
+    import cv2  # python3-opencv
+    v = cv2.imread(path, cv2.IMREAD_UNCHANGED).astype(np.float32)
+    return np.where(v > 0, (v - 128) * float(scale), 0).astype(np.float32)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 D = os.path.join(ROOT, "..", "shared", "data", "nih")
@@ -162,6 +173,10 @@ def main():
     for r in con.execute("SELECT c.*, r.status AS reg_status FROM pair_changes c JOIN registrations r"
                          " USING (fixed_scan_id, moving_scan_id, kind) WHERE c.kind = 'previous'"):
         changes[(r["fixed_scan_id"], r["moving_scan_id"])] = dict(r)
+    for r in con.execute("SELECT fixed_scan_id, moving_scan_id, max(heatmap_delta_max)"
+                         " FROM pair_finding_changes WHERE kind = 'previous' GROUP BY 1, 2"):
+        if (r[0], r[1]) in changes:
+            changes[(r[0], r[1])]["max_heatmap_rise"] = r[2]
     regs = {}
     for r in con.execute("SELECT fixed_scan_id, moving_scan_id, status FROM registrations WHERE kind = 'previous'"):
         regs[(r[0], r[1])] = r[2]
@@ -255,6 +270,7 @@ def main():
                ("worst lung zone: |mean signed change|", zone_shift), ("changed_area_mm2", col("changed_area_mm2")),
                ("change_energy", col("change_energy")), ("trend_score", col("trend_score")),
                ("feature_change", col("feature_change")),
+               ("max heatmap rise (any finding)", col("max_heatmap_rise")),
                ("embedding_distance", emb_dist), ("max |probability delta|", prob_delta_max),
                ("max probability rise", prob_rise_max), ("lung area change", lung_area_change),
                ("stored pair_signals: embedding_distance", stored("embedding_distance")),
@@ -336,7 +352,7 @@ def main():
             f = os.path.join(os.path.dirname(db), c["map_path"])
         if not os.path.exists(f):
             continue
-        d = np.abs(np.load(f).astype(np.float32))
+        d = np.abs(read_map(f, c.get("map_scale")))
         h, w = d.shape
         t = c["threshold"]
         e = np.maximum(d - t, 0)

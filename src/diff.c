@@ -146,88 +146,159 @@ match (const Matcher *m, float v)
   return (float) (qb[k - 1] + t * (qb[k] - qb[k - 1]));
 }
 
-static void
-write_npy_f16 (const float *v, int w, int h, const char *path, GError **error)
+/* The signed map as an 8-bit grey PNG: 0 where nothing was compared,
+ * else 128 + round(d / scale), 1..255, with scale = the largest |d|
+ * compared over 127 (so the peak is kept; the rest within half a level).
+ * About 30-60 KB for a 512-px map, against 512 KB as float16 .npy.
+ * Returns the scale, or NAN with @error set. */
+static double
+write_map_png (const float *d, const float *mask, int w, int h, const char *path, GError **error)
 {
-  FILE *f = fopen (path, "wb");
-  if (f == NULL)
-    {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot create", path);
-      return;
-    }
-  /* NPY 1.0: magic, version, little-endian header length, dict padded to 64 */
-  GString *hdr = g_string_new (NULL);
-  g_string_printf (hdr, "{'descr': '<f2', 'fortran_order': False, 'shape': (%d, %d), }", h, w);
-  while ((10 + hdr->len + 1) % 64)
-    g_string_append_c (hdr, ' ');
-  g_string_append_c (hdr, '\n');
-  guint8 pre[10] = {
-    0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (guint8) (hdr->len & 0xff), (guint8) (hdr->len >> 8)
-  };
-  gboolean ok = fwrite (pre, 1, 10, f) == 10 && fwrite (hdr->str, 1, hdr->len, f) == hdr->len;
-  g_string_free (hdr, TRUE);
   gsize n = (gsize) w * h;
-  g_autofree guint16 *half = g_new (guint16, n);
+  float peak = 0;
+  for (gsize i = 0; i < n; i++)
+    if (mask[i] > 0.5f)
+      peak = MAX (peak, fabsf (d[i]));
+  double scale = peak > 0 ? peak / 127.0 : 1.0 / 127;
+  g_autofree guint8 *px = g_new (guint8, n);
   for (gsize i = 0; i < n; i++)
     {
-      /* float -> binary16, round to nearest; the map is within +-1 */
-      float x = v[i];
-      guint32 b;
-      memcpy (&b, &x, 4);
-      guint32 sign = (b >> 16) & 0x8000;
-      int e = (int) ((b >> 23) & 0xff) - 127 + 15;
-      guint32 m = b & 0x7fffff;
-      guint16 hv;
-      if (e <= 0)
-        hv = (guint16) (e < -10 ? sign : sign | ((m | 0x800000) >> (14 - e)));
-      else if (e >= 31)
-        hv = (guint16) (sign | 0x7c00);
-      else
-        {
-          hv = (guint16) (sign | (guint32) e << 10 | m >> 13);
-          if (m & 0x1000)
-            hv++;
-        }
-      half[i] = GUINT16_TO_LE (hv);
+      long q = lround (d[i] / scale);
+      px[i] = mask[i] > 0.5f ? (guint8) (128 + CLAMP (q, -127, 127)) : 0;
     }
-  ok = ok && fwrite (half, 2, n, f) == n;
-  ok = (fclose (f) == 0) && ok;
-  if (!ok)
-    g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: write failed", path);
+  if (!cxr_image_save_png8 (px, w, h, 1, path, 6, error))
+    return NAN;
+  return scale;
 }
 
-/* The overlay: FIXED in grey (dimmed outside the mask), the change in
- * colour, and with lung fields the mask's outline in green. */
-static void
-write_overlay (const float *fixed, const float *d, const float *mask, int w, int h, double t,
-               gboolean outline, const char *path, GError **error)
+/**
+ * cxr_diff_read_map:
+ * @scale: pair_changes.map_scale of the map
+ *
+ * Reads a map cxr_diff_pair wrote (map_png).
+ *
+ * Returns: (transfer full): @width x @height signed intensity changes,
+ * NAN where nothing was compared; %NULL with @error set.
+ */
+float *
+cxr_diff_read_map (const char *path, double scale, int *width, int *height, GError **error)
 {
-  gsize n = (gsize) w * h;
-  g_autofree guint8 *rgb = g_new (guint8, 3 * n);
-  float inv2t = (float) (1 / (2 * t));
+  CxrImageInfo info;
+  g_autoptr (CxrImage) im = cxr_image_load (path, NULL, &info, error);
+  if (im == NULL)
+    return NULL;
+  if (info.bit_depth != 8 || g_strcmp0 (info.color_type, "gray") != 0 || !(scale > 0))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "%s: not a difference map (8-bit grey with a positive scale)", path);
+      return NULL;
+    }
+  gsize n = (gsize) im->width * im->height;
+  float *m = g_new (float, n);
   for (gsize i = 0; i < n; i++)
     {
-      int x = (int) (i % w), y = (int) (i / w);
-      gboolean edge = outline && mask[i] > 0.5f
-                      && (x == 0 || y == 0 || x == w - 1 || y == h - 1 || mask[i - 1] <= 0.5f
-                          || mask[i + 1] <= 0.5f || mask[i - w] <= 0.5f || mask[i + w] <= 0.5f);
-      if (edge)
-        {
-          rgb[3 * i] = 40;
-          rgb[3 * i + 1] = 210;
-          rgb[3 * i + 2] = 60;
-          continue;
-        }
-      gboolean in = mask[i] > 0.5f;
-      float g = CLAMP (fixed[i], 0.0f, 1.0f) * (in ? 1.0f : 0.55f);
-      float a = in ? MIN (fabsf (d[i]) * inv2t, 1.0f) : 0.0f;
-      /* red: brighter now (new opacity); blue: darker now */
-      float r = d[i] > 0 ? 1.0f : 0.1f, b = d[i] > 0 ? 0.1f : 1.0f;
-      rgb[3 * i] = (guint8) (255 * ((1 - a) * g + a * r) + 0.5f);
-      rgb[3 * i + 1] = (guint8) (255 * ((1 - a) * g + a * 0.15f) + 0.5f);
-      rgb[3 * i + 2] = (guint8) (255 * ((1 - a) * g + a * b) + 0.5f);
+      int v = (int) lroundf (im->data[i] * 255.f);
+      m[i] = v == 0 ? NAN : (float) ((v - 128) * scale);
     }
-  cxr_image_save_png8 (rgb, w, h, 3, path, 1, error);
+  *width = im->width;
+  *height = im->height;
+  return m;
+}
+
+/* One overlay pixel: FIXED in grey (dimmed outside the compared mask), the
+ * change in colour, the mask's outline in green. */
+static void
+overlay_px (guint8 *rgb, float fixed, float d, gboolean in, gboolean edge, float inv2t)
+{
+  if (edge)
+    {
+      rgb[0] = 40;
+      rgb[1] = 210;
+      rgb[2] = 60;
+      return;
+    }
+  float g = CLAMP (fixed, 0.0f, 1.0f) * (in ? 1.0f : 0.55f);
+  float a = in ? MIN (fabsf (d) * inv2t, 1.0f) : 0.0f;
+  /* red: brighter now (new opacity); blue: darker now */
+  float r = d > 0 ? 1.0f : 0.1f, b = d > 0 ? 0.1f : 1.0f;
+  rgb[0] = (guint8) (255 * ((1 - a) * g + a * r) + 0.5f);
+  rgb[1] = (guint8) (255 * ((1 - a) * g + a * 0.15f) + 0.5f);
+  rgb[2] = (guint8) (255 * ((1 - a) * g + a * b) + 0.5f);
+}
+
+/**
+ * cxr_diff_render_overlay:
+ * @fixed: the earlier film of the pair
+ * @map: (array): its map (cxr_diff_read_map), @width x @height
+ * @threshold: full colour at twice this change
+ * @outline: draw the compared region's outline (maps inside lung fields)
+ *
+ * Returns: (transfer full): RGB, @width x @height, the colour overlay of
+ * what changed on the earlier film.
+ */
+guint8 *
+cxr_diff_render_overlay (const CxrImage *fixed, const float *map, int width, int height,
+                         double threshold, gboolean outline)
+{
+  gsize n = (gsize) width * height;
+  double k = MAX (width, height) / (double) MAX (fixed->width, fixed->height);
+  g_autofree float *F = g_new (float, n);
+  cxr__resample (fixed->data, fixed->width, fixed->height, F, width, height, k, k,
+                 (fixed->width - 1) / 2.0, (fixed->height - 1) / 2.0, (width - 1) / 2.0,
+                 (height - 1) / 2.0, NULL);
+  guint8 *rgb = g_new (guint8, 3 * n);
+  float inv2t = (float) (1 / (2 * MAX (threshold, 1e-6)));
+#define IN(j) (!isnan (map[j]))
+  for (gsize i = 0; i < n; i++)
+    {
+      int x = (int) (i % width), y = (int) (i / width);
+      gboolean in = IN (i);
+      gboolean edge = outline && in
+                      && (x == 0 || y == 0 || x == width - 1 || y == height - 1 || !IN (i - 1)
+                          || !IN (i + 1) || !IN (i - width) || !IN (i + width));
+      overlay_px (rgb + 3 * i, F[i], in ? map[i] : 0.f, in, edge, inv2t);
+    }
+#undef IN
+  return rgb;
+}
+
+/* @pu's maps (the later film's, as the classifier saw it: each map spans
+ * its whole film) sampled at the centres of FIXED's @map_w x @map_h cells
+ * through @reg, bilinearly; a cell whose point falls off the later film's
+ * map is not @valid. @cam: n_classes planes, @feat: dim planes. */
+static void
+warp_maps (const CxrPrediction *pu, const CxrImage *fixed, const CxrImage *moving,
+           const CxrRegistration *reg, int map_w, int map_h, float *cam, float *feat, guint8 *valid)
+{
+  gsize hw = (gsize) map_w * map_h, uhw = (gsize) pu->map_w * pu->map_h;
+  for (int cy = 0; cy < map_h; cy++)
+    for (int cx = 0; cx < map_w; cx++)
+      {
+        gsize i = (gsize) cy * map_w + cx;
+        double fx = (cx + 0.5) * fixed->width / map_w - 0.5;
+        double fy = (cy + 0.5) * fixed->height / map_h - 0.5;
+        double mx, my;
+        cxr_register_point (reg, fixed->width, fixed->height, moving->width, moving->height, fx, fy,
+                            &mx, &my);
+        double gx = (mx + 0.5) * pu->map_w / moving->width - 0.5;
+        double gy = (my + 0.5) * pu->map_h / moving->height - 0.5;
+        valid[i] = gx >= -0.5 && gy >= -0.5 && gx <= pu->map_w - 0.5 && gy <= pu->map_h - 0.5;
+        gx = CLAMP (gx, 0, pu->map_w - 1);
+        gy = CLAMP (gy, 0, pu->map_h - 1);
+        int x0 = MIN ((int) gx, MAX (pu->map_w - 2, 0)),
+            y0 = MIN ((int) gy, MAX (pu->map_h - 2, 0));
+        int x1 = MIN (x0 + 1, pu->map_w - 1), y1 = MIN (y0 + 1, pu->map_h - 1);
+        float ax = (float) (gx - x0), ay = (float) (gy - y0);
+        gsize i00 = (gsize) y0 * pu->map_w + x0, i01 = (gsize) y0 * pu->map_w + x1;
+        gsize i10 = (gsize) y1 * pu->map_w + x0, i11 = (gsize) y1 * pu->map_w + x1;
+#define BILERP(p)                                                                                  \
+  ((1 - ay) * ((1 - ax) * (p)[i00] + ax * (p)[i01]) + ay * ((1 - ax) * (p)[i10] + ax * (p)[i11]))
+        for (int c = 0; c < pu->n_classes; c++)
+          cam[c * hw + i] = BILERP (pu->cam + c * uhw);
+        for (int d = 0; d < pu->dim; d++)
+          feat[d * hw + i] = BILERP (pu->features + d * uhw);
+#undef BILERP
+      }
 }
 
 /* The lung at film coordinates (x, y) of @l (nearest pixel): 1 right, 2
@@ -514,24 +585,29 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
   out->peak_value = D[ip];
 
   g_debug ("diff: measured at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
-  /* Through the classifier's eyes. */
+  /* Through the classifier's eyes: the later film's activation and
+   * feature maps, carried to the earlier film's map cells through the
+   * registration (each film is seen by the classifier once). */
   if (opt.model)
     {
-      CxrImage mi = { gw, gh, M };
       g_autoptr (CxrPrediction) own_f = NULL, own_u = NULL;
       const CxrPrediction *pf = opt.fixed_prediction, *pu = opt.moving_prediction;
       if (pf == NULL)
         pf = own_f = cxr_model_predict (opt.model, fixed);
       if (pu == NULL)
         pu = own_u = cxr_model_predict (opt.model, moving);
-      g_autoptr (CxrPrediction) pm = cxr_model_predict (opt.model, &mi);
       gsize hw = (gsize) pf->map_w * pf->map_h;
-      /* over the locations where both feature vectors have a direction */
+      g_autofree float *wcam = g_new (float, (gsize) pf->n_classes * hw);
+      g_autofree float *wfeat = g_new (float, (gsize) pf->dim * hw);
+      g_autofree guint8 *valid = g_new (guint8, hw);
+      warp_maps (pu, fixed, moving, reg, pf->map_w, pf->map_h, wcam, wfeat, valid);
+      /* over the cells where both feature vectors have a direction */
       double fc = 0;
       gsize nf = 0;
       for (gsize i = 0; i < hw; i++)
         {
-          double c = cxr_model_cosine_distance (pf->features + i, pm->features + i, pf->dim, hw);
+          double c = valid[i] ? cxr_model_cosine_distance (pf->features + i, wfeat + i, pf->dim, hw)
+                              : NAN;
           if (!isnan (c))
             {
               fc += c;
@@ -559,19 +635,17 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
           out->probability_delta[c] = pu->probability[c] - pf->probability[c];
           double mx = -INFINITY;
           for (gsize i = 0; i < hw; i++)
-            if (cover[i] >= 0.25 * cell)
-              mx = MAX (mx, pm->cam[c * hw + i] - pf->cam[c * hw + i]);
+            if (valid[i] && cover[i] >= 0.25 * cell)
+              mx = MAX (mx, wcam[c * hw + i] - pf->cam[c * hw + i]);
           out->heatmap_delta_max[c] = isfinite (mx) ? mx : 0;
         }
     }
 
   g_debug ("diff: model at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   GError *werr = NULL;
-  if (opt.overlay_png)
-    write_overlay (F, D, mask, gw, gh, t, lungs, opt.overlay_png, &werr);
-  g_debug ("diff: overlay written at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
-  if (opt.map_npy && werr == NULL)
-    write_npy_f16 (D, gw, gh, opt.map_npy, &werr);
+  out->map_scale = NAN;
+  if (opt.map_png)
+    out->map_scale = write_map_png (D, mask, gw, gh, opt.map_png, &werr);
   g_debug ("diff: map written at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   out->elapsed_ms = (g_get_monotonic_time () - t0) / 1000.0;
   if (werr)

@@ -296,11 +296,8 @@ compare_pairs (PatientJob *j, CxrFilmCache *films)
           = m ? cxr__film_cache_lungs (films, r->moving_id, r->moving_path, r->moving_sha256, NULL)
               : NULL;
       g_autofree char *png
-          = j->artifacts ? g_strdup_printf ("%s/%s.overlay.png", j->artifacts, r->stem) : NULL;
-      g_autofree char *npy
-          = j->artifacts ? g_strdup_printf ("%s/%s.map.npy", j->artifacts, r->stem) : NULL;
-      dopt.overlay_png = png;
-      dopt.map_npy = npy;
+          = j->artifacts ? g_strdup_printf ("%s/%s.map.png", j->artifacts, r->stem) : NULL;
+      dopt.map_png = png;
       /* the maps follow the global transform unless map_deform: the field
        * bends around a growing nodule and erases its growth (see
        * pipeline.h) */
@@ -356,13 +353,11 @@ write_cmps (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError **
       if (!c->done)
         continue;
       g_autofree char *png
-          = j->artifacts ? g_strdup_printf ("%s/%s.overlay.png", j->artifacts_rel, r->stem) : NULL;
-      g_autofree char *npy
-          = j->artifacts ? g_strdup_printf ("%s/%s.map.npy", j->artifacts_rel, r->stem) : NULL;
+          = j->artifacts ? g_strdup_printf ("%s/%s.map.png", j->artifacts_rel, r->stem) : NULL;
       for (int kind = 0; kind < 2; kind++)
         if ((kind == 0 ? r->is_previous : r->is_baseline)
             && !cxr__analysis_write_change (w, r->fixed_id, r->moving_id, kinds[kind], &c->diff,
-                                            png, npy, CXR_DIFF_METHOD, error))
+                                            NULL, png, CXR_DIFF_METHOD, error))
           return FALSE;
       s->n_diffs++;
       s->diff_ms += c->diff.elapsed_ms;

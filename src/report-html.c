@@ -422,6 +422,33 @@ section_trends (Page *pg)
   g_string_append (h, "</div>");
 }
 
+/* The colour overlay of a pair's map on its earlier film, at most 256 px
+ * wide (each 2x2 block of the 512-px map averaged). */
+static void
+overlay_figure (GString *out, const CxrImage *fixed, const float *map, int w, int h, double t,
+                gboolean outline)
+{
+  g_autofree guint8 *rgb = cxr_diff_render_overlay (fixed, map, w, h, t, outline);
+  int f = MAX (1, w / 256), tw = w / f, th = h / f;
+  g_autofree guint8 *small = g_new (guint8, (gsize) 3 * tw * th);
+  for (int y = 0; y < th; y++)
+    for (int x = 0; x < tw; x++)
+      for (int c = 0; c < 3; c++)
+        {
+          int sum = 0;
+          for (int dy = 0; dy < f; dy++)
+            for (int dx = 0; dx < f; dx++)
+              sum += rgb[3 * ((gsize) (y * f + dy) * w + x * f + dx) + c];
+          small[3 * ((gsize) y * tw + x) + c] = (guint8) ((sum + f * f / 2) / (f * f));
+        }
+  g_autoptr (GBytes) png = cxr_image_encode_png8 (small, tw, th, 3, 6, NULL);
+  if (png == NULL)
+    return;
+  g_string_append (out, "<figure><img alt=\"difference\" width=\"220\" src=\"");
+  data_uri (out, png);
+  g_string_append (out, "\"><figcaption>change</figcaption></figure>");
+}
+
 /* One pair's pictures: the earlier film, the later film aligned to it, and
  * the colour overlay of what changed. */
 static void
@@ -467,6 +494,15 @@ pair_figures (Page *pg, const CxrReportPair *p, const CxrReportFilm *f, const Cx
       return;
     }
   g_autofree char *ov = cxr__report_artifact (pg->d, p->overlay_path);
+  if (ov && !isnan (p->map_scale))
+    {
+      /* the map: the overlay drawn from it on the earlier film */
+      int mw, mh;
+      g_autofree float *map = fim ? cxr_diff_read_map (ov, p->map_scale, &mw, &mh, NULL) : NULL;
+      if (map)
+        overlay_figure (h, fim, map, mw, mh, p->threshold, p->outline);
+      return;
+    }
   g_autofree char *bytes = NULL;
   gsize len = 0;
   if (ov && g_file_get_contents (ov, &bytes, &len, NULL))

@@ -278,18 +278,63 @@ cxr_report_patient (CxrStore *store, const char *pid, const char *out_dir, CxrRe
   return g_steal_pointer (&path);
 }
 
+/* Pages written by several threads, each with its own read-only
+ * connection to the store (one SQLite connection is not shared). */
+typedef struct {
+  const char *db, *out_dir;
+  GPtrArray *ids; /* patients whose pages to write */
+  gint next;      /* atomic: the next index of ids */
+  GMutex lock;
+  CxrReportStats stats; /* summed under lock */
+  GError *error;        /* the first one; the others stop when set */
+} PageRun;
+
+static gpointer
+page_worker (gpointer data)
+{
+  PageRun *run = data;
+  GError *err = NULL;
+  CxrStore *store = cxr_store_open (run->db, CXR_STORE_READ_ONLY | CXR_STORE_NO_CREATE, &err);
+  CxrReportStats mine = { 0 };
+  while (store && err == NULL)
+    {
+      guint i = (guint) g_atomic_int_add (&run->next, 1);
+      g_mutex_lock (&run->lock);
+      gboolean stop = run->error != NULL;
+      g_mutex_unlock (&run->lock);
+      if (stop || i >= run->ids->len)
+        break;
+      g_autofree char *p = cxr_report_patient (store, run->ids->pdata[i], run->out_dir,
+                                               CXR_REPORT_HTML, &mine, &err);
+    }
+  g_mutex_lock (&run->lock);
+  if (err && run->error == NULL)
+    run->error = err;
+  else
+    g_clear_error (&err);
+  run->stats.n_pages += mine.n_pages;
+  run->stats.n_missing_artifacts += mine.n_missing_artifacts;
+  run->stats.n_changed_films += mine.n_changed_films;
+  g_mutex_unlock (&run->lock);
+  if (store)
+    cxr_store_free (store);
+  return NULL;
+}
+
 /**
- * cxr_report_index:
+ * cxr_report_cohort:
  * @stats: (nullable): what was written and found is added to it
  *
  * Writes DIR/index.html: flagged patients first (sortable), counts per
- * finding, a link to each patient's page; and, with @pages, every page of
- * a patient with a registration. One patient's page failing to be written
- * stops the run (a full disk, a folder gone): the error names it.
+ * finding, a link to each patient's page; and with @options->pages the
+ * pages of the patients with a registration (only the flagged ones with
+ * @options->flagged, only one shard's with @options->shard), @options->jobs
+ * at a time. A page that cannot be written (a full disk, a folder gone)
+ * stops the run: the error names it.
  */
 char *
-cxr_report_index (CxrStore *store, const char *out_dir, gboolean pages, CxrReportStats *stats,
-                  GError **error)
+cxr_report_cohort (CxrStore *store, const char *out_dir, const CxrReportOptions *o,
+                   CxrReportStats *stats, GError **error)
 {
   int np = 0, nf = 0, nfl = 0;
   if (!cxr__store_cohort_counts (store, &np, &nf, &nfl, error))
@@ -304,17 +349,50 @@ cxr_report_index (CxrStore *store, const char *out_dir, gboolean pages, CxrRepor
   g_autofree char *path = g_build_filename (out_dir, "index.html", NULL);
   gboolean ok = write_private (path, h->str, (gssize) h->len, error);
   g_string_free (h, TRUE);
-  if (!ok)
-    return NULL;
-  for (guint i = 0; pages && i < rows->len; i++)
+  if (!ok || !o->pages)
+    return ok ? g_steal_pointer (&path) : NULL;
+  g_autoptr (GPtrArray) ids = g_ptr_array_new ();
+  for (guint i = 0; i < rows->len; i++)
     {
       const CxrIndexRow *r = &g_array_index (rows, CxrIndexRow, i);
-      if (!r->has_pairs)
-        continue;
-      g_autofree char *p
-          = cxr_report_patient (store, r->patient_id, out_dir, CXR_REPORT_HTML, stats, error);
-      if (p == NULL)
-        return NULL;
+      if (r->has_pairs && (!o->flagged || r->n_flags > 0)
+          && cxr_shard_contains (&o->shard, r->patient_id))
+        g_ptr_array_add (ids, r->patient_id);
+    }
+  int jobs = o->jobs > 0 ? o->jobs : (int) g_get_num_processors ();
+  jobs = (int) MIN ((guint) jobs, MAX (ids->len, 1));
+  PageRun run = { .db = cxr_store_path (store), .out_dir = out_dir, .ids = ids };
+  g_mutex_init (&run.lock);
+  g_autofree GThread **threads = g_new (GThread *, jobs);
+  for (int t = 0; t < jobs; t++)
+    threads[t] = g_thread_new ("cxr-report", page_worker, &run);
+  for (int t = 0; t < jobs; t++)
+    g_thread_join (threads[t]);
+  g_mutex_clear (&run.lock);
+  if (stats)
+    {
+      stats->n_pages += run.stats.n_pages;
+      stats->n_missing_artifacts += run.stats.n_missing_artifacts;
+      stats->n_changed_films += run.stats.n_changed_films;
+    }
+  if (run.error)
+    {
+      g_propagate_error (error, run.error);
+      return NULL;
     }
   return g_steal_pointer (&path);
+}
+
+/**
+ * cxr_report_index:
+ * @stats: (nullable): what was written and found is added to it
+ *
+ * cxr_report_cohort() with every page (@pages) or none, one per core.
+ */
+char *
+cxr_report_index (CxrStore *store, const char *out_dir, gboolean pages, CxrReportStats *stats,
+                  GError **error)
+{
+  CxrReportOptions o = { .pages = pages };
+  return cxr_report_cohort (store, out_dir, &o, stats, error);
 }

@@ -442,7 +442,7 @@ static const char insert_change[]
       " change_energy, changed_area_px, changed_area_mm2, peak_x_px, peak_y_px, peak_value,"
       " threshold, noise_sigma, mask_area_px, embedding_distance, feature_change,"
       " trend_score, trend_threshold, model_id, overlay_path, map_path, elapsed_ms, method, run_id,"
-      " mask_kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      " mask_kind, map_scale) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char insert_lungs[]
     = "INSERT OR REPLACE INTO lung_fields (scan_id, model_id, right_area_px, left_area_px,"
       " right_area_mm2, left_area_mm2, lung_fraction, bbox_x0, bbox_y0, bbox_x1, bbox_y1,"
@@ -641,6 +641,7 @@ cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving
   sqlite3_bind_text (st, i++, method, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (st, i++, w->run_id);
   cxr__bind_text_or_null (st, i++, d->mask_kind);
+  cxr__bind_double_or_null (st, i++, map_path ? d->map_scale : NAN);
   if (!cxr__store_step_done (w->store, st, "storing a difference map", error))
     return FALSE;
   for (int r = 0; r < CXR_DIFF_N_REGIONS; r++)

@@ -273,6 +273,10 @@ typedef struct {
   gint64 fixed_id, moving_id;
   char *kind, *status, *reason, *overlay_path;
   gboolean overlay_missing; /* the store names a map that is not there */
+  double map_scale;         /* overlay_path is the 8-bit map (schema 0015) with this
+                             * scale; NAN: an overlay PNG made by an older version */
+  double threshold;         /* the map's change threshold */
+  gboolean outline;         /* compared inside the lung fields */
   gboolean cross_view;
   CxrRegistration reg; /* the transform (status not set) */
   double confidence;

@@ -195,8 +195,9 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid)
       store,
       "SELECT r.fixed_scan_id, r.moving_scan_id, r.kind, r.dx_px, r.dy_px, r.angle_deg, r.scale,"
       " r.confidence, r.status, r.reason, r.cross_view, c.change_score, c.changed_area_mm2,"
-      " c.overlay_path, r.fixed_aspect, r.moving_aspect, r.deform_nx, r.deform_ny,"
-      " r.deform_field"
+      " coalesce(c.overlay_path, c.map_path), r.fixed_aspect, r.moving_aspect, r.deform_nx,"
+      " r.deform_ny, r.deform_field, CASE WHEN c.overlay_path IS NULL THEN c.map_scale END,"
+      " c.threshold, c.mask_kind = 'lungs'"
       " FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
       " LEFT JOIN pair_changes c USING (fixed_scan_id, moving_scan_id, kind)"
       " WHERE m.patient_id = ? ORDER BY m.visit, r.kind DESC",
@@ -223,6 +224,9 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid)
       p.reg.moving_aspect = sqlite3_column_double (st, 15);
       cxr__col_deform_field (st, 16, &p.reg.field);
       p.reg.deformable = p.reg.field.nx > 0;
+      p.map_scale = cxr__col_double (st, 19);
+      p.threshold = cxr__col_double (st, 20);
+      p.outline = sqlite3_column_int (st, 21);
       g_array_append_val (pairs, p);
     }
   sqlite3_finalize (st);

@@ -178,16 +178,20 @@ test_maps_and_model (void **state)
    * artifacts folder, and named after its two films */
   FirstRow r;
   query_first_row (s,
-                   "SELECT overlay_path, map_path FROM pair_changes WHERE kind = 'previous'"
-                   " ORDER BY overlay_path DESC LIMIT 1",
+                   "SELECT map_path, overlay_path, map_scale FROM pair_changes"
+                   " WHERE kind = 'previous' ORDER BY map_path DESC LIMIT 1",
                    &r);
-  assert_string_equal (r.text[0], "pairs/v1.png+v2.png.overlay.png");
-  assert_string_equal (r.text[1], "pairs/v1.png+v2.png.map.npy");
-  for (int k = 0; k < 2; k++)
-    {
-      g_autofree char *f = g_build_filename (dir, "s.sqlite.artifacts", r.text[k], NULL);
-      assert_true (g_file_test (f, G_FILE_TEST_IS_REGULAR));
-    }
+  assert_string_equal (r.text[0], "pairs/v1.png+v2.png.map.png");
+  assert_int_equal (r.type[1], CXR_VALUE_NULL); /* drawn from the map when shown */
+  assert_true (r.real[2] > 0);
+  {
+    g_autofree char *f = g_build_filename (dir, "s.sqlite.artifacts", r.text[0], NULL);
+    assert_true (g_file_test (f, G_FILE_TEST_IS_REGULAR));
+    int w, h;
+    g_autofree float *map = cxr_diff_read_map (f, r.real[2], &w, &h, NULL);
+    assert_non_null (map);
+    assert_int_equal (MAX (w, h), 512);
+  }
   first_row_clear (&r);
   assert_true (query_int (s, "SELECT count(*) FROM retest_limits") >= nc + 1);
   /* 3 PA films: each signal of the series is classified */

@@ -24,8 +24,8 @@ typedef struct {
   double noise_k;             /* threshold = max(it, noise_k x robust sigma); default 0: fixed */
   double min_trend_threshold; /* the same for trend_score: default 0.015, */
   double trend_noise_k;       /* and multiple of sigma, default 0 */
-  const char *overlay_png;    /* write the colour overlay here, or NULL */
-  const char *map_npy;        /* write the signed map (float16 .npy) here, or NULL */
+  const char *map_png;        /* write the signed map here (8-bit PNG, cxr_diff_read_map), or
+                               * NULL; the colour overlay is drawn from it when shown */
   const CxrModel *model;      /* classifier for the feature and heatmap differences, or NULL */
   const CxrPrediction *fixed_prediction;  /* the model's prediction of FIXED as a whole film, */
   const CxrPrediction *moving_prediction; /* and of MOVING, when already made; else made here */
@@ -63,7 +63,9 @@ typedef struct {
   double embedding_distance; /* cosine distance of the two films' embeddings, or NAN */
   int n_classes;
   double *probability_delta; /* n_classes: moving - fixed, or NULL */
-  double *heatmap_delta_max; /* n_classes: max of CAM(moving registered) - CAM(fixed) */
+  double *heatmap_delta_max; /* n_classes: max of CAM(moving, carried to FIXED's cells
+                              * through the registration) - CAM(fixed) */
+  double map_scale;          /* intensity per level of the map written (map_png) */
   double elapsed_ms;
 } CxrDiff;
 
@@ -71,5 +73,9 @@ gboolean cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const Cxr
                         double fixed_spacing_mm, const CxrDiffOptions *options, CxrDiff *out,
                         GError **error);
 void cxr_diff_clear (CxrDiff *diff);
+
+float *cxr_diff_read_map (const char *path, double scale, int *width, int *height, GError **error);
+guint8 *cxr_diff_render_overlay (const CxrImage *fixed, const float *map, int width, int height,
+                                 double threshold, gboolean outline);
 
 G_END_DECLS

@@ -11,13 +11,19 @@
 int
 cmd_report (int argc, char **argv)
 {
-  g_autofree char *db = NULL, *patient = NULL, *out = NULL, *format = NULL;
-  gboolean all = FALSE, index_only = FALSE;
+  g_autofree char *db = NULL, *patient = NULL, *out = NULL, *format = NULL, *shard = NULL;
+  gboolean all = FALSE, index_only = FALSE, flagged = FALSE;
+  int jobs = 0;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
     { "patient", 'p', 0, G_OPTION_ARG_STRING, &patient, "One patient's report", "ID" },
     { "all", 'a', 0, G_OPTION_ARG_NONE, &all, "The cohort index and every patient's page", NULL },
     { "index-only", 0, 0, G_OPTION_ARG_NONE, &index_only, "With --all: the index alone", NULL },
+    { "flagged", 0, 0, G_OPTION_ARG_NONE, &flagged,
+      "With --all: the index and the pages of flagged patients only", NULL },
+    CLI_SHARD_ENTRY (shard),
+    { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Pages written at once (default: one per core)",
+      "N" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Folder to write to (created)", "DIR" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "html (default) or json (--patient)", "FMT" },
     { NULL },
@@ -34,6 +40,12 @@ cmd_report (int argc, char **argv)
     return cli_usage_error (ctx, "unknown --format '%s' (html or json)", format);
   if (json && all)
     return cli_usage_error (ctx, "--format json is for one --patient");
+  if ((flagged || shard || index_only) && !all)
+    return cli_usage_error (ctx, "--flagged, --shard and --index-only go with --all");
+  CxrReportOptions ro = { .pages = !index_only, .flagged = flagged, .jobs = jobs };
+  int rc = CXR_EXIT_OK;
+  if (!cli_shard (ctx, shard, &ro.shard, &rc))
+    return rc;
   /* not read-only: an older store is migrated first, like every command does */
   g_autoptr (CxrStore) store = cxr_store_open (db, CXR_STORE_NO_CREATE, &error);
   if (store == NULL)
@@ -57,7 +69,7 @@ cmd_report (int argc, char **argv)
     }
   else
     {
-      p = cxr_report_index (store, out, !index_only, &stats, &error);
+      p = cxr_report_cohort (store, out, &ro, &stats, &error);
       if (p == NULL)
         return cli_fail (error);
       printf ("report: %s and %u patient pages in %.2f s\n", p, stats.n_pages,

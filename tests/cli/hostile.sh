@@ -39,9 +39,9 @@ d,f8.png,1,y__z,PA
 EOF
   "$X" ingest --db "$T/n.sqlite" --manifest "$T/n/m.csv" > /dev/null
   "$X" analyze --db "$T/n.sqlite" --no-model > /dev/null
-  [ "$(q "$T/n.sqlite" "SELECT count(DISTINCT overlay_path) FROM pair_changes")" = 4 ] \
-    || fail "maps share names: $(q "$T/n.sqlite" "SELECT overlay_path FROM pair_changes")"
-  for p in $(q "$T/n.sqlite" "SELECT overlay_path FROM pair_changes"); do
+  [ "$(q "$T/n.sqlite" "SELECT count(DISTINCT map_path) FROM pair_changes")" = 4 ] \
+    || fail "maps share names: $(q "$T/n.sqlite" "SELECT map_path FROM pair_changes")"
+  for p in $(q "$T/n.sqlite" "SELECT map_path FROM pair_changes"); do
     [ -f "$T/n.sqlite.artifacts/$p" ] || fail "map $p not written"
   done
   "$X" report --db "$T/n.sqlite" --all --out "$T/n/r" > /dev/null
