@@ -170,147 +170,144 @@ film_prediction (const PatientJob *j, gint64 scan_id)
   return NULL;
 }
 
-/* Registers every pair of the job, in visit order (the baseline film
- * first, so it stays in the cache's first slot), and the skips the chains
- * need while their films are at hand. */
+/* Registers pair @p of the job, and the skip the chains need while its
+ * films are at hand. */
 static void
-register_pairs (PatientJob *j, CxrFilmCache *films)
+register_pair (PatientJob *j, CxrFilmCache *films, CxrSeriesPair *p)
 {
   const CxrRegisterOptions *ro = &j->opt->reg;
-  for (guint k = 0; k < j->pairs->len; k++)
+  const CxrPairRow *r = &p->row;
+  p->transitivity_px = p->chain_prev_px = NAN;
+  g_autoptr (GError) err = NULL;
+  /* the film returned last is never evicted, so F stays valid */
+  const CxrRegisterFilm *F = cxr__film_cache_prepared (films, r->fixed_id, r->fixed_path,
+                                                       r->fixed_sha256, r->fixed_aspect, &err);
+  const CxrRegisterFilm *M = F ? cxr__film_cache_prepared (films, r->moving_id, r->moving_path,
+                                                           r->moving_sha256, r->moving_aspect, &err)
+                               : NULL;
+  if (M == NULL || !cxr_register_films (F, M, ro, &p->reg, &err))
     {
-      CxrSeriesPair *p = &g_array_index (j->pairs, CxrSeriesPair, k);
-      const CxrPairRow *r = &p->row;
-      p->transitivity_px = p->chain_prev_px = NAN;
-      g_autoptr (GError) err = NULL;
-      /* the film returned last is never evicted, so F stays valid */
-      const CxrRegisterFilm *F = cxr__film_cache_prepared (films, r->fixed_id, r->fixed_path,
-                                                           r->fixed_sha256, r->fixed_aspect, &err);
-      const CxrRegisterFilm *M
-          = F ? cxr__film_cache_prepared (films, r->moving_id, r->moving_path, r->moving_sha256,
-                                          r->moving_aspect, &err)
-              : NULL;
-      if (M == NULL || !cxr_register_films (F, M, ro, &p->reg, &err))
-        {
-          p->error = g_strdup (err ? err->message : "registration failed");
-          memset (&p->reg, 0, sizeof p->reg);
-          p->reg.status = CXR_REGISTER_FAILED;
-          p->reg.reason = "film could not be read";
-          continue;
-        }
-      const CxrImage *m
-          = cxr__film_cache_image (films, r->moving_id, r->moving_path, r->moving_sha256, NULL);
-      p->norm = 1024.0 / MAX (m->width, m->height);
-      const CxrPairRow *a;
-      if (!r->is_previous || (a = cxr__chain_skip_needed (j->pairs, j->stored, p)) == NULL)
-        continue;
-      M = cxr__film_cache_prepared (films, r->moving_id, r->moving_path, r->moving_sha256,
-                                    r->moving_aspect, NULL);
-      const CxrRegisterFilm *A
-          = M ? cxr__film_cache_prepared (films, a->fixed_id, a->fixed_path, a->fixed_sha256,
-                                          cxr__chain_fixed_aspect (a), NULL)
-              : NULL;
-      /* the chain composes global transforms: no deformable stage */
-      CxrRegisterOptions global = *ro;
-      global.no_deform = TRUE;
-      p->has_skip = A && cxr_register_films (A, M, &global, &p->skip, NULL);
+      p->error = g_strdup (err ? err->message : "registration failed");
+      memset (&p->reg, 0, sizeof p->reg);
+      p->reg.status = CXR_REGISTER_FAILED;
+      p->reg.reason = "film could not be read";
+      return;
     }
+  const CxrImage *m
+      = cxr__film_cache_image (films, r->moving_id, r->moving_path, r->moving_sha256, NULL);
+  p->norm = 1024.0 / MAX (m->width, m->height);
+  const CxrPairRow *a;
+  if (!r->is_previous || (a = cxr__chain_skip_needed (j->pairs, j->stored, p)) == NULL)
+    return;
+  M = cxr__film_cache_prepared (films, r->moving_id, r->moving_path, r->moving_sha256,
+                                r->moving_aspect, NULL);
+  const CxrRegisterFilm *A
+      = M ? cxr__film_cache_prepared (films, a->fixed_id, a->fixed_path, a->fixed_sha256,
+                                      cxr__chain_fixed_aspect (a), NULL)
+          : NULL;
+  /* the chain composes global transforms: no deformable stage */
+  CxrRegisterOptions global = *ro;
+  global.no_deform = TRUE;
+  p->has_skip = A && cxr_register_films (A, M, &global, &p->skip, NULL);
 }
 
 static void
-score_films (PatientJob *j, CxrFilmCache *films)
+score_film (PatientJob *j, CxrFilmCache *films, Scored *f)
 {
-  for (guint k = 0; k < j->films->len; k++)
+  g_autoptr (GError) err = NULL;
+  const CxrImage *im
+      = cxr__film_cache_image (films, f->row.scan_id, f->row.path, f->row.sha256, &err);
+  if (im == NULL)
     {
-      Scored *f = &g_array_index (j->films, Scored, k);
-      g_autoptr (GError) err = NULL;
-      const CxrImage *im
-          = cxr__film_cache_image (films, f->row.scan_id, f->row.path, f->row.sha256, &err);
-      if (im == NULL)
-        {
-          f->error = g_strdup (err->message);
-          continue;
-        }
-      gint64 t0 = g_get_monotonic_time ();
-      f->pred = cxr_model_predict (j->opt->model, im);
-      f->ms = (g_get_monotonic_time () - t0) / 1000.0;
+      f->error = g_strdup (err->message);
+      return;
     }
+  gint64 t0 = g_get_monotonic_time ();
+  f->pred = cxr_model_predict (j->opt->model, im);
+  f->ms = (g_get_monotonic_time () - t0) / 1000.0;
 }
 
 /* The lung fields of the films without them, and their masks written
  * (255 lung) as STORE.artifacts/lungs/IMAGE_INDEX.mask.png, made safe. */
 static void
-find_lungs (PatientJob *j, CxrFilmCache *films)
+find_lungs (PatientJob *j, CxrFilmCache *films, Lunged *f)
 {
-  for (guint k = 0; k < j->lunged->len; k++)
+  g_autoptr (GError) err = NULL;
+  const CxrLungFields *l
+      = cxr__film_cache_lungs (films, f->row.scan_id, f->row.path, f->row.sha256, &err);
+  if (l == NULL)
     {
-      Lunged *f = &g_array_index (j->lunged, Lunged, k);
-      g_autoptr (GError) err = NULL;
-      const CxrLungFields *l
-          = cxr__film_cache_lungs (films, f->row.scan_id, f->row.path, f->row.sha256, &err);
-      if (l == NULL)
-        {
-          f->error = g_strdup (err ? err->message : "no lung fields");
-          continue;
-        }
-      f->lungs = *l;
-      f->lungs.mask = NULL;
-      gsize n = (gsize) l->width * l->height;
-      g_autofree guint8 *px = g_new (guint8, n);
-      for (gsize i = 0; i < n; i++)
-        px[i] = l->mask[i] ? 255 : 0;
-      g_autofree char *safe = cxr__safe_name (f->row.image_index);
-      g_autofree char *file = g_strdup_printf ("%s.mask.png", safe);
-      g_autofree char *path = g_build_filename (j->lung_dir, file, NULL);
-      if (!cxr_image_save_png8 (px, l->width, l->height, 1, path, 6, &err))
-        f->error = g_strdup (err->message);
-      else
-        f->mask_rel = g_strdup_printf ("lungs/%s", file);
+      f->error = g_strdup (err ? err->message : "no lung fields");
+      return;
     }
+  f->lungs = *l;
+  f->lungs.mask = NULL;
+  gsize n = (gsize) l->width * l->height;
+  g_autofree guint8 *px = g_new (guint8, n);
+  for (gsize i = 0; i < n; i++)
+    px[i] = l->mask[i] ? 255 : 0;
+  g_autofree char *safe = cxr__safe_name (f->row.image_index);
+  g_autofree char *file = g_strdup_printf ("%s.mask.png", safe);
+  g_autofree char *path = g_build_filename (j->lung_dir, file, NULL);
+  if (!cxr_image_save_png8 (px, l->width, l->height, 1, path, 6, &err))
+    f->error = g_strdup (err->message);
+  else
+    f->mask_rel = g_strdup_printf ("lungs/%s", file);
 }
 
 static void
-compare_pairs (PatientJob *j, CxrFilmCache *films)
+compare_pair (PatientJob *j, CxrFilmCache *films, Cmp *c)
 {
-  for (guint k = 0; k < j->cmps->len; k++)
-    {
-      Cmp *c = &g_array_index (j->cmps, Cmp, k);
-      const CxrPairRow *r = c->row;
-      if (c->reg->status == CXR_REGISTER_FAILED)
-        continue;
-      g_autoptr (GError) err = NULL;
-      const CxrImage *f
-          = cxr__film_cache_image (films, r->fixed_id, r->fixed_path, r->fixed_sha256, &err);
-      const CxrImage *m
-          = f ? cxr__film_cache_image (films, r->moving_id, r->moving_path, r->moving_sha256, &err)
-              : NULL;
-      CxrDiffOptions dopt = j->opt->diff;
-      dopt.model = j->opt->model;
-      dopt.fixed_prediction = film_prediction (j, r->fixed_id);
-      dopt.moving_prediction = film_prediction (j, r->moving_id);
-      /* the pair's films stay in the cache's two last slots: their lungs too */
-      dopt.fixed_lungs
-          = m ? cxr__film_cache_lungs (films, r->fixed_id, r->fixed_path, r->fixed_sha256, NULL)
-              : NULL;
-      dopt.moving_lungs
-          = m ? cxr__film_cache_lungs (films, r->moving_id, r->moving_path, r->moving_sha256, NULL)
-              : NULL;
-      g_autofree char *png
-          = j->artifacts ? g_strdup_printf ("%s/%s.map.png", j->artifacts, r->stem) : NULL;
-      dopt.map_png = png;
-      /* the maps follow the global transform unless map_deform: the field
+  {
+    const CxrPairRow *r = c->row;
+    if (c->reg->status == CXR_REGISTER_FAILED)
+      return;
+    g_autoptr (GError) err = NULL;
+    const CxrImage *f
+        = cxr__film_cache_image (films, r->fixed_id, r->fixed_path, r->fixed_sha256, &err);
+    const CxrImage *m
+        = f ? cxr__film_cache_image (films, r->moving_id, r->moving_path, r->moving_sha256, &err)
+            : NULL;
+    CxrDiffOptions dopt = j->opt->diff;
+    dopt.model = j->opt->model;
+    dopt.fixed_prediction = film_prediction (j, r->fixed_id);
+    dopt.moving_prediction = film_prediction (j, r->moving_id);
+    /* the pair's films stay in the cache's two last slots: their lungs too */
+    dopt.fixed_lungs
+        = m ? cxr__film_cache_lungs (films, r->fixed_id, r->fixed_path, r->fixed_sha256, NULL)
+            : NULL;
+    dopt.moving_lungs
+        = m ? cxr__film_cache_lungs (films, r->moving_id, r->moving_path, r->moving_sha256, NULL)
+            : NULL;
+    g_autofree char *png
+        = j->artifacts ? g_strdup_printf ("%s/%s.map.png", j->artifacts, r->stem) : NULL;
+    dopt.map_png = png;
+    /* the maps follow the global transform unless map_deform: the field
        * bends around a growing nodule and erases its growth (see
        * pipeline.h) */
-      CxrRegistration mreg = *c->reg;
-      if (!j->opt->map_deform)
-        mreg.field.nx = mreg.field.ny = 0;
-      if (m && cxr_diff_pair (f, m, &mreg, r->fixed_spacing_mm, &dopt, &c->diff, &err))
-        c->done = TRUE;
-      else
-        c->error = g_strdup (err ? err->message : "difference map failed");
-    }
+    CxrRegistration mreg = *c->reg;
+    if (!j->opt->map_deform)
+      mreg.field.nx = mreg.field.ny = 0;
+    if (m && cxr_diff_pair (f, m, &mreg, r->fixed_spacing_mm, &dopt, &c->diff, &err))
+      c->done = TRUE;
+    else
+      c->error = g_strdup (err ? err->message : "difference map failed");
+  }
 }
 
+static int
+cmp_int (gconstpointer a, gconstpointer b)
+{
+  int x = *(const int *) a, y = *(const int *) b;
+  return (x > y) - (x < y);
+}
+
+/* One sweep over the patient's films in visit order, so that each film is
+ * decoded (and its lung fields found) once: at each visit its lung fields
+ * and its prediction, then the pairs that end at it, registered and
+ * compared while their films are in the cache (which keeps the first film
+ * loaded, the baseline, and the last three). The chain checks need every
+ * registration, and come last; they change statuses, not transforms. */
 static void
 worker (gpointer data, gpointer user_data)
 {
@@ -318,12 +315,35 @@ worker (gpointer data, gpointer user_data)
   GAsyncQueue *done = user_data;
   CxrFilmCache films;
   cxr__film_cache_init (&films, &j->opt->limits, &j->opt->reg, j->opt->lung_model);
-  register_pairs (j, &films);
+  g_autoptr (GArray) visits = g_array_new (FALSE, FALSE, sizeof (int));
+  for (guint k = 0; k < j->lunged->len; k++)
+    g_array_append_val (visits, g_array_index (j->lunged, Lunged, k).row.visit);
+  for (guint k = 0; k < j->films->len; k++)
+    g_array_append_val (visits, g_array_index (j->films, Scored, k).row.visit);
+  for (guint k = 0; k < j->pairs->len; k++)
+    g_array_append_val (visits, g_array_index (j->pairs, CxrSeriesPair, k).row.moving_visit);
+  for (guint k = 0; k < j->cmps->len; k++)
+    g_array_append_val (visits, g_array_index (j->cmps, Cmp, k).row->moving_visit);
+  g_array_sort (visits, cmp_int);
+  for (guint v = 0; v < visits->len; v++)
+    {
+      int visit = g_array_index (visits, int, v);
+      if (v > 0 && visit == g_array_index (visits, int, v - 1))
+        continue;
+      for (guint k = 0; k < j->lunged->len; k++)
+        if (g_array_index (j->lunged, Lunged, k).row.visit == visit)
+          find_lungs (j, &films, &g_array_index (j->lunged, Lunged, k));
+      for (guint k = 0; k < j->films->len; k++)
+        if (g_array_index (j->films, Scored, k).row.visit == visit)
+          score_film (j, &films, &g_array_index (j->films, Scored, k));
+      for (guint k = 0; k < j->pairs->len; k++)
+        if (g_array_index (j->pairs, CxrSeriesPair, k).row.moving_visit == visit)
+          register_pair (j, &films, &g_array_index (j->pairs, CxrSeriesPair, k));
+      for (guint k = 0; k < j->cmps->len; k++)
+        if (g_array_index (j->cmps, Cmp, k).row->moving_visit == visit)
+          compare_pair (j, &films, &g_array_index (j->cmps, Cmp, k));
+    }
   cxr__chain_check (j->pairs, j->stored);
-  /* Films first: the difference maps reuse their predictions. */
-  find_lungs (j, &films);
-  score_films (j, &films);
-  compare_pairs (j, &films);
   cxr__film_cache_clear (&films);
   g_async_queue_push (done, j);
 }

@@ -204,8 +204,8 @@ stored_transform (sqlite3_stmt *st, int col, CxrRegistration *r)
 /* The first columns of a pair's row (PAIR_HEAD_COLUMNS, over scans f
  * and m): fixed and moving scan ids, the kinds grouped ("previous",
  * "baseline" or both), fixed and moving paths and hashes. */
-#define PAIR_HEAD_COLUMNS "f.path, m.path, f.sha256, m.sha256"
-#define PAIR_HEAD_N       7
+#define PAIR_HEAD_COLUMNS "f.path, m.path, f.sha256, m.sha256, f.visit, m.visit"
+#define PAIR_HEAD_N       9
 
 static CxrPairRow
 pair_head (sqlite3_stmt *st)
@@ -218,6 +218,8 @@ pair_head (sqlite3_stmt *st)
   p.moving_path = g_strdup (cxr__col_text (st, 4));
   p.fixed_sha256 = g_strdup (cxr__col_text (st, 5));
   p.moving_sha256 = g_strdup (cxr__col_text (st, 6));
+  p.fixed_visit = sqlite3_column_int (st, 7);
+  p.moving_visit = sqlite3_column_int (st, 8);
   return p;
 }
 
@@ -276,8 +278,8 @@ load_films (CxrStore *store, const char *patient_id, const char *table, gint64 m
             GArray *films, GError **error)
 {
   g_autofree char *sql = g_strdup_printf (
-      "SELECT f.scan_id, f.path, f.sha256, f.image_index, f.pixel_spacing_mm, a.pixel_aspect"
-      "  FROM frontal_scans f JOIN scan_pixel_aspect a USING (scan_id)"
+      "SELECT f.scan_id, f.path, f.sha256, f.image_index, f.pixel_spacing_mm, a.pixel_aspect,"
+      " f.visit FROM frontal_scans f JOIN scan_pixel_aspect a USING (scan_id)"
       " WHERE f.patient_id = ?1 AND NOT EXISTS"
       " (SELECT 1 FROM %s e WHERE e.scan_id = f.scan_id AND e.model_id = ?2) ORDER BY f.visit",
       table);
@@ -290,7 +292,8 @@ load_films (CxrStore *store, const char *patient_id, const char *table, gint64 m
     {
       CxrFilmRow f = { sqlite3_column_int64 (fs, 0),     g_strdup (cxr__col_text (fs, 1)),
                        g_strdup (cxr__col_text (fs, 2)), g_strdup (cxr__col_text (fs, 3)),
-                       cxr__col_double (fs, 4),          sqlite3_column_double (fs, 5) };
+                       cxr__col_double (fs, 4),          sqlite3_column_double (fs, 5),
+                       sqlite3_column_int (fs, 6) };
       g_array_append_val (films, f);
     }
   sqlite3_finalize (fs);

@@ -102,6 +102,7 @@ typedef struct {
   char *image_index;
   double spacing_mm; /* pixel width in the patient, NAN unknown */
   double aspect;     /* pixel height over width in the patient */
+  int visit;         /* scans.visit (analysis rows; 0 elsewhere) */
 } CxrFilmRow;
 
 void cxr__film_row_clear (gpointer row);
@@ -118,6 +119,7 @@ typedef struct {
   CxrRegistration stored;             /* stored pairs: the transform and status */
   char *stem;                         /* with maps: artifact file name without extension */
   double fixed_spacing_mm;            /* with maps: of FIXED, NAN unknown */
+  int fixed_visit, moving_visit;      /* scans.visit */
 } CxrPairRow;
 
 void cxr__pair_row_clear (gpointer row);
