@@ -166,7 +166,7 @@ write_map_png (const float *d, const float *mask, int w, int h, const char *path
       long q = lround (d[i] / scale);
       px[i] = mask[i] > 0.5f ? (guint8) (128 + CLAMP (q, -127, 127)) : 0;
     }
-  if (!cxr_image_save_png8 (px, w, h, 1, path, 6, error))
+  if (!cxr_image_save_png8 (px, w, h, 1, path, 1, error))
     return NAN;
   return scale;
 }

@@ -249,7 +249,7 @@ find_lungs (PatientJob *j, CxrFilmCache *films, Lunged *f)
   g_autofree char *safe = cxr__safe_name (f->row.image_index);
   g_autofree char *file = g_strdup_printf ("%s.mask.png", safe);
   g_autofree char *path = g_build_filename (j->lung_dir, file, NULL);
-  if (!cxr_image_save_png8 (px, l->width, l->height, 1, path, 6, &err))
+  if (!cxr_image_save_png8 (px, l->width, l->height, 1, path, 1, &err))
     f->error = g_strdup (err->message);
   else
     f->mask_rel = g_strdup_printf ("lungs/%s", file);
