@@ -598,7 +598,8 @@ lung_model_row (CxrStore *store, const CxrLungModel *m, GError **error)
  * cxr_pipeline_calibrate:
  * `cxrtrack calibrate`: the test-retest limits of @opt->model, derived
  * from the store's films (calibrate.c; again, with @force, when it has
- * them), or copied from @opt->limits_from, as one run.
+ * them), or copied from @opt->limits_from, then every patient flagged
+ * against them, as one run.
  */
 gboolean
 cxr_pipeline_calibrate (CxrStore *store, const CxrAnalyzeOptions *opt, gboolean force,
@@ -619,6 +620,12 @@ cxr_pipeline_calibrate (CxrStore *store, const CxrAnalyzeOptions *opt, gboolean 
     ok = (!force || cxr__store_delete_limits (store, model_id, error))
          && cxr_progression_calibrate (store, opt->model, opt->lung_model, model_id,
                                        &opt->progression, error);
+  /* the flags were made against the limits before: made again (which also
+   * derives the visit-to-visit limits) */
+  guint64 n_flagged = 0;
+  if (ok)
+    ok = cxr_progression_flag_all (store, opt->model, model_id, &opt->progression, run, &n_flagged,
+                                   error);
   cxr_store_run_end (store, run, ok, NULL);
   return ok;
 }

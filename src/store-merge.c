@@ -141,7 +141,10 @@ copy_sql (CxrStore *store, const char *t, GError **error)
         {
           g_string_append_printf (sel, "%s(SELECT new FROM temp.merge_scans WHERE old = t.%s)", sep,
                                   c);
-          g_string_append_printf (where, " AND t.%s IN (SELECT old FROM temp.merge_scans)", c);
+          /* unary +: a filter on a scan of t, never the driver of the
+           * loop (two IN lists on a key's columns would be searched as
+           * their cross product) */
+          g_string_append_printf (where, " AND +t.%s IN (SELECT old FROM temp.merge_scans)", c);
         }
       else if (g_str_equal (c, "model_id"))
         g_string_append_printf (sel, "%s(SELECT new FROM temp.merge_models WHERE old = t.%s)", sep,
@@ -285,14 +288,15 @@ copy_artifacts (CxrStore *store, const char *src_dir, const char *dst_dir, CxrMe
 {
   sqlite3_stmt *st = cxr__store_prepare (
       store,
+      /* unary +: see copy_sql */
       "SELECT overlay_path FROM src.pair_changes WHERE overlay_path IS NOT NULL"
-      "  AND fixed_scan_id IN (SELECT old FROM temp.merge_scans)"
-      "  AND moving_scan_id IN (SELECT old FROM temp.merge_scans) UNION "
+      "  AND +fixed_scan_id IN (SELECT old FROM temp.merge_scans)"
+      "  AND +moving_scan_id IN (SELECT old FROM temp.merge_scans) UNION "
       "SELECT map_path FROM src.pair_changes WHERE map_path IS NOT NULL"
-      "  AND fixed_scan_id IN (SELECT old FROM temp.merge_scans)"
-      "  AND moving_scan_id IN (SELECT old FROM temp.merge_scans) UNION "
+      "  AND +fixed_scan_id IN (SELECT old FROM temp.merge_scans)"
+      "  AND +moving_scan_id IN (SELECT old FROM temp.merge_scans) UNION "
       "SELECT mask_path FROM src.lung_fields WHERE mask_path IS NOT NULL"
-      "  AND scan_id IN (SELECT old FROM temp.merge_scans)",
+      "  AND +scan_id IN (SELECT old FROM temp.merge_scans)",
       error);
   if (st == NULL)
     return FALSE;

@@ -29,6 +29,19 @@ q() { "$CXRTRACK" sql --db "$DB" --format csv "$1" | tr -d '\r' | tail -1; }
 grep -q "difference maps 1," "$T/again" || fail "old map not remade: $(cat "$T/again")"
 [ "$(q "SELECT count(*) FROM pair_changes WHERE trend_score IS NULL")" = 0 ] || fail "trend_score still missing"
 "$CXRTRACK" report --db "$DB" --all --out "$T/r" > "$T/out" || { cat "$T/out"; fail "report --all"; }
+# pages written in parallel are the pages written one at a time
+"$CXRTRACK" report --db "$DB" --all --out "$T/r1" --jobs 1 > /dev/null || fail "report --jobs 1"
+for f in "$T"/r/*.html; do cmp -s "$f" "$T/r1/$(basename "$f")" || fail "$(basename "$f") differs with --jobs 1"; done
+[ "$(ls "$T/r1" | grep -c '^patient_')" = 4 ] || fail "pages with --jobs 1: $(ls "$T/r1")"
+# --flagged: the index, and the flagged patients' pages only
+"$CXRTRACK" report --db "$DB" --all --flagged --out "$T/rf" > /dev/null || fail "report --flagged"
+nf=$(q "SELECT count(DISTINCT patient_id) FROM progression_flags WHERE kind IN ('slow_progression', 'acute_change', 'unconfirmed_change')")
+[ "$(ls "$T/rf" | grep -c '^patient_')" = "$nf" ] || fail "--flagged wrote $(ls "$T/rf" | grep -c '^patient_') pages for $nf flagged patients"
+[ -f "$T/rf/index.html" ] || fail "--flagged: no index"
+# the change overlays are drawn from the stored 8-bit maps
+[ "$(q "SELECT count(*) FROM pair_changes WHERE map_path LIKE '%.map.png' AND map_scale > 0 AND overlay_path IS NULL")" \
+  = "$(q "SELECT count(*) FROM pair_changes")" ] || fail "maps not stored as 8-bit PNG with a scale"
+grep -q 'alt="difference"' "$T/r/patient_1543.html" || fail "no change overlay on the page"
 grep -q "and 4 patient pages" "$T/out" || fail "pages: $(cat "$T/out")"
 "$CXRTRACK" report --db "$DB" --patient 2633 --out "$T/r" --format json > /dev/null
 /usr/bin/python3 - "$T/r/patient_2633.json" <<'PY' || fail "json report"
