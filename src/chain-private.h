@@ -23,6 +23,7 @@ typedef struct {
   double norm;            /* px of a 1024-px film per px of MOVING */
   gboolean has_skip;      /* skip: the film before the previous one -> moving, */
   CxrRegistration skip;   /* made for the consecutive chain only */
+  gboolean upside_down;   /* MOVING lines up with FIXED turned half a turn */
 } CxrSeriesPair;
 
 /* A registration stored by an earlier run (row.stored). */

@@ -274,3 +274,18 @@ cxr__blur (float *img, int w, int h, double sigma, float *tmp)
   box_cols (tmp, img, w, h, r, inv, buf);
   g_free (buf);
 }
+
+/**
+ * cxr_image_rotate_180:
+ * Returns: (transfer full): @image turned half a turn (a film stored
+ * upside down, set right).
+ */
+CxrImage *
+cxr_image_rotate_180 (const CxrImage *image)
+{
+  CxrImage *out = cxr_image_new (image->width, image->height);
+  gsize n = (gsize) image->width * image->height;
+  for (gsize i = 0; i < n; i++)
+    out->data[i] = image->data[n - 1 - i];
+  return out;
+}

@@ -417,6 +417,33 @@ cxr_lung_fields_free (CxrLungFields *l)
   g_free (l);
 }
 
+/**
+ * cxr_lung_fields_rotate_180:
+ * Returns: (transfer full): the lung fields of the film turned half a
+ * turn: the mask turned with it, and as the segmenter names lungs by their
+ * side of the image (1 on the image's left), the two labels, areas and
+ * the box swapped to match.
+ */
+CxrLungFields *
+cxr_lung_fields_rotate_180 (const CxrLungFields *l)
+{
+  CxrLungFields *r = g_memdup2 (l, sizeof *l);
+  gsize n = (gsize) l->width * l->height;
+  r->mask = g_new (guint8, n);
+  for (gsize i = 0; i < n; i++)
+    {
+      guint8 v = l->mask[n - 1 - i];
+      r->mask[i] = v == 1 ? 2 : v == 2 ? 1 : v;
+    }
+  r->right_area_px = l->left_area_px;
+  r->left_area_px = l->right_area_px;
+  r->bbox_x0 = l->width - 1 - l->bbox_x1;
+  r->bbox_x1 = l->width - 1 - l->bbox_x0;
+  r->bbox_y0 = l->height - 1 - l->bbox_y1;
+  r->bbox_y1 = l->height - 1 - l->bbox_y0;
+  return r;
+}
+
 /* The grid masks of both lungs (n x n, 0/1) resampled bilinearly to the
  * film and cut at 0.5: 1 right, 2 left. Grid pixel u covers film
  * coordinates around (u + 0.5) * W / n - 0.5. */

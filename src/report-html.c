@@ -386,6 +386,9 @@ section_films (Page *pg)
       g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", evk, evp);
       if (!g_str_equal (f->status, "ok"))
         g_string_append_printf (h, " <span class=\"badge b-%s\">%s</span>", es, es);
+      if (f->upside_down)
+        g_string_append (h, " <span class=\"badge b-invalid\">stored upside down: its pairs"
+                            " are not registered</span>");
       if (g_hash_table_contains (pg->changed, GINT_TO_POINTER (f->scan_id)))
         g_string_append (h, " <span class=\"badge b-changed\">file changed since ingest: "
                             "not shown</span>");

@@ -65,6 +65,8 @@ films (JsonBuilder *jb, const CxrReportData *d)
       add_string_or_null (jb, "error", f->error);
       json_builder_set_member_name (jb, "visit");
       json_builder_add_int_value (jb, f->visit);
+      json_builder_set_member_name (jb, "upside_down");
+      json_builder_add_boolean_value (jb, f->upside_down);
       json_builder_end_object (jb);
     }
   json_builder_end_array (jb);

@@ -462,7 +462,7 @@ struct _CxrAnalysisWriter {
   CxrStore *store;
   const CxrModel *model;
   gint64 model_id, lung_model_id, run_id;
-  sqlite3_stmt *reg, *emb, *pred, *heat, *chg, *fchg, *zone, *lungs;
+  sqlite3_stmt *reg, *emb, *pred, *heat, *chg, *fchg, *zone, *lungs, *orient;
 };
 
 void
@@ -470,7 +470,8 @@ cxr__analysis_writer_free (CxrAnalysisWriter *w)
 {
   if (w == NULL)
     return;
-  sqlite3_stmt *all[] = { w->reg, w->emb, w->pred, w->heat, w->chg, w->fchg, w->zone, w->lungs };
+  sqlite3_stmt *all[]
+      = { w->reg, w->emb, w->pred, w->heat, w->chg, w->fchg, w->zone, w->lungs, w->orient };
   for (guint k = 0; k < G_N_ELEMENTS (all); k++)
     sqlite3_finalize (all[k]);
   g_free (w);
@@ -493,7 +494,8 @@ cxr__analysis_writer_new (CxrStore *store, const CxrModel *model, gint64 model_i
   w->model_id = model_id;
   w->lung_model_id = lung_model_id;
   w->run_id = run_id;
-  if (!cxr__store_prepare_all (store, error, &w->reg, insert_registration, NULL))
+  if (!cxr__store_prepare_all (store, error, &w->reg, insert_registration, &w->orient,
+                               "UPDATE scans SET orientation = ? WHERE scan_id = ?", NULL))
     return NULL;
   if (model
       && !cxr__store_prepare_all (store, error, &w->emb, insert_embedding, &w->pred,
@@ -506,6 +508,19 @@ cxr__analysis_writer_new (CxrStore *store, const CxrModel *model, gint64 model_i
   if (lung_model_id > 0 && !cxr__store_prepare_all (store, error, &w->lungs, insert_lungs, NULL))
     return NULL;
   return g_steal_pointer (&w);
+}
+
+/**
+ * cxr__analysis_write_orientation:
+ * What analyze found of how film @scan_id is stored ("upside_down").
+ */
+gboolean
+cxr__analysis_write_orientation (CxrAnalysisWriter *w, gint64 scan_id, const char *orientation,
+                                 GError **error)
+{
+  sqlite3_bind_text (w->orient, 1, orientation, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (w->orient, 2, scan_id);
+  return cxr__store_step_done (w->store, w->orient, "storing a film's orientation", error);
 }
 
 /**

@@ -159,6 +159,8 @@ CxrAnalysisWriter *cxr__analysis_writer_new (CxrStore *store, const CxrModel *mo
 void cxr__analysis_writer_free (CxrAnalysisWriter *w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrAnalysisWriter, cxr__analysis_writer_free)
 
+gboolean cxr__analysis_write_orientation (CxrAnalysisWriter *w, gint64 scan_id,
+                                          const char *orientation, GError **error);
 gboolean cxr__analysis_write_registration (CxrAnalysisWriter *w, const CxrPairRow *pair,
                                            const char *kind, const CxrRegistration *reg,
                                            double chain_px, const char *error_text,
@@ -265,6 +267,7 @@ typedef struct {
   gint64 scan_id;
   char *image_index, *view_kind, *view_position, *status, *error, *path, *labels, *sha256;
   char *lung_mask_path; /* its plausible lung fields' mask (in STORE.artifacts), or NULL */
+  gboolean upside_down; /* scans.orientation: analyze found it stored upside down */
   int visit;
   double day, age; /* NAN unknown */
 } CxrReportFilm;

@@ -94,7 +94,7 @@ cxr__store_patient_films (CxrStore *store, const char *pid, GError **error)
       "SELECT scan_id, image_index, view_kind, view_position, status, error, path, finding_labels,"
       " sha256, visit, coalesce(julianday(study_date), day_offset), age_years,"
       " (SELECT mask_path FROM lung_fields l WHERE l.scan_id = s.scan_id AND l.status = 'ok'"
-      "   ORDER BY model_id DESC LIMIT 1)"
+      "   ORDER BY model_id DESC LIMIT 1), orientation = 'upside_down'"
       " FROM scans s WHERE patient_id = ? ORDER BY visit",
       error);
   if (st == NULL)
@@ -113,6 +113,7 @@ cxr__store_patient_films (CxrStore *store, const char *pid, GError **error)
       f.day = cxr__col_double (st, 10);
       f.age = cxr__col_double (st, 11);
       f.lung_mask_path = g_strdup (cxr__col_text (st, 12));
+      f.upside_down = sqlite3_column_int (st, 13);
       g_array_append_val (films, f);
     }
   sqlite3_finalize (st);

@@ -70,6 +70,7 @@ CxrImage *cxr_image_load_checked (const char *path, const char *sha256,
 guint8 *cxr_image_read_file (const char *path, const CxrImageLimits *limits, gsize *len,
                              GError **error);
 CxrImage *cxr_image_resize (const CxrImage *image, int width, int height);
+CxrImage *cxr_image_rotate_180 (const CxrImage *image);
 gboolean cxr_image_save_png (const CxrImage *image, const char *path, int compression,
                              GError **error);
 GBytes *cxr_image_encode_png8 (const guint8 *pixels, int width, int height, int channels,

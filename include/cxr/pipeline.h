@@ -38,10 +38,11 @@ typedef struct {
                                    * halves what the trend finds; real pairs score alike) */
   CxrDiffOptions diff;            /* overlay_png and map_npy are set per pair */
   CxrProgressionOptions progression;
-  CxrShard shard;          /* only this shard's patients (n = 0: all) */
-  gboolean no_flags;       /* stop before the test-retest limits and flags (a shard
+  CxrShard shard;                /* only this shard's patients (n = 0: all) */
+  gboolean no_flags;             /* stop before the test-retest limits and flags (a shard
                             * of a cohort: they are derived after the merge) */
-  const char *limits_from; /* copy the test-retest limits from this store, or NULL */
+  const char *limits_from;       /* copy the test-retest limits from this store, or NULL */
+  gboolean no_orientation_check; /* do not look for films stored upside down */
   CxrAnalyzeProgress progress;
   gpointer progress_data;
 } CxrAnalyzeOptions;
@@ -56,6 +57,7 @@ struct _CxrAnalyzeSummary {
   guint64 n_cross_view;
   guint64 n_intransitive;      /* rows stored whose chain exceeded max_transitivity_px */
   guint64 n_pair_signals;      /* pair_signals rows written (registration-independent) */
+  guint64 n_upside_down;       /* films found stored upside down */
   guint64 n_inferred;          /* films embedded and scored */
   guint64 n_lungs;             /* films whose lung fields were found */
   guint64 n_lungs_implausible; /* ... of them not plausible lungs */

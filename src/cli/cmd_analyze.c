@@ -78,6 +78,11 @@ cli_print_analyze (const CxrAnalyzeSummary *s, const CxrAnalyzeOptions *opt)
           " (information); %.0f ms per pair\n",
           s->n_pairs, s->n_ok, s->n_low, s->n_failed, s->n_cross_view, s->n_intransitive,
           s->n_pairs ? s->register_ms / s->n_pairs : 0.0);
+  if (s->n_upside_down)
+    printf (
+        "  films stored upside down (their pairs failed, scans.orientation set): %" G_GUINT64_FORMAT
+        "\n",
+        s->n_upside_down);
   if (opt->lung_model)
     printf ("  lung fields of %" G_GUINT64_FORMAT " films (%" G_GUINT64_FORMAT
             " implausible), %.0f ms per film\n",
@@ -111,7 +116,7 @@ cmd_analyze (int argc, char **argv)
   g_autofree char *shard = NULL, *limits_from = NULL;
   int jobs = 0;
   gboolean no_diff = FALSE, no_model = FALSE, no_lungs = FALSE, no_deform = FALSE,
-           map_deform = FALSE, no_flags = FALSE;
+           map_deform = FALSE, no_flags = FALSE, no_orient = FALSE;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
     { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Patients in parallel (default: one per core)",
@@ -133,6 +138,8 @@ cmd_analyze (int argc, char **argv)
     { "map-deform", 0, 0, G_OPTION_ARG_NONE, &map_deform,
       "Difference maps through the deformable field as well (default: the global transform)",
       NULL },
+    { "no-orientation-check", 0, 0, G_OPTION_ARG_NONE, &no_orient,
+      "Do not look for films stored upside down (where a pair does not line up)", NULL },
     { "no-flags", 0, 0, G_OPTION_ARG_NONE, &no_flags,
       "Stop before the test-retest limits and progression flags (a shard: merge derives them)",
       NULL },
@@ -174,6 +181,7 @@ cmd_analyze (int argc, char **argv)
   opt.no_flags = no_flags;
   opt.limits_from = limits_from;
   opt.reg.no_deform = no_deform;
+  opt.no_orientation_check = no_orient;
   opt.map_deform = map_deform;
   if (config && !cxr_progression_load_config (config, &opt.progression, &error))
     return cli_fail (error);
