@@ -193,16 +193,18 @@ static const char reason_upside_down[]
 static const char reason_fixed_upside_down[]
     = "the earlier film is stored upside down (see its own pairs)";
 
-static gboolean
-flagged_upside_down (const PatientJob *j, gint64 scan_id)
+/* The first of the job's pairs that found film @scan_id upside down, or
+ * -1. */
+static int
+first_upside_down (const PatientJob *j, gint64 scan_id)
 {
   for (guint k = 0; k < j->pairs->len; k++)
     {
       const CxrSeriesPair *q = &g_array_index (j->pairs, CxrSeriesPair, k);
       if (q->upside_down && q->row.moving_id == scan_id)
-        return TRUE;
+        return (int) k;
     }
-  return FALSE;
+  return -1;
 }
 
 static void
@@ -232,7 +234,7 @@ check_upside_down (PatientJob *j, CxrFilmCache *films, CxrSeriesPair *p)
   double as_stored = isnan (p->reg.ncc_global) ? p->reg.ncc_before : p->reg.ncc_global;
   if (!(alt.ncc_global > (isnan (as_stored) ? -1.0 : as_stored) + ORIENT_MARGIN))
     return;
-  gboolean fixed_turned = flagged_upside_down (j, r->fixed_id);
+  gboolean fixed_turned = first_upside_down (j, r->fixed_id) >= 0;
   p->upside_down = !fixed_turned;
   p->reg.status = CXR_REGISTER_FAILED;
   p->reg.reason = fixed_turned ? reason_fixed_upside_down : reason_upside_down;
@@ -329,41 +331,38 @@ find_lungs (PatientJob *j, CxrFilmCache *films, Lunged *f)
 static void
 compare_pair (PatientJob *j, CxrFilmCache *films, Cmp *c)
 {
-  {
-    const CxrPairRow *r = c->row;
-    if (c->reg->status == CXR_REGISTER_FAILED)
-      return;
-    g_autoptr (GError) err = NULL;
-    const CxrImage *f
-        = cxr__film_cache_image (films, r->fixed_id, r->fixed_path, r->fixed_sha256, &err);
-    const CxrImage *m
-        = f ? cxr__film_cache_image (films, r->moving_id, r->moving_path, r->moving_sha256, &err)
-            : NULL;
-    CxrDiffOptions dopt = j->opt->diff;
-    dopt.model = j->opt->model;
-    dopt.fixed_prediction = film_prediction (j, r->fixed_id);
-    dopt.moving_prediction = film_prediction (j, r->moving_id);
-    /* the pair's films stay in the cache's two last slots: their lungs too */
-    dopt.fixed_lungs
-        = m ? cxr__film_cache_lungs (films, r->fixed_id, r->fixed_path, r->fixed_sha256, NULL)
-            : NULL;
-    dopt.moving_lungs
-        = m ? cxr__film_cache_lungs (films, r->moving_id, r->moving_path, r->moving_sha256, NULL)
-            : NULL;
-    g_autofree char *png
-        = j->artifacts ? g_strdup_printf ("%s/%s.map.png", j->artifacts, r->stem) : NULL;
-    dopt.map_png = png;
-    /* the maps follow the global transform unless map_deform: the field
-       * bends around a growing nodule and erases its growth (see
-       * pipeline.h) */
-    CxrRegistration mreg = *c->reg;
-    if (!j->opt->map_deform)
-      mreg.field.nx = mreg.field.ny = 0;
-    if (m && cxr_diff_pair (f, m, &mreg, r->fixed_spacing_mm, &dopt, &c->diff, &err))
-      c->done = TRUE;
-    else
-      c->error = g_strdup (err ? err->message : "difference map failed");
-  }
+  const CxrPairRow *r = c->row;
+  if (c->reg->status == CXR_REGISTER_FAILED)
+    return;
+  g_autoptr (GError) err = NULL;
+  const CxrImage *f
+      = cxr__film_cache_image (films, r->fixed_id, r->fixed_path, r->fixed_sha256, &err);
+  const CxrImage *m
+      = f ? cxr__film_cache_image (films, r->moving_id, r->moving_path, r->moving_sha256, &err)
+          : NULL;
+  CxrDiffOptions dopt = j->opt->diff;
+  dopt.model = j->opt->model;
+  dopt.fixed_prediction = film_prediction (j, r->fixed_id);
+  dopt.moving_prediction = film_prediction (j, r->moving_id);
+  /* the pair's films stay in the cache's two last slots: their lungs too */
+  dopt.fixed_lungs
+      = m ? cxr__film_cache_lungs (films, r->fixed_id, r->fixed_path, r->fixed_sha256, NULL) : NULL;
+  dopt.moving_lungs
+      = m ? cxr__film_cache_lungs (films, r->moving_id, r->moving_path, r->moving_sha256, NULL)
+          : NULL;
+  g_autofree char *png
+      = j->artifacts ? g_strdup_printf ("%s/%s.map.png", j->artifacts, r->stem) : NULL;
+  dopt.map_png = png;
+  /* the maps follow the global transform unless map_deform: the field
+   * bends around a growing nodule and erases its growth (see
+   * pipeline.h) */
+  CxrRegistration mreg = *c->reg;
+  if (!j->opt->map_deform)
+    mreg.field.nx = mreg.field.ny = 0;
+  if (m && cxr_diff_pair (f, m, &mreg, r->fixed_spacing_mm, &dopt, &c->diff, &err))
+    c->done = TRUE;
+  else
+    c->error = g_strdup (err ? err->message : "difference map failed");
 }
 
 static int
@@ -525,13 +524,8 @@ write_pairs (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError *
           s->n_intransitive += chain > j->opt->max_transitivity_px;
         }
       s->register_ms += r->elapsed_ms + (p->has_skip ? p->skip.elapsed_ms : 0);
-      gboolean counted = FALSE;
-      for (guint e = 0; e < k; e++)
-        counted
-            = counted
-              || (g_array_index (j->pairs, CxrSeriesPair, e).upside_down
-                  && g_array_index (j->pairs, CxrSeriesPair, e).row.moving_id == p->row.moving_id);
-      if (p->upside_down && !counted)
+      /* a film found turned is written and counted once, by its first pair */
+      if (p->upside_down && first_upside_down (j, p->row.moving_id) == (int) k)
         {
           if (!cxr__analysis_write_orientation (w, p->row.moving_id, "upside_down", error))
             return FALSE;

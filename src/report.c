@@ -289,6 +289,14 @@ typedef struct {
   GError *error;        /* the first one; the others stop when set */
 } PageRun;
 
+static void
+stats_add (CxrReportStats *to, const CxrReportStats *from)
+{
+  to->n_pages += from->n_pages;
+  to->n_missing_artifacts += from->n_missing_artifacts;
+  to->n_changed_films += from->n_changed_films;
+}
+
 static gpointer
 page_worker (gpointer data)
 {
@@ -312,9 +320,7 @@ page_worker (gpointer data)
     run->error = err;
   else
     g_clear_error (&err);
-  run->stats.n_pages += mine.n_pages;
-  run->stats.n_missing_artifacts += mine.n_missing_artifacts;
-  run->stats.n_changed_films += mine.n_changed_films;
+  stats_add (&run->stats, &mine);
   g_mutex_unlock (&run->lock);
   if (store)
     cxr_store_free (store);
@@ -370,11 +376,7 @@ cxr_report_cohort (CxrStore *store, const char *out_dir, const CxrReportOptions 
     g_thread_join (threads[t]);
   g_mutex_clear (&run.lock);
   if (stats)
-    {
-      stats->n_pages += run.stats.n_pages;
-      stats->n_missing_artifacts += run.stats.n_missing_artifacts;
-      stats->n_changed_films += run.stats.n_changed_films;
-    }
+    stats_add (stats, &run.stats);
   if (run.error)
     {
       g_propagate_error (error, run.error);

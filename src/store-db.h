@@ -29,6 +29,8 @@ sqlite3_stmt *cxr__store_prepare (CxrStore *store, const char *sql, GError **err
 gboolean cxr__store_prepare_all (CxrStore *store, GError **error, ...) G_GNUC_NULL_TERMINATED;
 gboolean cxr__store_fail (CxrStore *store, GError **error, const char *what);
 gboolean cxr__store_step_done (CxrStore *store, sqlite3_stmt *st, const char *what, GError **error);
+gboolean cxr__store_attach (CxrStore *store, const char *path, const char *name, const char *what,
+                            GError **error);
 
 static inline void
 cxr__bind_text_or_null (sqlite3_stmt *st, int i, const char *s)

@@ -33,6 +33,7 @@
 #include "cxr/error.h"
 #include "store-db.h"
 #include "store-private.h"
+#include "util-private.h"
 
 /* The tables copied after scans, in foreign-key order. Their columns
  * named scan_id, fixed_scan_id or moving_scan_id are remapped through the
@@ -61,12 +62,9 @@ static void note (CxrMergeSummary *s, const char *fmt, ...) G_GNUC_PRINTF (2, 3)
 static void
 note (CxrMergeSummary *s, const char *fmt, ...)
 {
-  s->n_messages++;
-  if (s->messages->len >= 20)
-    return;
   va_list ap;
   va_start (ap, fmt);
-  g_ptr_array_add (s->messages, g_strdup_vprintf (fmt, ap));
+  cxr__messages_addv (s->messages, &s->n_messages, 20, fmt, ap);
   va_end (ap);
 }
 
@@ -301,10 +299,12 @@ copy_artifacts (CxrStore *store, const char *src_dir, const char *dst_dir, CxrMe
   if (st == NULL)
     return FALSE;
   gboolean ok = TRUE;
-  int rc;
+  int rc = SQLITE_DONE;
   while (ok && (rc = sqlite3_step (st)) == SQLITE_ROW)
     ok = copy_artifact (src_dir, dst_dir, cxr__col_text (st, 0), sum, error);
   sqlite3_finalize (st);
+  if (ok && rc != SQLITE_DONE)
+    ok = cxr__store_fail (store, error, "listing the artifacts to merge");
   return ok;
 }
 
@@ -319,7 +319,8 @@ note_conflicts (CxrStore *store, const char *source, CxrMergeSummary *sum, GErro
       error);
   if (st == NULL)
     return FALSE;
-  while (sqlite3_step (st) == SQLITE_ROW)
+  int rc;
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
     {
       sum->n_conflicts++;
       note (sum,
@@ -328,7 +329,7 @@ note_conflicts (CxrStore *store, const char *source, CxrMergeSummary *sum, GErro
             source, cxr__col_text (st, 0), cxr__col_text (st, 1));
     }
   sqlite3_finalize (st);
-  return TRUE;
+  return rc == SQLITE_DONE || cxr__store_fail (store, error, "listing conflicting films");
 }
 
 static gboolean
@@ -436,15 +437,9 @@ cxr_store_merge (CxrStore *store, const char *source_path, gint64 run_id, CxrMer
       sum->skipped = TRUE;
       return TRUE;
     }
-  sqlite3_stmt *st = cxr__store_prepare (store, "ATTACH DATABASE ? AS src", error);
-  if (st == NULL)
+  if (!cxr__store_attach (store, source, "src", "attaching the store to merge", error))
     return FALSE;
-  sqlite3_bind_text (st, 1, source, -1, SQLITE_TRANSIENT);
-  gboolean ok = cxr__store_step_done (store, st, "attaching the store to merge", error);
-  sqlite3_finalize (st);
-  if (!ok)
-    return FALSE;
-  ok = cxr_store_begin (store, error);
+  gboolean ok = cxr_store_begin (store, error);
   if (ok && merge_attached (store, source, src_artifacts, print, run_id, sum, error))
     ok = cxr_store_commit (store, error);
   else if (ok)

@@ -161,33 +161,21 @@ cxr__store_copy_limits (CxrStore *store, const char *from, gint64 model_id, GErr
       = cxr_store_open (from, CXR_STORE_NO_CREATE | CXR_STORE_READ_ONLY, error);
   if (other == NULL)
     return -1;
-  sqlite3_stmt *st = cxr__store_prepare (store, "ATTACH DATABASE ? AS lim", error);
-  if (st == NULL)
-    return -1;
-  sqlite3_bind_text (st, 1, from, -1, SQLITE_TRANSIENT);
-  gboolean ok = cxr__store_step_done (store, st, "attaching the store of --limits-from", error);
-  sqlite3_finalize (st);
-  if (!ok)
+  if (!cxr__store_attach (store, from, "lim", "attaching the store of --limits-from", error))
     return -1;
   gint64 n = -1;
   if (cxr_store_begin (store, error))
     {
-      st = cxr__store_prepare (store, "DELETE FROM main.retest_limits WHERE model_id = ?", error);
-      ok = st != NULL;
-      if (ok)
-        {
-          sqlite3_bind_int64 (st, 1, model_id);
-          ok = cxr__store_step_done (store, st, "replacing test-retest limits", error);
-        }
-      sqlite3_finalize (st);
-      st = ok ? cxr__store_prepare (
-               store,
-               "INSERT INTO main.retest_limits (model_id, signal, limit_value, n_copies, method)"
-               " SELECT ?1, l.signal, l.limit_value, l.n_copies, l.method || ', from ' || ?2"
-               " FROM lim.retest_limits l JOIN lim.models m ON m.model_id = l.model_id"
-               " WHERE m.sha256 = (SELECT sha256 FROM main.models WHERE model_id = ?1)",
-               error)
-              : NULL;
+      gboolean ok = cxr__store_delete_limits (store, model_id, error);
+      sqlite3_stmt *st
+          = ok ? cxr__store_prepare (
+                store,
+                "INSERT INTO main.retest_limits (model_id, signal, limit_value, n_copies, method)"
+                " SELECT ?1, l.signal, l.limit_value, l.n_copies, l.method || ', from ' || ?2"
+                " FROM lim.retest_limits l JOIN lim.models m ON m.model_id = l.model_id"
+                " WHERE m.sha256 = (SELECT sha256 FROM main.models WHERE model_id = ?1)",
+                error)
+               : NULL;
       ok = st != NULL;
       if (ok)
         {

@@ -53,6 +53,22 @@ cxr__store_step_done (CxrStore *store, sqlite3_stmt *st, const char *what, GErro
   return TRUE;
 }
 
+/* Attaches the database at @path to @store's connection as @name (a
+ * fixed identifier of the caller's); the caller detaches it. */
+gboolean
+cxr__store_attach (CxrStore *store, const char *path, const char *name, const char *what,
+                   GError **error)
+{
+  g_autofree char *sql = g_strdup_printf ("ATTACH DATABASE ? AS %s", name);
+  sqlite3_stmt *st = cxr__store_prepare (store, sql, error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_text (st, 1, path, -1, SQLITE_TRANSIENT);
+  gboolean ok = cxr__store_step_done (store, st, what, error);
+  sqlite3_finalize (st);
+  return ok;
+}
+
 static int
 compare_names (const void *a, const void *b)
 {
