@@ -93,6 +93,15 @@ grep -q "embedding_distance" "$T/c" || { cat "$T/c"; fail "calibrate prints no l
 [ "$(q "$T/m.sqlite" "SELECT group_concat(limit_value, ',') FROM (SELECT limit_value FROM retest_limits ORDER BY signal)")" \
   = "$(q "$T/one.sqlite" "SELECT group_concat(limit_value, ',') FROM (SELECT limit_value FROM retest_limits ORDER BY signal)")" ] \
   || fail "calibrate --force derived other limits"
+# a shard whose rows name an artifact outside its folder: not copied, said
+cp "$T/s1.sqlite" "$T/bad.sqlite"
+cp -r "$T/s1.sqlite.artifacts" "$T/bad.sqlite.artifacts"
+"$X" sql --db "$T/bad.sqlite" --write \
+  "UPDATE pair_changes SET map_path = '../../outside.map.png' WHERE (fixed_scan_id, moving_scan_id, kind) IN (SELECT fixed_scan_id, moving_scan_id, kind FROM pair_changes LIMIT 1)" > /dev/null
+echo x > "$T/outside.map.png"
+"$X" merge --db "$T/m2.sqlite" --no-analyze "$T/bad.sqlite" > "$T/m6" 2>&1 || { cat "$T/m6"; fail "merge of the bad shard"; }
+grep -q "artifact '../../outside.map.png': not a plain relative name, not copied" "$T/m6" || { cat "$T/m6"; fail "escaping artifact path not said"; }
+[ ! -e "$T/outside.map.png.merge-tmp" ] && [ "$(find "$T/m2.sqlite.artifacts" -name 'outside*' | wc -l)" = 0 ] || fail "escaping artifact copied"
 # usage errors
 if "$X" ingest --db "$T/x.sqlite" --manifest "$M" --shard 4/3 2> "$T/e"; then fail "--shard 4/3 accepted"; fi
 grep -q "expected K/N with 1 <= K <= N" "$T/e" || fail "shard usage message"
