@@ -436,6 +436,79 @@ test_deformable_recovers_a_bend (void **state)
               err_g);
 }
 
+static CxrImage *
+sample_film (const char *name)
+{
+  g_autofree char *p
+      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "sample", "images", name, NULL);
+  g_autoptr (GError) err = NULL;
+  CxrImage *im = cxr_image_load (p, NULL, NULL, &err);
+  if (im == NULL)
+    fail_msg ("%s", err->message);
+  return im;
+}
+
+/* One registration of @f and @m with their lung fields, the deformable
+ * stage matching with lung weight @weight; @second: whether fields with
+ * other weights may be tried where the lungs still overlap by less than
+ * ok_dice (off: ok_dice 0, so the overlap is never short of it). */
+static void
+register_with_lungs (const CxrImage *f, const CxrImage *m, const CxrLungFields *fl,
+                     const CxrLungFields *ml, double weight, gboolean second, CxrRegistration *r)
+{
+  CxrRegisterOptions o;
+  cxr_register_options_init (&o);
+  o.fixed_lungs = fl;
+  o.moving_lungs = ml;
+  o.deform_lung_weight = weight;
+  if (!second)
+    o.ok_dice = 0;
+  assert_true (cxr_register_pair (f, m, &o, r, NULL));
+}
+
+/* A real pair (patient 1, visits 1 and 2, PA) where the default field
+ * (lung weight 0.2) leaves the lungs overlapping by less than 0.90: the
+ * fields matched with other weights are tried, and the one kept has the
+ * highest NCC + Dice of all of them and the global stage, within 0.05 of
+ * the global stage's NCC, so the pair is ok with the lungs lined up. */
+static void
+test_deformable_second_choice (void **state)
+{
+  g_autoptr (CxrImage) f = sample_film ("00000001_001.png");
+  g_autoptr (CxrImage) m = sample_film ("00000001_002.png");
+  g_autofree char *mp
+      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrLungModel) lm = cxr_lung_model_load (mp, &err);
+  assert_non_null (lm);
+  g_autoptr (CxrLungFields) fl = cxr_lungs_segment (lm, f, NULL);
+  g_autoptr (CxrLungFields) ml = cxr_lungs_segment (lm, m, NULL);
+  assert_true (fl && ml && fl->status == CXR_LUNGS_OK && ml->status == CXR_LUNGS_OK);
+
+  CxrRegistration first, r, alt[2];
+  register_with_lungs (f, m, fl, ml, 0.2, FALSE, &first);
+  register_with_lungs (f, m, fl, ml, 0.2, TRUE, &r);
+  register_with_lungs (f, m, fl, ml, 0.0, FALSE, &alt[0]);
+  register_with_lungs (f, m, fl, ml, 0.5, FALSE, &alt[1]);
+  print_message ("first field: ncc %.3f dice %.3f; chosen: ncc %.3f dice %.3f (global %.3f); "
+                 "weight 0: %.3f %.3f, weight 0.5: %.3f %.3f\n",
+                 first.ncc_after, first.lung_dice_after, r.ncc_after, r.lung_dice_after,
+                 r.ncc_global, alt[0].ncc_after, alt[0].lung_dice_after, alt[1].ncc_after,
+                 alt[1].lung_dice_after);
+  /* the pair is one the first field leaves short of the overlap */
+  assert_true (first.lung_dice_after < 0.90);
+  /* the choice: no candidate it saw scores higher */
+  double score = r.ncc_after + r.lung_dice_after;
+  for (int k = 0; k < 2; k++)
+    if (alt[k].ncc_after >= r.ncc_global - 0.05)
+      assert_true (score >= alt[k].ncc_after + alt[k].lung_dice_after - 1e-9);
+  assert_true (score > first.ncc_after + first.lung_dice_after);
+  assert_true (r.ncc_after >= r.ncc_global - 0.05);
+  assert_true (r.deformable && r.folds == 0);
+  assert_int_equal (r.status, CXR_REGISTER_OK);
+  assert_true (r.lung_dice_after >= 0.90 && r.ncc_after > r.ncc_before);
+}
+
 int
 main (void)
 {
@@ -451,6 +524,7 @@ main (void)
     cmocka_unit_test (test_different_sizes),
     cmocka_unit_test (test_field_evaluation),
     cmocka_unit_test (test_deformable_recovers_a_bend),
+    cmocka_unit_test (test_deformable_second_choice),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }
