@@ -136,32 +136,47 @@ typedef struct {
   gboolean keep;
 } Block;
 
-/* Running sums of an image and its square over every B x B window of a
- * P x P area, at each of the (P - B + 1)^2 offsets. */
+/* Summed-area tables of the n x n image @a and (unless @c2 is NULL) of
+ * its square, (n + 1)^2
+ * each with a first row and column of 0; a NAN counts as 0 (an area that
+ * holds one is never matched). Each row's running sum is kept in a
+ * register, so the only dependency is on the row above. */
 static void
-window_sums (const float *a, int P, int B, double *s1, double *s2)
+summed_areas (const float *a, int n, double *c1, double *c2)
 {
-  int n = P - B + 1;
-  g_autofree double *c1 = g_new0 (double, (gsize) (P + 1) * (P + 1));
-  g_autofree double *c2 = g_new0 (double, (gsize) (P + 1) * (P + 1));
-  for (int y = 0; y < P; y++)
-    for (int x = 0; x < P; x++)
-      {
-        double v = a[y * P + x];
-        gsize i = (gsize) (y + 1) * (P + 1) + x + 1;
-        c1[i] = v + c1[i - 1] + c1[i - P - 1] - c1[i - P - 2];
-        c2[i] = v * v + c2[i - 1] + c2[i - P - 1] - c2[i - P - 2];
-      }
-#define BOX(c, y, x)                                                                               \
-  (c[(gsize) ((y) + B) * (P + 1) + (x) + B] - c[(gsize) (y) * (P + 1) + (x) + B]                   \
-   - c[(gsize) ((y) + B) * (P + 1) + (x)] + c[(gsize) (y) * (P + 1) + (x)])
+  int N = n + 1;
+  memset (c1, 0, sizeof (double) * N);
+  if (c2)
+    memset (c2, 0, sizeof (double) * N);
   for (int y = 0; y < n; y++)
-    for (int x = 0; x < n; x++)
-      {
-        s1[y * n + x] = BOX (c1, y, x);
-        s2[y * n + x] = BOX (c2, y, x);
-      }
-#undef BOX
+    {
+      double r1 = 0, r2 = 0;
+      gsize row = (gsize) (y + 1) * N;
+      c1[row] = 0;
+      if (c2)
+        c2[row] = 0;
+      for (int x = 0; x < n; x++)
+        {
+          double v = a[(gsize) y * n + x];
+          if (isnan (v))
+            v = 0;
+          r1 += v;
+          c1[row + x + 1] = c1[row - N + x + 1] + r1;
+          if (c2)
+            {
+              r2 += v * v;
+              c2[row + x + 1] = c2[row - N + x + 1] + r2;
+            }
+        }
+    }
+}
+
+/* The sum over the B x B window at (x, y) from a table of summed_areas. */
+static inline double
+box_sum (const double *c, int N, int x, int y, int B)
+{
+  return c[(gsize) (y + B) * N + x + B] - c[(gsize) y * N + x + B] - c[(gsize) (y + B) * N + x]
+         + c[(gsize) y * N + x];
 }
 
 static double
@@ -177,7 +192,8 @@ typedef struct {
   const Plans *plans;
   float *t, *a, *corr;
   fftwf_complex *ft, *fa;
-  double *s1, *s2, *ncc;
+  const double *c1, *c2; /* summed_areas of the warped MOVING (n + 1)^2 */
+  double *ncc;
 } Matcher;
 
 static void
@@ -194,8 +210,6 @@ matcher_init (Matcher *mt, int B, int S)
   mt->corr = cxr__falloc ((gsize) P * P);
   mt->ft = fftwf_alloc_complex (nc);
   mt->fa = fftwf_alloc_complex (nc);
-  mt->s1 = g_new (double, n * n);
-  mt->s2 = g_new (double, n * n);
   mt->ncc = g_new (double, n * n);
 }
 
@@ -207,8 +221,6 @@ matcher_clear (Matcher *mt)
   fftwf_free (mt->corr);
   fftwf_free (mt->ft);
   fftwf_free (mt->fa);
-  g_free (mt->s1);
-  g_free (mt->s2);
   g_free (mt->ncc);
 }
 
@@ -256,15 +268,17 @@ match_one (Matcher *mt, const float *fi, const float *w, int n, int x0, int y0, 
       mt->ft[i][1] = im;
     }
   fftwf_execute_dft_c2r (mt->plans->inv, mt->ft, mt->corr);
-  window_sums (mt->a, P, B, mt->s1, mt->s2);
   int best = -1;
   double bv = -2, N = (double) B * B;
   for (int v = 0; v < m; v++)
     for (int u = 0; u < m; u++)
       {
         int k = v * m + u;
-        double var = mt->s2[k] - mt->s1[k] * mt->s1[k] / N;
-        double c = var > 1e-12 ? mt->corr[v * P + u] / (P * P) / sqrt (tt * var) : 0;
+        double s1 = box_sum (mt->c1, n + 1, x0 - S + u, y0 - S + v, B);
+        double s2 = box_sum (mt->c2, n + 1, x0 - S + u, y0 - S + v, B);
+        double var = s2 - s1 * s1 / N;
+        /* flat (the tables' rounding is ~1e-10 of a 256-px film's sums) */
+        double c = var > 1e-8 * N ? mt->corr[v * P + u] / (P * P) / sqrt (tt * var) : 0;
         mt->ncc[k] = c;
         if (c > bv)
           {
@@ -293,15 +307,19 @@ match_blocks (const Level *L, int B, int S)
   GArray *blocks = g_array_new (FALSE, FALSE, sizeof (Block));
   float *wm = cxr__falloc ((gsize) n * n);
   level_warp (L, L->gm, wm);
+  gsize nt = (gsize) (n + 1) * (n + 1);
+  g_autofree double *c1 = g_new (double, nt), *c2 = g_new (double, nt);
+  g_autofree double *cw = g_new (double, nt);
+  summed_areas (wm, n, c1, c2);
+  summed_areas (L->f->weight, n, cw, NULL);
   Matcher mt;
   matcher_init (&mt, B, S);
+  mt.c1 = c1;
+  mt.c2 = c2;
   for (int y0 = S; y0 + B + S <= n; y0 += step)
     for (int x0 = S; x0 + B + S <= n; x0 += step)
       {
-        double sw = 0;
-        for (int y = 0; y < B; y++)
-          for (int x = 0; x < B; x++)
-            sw += L->f->weight[(gsize) (y0 + y) * n + x0 + x];
+        double sw = box_sum (cw, n + 1, x0, y0, B);
         Block bl;
         if (sw < 0.5 * B * B || !match_one (&mt, L->gf, wm, n, x0, y0, &bl) || bl.peak < MIN_NCC)
           continue;
@@ -447,13 +465,14 @@ evidence (const Level *L, const float *flung, const float *mlung, double *ncc, d
   *dc = lungs && sum > 0 ? 2 * both / sum : NAN;
 }
 
-/* A field fitted with the lung masks weighted @weight in the matching:
+/* A field fitted with the lung masks (@guide: both films' lung masks,
+ * smoothed; or NULL) weighted @weight in the matching:
  * @L's dx, dy end as the field on its grid; FALSE when no level had
  * blocks enough to fit. */
 static gboolean
-deform_fit (Level *L, const float *flung, const float *mlung, double weight,
-            const CxrRegisterOptions *opt, CxrDeformField *field, double *ncc, double *dc,
-            int *folds)
+deform_fit (Level *L, const float *flung, const float *mlung, const float *const guide[2],
+            double weight, const CxrRegisterOptions *opt, CxrDeformField *field, double *ncc,
+            double *dc, int *folds)
 {
   const Grid *ft = L->f;
   int n = ft->n;
@@ -465,23 +484,15 @@ deform_fit (Level *L, const float *flung, const float *mlung, double weight,
   float *gf = NULL, *gm = NULL;
   L->gf = L->fi;
   L->gm = L->mi;
-  if (flung && mlung && weight > 0)
+  if (guide && weight > 0)
     {
       gf = cxr__falloc (nn);
       gm = cxr__falloc (nn);
-      float *t2 = cxr__falloc (nn), *lf = cxr__falloc (nn), *lm = cxr__falloc (nn);
-      memcpy (lf, flung, sizeof (float) * nn);
-      memcpy (lm, mlung, sizeof (float) * nn);
-      cxr__blur (lf, n, n, 2.0, t2);
-      cxr__blur (lm, n, n, 2.0, t2);
       for (gsize i = 0; i < nn; i++)
         {
-          gf[i] = L->fi[i] + (float) weight * lf[i];
-          gm[i] = L->mi[i] + (float) weight * lm[i]; /* NAN stays NAN */
+          gf[i] = L->fi[i] + (float) weight * guide[0][i];
+          gm[i] = L->mi[i] + (float) weight * guide[1][i]; /* NAN stays NAN */
         }
-      fftwf_free (t2);
-      fftwf_free (lf);
-      fftwf_free (lm);
       L->gf = gf;
       L->gm = gm;
     }
@@ -577,7 +588,7 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
     if (mt->valid[i] < 0.99f)
       mi[i] = NAN;
   fftwf_free (tmp);
-  Level top = { ft, mt, *S, fw, fh, ft->k, ft->k * F->aspect, cxr__falloc (nn), cxr__falloc (nn),
+  Level top = { ft, mt, *S,   fw,  fh, ft->k, ft->k * F->aspect, cxr__falloc (nn), cxr__falloc (nn),
                 fi, mi, NULL, NULL };
   Sim ident = { 1, 0, 0, 0 };
   Level before = top;
@@ -588,10 +599,27 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
   if (opt->no_deform)
     goto done;
 
+  /* the lungs' guide: both films' lung masks, smoothed, made once for
+   * every field fitted */
+  float *lguide[2] = { NULL, NULL };
+  const float *const *guide = NULL;
+  if (lungs)
+    {
+      float *t2 = cxr__falloc (nn);
+      for (int k = 0; k < 2; k++)
+        {
+          lguide[k] = cxr__falloc (nn);
+          memcpy (lguide[k], k ? mlung : flung, sizeof (float) * nn);
+          cxr__blur (lguide[k], n, n, 2.0, t2);
+        }
+      fftwf_free (t2);
+      guide = (const float *const *) lguide;
+    }
   Candidate best = { FALSE, { 0 }, 0, out->ncc_global, out->lung_dice_after }, c = { TRUE };
   int folds = 0;
   c.weight = lungs ? opt->deform_lung_weight : 0;
-  gboolean fitted = deform_fit (&top, flung, mlung, c.weight, opt, &c.field, &c.ncc, &c.dice, &folds);
+  gboolean fitted
+      = deform_fit (&top, flung, mlung, guide, c.weight, opt, &c.field, &c.ncc, &c.dice, &folds);
   if (fitted)
     {
       g_debug ("deform: weight %.2f: ncc %.3f -> %.3f, dice %.3f -> %.3f, folds %d", c.weight,
@@ -616,7 +644,8 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
           int f = 0;
           m.weight = more_weights[k];
           if (m.weight == first.weight
-              || !deform_fit (&top, flung, mlung, m.weight, opt, &m.field, &m.ncc, &m.dice, &f))
+              || !deform_fit (&top, flung, mlung, guide, m.weight, opt, &m.field, &m.ncc, &m.dice,
+                              &f))
             continue;
           g_debug ("deform: weight %.2f: ncc %.3f -> %.3f, dice %.3f -> %.3f, folds %d", m.weight,
                    out->ncc_global, m.ncc, out->lung_dice_after, m.dice, f);
@@ -655,6 +684,8 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
       out->rms_displacement_px = cnt > 0 ? sqrt (s2 / cnt) : 0;
       out->max_displacement_px = mx;
     }
+  fftwf_free (lguide[0]);
+  fftwf_free (lguide[1]);
 done:
   fftwf_free (top.dx);
   fftwf_free (top.dy);
