@@ -33,8 +33,8 @@
  * 7. The deformable stage (register-deform.c): a B-spline field from block
  *    shifts inside the thorax, kept when it improves the lungs' NCC (or
  *    their overlap); where the lungs still overlap by less than ok_dice,
- *    fields matched with other weights of the lung outlines are tried and
- *    the best by NCC + Dice kept.
+ *    a field matched with the lung outlines weighted more is tried and
+ *    the better by NCC + Dice kept.
  * 8. Status from the pair's own evidence: 'ok' when the lungs line up
  *    (NCC inside FIXED's lung fields after > before, and FIXED's and the
  *    warped MOVING's lung fields overlap with Dice >= ok_dice, 0.90);

@@ -466,16 +466,17 @@ register_with_lungs (const CxrImage *f, const CxrImage *m, const CxrLungFields *
   assert_true (cxr_register_pair (f, m, &o, r, NULL));
 }
 
-/* A real pair (patient 1, visits 1 and 2, PA) where the default field
- * (lung weight 0.2) leaves the lungs overlapping by less than 0.90: the
- * fields matched with other weights are tried, and the one kept has the
- * highest NCC + Dice of all of them and the global stage, within 0.05 of
- * the global stage's NCC, so the pair is ok with the lungs lined up. */
+/* A real pair (patient 10384, visits 34 and 35, AP) where the default
+ * field (lung weight 0.2) leaves the lungs overlapping by less than 0.90:
+ * a field matched with the outlines weighted more (0.5) is tried too, and
+ * the one kept has the highest NCC + Dice of the fields and the global
+ * stage, within 0.05 of the global stage's NCC, so the pair is ok with the
+ * lungs lined up. */
 static void
 test_deformable_second_choice (void **state)
 {
-  g_autoptr (CxrImage) f = sample_film ("00000001_001.png");
-  g_autoptr (CxrImage) m = sample_film ("00000001_002.png");
+  g_autoptr (CxrImage) f = sample_film ("00010384_034.png");
+  g_autoptr (CxrImage) m = sample_film ("00010384_035.png");
   g_autofree char *mp
       = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
   g_autoptr (GError) err = NULL;
@@ -485,23 +486,20 @@ test_deformable_second_choice (void **state)
   g_autoptr (CxrLungFields) ml = cxr_lungs_segment (lm, m, NULL);
   assert_true (fl && ml && fl->status == CXR_LUNGS_OK && ml->status == CXR_LUNGS_OK);
 
-  CxrRegistration first, r, alt[2];
+  CxrRegistration first, r, alt;
   register_with_lungs (f, m, fl, ml, 0.2, FALSE, &first);
   register_with_lungs (f, m, fl, ml, 0.2, TRUE, &r);
-  register_with_lungs (f, m, fl, ml, 0.0, FALSE, &alt[0]);
-  register_with_lungs (f, m, fl, ml, 0.5, FALSE, &alt[1]);
+  register_with_lungs (f, m, fl, ml, 0.5, FALSE, &alt);
   print_message ("first field: ncc %.3f dice %.3f; chosen: ncc %.3f dice %.3f (global %.3f); "
-                 "weight 0: %.3f %.3f, weight 0.5: %.3f %.3f\n",
+                 "weight 0.5: %.3f %.3f\n",
                  first.ncc_after, first.lung_dice_after, r.ncc_after, r.lung_dice_after,
-                 r.ncc_global, alt[0].ncc_after, alt[0].lung_dice_after, alt[1].ncc_after,
-                 alt[1].lung_dice_after);
+                 r.ncc_global, alt.ncc_after, alt.lung_dice_after);
   /* the pair is one the first field leaves short of the overlap */
   assert_true (first.lung_dice_after < 0.90);
   /* the choice: no candidate it saw scores higher */
   double score = r.ncc_after + r.lung_dice_after;
-  for (int k = 0; k < 2; k++)
-    if (alt[k].ncc_after >= r.ncc_global - 0.05)
-      assert_true (score >= alt[k].ncc_after + alt[k].lung_dice_after - 1e-9);
+  if (alt.ncc_after >= r.ncc_global - 0.05)
+    assert_true (score >= alt.ncc_after + alt.lung_dice_after - 1e-9);
   assert_true (score > first.ncc_after + first.lung_dice_after);
   assert_true (r.ncc_after >= r.ncc_global - 0.05);
   assert_true (r.deformable && r.folds == 0);
