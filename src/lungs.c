@@ -24,7 +24,9 @@
  * Quality = (how decided the network is inside the lungs' bounding box:
  * the mean of |2p - 1| there) x (the share of the lung pixels the two
  * kept components hold). Status 'implausible', with the reason, when one
- * lung is missing or tiny (under 2 % of the film), the lungs' share of the
+ * lung is missing or tiny (under 2 % of the film; when the other is
+ * plausible alone, on its half of the film, 4-30 % of it, quality >= 0.6,
+ * airless_side names the side without aerated lung), the lungs' share of the
  * film is outside 0.06..0.55 (the 766 training masks span 0.085..0.45),
  * the lungs are not side by side (centroids less than 15 % of the width
  * apart, or more than 20 % of the height apart vertically, or one lung
@@ -564,8 +566,9 @@ cxr_lungs_segment (const CxrLungModel *m, const CxrImage *film, GError **error)
         fill_holes (lung[k], n);
         blob[k] = blob_of (lung[k], n);
       }
-  /* the one further left in the image is the patient's right lung */
-  if (best[1] && blob[1].cx < blob[0].cx)
+  /* the one further left in the image is the patient's right lung; a
+   * lone one by the half of the film it lies in */
+  if (best[1] ? blob[1].cx < blob[0].cx : best[0] && blob[0].cx > 0.5 * (n - 1))
     {
       guint8 *t = lung[0];
       lung[0] = lung[1];
@@ -622,8 +625,24 @@ cxr_lungs_segment (const CxrLungModel *m, const CxrImage *film, GError **error)
   out->quality = cnt > 0 && all > 0 ? decided / cnt * ((double) kept / all) : 0;
 
   double fr = blob[0].area / nn, fl = blob[1].area / nn;
-  if (!best[1] || fr < 0.02 || fl < 0.02)
-    out->reason = "one lung is missing or tiny";
+  if (fr < 0.02 || fl < 0.02)
+    {
+      /* one side without a lung: the other may still be a lung alone */
+      gboolean right = fr >= fl;
+      const Blob *b = &blob[right ? 0 : 1];
+      double share = b->area / nn;
+      gboolean own_half = right ? b->cx < 0.5 * (n - 1) : b->cx > 0.5 * (n - 1);
+      if (own_half && share >= 0.04 && share <= 0.30 && out->quality >= 0.6)
+        {
+          out->airless_side = right ? "left" : "right";
+          out->reason = right ? "no aerated lung found on the patient's left side (the right lung "
+                                "is plausible alone)"
+                              : "no aerated lung found on the patient's right side (the left lung "
+                                "is plausible alone)";
+        }
+      else
+        out->reason = "one lung is missing or tiny";
+    }
   else if (out->lung_fraction < 0.06 || out->lung_fraction > 0.55)
     out->reason = "the lungs' share of the film is outside the range seen in training";
   else if (blob[1].cx - blob[0].cx < 0.15 * n || fabs (blob[1].cy - blob[0].cy) > 0.2 * n

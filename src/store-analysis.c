@@ -449,8 +449,8 @@ static const char insert_change[]
 static const char insert_lungs[]
     = "INSERT OR REPLACE INTO lung_fields (scan_id, model_id, right_area_px, left_area_px,"
       " right_area_mm2, left_area_mm2, lung_fraction, bbox_x0, bbox_y0, bbox_x1, bbox_y1,"
-      " quality, status, reason, mask_path, elapsed_ms, run_id)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      " quality, status, reason, mask_path, elapsed_ms, run_id, airless_side)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char insert_zone[]
     = "INSERT OR REPLACE INTO pair_change_regions (fixed_scan_id, moving_scan_id, kind, region,"
       " area_px, change_score, mean_d) VALUES (?,?,?,?,?,?,?)";
@@ -721,5 +721,6 @@ cxr__analysis_write_lungs (CxrAnalysisWriter *w, gint64 scan_id, const CxrLungRo
   cxr__bind_text_or_null (st, i++, row->mask_path);
   sqlite3_bind_double (st, i++, l->elapsed_ms);
   sqlite3_bind_int64 (st, i++, w->run_id);
+  cxr__bind_text_or_null (st, i++, l->airless_side);
   return cxr__store_step_done (w->store, st, "storing lung fields", error);
 }

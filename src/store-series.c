@@ -230,6 +230,10 @@ cxr__store_limits (CxrStore *store, gint64 model_id, GError **error)
   return limits;
 }
 
+/* Lung fields whose areas are a measure: plausible ones, and those with
+ * one side without aerated lung (lungs.h, airless_side). */
+#define AREAS_USABLE(t) "(" t ".status = 'ok' OR " t ".airless_side IS NOT NULL)"
+
 /* Every registration row's pair and every film's previous film of the
  * same view kind: the signals that need no registration (pair_signals),
  * for the pairs that lack them or whose lung areas can now be read. The
@@ -255,31 +259,36 @@ static const char write_pair_signals[]
       "    JOIN predictions pm ON pm.finding = pf.finding AND pm.model_id = pf.model_id"
       "    WHERE pf.scan_id = r.fixed_scan_id AND pm.scan_id = r.moving_scan_id"
       "      AND pf.model_id = ?1 ORDER BY pm.probability - pf.probability DESC LIMIT 1),"
-      "  (SELECT lm.right_area_px / lf.right_area_px - 1 FROM lung_fields lf JOIN lung_fields lm"
-      "      ON lm.model_id = lf.model_id"
+      "  (SELECT CASE WHEN lf.airless_side = 'right' THEN NULL"
+      "     ELSE lm.right_area_px / NULLIF (lf.right_area_px, 0) - 1 END FROM lung_fields lf"
+      "      JOIN lung_fields lm ON lm.model_id = lf.model_id"
       "    WHERE lf.scan_id = r.fixed_scan_id AND lm.scan_id = r.moving_scan_id"
-      "      AND lf.status = 'ok' AND lm.status = 'ok' ORDER BY lf.model_id DESC LIMIT 1),"
-      "  (SELECT lm.left_area_px / lf.left_area_px - 1 FROM lung_fields lf JOIN lung_fields lm"
-      "      ON lm.model_id = lf.model_id"
-      "    WHERE lf.scan_id = r.fixed_scan_id AND lm.scan_id = r.moving_scan_id"
-      "      AND lf.status = 'ok' AND lm.status = 'ok' ORDER BY lf.model_id DESC LIMIT 1),"
-      "  ?2"
-      "  FROM (SELECT fixed_scan_id, moving_scan_id, kind FROM registrations UNION ALL"
-      "        SELECT prev, scan_id, 'same_view' FROM (SELECT scan_id, lag(scan_id) OVER"
-      "          (PARTITION BY patient_id, view_kind ORDER BY visit) AS prev FROM frontal_scans) v"
-      "         WHERE prev IS NOT NULL AND NOT EXISTS (SELECT 1 FROM registrations g"
-      "           WHERE g.fixed_scan_id = v.prev AND g.moving_scan_id = v.scan_id"
-      "             AND g.kind = 'previous')) r"
-      " WHERE EXISTS (SELECT 1 FROM embeddings e WHERE e.scan_id = r.fixed_scan_id"
-      "                 AND e.model_id = ?1)"
-      "   AND EXISTS (SELECT 1 FROM embeddings e WHERE e.scan_id = r.moving_scan_id"
-      "                 AND e.model_id = ?1)"
-      "   AND NOT EXISTS (SELECT 1 FROM pair_signals p WHERE p.fixed_scan_id = r.fixed_scan_id"
-      "     AND p.moving_scan_id = r.moving_scan_id AND p.kind = r.kind AND p.model_id = ?1"
-      "     AND (p.lung_area_change_right IS NOT NULL OR NOT EXISTS"
-      "       (SELECT 1 FROM lung_fields lf JOIN lung_fields lm ON lm.model_id = lf.model_id"
-      "         WHERE lf.scan_id = r.fixed_scan_id AND lm.scan_id = r.moving_scan_id"
-      "           AND lf.status = 'ok' AND lm.status = 'ok')))";
+      "      AND " AREAS_USABLE ("lf") " AND " AREAS_USABLE (
+          "lm") "    ORDER BY lf.model_id DESC LIMIT 1),"
+                "  (SELECT CASE WHEN lf.airless_side = 'left' THEN NULL"
+                "     ELSE lm.left_area_px / NULLIF (lf.left_area_px, 0) - 1 END FROM lung_fields lf"
+                "      JOIN lung_fields lm ON lm.model_id = lf.model_id"
+                "    WHERE lf.scan_id = r.fixed_scan_id AND lm.scan_id = r.moving_scan_id"
+                "      AND " AREAS_USABLE ("lf") " AND " AREAS_USABLE (
+                    "lm") "    ORDER BY lf.model_id DESC LIMIT 1),"
+                          "  ?2"
+                          "  FROM (SELECT fixed_scan_id, moving_scan_id, kind FROM registrations UNION ALL"
+                          "        SELECT prev, scan_id, 'same_view' FROM (SELECT scan_id, lag(scan_id) OVER"
+                          "          (PARTITION BY patient_id, view_kind ORDER BY visit) AS prev FROM frontal_scans) v"
+                          "         WHERE prev IS NOT NULL AND NOT EXISTS (SELECT 1 FROM registrations g"
+                          "           WHERE g.fixed_scan_id = v.prev AND g.moving_scan_id = v.scan_id"
+                          "             AND g.kind = 'previous')) r"
+                          " WHERE EXISTS (SELECT 1 FROM embeddings e WHERE e.scan_id = r.fixed_scan_id"
+                          "                 AND e.model_id = ?1)"
+                          "   AND EXISTS (SELECT 1 FROM embeddings e WHERE e.scan_id = r.moving_scan_id"
+                          "                 AND e.model_id = ?1)"
+                          "   AND NOT EXISTS (SELECT 1 FROM pair_signals p WHERE p.fixed_scan_id = r.fixed_scan_id"
+                          "     AND p.moving_scan_id = r.moving_scan_id AND p.kind = r.kind AND p.model_id = ?1"
+                          "     AND (p.lung_area_change_right IS NOT NULL OR p.lung_area_change_left IS NOT NULL"
+                          "       OR NOT EXISTS"
+                          "       (SELECT 1 FROM lung_fields lf JOIN lung_fields lm ON lm.model_id = lf.model_id"
+                          "         WHERE lf.scan_id = r.fixed_scan_id AND lm.scan_id = r.moving_scan_id"
+                          "           AND " AREAS_USABLE ("lf") " AND " AREAS_USABLE ("lm") ")))";
 
 /**
  * cxr__store_write_pair_signals:
@@ -403,10 +412,12 @@ static const char select_trend_score[]
       " WHERE c.fixed_scan_id = ? AND c.moving_scan_id = ? AND c.kind = 'baseline'"
       "   AND r.status IN ('ok', 'low_confidence')";
 
-/* a film's lung areas, from its latest plausible lung fields */
+/* a film's lung areas, from its latest lung fields whose areas are a
+ * measure */
 static const char select_lung_area[]
-    = "SELECT right_area_px, left_area_px, right_area_mm2, left_area_mm2 FROM lung_fields"
-      " WHERE scan_id = ? AND status = 'ok' ORDER BY model_id DESC LIMIT 1";
+    = "SELECT right_area_px, left_area_px, right_area_mm2, left_area_mm2, airless_side"
+      " FROM lung_fields WHERE scan_id = ? AND " AREAS_USABLE (
+          "lung_fields") " ORDER BY model_id DESC LIMIT 1";
 
 struct _CxrSignalReader {
   gint64 model_id;
@@ -444,9 +455,11 @@ cxr__signal_reader_new (CxrStore *store, gint64 model_id, GError **error)
  * Returns: whether the signal has a value at that film (in @value).
  */
 /* One lung's area at a film: px, and mm^2 (NAN unknown); FALSE when the
- * film has no plausible lung fields. */
+ * film has no lung fields whose areas are a measure. On the side of a film
+ * without aerated lung there (*airless), what little was found. */
 static gboolean
-lung_area (CxrSignalReader *r, gint64 scan_id, gboolean right, double *px, double *mm2)
+lung_area (CxrSignalReader *r, gint64 scan_id, gboolean right, double *px, double *mm2,
+           gboolean *airless)
 {
   sqlite3_bind_int64 (r->area, 1, scan_id);
   gboolean have = sqlite3_step (r->area) == SQLITE_ROW;
@@ -454,9 +467,10 @@ lung_area (CxrSignalReader *r, gint64 scan_id, gboolean right, double *px, doubl
     {
       *px = sqlite3_column_double (r->area, right ? 0 : 1);
       *mm2 = cxr__col_double (r->area, right ? 2 : 3);
+      *airless = g_strcmp0 (cxr__col_text (r->area, 4), right ? "right" : "left") == 0;
     }
   sqlite3_reset (r->area);
-  return have && *px > 0;
+  return have && *px >= 0;
 }
 
 gboolean
@@ -468,8 +482,11 @@ cxr__signal_reader_value (CxrSignalReader *r, const CxrSignal *sig, gint64 first
     {
       gboolean right = g_str_equal (sig->finding, "right");
       double p0, m0, p1, m1;
-      if (!lung_area (r, first_scan_id, right, &p0, &m0)
-          || !lung_area (r, scan_id, right, &p1, &m1))
+      gboolean a0, a1;
+      /* against the first film's area: no aerated lung there, no loss to
+       * measure (the scraps found would make any later lung a huge gain) */
+      if (!lung_area (r, first_scan_id, right, &p0, &m0, &a0) || a0 || !(p0 > 0)
+          || !lung_area (r, scan_id, right, &p1, &m1, &a1))
         return FALSE;
       /* in mm^2 when both films' spacings are known, else in pixels */
       *value = first ? 0 : !isnan (m0) && !isnan (m1) ? 1 - m1 / m0 : 1 - p1 / p0;

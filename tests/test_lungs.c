@@ -181,6 +181,96 @@ test_segment_real_films (void **state)
   assert_int_equal (l->width, 300);
 }
 
+/* Box blur of radius r, separable, edges clamped (three passes make a
+ * smooth feather for a painted region). */
+static void
+box_blur (float *m, int w, int h, int r)
+{
+  g_autofree float *t = g_new (float, MAX (w, h));
+  for (int y = 0; y < h; y++)
+    {
+      float *row = m + (gsize) y * w;
+      for (int x = 0; x < w; x++)
+        {
+          double s = 0;
+          for (int d = -r; d <= r; d++)
+            s += row[CLAMP (x + d, 0, w - 1)];
+          t[x] = (float) (s / (2 * r + 1));
+        }
+      memcpy (row, t, sizeof (float) * w);
+    }
+  for (int x = 0; x < w; x++)
+    {
+      for (int y = 0; y < h; y++)
+        {
+          double s = 0;
+          for (int d = -r; d <= r; d++)
+            s += m[(gsize) CLAMP (y + d, 0, h - 1) * w + x];
+          t[y] = (float) (s / (2 * r + 1));
+        }
+      for (int y = 0; y < h; y++)
+        m[(gsize) y * w + x] = t[y];
+    }
+}
+
+static int
+cmp_float (const void *a, const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return (x > y) - (x < y);
+}
+
+/* A real film with one lung made opaque (its field painted, feathered,
+ * with the brightness of the film outside the lungs, as an opacified
+ * hemithorax looks): implausible as a pair of lungs, airless_side names
+ * the painted side, and the other lung's area stays within 5 % of the
+ * untouched film's; either side. */
+static void
+test_one_side_airless (void **state)
+{
+  g_autoptr (CxrLungModel) m = shipped ();
+  g_autofree char *p = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "sample", "images",
+                                         "00001543_003.png", NULL);
+  g_autoptr (CxrImage) im = cxr_image_load (p, NULL, NULL, NULL);
+  assert_non_null (im);
+  g_autoptr (CxrLungFields) l = cxr_lungs_segment (m, im, NULL);
+  assert_true (l && l->status == CXR_LUNGS_OK && l->airless_side == NULL);
+  int w = im->width, h = im->height;
+  gsize n = (gsize) w * h;
+  /* the brightness outside the lungs: its 80th percentile */
+  g_autofree float *out = g_new (float, n);
+  gsize no = 0;
+  for (gsize i = 0; i < n; i++)
+    if (l->mask[i] == 0)
+      out[no++] = im->data[i];
+  qsort (out, no, sizeof (float), cmp_float);
+  float bright = out[(gsize) (0.8 * (no - 1))];
+  for (int side = 1; side <= 2; side++)
+    {
+      g_autofree float *a = g_new (float, n);
+      for (gsize i = 0; i < n; i++)
+        a[i] = l->mask[i] == side;
+      for (int k = 0; k < 3; k++)
+        box_blur (a, w, h, 15);
+      g_autoptr (CxrImage) op = cxr_image_new (w, h);
+      for (gsize i = 0; i < n; i++)
+        op->data[i] = im->data[i] * (1 - a[i]) + bright * a[i];
+      g_autoptr (CxrLungFields) o = cxr_lungs_segment (m, op, NULL);
+      assert_non_null (o);
+      const char *want = side == 1 ? "right" : "left";
+      double kept = side == 1 ? o->left_area_px : o->right_area_px;
+      double before = side == 1 ? l->left_area_px : l->right_area_px;
+      print_message ("%s lung opaque: %s (%s), areas %.0f / %.0f (untouched %.0f / %.0f)\n", want,
+                     cxr_lungs_status_name (o->status), o->reason ? o->reason : "-",
+                     o->right_area_px, o->left_area_px, l->right_area_px, l->left_area_px);
+      assert_int_equal (o->status, CXR_LUNGS_IMPLAUSIBLE);
+      assert_non_null (o->airless_side);
+      assert_string_equal (o->airless_side, want);
+      assert_true (fabs (kept / before - 1) < 0.05);
+      assert_true ((side == 1 ? o->right_area_px : o->left_area_px) < 0.02 * n);
+    }
+}
+
 static void
 test_bad_files (void **state)
 {
@@ -211,9 +301,9 @@ int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_layers),        cmocka_unit_test (test_tiny_net),
-    cmocka_unit_test (test_shipped_model), cmocka_unit_test (test_segment_real_films),
-    cmocka_unit_test (test_bad_files),
+    cmocka_unit_test (test_layers),           cmocka_unit_test (test_tiny_net),
+    cmocka_unit_test (test_shipped_model),    cmocka_unit_test (test_segment_real_films),
+    cmocka_unit_test (test_one_side_airless), cmocka_unit_test (test_bad_files),
   };
   return cmocka_run_group_tests (tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -45,7 +45,7 @@ echo "# embeddings"
 q "SELECT ${S}scan_id) AS s, ${M}model_id) AS m, hex(vector) FROM embeddings t ORDER BY s, m"
 echo "# lung_fields"
 q "SELECT ${S}scan_id) AS s, ${M}model_id) AS m, right_area_px, left_area_px, quality, status,
-          reason, mask_path FROM lung_fields t ORDER BY s, m"
+          reason, mask_path, airless_side FROM lung_fields t ORDER BY s, m"
 echo "# retest_limits"
 q "SELECT ${M}model_id) AS m, signal, limit_value, n_copies, visit_limit, visit_pairs
      FROM retest_limits t ORDER BY m, signal"

@@ -51,6 +51,14 @@ typedef struct {
   double quality; /* 0..1, see cxr_lungs_segment */
   CxrLungStatus status;
   const char *reason; /* why implausible, or NULL */
+  /* "right" or "left": implausible because no lung was found on that side
+   * while the other lung is plausible on its own (on its half of the film,
+   * 4-30 % of its area, the network sure of it): a hemithorax without
+   * aerated lung (an opaque lung, a large effusion, a collapse, a
+   * pneumonectomy), or a segmentation that missed a lung. The mask is not
+   * used to register or compare, but the areas are a measure: that side's
+   * aerated lung is gone. NULL otherwise. */
+  const char *airless_side;
   double elapsed_ms;
 } CxrLungFields;
 

@@ -62,8 +62,10 @@ cmd_lungs (int argc, char **argv)
   const char *st = cxr_lungs_status_name (l->status);
   if (json)
     printf ("{\"right_area_px\": %.0f, \"left_area_px\": %.0f, \"lung_fraction\": %.4f, "
-            "\"quality\": %.4f, \"status\": \"%s\"}\n",
-            l->right_area_px, l->left_area_px, l->lung_fraction, l->quality, st);
+            "\"quality\": %.4f, \"status\": \"%s\", \"airless_side\": %s%s%s}\n",
+            l->right_area_px, l->left_area_px, l->lung_fraction, l->quality, st,
+            l->airless_side ? "\"" : "", l->airless_side ? l->airless_side : "null",
+            l->airless_side ? "\"" : "");
   else
     printf (
         "right_area_px %.0f\nleft_area_px %.0f\nlung_fraction %.4f\nquality %.4f\nstatus %s%s%s%s"
