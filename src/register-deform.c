@@ -136,8 +136,7 @@ typedef struct {
 } Block;
 
 /* Summed-area tables of the n x n image @a and (unless @c2 is NULL) of
- * its square, (n + 1)^2
- * each with a first row and column of 0; a NAN counts as 0 (an area that
+ * its square, (n + 1)^2 each with a first row and column of 0; a NAN counts as 0 (an area that
  * holds one is never matched). Each row's running sum is kept in a
  * register, so the only dependency is on the row above. */
 static void
@@ -615,7 +614,8 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
       fftwf_free (t2);
       guide = (const float *const *) lguide;
     }
-  Candidate best = { FALSE, { 0 }, 0, out->ncc_global, out->lung_dice_after }, c = { TRUE };
+  const Candidate global = { FALSE, { 0 }, 0, out->ncc_global, out->lung_dice_after };
+  Candidate best = global, c = { TRUE };
   int folds = 0;
   c.weight = lungs ? opt->deform_lung_weight : 0;
   gboolean fitted
@@ -632,18 +632,17 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
     }
   if (lungs && best.dice < opt->ok_dice)
     {
-      Candidate first = c, global = { FALSE, { 0 }, 0, out->ncc_global, out->lung_dice_after };
       Candidate cands[2 + G_N_ELEMENTS (more_weights)];
       int nc = 0;
       cands[nc++] = global;
       if (fitted && folds == 0)
-        cands[nc++] = first;
+        cands[nc++] = c;
       for (guint k = 0; k < G_N_ELEMENTS (more_weights); k++)
         {
           Candidate m = { TRUE };
           int f = 0;
           m.weight = more_weights[k];
-          if (m.weight == first.weight
+          if (m.weight == c.weight
               || !deform_fit (&top, flung, mlung, guide, m.weight, opt, &m.field, &m.ncc, &m.dice,
                               &f))
             continue;

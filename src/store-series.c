@@ -470,7 +470,7 @@ lung_area (CxrSignalReader *r, gint64 scan_id, gboolean right, double *px, doubl
       *airless = g_strcmp0 (cxr__col_text (r->area, 4), right ? "right" : "left") == 0;
     }
   sqlite3_reset (r->area);
-  return have && *px >= 0;
+  return have;
 }
 
 gboolean
