@@ -231,14 +231,17 @@ cxr__store_limits (CxrStore *store, gint64 model_id, GError **error)
 }
 
 /* Lung fields whose areas are a measure: plausible ones, and those with
- * one side without aerated lung (lungs.h, airless_side). */
-#define AREAS_USABLE(t) "(" t ".status = 'ok' OR " t ".airless_side IS NOT NULL)"
+ * one side without aerated lung (lungs.h, airless_side); of the fixed
+ * (lf) and the moving (lm) film of a pair. */
+#define LF_LM_AREAS_USABLE                                                                         \
+  " (lf.status = 'ok' OR lf.airless_side IS NOT NULL)"                                             \
+  " AND (lm.status = 'ok' OR lm.airless_side IS NOT NULL)"
 
 /* Every registration row's pair and every film's previous film of the
  * same view kind: the signals that need no registration (pair_signals),
  * for the pairs that lack them or whose lung areas can now be read. The
- * lung areas from the latest lung model that found both films' lung
- * fields plausible. */
+ * lung areas from the latest lung model whose fields on both films have
+ * areas that are a measure (LF_LM_AREAS_USABLE). */
 static const char write_pair_signals[]
     = "INSERT OR REPLACE INTO pair_signals (fixed_scan_id, moving_scan_id, kind, model_id,"
       " embedding_distance, max_abs_probability_delta, max_probability_rise, rise_finding,"
@@ -260,35 +263,32 @@ static const char write_pair_signals[]
       "    WHERE pf.scan_id = r.fixed_scan_id AND pm.scan_id = r.moving_scan_id"
       "      AND pf.model_id = ?1 ORDER BY pm.probability - pf.probability DESC LIMIT 1),"
       "  (SELECT CASE WHEN lf.airless_side = 'right' THEN NULL"
-      "     ELSE lm.right_area_px / NULLIF (lf.right_area_px, 0) - 1 END FROM lung_fields lf"
-      "      JOIN lung_fields lm ON lm.model_id = lf.model_id"
+      "     ELSE lm.right_area_px / NULLIF (lf.right_area_px, 0) - 1 END"
+      "    FROM lung_fields lf JOIN lung_fields lm ON lm.model_id = lf.model_id"
       "    WHERE lf.scan_id = r.fixed_scan_id AND lm.scan_id = r.moving_scan_id"
-      "      AND " AREAS_USABLE ("lf") " AND " AREAS_USABLE (
-          "lm") "    ORDER BY lf.model_id DESC LIMIT 1),"
-                "  (SELECT CASE WHEN lf.airless_side = 'left' THEN NULL"
-                "     ELSE lm.left_area_px / NULLIF (lf.left_area_px, 0) - 1 END FROM lung_fields lf"
-                "      JOIN lung_fields lm ON lm.model_id = lf.model_id"
-                "    WHERE lf.scan_id = r.fixed_scan_id AND lm.scan_id = r.moving_scan_id"
-                "      AND " AREAS_USABLE ("lf") " AND " AREAS_USABLE (
-                    "lm") "    ORDER BY lf.model_id DESC LIMIT 1),"
-                          "  ?2"
-                          "  FROM (SELECT fixed_scan_id, moving_scan_id, kind FROM registrations UNION ALL"
-                          "        SELECT prev, scan_id, 'same_view' FROM (SELECT scan_id, lag(scan_id) OVER"
-                          "          (PARTITION BY patient_id, view_kind ORDER BY visit) AS prev FROM frontal_scans) v"
-                          "         WHERE prev IS NOT NULL AND NOT EXISTS (SELECT 1 FROM registrations g"
-                          "           WHERE g.fixed_scan_id = v.prev AND g.moving_scan_id = v.scan_id"
-                          "             AND g.kind = 'previous')) r"
-                          " WHERE EXISTS (SELECT 1 FROM embeddings e WHERE e.scan_id = r.fixed_scan_id"
-                          "                 AND e.model_id = ?1)"
-                          "   AND EXISTS (SELECT 1 FROM embeddings e WHERE e.scan_id = r.moving_scan_id"
-                          "                 AND e.model_id = ?1)"
-                          "   AND NOT EXISTS (SELECT 1 FROM pair_signals p WHERE p.fixed_scan_id = r.fixed_scan_id"
-                          "     AND p.moving_scan_id = r.moving_scan_id AND p.kind = r.kind AND p.model_id = ?1"
-                          "     AND (p.lung_area_change_right IS NOT NULL OR p.lung_area_change_left IS NOT NULL"
-                          "       OR NOT EXISTS"
-                          "       (SELECT 1 FROM lung_fields lf JOIN lung_fields lm ON lm.model_id = lf.model_id"
-                          "         WHERE lf.scan_id = r.fixed_scan_id AND lm.scan_id = r.moving_scan_id"
-                          "           AND " AREAS_USABLE ("lf") " AND " AREAS_USABLE ("lm") ")))";
+      "      AND" LF_LM_AREAS_USABLE " ORDER BY lf.model_id DESC LIMIT 1),"
+      "  (SELECT CASE WHEN lf.airless_side = 'left' THEN NULL"
+      "     ELSE lm.left_area_px / NULLIF (lf.left_area_px, 0) - 1 END"
+      "    FROM lung_fields lf JOIN lung_fields lm ON lm.model_id = lf.model_id"
+      "    WHERE lf.scan_id = r.fixed_scan_id AND lm.scan_id = r.moving_scan_id"
+      "      AND" LF_LM_AREAS_USABLE " ORDER BY lf.model_id DESC LIMIT 1),"
+      "  ?2"
+      "  FROM (SELECT fixed_scan_id, moving_scan_id, kind FROM registrations UNION ALL"
+      "        SELECT prev, scan_id, 'same_view' FROM (SELECT scan_id, lag(scan_id) OVER"
+      "          (PARTITION BY patient_id, view_kind ORDER BY visit) AS prev FROM frontal_scans) v"
+      "         WHERE prev IS NOT NULL AND NOT EXISTS (SELECT 1 FROM registrations g"
+      "           WHERE g.fixed_scan_id = v.prev AND g.moving_scan_id = v.scan_id"
+      "             AND g.kind = 'previous')) r"
+      " WHERE EXISTS (SELECT 1 FROM embeddings e WHERE e.scan_id = r.fixed_scan_id"
+      "                 AND e.model_id = ?1)"
+      "   AND EXISTS (SELECT 1 FROM embeddings e WHERE e.scan_id = r.moving_scan_id"
+      "                 AND e.model_id = ?1)"
+      "   AND NOT EXISTS (SELECT 1 FROM pair_signals p WHERE p.fixed_scan_id = r.fixed_scan_id"
+      "     AND p.moving_scan_id = r.moving_scan_id AND p.kind = r.kind AND p.model_id = ?1"
+      "     AND (p.lung_area_change_right IS NOT NULL OR p.lung_area_change_left IS NOT NULL"
+      "       OR NOT EXISTS (SELECT 1 FROM lung_fields lf JOIN lung_fields lm"
+      "         ON lm.model_id = lf.model_id WHERE lf.scan_id = r.fixed_scan_id"
+      "           AND lm.scan_id = r.moving_scan_id AND" LF_LM_AREAS_USABLE ")))";
 
 /**
  * cxr__store_write_pair_signals:
@@ -416,8 +416,8 @@ static const char select_trend_score[]
  * measure */
 static const char select_lung_area[]
     = "SELECT right_area_px, left_area_px, right_area_mm2, left_area_mm2, airless_side"
-      " FROM lung_fields WHERE scan_id = ? AND " AREAS_USABLE (
-          "lung_fields") " ORDER BY model_id DESC LIMIT 1";
+      " FROM lung_fields WHERE scan_id = ? AND (status = 'ok' OR airless_side IS NOT NULL)"
+      " ORDER BY model_id DESC LIMIT 1";
 
 struct _CxrSignalReader {
   gint64 model_id;
