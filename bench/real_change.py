@@ -35,7 +35,7 @@ arms, neck, chest wall: where misalignment, not disease, shows).
 Usage: bench/real_change.py [--build DIR] [--db PATH] [--reuse] [--patients FILE]
                             [-- analyze options...]
 """
-import csv, gzip, os, random, sqlite3, subprocess, sys, tempfile, time
+import csv, gzip, hashlib, os, random, sqlite3, subprocess, sys, tempfile, time
 
 import numpy as np
 
@@ -191,6 +191,11 @@ def main():
                              " AND model_id = ?",
                              (model["model_id"],)):
             psig[(r["fixed_scan_id"], r["moving_scan_id"])] = dict(r)
+    if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'pair_probability_change'").fetchone()[0]:
+        for r in con.execute("SELECT * FROM pair_probability_change WHERE model_id = ?", (model["model_id"],)):
+            key = (r["fixed_scan_id"], r["moving_scan_id"])
+            if key in psig:
+                psig[key]["change_in_limits"] = r["change_in_limits"]
 
     pairs = []
     for pid, fs in by_pat.items():
@@ -277,19 +282,53 @@ def main():
                ("stored pair_signals: max |probability delta|", stored("max_abs_probability_delta")),
                ("stored pair_signals: max probability rise", stored("max_probability_rise")),
                ("stored pair_signals: max |lung area change|", lung_both),
+               ("stored: max |probability delta| / its limit", stored("change_in_limits")),
                ("CheXNet reference: max |delta| (ceiling)", chexnet)]
     for extra_col in ("change_score_lungs", "change_score_right", "change_score_left"):
         if extra_col in cols:
             signals.insert(1, (extra_col, col(extra_col)))
-    print(f"{'signal':44s} {'AUROC':>6s} {'95% CI (patients)':>18s} {'coverage':>10s}")
+    # The default classifier (tools/train.py) was trained on train256, which
+    # holds these patients' films at 256 px: it held out a patient when
+    # sha256(id) mod 5 == 0 and trained on the others. Its signals on the
+    # patients it saw may have learnt their labels; the last column is the
+    # patients it never saw.
+    unseen = [p for p in pairs if int(hashlib.sha256(p["patient"].encode()).hexdigest(), 16) % 5 == 0]
+    print(f"the default classifier never saw {len({p['patient'] for p in unseen})} of these "
+          f"patients ({len(unseen)} pairs, {sum(p['changed'] for p in unseen)} CHANGED); it was trained on "
+          "the others' films (train256), so their probability signals may be optimistic")
+    print(f"{'signal':44s} {'AUROC':>6s} {'95% CI (patients)':>18s} {'coverage':>10s} {'unseen':>7s}")
     for name, f in signals:
         pos = [v for p in pairs if p["changed"] for v in [f(p)] if v is not None]
         neg = [v for p in pairs if not p["changed"] for v in [f(p)] if v is not None]
         a = auroc(pos, neg)
         lo, hi = bootstrap(pairs, f)
         cov = len(pos) + len(neg)
-        print(f"{name:44s} {a:6.3f} {f'[{lo:.3f}, {hi:.3f}]':>18s} {cov:4d}/{len(pairs):<4d}")
+        au = auroc([v for p in unseen if p["changed"] for v in [f(p)] if v is not None],
+                   [v for p in unseen if not p["changed"] for v in [f(p)] if v is not None])
+        print(f"{name:44s} {a:6.3f} {f'[{lo:.3f}, {hi:.3f}]':>18s} {cov:4d}/{len(pairs):<4d} {au:7.3f}")
     print()
+
+    # like for like with the ceiling: the pairs that have CheXNet's probabilities
+    both = [p for p in pairs if chexnet(p) is not None]
+    if both:
+        # CheXNet has no re-posed copies: its findings' deltas are scaled by
+        # their own spread over these pairs (p95 of |delta|, all pairs, no
+        # labels), the nearest thing to a retest limit it has
+        d = np.array([np.abs(chex[p["moving"]["image_index"]] - chex[p["fixed"]["image_index"]]) for p in both])
+        spread = np.maximum(np.percentile(d, 95, axis=0), 1e-6)
+        scaled = {id(p): float(np.max(row / spread)) for p, row in zip(both, d)}
+        seen = len(set(map(id, both)) - set(map(id, unseen)))
+        print(f"on the {len(both)} pairs with CheXNet reference probabilities "
+              f"({sum(p['changed'] for p in both)} CHANGED; {seen} of patients the default classifier was "
+              "trained on, whose films had their labels and CheXNet's probabilities as its targets):")
+        for name, f in (("cxrtrack: max |probability delta|", prob_delta_max),
+                        ("cxrtrack: max |probability delta| / its limit", stored("change_in_limits")),
+                        ("CheXNet: max |delta|", chexnet),
+                        ("CheXNet: max |delta| / its spread (p95)", lambda p: scaled[id(p)])):
+            pos = [v for p in both if p["changed"] for v in [f(p)] if v is not None]
+            neg = [v for p in both if not p["changed"] for v in [f(p)] if v is not None]
+            print(f"  {name:46s} {auroc(pos, neg):6.3f}  {len(pos) + len(neg):4d}/{len(both)}")
+        print()
 
     # per finding: appearing findings against stable pairs
     if findings and limits:
@@ -335,6 +374,9 @@ def main():
     print(f"  labels never changed:    {len(never & flagged):3d} flagged of {len(never)}")
     other = set(by_pat) - gained - never
     print(f"  other (lost a finding):  {len(other & flagged):3d} flagged of {len(other)}")
+    un = {p["patient"] for p in unseen}
+    print(f"  of the {len(un)} the classifier never saw: gained {len(gained & flagged & un)} flagged of "
+          f"{len(gained & un)}, never changed {len(never & flagged & un)} flagged of {len(never & un)}")
     kinds = con.execute("SELECT kind, count(*) FROM progression_flags GROUP BY 1 ORDER BY 1").fetchall()
     print("  flag rows:", ", ".join(f"{k} {n}" for k, n in kinds))
     print()

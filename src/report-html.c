@@ -550,6 +550,14 @@ section_pairs (Page *pg)
           g_string_append_printf (h, "change score %.0f", p->change_score);
           if (!isnan (p->changed_area_mm2))
             g_string_append_printf (h, ", changed area %.0f mm&sup2;", p->changed_area_mm2);
+          g_string_append (h, "<br>");
+        }
+      if (p->prob_finding && !isnan (p->prob_change_limits))
+        {
+          g_autofree char *fn = esc (p->prob_finding);
+          g_string_append_printf (
+              h, "largest probability change: %s %+.3f, %.1f&times; its limit%s", fn, p->prob_delta,
+              p->prob_change_limits, p->prob_change_limits > 1 ? "" : " (within it)");
         }
       g_string_append (h, "</div>");
       pair_figures (pg, p, f, m);

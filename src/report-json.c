@@ -112,6 +112,9 @@ pairs (JsonBuilder *jb, const CxrReportData *d)
       for (guint q = 0; q < G_N_ELEMENTS (names); q++)
         add_double_or_null (jb, names[q], vals[q]);
       add_string_or_null (jb, "status", p->status);
+      add_string_or_null (jb, "probability_change_finding", p->prob_finding);
+      add_double_or_null (jb, "probability_change_delta", p->prob_delta);
+      add_double_or_null (jb, "probability_change_in_limits", p->prob_change_limits);
       json_builder_set_member_name (jb, "cross_view");
       json_builder_add_boolean_value (jb, p->cross_view);
       add_string_or_null (jb, "overlay", p->overlay_path);

@@ -192,7 +192,7 @@ cxr__report_data_load (CxrStore *store, const char *pid, GError **error)
   d->flags = cxr__store_patient_flags (store, pid);
   load_trends (store, d);
   /* the pairs whose two films are the patient's (always, in a sound store) */
-  g_autoptr (GArray) pairs = cxr__store_patient_pairs (store, pid);
+  g_autoptr (GArray) pairs = cxr__store_patient_pairs (store, pid, d->model_id);
   d->pairs = g_array_new (FALSE, TRUE, sizeof (CxrReportPair));
   g_array_set_clear_func (d->pairs, cxr__report_pair_clear);
   d->pair_films = g_ptr_array_new ();

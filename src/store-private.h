@@ -286,6 +286,11 @@ typedef struct {
   CxrRegistration reg; /* the transform (status not set) */
   double confidence;
   double change_score, changed_area_mm2; /* NAN: no map */
+  /* pair_probability_change with the report's model: the finding whose
+   * probability moved most in units of its limit, by how much (moving -
+   * fixed) and how many limits; NULL / NAN without limits */
+  char *prob_finding;
+  double prob_delta, prob_change_limits;
 } CxrReportPair;
 
 void cxr__report_pair_clear (gpointer pair);
@@ -295,7 +300,7 @@ gboolean cxr__store_patient (CxrStore *store, const char *patient_id, CxrPatient
 GArray *cxr__store_patient_films (CxrStore *store, const char *patient_id, GError **error);
 gint64 cxr__store_patient_model (CxrStore *store, const char *patient_id, char **name,
                                  char **sha256);
-GArray *cxr__store_patient_pairs (CxrStore *store, const char *patient_id);
+GArray *cxr__store_patient_pairs (CxrStore *store, const char *patient_id, gint64 model_id);
 GArray *cxr__store_patient_flags (CxrStore *store, const char *patient_id);
 GPtrArray *cxr__store_model_findings (CxrStore *store, gint64 model_id);
 

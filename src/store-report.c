@@ -32,6 +32,7 @@ cxr__report_pair_clear (gpointer pair)
   g_free (p->status);
   g_free (p->reason);
   g_free (p->overlay_path);
+  g_free (p->prob_finding);
 }
 
 void
@@ -184,11 +185,13 @@ cxr__store_model_findings (CxrStore *store, gint64 model_id)
 
 /**
  * cxr__store_patient_pairs:
+ * @model_id: the model whose probability change to read (0: none)
+ *
  * Returns: (transfer full) (element-type CxrReportPair): the patient's
  * registrations with their change measures, by visit, previous first.
  */
 GArray *
-cxr__store_patient_pairs (CxrStore *store, const char *pid)
+cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
 {
   GArray *pairs = g_array_new (FALSE, TRUE, sizeof (CxrReportPair));
   g_array_set_clear_func (pairs, cxr__report_pair_clear);
@@ -198,14 +201,17 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid)
       " r.confidence, r.status, r.reason, r.cross_view, c.change_score, c.changed_area_mm2,"
       " coalesce(c.overlay_path, c.map_path), r.fixed_aspect, r.moving_aspect, r.deform_nx,"
       " r.deform_ny, r.deform_field, CASE WHEN c.overlay_path IS NULL THEN c.map_scale END,"
-      " c.threshold, c.mask_kind = 'lungs'"
+      " c.threshold, c.mask_kind = 'lungs', v.finding, v.delta, v.change_in_limits"
       " FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
       " LEFT JOIN pair_changes c USING (fixed_scan_id, moving_scan_id, kind)"
-      " WHERE m.patient_id = ? ORDER BY m.visit, r.kind DESC",
+      " LEFT JOIN pair_probability_change v ON v.fixed_scan_id = r.fixed_scan_id"
+      "  AND v.moving_scan_id = r.moving_scan_id AND v.kind = r.kind AND v.model_id = ?2"
+      " WHERE m.patient_id = ?1 ORDER BY m.visit, r.kind DESC",
       NULL);
   if (st == NULL)
     return pairs;
   sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, model_id);
   while (sqlite3_step (st) == SQLITE_ROW)
     {
       CxrReportPair p = { sqlite3_column_int64 (st, 0), sqlite3_column_int64 (st, 1) };
@@ -228,6 +234,9 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid)
       p.map_scale = cxr__col_double (st, 19);
       p.threshold = cxr__col_double (st, 20);
       p.outline = sqlite3_column_int (st, 21);
+      p.prob_finding = g_strdup (cxr__col_text (st, 22));
+      p.prob_delta = cxr__col_double (st, 23);
+      p.prob_change_limits = cxr__col_double (st, 24);
       g_array_append_val (pairs, p);
     }
   sqlite3_finalize (st);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * Store: migrations (fresh, upgrade, failed migration rolled back, newer
- * database refused), read-only mode, and the patient_series view.
+ * database refused), read-only mode, the patient_series and
+ * pair_probability_change views.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -156,6 +157,55 @@ test_patient_series_view (void **state)
   assert_int_equal (query_int (s, "SELECT is_frontal FROM patient_series WHERE scan_id = 13"), 0);
 }
 
+/* pair_probability_change: the largest |delta| in units of each finding's
+ * limit (the larger of retest and visit-to-visit, as the flags use), not
+ * the largest |delta|. Pneumonia moves most (0.20), against its visit
+ * limit 0.25 (0.8 limits; 5 against its retest limit alone); Cardiomegaly
+ * moves 0.05 against its retest limit 0.0125 (4 limits) and is the one
+ * named. A finding without a limit (Hernia) is left out; a store without
+ * limits has no rows. */
+static void
+test_pair_probability_change_view (void **state)
+{
+  g_autofree char *p = db_path ("probchange.sqlite");
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrStore) s = cxr_store_open (p, 0, &err);
+  assert_non_null (s);
+  assert_true (cxr_store_exec (
+      s,
+      "INSERT INTO patients (patient_id) VALUES ('p');"
+      "INSERT INTO scans (scan_id, image_index, patient_id, visit, view_kind, status, sha256) VALUES"
+      " (1, 'a', 'p', 0, 'PA', 'ok', 'h1'), (2, 'b', 'p', 1, 'PA', 'ok', 'h2');"
+      "INSERT INTO models (model_id, name, architecture, sha256, classes, input_size,"
+      " embedding_dim) VALUES (7, 'm', 'x', 's', 'Pneumonia|Cardiomegaly|Mass|Hernia', 256, 4);"
+      "INSERT INTO predictions VALUES (1, 7, 'Pneumonia', 0.10), (2, 7, 'Pneumonia', 0.30),"
+      " (1, 7, 'Cardiomegaly', 0.40), (2, 7, 'Cardiomegaly', 0.35),"
+      " (1, 7, 'Mass', 0.02), (2, 7, 'Mass', 0.03), (1, 7, 'Hernia', 0.0), (2, 7, 'Hernia', 0.9);"
+      "INSERT INTO pair_signals (fixed_scan_id, moving_scan_id, kind, model_id,"
+      " max_abs_probability_delta) VALUES (1, 2, 'previous', 7, 0.9);",
+      &err));
+  assert_int_equal (query_int (s, "SELECT count(*) FROM pair_probability_change"), 0);
+  assert_true (cxr_store_exec (s,
+                               "INSERT INTO retest_limits (model_id, signal, limit_value, n_copies,"
+                               " method, visit_limit) VALUES"
+                               " (7, 'probability:Pneumonia', 0.04, 40, 't', 0.25),"
+                               " (7, 'probability:Cardiomegaly', 0.0125, 40, 't', 0.01),"
+                               " (7, 'probability:Mass', 0.01, 40, 't', NULL)",
+                               &err));
+  g_autofree char *f = query_text (s, "SELECT finding FROM pair_probability_change");
+  assert_string_equal (f, "Cardiomegaly");
+  g_autofree char *src = query_text (s, "SELECT limit_source FROM pair_probability_change");
+  assert_string_equal (src, "retest");
+  assert_int_equal (query_int (s, "SELECT round(change_in_limits * 1000) FROM"
+                                  " pair_probability_change"),
+                    4000);
+  assert_int_equal (query_int (s, "SELECT round(delta * 1000) FROM pair_probability_change"), -50);
+  assert_int_equal (query_int (s, "SELECT round(limit_value * 10000) FROM"
+                                  " pair_probability_change WHERE fixed_scan_id = 1"
+                                  " AND moving_scan_id = 2 AND kind = 'previous' AND model_id = 7"),
+                    125);
+}
+
 int
 main (void)
 {
@@ -167,6 +217,7 @@ main (void)
     cmocka_unit_test (test_not_a_database),
     cmocka_unit_test (test_read_only),
     cmocka_unit_test (test_patient_series_view),
+    cmocka_unit_test (test_pair_probability_change_view),
   };
   return cmocka_run_group_tests (tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -44,13 +44,32 @@ nf=$(q "SELECT count(DISTINCT patient_id) FROM progression_flags WHERE kind IN (
 grep -q 'alt="difference"' "$T/r/patient_1543.html" || fail "no change overlay on the page"
 grep -q "and 4 patient pages" "$T/out" || fail "pages: $(cat "$T/out")"
 "$CXRTRACK" report --db "$DB" --patient 2633 --out "$T/r" --format json > /dev/null
-/usr/bin/python3 - "$T/r/patient_2633.json" <<'PY' || fail "json report"
-import json, sys
+/usr/bin/python3 - "$T/r/patient_2633.json" "$DB" <<'PY' || fail "json report"
+import json, sqlite3, sys
 d = json.load(open(sys.argv[1]))
 assert d["patient_id"] == "2633" and len(d["films"]) == 5 and len(d["pairs"]) == 8, d.keys()
 assert d["model"] == "cxr-default" and "probability:Effusion" in d["trends"], d["trends"].keys()
 assert any(p["cross_view"] for p in d["pairs"])
+# each pair's largest probability change in units of its finding's limit,
+# made again from the predictions and limits
+con = sqlite3.connect(sys.argv[2])
+sid = dict(con.execute("SELECT image_index, scan_id FROM scans"))
+mid = con.execute("SELECT model_id FROM models WHERE name = 'cxr-default'").fetchone()[0]
+lim = {s[12:]: max(v, w or 0) for s, v, w in con.execute(
+    "SELECT signal, limit_value, visit_limit FROM retest_limits WHERE signal LIKE 'probability:%'")}
+assert len(lim) == 14, lim
+def prob(f):
+    return dict(con.execute("SELECT finding, probability FROM predictions WHERE scan_id = ? AND model_id = ?",
+                            (sid[f], mid)))
+for p in d["pairs"]:
+    a, b = prob(p["fixed"]), prob(p["moving"])
+    k = max(lim, key=lambda k: abs(b[k] - a[k]) / lim[k])
+    assert p["probability_change_finding"] == k, (p, k)
+    assert abs(p["probability_change_in_limits"] - abs(b[k] - a[k]) / lim[k]) < 1e-9, p
+    assert abs(p["probability_change_delta"] - (b[k] - a[k])) < 1e-12, p
 PY
+grep -q "largest probability change: [A-Za-z_]* [+-]0\.[0-9]*, [0-9.]*&times; its limit" "$T/r/patient_2633.html" \
+  || fail "no probability change on the page"
 # self-contained: no external references
 if grep -l -E '(src|href)="(https?:|//|file:)' "$T"/r/*.html; then fail "external assets"; fi
 CH="chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --enable-logging=stderr --v=0 --user-data-dir=$T/profile"
