@@ -158,6 +158,11 @@ def main():
     if model:
         limits = dict(con.execute("SELECT signal, limit_value FROM retest_limits WHERE model_id = ?",
                                   (model["model_id"],)).fetchall())
+    # the limit a flag uses: the larger of the retest and visit-to-visit limits
+    flag_limits = {}
+    if model:
+        flag_limits = dict(con.execute("SELECT signal, max(limit_value, coalesce(visit_limit, 0))"
+                                       " FROM retest_limits WHERE model_id = ?", (model["model_id"],)).fetchall())
     emb = {}
     if model:
         for r in con.execute("SELECT scan_id, vector FROM embeddings WHERE model_id = ?", (model["model_id"],)):
@@ -355,6 +360,7 @@ def main():
     flagged = {r[0] for r in con.execute("SELECT DISTINCT patient_id FROM progression_flags WHERE kind IN"
                                          " ('slow_progression', 'acute_change', 'unconfirmed_change')")}
     gained, never = set(), set()
+    seen_rise = set()  # gained a finding whose probability rose beyond its flag limit
     for pid, fs in by_pat.items():
         first = labels_of(fs[0]["finding_labels"])
         seen = set(first)
@@ -363,6 +369,13 @@ def main():
             l = labels_of(f["finding_labels"])
             if l - seen:
                 g = True
+                # against the first film of the same view kind, as the flags compare
+                base = next(b for b in fs if b["view_kind"] == f["view_kind"])
+                pb, pf = probs.get(base["scan_id"]), probs.get(f["scan_id"])
+                for k in l - seen:
+                    lim = flag_limits.get("probability:" + k)
+                    if base is not f and pb and pf and lim and pf[k] - pb[k] > lim:
+                        seen_rise.add(pid)
             seen |= l
         allsame = all(labels_of(f["finding_labels"]) == first for f in fs)
         if g:
@@ -374,6 +387,9 @@ def main():
     print(f"  labels never changed:    {len(never & flagged):3d} flagged of {len(never)}")
     other = set(by_pat) - gained - never
     print(f"  other (lost a finding):  {len(other & flagged):3d} flagged of {len(other)}")
+    print(f"  gained a finding whose probability rose beyond its limit against the first film of its view: "
+          f"{len(seen_rise)} of {len(gained)}, flagged {len(seen_rise & flagged)}; the other "
+          f"{len(gained - seen_rise)}: flagged {len((gained - seen_rise) & flagged)} (on other signals)")
     un = {p["patient"] for p in unseen}
     print(f"  of the {len(un)} the classifier never saw: gained {len(gained & flagged & un)} flagged of "
           f"{len(gained & un)}, never changed {len(never & flagged & un)} flagged of {len(never & un)}")
