@@ -54,6 +54,15 @@ gboolean cxr__is_dicom (const guint8 *data, gsize len);
 gboolean cxr__dicom_read_header (const char *path, guint64 max_file_bytes, CxrDicomMeta *meta,
                                  GError **error);
 
+/* Whether DCMTK reads a 32-bit length after this VR in explicit VR. */
+gboolean cxr__dicom_vr_extended (guint8 c0, guint8 c1);
+
+/* A deflated data set inflated, the file meta group saying Explicit VR
+ * Little Endian (dicom-deflate.c); *out NULL when the file is not
+ * deflated. */
+gboolean cxr__dicom_inflate (const char *name, const guint8 *data, gsize len, guint64 max_bytes,
+                             guint8 **out, gsize *out_len, GError **error);
+
 /* Decodes one film from a DICOM object in memory, as a radiologist sees
  * it (README, "From a PACS export"): Modality LUT, then the VOI chosen by
  * limits->voi, MONOCHROME1 inverted, Pixel Padding Value black. */

@@ -414,6 +414,13 @@ cxr__dicom_read_header (const char *path, guint64 max_file_bytes, CxrDicomMeta *
   return TRUE;
 }
 
+gboolean
+cxr__dicom_vr_extended (guint8 c0, guint8 c1)
+{
+  const char s[3] = { (char) c0, (char) c1, 0 };
+  return DcmVR (s).usesExtendedLengthEncoding ();
+}
+
 /* --- pixels ----------------------------------------------------------- */
 
 static gboolean fail (GError **error, int code, const char *name, const char *fmt, ...)
@@ -489,17 +496,103 @@ check_native_length (DcmDataset *ds, const char *name, GError **error)
   return TRUE;
 }
 
+/* A DICOM file in memory that DCMTK can come back to. DCMTK puts off
+ * loading a value longer than the read's limit (4 KiB) when its stream can
+ * make a factory for a later one, and then skips it, so a length beyond
+ * the end of the file is an error; a stream without a factory (DCMTK's own
+ * buffer stream) makes it allocate whatever an element declares and read
+ * into it: 19 KB files made it ask for 3.5 GB (found by fuzzing). With a
+ * filter in between (a deflated data set) there is no coming back:
+ * dicom-deflate.c inflates those first. */
+class MemoryFactory : public DcmInputStreamFactory {
+public:
+  MemoryFactory (const guint8 *data, gsize len, offile_off_t at)
+      : data_ (data), len_ (len), at_ (at)
+  {
+  }
+  DcmInputStream *create () const override
+  {
+    DcmInputBufferStream *s = new DcmInputBufferStream ();
+    s->setBuffer (data_, (offile_off_t) len_);
+    s->setEos ();
+    s->skip (at_);
+    return s;
+  }
+  DcmInputStreamFactory *clone () const override { return new MemoryFactory (*this); }
+  DcmInputStreamFactoryType ident () const override
+  {
+    return DFT_DcmInputFileStreamFactory; /* the kind DCMTK treats as plain */
+  }
+
+private:
+  const guint8 *data_;
+  gsize len_;
+  offile_off_t at_;
+};
+
+class MemoryStream : public DcmInputBufferStream {
+public:
+  MemoryStream (const guint8 *data, gsize len) : data_ (data), len_ (len)
+  {
+    setBuffer (data, (offile_off_t) len);
+    setEos ();
+    plain_ = currentProducer ();
+  }
+  DcmInputStreamFactory *newFactory () const override
+  {
+    /* none through a filter: its positions are not the buffer's */
+    return currentProducer () == plain_ ? new MemoryFactory (data_, len_, tell ()) : NULL;
+  }
+
+private:
+  const guint8 *data_;
+  gsize len_;
+  const DcmProducer *plain_;
+};
+
+/* After a failed read: an element DCMTK read whose declared length is
+ * more than the file holds, or NULL. */
+static DcmObject *
+oversized (DcmDataset *ds, gsize len)
+{
+  DcmStack st;
+  while (ds->nextObject (st, OFTrue).good ())
+    {
+      Uint32 n = st.top ()->getLengthField ();
+      if (n != DCM_UndefinedLength && n > len)
+        return st.top ();
+    }
+  return NULL;
+}
+
 static gboolean
 decode (const char *name, const guint8 *data, gsize len, const CxrImageLimits *lim,
         CxrImageInfo *info, CxrImage **out, GError **error)
 {
+  g_autofree guint8 *plain = NULL;
+  gsize plain_len = 0;
+  if (!cxr__dicom_inflate (name, data, len, lim->max_file_bytes, &plain, &plain_len, error))
+    return FALSE;
+  if (plain)
+    {
+      data = plain;
+      len = plain_len;
+    }
   DcmFileFormat ff;
-  DcmInputBufferStream in;
-  in.setBuffer (data, (offile_off_t) len);
-  in.setEos ();
+  MemoryStream in (data, len);
   ff.transferInit ();
   OFCondition c = ff.read (in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
   ff.transferEnd ();
+  if (c.bad ())
+    {
+      DcmObject *e = oversized (ff.getDataset (), len);
+      if (e)
+        return fail (error, CXR_ERROR_INVALID_INPUT, name,
+                     "truncated: the file ends inside the data set (element (%04X,%04X) "
+                     "declares %lu bytes, the file has %zu; %s)",
+                     e->getGTag (), e->getETag (), (unsigned long) e->getLengthField (), len,
+                     c.text ());
+    }
   if (c.bad () && in.eos ())
     return fail (error, CXR_ERROR_INVALID_INPUT, name,
                  "truncated: the file ends inside the data set (%s)", c.text ());

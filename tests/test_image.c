@@ -300,8 +300,16 @@ test_dicom (void **state)
   g_autoptr (CxrImage) ref = load_ok ("dicom/reference.png", &info);
   /* lossless 8-bit films: the PNG's floats, bit for bit */
   static const char *const exact[] = {
-    "dicom/mono2_8.dcm", "dicom/mono1_8.dcm",       "dicom/implicit.dcm", "dicom/deflated.dcm",
-    "dicom/jpegls.dcm",  "dicom/jpeg_lossless.dcm", "dicom/rle.dcm",
+    "dicom/mono2_8.dcm",
+    "dicom/mono1_8.dcm",
+    "dicom/implicit.dcm",
+    "dicom/deflated.dcm",
+    "dicom/jpegls.dcm",
+    "dicom/jpeg_lossless.dcm",
+    "dicom/rle.dcm",
+    /* nested sequences of undefined and of defined length */
+    "dicom/sequences.dcm",
+    "dicom/sequences_implicit.dcm",
   };
   for (guint k = 0; k < G_N_ELEMENTS (exact); k++)
     {
@@ -361,6 +369,12 @@ test_dicom (void **state)
     { "dicom/multiframe.dcm", "multi-frame object (2 frames)" },
     { "dicom/j2k_labelled.dcm", "no JPEG 2000 decoder" },
     { "dicom/sr.dcm", "no Pixel Data" },
+    /* declared lengths beyond the file, named (tests/cli/dicom.sh checks
+     * DCMTK does not allocate them first) */
+    { "dicom/huge_un.dcm", "(0011,1010) declares 3758096384 bytes, the file has 6902" },
+    { "dicom/huge_nested.dcm", "(0011,1010) declares 3758096384 bytes, the file has 6938" },
+    { "dicom/huge_deflated.dcm", "(0011,1010) declares 3758096384 bytes, the file has 6904" },
+    { "dicom/huge_implicit.dcm", "Length of element larger than explicit length of surrounding" },
   };
   for (guint k = 0; k < G_N_ELEMENTS (bad); k++)
     {

@@ -31,6 +31,20 @@ so the reader is checked against an encoder it does not share code with.
       no_patient_id, no_date, lateral, hand
                        films ingest must reject or store with a reason
 
+  tools/make_test_dicoms.py lengths
+      writes, beside the corpus, the files that check how declared
+      lengths are read (src/image-dicom.cc, MemoryStream):
+
+      sequences        mono2_8 with nested sequences, of undefined length
+                       (pydicom) and, in sequences_implicit (dcmconv +ti
+                       +e), of defined length: the crop
+      huge_un          mono2_8 with an UN element declaring 3.5 GB before
+                       its pixel data: refused, naming (0011,1010)
+      huge_nested      the same element inside an item of a sequence
+      huge_implicit    implicit VR: a defined-length sequence whose item
+                       holds an element declaring 3.5 GB
+      huge_deflated    huge_un's data set deflated
+
   tools/make_test_dicoms.py sample MANIFEST OUTDIR
       writes every film of a cxrtrack manifest (sample/manifest.csv) as a
       DICOM file under OUTDIR/<patient>/, with the manifest's patient, view,
@@ -161,6 +175,56 @@ def corpus(out="tests/data/dicom"):
     ds = base("hand"); ds.BodyPartExamined = "HAND"; set_pixels(ds, v, 8); save(ds, p("hand"))
 
 
+def lengths(out="tests/data/dicom"):
+    import struct, zlib
+    p = lambda n: f"{out}/{n}.dcm"
+    v = np.asarray(Image.open(f"{out}/reference.png")).astype(np.int64)
+    ds = base("sequences"); set_pixels(ds, v, 8)
+    inner = Dataset(); inner.ReferencedSOPClassUID = DX_CLASS; inner.ReferencedSOPInstanceUID = uid_for("inner")
+    item = Dataset(); item.ReferencedSOPClassUID = DX_CLASS; item.ReferencedSOPInstanceUID = uid_for("outer")
+    item.ReferencedImageSequence = [inner]
+    ds.ReferencedImageSequence = [item, Dataset()]
+    save(ds, p("sequences"))
+    dcmtk("dcmconv", ["+ti", "+e"], p("sequences"), p("sequences_implicit"))
+
+    huge = 0xE0000000
+    src = open(p("mono2_8"), "rb").read()
+    at = src.find(b"\xe0\x7f\x10\x00")  # (7FE0,0010), explicit VR little endian
+    un = struct.pack("<HH2sHI", 0x0011, 0x1010, b"UN", 0, huge)
+    open(p("huge_un"), "wb").write(src[:at] + un + src[at:])
+    # (0008,1140) SQ, undefined length; an item of undefined length holding the element
+    seq = (struct.pack("<HH2sHI", 0x0008, 0x1140, b"SQ", 0, 0xFFFFFFFF)
+           + struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
+           + struct.pack("<HH2sHI", 0x0011, 0x1010, b"OB", 0, huge)
+           + struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0))
+    open(p("huge_nested"), "wb").write(src[:at] + seq + src[at:])
+
+    # implicit VR: a defined-length (0008,1140) whose item holds (0008,1155) declaring 3.5 GB
+    imp = open(p("implicit"), "rb").read()
+    at = imp.find(b"\xe0\x7f\x10\x00")
+    elem = struct.pack("<HHI", 0x0008, 0x1155, huge) + b"1.2\x00\x00"
+    itm = struct.pack("<HHI", 0xFFFE, 0xE000, len(elem)) + elem
+    sq = struct.pack("<HHI", 0x0008, 0x1140, len(itm)) + itm
+    open(p("huge_implicit"), "wb").write(imp[:at] + sq + imp[at:])
+
+    # huge_un's data set deflated: the meta group of deflated.dcm, then raw deflate
+    dfl = open(p("deflated"), "rb").read()
+    hu = open(p("huge_un"), "rb").read()
+
+    def meta_end(b):
+        i = 132
+        while struct.unpack("<H", b[i:i + 2])[0] == 0x0002:
+            vr = b[i + 4:i + 6]
+            if vr in (b"OB", b"UN", b"UT", b"SQ", b"UC", b"UR", b"OW"):
+                i += 12 + struct.unpack("<I", b[i + 8:i + 12])[0]
+            else:
+                i += 8 + struct.unpack("<H", b[i + 6:i + 8])[0]
+        return i
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = c.compress(hu[meta_end(hu):]) + c.flush()
+    open(p("huge_deflated"), "wb").write(dfl[:meta_end(dfl)] + body)
+
+
 LOSSLESS = [None, ["dcmcrle"], ["dcmcjpls", "+el"], ["dcmcjpeg", "+e1"], ["dcmconv", "+td"]]
 
 
@@ -206,6 +270,8 @@ def sample(manifest, out):
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "corpus":
         corpus()
+    elif len(sys.argv) >= 2 and sys.argv[1] == "lengths":
+        lengths()
     elif len(sys.argv) == 4 and sys.argv[1] == "sample":
         sample(sys.argv[2], sys.argv[3])
     else:
