@@ -92,15 +92,79 @@ inflate_all (const guint8 *p, gsize n, guint64 cap, gsize *out_len, const char *
   return buf;
 }
 
+/* The file meta group (explicit VR little endian) of @data: where the data
+ * set starts, and where the group length's value and the Transfer Syntax
+ * UID element are (0: none). */
+typedef struct {
+  gboolean read;     /* the group was walked to its end */
+  gboolean deflated; /* its Transfer Syntax UID says deflated */
+  gsize end;         /* the data set's first byte */
+  gsize group_length_at, ts_at, ts_len;
+} Meta;
+
+static Meta
+meta_of (const guint8 *data, gsize len)
+{
+  Meta m = { FALSE, FALSE, 0, 0, 0, 0 };
+  if (len < 132 || memcmp (data + 128, "DICM", 4) != 0)
+    return m;
+  gsize at = 132;
+  while (len - at >= 8 && le16 (data + at) == 0x0002)
+    {
+      guint16 element = le16 (data + at + 2);
+      gboolean wide = cxr__dicom_vr_extended (data[at + 4], data[at + 5]);
+      gsize head = wide ? 12 : 8;
+      if (len - at < head)
+        return m;
+      guint32 n = wide ? le32 (data + at + 8) : le16 (data + at + 6);
+      if (n > len - at - head)
+        return m;
+      if (element == 0x0000 && n == 4 && !wide)
+        m.group_length_at = at + head;
+      if (element == 0x0010 && !wide)
+        {
+          m.ts_at = at;
+          m.ts_len = n;
+        }
+      at += head + n;
+    }
+  m.read = TRUE;
+  m.end = at;
+  m.deflated = m.ts_at != 0 && m.ts_len >= strlen (DEFLATED) && m.ts_len <= strlen (DEFLATED) + 1
+               && memcmp (data + m.ts_at + 8, DEFLATED, strlen (DEFLATED)) == 0;
+  return m;
+}
+
+/**
+ * cxr__dicom_deflated:
+ * @data: (array length=len): the start of a DICOM file (its first 4 KiB
+ *   are enough but for a meta group that is longer)
+ *
+ * Returns: 1 when its data set is deflated, 0 when not, -1 when its file
+ * meta group could not be read through and the deflated syntax's UID
+ * is among its first 4 KiB (DCMTK might yet read it as deflated).
+ */
+int
+cxr__dicom_deflated (const guint8 *data, gsize len)
+{
+  Meta m = meta_of (data, len);
+  if (m.deflated)
+    return 1;
+  if ((!m.read || m.ts_at == 0) && holds (data, MIN (len, 4096), DEFLATED))
+    return -1;
+  return 0;
+}
+
 /**
  * cxr__dicom_inflate:
  * @data: (array length=len): a whole DICOM file
  * @max_bytes: the data set may inflate to at most this many bytes
  * @out: (out) (transfer full): the file made plain, or %NULL when it is
- *   not deflated (or has no file meta group to say so)
+ *   not deflated
  *
  * Returns: %FALSE with @error set when a deflated data set cannot be
- * inflated within @max_bytes.
+ * inflated within @max_bytes, or the file may be deflated but its meta
+ * group cannot be read.
  */
 gboolean
 cxr__dicom_inflate (const char *name, const guint8 *data, gsize len, guint64 max_bytes,
@@ -108,63 +172,37 @@ cxr__dicom_inflate (const char *name, const guint8 *data, gsize len, guint64 max
 {
   *out = NULL;
   *out_len = 0;
-  if (len < 132 || memcmp (data + 128, "DICM", 4) != 0)
+  int d = cxr__dicom_deflated (data, len);
+  if (d < 0)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "%s: not a readable DICOM object (a deflated data set whose file meta group "
+                   "cannot be read)",
+                   name);
+      return FALSE;
+    }
+  if (d == 0)
     return TRUE;
-  /* the file meta group: explicit VR little endian, short headers but
-   * for OB, UN and the like */
-  gsize at = 132, group_length_at = 0, ts_at = 0, ts_len = 0;
-  while (len - at >= 8 && le16 (data + at) == 0x0002)
-    {
-      guint16 element = le16 (data + at + 2);
-      gboolean wide = cxr__dicom_vr_extended (data[at + 4], data[at + 5]);
-      gsize head = wide ? 12 : 8;
-      if (len - at < head)
-        return TRUE;
-      guint32 n = wide ? le32 (data + at + 8) : le16 (data + at + 6);
-      if (n > len - at - head)
-        return TRUE; /* DCMTK will say what is wrong with it */
-      if (element == 0x0000 && n == 4 && !wide)
-        group_length_at = at + head;
-      if (element == 0x0010 && !wide)
-        {
-          ts_at = at;
-          ts_len = n;
-        }
-      at += head + n;
-    }
-  gboolean deflated = ts_at != 0 && ts_len >= strlen (DEFLATED) && ts_len <= strlen (DEFLATED) + 1
-                      && memcmp (data + ts_at + 8, DEFLATED, strlen (DEFLATED)) == 0;
-  if (!deflated)
-    {
-      /* a meta group this walk could not finish, that may yet tell DCMTK
-       * the data set is deflated: not handed to it */
-      if (ts_at == 0 && holds (data, MIN (len, 4096), DEFLATED))
-        {
-          g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
-                       "%s: not a readable DICOM object (a deflated data set whose file meta "
-                       "group cannot be read)",
-                       name);
-          return FALSE;
-        }
-      return TRUE;
-    }
-
+  Meta m = meta_of (data, len);
   gsize body_len = 0;
-  g_autofree guint8 *body = inflate_all (data + at, len - at, max_bytes, &body_len, name, error);
+  g_autofree guint8 *body
+      = inflate_all (data + m.end, len - m.end, max_bytes, &body_len, name, error);
   if (body == NULL)
     return FALSE;
-  gsize ts_new = strlen (EXPLICIT) + 1, head_len = at - ts_len + ts_new;
+  gsize ts_new = strlen (EXPLICIT) + 1, head_len = m.end - m.ts_len + ts_new;
+  gsize after_ts = m.ts_at + 8 + m.ts_len;
   guint8 *p = g_malloc (head_len + body_len);
-  memcpy (p, data, ts_at + 6);
-  p[ts_at + 6] = (guint8) ts_new;
-  p[ts_at + 7] = 0;
-  memcpy (p + ts_at + 8, EXPLICIT, ts_new); /* with its NUL */
-  memcpy (p + ts_at + 8 + ts_new, data + ts_at + 8 + ts_len, at - (ts_at + 8 + ts_len));
-  if (group_length_at)
+  memcpy (p, data, m.ts_at + 6);
+  p[m.ts_at + 6] = (guint8) ts_new;
+  p[m.ts_at + 7] = 0;
+  memcpy (p + m.ts_at + 8, EXPLICIT, ts_new); /* with its NUL */
+  memcpy (p + m.ts_at + 8 + ts_new, data + after_ts, m.end - after_ts);
+  if (m.group_length_at && m.group_length_at < m.ts_at)
     {
-      guint32 gl = le32 (data + group_length_at) + (guint32) ts_new - (guint32) ts_len;
+      /* (where it lies after the UID, as no writer puts it, it is left) */
+      guint32 gl = le32 (data + m.group_length_at) + (guint32) ts_new - (guint32) m.ts_len;
       for (int k = 0; k < 4; k++)
-        p[group_length_at + k] = (guint8) (gl >> (8 * k));
+        p[m.group_length_at + k] = (guint8) (gl >> (8 * k));
     }
   memcpy (p + head_len, body, body_len);
   *out = p;

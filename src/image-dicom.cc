@@ -363,6 +363,60 @@ read_meta (DcmFileFormat &ff, CxrDicomMeta *m)
   m->has_pixels = ds->tagExists (DCM_PixelData);
 }
 
+/* A DICOM file in memory that DCMTK can come back to. DCMTK puts off
+ * loading a value longer than the read's limit (4 KiB) when its stream can
+ * make a factory for a later one, and then skips it, so a length beyond
+ * the end of the file is an error; a stream without a factory (DCMTK's own
+ * buffer stream) makes it allocate whatever an element declares and read
+ * into it: 19 KB files made it ask for 3.5 GB (found by fuzzing). With a
+ * filter in between (a deflated data set) there is no coming back:
+ * dicom-deflate.c inflates those first. */
+class MemoryFactory : public DcmInputStreamFactory {
+public:
+  MemoryFactory (const guint8 *data, gsize len, offile_off_t at)
+      : data_ (data), len_ (len), at_ (at)
+  {
+  }
+  DcmInputStream *create () const override
+  {
+    DcmInputBufferStream *s = new DcmInputBufferStream ();
+    s->setBuffer (data_, (offile_off_t) len_);
+    s->setEos ();
+    s->skip (at_);
+    return s;
+  }
+  DcmInputStreamFactory *clone () const override { return new MemoryFactory (*this); }
+  DcmInputStreamFactoryType ident () const override
+  {
+    return DFT_DcmInputFileStreamFactory; /* the kind DCMTK treats as plain */
+  }
+
+private:
+  const guint8 *data_;
+  gsize len_;
+  offile_off_t at_;
+};
+
+class MemoryStream : public DcmInputBufferStream {
+public:
+  MemoryStream (const guint8 *data, gsize len) : data_ (data), len_ (len)
+  {
+    setBuffer (data, (offile_off_t) len);
+    setEos ();
+    plain_ = currentProducer ();
+  }
+  DcmInputStreamFactory *newFactory () const override
+  {
+    /* none through a filter: its positions are not the buffer's */
+    return currentProducer () == plain_ ? new MemoryFactory (data_, len_, tell ()) : NULL;
+  }
+
+private:
+  const guint8 *data_;
+  gsize len_;
+  const DcmProducer *plain_;
+};
+
 gboolean
 cxr__dicom_read_header (const char *path, guint64 max_file_bytes, CxrDicomMeta *meta,
                         GError **error)
@@ -381,29 +435,78 @@ cxr__dicom_read_header (const char *path, guint64 max_file_bytes, CxrDicomMeta *
                    path, (long long) st.st_size, (unsigned long long) max_file_bytes);
       return FALSE;
     }
+  /* a deflated data set is read as decode reads it (MemoryStream), whole:
+   * through DCMTK's filter no value is put off */
+  g_autofree guint8 *whole = NULL, *plain = NULL;
+  gsize whole_len = 0, plain_len = 0;
+  {
+    guint8 head[8192];
+    FILE *f = g_fopen (path, "rb");
+    gsize n = f ? fread (head, 1, sizeof head, f) : 0;
+    if (f)
+      fclose (f);
+    if (cxr__dicom_deflated (head, n) != 0)
+      {
+        g_autoptr (GError) e = NULL;
+        if (!g_file_get_contents (path, (char **) &whole, &whole_len, &e))
+          {
+            g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s", e->message);
+            return FALSE;
+          }
+        if (!cxr__dicom_inflate (path, whole, whole_len, max_file_bytes, &plain, &plain_len, error))
+          return FALSE;
+      }
+  }
   try
     {
       DcmFileFormat ff;
-      /* values over 4 KiB (the pixel data) stay on disk */
-      OFCondition c = ff.loadFile (path, EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
+      /* values over 4 KiB (the pixel data) stay on disk, or in memory
+       * unread */
+      OFCondition c;
+      if (plain)
+        {
+          MemoryStream in (plain, plain_len);
+          ff.transferInit ();
+          c = ff.read (in, EXS_Unknown, EGL_noChange, 4096);
+          ff.transferEnd ();
+        }
+      else
+        c = ff.loadFile (path, EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
       if (c.bad ())
         {
           /* a file cut short in its pixel data still has a header: the
            * film is stored, and refused as truncated when it is decoded */
           DcmFileFormat head;
-          c = head.loadFileUntilTag (path, EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect,
-                                     DCM_PixelData);
+          if (plain)
+            {
+              MemoryStream in (plain, plain_len);
+              head.transferInit ();
+              c = head.readUntilTag (in, EXS_Unknown, EGL_noChange, 4096, DCM_PixelData);
+              head.transferEnd ();
+            }
+          else
+            c = head.loadFileUntilTag (path, EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect,
+                                       DCM_PixelData);
           if (c.good ())
             {
               read_meta (head, meta);
               meta->has_pixels = TRUE;
-              return TRUE;
             }
-          g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
-                       "%s: not a readable DICOM file (%s)", path, c.text ());
-          return FALSE;
+          else
+            {
+              g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                           "%s: not a readable DICOM file (%s)", path, c.text ());
+              return FALSE;
+            }
         }
-      read_meta (ff, meta);
+      else
+        read_meta (ff, meta);
+      if (plain)
+        {
+          /* as the file has it, not as it was read */
+          g_free (meta->transfer_syntax);
+          meta->transfer_syntax = g_strdup (UID_DeflatedExplicitVRLittleEndianTransferSyntax);
+        }
   } catch (const std::bad_alloc &)
     {
       cxr__dicom_meta_clear (meta);
@@ -495,60 +598,6 @@ check_native_length (DcmDataset *ds, const char *name, GError **error)
                  (unsigned long long) have, (unsigned long long) need);
   return TRUE;
 }
-
-/* A DICOM file in memory that DCMTK can come back to. DCMTK puts off
- * loading a value longer than the read's limit (4 KiB) when its stream can
- * make a factory for a later one, and then skips it, so a length beyond
- * the end of the file is an error; a stream without a factory (DCMTK's own
- * buffer stream) makes it allocate whatever an element declares and read
- * into it: 19 KB files made it ask for 3.5 GB (found by fuzzing). With a
- * filter in between (a deflated data set) there is no coming back:
- * dicom-deflate.c inflates those first. */
-class MemoryFactory : public DcmInputStreamFactory {
-public:
-  MemoryFactory (const guint8 *data, gsize len, offile_off_t at)
-      : data_ (data), len_ (len), at_ (at)
-  {
-  }
-  DcmInputStream *create () const override
-  {
-    DcmInputBufferStream *s = new DcmInputBufferStream ();
-    s->setBuffer (data_, (offile_off_t) len_);
-    s->setEos ();
-    s->skip (at_);
-    return s;
-  }
-  DcmInputStreamFactory *clone () const override { return new MemoryFactory (*this); }
-  DcmInputStreamFactoryType ident () const override
-  {
-    return DFT_DcmInputFileStreamFactory; /* the kind DCMTK treats as plain */
-  }
-
-private:
-  const guint8 *data_;
-  gsize len_;
-  offile_off_t at_;
-};
-
-class MemoryStream : public DcmInputBufferStream {
-public:
-  MemoryStream (const guint8 *data, gsize len) : data_ (data), len_ (len)
-  {
-    setBuffer (data, (offile_off_t) len);
-    setEos ();
-    plain_ = currentProducer ();
-  }
-  DcmInputStreamFactory *newFactory () const override
-  {
-    /* none through a filter: its positions are not the buffer's */
-    return currentProducer () == plain_ ? new MemoryFactory (data_, len_, tell ()) : NULL;
-  }
-
-private:
-  const guint8 *data_;
-  gsize len_;
-  const DcmProducer *plain_;
-};
 
 /* After a failed read: an element DCMTK read whose declared length is
  * more than the file holds, or NULL. */

@@ -99,4 +99,14 @@ for f in huge_un huge_nested huge_deflated; do
     || fail "$f: $(cat "$T/err")"
 done
 lim "$CXRTRACK" lungs "$C/mono2_8.dcm" --out "$T/m.png" > /dev/null || fail "a film under the allocation cap"
+# ingest reads their headers alike (a deflated one through the same stream)
+mkdir "$T/huge" && cp "$C/huge_un.dcm" "$C/huge_deflated.dcm" "$C/deflated.dcm" "$T/huge/"
+lim "$CXRTRACK" ingest --db "$T/h.sqlite" --dicom "$T/huge" > "$T/hout" 2>&1 || true
+grep -q "ok 1, missing 0, invalid 0" "$T/hout" || { cat "$T/hout"; fail "ingest of the oversized files"; }
+for f in huge_un huge_deflated; do
+  grep -q "$f.dcm: not a readable DICOM file (I/O suspension or premature end of stream)" "$T/hout" \
+    || { cat "$T/hout"; fail "$f at ingest"; }
+done
+[ "$(q "$T/h.sqlite" "SELECT transfer_syntax FROM dicom_scans")" = 1.2.840.10008.1.2.1.99 ] \
+  || fail "a deflated film's transfer syntax as the file has it"
 echo "dicom: ok"
