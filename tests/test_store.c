@@ -132,22 +132,30 @@ test_read_only (void **state)
   assert_false (g_file_test (missing, G_FILE_TEST_EXISTS));
 }
 
+/* A fresh store @name holding patient 'p' and the rows of @sql. */
+static CxrStore *
+store_with (const char *name, const char *sql)
+{
+  g_autofree char *p = db_path (name);
+  g_autoptr (GError) err = NULL;
+  CxrStore *s = cxr_store_open (p, 0, &err);
+  assert_non_null (s);
+  assert_true (cxr_store_exec (s, "INSERT INTO patients (patient_id) VALUES ('p')", &err));
+  if (!cxr_store_exec (s, sql, &err))
+    fail_msg ("%s", err->message);
+  return s;
+}
+
 static void
 test_patient_series_view (void **state)
 {
-  g_autofree char *p = db_path ("series.sqlite");
-  g_autoptr (GError) err = NULL;
-  g_autoptr (CxrStore) s = cxr_store_open (p, 0, &err);
-  assert_non_null (s);
   /* visit 0 lateral, 1 PA, 2 invalid AP, 3 lateral, 4 AP */
-  assert_true (cxr_store_exec (
-      s,
-      "INSERT INTO patients (patient_id) VALUES ('p');"
+  g_autoptr (CxrStore) s = store_with (
+      "series.sqlite",
       "INSERT INTO scans (scan_id, image_index, patient_id, visit, view_kind, status, sha256) VALUES"
       " (10, 'a', 'p', 0, 'lateral', 'ok', 'h'), (11, 'b', 'p', 1, 'PA', 'ok', 'h'),"
       " (12, 'c', 'p', 2, 'AP', 'invalid', NULL), (13, 'd', 'p', 3, 'lateral', 'ok', 'h'),"
-      " (14, 'e', 'p', 4, 'AP', 'ok', 'h');",
-      &err));
+      " (14, 'e', 'p', 4, 'AP', 'ok', 'h');");
   assert_int_equal (query_int (s, "SELECT baseline_scan_id FROM patient_series WHERE scan_id = 14"),
                     11);
   assert_int_equal (query_int (s, "SELECT previous_scan_id FROM patient_series WHERE scan_id = 14"),
@@ -167,13 +175,9 @@ test_patient_series_view (void **state)
 static void
 test_pair_probability_change_view (void **state)
 {
-  g_autofree char *p = db_path ("probchange.sqlite");
   g_autoptr (GError) err = NULL;
-  g_autoptr (CxrStore) s = cxr_store_open (p, 0, &err);
-  assert_non_null (s);
-  assert_true (cxr_store_exec (
-      s,
-      "INSERT INTO patients (patient_id) VALUES ('p');"
+  g_autoptr (CxrStore) s = store_with (
+      "probchange.sqlite",
       "INSERT INTO scans (scan_id, image_index, patient_id, visit, view_kind, status, sha256) VALUES"
       " (1, 'a', 'p', 0, 'PA', 'ok', 'h1'), (2, 'b', 'p', 1, 'PA', 'ok', 'h2');"
       "INSERT INTO models (model_id, name, architecture, sha256, classes, input_size,"
@@ -182,8 +186,7 @@ test_pair_probability_change_view (void **state)
       " (1, 7, 'Cardiomegaly', 0.40), (2, 7, 'Cardiomegaly', 0.35),"
       " (1, 7, 'Mass', 0.02), (2, 7, 'Mass', 0.03), (1, 7, 'Hernia', 0.0), (2, 7, 'Hernia', 0.9);"
       "INSERT INTO pair_signals (fixed_scan_id, moving_scan_id, kind, model_id,"
-      " max_abs_probability_delta) VALUES (1, 2, 'previous', 7, 0.9);",
-      &err));
+      " max_abs_probability_delta) VALUES (1, 2, 'previous', 7, 0.9);");
   assert_int_equal (query_int (s, "SELECT count(*) FROM pair_probability_change"), 0);
   assert_true (cxr_store_exec (s,
                                "INSERT INTO retest_limits (model_id, signal, limit_value, n_copies,"
