@@ -556,8 +556,9 @@ section_pairs (Page *pg)
         {
           g_autofree char *fn = esc (p->prob_finding);
           g_string_append_printf (
-              h, "largest probability change: %s %+.3f, %.1f&times; its limit%s", fn, p->prob_delta,
-              p->prob_change_limits, p->prob_change_limits > 1 ? "" : " (within it)");
+              h, "largest probability change: %s %+.3f, %.1f&times; its limit%s%s", fn,
+              p->prob_delta, p->prob_change_limits, p->prob_change_limits > 1 ? "" : " (within it)",
+              p->cross_view ? " (the limits are for films of one view)" : "");
         }
       g_string_append (h, "</div>");
       pair_figures (pg, p, f, m);
