@@ -32,8 +32,14 @@ options after --). Also printed: the share of each pair's change score
 that lies in the outer 12 % band of the thorax window's box (shoulders,
 arms, neck, chest wall: where misalignment, not disease, shows).
 
+Another set of patients is checked the same way with --images DIR (their
+films, NIH file names) and, if their rows are not in the full NIH metadata,
+--nih CSV (Data_Entry_2017 columns); the CheXNet rows and the classifier's
+training split are looked up by image name and patient id as for the dev
+set (patients not in train256 count as never seen).
+
 Usage: bench/real_change.py [--build DIR] [--db PATH] [--reuse] [--patients FILE]
-                            [-- analyze options...]
+                            [--images DIR] [--nih CSV] [-- analyze options...]
 """
 import csv, gzip, hashlib, os, random, sqlite3, subprocess, sys, tempfile, time
 
@@ -120,8 +126,9 @@ def main():
         db = os.path.join(tmp, "s.sqlite")
     if not ("--reuse" in sys.argv and os.path.exists(db)):
         t0 = time.time()
-        subprocess.run([X, "ingest", "--db", db, "--nih", os.path.join(D, "Data_Entry_2017_v2020.csv.gz"),
-                        "--images", os.path.join(D, "series1024")], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([X, "ingest", "--db", db, "--nih", arg("--nih", os.path.join(D, "Data_Entry_2017_v2020.csv.gz")),
+                        "--images", arg("--images", os.path.join(D, "series1024"))],
+                       check=True, stdout=subprocess.DEVNULL)
         r = subprocess.run([X, "analyze", "--db", db] + extra, check=True, capture_output=True, text=True)
         print(r.stdout.strip())
         print(f"(ingest + analyze {time.time() - t0:.0f} s)\n")
@@ -293,14 +300,19 @@ def main():
         if extra_col in cols:
             signals.insert(1, (extra_col, col(extra_col)))
     # The default classifier (tools/train.py) was trained on train256, which
-    # holds these patients' films at 256 px: it held out a patient when
-    # sha256(id) mod 5 == 0 and trained on the others. Its signals on the
-    # patients it saw may have learnt their labels; the last column is the
-    # patients it never saw.
-    unseen = [p for p in pairs if int(hashlib.sha256(p["patient"].encode()).hexdigest(), 16) % 5 == 0]
+    # holds the dev patients' films at 256 px: it held out a patient when
+    # sha256(id) mod 5 == 0 and trained on the others with films there. Its
+    # signals on the patients it saw may have learnt their labels; the last
+    # column is the patients it never saw (all of them for a set of other
+    # patients).
+    in_train256 = {r["Patient ID"] for r in csv.DictReader(open(os.path.join(D, "images.csv")))}
+
+    def trained_on(pid):
+        return pid in in_train256 and int(hashlib.sha256(pid.encode()).hexdigest(), 16) % 5 != 0
+    unseen = [p for p in pairs if not trained_on(p["patient"])]
     print(f"the default classifier never saw {len({p['patient'] for p in unseen})} of these "
-          f"patients ({len(unseen)} pairs, {sum(p['changed'] for p in unseen)} CHANGED); it was trained on "
-          "the others' films (train256), so their probability signals may be optimistic")
+          f"{len(by_pat)} patients ({len(unseen)} pairs, {sum(p['changed'] for p in unseen)} CHANGED); it was "
+          "trained on the others' films (train256), so their probability signals may be optimistic")
     print(f"{'signal':44s} {'AUROC':>6s} {'95% CI (patients)':>18s} {'coverage':>10s} {'unseen':>7s}")
     for name, f in signals:
         pos = [v for p in pairs if p["changed"] for v in [f(p)] if v is not None]
