@@ -54,6 +54,11 @@ gboolean cxr__is_dicom (const guint8 *data, gsize len);
 gboolean cxr__dicom_read_header (const char *path, guint64 max_file_bytes, CxrDicomMeta *meta,
                                  GError **error);
 
+/* A JPEG 2000 codestream (or JP2 file) of one component, @width x
+ * @height, decoded with OpenJPEG (image-j2k.c). */
+gboolean cxr__j2k_decode (const char *name, const guint8 *data, gsize len, int width, int height,
+                          gint32 **out, int *precision, gboolean *is_signed, GError **error);
+
 /* Whether DCMTK reads a 32-bit length after this VR in explicit VR. */
 gboolean cxr__dicom_vr_extended (guint8 c0, guint8 c1);
 

@@ -6,8 +6,9 @@
  * built on (Modality LUT, VOI window or LUT, MONOCHROME1 polarity), and
  * Debian's build decodes the transfer syntaxes chest films use: implicit
  * and explicit little endian, deflated, JPEG baseline, extended and
- * lossless, JPEG-LS and RLE. It has no JPEG 2000 decoder; such films are
- * stored invalid with that reason.
+ * lossless, JPEG-LS and RLE. It has no JPEG 2000 decoder: those films'
+ * codestreams are decoded by OpenJPEG (image-j2k.c) and put back as
+ * native pixel data for the same pipeline (j2k_to_native).
  *
  * A film as a radiologist sees it: stored values through the Modality LUT
  * (Rescale Slope / Intercept or a LUT), then the VOI (limits->voi: the
@@ -38,6 +39,8 @@
 #include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
@@ -599,6 +602,80 @@ check_native_length (DcmDataset *ds, const char *name, GError **error)
   return TRUE;
 }
 
+static gboolean
+is_j2k (const char *ts)
+{
+  return ts
+         && (g_str_equal (ts, UID_JPEG2000LosslessOnlyTransferSyntax)
+             || g_str_equal (ts, UID_JPEG2000TransferSyntax));
+}
+
+/* A JPEG 2000 film's pixel data decoded (image-j2k.c) and put back as
+ * native pixel data, the header made to say what it holds, so that DCMTK
+ * applies its LUTs as to any native film. One frame: the fragments after
+ * the offset table are one codestream. */
+static gboolean
+j2k_to_native (DcmDataset *ds, const CxrDicomMeta *m, const char *name, GError **error)
+{
+  DcmElement *el = NULL;
+  if (ds->findAndGetElement (DCM_PixelData, el).bad () || el == NULL
+      || el->ident () != EVR_PixelData)
+    return fail (error, CXR_ERROR_INVALID_INPUT, name, "no Pixel Data (7FE0,0010)");
+  DcmPixelSequence *seq = NULL;
+  if (OFstatic_cast (DcmPixelData *, el)
+          ->getEncapsulatedRepresentation (ds->getOriginalXfer (), NULL, seq)
+          .bad ()
+      || seq == NULL)
+    return fail (error, CXR_ERROR_INVALID_INPUT, name,
+                 "JPEG 2000: the Pixel Data is not encapsulated");
+  g_autoptr (GByteArray) cs = g_byte_array_new ();
+  for (unsigned long i = 1; i < seq->card (); i++)
+    {
+      DcmPixelItem *it = NULL;
+      Uint8 *frag = NULL;
+      if (seq->getItem (it, i).bad () || it == NULL || it->getUint8Array (frag).bad ())
+        return fail (error, CXR_ERROR_INVALID_INPUT, name,
+                     "JPEG 2000: fragment %lu of the Pixel Data cannot be read", i);
+      if (frag)
+        g_byte_array_append (cs, frag, it->getLength ());
+    }
+  g_autofree gint32 *v = NULL;
+  int prec = 0;
+  gboolean sgnd = FALSE;
+  if (!cxr__j2k_decode (name, cs->data, cs->len, m->columns, m->rows, &v, &prec, &sgnd, error))
+    return FALSE;
+  gsize n = (gsize) m->rows * m->columns;
+  OFCondition c;
+  if (prec <= 8)
+    {
+      g_autofree Uint8 *b = g_new (Uint8, n);
+      for (gsize i = 0; i < n; i++)
+        b[i] = (Uint8) v[i]; /* two's complement where signed */
+      c = ds->putAndInsertUint8Array (DCM_PixelData, b, (unsigned long) n);
+    }
+  else
+    {
+      g_autofree Uint16 *b = g_new (Uint16, n);
+      for (gsize i = 0; i < n; i++)
+        b[i] = (Uint16) v[i];
+      c = ds->putAndInsertUint16Array (DCM_PixelData, b, (unsigned long) n);
+    }
+  if (c.good ())
+    c = ds->putAndInsertUint16 (DCM_BitsAllocated, prec <= 8 ? 8 : 16);
+  if (c.good ())
+    c = ds->putAndInsertUint16 (DCM_BitsStored, (Uint16) prec);
+  if (c.good ())
+    c = ds->putAndInsertUint16 (DCM_HighBit, (Uint16) (prec - 1));
+  if (c.good ())
+    c = ds->putAndInsertUint16 (DCM_PixelRepresentation, sgnd ? 1 : 0);
+  if (c.good ())
+    c = ds->putAndInsertUint16 (DCM_SamplesPerPixel, 1);
+  if (c.bad ())
+    return fail (error, CXR_ERROR_FAILED, name, "JPEG 2000: storing the decoded pixels: %s",
+                 c.text ());
+  return TRUE;
+}
+
 /* After a failed read: an element DCMTK read whose declared length is
  * more than the file holds, or NULL. */
 static DcmObject *
@@ -679,9 +756,13 @@ decode (const char *name, const guint8 *data, gsize len, const CxrImageLimits *l
   else if (m.frames != 1)
     ok = fail (error, CXR_ERROR_INVALID_INPUT, name,
                "a multi-frame object (%d frames): cxrtrack reads single films", m.frames);
-  else if (m.transfer_syntax && g_str_has_prefix (m.transfer_syntax, "1.2.840.10008.1.2.4.9"))
+  else if (m.transfer_syntax && g_str_has_prefix (m.transfer_syntax, "1.2.840.10008.1.2.4.9")
+           && !is_j2k (m.transfer_syntax))
     ok = fail (error, CXR_ERROR_INVALID_INPUT, name,
-               "JPEG 2000 (%s): Debian's DCMTK has no JPEG 2000 decoder", m.transfer_syntax);
+               "JPEG 2000 Part 2 or JPIP (%s): cxrtrack reads JPEG 2000 Part 1 (.90, .91)",
+               m.transfer_syntax);
+  else if (is_j2k (m.transfer_syntax) && !j2k_to_native (ds, &m, name, error))
+    ok = FALSE;
   else if (check_native_length (ds, name, error))
     ok = TRUE;
   if (!ok || out == NULL)
@@ -690,8 +771,10 @@ decode (const char *name, const guint8 *data, gsize len, const CxrImageLimits *l
       return ok;
     }
 
-  DicomImage *img
-      = new DicomImage (&ff, ds->getOriginalXfer (), CIF_DecompressCompletePixelData, 0, 1);
+  /* a JPEG 2000 film's pixel data is native now (j2k_to_native) */
+  E_TransferSyntax xfer
+      = is_j2k (m.transfer_syntax) ? EXS_LittleEndianExplicit : ds->getOriginalXfer ();
+  DicomImage *img = new DicomImage (&ff, xfer, CIF_DecompressCompletePixelData, 0, 1);
   if (img->getStatus () == EIS_Normal && !img->isMonochrome ())
     {
       DicomImage *mono = img->createMonochromeImage (0.2126, 0.7152, 0.0722);

@@ -319,6 +319,8 @@ test_dicom (void **state)
     /* nested sequences of undefined and of defined length */
     "dicom/sequences.dcm",
     "dicom/sequences_implicit.dcm",
+    /* reversible JPEG 2000 (OpenJPEG, image-j2k.c) */
+    "dicom/j2k_lossless.dcm",
   };
   for (guint k = 0; k < G_N_ELEMENTS (exact); k++)
     {
@@ -330,6 +332,7 @@ test_dicom (void **state)
     "dicom/rescale_window12.dcm",
     "dicom/mono2_16.dcm",
     "dicom/jpeg_lossless12.dcm",
+    "dicom/j2k_lossless16.dcm",
   };
   for (guint k = 0; k < G_N_ELEMENTS (deep); k++)
     {
@@ -345,6 +348,8 @@ test_dicom (void **state)
   compare_dicom ("rgb8", rgb, ref, same, 2e-3, 1.01 / 255);
   g_autoptr (CxrImage) lossy = load_dicom ("dicom/jpeg_baseline.dcm", CXR_VOI_FIRST, &info);
   compare_dicom ("jpeg_baseline", lossy, ref, same, 0.01, 0.08);
+  g_autoptr (CxrImage) lossy2k = load_dicom ("dicom/j2k_lossy.dcm", CXR_VOI_FIRST, &info);
+  compare_dicom ("j2k_lossy", lossy2k, ref, same, 0.015, 0.08);
 
   /* without the window, the Modality LUT's whole range */
   g_autoptr (CxrImage) full = load_dicom ("dicom/rescale_window12.dcm", CXR_VOI_NONE, &info);
@@ -376,7 +381,9 @@ test_dicom (void **state)
   } bad[] = {
     { "dicom/truncated.dcm", "truncated: the file ends inside" },
     { "dicom/multiframe.dcm", "multi-frame object (2 frames)" },
-    { "dicom/j2k_labelled.dcm", "no JPEG 2000 decoder" },
+    { "dicom/j2k_labelled.dcm", "JPEG 2000: the codestream's header cannot be read" },
+    { "dicom/j2k_size.dcm", "the JPEG 2000 codestream is 128x128, the header says 96x64" },
+    { "dicom/j2k_rgb.dcm", "JPEG 2000 with 3 components" },
     { "dicom/sr.dcm", "no Pixel Data" },
     /* declared lengths beyond the file, named (tests/cli/dicom.sh checks
      * DCMTK does not allocate them first) */

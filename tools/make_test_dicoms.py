@@ -23,8 +23,8 @@ so the reader is checked against an encoder it does not share code with.
       implicit, deflated, jpeg_lossless, jpegls, rle, jpeg_lossless12
                        the same pixels in each transfer syntax (lossless)
       jpeg_baseline    lossy JPEG: close to the crop
-      j2k_labelled     an object in a JPEG 2000 transfer syntax: refused
-                       with that reason (Debian's DCMTK has no decoder)
+      j2k_labelled     an object in a JPEG 2000 transfer syntax whose
+                       codestream is not one: refused with that reason
       multiframe       two frames: refused with the reason
       truncated        mono2_8 cut at 60 %: refused
       sr               a Basic Text SR, no pixel data
@@ -45,11 +45,22 @@ so the reader is checked against an encoder it does not share code with.
                        holds an element declaring 3.5 GB
       huge_deflated    huge_un's data set deflated
 
+  tools/make_test_dicoms.py j2k
+      writes, beside the corpus, JPEG 2000 films (codestreams by Pillow's
+      OpenJPEG encoder, encapsulated by pydicom; src/image-j2k.c reads them):
+
+      j2k_lossless     the crop, reversible, 1.2.840.10008.1.2.4.90: the crop
+      j2k_lossless16   257 v in 16 bits, reversible: the crop
+      j2k_lossy        the crop, irreversible at 20:1, .91: close to it
+      j2k_size         a 128x128 codestream in a 96x64 header: refused
+      j2k_rgb          a three-component codestream: refused
+
   tools/make_test_dicoms.py sample MANIFEST OUTDIR
       writes every film of a cxrtrack manifest (sample/manifest.csv) as a
       DICOM file under OUTDIR/<patient>/, with the manifest's patient, view,
       age, sex and pixel spacing in the header and a study date from its
-      visit, cycling through lossless transfer syntaxes: the same pixels.
+      visit, cycling through lossless transfer syntaxes (reversible JPEG
+      2000 among them): the same pixels.
 
 Run from the repository root.
 """
@@ -225,7 +236,45 @@ def lengths(out="tests/data/dicom"):
     open(p("huge_deflated"), "wb").write(dfl[:meta_end(dfl)] + body)
 
 
-LOSSLESS = [None, ["dcmcrle"], ["dcmcjpls", "+el"], ["dcmcjpeg", "+e1"], ["dcmconv", "+td"]]
+def j2k(out="tests/data/dicom"):
+    import io
+    p = lambda n: f"{out}/{n}.dcm"
+    v = np.asarray(Image.open(f"{out}/reference.png")).astype(np.int64)
+
+    def codestream(img, **kw):
+        b = io.BytesIO()
+        img.save(b, "JPEG2000", no_jp2=True, **kw)
+        return b.getvalue()
+
+    def film(name, cs, rows, cols, bits, ts, photometric="MONOCHROME2", spp=1):
+        ds = base(name)
+        ds.Rows, ds.Columns = rows, cols
+        ds.PhotometricInterpretation = photometric
+        ds.SamplesPerPixel = spp
+        if spp == 3:
+            ds.PlanarConfiguration = 0
+        ds.BitsAllocated = 8 if bits <= 8 else 16
+        ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits - 1, 0
+        ds.PixelData = encapsulate([cs])
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = ts
+        ds.is_implicit_VR = False
+        save(ds, p(name))
+
+    lossless, lossy = "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"
+    crop = Image.fromarray(v.astype(np.uint8))
+    film("j2k_lossless", codestream(crop), *v.shape, 8, lossless)
+    v16 = Image.fromarray((257 * v).astype(np.uint16), "I;16")
+    film("j2k_lossless16", codestream(v16), *v.shape, 16, lossless)
+    film("j2k_lossy", codestream(crop, irreversible=True, quality_mode="rates", quality_layers=[20]),
+         *v.shape, 8, lossy)
+    big = Image.fromarray(np.zeros((128, 128), np.uint8))
+    film("j2k_size", codestream(big), *v.shape, 8, lossless)
+    rgb = Image.fromarray(np.stack([v, v, v], axis=2).astype(np.uint8), "RGB")
+    film("j2k_rgb", codestream(rgb), *v.shape, 8, lossless, "RGB", 3)
+
+
+LOSSLESS = [None, ["dcmcrle"], ["dcmcjpls", "+el"], ["dcmcjpeg", "+e1"], ["dcmconv", "+td"], ["j2k"]]
 
 
 def sample(manifest, out):
@@ -260,6 +309,14 @@ def sample(manifest, out):
         tool = LOSSLESS[i % len(LOSSLESS)]
         if tool is None:
             save(ds, dst)
+        elif tool == ["j2k"]:  # reversible JPEG 2000: Pillow's OpenJPEG encoder
+            import io
+            b = io.BytesIO()
+            Image.fromarray(img).save(b, "JPEG2000", no_jp2=True)
+            ds.PixelData = encapsulate([b.getvalue()])
+            ds["PixelData"].VR = "OB"
+            ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.90"
+            save(ds, dst)
         else:
             plain = os.path.join(tmp, stem + ".dcm")
             save(ds, plain)
@@ -270,6 +327,8 @@ def sample(manifest, out):
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "corpus":
         corpus()
+    elif len(sys.argv) >= 2 and sys.argv[1] == "j2k":
+        j2k()
     elif len(sys.argv) >= 2 and sys.argv[1] == "lengths":
         lengths()
     elif len(sys.argv) == 4 and sys.argv[1] == "sample":

@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="gcc g++ libc6-dev meson ninja-build pkg-config libglib2.0-dev libglib2.0-dev-bin
-      libsqlite3-dev libpng-dev libjpeg62-turbo-dev libdcmtk-dev libdeflate-dev libfftw3-dev zlib1g-dev
+      libsqlite3-dev libpng-dev libjpeg62-turbo-dev libopenjp2-7-dev libdcmtk-dev libdeflate-dev libfftw3-dev zlib1g-dev
       libcmocka-dev libjson-glib-dev libopenblas-dev sqlite3 python3 clang-format"
 # --tests: also what the tests write their fixtures with (DICOM with
 # pydicom and DCMTK's tools, JPEG with PIL) and the one-node Slurm
