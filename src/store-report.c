@@ -201,17 +201,26 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
       " r.confidence, r.status, r.reason, r.cross_view, c.change_score, c.changed_area_mm2,"
       " coalesce(c.overlay_path, c.map_path), r.fixed_aspect, r.moving_aspect, r.deform_nx,"
       " r.deform_ny, r.deform_field, CASE WHEN c.overlay_path IS NULL THEN c.map_scale END,"
-      " c.threshold, c.mask_kind = 'lungs', v.finding, v.delta, v.change_in_limits"
+      " c.threshold, c.mask_kind = 'lungs'"
       " FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
       " LEFT JOIN pair_changes c USING (fixed_scan_id, moving_scan_id, kind)"
-      " LEFT JOIN pair_probability_change v ON v.fixed_scan_id = r.fixed_scan_id"
-      "  AND v.moving_scan_id = r.moving_scan_id AND v.kind = r.kind AND v.model_id = ?2"
-      " WHERE m.patient_id = ?1 ORDER BY m.visit, r.kind DESC",
+      " WHERE m.patient_id = ? ORDER BY m.visit, r.kind DESC",
       NULL);
-  if (st == NULL)
-    return pairs;
+  /* pair_probability_change one pair at a time: with its key bound SQLite
+   * searches the view's tables by primary key; joined to the pairs, it
+   * would build the view over the whole store for every page */
+  sqlite3_stmt *pc = cxr__store_prepare (
+      store,
+      "SELECT finding, delta, change_in_limits FROM pair_probability_change"
+      " WHERE fixed_scan_id = ? AND moving_scan_id = ? AND kind = ? AND model_id = ?",
+      NULL);
+  if (st == NULL || pc == NULL)
+    {
+      sqlite3_finalize (st);
+      sqlite3_finalize (pc);
+      return pairs;
+    }
   sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (st, 2, model_id);
   while (sqlite3_step (st) == SQLITE_ROW)
     {
       CxrReportPair p = { sqlite3_column_int64 (st, 0), sqlite3_column_int64 (st, 1) };
@@ -234,12 +243,22 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
       p.map_scale = cxr__col_double (st, 19);
       p.threshold = cxr__col_double (st, 20);
       p.outline = sqlite3_column_int (st, 21);
-      p.prob_finding = g_strdup (cxr__col_text (st, 22));
-      p.prob_delta = cxr__col_double (st, 23);
-      p.prob_change_limits = cxr__col_double (st, 24);
+      p.prob_delta = p.prob_change_limits = NAN;
+      sqlite3_bind_int64 (pc, 1, p.fixed_id);
+      sqlite3_bind_int64 (pc, 2, p.moving_id);
+      sqlite3_bind_text (pc, 3, p.kind, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (pc, 4, model_id);
+      if (sqlite3_step (pc) == SQLITE_ROW)
+        {
+          p.prob_finding = g_strdup (cxr__col_text (pc, 0));
+          p.prob_delta = cxr__col_double (pc, 1);
+          p.prob_change_limits = cxr__col_double (pc, 2);
+        }
+      sqlite3_reset (pc);
       g_array_append_val (pairs, p);
     }
   sqlite3_finalize (st);
+  sqlite3_finalize (pc);
   return pairs;
 }
 
