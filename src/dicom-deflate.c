@@ -144,15 +144,21 @@ meta_of (const guint8 *data, gsize len)
  * meta group could not be read through and the deflated syntax's UID
  * is among its first 4 KiB (DCMTK might yet read it as deflated).
  */
+static int
+deflated_of (const Meta *m, const guint8 *data, gsize len)
+{
+  if (m->deflated)
+    return 1;
+  if ((!m->read || m->ts_at == 0) && holds (data, MIN (len, 4096), DEFLATED))
+    return -1;
+  return 0;
+}
+
 int
 cxr__dicom_deflated (const guint8 *data, gsize len)
 {
   Meta m = meta_of (data, len);
-  if (m.deflated)
-    return 1;
-  if ((!m.read || m.ts_at == 0) && holds (data, MIN (len, 4096), DEFLATED))
-    return -1;
-  return 0;
+  return deflated_of (&m, data, len);
 }
 
 /**
@@ -172,7 +178,8 @@ cxr__dicom_inflate (const char *name, const guint8 *data, gsize len, guint64 max
 {
   *out = NULL;
   *out_len = 0;
-  int d = cxr__dicom_deflated (data, len);
+  Meta m = meta_of (data, len);
+  int d = deflated_of (&m, data, len);
   if (d < 0)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
@@ -183,7 +190,6 @@ cxr__dicom_inflate (const char *name, const guint8 *data, gsize len, guint64 max
     }
   if (d == 0)
     return TRUE;
-  Meta m = meta_of (data, len);
   gsize body_len = 0;
   g_autofree guint8 *body
       = inflate_all (data + m.end, len - m.end, max_bytes, &body_len, name, error);

@@ -420,6 +420,18 @@ private:
   const DcmProducer *plain_;
 };
 
+/* @ff read from @in up to @until (DCM_UndefinedTagKey: all of it), values
+ * over @max_read put off. */
+static OFCondition
+read_from (DcmFileFormat &ff, DcmInputStream &in, Uint32 max_read,
+           const DcmTagKey &until = DCM_UndefinedTagKey)
+{
+  ff.transferInit ();
+  OFCondition c = ff.readUntilTag (in, EXS_Unknown, EGL_noChange, max_read, until);
+  ff.transferEnd ();
+  return c;
+}
+
 gboolean
 cxr__dicom_read_header (const char *path, guint64 max_file_bytes, CxrDicomMeta *meta,
                         GError **error)
@@ -469,9 +481,7 @@ cxr__dicom_read_header (const char *path, guint64 max_file_bytes, CxrDicomMeta *
       if (plain)
         {
           MemoryStream in (plain, plain_len);
-          ff.transferInit ();
-          c = ff.read (in, EXS_Unknown, EGL_noChange, 4096);
-          ff.transferEnd ();
+          c = read_from (ff, in, 4096);
         }
       else
         c = ff.loadFile (path, EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
@@ -483,9 +493,7 @@ cxr__dicom_read_header (const char *path, guint64 max_file_bytes, CxrDicomMeta *
           if (plain)
             {
               MemoryStream in (plain, plain_len);
-              head.transferInit ();
-              c = head.readUntilTag (in, EXS_Unknown, EGL_noChange, 4096, DCM_PixelData);
-              head.transferEnd ();
+              c = read_from (head, in, 4096, DCM_PixelData);
             }
           else
             c = head.loadFileUntilTag (path, EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect,
@@ -706,9 +714,7 @@ decode (const char *name, const guint8 *data, gsize len, const CxrImageLimits *l
     }
   DcmFileFormat ff;
   MemoryStream in (data, len);
-  ff.transferInit ();
-  OFCondition c = ff.read (in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-  ff.transferEnd ();
+  OFCondition c = read_from (ff, in, DCM_MaxReadLength);
   if (c.bad ())
     {
       DcmObject *e = oversized (ff.getDataset (), len);
