@@ -375,6 +375,10 @@ test_dicom (void **state)
     { "dicom/j2k_labelled.dcm", "JPEG 2000: the codestream's header cannot be read" },
     { "dicom/j2k_size.dcm", "the JPEG 2000 codestream is 128x128, the header says 96x64" },
     { "dicom/j2k_rgb.dcm", "JPEG 2000 with 3 components" },
+    { "dicom/j2k_cut.dcm", "JPEG 2000: the codestream cannot be decoded" },
+    { "dicom/j2k_20bit.dcm", "JPEG 2000 samples of 20 bits: cxrtrack reads 1-16" },
+    { "dicom/deflated_corrupt.dcm", "(its deflated data set: invalid block type)" },
+    { "dicom/deflated_meta_cut.dcm", "a deflated data set whose file meta group cannot be read" },
     { "dicom/sr.dcm", "no Pixel Data" },
     /* declared lengths beyond the file, named (tests/cli/dicom.sh checks
      * DCMTK does not allocate them first) */

@@ -44,6 +44,8 @@ so the reader is checked against an encoder it does not share code with.
       huge_implicit    implicit VR: a defined-length sequence whose item
                        holds an element declaring 3.5 GB
       huge_deflated    huge_un's data set deflated
+      deflated_corrupt deflated.dcm with a corrupt deflate stream: refused
+      deflated_meta_cut deflated.dcm whose meta group cannot be read: refused
 
   tools/make_test_dicoms.py j2k
       writes, beside the corpus, JPEG 2000 films (codestreams by Pillow's
@@ -54,6 +56,8 @@ so the reader is checked against an encoder it does not share code with.
       j2k_lossy        the crop, irreversible at 20:1, .91: close to it
       j2k_size         a 128x128 codestream in a 96x64 header: refused
       j2k_rgb          a three-component codestream: refused
+      j2k_cut          the crop's codestream cut in half: refused
+      j2k_20bit        its SIZ saying 20-bit samples: refused
 
   tools/make_test_dicoms.py sample MANIFEST OUTDIR
       writes every film of a cxrtrack manifest (sample/manifest.csv) as a
@@ -235,6 +239,15 @@ def lengths(out="tests/data/dicom"):
     body = c.compress(hu[meta_end(hu):]) + c.flush()
     open(p("huge_deflated"), "wb").write(dfl[:meta_end(dfl)] + body)
 
+    # deflated.dcm with its deflated data set's first bytes overwritten
+    e = meta_end(dfl)
+    open(p("deflated_corrupt"), "wb").write(dfl[:e] + b"\xff" * 16 + dfl[e + 16:])
+    # deflated.dcm whose meta group's first element (the group length, UL)
+    # declares more than the file: the meta group cannot be read through
+    bad = bytearray(dfl)
+    bad[132 + 6:132 + 8] = struct.pack("<H", 0xFFFF)
+    open(p("deflated_meta_cut"), "wb").write(bytes(bad))
+
 
 def j2k(out="tests/data/dicom"):
     import io
@@ -272,6 +285,10 @@ def j2k(out="tests/data/dicom"):
     film("j2k_size", codestream(big), *v.shape, 8, lossless)
     rgb = Image.fromarray(np.stack([v, v, v], axis=2).astype(np.uint8), "RGB")
     film("j2k_rgb", codestream(rgb), *v.shape, 8, lossless, "RGB", 3)
+    cs = codestream(crop)
+    film("j2k_cut", cs[: len(cs) // 2], *v.shape, 8, lossless)
+    # SIZ's Ssiz of the one component (byte 42 of the codestream): 20 bits
+    film("j2k_20bit", cs[:42] + bytes([19]) + cs[43:], *v.shape, 8, lossless)
 
 
 LOSSLESS = [None, ["dcmcrle"], ["dcmcjpls", "+el"], ["dcmcjpeg", "+e1"], ["dcmconv", "+td"], ["j2k"]]
