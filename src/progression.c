@@ -420,11 +420,21 @@ flag_patient (CxrStore *store, CxrSignalReader *reader, const GPtrArray *signals
   return flags;
 }
 
-/* The visit-to-visit limits: over every series of the store, each
- * signal's change between consecutive films that have it; 1.96 x 1.4826 x
- * its median absolute deviation, from at least VISIT_PAIRS pairs (else
- * NAN: too few to say). Most consecutive films of an archive do not
- * change, and the median ignores those that do. */
+/* The visit-to-visit limits, over every series of the store, from at
+ * least VISIT_PAIRS values (else NAN: too few to say). Most films of an
+ * archive do not change, and the median ignores those that do.
+ *
+ * A signal read at each film (a probability): its change between
+ * consecutive films, 1.96 x 1.4826 x the median absolute deviation.
+ *
+ * A distance from the series' first film (from_baseline): what the flags
+ * compare with the limit is the distance itself, y[i] - y[0] = y[i], so
+ * the limit is that of the distances: their median + 1.96 x 1.4826 x
+ * MAD. The consecutive differences of a distance from the first film are
+ * not a distance between two films (only the first of them is); an
+ * embedding distance between consecutive films of this archive has a
+ * median of about 0.05, and a limit from the differences (0.094) was
+ * crossed by one film in three of series whose labels never changed. */
 #define VISIT_PAIRS 30
 
 static gboolean
@@ -447,10 +457,11 @@ visit_limits (CxrStore *store, gint64 model_id, CxrSignalReader *reader, const G
           b = series_end (films, a);
           for (guint k = 0; k < signals->len && b - a >= 2; k++)
             {
-              int m = series_values (reader, signals->pdata[k], fs, (int) (b - a), idx, y);
+              const CxrSignal *sig = signals->pdata[k];
+              int m = series_values (reader, sig, fs, (int) (b - a), idx, y);
               for (int i = 1; i < m; i++)
                 {
-                  double d = y[i] - y[i - 1];
+                  double d = sig->from_baseline ? y[i] : y[i] - y[i - 1];
                   g_array_append_val (deltas->pdata[k], d);
                 }
             }
@@ -463,10 +474,19 @@ visit_limits (CxrStore *store, gint64 model_id, CxrSignalReader *reader, const G
       GArray *d = deltas->pdata[k];
       if (lim == NULL)
         continue;
+      const double *v = (const double *) (void *) d->data;
       lim->visit_pairs = (int) d->len;
-      lim->visit_limit = d->len >= VISIT_PAIRS
-                             ? 1.96 * 1.4826 * cxr__mad ((double *) (void *) d->data, d->len)
-                             : NAN;
+      lim->visit_limit = NAN;
+      if (d->len >= VISIT_PAIRS)
+        {
+          double centre = 0;
+          if (sig->from_baseline)
+            {
+              g_autofree double *w = g_memdup2 (v, d->len * sizeof (double));
+              centre = cxr__median (w, d->len);
+            }
+          lim->visit_limit = centre + 1.96 * 1.4826 * cxr__mad (v, d->len);
+        }
     }
   return cxr__store_write_visit_limits (store, model_id, limits, error);
 }

@@ -229,20 +229,33 @@ test_flag_all (void **state)
  * one whose rises 0.04 a film give 35 changes (15 of -0.2, 15 of +0.2,
  * 5 of +0.04): median 0.04, absolute deviations 0.24, 0.16 and 0, MAD
  * 0.16, a limit of 1.96 x 1.4826 x 0.16 = 0.4649; then the second
- * patient's rise of 0.2 over six films is within what visits do. */
+ * patient's rise of 0.2 over six films is within what visits do.
+ *
+ * The embedding distance from the first film is compared with its limit
+ * as it is, so its limit is that of the distances (median + 1.96 x
+ * 1.4826 x MAD), not of their consecutive differences: D's later films
+ * lie 0.10 from its first (alternately either side of it), E's 0.08, so
+ * the limit is 0.10 and E is stable. From the differences (all 0 but the
+ * first of each series) the limit would be 0 and E, closer to its first
+ * film than D's films are to theirs, a slow progression. */
 static void
 test_visit_limits (void **state)
 {
   g_autoptr (GError) err = NULL;
   g_autoptr (CxrModel) m = default_model ();
   g_autoptr (CxrStore) s
-      = flag_store ("visits.sqlite", "(1, 'probability:Effusion', 0.05, 40, 't')");
-  double swing[31], zero[31] = { 0 };
+      = flag_store ("visits.sqlite", "(1, 'probability:Effusion', 0.05, 40, 't'),"
+                                     " (1, 'embedding_distance', 0.01, 40, 't')");
+  double swing[31], turn[31] = { 0 }, aside[6] = { 0 };
   for (int i = 0; i < 31; i++)
     swing[i] = i % 2 ? 0.4 : 0.2;
+  for (int i = 1; i < 31; i++)
+    turn[i] = (i % 2 ? 1 : -1) * acos (0.90);
+  for (int i = 1; i < 6; i++)
+    aside[i] = acos (0.92);
   const double rise[] = { 0.10, 0.14, 0.18, 0.22, 0.26, 0.30 };
-  add_patient (s, m, "D", 31, swing, zero, FALSE);
-  add_patient (s, m, "E", 6, rise, zero, FALSE);
+  add_patient (s, m, "D", 31, swing, turn, FALSE);
+  add_patient (s, m, "E", 6, rise, aside, FALSE);
   gint64 run = cxr_store_run_begin (s, "test", NULL, &err);
   guint64 flagged = 0;
   if (!cxr_progression_flag_all (s, m, 1, &opt, run, &flagged, &err))
@@ -257,6 +270,15 @@ test_visit_limits (void **state)
   assert_string_equal (src, "visits");
   g_autofree char *lim = flag_of (s, "E", "probability:Effusion", "round(retest_limit, 4)");
   assert_string_equal (lim, "0.4649");
+
+  g_autofree char *el
+      = query_text (s, "SELECT visit_pairs || ' ' || round(visit_limit, 4) FROM retest_limits"
+                       " WHERE signal = 'embedding_distance'");
+  assert_string_equal (el, "35 0.1");
+  g_autofree char *ee = flag_of (s, "E", "embedding_distance", "kind");
+  assert_string_equal (ee, "stable");
+  g_autofree char *de = flag_of (s, "D", "embedding_distance", "kind");
+  assert_string_equal (de, "stable");
 }
 
 static int
