@@ -373,14 +373,17 @@ def main():
                                          " ('slow_progression', 'acute_change', 'unconfirmed_change')")}
     gained, never = set(), set()
     seen_rise = set()  # gained a finding whose probability rose beyond its flag limit
+    across = set()  # gained a finding at a film of another view than the film before
     for pid, fs in by_pat.items():
         first = labels_of(fs[0]["finding_labels"])
         seen = set(first)
         g = False
-        for f in fs[1:]:
+        for prev, f in zip(fs, fs[1:]):
             l = labels_of(f["finding_labels"])
             if l - seen:
                 g = True
+                if prev["view_kind"] != f["view_kind"]:
+                    across.add(pid)
                 # against the first film of the same view kind, as the flags compare
                 base = next(b for b in fs if b["view_kind"] == f["view_kind"])
                 pb, pf = probs.get(base["scan_id"]), probs.get(f["scan_id"])
@@ -402,6 +405,30 @@ def main():
     print(f"  gained a finding whose probability rose beyond its limit against the first film of its view: "
           f"{len(seen_rise)} of {len(gained)}, flagged {len(seen_rise & flagged)}; the other "
           f"{len(gained - seen_rise)}: flagged {len((gained - seen_rise) & flagged)} (on other signals)")
+    print(f"  gained a finding at a film of another view than the one before it (the flags compare "
+          f"films of one view): {len(across)} of {len(gained)}, flagged {len(across & flagged)}")
+    # what a change of view alone does to the probabilities: consecutive
+    # PA/AP pairs, AP minus PA, their spread about the median shift against
+    # the same-view limit the flags use
+    xd = {}
+    for fs in by_pat.values():
+        for a, b in zip(fs, fs[1:]):
+            pa, pb = probs.get(a["scan_id"]), probs.get(b["scan_id"])
+            if {a["view_kind"], b["view_kind"]} != {"PA", "AP"} or not pa or not pb:
+                continue
+            sign = 1 if b["view_kind"] == "AP" else -1
+            for k in pa:
+                xd.setdefault(k, []).append(sign * (pb[k] - pa[k]))
+    ratios = []
+    for k, v in xd.items():
+        lim = flag_limits.get("probability:" + k)
+        if lim:
+            v = np.asarray(v)
+            ratios.append(1.96 * 1.4826 * np.median(np.abs(v - np.median(v))) / lim)
+    if ratios:
+        print(f"  consecutive PA/AP pairs: {len(next(iter(xd.values())))}; per finding, their spread about "
+              f"the median shift (1.96 x 1.4826 x MAD) is {min(ratios):.1f} to {max(ratios):.1f} times "
+              f"the same-view limit (median {np.median(ratios):.1f})")
     un = {p["patient"] for p in unseen}
     print(f"  of the {len(un)} the classifier never saw: gained {len(gained & flagged & un)} flagged of "
           f"{len(gained & un)}, never changed {len(never & flagged & un)} flagged of {len(never & un)}")
