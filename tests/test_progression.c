@@ -119,6 +119,16 @@ flag_of (CxrStore *s, const char *pid, const char *signal, const char *col)
   return query_text (s, q);
 }
 
+/* "PAIRS LIMIT" of @signal's visit-to-visit limit, rounded to 4 places. */
+static char *
+visit_limit_of (CxrStore *s, const char *signal)
+{
+  g_autofree char *q = g_strdup_printf ("SELECT visit_pairs || ' ' || round(visit_limit, 4) FROM"
+                                        " retest_limits WHERE signal = '%s'",
+                                        signal);
+  return query_text (s, q);
+}
+
 /* A new store @name in the test folder with model 1 and the test-retest
  * limits @limits (SQL values for model_id, signal, limit_value, n_copies,
  * method). */
@@ -260,25 +270,26 @@ test_visit_limits (void **state)
   guint64 flagged = 0;
   if (!cxr_progression_flag_all (s, m, 1, &opt, run, &flagged, &err))
     fail_msg ("%s", err->message);
-  g_autofree char *vl
-      = query_text (s, "SELECT visit_pairs || ' ' || round(visit_limit, 4) FROM retest_limits"
-                       " WHERE signal = 'probability:Effusion'");
+  g_autofree char *vl = visit_limit_of (s, "probability:Effusion");
   assert_string_equal (vl, "35 0.4649");
-  g_autofree char *ek = flag_of (s, "E", "probability:Effusion", "kind");
-  assert_string_equal (ek, "stable");
-  g_autofree char *src = flag_of (s, "E", "probability:Effusion", "limit_source");
-  assert_string_equal (src, "visits");
-  g_autofree char *lim = flag_of (s, "E", "probability:Effusion", "round(retest_limit, 4)");
-  assert_string_equal (lim, "0.4649");
-
-  g_autofree char *el
-      = query_text (s, "SELECT visit_pairs || ' ' || round(visit_limit, 4) FROM retest_limits"
-                       " WHERE signal = 'embedding_distance'");
+  g_autofree char *el = visit_limit_of (s, "embedding_distance");
   assert_string_equal (el, "35 0.1");
-  g_autofree char *ee = flag_of (s, "E", "embedding_distance", "kind");
-  assert_string_equal (ee, "stable");
-  g_autofree char *de = flag_of (s, "D", "embedding_distance", "kind");
-  assert_string_equal (de, "stable");
+  const struct {
+    const char *pid, *signal, *col, *want;
+  } rows[] = {
+    { "E", "probability:Effusion", "kind", "stable" },
+    { "E", "probability:Effusion", "limit_source", "visits" },
+    { "E", "probability:Effusion", "round(retest_limit, 4)", "0.4649" },
+    { "E", "embedding_distance", "kind", "stable" },
+    { "D", "embedding_distance", "kind", "stable" },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (rows); k++)
+    {
+      g_autofree char *got = flag_of (s, rows[k].pid, rows[k].signal, rows[k].col);
+      if (g_strcmp0 (got, rows[k].want) != 0)
+        fail_msg ("%s %s %s: %s, expected %s", rows[k].pid, rows[k].signal, rows[k].col, got,
+                  rows[k].want);
+    }
 }
 
 static int
