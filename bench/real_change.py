@@ -313,6 +313,9 @@ def main():
     print(f"the default classifier never saw {len({p['patient'] for p in unseen})} of these "
           f"{len(by_pat)} patients ({len(unseen)} pairs, {sum(p['changed'] for p in unseen)} CHANGED); it was "
           "trained on the others' films (train256), so their probability signals may be optimistic")
+    if any(x == "-m" or x.startswith("--model") for x in extra):
+        print("(analyze ran with another classifier (" + " ".join(extra) + "): the last column is still "
+              "the patients the default one never saw, for a like-for-like comparison)")
     print(f"{'signal':44s} {'AUROC':>6s} {'95% CI (patients)':>18s} {'coverage':>10s} {'unseen':>7s}")
     for name, f in signals:
         pos = [v for p in pairs if p["changed"] for v in [f(p)] if v is not None]

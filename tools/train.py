@@ -74,6 +74,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=16)
     ap.add_argument("--out", default="models/cxr-default.safetensors")
+    ap.add_argument("--exclude-patients", metavar="FILE",
+                    help="patient ids (one a line) neither trained on nor held out: e.g. the dev "
+                         "follow-up series, for a model that never saw them")
+    ap.add_argument("--heldout-out", default="models/heldout_torch.csv")
     a = ap.parse_args()
     random.seed(0)
     np.random.seed(0)
@@ -81,6 +85,11 @@ def main():
     torch.set_num_threads(2)
     t0 = time.time()
     data = load()
+    if a.exclude_patients:
+        leave = {l.strip().lstrip("0") for l in open(a.exclude_patients) if l.strip()}
+        n0 = len(data)
+        data = [d for d in data if d[0]["Patient ID"].lstrip("0") not in leave]
+        print(f"left out {n0 - len(data)} films of the {len(leave)} patients in {a.exclude_patients}")
     train = [d for d in data if not held_out(d[0]["Patient ID"])]
     test = [d for d in data if held_out(d[0]["Patient ID"])]
     assert not ({d[0]["Patient ID"] for d in train} & {d[0]["Patient ID"] for d in test})
@@ -115,7 +124,7 @@ def main():
     with torch.no_grad():
         x = torch.from_numpy(np.stack([(d[1] - MEAN) / STD for d in test])[:, None].astype(np.float32))
         p = torch.sigmoid(m(x.contiguous(memory_format=torch.channels_last))).numpy()
-    with open("models/heldout_torch.csv", "w", newline="") as f:
+    with open(a.heldout_out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["Image Index", "Patient ID"] + ["prob_" + c for c in CLASSES])
         for d, pr in zip(test, p):
