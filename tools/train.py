@@ -78,10 +78,11 @@ def main():
                     help="patient ids (one a line) neither trained on nor held out: e.g. the dev "
                          "follow-up series, for a model that never saw them")
     ap.add_argument("--heldout-out", default="models/heldout_torch.csv")
+    ap.add_argument("--seed", type=int, default=0, help="of the weights' initialisation and the batches")
     a = ap.parse_args()
-    random.seed(0)
-    np.random.seed(0)
-    torch.manual_seed(0)
+    random.seed(a.seed)
+    np.random.seed(a.seed)
+    torch.manual_seed(a.seed)
     torch.set_num_threads(2)
     t0 = time.time()
     data = load()
@@ -101,7 +102,7 @@ def main():
     opt = torch.optim.AdamW(m.parameters(), lr=2e-3, weight_decay=1e-4)
     steps = a.epochs * math.ceil(len(train) / 32)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.15)
-    rng = random.Random(1)
+    rng = random.Random(1 + a.seed)
     bce = torch.nn.BCEWithLogitsLoss()
     for ep in range(a.epochs):
         m.train()
