@@ -127,7 +127,9 @@ def main():
     if not ("--reuse" in sys.argv and os.path.exists(db)):
         t0 = time.time()
         subprocess.run([X, "ingest", "--db", db, "--nih", arg("--nih", os.path.join(D, "Data_Entry_2017_v2020.csv.gz")),
-                        "--images", arg("--images", os.path.join(D, "series1024"))],
+                        "--images", arg("--images", os.path.join(D, "series1024")),
+                        # another set may well be a folder of links into an archive
+                        "--follow-symlinks"],
                        check=True, stdout=subprocess.DEVNULL)
         r = subprocess.run([X, "analyze", "--db", db] + extra, check=True, capture_output=True, text=True)
         print(r.stdout.strip())
@@ -435,8 +437,11 @@ def main():
     un = {p["patient"] for p in unseen}
     print(f"  of the {len(un)} the classifier never saw: gained {len(gained & flagged & un)} flagged of "
           f"{len(gained & un)}, never changed {len(never & flagged & un)} flagged of {len(never & un)}")
-    kinds = con.execute("SELECT kind, count(*) FROM progression_flags GROUP BY 1 ORDER BY 1").fetchall()
-    print("  flag rows:", ", ".join(f"{k} {n}" for k, n in kinds))
+    kinds = {}
+    for pid, kind in con.execute("SELECT patient_id, kind FROM progression_flags"):
+        if pid in by_pat:
+            kinds[kind] = kinds.get(kind, 0) + 1
+    print("  flag rows:", ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
     print()
 
     # where the change score lies: the outer band of the window's box, and
