@@ -431,10 +431,10 @@ flag_patient (CxrStore *store, CxrSignalReader *reader, const GPtrArray *signals
  * compare with the limit is the distance itself, y[i] - y[0] = y[i], so
  * the limit is that of the distances: their median + 1.96 x 1.4826 x
  * MAD. The consecutive differences of a distance from the first film are
- * not a distance between two films (only the first of them is); an
- * embedding distance between consecutive films of this archive has a
- * median of about 0.05, and a limit from the differences (0.094) was
- * crossed by one film in three of series whose labels never changed. */
+ * not a distance between two films (only the first of them is): on
+ * series1024 the embedding's limit from the differences was 0.094, which
+ * 62 of 150 later films' distances from their first exceed (median
+ * 0.063); from the distances it is 0.137. */
 #define VISIT_PAIRS 30
 
 static gboolean

@@ -134,7 +134,9 @@ def main():
     meta = {"architecture": "cxr-densenet-small", "input_size": str(SIZE), "classes": "|".join(CLASSES),
             "input_mean": str(MEAN), "input_std": str(STD), "resize": "area", "version": "1",
             "name": "cxr-default", "source": "tools/train.py on ../shared/data/nih/train256 (NIH ChestX-ray14)",
-            "training_seconds": f"{train_s:.0f}", "epochs": str(a.epochs)}
+            "training_seconds": f"{train_s:.0f}", "epochs": str(a.epochs), "seed": str(a.seed)}
+    if a.exclude_patients:
+        meta["excluded_patients"] = str(len(leave))
     # F32 for the parity check: F16 would change the outputs by ~1e-3
     export_safetensors.write(a.out, sd, meta, False)
     n = sum(v.size for v in sd.values())
