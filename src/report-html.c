@@ -560,6 +560,18 @@ section_pairs (Page *pg)
               p->prob_delta, p->prob_change_limits, p->prob_change_limits > 1 ? "" : " (within it)",
               p->cross_view ? " (the limits are for films of one view)" : "");
         }
+      for (guint q = 0; p->beyond && q < p->beyond->len; q++)
+        {
+          const CxrReportDelta *dl = &g_array_index (p->beyond, CxrReportDelta, q);
+          gboolean first_fall
+              = dl->delta < 0
+                && (q == 0 || g_array_index (p->beyond, CxrReportDelta, q - 1).delta >= 0);
+          g_autofree char *fn = esc (dl->finding);
+          const char *sep = q == 0 ? "<br>beyond their limits: " : first_fall ? "; " : ", ";
+          const char *dir = q == 0 || first_fall ? (dl->delta < 0 ? "fell " : "rose ") : "";
+          g_string_append_printf (h, "%s%s%s %+.3f (%.2f&times;)", sep, dir, fn, dl->delta,
+                                  dl->in_limits);
+        }
       g_string_append (h, "</div>");
       pair_figures (pg, p, f, m);
       g_string_append (h, "</div>");

@@ -115,6 +115,18 @@ pairs (JsonBuilder *jb, const CxrReportData *d)
       add_string_or_null (jb, "probability_change_finding", p->prob_finding);
       add_double_or_null (jb, "probability_change_delta", p->prob_delta);
       add_double_or_null (jb, "probability_change_in_limits", p->prob_change_limits);
+      json_builder_set_member_name (jb, "probability_changes_beyond_limits");
+      json_builder_begin_array (jb);
+      for (guint q = 0; p->beyond && q < p->beyond->len; q++)
+        {
+          const CxrReportDelta *dl = &g_array_index (p->beyond, CxrReportDelta, q);
+          json_builder_begin_object (jb);
+          add_string_or_null (jb, "finding", dl->finding);
+          add_double_or_null (jb, "delta", dl->delta);
+          add_double_or_null (jb, "in_limits", dl->in_limits);
+          json_builder_end_object (jb);
+        }
+      json_builder_end_array (jb);
       json_builder_set_member_name (jb, "cross_view");
       json_builder_add_boolean_value (jb, p->cross_view);
       add_string_or_null (jb, "overlay", p->overlay_path);

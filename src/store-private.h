@@ -291,7 +291,17 @@ typedef struct {
    * fixed) and how many limits; NULL / NAN without limits */
   char *prob_finding;
   double prob_delta, prob_change_limits;
+  /* pair_probability_deltas: every finding whose probability moved beyond
+   * its limit, the rises first, each by how many limits (the largest
+   * change alone can be the wrong one to look at: across a change of view
+   * the findings with the smallest limits shift most in them) */
+  GArray *beyond; /* CxrReportDelta */
 } CxrReportPair;
+
+typedef struct {
+  char *finding;
+  double delta, in_limits;
+} CxrReportDelta;
 
 void cxr__report_pair_clear (gpointer pair);
 

@@ -33,6 +33,13 @@ cxr__report_pair_clear (gpointer pair)
   g_free (p->reason);
   g_free (p->overlay_path);
   g_free (p->prob_finding);
+  g_clear_pointer (&p->beyond, g_array_unref);
+}
+
+static void
+delta_clear (gpointer delta)
+{
+  g_free (((CxrReportDelta *) delta)->finding);
 }
 
 void
@@ -214,10 +221,17 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
       "SELECT finding, delta, change_in_limits FROM pair_probability_change"
       " WHERE fixed_scan_id = ? AND moving_scan_id = ? AND kind = ? AND model_id = ?",
       NULL);
-  if (st == NULL || pc == NULL)
+  sqlite3_stmt *bd = cxr__store_prepare (
+      store,
+      "SELECT finding, delta, in_limits FROM pair_probability_deltas"
+      " WHERE fixed_scan_id = ? AND moving_scan_id = ? AND kind = ? AND model_id = ?"
+      " AND in_limits > 1 ORDER BY delta < 0, in_limits DESC",
+      NULL);
+  if (st == NULL || pc == NULL || bd == NULL)
     {
       sqlite3_finalize (st);
       sqlite3_finalize (pc);
+      sqlite3_finalize (bd);
       return pairs;
     }
   sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
@@ -255,10 +269,24 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
           p.prob_change_limits = cxr__col_double (pc, 2);
         }
       sqlite3_reset (pc);
+      p.beyond = g_array_new (FALSE, FALSE, sizeof (CxrReportDelta));
+      g_array_set_clear_func (p.beyond, delta_clear);
+      sqlite3_bind_int64 (bd, 1, p.fixed_id);
+      sqlite3_bind_int64 (bd, 2, p.moving_id);
+      sqlite3_bind_text (bd, 3, p.kind, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (bd, 4, model_id);
+      while (sqlite3_step (bd) == SQLITE_ROW)
+        {
+          CxrReportDelta dl = { g_strdup (cxr__col_text (bd, 0)), cxr__col_double (bd, 1),
+                                cxr__col_double (bd, 2) };
+          g_array_append_val (p.beyond, dl);
+        }
+      sqlite3_reset (bd);
       g_array_append_val (pairs, p);
     }
   sqlite3_finalize (st);
   sqlite3_finalize (pc);
+  sqlite3_finalize (bd);
   return pairs;
 }
 

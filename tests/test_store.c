@@ -207,6 +207,13 @@ test_pair_probability_change_view (void **state)
                                   " pair_probability_change WHERE fixed_scan_id = 1"
                                   " AND moving_scan_id = 2 AND kind = 'previous' AND model_id = 7"),
                     125);
+  /* every finding with a limit, each in its own: Pneumonia 0.2 / 0.25,
+   * Cardiomegaly -0.05 / 0.0125, Mass 0.01 / 0.01 (Hernia has no limit),
+   * largest first */
+  g_autofree char *all
+      = query_text (s, "SELECT group_concat(finding || ' ' || round(in_limits, 2), ', ') FROM"
+                       " (SELECT * FROM pair_probability_deltas ORDER BY in_limits DESC)");
+  assert_string_equal (all, "Cardiomegaly 4.0, Mass 1.0, Pneumonia 0.8");
 }
 
 int

@@ -67,9 +67,20 @@ for p in d["pairs"]:
     assert p["probability_change_finding"] == k, (p, k)
     assert abs(p["probability_change_in_limits"] - abs(b[k] - a[k]) / lim[k]) < 1e-9, p
     assert abs(p["probability_change_delta"] - (b[k] - a[k])) < 1e-12, p
+    # and every finding beyond its limit: rises first, each by its size in limits
+    want = sorted((f for f in lim if abs(b[f] - a[f]) / lim[f] > 1),
+                  key=lambda f: (b[f] - a[f] < 0, -abs(b[f] - a[f]) / lim[f]))
+    got = p["probability_changes_beyond_limits"]
+    assert [x["finding"] for x in got] == want, (p, want)
+    for x in got:
+        f = x["finding"]
+        assert abs(x["delta"] - (b[f] - a[f])) < 1e-12 and abs(x["in_limits"] - abs(b[f] - a[f]) / lim[f]) < 1e-9, x
+assert any(p["probability_changes_beyond_limits"] for p in d["pairs"]), "no pair with a change beyond its limit"
 PY
 grep -q "largest probability change: [A-Za-z_]* [+-]0\.[0-9]*, [0-9.]*&times; its limit" "$T/r/patient_2633.html" \
   || fail "no probability change on the page"
+grep -q "beyond their limits: \(rose\|fell\) [A-Za-z_]* [+-]0\.[0-9]* ([0-9.]*&times;)" "$T/r/patient_2633.html" \
+  || fail "no list of the changes beyond their limits on the page"
 # self-contained: no external references
 if grep -l -E '(src|href)="(https?:|//|file:)' "$T"/r/*.html; then fail "external assets"; fi
 CH="chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --enable-logging=stderr --v=0 --user-data-dir=$T/profile"
