@@ -36,7 +36,7 @@ static const char css[]
       "font-size:11px;color:#fff;background:#777}.b-lateral,.b-invalid,.b-missing{background:#a33}"
       ".b-failed,.b-changed{background:#a33}.b-low_confidence{background:#b8860b}.b-ok{background:#2a7}"
       ".b-cross{background:#56a}.flag{padding:6px 10px;margin:6px 0;background:#fff;border-left:4px solid #c33}"
-      ".flag.improving{border-color:#2a7}.flag.unconfirmed_change{border-color:#b8860b}.pair{display:flex;gap:8px;align-items:flex-start;margin:10px 0;"
+      ".flag.improving{border-color:#2a7}.flag.unconfirmed_change{border-color:#b8860b}.flag.crossview{border-color:#56a}.pair{display:flex;gap:8px;align-items:flex-start;margin:10px 0;"
       "background:#fff;padding:6px;border:1px solid #ddd}.plots{display:flex;flex-wrap:wrap;gap:6px}"
       "svg{background:#fff;border:1px solid #ddd}.muted{color:#888}.warn{color:#a33}"
       ".ph{width:150px;height:150px;background:#ddd}";
@@ -335,6 +335,56 @@ header (Page *pg)
   g_string_free (hashes, TRUE);
 }
 
+/* The findings of @beyond (rises first, then falls, each by its size in
+ * limits), "rose A +0.2 (3.10x), B ...; fell C ..."; the rises alone
+ * with @rises_only. Returns how many it wrote. */
+static guint
+deltas_text (GString *h, const GArray *beyond, gboolean rises_only)
+{
+  guint n = 0;
+  for (guint q = 0; q < beyond->len; q++)
+    {
+      const CxrReportDelta *dl = &g_array_index (beyond, CxrReportDelta, q);
+      if (rises_only && dl->delta < 0)
+        break;
+      gboolean first_fall
+          = dl->delta < 0 && (q == 0 || g_array_index (beyond, CxrReportDelta, q - 1).delta >= 0);
+      g_autofree char *fn = esc (dl->finding);
+      const char *sep = q == 0 ? "" : first_fall ? "; " : ", ";
+      const char *dir = q == 0 || first_fall ? (dl->delta < 0 ? "fell " : "rose ") : "";
+      g_string_append_printf (h, "%s%s%s %+.3f (%.2f&times;)", sep, dir, fn, dl->delta,
+                              dl->in_limits);
+      n++;
+    }
+  return n;
+}
+
+/* What the flags cannot say: each change of view whose later film has
+ * findings risen beyond their (same-view) limits. */
+static void
+cross_view_rises (Page *pg)
+{
+  GString *h = pg->h;
+  const CxrReportData *d = pg->d;
+  for (guint k = 0; k < d->pairs->len; k++)
+    {
+      const CxrReportPair *p = &g_array_index (d->pairs, CxrReportPair, k);
+      const CxrReportFilm *f = d->pair_films->pdata[2 * k], *m = d->pair_films->pdata[2 * k + 1];
+      if (!p->cross_view || !g_str_equal (p->kind, "previous") || p->beyond == NULL
+          || p->beyond->len == 0 || g_array_index (p->beyond, CxrReportDelta, 0).delta < 0)
+        continue;
+      g_autofree char *ef = esc (f->view_kind), *em = esc (m->view_kind);
+      g_string_append_printf (h,
+                              "<div class=\"flag crossview\"><b>not compared by the flags</b> (%s"
+                              " &rarr; %s, visits %d &rarr; %d): ",
+                              ef, em, f->visit, m->visit);
+      deltas_text (h, p->beyond, TRUE);
+      g_string_append (h, ", each in units of its limit between films of one view. The flags"
+                          " compare films of one view, and a change of view alone moves the"
+                          " probabilities: look at these two films side by side.</div>");
+    }
+}
+
 static void
 section_flags (Page *pg)
 {
@@ -360,6 +410,7 @@ section_flags (Page *pg)
     }
   if (d->flags->len == 0)
     g_string_append (h, "<p>No progression flags.</p>");
+  cross_view_rises (pg);
 }
 
 static void
@@ -560,17 +611,10 @@ section_pairs (Page *pg)
               p->prob_delta, p->prob_change_limits, p->prob_change_limits > 1 ? "" : " (within it)",
               p->cross_view ? " (the limits are for films of one view)" : "");
         }
-      for (guint q = 0; p->beyond && q < p->beyond->len; q++)
+      if (p->beyond && p->beyond->len > 0)
         {
-          const CxrReportDelta *dl = &g_array_index (p->beyond, CxrReportDelta, q);
-          gboolean first_fall
-              = dl->delta < 0
-                && (q == 0 || g_array_index (p->beyond, CxrReportDelta, q - 1).delta >= 0);
-          g_autofree char *fn = esc (dl->finding);
-          const char *sep = q == 0 ? "<br>beyond their limits: " : first_fall ? "; " : ", ";
-          const char *dir = q == 0 || first_fall ? (dl->delta < 0 ? "fell " : "rose ") : "";
-          g_string_append_printf (h, "%s%s%s %+.3f (%.2f&times;)", sep, dir, fn, dl->delta,
-                                  dl->in_limits);
+          g_string_append (h, "<br>beyond their limits: ");
+          deltas_text (h, p->beyond, FALSE);
         }
       g_string_append (h, "</div>");
       pair_figures (pg, p, f, m);

@@ -76,6 +76,23 @@ for p in d["pairs"]:
         f = x["finding"]
         assert abs(x["delta"] - (b[f] - a[f])) < 1e-12 and abs(x["in_limits"] - abs(b[f] - a[f]) / lim[f]) < 1e-9, x
 assert any(p["probability_changes_beyond_limits"] for p in d["pairs"]), "no pair with a change beyond its limit"
+# the flags compare films of one view: each change of view whose later film
+# has findings risen beyond their limits is named beside the flags
+films = {f["image_index"]: f for f in d["films"]}
+html = open(sys.argv[1][:-5] + ".html").read()
+named = 0
+for p in d["pairs"]:
+    rises = [x for x in p["probability_changes_beyond_limits"] if x["delta"] > 0]
+    a, b = films[p["fixed"]], films[p["moving"]]
+    head = (f"not compared by the flags</b> ({a['view_kind']} &rarr; {b['view_kind']}, visits {a['visit']}"
+            f" &rarr; {b['visit']}): rose ")
+    if p["kind"] == "previous" and p["cross_view"] and rises:
+        x = rises[0]
+        assert head + f"{x['finding']} {x['delta']:+.3f} ({x['in_limits']:.2f}&times;)" in html, (head, x)
+        named += 1
+    else:
+        assert head not in html or p["kind"] != "previous", head
+assert named > 0, "no change of view named"
 PY
 grep -q "largest probability change: [A-Za-z_]* [+-]0\.[0-9]*, [0-9.]*&times; its limit" "$T/r/patient_2633.html" \
   || fail "no probability change on the page"
