@@ -412,6 +412,22 @@ def main():
           f"{len(gained - seen_rise)}: flagged {len((gained - seen_rise) & flagged)} (on other signals)")
     print(f"  gained a finding at a film of another view than the one before it (the flags compare "
           f"films of one view): {len(across)} of {len(gained)}, flagged {len(across & flagged)}")
+    # what the report names instead: a change of view whose later film has
+    # a finding risen beyond its (same-view) limit
+    named, changes, named_changes = set(), 0, 0
+    for fs in by_pat.values():
+        for a, b in zip(fs, fs[1:]):
+            pa, pb = probs.get(a["scan_id"]), probs.get(b["scan_id"])
+            if a["view_kind"] == b["view_kind"] or not pa or not pb:
+                continue
+            changes += 1
+            if any(lim and pb[k] - pa[k] > lim for k in pa for lim in [flag_limits.get("probability:" + k)]):
+                named.add(a["patient_id"])
+                named_changes += 1
+    print(f"  named in the report as a rise across a change of view (not a flag): {len(named & gained)} "
+          f"of the gaining ({len(named & across)} of the {len(across)} above), {len(named & never)} of the "
+          f"never changing, {len(named & other)} of the others; {named_changes} of the {changes} "
+          f"changes of view between consecutive films")
     # what a change of view alone does to the probabilities: consecutive
     # PA/AP pairs, AP minus PA, their spread about the median shift against
     # the same-view limit the flags use
