@@ -337,11 +337,10 @@ header (Page *pg)
 
 /* The findings of @beyond (rises first, then falls, each by its size in
  * limits), "rose A +0.2 (3.10x), B ...; fell C ..."; the rises alone
- * with @rises_only. Returns how many it wrote. */
-static guint
+ * with @rises_only. */
+static void
 deltas_text (GString *h, const GArray *beyond, gboolean rises_only)
 {
-  guint n = 0;
   for (guint q = 0; q < beyond->len; q++)
     {
       const CxrReportDelta *dl = &g_array_index (beyond, CxrReportDelta, q);
@@ -354,9 +353,7 @@ deltas_text (GString *h, const GArray *beyond, gboolean rises_only)
       const char *dir = q == 0 || first_fall ? (dl->delta < 0 ? "fell " : "rose ") : "";
       g_string_append_printf (h, "%s%s%s %+.3f (%.2f&times;)", sep, dir, fn, dl->delta,
                               dl->in_limits);
-      n++;
     }
-  return n;
 }
 
 /* What the flags cannot say: each change of view whose later film has

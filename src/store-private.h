@@ -286,9 +286,10 @@ typedef struct {
   CxrRegistration reg; /* the transform (status not set) */
   double confidence;
   double change_score, changed_area_mm2; /* NAN: no map */
-  /* pair_probability_change with the report's model: the finding whose
-   * probability moved most in units of its limit, by how much (moving -
-   * fixed) and how many limits; NULL / NAN without limits */
+  /* pair_probability_change with the report's model (the largest row of
+   * pair_probability_deltas): the finding whose probability moved most in
+   * units of its limit, by how much (moving - fixed) and how many limits;
+   * NULL / NAN without limits */
   char *prob_finding;
   double prob_delta, prob_change_limits;
   /* pair_probability_deltas: every finding whose probability moved beyond

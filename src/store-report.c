@@ -213,24 +213,21 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
       " LEFT JOIN pair_changes c USING (fixed_scan_id, moving_scan_id, kind)"
       " WHERE m.patient_id = ? ORDER BY m.visit, r.kind DESC",
       NULL);
-  /* pair_probability_change one pair at a time: with its key bound SQLite
-   * searches the view's tables by primary key; joined to the pairs, it
-   * would build the view over the whole store for every page */
-  sqlite3_stmt *pc = cxr__store_prepare (
-      store,
-      "SELECT finding, delta, change_in_limits FROM pair_probability_change"
-      " WHERE fixed_scan_id = ? AND moving_scan_id = ? AND kind = ? AND model_id = ?",
-      NULL);
+  /* each pair's findings in their limits (pair_probability_deltas), one
+   * pair at a time: with its key bound SQLite searches the view's tables
+   * by primary key; joined to the pairs, it would build the view over the
+   * whole store for every page. The largest row is the pair's row of
+   * pair_probability_change, the rows beyond 1 the findings beyond their
+   * limits, rises first. */
   sqlite3_stmt *bd = cxr__store_prepare (
       store,
       "SELECT finding, delta, in_limits FROM pair_probability_deltas"
       " WHERE fixed_scan_id = ? AND moving_scan_id = ? AND kind = ? AND model_id = ?"
-      " AND in_limits > 1 ORDER BY delta < 0, in_limits DESC",
+      " ORDER BY delta < 0, in_limits DESC",
       NULL);
-  if (st == NULL || pc == NULL || bd == NULL)
+  if (st == NULL || bd == NULL)
     {
       sqlite3_finalize (st);
-      sqlite3_finalize (pc);
       sqlite3_finalize (bd);
       return pairs;
     }
@@ -258,17 +255,6 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
       p.threshold = cxr__col_double (st, 20);
       p.outline = sqlite3_column_int (st, 21);
       p.prob_delta = p.prob_change_limits = NAN;
-      sqlite3_bind_int64 (pc, 1, p.fixed_id);
-      sqlite3_bind_int64 (pc, 2, p.moving_id);
-      sqlite3_bind_text (pc, 3, p.kind, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (pc, 4, model_id);
-      if (sqlite3_step (pc) == SQLITE_ROW)
-        {
-          p.prob_finding = g_strdup (cxr__col_text (pc, 0));
-          p.prob_delta = cxr__col_double (pc, 1);
-          p.prob_change_limits = cxr__col_double (pc, 2);
-        }
-      sqlite3_reset (pc);
       p.beyond = g_array_new (FALSE, FALSE, sizeof (CxrReportDelta));
       g_array_set_clear_func (p.beyond, delta_clear);
       sqlite3_bind_int64 (bd, 1, p.fixed_id);
@@ -277,15 +263,25 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
       sqlite3_bind_int64 (bd, 4, model_id);
       while (sqlite3_step (bd) == SQLITE_ROW)
         {
-          CxrReportDelta dl = { g_strdup (cxr__col_text (bd, 0)), cxr__col_double (bd, 1),
-                                cxr__col_double (bd, 2) };
-          g_array_append_val (p.beyond, dl);
+          const char *finding = cxr__col_text (bd, 0);
+          double delta = cxr__col_double (bd, 1), in_limits = cxr__col_double (bd, 2);
+          if (p.prob_finding == NULL || in_limits > p.prob_change_limits)
+            {
+              g_free (p.prob_finding);
+              p.prob_finding = g_strdup (finding);
+              p.prob_delta = delta;
+              p.prob_change_limits = in_limits;
+            }
+          if (in_limits > 1)
+            {
+              CxrReportDelta dl = { g_strdup (finding), delta, in_limits };
+              g_array_append_val (p.beyond, dl);
+            }
         }
       sqlite3_reset (bd);
       g_array_append_val (pairs, p);
     }
   sqlite3_finalize (st);
-  sqlite3_finalize (pc);
   sqlite3_finalize (bd);
   return pairs;
 }
