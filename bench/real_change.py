@@ -412,9 +412,12 @@ def main():
           f"{len(gained - seen_rise)}: flagged {len((gained - seen_rise) & flagged)} (on other signals)")
     print(f"  gained a finding at a film of another view than the one before it (the flags compare "
           f"films of one view): {len(across)} of {len(gained)}, flagged {len(across & flagged)}")
-    # what the report names instead: a change of view whose later film has
-    # a finding risen beyond its (same-view) limit
-    named, changes, named_changes = set(), 0, 0
+    # each change of view between consecutive films: what the report names
+    # instead (a change whose later film has a finding risen beyond its
+    # same-view limit), and, over the PA/AP ones (AP minus PA), what a change
+    # of view alone does to the probabilities: their spread about the median
+    # shift against the same-view limit the flags use
+    named, changes, named_changes, xd = set(), 0, 0, {}
     for fs in by_pat.values():
         for a, b in zip(fs, fs[1:]):
             pa, pb = probs.get(a["scan_id"]), probs.get(b["scan_id"])
@@ -424,22 +427,14 @@ def main():
             if any(lim and pb[k] - pa[k] > lim for k in pa for lim in [flag_limits.get("probability:" + k)]):
                 named.add(a["patient_id"])
                 named_changes += 1
+            if {a["view_kind"], b["view_kind"]} == {"PA", "AP"}:
+                sign = 1 if b["view_kind"] == "AP" else -1
+                for k in pa:
+                    xd.setdefault(k, []).append(sign * (pb[k] - pa[k]))
     print(f"  named in the report as a rise across a change of view (not a flag): {len(named & gained)} "
           f"of the gaining ({len(named & across)} of the {len(across)} above), {len(named & never)} of the "
           f"never changing, {len(named & other)} of the others; {named_changes} of the {changes} "
           f"changes of view between consecutive films")
-    # what a change of view alone does to the probabilities: consecutive
-    # PA/AP pairs, AP minus PA, their spread about the median shift against
-    # the same-view limit the flags use
-    xd = {}
-    for fs in by_pat.values():
-        for a, b in zip(fs, fs[1:]):
-            pa, pb = probs.get(a["scan_id"]), probs.get(b["scan_id"])
-            if {a["view_kind"], b["view_kind"]} != {"PA", "AP"} or not pa or not pb:
-                continue
-            sign = 1 if b["view_kind"] == "AP" else -1
-            for k in pa:
-                xd.setdefault(k, []).append(sign * (pb[k] - pa[k]))
     ratios = []
     for k, v in xd.items():
         lim = flag_limits.get("probability:" + k)
