@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * Store: migrations (fresh, upgrade, failed migration rolled back, newer
- * database refused), read-only mode, the patient_series and
- * pair_probability_change views.
+ * database refused), read-only mode, the patient_series,
+ * pair_probability_change and pair_probability_deltas views.
  */
 #include <setjmp.h>
 #include <stdarg.h>
