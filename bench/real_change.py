@@ -20,7 +20,13 @@ as empty), STABLE when they are identical.
 For every stored signal of a pair: its CHANGED-vs-STABLE AUROC, a 95 %
 bootstrap interval over patients (patients resampled, not pairs: a
 patient's pairs are not independent), and its coverage (pairs that have
-it). Per finding: when it appears between two films, does its probability
+it). How ill a patient is decides most of what the labels call CHANGED (a
+film with findings is reported again in other words, one without is "No
+Finding" again), so the table also has yardsticks that carry no change
+(how ill both films look; how many follow-ups apart they are) and, for
+every signal, its AUROC within thirds of that illness yardstick and within
+patient: a signal that notices change beats the yardsticks there, not only
+pooled. Per finding: when it appears between two films, does its probability
 rise beyond its test-retest limit, against how often that happens in
 stable pairs. Per patient: gained a finding (in any later film) or not,
 against flagged (slow_progression, acute_change or unconfirmed_change on
@@ -38,10 +44,17 @@ films, NIH file names) and, if their rows are not in the full NIH metadata,
 training split are looked up by image name and patient id as for the dev
 set (patients not in train256 count as never seen).
 
+--train256-series does that for the train256 patients outside series1024
+with two films or more there (83 patients, 59 same-view pairs, 256 px):
+patients other than the dev ones for the pixel measures; the default
+classifier was trained on most of their films, so its signals are
+flattered there (its "unseen" column is the 16 it never saw).
+
 Usage: bench/real_change.py [--build DIR] [--db PATH] [--reuse] [--patients FILE]
-                            [--images DIR] [--nih CSV] [-- analyze options...]
+                            [--images DIR | --train256-series] [--nih CSV]
+                            [-- analyze options...]
 """
-import csv, gzip, hashlib, os, random, sqlite3, subprocess, sys, tempfile, time
+import csv, hashlib, os, random, sqlite3, subprocess, sys, tempfile, time
 
 import numpy as np
 
@@ -84,8 +97,33 @@ def auroc(pos, neg):
     return (rp - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
 
 
-def bootstrap(pairs, value, reps=1000, seed=1):
-    """95 % interval of the AUROC, resampling patients."""
+def strat_auroc(pairs, value, key):
+    """The chance that a CHANGED pair outranks a STABLE pair of the same
+    stratum (key(pair)): each stratum's AUROC weighted by its number of
+    CHANGED x STABLE comparisons (van Elteren's weights). What a signal
+    earns by telling one stratum from another does not count."""
+    by = {}
+    for p in pairs:
+        v = value(p)
+        if v is not None:
+            by.setdefault(key(p), ([], []))[0 if p["changed"] else 1].append(v)
+    num = den = 0.0
+    for pos, neg in by.values():
+        if pos and neg:
+            w = len(pos) * len(neg)
+            num += w * auroc(pos, neg)
+            den += w
+    return num / den if den else float("nan")
+
+
+def pooled_auroc(pairs, value):
+    return auroc([v for p in pairs if p["changed"] for v in [value(p)] if v is not None],
+                 [v for p in pairs if not p["changed"] for v in [value(p)] if v is not None])
+
+
+def bootstrap(pairs, value, stat=pooled_auroc, reps=1000, seed=1):
+    """95 % interval of stat(pairs, value), resampling patients (a patient
+    drawn twice counts as two patients)."""
     rng = random.Random(seed)
     by = {}
     for p in pairs:
@@ -93,19 +131,19 @@ def bootstrap(pairs, value, reps=1000, seed=1):
     pats = sorted(by)
     out = []
     for _ in range(reps):
-        pos, neg = [], []
-        for pid in (rng.choice(pats) for _ in pats):
-            for p in by[pid]:
-                v = value(p)
-                if v is None:
-                    continue
-                (pos if p["changed"] else neg).append(v)
-        a = auroc(pos, neg)
+        sample = [dict(p, patient=(pid, j)) for j, pid in enumerate(rng.choice(pats) for _ in pats)
+                  for p in by[pid]]
+        a = stat(sample, value)
         if a == a:
             out.append(a)
     if not out:
         return float("nan"), float("nan")
     return float(np.percentile(out, 2.5)), float(np.percentile(out, 97.5))
+
+
+def within(key):
+    """stat for bootstrap: strat_auroc over the strata key(pair)."""
+    return lambda pairs, value: strat_auroc(pairs, value, key)
 
 
 def labels_of(text):
@@ -124,10 +162,22 @@ def main():
     if db is None:
         tmp = tempfile.mkdtemp(prefix="cxr-real-")
         db = os.path.join(tmp, "s.sqlite")
+    images = arg("--images", os.path.join(D, "series1024"))
+    if "--train256-series" in sys.argv:
+        images = os.path.join(tmp or tempfile.mkdtemp(prefix="cxr-real-"), "train256-series")
+        dev = {n[:8] for n in os.listdir(os.path.join(D, "series1024"))}
+        names = sorted(n for n in os.listdir(os.path.join(D, "train256")) if n.endswith(".png"))
+        count = {}
+        for n in names:
+            count[n[:8]] = count.get(n[:8], 0) + 1
+        os.makedirs(images, exist_ok=True)
+        for n in names:
+            if count[n[:8]] >= 2 and n[:8] not in dev and not os.path.exists(os.path.join(images, n)):
+                os.symlink(os.path.abspath(os.path.join(D, "train256", n)), os.path.join(images, n))
     if not ("--reuse" in sys.argv and os.path.exists(db)):
         t0 = time.time()
         subprocess.run([X, "ingest", "--db", db, "--nih", arg("--nih", os.path.join(D, "Data_Entry_2017_v2020.csv.gz")),
-                        "--images", arg("--images", os.path.join(D, "series1024")),
+                        "--images", images,
                         # another set may well be a folder of links into an archive
                         "--follow-symlinks"],
                        check=True, stdout=subprocess.DEVNULL)
@@ -284,6 +334,10 @@ def main():
         z = [abs(md) for _, ar, _, md in p["zones"] or [] if md is not None]
         return max(z) if z else None
 
+    def severity(p):
+        a, b = probs.get(p["fixed"]["scan_id"]), probs.get(p["moving"]["scan_id"])
+        return sum(a.values()) + sum(b.values()) if a and b else None
+
     signals = [("change_score", col("change_score")),
                ("worst lung zone: change_score per px^2", zone_worst),
                ("worst lung zone: |mean signed change|", zone_shift), ("changed_area_mm2", col("changed_area_mm2")),
@@ -297,7 +351,10 @@ def main():
                ("stored pair_signals: max probability rise", stored("max_probability_rise")),
                ("stored pair_signals: max |lung area change|", lung_both),
                ("stored: max |probability delta| / its limit", stored("change_in_limits")),
-               ("CheXNet reference: max |delta| (ceiling)", chexnet)]
+               ("CheXNet reference: max |delta| (ceiling)", chexnet),
+               # yardsticks: they carry no change between the two films
+               ("no change: sum of both films' probabilities", severity),
+               ("no change: follow-up numbers apart", lambda p: p["moving"]["visit"] - p["fixed"]["visit"])]
     for extra_col in ("change_score_lungs", "change_score_right", "change_score_left"):
         if extra_col in cols:
             signals.insert(1, (extra_col, col(extra_col)))
@@ -318,16 +375,43 @@ def main():
     if any(x == "-m" or x.startswith("--model") for x in extra):
         print("(analyze ran with another classifier (" + " ".join(extra) + "): the last column is still "
               "the patients the default one never saw, for a like-for-like comparison)")
-    print(f"{'signal':44s} {'AUROC':>6s} {'95% CI (patients)':>18s} {'coverage':>10s} {'unseen':>7s}")
+    # How sick a patient is decides most of the labels' CHANGED: a film
+    # with findings is reported again in other words, one without them is
+    # "No Finding" again. A signal that only says how sick the patient is
+    # scores well pooled (the 'no change' yardsticks below). The severity
+    # column compares a CHANGED pair only with STABLE pairs of the same
+    # third of that yardstick (the sum of both films' probabilities: no
+    # labels in it, and the same whichever film comes first; strata from
+    # the labels themselves would favour rises or falls by which film they
+    # take); the patient column compares a patient's pairs with each other.
+    sev = sorted(v for p in pairs for v in [severity(p)] if v is not None)
+    edges = [sev[len(sev) // 3], sev[2 * len(sev) // 3]] if sev else []
+
+    def third(p):
+        v = severity(p)
+        return None if v is None else sum(v >= e for e in edges)
+    by_severity, by_patient = within(third), within(lambda p: p["patient"])
+    print("CHANGED pairs by third of the severity yardstick (sum of both films' probabilities): " + ", ".join(
+        f"{sum(p['changed'] for p in pairs if third(p) == k)} of {sum(third(p) == k for p in pairs)}"
+        for k in range(3)))
+    wp = {p["patient"] for p in pairs if p["changed"]} & {p["patient"] for p in pairs if not p["changed"]}
+    print(f"AUROC pooled over all pairs (95 % CI over patients), within a third of severity (same CI), and "
+          f"within patient ({len(wp)} patients with pairs of both kinds); 'no change' rows are yardsticks "
+          "that carry no change between the two films")
+    print(f"{'signal':44s} {'AUROC':>6s} {'95% CI (patients)':>16s} {'coverage':>9s} {'unseen':>6s} "
+          f"{'severity':>8s} {'95% CI':>16s} {'patient':>7s}")
     for name, f in signals:
         pos = [v for p in pairs if p["changed"] for v in [f(p)] if v is not None]
         neg = [v for p in pairs if not p["changed"] for v in [f(p)] if v is not None]
         a = auroc(pos, neg)
         lo, hi = bootstrap(pairs, f)
         cov = len(pos) + len(neg)
-        au = auroc([v for p in unseen if p["changed"] for v in [f(p)] if v is not None],
-                   [v for p in unseen if not p["changed"] for v in [f(p)] if v is not None])
-        print(f"{name:44s} {a:6.3f} {f'[{lo:.3f}, {hi:.3f}]':>18s} {cov:4d}/{len(pairs):<4d} {au:7.3f}")
+        au = pooled_auroc(unseen, f)
+        sa = by_severity(pairs, f)
+        slo, shi = bootstrap(pairs, f, by_severity)
+        wa = by_patient(pairs, f)
+        print(f"{name:44s} {a:6.3f} {f'[{lo:.3f}, {hi:.3f}]':>16s} {f'{cov}/{len(pairs)}':>9s} {au:6.3f} "
+              f"{sa:8.3f} {f'[{slo:.3f}, {shi:.3f}]':>16s} {wa:7.3f}")
     print()
 
     # like for like with the ceiling: the pairs that have CheXNet's probabilities
@@ -407,6 +491,27 @@ def main():
     print(f"  labels never changed:    {len(never & flagged):3d} flagged of {len(never)}")
     other = set(by_pat) - gained - never
     print(f"  other (lost a finding):  {len(other & flagged):3d} flagged of {len(other)}")
+    # Most never-changing patients are "No Finding" throughout and most
+    # gaining ones were ill from their first film: telling them apart needs
+    # no change. Two checks of that: the gaining patients whose first film
+    # is "No Finding" (a new finding in a patient who had none), and a
+    # yardstick that flags by how ill a patient looks, not by change.
+    well = {pid for pid, fs in by_pat.items() if not labels_of(fs[0]["finding_labels"])}
+    print(f"  of these, first film 'No Finding': gained {len(gained & well & flagged)} flagged of "
+          f"{len(gained & well)}; never changed {len(never & well & flagged)} flagged of {len(never & well)}")
+    if probs:
+        ill = {pid: max(sum(probs[f["scan_id"]].values()) for f in fs if f["scan_id"] in probs)
+               for pid, fs in by_pat.items() if any(f["scan_id"] in probs for f in fs)}
+        allow, caught, nn = len(never & flagged), set(), 0
+        for pid in sorted(ill, key=lambda q: -ill[q]):
+            if pid in never:
+                if nn == allow:
+                    break
+                nn += 1
+            caught.add(pid)
+        print(f"  yardstick with no change in it (flag the patients whose most ill-looking film has the "
+              f"largest sum of probabilities, as many never-changing as the flags ({allow})): gained {len(gained & caught)} "
+              f"flagged of {len(gained)}")
     print(f"  gained a finding whose probability rose beyond its limit against the first film of its view: "
           f"{len(seen_rise)} of {len(gained)}, flagged {len(seen_rise & flagged)}; the other "
           f"{len(gained - seen_rise)}: flagged {len((gained - seen_rise) & flagged)} (on other signals)")
