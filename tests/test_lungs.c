@@ -118,15 +118,24 @@ test_shipped_model (void **state)
       g_autoptr (CxrImage) im = cxr_image_load (p, NULL, NULL, NULL);
       assert_non_null (im);
       assert_int_equal (im->width, cxr_lung_model_input_size (m));
-      /* the film is the network's size: the preprocessing only normalises */
+      /* the film is the network's size: the preprocessing only equalises
+       * (as the model's input_equalize says) and normalises */
       g_autofree float *x = cxr_lung_model_preprocess (m, im);
       g_autofree float *prob = cxr_lung_model_forward (m, x);
       JsonArray *idx = json_object_get_array_member (fo, "index");
-      guint n;
+      guint n, ni;
       g_autofree float *ref = floats (fo, "prob", &n);
-      double worst = 0;
+      g_autofree float *in = floats (fo, "input", &ni);
+      assert_int_equal (n, ni);
+      double worst = 0, worst_in = 0;
       for (guint i = 0; i < n; i++)
-        worst = MAX (worst, fabs (prob[json_array_get_int_element (idx, i)] - ref[i]));
+        {
+          int k = json_array_get_int_element (idx, i);
+          worst = MAX (worst, fabs (prob[k] - ref[i]));
+          worst_in = MAX (worst_in, fabs (x[k] - in[i]));
+        }
+      if (worst_in > 1e-5)
+        fail_msg ("%s: input: max |C - Python| = %g", p, worst_in);
       if (worst > 1e-4)
         fail_msg ("%s: max |C - PyTorch| = %g", p, worst);
     }
@@ -223,8 +232,12 @@ cmp_float (const void *a, const void *b)
 /* A real film with one lung made opaque (its field painted, feathered,
  * with the brightness of the film outside the lungs, as an opacified
  * hemithorax looks): implausible as a pair of lungs, airless_side names
- * the painted side, and the other lung's area stays within 5 % of the
- * untouched film's; either side. */
+ * the painted side, what is found there is under 3.5 % of the film (less
+ * than any lung field of the training masks), and the other lung's area
+ * stays within 7 % of the untouched film's; either side. (The network's
+ * input is histogram-equalised, so a hemithorax turned white shifts the
+ * grey of the other lung a little: +3.9 % and +5.7 % here; within 5 %
+ * before equalisation. The lung-area signal's visit limit is 36 %.) */
 static void
 test_one_side_airless (void **state)
 {
@@ -266,8 +279,8 @@ test_one_side_airless (void **state)
       assert_int_equal (o->status, CXR_LUNGS_IMPLAUSIBLE);
       assert_non_null (o->airless_side);
       assert_string_equal (o->airless_side, want);
-      assert_true (fabs (kept / before - 1) < 0.05);
-      assert_true ((side == 1 ? o->right_area_px : o->left_area_px) < 0.02 * n);
+      assert_true (fabs (kept / before - 1) < 0.07);
+      assert_true ((side == 1 ? o->right_area_px : o->left_area_px) < 0.035 * n);
     }
 }
 
@@ -295,6 +308,30 @@ test_bad_files (void **state)
   assert_true (g_file_set_contents (broken, raw, (gssize) len, NULL));
   assert_null (cxr_lung_model_load (broken, &err));
   assert_non_null (strstr (err->message, "missing tensor 'head.bias'"));
+  g_clear_error (&err);
+  /* an equalisation the runtime does not know: refused, not ignored */
+  g_autofree char *raw2 = NULL;
+  assert_true (g_file_get_contents (p, &raw2, &len, NULL));
+  guint64 hlen = 0;
+  for (int i = 7; i >= 0; i--)
+    hlen = hlen << 8 | (guint8) raw2[i];
+  g_autoptr (GString) h = g_string_new_len (raw2 + 8, (gssize) hlen);
+  assert_true (g_string_replace (h, "\"classes\":\"lung\"", "\"input_equalize\":\"clahe\"", 1) == 1);
+  while (h->len % 8)
+    g_string_append_c (h, ' ');
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  for (int i = 0; i < 8; i++)
+    {
+      guint8 b = (guint8) ((guint64) h->len >> (8 * i));
+      g_byte_array_append (out, &b, 1);
+    }
+  g_byte_array_append (out, (const guint8 *) h->str, h->len);
+  g_byte_array_append (out, (const guint8 *) raw2 + 8 + hlen, len - 8 - hlen);
+  g_autofree char *odd = g_build_filename (tmpdir, "odd-equalize.safetensors", NULL);
+  assert_true (g_file_set_contents (odd, (const char *) out->data, out->len, NULL));
+  assert_null (cxr_lung_model_load (odd, &err));
+  assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_MODEL));
+  assert_non_null (strstr (err->message, "input_equalize 'clahe'"));
 }
 
 int

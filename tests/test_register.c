@@ -466,17 +466,20 @@ register_with_lungs (const CxrImage *f, const CxrImage *m, const CxrLungFields *
   assert_true (cxr_register_pair (f, m, &o, r, NULL));
 }
 
-/* A real pair (patient 10384, visits 34 and 35, AP) where the default
- * field (lung weight 0.2) leaves the lungs overlapping by less than 0.90:
- * a field matched with the outlines weighted more (0.5) is tried too, and
- * the one kept has the highest NCC + Dice of the fields and the global
- * stage, within 0.05 of the global stage's NCC, so the pair is ok with the
- * lungs lined up. */
+/* A real pair (patient 2633, visits 6 and 11: an AP film, then a PA film
+ * with a new effusion) where the default field (lung weight 0.2) leaves
+ * the lungs overlapping by less than 0.90: a field matched with the
+ * outlines weighted more (0.5) is tried too, and the one kept has the
+ * highest NCC + Dice of the fields and the global stage, within 0.05 of
+ * the global stage's NCC, so the pair is ok with the lungs lined up.
+ * (Until the lung segmenter equalised its input, patient 10384's visits
+ * 34 and 35 were such a pair; with the lungs it finds now, their first
+ * field reaches 0.907.) */
 static void
 test_deformable_second_choice (void **state)
 {
-  g_autoptr (CxrImage) f = sample_film ("00010384_034.png");
-  g_autoptr (CxrImage) m = sample_film ("00010384_035.png");
+  g_autoptr (CxrImage) f = sample_film ("00002633_011.png");
+  g_autoptr (CxrImage) m = sample_film ("00002633_016.png");
   g_autofree char *mp
       = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
   g_autoptr (GError) err = NULL;

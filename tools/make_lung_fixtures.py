@@ -11,7 +11,9 @@
                                        its probabilities on a 64-px pattern
   tests/data/model/lungs_real.json     the shipped models/cxr-lungs.safetensors
                                        on two NIH films of tests/data/lungs/
-                                       (probabilities at 2,048 pixels each)
+                                       (its input, equalised as its metadata
+                                       says, and probabilities at 2,048
+                                       pixels each)
 
   /usr/bin/python3 tools/make_lung_fixtures.py     (after training a new model)
 """
@@ -93,10 +95,13 @@ def main():
     for name in sorted(os.listdir(os.path.join(ROOT, "tests", "data", "lungs"))):
         im = np.asarray(Image.open(os.path.join(ROOT, "tests", "data", "lungs", name)).convert("L"),
                         np.float32) / 255
+        if meta.get("input_equalize", "none") == "histogram":
+            im = train_lungs.equalize(im)
+        x = ((im - mean) / std).astype(np.float32)
         with torch.no_grad():
-            p = torch.sigmoid(model(torch.tensor((im - mean) / std)[None, None]))[0, 0].numpy().flatten()
+            p = torch.sigmoid(model(torch.tensor(x)[None, None]))[0, 0].numpy().flatten()
         films.append({"file": name, "index": idx.tolist(), "prob": p[idx].tolist(),
-                      "mean": float(p.mean())})
+                      "input": x.flatten()[idx].tolist(), "mean": float(p.mean())})
     json.dump({"films": films}, open(os.path.join(OUT, "lungs_real.json"), "w"))
     print("wrote", OUT)
 

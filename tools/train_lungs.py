@@ -29,13 +29,16 @@ milliseconds in C.
 Training: Adam, cosine learning rate, batch 8, loss BCE + soft Dice;
 augmentation for unseen hospitals (NIH films are AP and PA, with wires,
 tubes, rotated and collimated): rotation +-10 degrees, scale 0.85-1.15,
-shift +-8 %, gain, gamma and blur, noise, random black borders. Fixed
-seeds; PyTorch on CPU (Debian python3-torch), 2 threads.
+shift +-8 %, gain, gamma and blur, noise, random black borders; then
+every film histogram-equalised (equalize(), as the C runtime does when the
+model's metadata says input_equalize = histogram; --no-equalize for the
+version-1 recipe). Fixed seeds; PyTorch on CPU (Debian python3-torch),
+2 threads.
 
 Prints per source the held-out Dice (mean, min), writes the weights (F32)
 with metadata, and the held-out list (--split-out).
 """
-import argparse, csv, hashlib, json, math, os, random, struct, sys, time
+import argparse, csv, hashlib, json, math, os, random, struct, time
 
 import numpy as np
 import torch
@@ -137,18 +140,40 @@ def augment(x, y, g):
     return x.clamp(0, 1.2), (y > 0.5).float()
 
 
+def equalize(x):
+    """Histogram equalisation of a film in [0, 1], exactly as src/lungs.c
+    does it: 256 levels (round(255 x), clamped), each level mapped to the
+    share of the film's pixels at or below it, counted from the lowest
+    level present (which maps to 0) to 1. The network then sees the same
+    spread of grey whatever the film's contrast: the hazy, flat portable
+    films of ICU patients, where a screening-trained network lost whole
+    lungs, look like the films it learnt from."""
+    q = np.clip(np.floor(np.asarray(x, np.float64) * 255 + 0.5), 0, 255).astype(np.int64)
+    h = np.bincount(q.ravel(), minlength=256)
+    c = np.cumsum(h)
+    low = c[np.flatnonzero(h)[0]]
+    lut = (c - low) / max(q.size - low, 1)
+    return lut[q].astype(np.float32)
+
+
+def equalize_batch(x):
+    return torch.tensor(np.stack([equalize(v) for v in x.numpy()]))
+
+
 def dice(p, y):
     inter = (p * y).sum((1, 2, 3))
     return (2 * inter + 1) / (p.sum((1, 2, 3)) + y.sum((1, 2, 3)) + 1)
 
 
-def evaluate(model, data):
+def evaluate(model, data, eq=True):
     model.eval()
     out = {}
     with torch.no_grad():
         for i in range(0, len(data), 16):
             chunk = data[i:i + 16]
             x = torch.tensor(np.stack([c[2] for c in chunk]))[:, None]
+            if eq:
+                x = equalize_batch(x)
             y = torch.tensor(np.stack([c[3] for c in chunk]))[:, None]
             p = (torch.sigmoid(model((x - MEAN) / STD)) > 0.5).float()
             for c, d in zip(chunk, dice(p, y).tolist()):
@@ -179,6 +204,8 @@ def main():
     ap.add_argument("--split-out", default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="films per epoch (timing runs)")
+    ap.add_argument("--no-equalize", action="store_true",
+                    help="the film's own grey levels in, as models before version 2")
     a = ap.parse_args()
     torch.manual_seed(2024)
     random.seed(2024)
@@ -206,6 +233,8 @@ def main():
         for i in range(0, n, 8):
             idx = perm[i:i + 8]
             x, y = augment(X[idx], Y[idx], g)
+            if not a.no_equalize:
+                x = equalize_batch(x)
             logit = model((x - MEAN) / STD)
             p = torch.sigmoid(logit)
             loss = F.binary_cross_entropy_with_logits(logit, y) + (1 - dice(p, y)).mean()
@@ -215,14 +244,15 @@ def main():
             sched.step()
             tl += loss.item() * len(idx)
         print(f"epoch {ep + 1}: loss {tl / n:.4f} ({time.time() - t0:.0f} s)", flush=True)
-    res = evaluate(model, test)
+    res = evaluate(model, test, not a.no_equalize)
     for s in SOURCES:
         if s in res:
             v = np.array(res[s])
             print(f"held-out Dice {s}: mean {v.mean():.4f}, min {v.min():.4f}, n {len(v)}")
     meta = {"architecture": "cxr-lungnet", "name": "cxr-lungs", "input_size": str(SIZE),
             "input_mean": str(MEAN), "input_std": str(STD), "widths": ",".join(map(str, WIDTHS)),
-            "classes": "lung", "resize": "area", "version": "1",
+            "classes": "lung", "resize": "area", "version": "1" if a.no_equalize else "2",
+            "input_equalize": "none" if a.no_equalize else "histogram",
             "source": "tools/train_lungs.py on lungmasks (Shenzhen, Montgomery, JSRT); "
                       "Shenzhen masks CC BY-NC-SA 4.0: see models/LUNGS_CARD.md",
             "held_out": a.hold_out or "", "epochs": str(a.epochs)}

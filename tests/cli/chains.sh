@@ -39,11 +39,16 @@ A="$T/a.sqlite"
 "$CXRTRACK" ingest --db "$A" --manifest "$T/full.csv" > /dev/null
 "$CXRTRACK" analyze --db "$A" --no-model --no-diff > "$T/out2" || { cat "$T/out2"; fail "analyze 2"; }
 cat "$T/out2"
-# visit 4's two rows carry chains beyond the 2-px limit, and their lungs do
-# not line up (another patient's); the earlier six rows are as they were
+# visit 4's two rows carry chains beyond the 2-px limit (another patient's
+# film); the earlier six rows are as they were. Their status is not what
+# tells: it says whether the lungs line up after warping, and a film of
+# another patient often does (bench/register_strangers.py: 56 of 120 pairs
+# of films of different series1024 patients of one view register 'ok', 47
+# before the lung segmenter equalised its input); the broken chains are the
+# evidence of a wrong film.
 grep -q "not chaining 2 (information)" "$T/out2" || fail "visit 4's chains not counted"
 [ "$(q "$A" "SELECT count(*) FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id
-              WHERE m.visit = 4 AND r.transitivity_px > 2 AND r.status <> 'ok'")" = 2 ] \
+              WHERE m.visit = 4 AND r.transitivity_px > 2")" = 2 ] \
   || { q "$A" "$ROWS"; fail "visit 4's chains"; }
 [ "$(q "$A" "SELECT count(*) FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id
               WHERE m.visit < 4 AND r.status = 'ok'")" = 6 ] || { q "$A" "$ROWS"; fail "earlier rows changed"; }
