@@ -316,7 +316,8 @@ test_bad_files (void **state)
   for (int i = 7; i >= 0; i--)
     hlen = hlen << 8 | (guint8) raw2[i];
   g_autoptr (GString) h = g_string_new_len (raw2 + 8, (gssize) hlen);
-  assert_true (g_string_replace (h, "\"classes\":\"lung\"", "\"input_equalize\":\"clahe\"", 1) == 1);
+  assert_true (g_string_replace (h, "\"classes\":\"lung\"", "\"input_equalize\":\"clahe\"", 1)
+               == 1);
   while (h->len % 8)
     g_string_append_c (h, ' ');
   g_autoptr (GByteArray) out = g_byte_array_new ();
