@@ -320,16 +320,8 @@ test_bad_files (void **state)
                == 1);
   while (h->len % 8)
     g_string_append_c (h, ' ');
-  g_autoptr (GByteArray) out = g_byte_array_new ();
-  for (int i = 0; i < 8; i++)
-    {
-      guint8 b = (guint8) ((guint64) h->len >> (8 * i));
-      g_byte_array_append (out, &b, 1);
-    }
-  g_byte_array_append (out, (const guint8 *) h->str, h->len);
-  g_byte_array_append (out, (const guint8 *) raw2 + 8 + hlen, len - 8 - hlen);
-  g_autofree char *odd = g_build_filename (tmpdir, "odd-equalize.safetensors", NULL);
-  assert_true (g_file_set_contents (odd, (const char *) out->data, out->len, NULL));
+  g_autofree char *odd = write_safetensors_raw ("odd-equalize.safetensors", h->str,
+                                                (const guint8 *) raw2 + 8 + hlen, len - 8 - hlen);
   assert_null (cxr_lung_model_load (odd, &err));
   assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_MODEL));
   assert_non_null (strstr (err->message, "input_equalize 'clahe'"));

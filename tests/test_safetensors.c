@@ -58,25 +58,6 @@ test_round_trip (void **state)
   assert_string_equal (cxr_safetensors_sha256 (st), sha);
 }
 
-/* A file from its JSON header and raw data. */
-static char *
-write_raw (const char *name, const char *header, const guint8 *data, gsize n)
-{
-  g_autofree char *path = g_build_filename (tmpdir, name, NULL);
-  GByteArray *b = g_byte_array_new ();
-  guint64 hl = strlen (header);
-  for (int i = 0; i < 8; i++)
-    {
-      guint8 c = (guint8) (hl >> (8 * i));
-      g_byte_array_append (b, &c, 1);
-    }
-  g_byte_array_append (b, (const guint8 *) header, (guint) hl);
-  g_byte_array_append (b, data, (guint) n);
-  assert_true (g_file_set_contents (path, (const char *) b->data, b->len, NULL));
-  g_byte_array_unref (b);
-  return g_steal_pointer (&path);
-}
-
 static void
 test_half_floats (void **state)
 {
@@ -88,7 +69,7 @@ test_half_floats (void **state)
   assert_true (isnan (cxr__half_to_float (0x7E00)));
   /* an F16 tensor reads back as these floats */
   const guint8 half[] = { 0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00, 0x00, 0x80 };
-  g_autofree char *p = write_raw (
+  g_autofree char *p = write_safetensors_raw (
       "f16.safetensors", "{\"h\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]}}", half,
       sizeof half);
   g_autoptr (GError) err = NULL;
@@ -136,11 +117,11 @@ test_bad_files (void **state)
       expect_error (p, v[i].msg);
     }
   /* a negative dimension, and an offset pair that runs backwards */
-  g_autofree char *neg = write_raw (
+  g_autofree char *neg = write_safetensors_raw (
       "neg.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}",
       (const guint8 *) "abcd", 4);
   expect_error (neg, "tensor 'a'");
-  g_autofree char *back = write_raw (
+  g_autofree char *back = write_safetensors_raw (
       "back.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}",
       (const guint8 *) "abcd", 4);
   expect_error (back, "tensor 'a'");

@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <string.h>
+
 #include <glib.h>
 
 #include "cxr/cxr.h"
@@ -25,6 +27,26 @@ tmpdir_teardown (void **state)
   assert_int_equal (system (cmd), 0);
   g_free (tmpdir);
   return 0;
+}
+
+/* A safetensors file in the group's folder from its JSON header and raw
+ * data (the header's length first, 8 bytes little-endian). */
+static G_GNUC_UNUSED char *
+write_safetensors_raw (const char *name, const char *header, const guint8 *data, gsize n)
+{
+  g_autofree char *path = g_build_filename (tmpdir, name, NULL);
+  GByteArray *b = g_byte_array_new ();
+  guint64 hl = strlen (header);
+  for (int i = 0; i < 8; i++)
+    {
+      guint8 c = (guint8) (hl >> (8 * i));
+      g_byte_array_append (b, &c, 1);
+    }
+  g_byte_array_append (b, (const guint8 *) header, (guint) hl);
+  g_byte_array_append (b, data, (guint) n);
+  assert_true (g_file_set_contents (path, (const char *) b->data, b->len, NULL));
+  g_byte_array_unref (b);
+  return g_steal_pointer (&path);
 }
 
 /* The first row of a query: each column's type, number and text. */
