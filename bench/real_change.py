@@ -54,7 +54,7 @@ Usage: bench/real_change.py [--build DIR] [--db PATH] [--reuse] [--patients FILE
                             [--images DIR | --train256-series] [--nih CSV]
                             [-- analyze options...]
 """
-import csv, hashlib, os, random, sqlite3, subprocess, sys, tempfile, time
+import collections, csv, hashlib, os, random, sqlite3, subprocess, sys, tempfile, time
 
 import numpy as np
 
@@ -167,9 +167,7 @@ def main():
         images = os.path.join(tmp or tempfile.mkdtemp(prefix="cxr-real-"), "train256-series")
         dev = {n[:8] for n in os.listdir(os.path.join(D, "series1024"))}
         names = sorted(n for n in os.listdir(os.path.join(D, "train256")) if n.endswith(".png"))
-        count = {}
-        for n in names:
-            count[n[:8]] = count.get(n[:8], 0) + 1
+        count = collections.Counter(n[:8] for n in names)
         os.makedirs(images, exist_ok=True)
         for n in names:
             if count[n[:8]] >= 2 and n[:8] not in dev and not os.path.exists(os.path.join(images, n)):
@@ -384,12 +382,13 @@ def main():
     # labels in it, and the same whichever film comes first; strata from
     # the labels themselves would favour rises or falls by which film they
     # take); the patient column compares a patient's pairs with each other.
-    sev = sorted(v for p in pairs for v in [severity(p)] if v is not None)
+    sev_of = {(p["fixed"]["scan_id"], p["moving"]["scan_id"]): severity(p) for p in pairs}
+    sev = sorted(v for v in sev_of.values() if v is not None)
     edges = [sev[len(sev) // 3], sev[2 * len(sev) // 3]] if sev else []
+    third_of = {k: None if v is None else sum(v >= e for e in edges) for k, v in sev_of.items()}
 
-    def third(p):
-        v = severity(p)
-        return None if v is None else sum(v >= e for e in edges)
+    def third(p):  # the bootstrap's copies of a pair keep its films
+        return third_of[(p["fixed"]["scan_id"], p["moving"]["scan_id"])]
     by_severity, by_patient = within(third), within(lambda p: p["patient"])
     print("CHANGED pairs by third of the severity yardstick (sum of both films' probabilities): " + ", ".join(
         f"{sum(p['changed'] for p in pairs if third(p) == k)} of {sum(third(p) == k for p in pairs)}"
