@@ -200,10 +200,10 @@ map_to (double v, double a, double b, double lo, double hi)
  * ringed in red; the Theil-Sen line is dashed; the flag's kind is the
  * caption. */
 static void
-svg_plot (GString *out, const CxrReportData *d, const CxrReportTrend *tr)
+svg_plot (GString *out, const CxrReportTrendSet *set, const CxrReportTrend *tr)
 {
-  const double *t = d->t, *y = tr->y;
-  int n = d->n_trend;
+  const double *t = set->t, *y = tr->y;
+  int n = set->n;
   gboolean zero_based = tr->signal->from_baseline;
   const int W = 300, H = 162, L = 40, R = 10, T = 22, B = 36;
   double t0 = t[0], t1 = t[n - 1], y0 = zero_based ? 0 : y[0], y1 = y[0];
@@ -230,7 +230,7 @@ svg_plot (GString *out, const CxrReportData *d, const CxrReportTrend *tr)
   if (t1 <= t0)
     t1 = t0 + 1;
   const char *colour = tr->flagged ? "#c33" : "#357";
-  g_autofree char *et = esc (tr->title), *ea = esc (d->time_axis);
+  g_autofree char *et = esc (tr->title), *ea = esc (set->time_axis);
   g_string_append_printf (out,
                           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\">"
                           "<text x=\"%d\" y=\"15\" font-size=\"12\" fill=\"%s\">%s%s</text>",
@@ -268,14 +268,14 @@ svg_plot (GString *out, const CxrReportData *d, const CxrReportTrend *tr)
                               cy, colour);
       gboolean evidence
           = tr->flagged && fl
-            && (d->visits[i] == fl->step_from_visit || d->visits[i] == fl->step_to_visit
-                || (fl->kind == CXR_TREND_SLOW_PROGRESSION && d->visits[i] == fl->event_visit));
+            && (set->visits[i] == fl->step_from_visit || set->visits[i] == fl->step_to_visit
+                || (fl->kind == CXR_TREND_SLOW_PROGRESSION && set->visits[i] == fl->event_visit));
       if (evidence)
         g_string_append_printf (out,
                                 "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"none\""
                                 " stroke=\"#c33\" stroke-width=\"1.5\"><title>visit %d: the flag"
                                 " rests on this film</title></circle>",
-                                cx, cy, d->visits[i]);
+                                cx, cy, set->visits[i]);
     }
   CxrTheilSen ts;
   if (n >= 3 && cxr_trend_theil_sen (t, y, n, 0.95, &ts))
@@ -398,8 +398,9 @@ section_flags (Page *pg)
       for (guint i = 0; i < d->films->len; i++)
         {
           const CxrReportFilm *f = &g_array_index (d->films, CxrReportFilm, i);
+          /* the films it was judged on: readable, of its view */
           if (f->visit >= fl->first_visit && f->visit <= fl->last_visit
-              && g_str_equal (f->view_kind, fl->view_kind))
+              && g_str_equal (f->view_kind, fl->view_kind) && g_str_equal (f->status, "ok"))
             g_string_append_printf (h, " <a href=\"#film-%" G_GINT64_FORMAT "\">%d</a>", f->scan_id,
                                     f->visit);
         }
@@ -451,26 +452,25 @@ section_trends (Page *pg)
 {
   GString *h = pg->h;
   const CxrReportData *d = pg->d;
-  if (!d->has_trends)
-    return;
-  g_string_append_printf (h, "<h2>Trends (%s films, time axis: %s)</h2>", d->trend_view,
-                          d->time_axis);
-  if (d->n_trend < 5)
-    g_string_append_printf (
-        h,
-        "<p class=\"muted\">%d usable %s films: too few for a trend test (it needs 5 to reach"
-        " p &lt; 0.05); a change is flagged only as a step beyond the acute limit, or as one"
-        " that stays beyond the limit over the films that follow.</p>",
-        d->n_trend, d->trend_view);
-  g_string_append (h, "<p class=\"muted\">Grey band: the signal's limit around the first film"
-                      " (what re-posed copies of a film, or this store's visits, move it by)."
-                      " Red rings: the films a flag rests on.</p><div class=\"plots\">");
-  for (guint k = 0; k < d->trends->len; k++)
+  for (guint k = 0; k < d->trend_sets->len; k++)
     {
-      const CxrReportTrend *tr = d->trends->pdata[k];
-      svg_plot (h, d, tr);
+      const CxrReportTrendSet *set = d->trend_sets->pdata[k];
+      g_string_append_printf (h, "<h2 id=\"trends-%s\">Trends (%s films, time axis: %s)</h2>",
+                              set->view, set->view, set->time_axis);
+      if (set->n < 5)
+        g_string_append_printf (
+            h,
+            "<p class=\"muted\">%d usable %s films: too few for a trend test (it needs 5 to"
+            " reach p &lt; 0.05); a change is flagged only as a step beyond the acute limit, or as"
+            " one that stays beyond the limit over the films that follow.</p>",
+            set->n, set->view);
+      g_string_append (h, "<p class=\"muted\">Grey band: the signal's limit around the first"
+                          " film (what re-posed copies of a film, or this store's visits, move it"
+                          " by). Red rings: the films a flag rests on.</p><div class=\"plots\">");
+      for (guint i = 0; i < set->trends->len; i++)
+        svg_plot (h, set, set->trends->pdata[i]);
+      g_string_append (h, "</div>");
     }
-  g_string_append (h, "</div>");
 }
 
 /* The colour overlay of a pair's map on its earlier film, at most 256 px

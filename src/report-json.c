@@ -72,24 +72,42 @@ films (JsonBuilder *jb, const CxrReportData *d)
   json_builder_end_array (jb);
 }
 
+/* A trend set as an object: its view, time axis and a value per film of
+ * each signal. */
 static void
-trends (JsonBuilder *jb, const CxrReportData *d)
+trend_set (JsonBuilder *jb, const CxrReportTrendSet *set)
 {
-  if (!d->has_trends)
-    return;
-  json_builder_set_member_name (jb, "trends");
   json_builder_begin_object (jb);
-  add_string_or_null (jb, "time_axis", d->time_axis);
-  for (guint k = 0; k < d->trends->len; k++)
+  add_string_or_null (jb, "view", set->view);
+  add_string_or_null (jb, "time_axis", set->time_axis);
+  json_builder_set_member_name (jb, "visits");
+  json_builder_begin_array (jb);
+  for (int i = 0; i < set->n; i++)
+    json_builder_add_int_value (jb, set->visits[i]);
+  json_builder_end_array (jb);
+  for (guint k = 0; k < set->trends->len; k++)
     {
-      const CxrReportTrend *tr = d->trends->pdata[k];
+      const CxrReportTrend *tr = set->trends->pdata[k];
       json_builder_set_member_name (jb, tr->signal->name);
       json_builder_begin_array (jb);
-      for (int i = 0; i < d->n_trend; i++)
+      for (int i = 0; i < set->n; i++)
         json_builder_add_double_value (jb, tr->y[i]);
       json_builder_end_array (jb);
     }
   json_builder_end_object (jb);
+}
+
+/* "trends": the more frequent view's set; "other_view_trends": the other
+ * view's, where it has one. */
+static void
+trends (JsonBuilder *jb, const CxrReportData *d)
+{
+  static const char *const names[] = { "trends", "other_view_trends" };
+  for (guint k = 0; k < d->trend_sets->len && k < G_N_ELEMENTS (names); k++)
+    {
+      json_builder_set_member_name (jb, names[k]);
+      trend_set (jb, d->trend_sets->pdata[k]);
+    }
 }
 
 static void

@@ -17,11 +17,24 @@ G_BEGIN_DECLS
 typedef struct {
   CxrSignal *signal;
   char *title;
-  double *y;              /* n_trend values */
+  double *y;              /* a value per film of its set */
   gboolean flagged;       /* slow_progression, acute_change or unconfirmed_change */
   double limit;           /* the limit its flags use (NAN: none) */
-  const CxrFlagRow *flag; /* its flag row for the trend films' view kind, or NULL */
+  const CxrFlagRow *flag; /* its flag row for the set's view kind, or NULL */
 } CxrReportTrend;
+
+/* The trends of one view kind: its readable frontal films in visit order
+ * (the more frequent view's set takes the films of unknown view too), and
+ * every signal with a value at each. Flags compare films of one view, so
+ * each view that has films to compare gets its own set. */
+typedef struct {
+  const char *view;      /* "PA" or "AP" */
+  const char *time_axis; /* "days" or "visit" */
+  int n;
+  double *t;         /* n: days from the first film, or visit */
+  int *visits;       /* n: each film's visit */
+  GPtrArray *trends; /* CxrReportTrend */
+} CxrReportTrendSet;
 
 typedef struct {
   char *patient_id;
@@ -32,16 +45,9 @@ typedef struct {
   char *store_path;    /* as shown on the page */
   char *artifacts_dir; /* artifact paths in the store are relative to it */
   GArray *flags;       /* CxrFlagRow: worsening first, then improving */
-  /* Trends: the readable frontal films of the patient's more frequent
-   * view kind (and of unknown view), in visit order; none without a model
-   * or with fewer than two such films. */
-  gboolean has_trends;
-  const char *trend_view;
-  const char *time_axis; /* "days" or "visit" */
-  int n_trend;
-  double *t;             /* n_trend: days from the first film, or visit */
-  int *visits;           /* n_trend: each trend film's visit */
-  GPtrArray *trends;     /* CxrReportTrend */
+  /* CxrReportTrendSet: the patient's more frequent view kind first, then
+   * the other if it has two readable films or more; none without a model. */
+  GPtrArray *trend_sets;
   GArray *pairs;         /* CxrReportPair, by visit, previous first; */
   GPtrArray *pair_films; /* and per pair, its two films: fixed, moving, ... */
   CxrImageLimits limits; /* how the films are read (the store's DICOM window) */

@@ -38,10 +38,8 @@ cxr__report_data_free (CxrReportData *d)
   g_free (d->artifacts_dir);
   if (d->flags)
     g_array_unref (d->flags);
-  g_free (d->t);
-  g_free (d->visits);
-  if (d->trends)
-    g_ptr_array_unref (d->trends);
+  if (d->trend_sets)
+    g_ptr_array_unref (d->trend_sets);
   if (d->pairs)
     g_array_unref (d->pairs);
   if (d->pair_films)
@@ -83,56 +81,60 @@ cxr__report_artifact (const CxrReportData *d, const char *path)
   return g_build_filename (d->artifacts_dir, path, NULL);
 }
 
-/* The trend films (see CxrReportData), their time axis and every signal
- * with a value at each: the embedding drift, then each finding's
- * probability in name order. */
 static void
-load_trends (CxrStore *store, CxrReportData *d)
+trend_set_free (gpointer p)
 {
-  int npa = 0, nap = 0;
-  for (guint i = 0; i < d->films->len; i++)
-    {
-      const CxrReportFilm *f = &g_array_index (d->films, CxrReportFilm, i);
-      npa += g_str_equal (f->view_kind, "PA") && g_str_equal (f->status, "ok");
-      nap += g_str_equal (f->view_kind, "AP") && g_str_equal (f->status, "ok");
-    }
-  d->trend_view = npa >= nap ? "PA" : "AP";
+  CxrReportTrendSet *set = p;
+  g_free (set->t);
+  g_free (set->visits);
+  if (set->trends)
+    g_ptr_array_unref (set->trends);
+  g_free (set);
+}
+
+/* The trend set of @view (CxrReportTrendSet), with the films of unknown
+ * view if @with_unknown; NULL with fewer than two films. */
+static CxrReportTrendSet *
+load_trend_set (CxrStore *store, const CxrReportData *d, const char *view, gboolean with_unknown)
+{
   g_autoptr (GPtrArray) fs = g_ptr_array_new ();
   for (guint i = 0; i < d->films->len; i++)
     {
       const CxrReportFilm *f = &g_array_index (d->films, CxrReportFilm, i);
       if (g_str_equal (f->status, "ok")
-          && (g_str_equal (f->view_kind, d->trend_view) || g_str_equal (f->view_kind, "unknown")))
+          && (g_str_equal (f->view_kind, view)
+              || (with_unknown && g_str_equal (f->view_kind, "unknown"))))
         g_ptr_array_add (fs, (gpointer) f);
     }
   int n = (int) fs->len;
-  if (d->model_id == 0 || n < 2)
-    return;
-  d->has_trends = TRUE;
-  d->n_trend = n;
-  d->t = g_new (double, n);
-  d->visits = g_new (int, n);
+  if (n < 2)
+    return NULL;
+  CxrReportTrendSet *set = g_new0 (CxrReportTrendSet, 1);
+  set->view = view;
+  set->n = n;
+  set->t = g_new (double, n);
+  set->visits = g_new (int, n);
+  set->trends = g_ptr_array_new_with_free_func (trend_free);
   const CxrReportFilm *const *f = (const CxrReportFilm *const *) fs->pdata;
   gboolean days = TRUE;
   for (int i = 0; i < n; i++)
     days = days && !isnan (f[i]->day) && (i == 0 || f[i]->day > f[i - 1]->day);
   for (int i = 0; i < n; i++)
     {
-      d->t[i] = days ? f[i]->day - f[0]->day : f[i]->visit;
-      d->visits[i] = f[i]->visit;
+      set->t[i] = days ? f[i]->day - f[0]->day : f[i]->visit;
+      set->visits[i] = f[i]->visit;
     }
-  d->time_axis = days ? "days" : "visit";
+  set->time_axis = days ? "days" : "visit";
 
-  d->trends = g_ptr_array_new_with_free_func (trend_free);
   g_autoptr (CxrSignalReader) reader = cxr__signal_reader_new (store, d->model_id, NULL);
   if (reader == NULL)
-    return;
-  /* each signal's flag row for these films' view kind, and its limit */
+    return set;
+  /* each signal's flag row for this view kind, and its limit */
   g_autoptr (GHashTable) flag_of = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint k = 0; k < d->flags->len; k++)
     {
       const CxrFlagRow *fl = &g_array_index (d->flags, CxrFlagRow, k);
-      if (g_str_equal (fl->view_kind, d->trend_view))
+      if (g_str_equal (fl->view_kind, view))
         g_hash_table_insert (flag_of, fl->signal, (gpointer) fl);
     }
   g_autoptr (GHashTable) limits = cxr__store_limits (store, d->model_id, NULL);
@@ -161,8 +163,33 @@ load_trends (CxrStore *store, CxrReportData *d)
                         || tr->flag->kind == CXR_TREND_UNCONFIRMED_CHANGE);
       const CxrLimit *l = limits ? g_hash_table_lookup (limits, sig->name) : NULL;
       tr->limit = l ? (!isnan (l->visit_limit) ? MAX (l->retest, l->visit_limit) : l->retest) : NAN;
-      g_ptr_array_add (d->trends, tr);
+      g_ptr_array_add (set->trends, tr);
     }
+  return set;
+}
+
+/* The trend sets (see CxrReportData): the more frequent view kind's,
+ * with the films of unknown view, then the other's. */
+static void
+load_trends (CxrStore *store, CxrReportData *d)
+{
+  d->trend_sets = g_ptr_array_new_with_free_func (trend_set_free);
+  if (d->model_id == 0)
+    return;
+  int npa = 0, nap = 0;
+  for (guint i = 0; i < d->films->len; i++)
+    {
+      const CxrReportFilm *f = &g_array_index (d->films, CxrReportFilm, i);
+      npa += g_str_equal (f->view_kind, "PA") && g_str_equal (f->status, "ok");
+      nap += g_str_equal (f->view_kind, "AP") && g_str_equal (f->status, "ok");
+    }
+  const char *first = npa >= nap ? "PA" : "AP", *other = npa >= nap ? "AP" : "PA";
+  CxrReportTrendSet *set = load_trend_set (store, d, first, TRUE);
+  if (set)
+    g_ptr_array_add (d->trend_sets, set);
+  set = load_trend_set (store, d, other, FALSE);
+  if (set)
+    g_ptr_array_add (d->trend_sets, set);
 }
 
 /**

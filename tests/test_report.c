@@ -23,8 +23,9 @@
 
 static CxrStore *store;
 
-/* Patient 1's three films from sample/, analysed; one flag set by hand
- * and a view position that must be escaped. */
+/* Patient 1's three films from sample/ and one missing between them,
+ * analysed; one flag set by hand and a view position that must be
+ * escaped. */
 static int
 setup (void **state)
 {
@@ -35,9 +36,10 @@ setup (void **state)
       "patient_id,path,visit,view_position,finding_labels,pixel_spacing_mm\n"
       "1,%s/sample/images/00000001_000.png,0,PA,Cardiomegaly,0.4\n"
       "1,%s/sample/images/00000001_001.png,1,PA,Cardiomegaly|Emphysema,0.4\n"
-      "1,%s/sample/images/00000001_002.png,2,PA <i>x</i>,Cardiomegaly|Effusion,0.4\n"
+      "1,%s/sample/images/00000001_009.png,2,PA,Cardiomegaly,0.4\n"
+      "1,%s/sample/images/00000001_002.png,3,PA <i>x</i>,Cardiomegaly|Effusion,0.4\n"
       "2,%s/sample/images/00001543_000.png,0,AP,No Finding,0.4\n",
-      root, root, root, root);
+      root, root, root, root, root);
   assert_true (g_file_set_contents (csv, text, -1, NULL));
   g_autofree char *db = g_build_filename (tmpdir, "r.sqlite", NULL);
   g_autoptr (GError) err = NULL;
@@ -95,8 +97,11 @@ test_json (void **state)
   assert_string_equal (json_object_get_string_member (o, "patient_id"), "1");
   assert_string_equal (json_object_get_string_member (o, "model"), "cxr-default");
   JsonArray *films = json_object_get_array_member (o, "films");
-  assert_int_equal (json_array_get_length (films), 3);
-  JsonObject *f2 = json_array_get_object_element (films, 2);
+  assert_int_equal (json_array_get_length (films), 4); /* the missing one too */
+  assert_string_equal (
+      json_object_get_string_member (json_array_get_object_element (films, 2), "status"),
+      "missing");
+  JsonObject *f2 = json_array_get_object_element (films, 3);
   assert_string_equal (json_object_get_string_member (f2, "image_index"), "00000001_002.png");
   assert_string_equal (json_object_get_string_member (f2, "finding_labels"),
                        "Cardiomegaly|Effusion");
@@ -105,9 +110,14 @@ test_json (void **state)
   JsonObject *fl = json_array_get_object_element (flags, 0);
   assert_string_equal (json_object_get_string_member (fl, "signal"), "probability:Effusion");
   assert_string_equal (json_object_get_string_member (fl, "evidence"), "rose <fast> & far");
-  /* one value per trend film, and the store's values */
+  /* one value per trend film (the readable ones), and the store's values */
   JsonObject *tr = json_object_get_object_member (o, "trends");
   assert_string_equal (json_object_get_string_member (tr, "time_axis"), "visit");
+  assert_string_equal (json_object_get_string_member (tr, "view"), "PA");
+  JsonArray *tv = json_object_get_array_member (tr, "visits");
+  assert_int_equal (json_array_get_length (tv), 3);
+  assert_int_equal (json_array_get_int_element (tv, 2), 3);
+  assert_false (json_object_has_member (o, "other_view_trends"));
   JsonArray *eff = json_object_get_array_member (tr, "probability:Effusion");
   assert_int_equal (json_array_get_length (eff), 3);
   g_autofree char *p2 = query_text (store, "SELECT probability FROM predictions p JOIN scans s"
@@ -157,7 +167,17 @@ test_html (void **state)
    * pictures per pair that did not fail (three with its map) */
   assert_int_equal (count (h, "<svg"), 15);
   assert_int_equal (count (h, "(flagged)"), 1);
-  assert_int_equal (count (h, "<figure id=\"film-"), 3);
+  assert_int_equal (count (h, "<figure id=\"film-"), 4);
+  assert_int_equal (count (h, "<h2 id=\"trends-"), 1);
+  /* the flag links the films it was judged on: not the missing one */
+  const char *fl = strstr (h, "<div class=\"flag slow_progression\">");
+  assert_non_null (fl);
+  g_autofree char *flag = g_strndup (fl, strstr (fl, "</div>") - fl);
+  assert_int_equal (count (flag, "<a href=\"#film-"), 3);
+  g_autofree char *missing = g_strdup_printf (
+      "#film-%" G_GINT64_FORMAT "\"",
+      (gint64) query_int (store, "SELECT scan_id FROM scans WHERE status = 'missing'"));
+  assert_null (strstr (flag, missing));
   gsize maps
       = (gsize) query_int (store, "SELECT count(*) FROM pair_changes c JOIN scans m"
                                   " ON m.scan_id = c.moving_scan_id WHERE m.patient_id = '1'");
@@ -181,7 +201,7 @@ test_index_and_errors (void **state)
   assert_true (g_file_get_contents (index, &h, NULL, NULL));
   assert_non_null (strstr (h, "<a href=\"patient_1.html\">1</a>"));
   assert_non_null (strstr (h, "<tr><td>2</td>"));
-  assert_non_null (strstr (h, "2 patients, 4 films, 1 flagged."));
+  assert_non_null (strstr (h, "2 patients, 5 films, 1 flagged.")); /* every film row */
 
   assert_null (cxr_report_patient (store, "nobody", tmpdir, CXR_REPORT_HTML, NULL, &err));
   assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_INVALID_INPUT));

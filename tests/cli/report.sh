@@ -49,6 +49,14 @@ import json, sqlite3, sys
 d = json.load(open(sys.argv[1]))
 assert d["patient_id"] == "2633" and len(d["films"]) == 5 and len(d["pairs"]) == 8, d.keys()
 assert d["model"] == "cxr-default" and "probability:Effusion" in d["trends"], d["trends"].keys()
+# a trend set per view (the flags compare films of one view): AP, the more
+# frequent, then PA; each signal a value per film of its set
+for key, view in (("trends", "AP"), ("other_view_trends", "PA")):
+    t = d[key]
+    visits = [f["visit"] for f in d["films"] if f["view_kind"] == view and f["status"] == "ok"]
+    assert len(visits) == (3 if view == "AP" else 2), (view, d["films"])
+    assert t["view"] == view and t["visits"] == visits, (key, t["view"], t["visits"])
+    assert all(len(v) == len(visits) for k, v in t.items() if k not in ("view", "time_axis", "visits")), t
 assert any(p["cross_view"] for p in d["pairs"])
 # each pair's largest probability change in units of its finding's limit,
 # made again from the predictions and limits
@@ -98,6 +106,8 @@ grep -q "largest probability change: [A-Za-z_]* [+-]0\.[0-9]*, [0-9.]*&times; it
   || fail "no probability change on the page"
 grep -q "beyond their limits: \(rose\|fell\) [A-Za-z_]* [+-]0\.[0-9]* ([0-9.]*&times;)" "$T/r/patient_2633.html" \
   || fail "no list of the changes beyond their limits on the page"
+[ "$(grep -o '<h2 id="trends-[A-Z]*">' "$T/r/patient_2633.html" | tr -d '\n')" \
+  = '<h2 id="trends-AP"><h2 id="trends-PA">' ] || fail "not a trend section per view on 2633's page"
 # self-contained: no external references
 if grep -l -E '(src|href)="(https?:|//|file:)' "$T"/r/*.html; then fail "external assets"; fi
 CH="chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --enable-logging=stderr --v=0 --user-data-dir=$T/profile"
