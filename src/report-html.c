@@ -30,7 +30,7 @@ static const char css[]
     = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}"
       "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}"
       "table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #e4e4e4;text-align:left}"
-      "th{cursor:pointer;background:#eee}.strip{display:flex;flex-wrap:wrap;gap:8px}"
+      "th{cursor:pointer;background:#eee}.strip{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}"
       "figure{margin:0;background:#fff;border:1px solid #ddd;padding:4px;font-size:12px}"
       "figure img{display:block}.badge{display:inline-block;padding:0 6px;border-radius:8px;"
       "font-size:11px;color:#fff;background:#777}.b-lateral,.b-invalid,.b-missing{background:#a33}"
@@ -424,7 +424,9 @@ section_films (Page *pg)
       g_string_append_printf (h, "<figure id=\"film-%" G_GINT64_FORMAT "\">", f->scan_id);
       g_autoptr (CxrImage) im = film_image (pg, f);
       g_autoptr (CxrImage) lm = im ? lung_mask (pg, f) : NULL;
-      if (im == NULL || !thumb_outlined (h, im, lm, 150))
+      /* a film never read (missing, invalid) is its caption alone: a series
+       * of which most films are missing stays a page, not a wall of grey */
+      if ((im == NULL || !thumb_outlined (h, im, lm, 150)) && g_str_equal (f->status, "ok"))
         g_string_append (h, "<div class=\"ph\"></div>");
       g_string_append_printf (h, "<figcaption>visit %d", f->visit);
       if (!isnan (f->day))

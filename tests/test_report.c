@@ -168,6 +168,9 @@ test_html (void **state)
   assert_int_equal (count (h, "<svg"), 15);
   assert_int_equal (count (h, "(flagged)"), 1);
   assert_int_equal (count (h, "<figure id=\"film-"), 4);
+  /* the missing film is its caption alone, no grey placeholder */
+  assert_int_equal (count (h, "class=\"ph\""), 0);
+  assert_int_equal (count (h, "<span class=\"badge b-missing\">missing</span>"), 1);
   assert_int_equal (count (h, "<h2 id=\"trends-"), 1);
   /* the flag links the films it was judged on: not the missing one */
   const char *fl = strstr (h, "<div class=\"flag slow_progression\">");
