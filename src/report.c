@@ -92,10 +92,18 @@ trend_set_free (gpointer p)
   g_free (set);
 }
 
+/* What every trend set reads from the store: the same for each view. */
+typedef struct {
+  CxrSignalReader *reader; /* NULL: the store has no signals to read */
+  GHashTable *limits;      /* signal name -> CxrLimit, or NULL */
+  GPtrArray *findings;     /* the model's findings */
+} TrendSources;
+
 /* The trend set of @view (CxrReportTrendSet), with the films of unknown
  * view if @with_unknown; NULL with fewer than two films. */
 static CxrReportTrendSet *
-load_trend_set (CxrStore *store, const CxrReportData *d, const char *view, gboolean with_unknown)
+load_trend_set (const TrendSources *src, const CxrReportData *d, const char *view,
+                gboolean with_unknown)
 {
   g_autoptr (GPtrArray) fs = g_ptr_array_new ();
   for (guint i = 0; i < d->films->len; i++)
@@ -126,8 +134,7 @@ load_trend_set (CxrStore *store, const CxrReportData *d, const char *view, gbool
     }
   set->time_axis = days ? "days" : "visit";
 
-  g_autoptr (CxrSignalReader) reader = cxr__signal_reader_new (store, d->model_id, NULL);
-  if (reader == NULL)
+  if (src->reader == NULL)
     return set;
   /* each signal's flag row for this view kind, and its limit */
   g_autoptr (GHashTable) flag_of = g_hash_table_new (g_str_hash, g_str_equal);
@@ -137,16 +144,15 @@ load_trend_set (CxrStore *store, const CxrReportData *d, const char *view, gbool
       if (g_str_equal (fl->view_kind, view))
         g_hash_table_insert (flag_of, fl->signal, (gpointer) fl);
     }
-  g_autoptr (GHashTable) limits = cxr__store_limits (store, d->model_id, NULL);
-  g_autoptr (GPtrArray) findings = cxr__store_model_findings (store, d->model_id);
-  for (int s = -1; s < (int) findings->len; s++)
+  for (int s = -1; s < (int) src->findings->len; s++)
     {
       CxrSignal *sig = s < 0 ? cxr_signal_new (CXR_SIGNAL_EMBEDDING_DISTANCE, NULL)
-                             : cxr_signal_new (CXR_SIGNAL_PROBABILITY, findings->pdata[s]);
+                             : cxr_signal_new (CXR_SIGNAL_PROBABILITY, src->findings->pdata[s]);
       g_autofree double *y = g_new (double, n);
       gboolean have = TRUE;
       for (int i = 0; i < n && have; i++)
-        have = cxr__signal_reader_value (reader, sig, f[0]->scan_id, f[i]->scan_id, i == 0, &y[i]);
+        have = cxr__signal_reader_value (src->reader, sig, f[0]->scan_id, f[i]->scan_id, i == 0,
+                                         &y[i]);
       if (!have)
         {
           cxr_signal_free (sig);
@@ -161,7 +167,7 @@ load_trend_set (CxrStore *store, const CxrReportData *d, const char *view, gbool
                     && (tr->flag->kind == CXR_TREND_SLOW_PROGRESSION
                         || tr->flag->kind == CXR_TREND_ACUTE_CHANGE
                         || tr->flag->kind == CXR_TREND_UNCONFIRMED_CHANGE);
-      const CxrLimit *l = limits ? g_hash_table_lookup (limits, sig->name) : NULL;
+      const CxrLimit *l = src->limits ? g_hash_table_lookup (src->limits, sig->name) : NULL;
       tr->limit = l ? (!isnan (l->visit_limit) ? MAX (l->retest, l->visit_limit) : l->retest) : NAN;
       g_ptr_array_add (set->trends, tr);
     }
@@ -184,10 +190,14 @@ load_trends (CxrStore *store, CxrReportData *d)
       nap += g_str_equal (f->view_kind, "AP") && g_str_equal (f->status, "ok");
     }
   const char *first = npa >= nap ? "PA" : "AP", *other = npa >= nap ? "AP" : "PA";
-  CxrReportTrendSet *set = load_trend_set (store, d, first, TRUE);
+  g_autoptr (CxrSignalReader) reader = cxr__signal_reader_new (store, d->model_id, NULL);
+  g_autoptr (GHashTable) limits = reader ? cxr__store_limits (store, d->model_id, NULL) : NULL;
+  g_autoptr (GPtrArray) findings = reader ? cxr__store_model_findings (store, d->model_id) : NULL;
+  TrendSources src = { reader, limits, findings };
+  CxrReportTrendSet *set = load_trend_set (&src, d, first, TRUE);
   if (set)
     g_ptr_array_add (d->trend_sets, set);
-  set = load_trend_set (store, d, other, FALSE);
+  set = load_trend_set (&src, d, other, FALSE);
   if (set)
     g_ptr_array_add (d->trend_sets, set);
 }
