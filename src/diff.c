@@ -172,25 +172,27 @@ write_map_png (const float *d, const float *mask, int w, int h, const char *path
 }
 
 /**
- * cxr_diff_read_map:
+ * cxr_diff_decode_map:
+ * @name: what the bytes are, for messages
  * @scale: pair_changes.map_scale of the map
  *
- * Reads a map cxr_diff_pair wrote (map_png).
+ * Decodes a map cxr_diff_pair wrote (map_png) from its file's bytes.
  *
  * Returns: (transfer full): @width x @height signed intensity changes,
  * NAN where nothing was compared; %NULL with @error set.
  */
 float *
-cxr_diff_read_map (const char *path, double scale, int *width, int *height, GError **error)
+cxr_diff_decode_map (const char *name, const guint8 *data, gsize len, double scale, int *width,
+                     int *height, GError **error)
 {
   CxrImageInfo info;
-  g_autoptr (CxrImage) im = cxr_image_load (path, NULL, &info, error);
-  if (im == NULL)
+  g_autoptr (CxrImage) im = NULL;
+  if (!cxr_image_decode (name, data, len, NULL, &info, &im, error))
     return NULL;
   if (info.bit_depth != 8 || g_strcmp0 (info.color_type, "gray") != 0 || !(scale > 0))
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
-                   "%s: not a difference map (8-bit grey with a positive scale)", path);
+                   "%s: not a difference map (8-bit grey with a positive scale)", name);
       return NULL;
     }
   gsize n = (gsize) im->width * im->height;
@@ -203,6 +205,23 @@ cxr_diff_read_map (const char *path, double scale, int *width, int *height, GErr
   *width = im->width;
   *height = im->height;
   return m;
+}
+
+/**
+ * cxr_diff_read_map:
+ * @scale: pair_changes.map_scale of the map
+ *
+ * Reads a map cxr_diff_pair wrote (map_png): cxr_diff_decode_map of the
+ * file at @path.
+ */
+float *
+cxr_diff_read_map (const char *path, double scale, int *width, int *height, GError **error)
+{
+  gsize len = 0;
+  g_autofree guint8 *buf = cxr_image_read_file (path, NULL, &len, error);
+  if (buf == NULL)
+    return NULL;
+  return cxr_diff_decode_map (path, buf, len, scale, width, height, error);
 }
 
 /* One overlay pixel: FIXED in grey (dimmed outside the compared mask), the

@@ -181,8 +181,12 @@ lung_mask (Page *pg, const CxrReportFilm *f)
 {
   if (f->lung_mask_path == NULL)
     return NULL;
-  g_autofree char *p = cxr__report_artifact (pg->d, f->lung_mask_path);
-  return cxr_image_load (p, NULL, NULL, NULL);
+  g_autoptr (GBytes) b = cxr__report_artifact (pg->d, f->lung_mask_path, NULL);
+  CxrImage *im = NULL;
+  if (b)
+    cxr_image_decode (f->lung_mask_path, g_bytes_get_data (b, NULL), g_bytes_get_size (b), NULL,
+                      NULL, &im, NULL);
+  return im;
 }
 
 /* v from [a, b] to [lo, hi] */
@@ -546,23 +550,25 @@ pair_figures (Page *pg, const CxrReportPair *p, const CxrReportFilm *f, const Cx
                               eo);
       return;
     }
-  g_autofree char *ov = cxr__report_artifact (pg->d, p->overlay_path);
+  g_autoptr (GBytes) ov = cxr__report_artifact (pg->d, p->overlay_path, NULL);
   if (ov && !isnan (p->map_scale))
     {
       /* the map: the overlay drawn from it on the earlier film */
       int mw, mh;
-      g_autofree float *map = fim ? cxr_diff_read_map (ov, p->map_scale, &mw, &mh, NULL) : NULL;
+      g_autofree float *map = fim ? cxr_diff_decode_map (p->overlay_path, g_bytes_get_data (ov, NULL),
+                                                         g_bytes_get_size (ov), p->map_scale, &mw,
+                                                         &mh, NULL)
+                                  : NULL;
       if (map)
         overlay_figure (h, fim, map, mw, mh, p->threshold, p->outline);
       return;
     }
-  g_autofree char *bytes = NULL;
-  gsize len = 0;
-  if (ov && g_file_get_contents (ov, &bytes, &len, NULL))
+  /* an overlay of an older store, shown as it is: only if it is a PNG */
+  if (ov && g_bytes_get_size (ov) > 8
+      && memcmp (g_bytes_get_data (ov, NULL), "\x89PNG\r\n\x1a\n", 8) == 0)
     {
-      g_autoptr (GBytes) b = g_bytes_new_static (bytes, len);
       g_string_append (h, "<figure><img alt=\"difference\" width=\"220\" src=\"");
-      data_uri (h, b);
+      data_uri (h, ov);
       g_string_append (h, "\"><figcaption>change</figcaption></figure>");
     }
 }

@@ -57,7 +57,7 @@ CxrReportData *cxr__report_data_load (CxrStore *store, const char *patient_id, G
 void cxr__report_data_free (CxrReportData *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrReportData, cxr__report_data_free)
 
-char *cxr__report_artifact (const CxrReportData *d, const char *path);
+GBytes *cxr__report_artifact (const CxrReportData *d, const char *path, GError **error);
 guint cxr__report_missing_maps (const CxrReportData *d);
 
 GString *cxr__report_html (const CxrReportData *d, CxrReportStats *stats);

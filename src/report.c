@@ -7,6 +7,7 @@
  */
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cxr/error.h"
 #include "cxr/report.h"
@@ -71,14 +72,24 @@ cxr__report_missing_maps (const CxrReportData *d)
   return g_hash_table_size (seen);
 }
 
-/* An artifact's path in the store, relative to the store's artifacts
- * folder, as a path to read. */
-char *
-cxr__report_artifact (const CxrReportData *d, const char *path)
+/* The largest artifact a report reads (a 1024-px map or mask is well
+ * under 2 MB). */
+#define REPORT_ARTIFACT_MAX_BYTES ((guint64) 64 << 20)
+
+/* An artifact the store names (@path, relative to its artifacts folder),
+ * read whole, never from outside that folder (cxr__artifact_read), or
+ * NULL. */
+GBytes *
+cxr__report_artifact (const CxrReportData *d, const char *path, GError **error)
 {
   if (path == NULL)
-    return NULL;
-  return g_build_filename (d->artifacts_dir, path, NULL);
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_FAILED, "no artifact");
+      return NULL;
+    }
+  gsize len = 0;
+  guint8 *b = cxr__artifact_read (d->artifacts_dir, path, REPORT_ARTIFACT_MAX_BYTES, &len, error);
+  return b ? g_bytes_new_take (b, len) : NULL;
 }
 
 static void
@@ -239,8 +250,13 @@ cxr__report_data_load (CxrStore *store, const char *pid, GError **error)
       const CxrReportFilm *f = film_by_id (d, p->fixed_id), *m = film_by_id (d, p->moving_id);
       if (f == NULL || m == NULL)
         continue;
-      g_autofree char *ov = cxr__report_artifact (d, p->overlay_path);
-      p->overlay_missing = ov && !g_file_test (ov, G_FILE_TEST_IS_REGULAR);
+      if (p->overlay_path)
+        {
+          int fd = cxr__artifact_open (d->artifacts_dir, p->overlay_path, NULL, NULL);
+          p->overlay_missing = fd < 0;
+          if (fd >= 0)
+            close (fd);
+        }
       g_array_append_val (d->pairs, *p);
       memset (p, 0, sizeof *p);
       g_ptr_array_add (d->pair_films, (gpointer) f);

@@ -23,6 +23,8 @@ struct _CxrStore {
   int lock_fd;     /* the writer lock (cxr_store_lock), or -1 */
   char *note;      /* how the store was opened, if the user should know */
   char denied[64]; /* read-only: what the authorizer refused last */
+  gint64 deadline; /* cxr_store_set_timeout: monotonic µs, or 0 */
+  double timeout_s;
 };
 
 sqlite3_stmt *cxr__store_prepare (CxrStore *store, const char *sql, GError **error);

@@ -27,7 +27,10 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "cxr/error.h"
@@ -144,6 +147,13 @@ copy_sql (CxrStore *store, const char *t, GError **error)
            * their cross product) */
           g_string_append_printf (where, " AND +t.%s IN (SELECT old FROM temp.merge_scans)", c);
         }
+      else if (g_str_equal (c, "overlay_path") || g_str_equal (c, "map_path")
+               || g_str_equal (c, "mask_path"))
+        /* an artifact not copied (copy_artifacts): the row without it */
+        g_string_append_printf (sel,
+                                "%sCASE WHEN t.%s IN (SELECT name FROM temp.merge_refused)"
+                                " THEN NULL ELSE t.%s END",
+                                sep, c, c);
       else if (g_str_equal (c, "model_id"))
         g_string_append_printf (sel, "%s(SELECT new FROM temp.merge_models WHERE old = t.%s)", sep,
                                 c);
@@ -211,12 +221,12 @@ static const char scans_sql[]
     = "INSERT INTO main.scans (image_index, patient_id, visit, follow_up, study_date, day_offset,"
       "  age_years, sex, view_position, view_kind, finding_labels, orig_width, orig_height,"
       "  orig_spacing_x_mm, orig_spacing_y_mm, path, sha256, width, height, bit_depth, color_type,"
-      "  pixel_spacing_mm, status, error, run_id, study_time)"
+      "  pixel_spacing_mm, status, error, run_id, study_time, orientation)"
       " SELECT image_index, patient_id, visit, follow_up, study_date, day_offset, age_years, sex,"
       "  view_position, view_kind, finding_labels, orig_width, orig_height, orig_spacing_x_mm,"
       "  orig_spacing_y_mm, path, sha256, width, height, bit_depth, color_type, pixel_spacing_mm,"
-      "  status, error, (SELECT new FROM temp.merge_runs WHERE old = s.run_id), study_time"
-      "  FROM src.scans s WHERE s.image_index NOT IN (SELECT image_index FROM main.scans)"
+      "  status, error, (SELECT new FROM temp.merge_runs WHERE old = s.run_id), study_time,"
+      "  orientation FROM src.scans s WHERE s.image_index NOT IN (SELECT image_index FROM main.scans)"
       "  ORDER BY s.scan_id;"
       "INSERT INTO temp.merge_new_scans SELECT m.scan_id FROM main.scans m"
       "  WHERE m.scan_id > (SELECT last FROM temp.merge_last);"
@@ -234,41 +244,100 @@ static const char split_sql[]
       "     AND EXISTS (SELECT 1 FROM main.scans o WHERE o.patient_id = n.patient_id"
       "       AND o.scan_id NOT IN (SELECT new FROM temp.merge_scans)))";
 
-/* Hard-links (or copies) SRC.artifacts/@rel to DST.artifacts/@rel. */
+/* Whether @a and @b are one file. */
 static gboolean
-copy_artifact (const char *src_dir, const char *dst_dir, const char *rel, CxrMergeSummary *sum,
-               GError **error)
+same_file (const struct stat *a, const struct stat *b)
 {
-  /* a name from another store's rows: nothing outside its folder */
-  if (g_path_is_absolute (rel) || strstr (rel, "..") != NULL)
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Copies what @fd holds into a new file @to (never through a link). */
+static gboolean
+copy_fd (int fd, const char *to, GError **error)
+{
+  int out = open (to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0)
     {
-      note (sum, "artifact '%s': not a plain relative name, not copied", rel);
+      int e = errno;
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot create: %s", to, g_strerror (e));
+      return FALSE;
+    }
+  char buf[65536];
+  ssize_t k;
+  gboolean ok = lseek (fd, 0, SEEK_SET) == 0;
+  while (ok && (k = read (fd, buf, sizeof buf)) != 0)
+    {
+      if (k < 0 && errno == EINTR)
+        continue;
+      ok = k > 0 && write (out, buf, (size_t) k) == k;
+    }
+  int e = errno;
+  if (close (out) != 0 && ok)
+    {
+      ok = FALSE;
+      e = errno;
+    }
+  if (!ok)
+    {
+      g_unlink (to);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot write: %s", to, g_strerror (e));
+    }
+  return ok;
+}
+
+/* Hard-links (or copies) SRC.artifacts/@rel to DST.artifacts/@rel. The
+ * source is opened below its folder only (cxr__artifact_open: a plain
+ * name, no symbolic link); a file is linked only if the link is that very
+ * file. *@copied says whether it now is in DST; if not, the reason is
+ * noted and the rows are merged without it. */
+static gboolean
+copy_artifact (const char *src_dir, const char *dst_dir, const char *rel, gboolean *copied,
+               CxrMergeSummary *sum, GError **error)
+{
+  *copied = FALSE;
+  g_autoptr (GError) why = NULL;
+  struct stat sst, dst;
+  int fd = cxr__artifact_open (src_dir, rel, NULL, &why);
+  if (fd < 0)
+    {
+      if (g_error_matches (why, CXR_ERROR, CXR_ERROR_IO) && strstr (why->message, "No such file"))
+        sum->n_artifacts_missing++;
+      note (sum, "%s: merged without this file", why->message);
       return TRUE;
     }
   g_autofree char *from = g_build_filename (src_dir, rel, NULL);
   g_autofree char *to = g_build_filename (dst_dir, rel, NULL);
-  if (!g_file_test (from, G_FILE_TEST_IS_REGULAR))
+  g_autofree char *dir = g_path_get_dirname (to);
+  gboolean ok = fstat (fd, &sst) == 0;
+  if (ok && lstat (to, &dst) == 0 && same_file (&sst, &dst))
     {
-      sum->n_artifacts_missing++;
-      note (sum, "%s: named in the store but missing: not copied", from);
+      close (fd);
+      *copied = TRUE; /* merged before */
       return TRUE;
     }
-  g_autofree char *dir = g_path_get_dirname (to);
-  if (g_mkdir_with_parents (dir, 0700) != 0)
+  if (ok && g_mkdir_with_parents (dir, 0700) != 0)
     {
       int e = errno;
+      close (fd);
       g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot create: %s", dir, g_strerror (e));
       return FALSE;
     }
   g_autofree char *tmp = g_strconcat (to, ".merge-tmp", NULL);
   g_unlink (tmp);
-  if (link (from, tmp) != 0)
+  if (ok && link (from, tmp) == 0)
     {
-      g_autoptr (GFile) f = g_file_new_for_path (from);
-      g_autoptr (GFile) t = g_file_new_for_path (tmp);
-      if (!g_file_copy (f, t, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, error))
-        return FALSE;
+      /* the name may have been swapped since it was opened */
+      if (lstat (tmp, &dst) != 0 || !S_ISREG (dst.st_mode) || !same_file (&sst, &dst))
+        {
+          g_unlink (tmp);
+          ok = copy_fd (fd, tmp, error);
+        }
     }
+  else if (ok)
+    ok = copy_fd (fd, tmp, error);
+  close (fd);
+  if (!ok)
+    return FALSE;
   if (g_rename (tmp, to) != 0)
     {
       int e = errno;
@@ -276,34 +345,94 @@ copy_artifact (const char *src_dir, const char *dst_dir, const char *rel, CxrMer
                    g_strerror (e));
       return FALSE;
     }
+  *copied = TRUE;
   sum->n_artifacts++;
   return TRUE;
 }
 
+/* The artifacts src's merged rows name, each with its owner in main's
+ * ids (a pair's two films; a film's for a lung mask), and the owners
+ * main's rows give the same names. A name is refused when two owners
+ * claim it: within src, or src's row and another row already in main (a
+ * file of main is never replaced by another row's). */
+static const char artifacts_sql[]
+    = "CREATE TEMP TABLE IF NOT EXISTS merge_refused (name TEXT PRIMARY KEY);"
+      "CREATE TEMP TABLE IF NOT EXISTS merge_artifacts (name TEXT, a INTEGER, b INTEGER);"
+      "CREATE TEMP TABLE IF NOT EXISTS merge_owners (name TEXT, a INTEGER, b INTEGER);"
+      "DELETE FROM temp.merge_refused; DELETE FROM temp.merge_artifacts;"
+      "DELETE FROM temp.merge_owners;"
+      "INSERT INTO temp.merge_artifacts SELECT n, (SELECT new FROM temp.merge_scans WHERE old = f),"
+      "  CASE WHEN m = -1 THEN -1 ELSE (SELECT new FROM temp.merge_scans WHERE old = m) END"
+      "  FROM ("
+      /* unary +: see copy_sql */
+      "  SELECT overlay_path AS n, fixed_scan_id AS f, moving_scan_id AS m FROM src.pair_changes"
+      "   WHERE overlay_path IS NOT NULL AND +fixed_scan_id IN (SELECT old FROM temp.merge_scans)"
+      "     AND +moving_scan_id IN (SELECT old FROM temp.merge_scans) UNION"
+      "  SELECT map_path, fixed_scan_id, moving_scan_id FROM src.pair_changes"
+      "   WHERE map_path IS NOT NULL AND +fixed_scan_id IN (SELECT old FROM temp.merge_scans)"
+      "     AND +moving_scan_id IN (SELECT old FROM temp.merge_scans) UNION"
+      "  SELECT mask_path, scan_id, -1 FROM src.lung_fields WHERE mask_path IS NOT NULL"
+      "   AND +scan_id IN (SELECT old FROM temp.merge_scans));"
+      "INSERT INTO temp.merge_owners"
+      "  SELECT overlay_path, fixed_scan_id, moving_scan_id FROM main.pair_changes"
+      "   WHERE overlay_path IN (SELECT name FROM temp.merge_artifacts) UNION"
+      "  SELECT map_path, fixed_scan_id, moving_scan_id FROM main.pair_changes"
+      "   WHERE map_path IN (SELECT name FROM temp.merge_artifacts) UNION"
+      "  SELECT mask_path, scan_id, -1 FROM main.lung_fields"
+      "   WHERE mask_path IN (SELECT name FROM temp.merge_artifacts);"
+      "INSERT OR IGNORE INTO temp.merge_refused SELECT name FROM ("
+      "  SELECT name, a, b FROM temp.merge_artifacts UNION SELECT name, a, b FROM temp.merge_owners)"
+      " GROUP BY name HAVING count(*) > 1;";
+
+static gboolean
+refuse (CxrStore *store, const char *rel, GError **error)
+{
+  sqlite3_stmt *st
+      = cxr__store_prepare (store, "INSERT OR IGNORE INTO temp.merge_refused VALUES (?)", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_text (st, 1, rel, -1, SQLITE_TRANSIENT);
+  gboolean ok = cxr__store_step_done (store, st, "merging", error);
+  sqlite3_finalize (st);
+  return ok;
+}
+
+/* The files of src's merged rows into main's artifacts folder; the names
+ * not copied go to temp.merge_refused, and their rows are merged without
+ * them (copy_sql). Before the rows are copied. */
 static gboolean
 copy_artifacts (CxrStore *store, const char *src_dir, const char *dst_dir, CxrMergeSummary *sum,
                 GError **error)
 {
+  if (!cxr_store_exec (store, artifacts_sql, error))
+    return FALSE;
   sqlite3_stmt *st = cxr__store_prepare (
       store,
-      /* unary +: see copy_sql */
-      "SELECT overlay_path FROM src.pair_changes WHERE overlay_path IS NOT NULL"
-      "  AND +fixed_scan_id IN (SELECT old FROM temp.merge_scans)"
-      "  AND +moving_scan_id IN (SELECT old FROM temp.merge_scans) UNION "
-      "SELECT map_path FROM src.pair_changes WHERE map_path IS NOT NULL"
-      "  AND +fixed_scan_id IN (SELECT old FROM temp.merge_scans)"
-      "  AND +moving_scan_id IN (SELECT old FROM temp.merge_scans) UNION "
-      "SELECT mask_path FROM src.lung_fields WHERE mask_path IS NOT NULL"
-      "  AND +scan_id IN (SELECT old FROM temp.merge_scans)",
+      "SELECT DISTINCT name, name IN (SELECT name FROM temp.merge_refused)"
+      " FROM temp.merge_artifacts ORDER BY name",
       error);
   if (st == NULL)
     return FALSE;
   gboolean ok = TRUE;
   int rc = SQLITE_DONE;
   while (ok && (rc = sqlite3_step (st)) == SQLITE_ROW)
-    ok = copy_artifact (src_dir, dst_dir, cxr__col_text (st, 0), sum, error);
+    {
+      const char *rel = cxr__col_text (st, 0);
+      gboolean copied = FALSE;
+      if (!cxr__artifact_name_ok (rel))
+        note (sum, "artifact name '%s' is not a plain relative name: merged without it", rel);
+      else if (sqlite3_column_int (st, 1))
+        note (sum,
+              "artifact '%s': named by rows of two pairs or films (in this store or the one"
+              " merged into): merged without it, no file replaced",
+              rel);
+      else
+        ok = copy_artifact (src_dir, dst_dir, rel, &copied, sum, error);
+      if (ok && !copied)
+        ok = refuse (store, rel, error);
+    }
   sqlite3_finalize (st);
-  if (ok && rc != SQLITE_DONE)
+  if (ok && rc != SQLITE_DONE && rc != SQLITE_ROW)
     ok = cxr__store_fail (store, error, "listing the artifacts to merge");
   return ok;
 }
@@ -349,6 +478,9 @@ merge_attached (CxrStore *store, const char *source, const char *src_artifacts, 
   if (!note_conflicts (store, source, sum, error) || !cxr_store_exec (store, split_sql, error)
       || !cxr__store_order_visits (store, error))
     return FALSE;
+  g_autofree char *dst_artifacts = cxr_store_artifacts_dir (store);
+  if (!copy_artifacts (store, src_artifacts, dst_artifacts, sum, error))
+    return FALSE;
   for (guint i = 0; i < G_N_ELEMENTS (copied_tables); i++)
     {
       g_autofree char *sql = copy_sql (store, copied_tables[i], error);
@@ -362,9 +494,6 @@ merge_attached (CxrStore *store, const char *source, const char *src_artifacts, 
   /* limits derived before these films came are not the cohort's: the
    * pass after the merge derives them again */
   if (sum->n_new_scans > 0 && !cxr_store_exec (store, "DELETE FROM main.retest_limits", error))
-    return FALSE;
-  g_autofree char *dst_artifacts = cxr_store_artifacts_dir (store);
-  if (!copy_artifacts (store, src_artifacts, dst_artifacts, sum, error))
     return FALSE;
   sqlite3_stmt *st = cxr__store_prepare (
       store,
@@ -401,15 +530,40 @@ cxr_store_merge (CxrStore *store, const char *source_path, gint64 run_id, CxrMer
 {
   g_autofree char *source = g_canonicalize_filename (source_path, NULL);
   g_autofree char *self = g_canonicalize_filename (cxr_store_path (store), NULL);
-  if (g_str_equal (source, self))
+  /* the same file under another name (a link) is the same store */
+  char *real_source = realpath (source, NULL), *real_self = realpath (self, NULL);
+  gboolean itself = g_str_equal (source, self)
+                    || (real_source && real_self && g_str_equal (real_source, real_self));
+  free (real_source);
+  free (real_self);
+  if (itself)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
                    "%s: a store cannot be merged into itself", source_path);
       return FALSE;
     }
-  /* opened (and so migrated) and locked like any store being read whole */
-  g_autoptr (CxrStore) src = cxr_store_open (source, CXR_STORE_NO_CREATE, error);
-  if (src == NULL || !cxr_store_lock (src, "merge (source)", error))
+  /* opened read-only (nothing stored in it, a trigger say, can write: it
+   * is attached read-only too), so a store on a read-only mount merges;
+   * locked like any store being read whole */
+  g_autoptr (CxrStore) src
+      = cxr_store_open (source, CXR_STORE_READ_ONLY | CXR_STORE_NO_CREATE, error);
+  if (src == NULL)
+    {
+      if (error && *error && g_str_has_prefix ((*error)->message, source))
+        g_prefix_error (error, "merge source ");
+      return FALSE;
+    }
+  if (cxr_store_schema_version (src) != cxr_store_latest_version ())
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_SCHEMA_VERSION,
+                   "merge source %s: schema version %d, this cxrtrack's is %d; a source is read"
+                   " as it is, never migrated: open it once with this cxrtrack first"
+                   " (cxrtrack sql --write --db %s 'PRAGMA user_version')",
+                   source_path, cxr_store_schema_version (src), cxr_store_latest_version (),
+                   source_path);
+      return FALSE;
+    }
+  if (!cxr_store_lock (src, "merge (source)", error))
     return FALSE;
   g_autofree char *print = fingerprint (src, error);
   if (print == NULL)
@@ -444,6 +598,8 @@ cxr_store_merge (CxrStore *store, const char *source_path, gint64 run_id, CxrMer
     ok = cxr_store_commit (store, error);
   else if (ok)
     {
+      /* the message names the store merged into: say which source */
+      g_prefix_error (error, "merging %s: ", source_path);
       cxr_store_rollback (store);
       ok = FALSE;
     }

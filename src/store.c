@@ -35,6 +35,12 @@
 gboolean
 cxr__store_fail (CxrStore *store, GError **error, const char *what)
 {
+  if (sqlite3_errcode (store->db) == SQLITE_INTERRUPT && store->deadline > 0)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT, "%s: %s: stopped after %g s (the time limit)",
+                   store->path, what, store->timeout_s);
+      return FALSE;
+    }
   g_set_error (error, CXR_ERROR, CXR_ERROR_DB, "%s: %s: %s", store->path, what,
                sqlite3_errmsg (store->db));
   return FALSE;
@@ -53,8 +59,30 @@ cxr__store_step_done (CxrStore *store, sqlite3_stmt *st, const char *what, GErro
   return TRUE;
 }
 
+/* A "file:" URI for the store at @path (made absolute), with @query
+ * ("mode=ro", "immutable=1") or none. Every connection is opened with
+ * SQLITE_OPEN_URI, so that ATTACH takes these too. */
+static char *
+store_uri (const char *path, const char *query)
+{
+  g_autofree char *abs = g_canonicalize_filename (path, NULL);
+  g_autofree char *esc = g_uri_escape_string (abs, "/", FALSE);
+  return g_strdup_printf ("file:%s%s%s", esc, query ? "?" : "", query ? query : "");
+}
+
+/* Whether this user may create files beside @path (SQLite's -shm and
+ * -wal): a store in a folder that is not is read as immutable. */
+static gboolean
+folder_writable (const char *path)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  return access (dir, W_OK) == 0;
+}
+
 /* Attaches the database at @path to @store's connection as @name (a
- * fixed identifier of the caller's); the caller detaches it. */
+ * fixed identifier of the caller's), read-only: nothing stored in it (a
+ * trigger, say) can write to it; immutable in a folder this user cannot
+ * write to. The caller detaches it. */
 gboolean
 cxr__store_attach (CxrStore *store, const char *path, const char *name, const char *what,
                    GError **error)
@@ -63,7 +91,8 @@ cxr__store_attach (CxrStore *store, const char *path, const char *name, const ch
   sqlite3_stmt *st = cxr__store_prepare (store, sql, error);
   if (st == NULL)
     return FALSE;
-  sqlite3_bind_text (st, 1, path, -1, SQLITE_TRANSIENT);
+  g_autofree char *uri = store_uri (path, folder_writable (path) ? "mode=ro" : "immutable=1");
+  sqlite3_bind_text (st, 1, uri, -1, SQLITE_TRANSIENT);
   gboolean ok = cxr__store_step_done (store, st, what, error);
   sqlite3_finalize (st);
   return ok;
@@ -239,6 +268,9 @@ authorize (void *data, int action, const char *a1, const char *a2, const char *d
     case SQLITE_FUNCTION:
       if (a2 && g_ascii_strcasecmp (a2, "load_extension") == 0)
         what = "load_extension()";
+      /* with one argument it returns a pointer into this process */
+      else if (a2 && g_ascii_strcasecmp (a2, "fts3_tokenizer") == 0)
+        what = "fts3_tokenizer()";
       break;
     case SQLITE_PRAGMA:
       {
@@ -251,8 +283,16 @@ authorize (void *data, int action, const char *a1, const char *a2, const char *d
       }
     case SQLITE_ATTACH:
     case SQLITE_DETACH: what = "ATTACH and DETACH"; break;
-    case SQLITE_INSERT:
     case SQLITE_UPDATE:
+      /* A pragma's table-valued function (pragma_table_info) is
+       * authorised, when it is prepared, as an UPDATE of the schema
+       * table's columns; it writes nothing, and the statement is still
+       * refused unless sqlite3_stmt_readonly() says it only reads (an
+       * UPDATE of sqlite_master also needs writable_schema, refused) */
+      if (a1 && g_str_equal (a1, "sqlite_master") && trigger == NULL)
+        break;
+      G_GNUC_FALLTHROUGH;
+    case SQLITE_INSERT:
     case SQLITE_DELETE:
       if (!temp)
         what = "a statement that writes";
@@ -281,9 +321,7 @@ open_immutable (CxrStore *store, GError **error)
 {
   sqlite3_close_v2 (store->db);
   store->db = NULL;
-  g_autofree char *abs = g_canonicalize_filename (store->path, NULL);
-  g_autofree char *esc = g_uri_escape_string (abs, "/", FALSE);
-  g_autofree char *uri = g_strdup_printf ("file:%s?immutable=1", esc);
+  g_autofree char *uri = store_uri (store->path, "immutable=1");
   if (sqlite3_open_v2 (uri, &store->db,
                        SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL)
       != SQLITE_OK)
@@ -326,11 +364,13 @@ cxr_store_open_with_migrations (const char *path, CxrStoreFlags flags,
   store->flags = flags;
   store->lock_fd = -1;
   gboolean read_only = (flags & CXR_STORE_READ_ONLY) != 0;
-  int oflags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
+  int oflags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX
+               | SQLITE_OPEN_URI;
   gboolean existed = g_file_test (path, G_FILE_TEST_EXISTS);
   if (!(flags & CXR_STORE_NO_CREATE) && !read_only)
     oflags |= SQLITE_OPEN_CREATE;
-  if (sqlite3_open_v2 (path, &store->db, oflags, NULL) != SQLITE_OK)
+  g_autofree char *uri = store_uri (path, NULL);
+  if (sqlite3_open_v2 (uri, &store->db, oflags, NULL) != SQLITE_OK)
     {
       g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open database: %s", path,
                    store->db ? sqlite3_errmsg (store->db) : "out of memory");
@@ -341,9 +381,10 @@ cxr_store_open_with_migrations (const char *path, CxrStoreFlags flags,
 
   /* The first read tells a non-database file apart from a database. */
   store->version = read_user_version (store);
-  if (store->version < 0 && read_only
-      && (sqlite3_errcode (store->db) == SQLITE_CANTOPEN
-          || sqlite3_errcode (store->db) == SQLITE_READONLY))
+  /* (extended codes: a WAL store with no -shm answers
+   * SQLITE_READONLY_CANTINIT, whose primary code is SQLITE_READONLY) */
+  int first_rc = sqlite3_errcode (store->db) & 0xff;
+  if (store->version < 0 && read_only && (first_rc == SQLITE_CANTOPEN || first_rc == SQLITE_READONLY))
     {
       if (!open_immutable (store, error))
         return NULL;
@@ -442,6 +483,31 @@ cxr_store_note (CxrStore *store)
   return store->note;
 }
 
+/* The progress handler of cxr_store_set_timeout: non-zero interrupts. */
+static int
+past_deadline (void *data)
+{
+  CxrStore *store = data;
+  return g_get_monotonic_time () > store->deadline;
+}
+
+/**
+ * cxr_store_set_timeout:
+ * @seconds: how long the statements run from now may take, together;
+ * 0 for no limit
+ *
+ * A statement still running then is interrupted and fails with a message
+ * that names the limit (cxr__store_fail).
+ */
+void
+cxr_store_set_timeout (CxrStore *store, double seconds)
+{
+  store->timeout_s = seconds > 0 ? seconds : 0;
+  store->deadline = seconds > 0 ? g_get_monotonic_time () + (gint64) (seconds * 1e6) : 0;
+  sqlite3_progress_handler (store->db, seconds > 0 ? 1000 : 0, seconds > 0 ? past_deadline : NULL,
+                            store);
+}
+
 /**
  * cxr_store_lock:
  * Takes the store's writer lock (an exclusive flock on PATH.lock, which
@@ -458,6 +524,8 @@ cxr_store_lock (CxrStore *store, const char *command, GError **error)
     return TRUE; /* held already, by this store */
   g_autofree char *lp = g_strconcat (store->path, ".lock", NULL);
   int fd = open (lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 && (store->flags & CXR_STORE_READ_ONLY) && (errno == EROFS || errno == EACCES))
+    return TRUE; /* read whole where nobody can write either (a read-only mount) */
   if (fd < 0)
     {
       int e = errno;
@@ -485,6 +553,8 @@ cxr_store_lock (CxrStore *store, const char *command, GError **error)
       /* the lock holds without the words */
     }
   store->lock_fd = fd;
+  if (store->flags & CXR_STORE_READ_ONLY)
+    return TRUE; /* (its interrupted runs are marked by its next writer) */
   return exec (
       store, "UPDATE runs SET status = 'interrupted' WHERE status = 'running' AND ended_at IS NULL",
       error);

@@ -19,6 +19,10 @@ double cxr__median (double *v, gsize n);
 double cxr__mad (const double *v, gsize n);
 char *cxr__safe_name (const char *s);
 int cxr__open_regular (const char *path, goffset *size, GError **error);
+gboolean cxr__artifact_name_ok (const char *rel);
+int cxr__artifact_open (const char *dir, const char *rel, goffset *size, GError **error);
+guint8 *cxr__artifact_read (const char *dir, const char *rel, guint64 max_bytes, gsize *len,
+                            GError **error);
 void cxr__messages_addv (GPtrArray *messages, guint64 *n_messages, guint max, const char *fmt,
                          va_list ap) G_GNUC_PRINTF (4, 0);
 

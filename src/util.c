@@ -107,6 +107,151 @@ cxr__open_regular (const char *path, goffset *size, GError **error)
   return fd;
 }
 
+/**
+ * cxr__artifact_name_ok:
+ * Whether @rel, an artifact's path as a store holds it, is a plain
+ * relative name: components separated by '/', none empty, "." or "..".
+ * (A name may hold ".." inside a component: "scan..v0.map.png".)
+ */
+gboolean
+cxr__artifact_name_ok (const char *rel)
+{
+  if (rel == NULL || *rel == '\0' || *rel == '/' || strlen (rel) > 4096)
+    return FALSE;
+  for (const char *c = rel; *c;)
+    {
+      const char *e = strchrnul (c, '/');
+      gsize n = (gsize) (e - c);
+      if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+        return FALSE;
+      c = *e ? e + 1 : e;
+      if (*e && *c == '\0')
+        return FALSE; /* a trailing '/' */
+    }
+  return TRUE;
+}
+
+/**
+ * cxr__artifact_open:
+ * @dir: the store's artifacts folder
+ * @rel: an artifact's name in the store (cxr__artifact_name_ok)
+ * @size: (out) (optional): its size in bytes
+ *
+ * Opens @dir/@rel for reading, never outside @dir: the name must be
+ * plain, and no component below @dir may be a symbolic link (each is
+ * opened with O_NOFOLLOW from the one above), so a row of a copied or
+ * merged store cannot make a reader open another file. Only a regular
+ * file opens (cxr__open_regular's rules).
+ *
+ * Returns: a file descriptor to close(), or -1 with @error set
+ * (CXR_ERROR_INVALID_INPUT for a name refused, CXR_ERROR_IO otherwise,
+ * with G_IO_ERROR_NOT_FOUND's errno ENOENT kept as CXR_ERROR_IO).
+ */
+int
+cxr__artifact_open (const char *dir, const char *rel, goffset *size, GError **error)
+{
+  if (!cxr__artifact_name_ok (rel))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
+                   "%s: artifact name '%s' is not a plain relative name: not read", dir,
+                   rel ? rel : "");
+      return -1;
+    }
+  int at = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (at < 0)
+    {
+      int e = errno;
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open: %s", dir, g_strerror (e));
+      return -1;
+    }
+  g_auto (GStrv) parts = g_strsplit (rel, "/", -1);
+  guint n = g_strv_length (parts);
+  int fd = -1, e = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      gboolean last = i + 1 == n;
+      int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY
+                  | (last ? O_NONBLOCK : O_DIRECTORY);
+      fd = openat (at, parts[i], flags);
+      e = errno;
+      close (at);
+      if (fd < 0)
+        break;
+      at = fd;
+    }
+  if (fd < 0)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s/%s: cannot open%s: %s", dir, rel,
+                   e == ELOOP || e == ENOTDIR ? " (a symbolic link is not followed)" : "",
+                   g_strerror (e));
+      return -1;
+    }
+  struct stat st;
+  const char *what = NULL;
+  if (fstat (fd, &st) != 0)
+    what = g_strerror (errno);
+  else if (!S_ISREG (st.st_mode))
+    what = "is not a regular file";
+  else if (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK) != 0)
+    what = g_strerror (errno);
+  if (what)
+    {
+      close (fd);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s/%s: %s", dir, rel, what);
+      return -1;
+    }
+  if (size)
+    *size = st.st_size;
+  return fd;
+}
+
+/**
+ * cxr__artifact_read:
+ * @max_bytes: the largest file read; a larger one is refused
+ *
+ * Reads an artifact whole, as cxr__artifact_open opens it.
+ *
+ * Returns: (transfer full): the bytes, or %NULL with @error set.
+ */
+guint8 *
+cxr__artifact_read (const char *dir, const char *rel, guint64 max_bytes, gsize *len,
+                    GError **error)
+{
+  goffset size = 0;
+  int fd = cxr__artifact_open (dir, rel, &size, error);
+  if (fd < 0)
+    return NULL;
+  if ((guint64) size > max_bytes)
+    {
+      close (fd);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT,
+                   "%s/%s: %lld bytes, more than an artifact's limit of %" G_GUINT64_FORMAT
+                   ": not read",
+                   dir, rel, (long long) size, max_bytes);
+      return NULL;
+    }
+  gsize n = (gsize) size, got = 0;
+  guint8 *buf = g_malloc (MAX (n, 1));
+  while (got < n)
+    {
+      ssize_t k = read (fd, buf + got, n - got);
+      if (k < 0 && errno == EINTR)
+        continue;
+      if (k <= 0)
+        break;
+      got += (gsize) k;
+    }
+  close (fd);
+  if (got != n)
+    {
+      g_free (buf);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s/%s: read failed", dir, rel);
+      return NULL;
+    }
+  *len = n;
+  return buf;
+}
+
 /* Longest name cxr__safe_name returns; with a prefix and an extension a
  * file name stays well under the 255 bytes file systems allow. */
 #define SAFE_NAME_MAX 96

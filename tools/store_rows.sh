@@ -13,7 +13,7 @@ S="(SELECT image_index FROM scans x WHERE x.scan_id = t."
 M="(SELECT sha256 FROM models y WHERE y.model_id = t."
 echo "# scans"
 q "SELECT image_index, patient_id, visit, follow_up, study_date, day_offset, view_kind, path,
-          sha256, width, height, pixel_spacing_mm, status, error FROM scans ORDER BY image_index"
+          sha256, width, height, pixel_spacing_mm, status, error, orientation FROM scans ORDER BY image_index"
 echo "# patients"
 q "SELECT * FROM patients ORDER BY patient_id"
 echo "# registrations"

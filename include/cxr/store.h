@@ -34,6 +34,7 @@ char *cxr_store_artifacts_dir (CxrStore *store);
 gboolean cxr_store_lock (CxrStore *store, const char *command, GError **error);
 int cxr_store_schema_version (CxrStore *store);
 int cxr_store_latest_version (void);
+void cxr_store_set_timeout (CxrStore *store, double seconds);
 
 gboolean cxr_store_exec (CxrStore *store, const char *sql, GError **error);
 gboolean cxr_store_begin (CxrStore *store, GError **error);

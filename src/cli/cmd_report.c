@@ -46,10 +46,20 @@ cmd_report (int argc, char **argv)
   int rc = CXR_EXIT_OK;
   if (!cli_shard (ctx, shard, &ro.shard, &rc))
     return rc;
-  /* not read-only: an older store is migrated first, like every command does */
-  g_autoptr (CxrStore) store = cxr_store_open (db, CXR_STORE_NO_CREATE, &error);
+  /* read-only, so that a store on a read-only mount or in a shared
+   * archive is reported; an older store is migrated first, like every
+   * command does, and that needs writing */
+  g_autoptr (CxrStore) store
+      = cxr_store_open (db, CXR_STORE_READ_ONLY | CXR_STORE_NO_CREATE, &error);
+  if (store && cxr_store_schema_version (store) < cxr_store_latest_version ())
+    {
+      g_clear_pointer (&store, cxr_store_free);
+      store = cxr_store_open (db, CXR_STORE_NO_CREATE, &error);
+    }
   if (store == NULL)
     return cli_fail (error);
+  if (cxr_store_note (store))
+    fprintf (stderr, "report: %s\n", cxr_store_note (store));
   /* reports hold patient data: for their owner only */
   if (g_mkdir_with_parents (out, 0700) != 0)
     {

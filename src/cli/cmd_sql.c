@@ -98,8 +98,17 @@ typedef struct {
   int nc;
   char **names;
   GString *out;
-  GPtrArray *rows; /* table: every cell, to size the columns */
+  GPtrArray *rows; /* table: the cells of the first rows, to size the columns */
+  gsize rows_bytes;
+  int *widths; /* table: the columns' widths, once the first rows are out */
 } Printer;
+
+/* The table format sizes its columns on the first rows it holds, at most
+ * this many or this many bytes of text; later rows are printed as they
+ * come, in the same columns (a longer cell pushes its line out of line),
+ * so a query of any size runs in bounded memory. */
+#define TABLE_HELD_ROWS 2000
+#define TABLE_HELD_BYTES (8u << 20)
 
 static void
 flush_out (Printer *p, gsize above)
@@ -110,6 +119,9 @@ flush_out (Printer *p, gsize above)
       g_string_truncate (p->out, 0);
     }
 }
+
+static void table_cell (Printer *p, int i, const char *t);
+static void table_held_rows (Printer *p);
 
 static void
 on_columns (int n, const char *const *names, gpointer data)
@@ -130,6 +142,8 @@ on_columns (int n, const char *const *names, gpointer data)
     }
   if (p->fmt == FMT_TABLE)
     {
+      g_clear_pointer (&p->widths, g_free);
+      p->rows_bytes = 0;
       p->rows = g_ptr_array_new_with_free_func (g_free);
       for (int i = 0; i < n; i++)
         g_ptr_array_add (p->rows, g_strdup (names[i]));
@@ -181,10 +195,61 @@ on_row (int nc, const CxrValue *v, gpointer data)
         }
       g_string_append (out, "\r\n");
     }
-  else
+  else if (p->widths)
     for (int i = 0; i < nc; i++)
-      g_ptr_array_add (p->rows, cell_text (&v[i], p->fmt));
+      {
+        g_autofree char *t = cell_text (&v[i], p->fmt);
+        table_cell (p, i, t);
+      }
+  else
+    {
+      for (int i = 0; i < nc; i++)
+        {
+          char *t = cell_text (&v[i], p->fmt);
+          p->rows_bytes += strlen (t);
+          g_ptr_array_add (p->rows, t);
+        }
+      if (p->rows->len / (guint) MAX (nc, 1) > TABLE_HELD_ROWS || p->rows_bytes > TABLE_HELD_BYTES)
+        table_held_rows (p);
+    }
   flush_out (p, 65536);
+}
+
+/* One cell of the table, padded to its column (the last ends the line). */
+static void
+table_cell (Printer *p, int i, const char *t)
+{
+  g_string_append (p->out, t);
+  if (i < p->nc - 1)
+    g_string_append_printf (p->out, "%*s  ", MAX (p->widths[i] - (int) g_utf8_strlen (t, -1), 0),
+                            "");
+  else
+    g_string_append_c (p->out, '\n');
+}
+
+/* The columns sized on the rows held, the header and those rows out. */
+static void
+table_held_rows (Printer *p)
+{
+  int nc = p->nc;
+  GPtrArray *rows = p->rows;
+  p->widths = g_new0 (int, nc);
+  for (guint k = 0; k < rows->len; k++)
+    p->widths[k % nc] = MAX (p->widths[k % nc], (int) g_utf8_strlen (rows->pdata[k], -1));
+  for (guint k = 0; k < rows->len; k++)
+    {
+      table_cell (p, (int) (k % nc), rows->pdata[k]);
+      if (k == (guint) nc - 1)
+        for (int j = 0; j < nc; j++)
+          {
+            for (int d = 0; d < p->widths[j]; d++)
+              g_string_append_c (p->out, '-');
+            g_string_append (p->out, j < nc - 1 ? "  " : "\n");
+          }
+    }
+  g_ptr_array_set_size (rows, 0);
+  p->rows_bytes = 0;
+  flush_out (p, 0);
 }
 
 /* The statement's rows are done: the table, aligned. */
@@ -192,36 +257,10 @@ static void
 on_end (gpointer data)
 {
   Printer *p = data;
-  int nc = p->nc;
-  GString *out = p->out;
-  if (p->fmt == FMT_TABLE && nc > 0)
-    {
-      GPtrArray *rows = p->rows;
-      g_autofree int *w = g_new0 (int, nc);
-      for (guint k = 0; k < rows->len; k++)
-        w[k % nc] = MAX (w[k % nc], (int) g_utf8_strlen (rows->pdata[k], -1));
-      for (guint k = 0; k < rows->len; k++)
-        {
-          int i = (int) (k % nc);
-          const char *t = rows->pdata[k];
-          int pad = w[i] - (int) g_utf8_strlen (t, -1);
-          g_string_append (out, t);
-          if (i < nc - 1)
-            g_string_append_printf (out, "%*s  ", pad, "");
-          else
-            g_string_append_c (out, '\n');
-          if (k == (guint) nc - 1)
-            {
-              for (int j = 0; j < nc; j++)
-                {
-                  for (int d = 0; d < w[j]; d++)
-                    g_string_append_c (out, '-');
-                  g_string_append (out, j < nc - 1 ? "  " : "\n");
-                }
-            }
-        }
-    }
+  if (p->fmt == FMT_TABLE && p->nc > 0 && p->widths == NULL)
+    table_held_rows (p);
   g_clear_pointer (&p->rows, g_ptr_array_unref);
+  g_clear_pointer (&p->widths, g_free);
   flush_out (p, 0);
 }
 
@@ -230,10 +269,13 @@ cmd_sql (int argc, char **argv)
 {
   g_autofree char *db = NULL, *format = NULL;
   gboolean write = FALSE;
+  double timeout = 0;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "table (default), csv or json", "FMT" },
     { "write", 0, 0, G_OPTION_ARG_NONE, &write, "Allow statements that change the store", NULL },
+    { "timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout,
+      "Stop the statements after this long in all (default: no limit)", "SECONDS" },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("'SQL' - query the store");
@@ -257,8 +299,13 @@ cmd_sql (int argc, char **argv)
       db, write ? CXR_STORE_READ_WRITE : CXR_STORE_READ_ONLY | CXR_STORE_NO_CREATE, &error);
   if (store == NULL)
     return cli_fail (error);
+  if (cxr_store_note (store))
+    fprintf (stderr, "sql: %s\n", cxr_store_note (store));
+  if (timeout < 0)
+    return cli_usage_error (ctx, "--timeout must be 0 (no limit) or more seconds");
+  cxr_store_set_timeout (store, timeout);
 
-  Printer pr = { fmt, TRUE, 0, NULL, g_string_new (NULL), NULL };
+  Printer pr = { fmt, TRUE, 0, NULL, g_string_new (NULL), NULL, 0, NULL };
   const CxrQueryHandler handler = { on_columns, on_row, on_end };
   if (fmt == FMT_JSON)
     fputs ("[", stdout);
@@ -272,6 +319,8 @@ cmd_sql (int argc, char **argv)
   gboolean first_json = pr.first_json;
   g_string_free (pr.out, TRUE);
   g_strfreev (pr.names);
+  g_clear_pointer (&pr.rows, g_ptr_array_unref);
+  g_free (pr.widths);
   if (fmt == FMT_JSON)
     fputs (first_json ? "]\n" : "\n]\n", stdout);
   return rc;
