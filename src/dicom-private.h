@@ -45,6 +45,18 @@ typedef struct {
 
 void cxr__dicom_meta_clear (CxrDicomMeta *m);
 
+/* What DCMTK is given at most (dicom-scan.c): sequences nested this deep,
+ * this many elements in a data set; and a film of at most this many
+ * pixels, decoded to at most CXR_DICOM_MAX_RATIO times its file's size
+ * (plus 16 MiB), so that a small file cannot take gigabytes. */
+#define CXR_DICOM_MAX_DEPTH    32
+#define CXR_DICOM_MAX_ELEMENTS 100000
+#define CXR_DICOM_MAX_PIXELS   (25u * 1000 * 1000)
+#define CXR_DICOM_MAX_RATIO    200
+
+gboolean cxr__dicom_check_structure (const char *name, const guint8 *data, gsize len,
+                                     GError **error);
+
 /* The file's first bytes: "DICM" after a 128-byte preamble, or a bare
  * little-endian data set starting with group 0002 or 0008. */
 gboolean cxr__is_dicom (const guint8 *data, gsize len);

@@ -320,6 +320,47 @@ spacing (DcmItem *ds, CxrDicomMeta *m)
     }
 }
 
+static gboolean fail (GError **error, int code, const char *name, const char *fmt, ...)
+    G_GNUC_PRINTF (4, 5);
+
+/* The data set's text as UTF-8, as its Specific Character Set (0008,0005)
+ * says (DCMTK through iconv), so that two Patient IDs that differ in
+ * their bytes never read as one: a film whose text cannot be converted,
+ * or whose Patient ID is not ASCII when no character set is given, is
+ * refused with the reason rather than read with U+FFFD in its ID. */
+static gboolean
+text_to_utf8 (DcmDataset *ds, const char *name, GError **error)
+{
+  OFString cs;
+  ds->findAndGetOFStringArray (DCM_SpecificCharacterSet, cs);
+  g_autofree char *set = g_strstrip (g_strdup (cs.c_str ()));
+  if (*set == '\0' || g_str_equal (set, "ISO_IR 6"))
+    {
+      const char *id = NULL;
+      if (ds->findAndGetString (DCM_PatientID, id).good () && id)
+        for (const char *p = id; *p; p++)
+          if ((unsigned char) *p >= 0x80)
+            return fail (error, CXR_ERROR_INVALID_INPUT, name,
+                         "Patient ID holds bytes outside ASCII and no Specific Character Set"
+                         " says what they are: not read (two IDs could become one)");
+      return TRUE;
+    }
+  if (g_str_equal (set, "ISO_IR 192"))
+    {
+      const char *id = NULL;
+      if (ds->findAndGetString (DCM_PatientID, id).good () && id && !g_utf8_validate (id, -1, NULL))
+        return fail (error, CXR_ERROR_INVALID_INPUT, name,
+                     "Patient ID is not valid UTF-8 (Specific Character Set ISO_IR 192): not read");
+      return TRUE;
+    }
+  OFCondition c = ds->convertToUTF8 ();
+  if (c.bad ())
+    return fail (error, CXR_ERROR_INVALID_INPUT, name,
+                 "its text cannot be converted from Specific Character Set '%s' (%s): not read",
+                 set, c.text ());
+  return TRUE;
+}
+
 static void
 read_meta (DcmFileFormat &ff, CxrDicomMeta *m)
 {
@@ -450,28 +491,28 @@ cxr__dicom_read_header (const char *path, guint64 max_file_bytes, CxrDicomMeta *
                    path, (long long) st.st_size, (unsigned long long) max_file_bytes);
       return FALSE;
     }
+  /* the file mapped, not read: its structure is walked before DCMTK is
+   * given it (cxr__dicom_check_structure), and values are not touched */
+  g_autoptr (GError) map_error = NULL;
+  g_autoptr (GMappedFile) mapped = g_mapped_file_new (path, FALSE, &map_error);
+  if (mapped == NULL)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s", map_error->message);
+      return FALSE;
+    }
+  const guint8 *whole = (const guint8 *) g_mapped_file_get_contents (mapped);
+  gsize whole_len = g_mapped_file_get_length (mapped);
   /* a deflated data set is read as decode reads it (MemoryStream), whole:
    * through DCMTK's filter no value is put off */
-  g_autofree guint8 *whole = NULL, *plain = NULL;
-  gsize whole_len = 0, plain_len = 0;
-  {
-    guint8 head[8192];
-    FILE *f = g_fopen (path, "rb");
-    gsize n = f ? fread (head, 1, sizeof head, f) : 0;
-    if (f)
-      fclose (f);
-    if (cxr__dicom_deflated (head, n) != 0)
-      {
-        g_autoptr (GError) e = NULL;
-        if (!g_file_get_contents (path, (char **) &whole, &whole_len, &e))
-          {
-            g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s", e->message);
-            return FALSE;
-          }
-        if (!cxr__dicom_inflate (path, whole, whole_len, max_file_bytes, &plain, &plain_len, error))
-          return FALSE;
-      }
-  }
+  g_autofree guint8 *plain = NULL;
+  gsize plain_len = 0;
+  if (whole_len > 0
+      && !cxr__dicom_inflate (path, whole, whole_len, max_file_bytes, &plain, &plain_len, error))
+    return FALSE;
+  if (whole_len > 0
+      && !cxr__dicom_check_structure (path, plain ? plain : whole, plain ? plain_len : whole_len,
+                                      error))
+    return FALSE;
   try
     {
       DcmFileFormat ff;
@@ -500,6 +541,8 @@ cxr__dicom_read_header (const char *path, guint64 max_file_bytes, CxrDicomMeta *
                                        DCM_PixelData);
           if (c.good ())
             {
+              if (!text_to_utf8 (head.getDataset (), path, error))
+                return FALSE;
               read_meta (head, meta);
               meta->has_pixels = TRUE;
             }
@@ -510,6 +553,8 @@ cxr__dicom_read_header (const char *path, guint64 max_file_bytes, CxrDicomMeta *
               return FALSE;
             }
         }
+      else if (!text_to_utf8 (ff.getDataset (), path, error))
+        return FALSE;
       else
         read_meta (ff, meta);
       if (plain)
@@ -707,11 +752,14 @@ decode (const char *name, const guint8 *data, gsize len, const CxrImageLimits *l
   gsize plain_len = 0;
   if (!cxr__dicom_inflate (name, data, len, lim->max_file_bytes, &plain, &plain_len, error))
     return FALSE;
+  gsize file_len = len;
   if (plain)
     {
       data = plain;
       len = plain_len;
     }
+  if (!cxr__dicom_check_structure (name, data, len, error))
+    return FALSE;
   DcmFileFormat ff;
   MemoryStream in (data, len);
   OFCondition c = read_from (ff, in, DCM_MaxReadLength);
@@ -733,6 +781,9 @@ decode (const char *name, const guint8 *data, gsize len, const CxrImageLimits *l
                  c.text ());
 
   CxrDicomMeta m;
+  /* the pixels do not depend on the text: converted where it can be (the
+   * film's identity was settled, strictly, when its header was read) */
+  text_to_utf8 (ff.getDataset (), name, NULL);
   read_meta (ff, &m);
   DcmDataset *ds = ff.getDataset ();
   CxrImageInfo local;
@@ -759,6 +810,18 @@ decode (const char *name, const guint8 *data, gsize len, const CxrImageLimits *l
   else if ((guint32) m.columns > lim->max_width || (guint32) m.rows > lim->max_height)
     ok = fail (error, CXR_ERROR_LIMIT, name, "%dx%d pixels exceeds the limit %ux%u", m.columns,
                m.rows, lim->max_width, lim->max_height);
+  else if ((guint64) m.columns * (guint64) m.rows > CXR_DICOM_MAX_PIXELS)
+    ok = fail (error, CXR_ERROR_LIMIT, name,
+               "%dx%d pixels: over the %u pixels a film may have (a chest detector's are under"
+               " 19 million)",
+               m.columns, m.rows, CXR_DICOM_MAX_PIXELS);
+  else if ((guint64) m.columns * (guint64) m.rows * (m.bits_stored > 8 ? 2u : 1u)
+               * (g_str_equal (local.color_type, "rgb") ? 3u : 1u)
+           > (guint64) CXR_DICOM_MAX_RATIO * file_len + ((guint64) 16 << 20))
+    ok = fail (error, CXR_ERROR_LIMIT, name,
+               "%dx%d pixels of %d bits in a file of %zu bytes: more than %d times its size to"
+               " decode, not decoded",
+               m.columns, m.rows, m.bits_stored, file_len, CXR_DICOM_MAX_RATIO);
   else if (m.frames != 1)
     ok = fail (error, CXR_ERROR_INVALID_INPUT, name,
                "a multi-frame object (%d frames): cxrtrack reads single films", m.frames);

@@ -555,10 +555,10 @@ pair_figures (Page *pg, const CxrReportPair *p, const CxrReportFilm *f, const Cx
     {
       /* the map: the overlay drawn from it on the earlier film */
       int mw, mh;
-      g_autofree float *map = fim ? cxr_diff_decode_map (p->overlay_path, g_bytes_get_data (ov, NULL),
-                                                         g_bytes_get_size (ov), p->map_scale, &mw,
-                                                         &mh, NULL)
-                                  : NULL;
+      g_autofree float *map
+          = fim ? cxr_diff_decode_map (p->overlay_path, g_bytes_get_data (ov, NULL),
+                                       g_bytes_get_size (ov), p->map_scale, &mw, &mh, NULL)
+                : NULL;
       if (map)
         overlay_figure (h, fim, map, mw, mh, p->threshold, p->outline);
       return;

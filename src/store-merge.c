@@ -406,11 +406,11 @@ copy_artifacts (CxrStore *store, const char *src_dir, const char *dst_dir, CxrMe
 {
   if (!cxr_store_exec (store, artifacts_sql, error))
     return FALSE;
-  sqlite3_stmt *st = cxr__store_prepare (
-      store,
-      "SELECT DISTINCT name, name IN (SELECT name FROM temp.merge_refused)"
-      " FROM temp.merge_artifacts ORDER BY name",
-      error);
+  sqlite3_stmt *st
+      = cxr__store_prepare (store,
+                            "SELECT DISTINCT name, name IN (SELECT name FROM temp.merge_refused)"
+                            " FROM temp.merge_artifacts ORDER BY name",
+                            error);
   if (st == NULL)
     return FALSE;
   gboolean ok = TRUE;

@@ -384,7 +384,8 @@ cxr_store_open_with_migrations (const char *path, CxrStoreFlags flags,
   /* (extended codes: a WAL store with no -shm answers
    * SQLITE_READONLY_CANTINIT, whose primary code is SQLITE_READONLY) */
   int first_rc = sqlite3_errcode (store->db) & 0xff;
-  if (store->version < 0 && read_only && (first_rc == SQLITE_CANTOPEN || first_rc == SQLITE_READONLY))
+  if (store->version < 0 && read_only
+      && (first_rc == SQLITE_CANTOPEN || first_rc == SQLITE_READONLY))
     {
       if (!open_immutable (store, error))
         return NULL;

@@ -170,8 +170,7 @@ cxr__artifact_open (const char *dir, const char *rel, goffset *size, GError **er
   for (guint i = 0; i < n; i++)
     {
       gboolean last = i + 1 == n;
-      int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY
-                  | (last ? O_NONBLOCK : O_DIRECTORY);
+      int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | (last ? O_NONBLOCK : O_DIRECTORY);
       fd = openat (at, parts[i], flags);
       e = errno;
       close (at);
@@ -214,8 +213,7 @@ cxr__artifact_open (const char *dir, const char *rel, goffset *size, GError **er
  * Returns: (transfer full): the bytes, or %NULL with @error set.
  */
 guint8 *
-cxr__artifact_read (const char *dir, const char *rel, guint64 max_bytes, gsize *len,
-                    GError **error)
+cxr__artifact_read (const char *dir, const char *rel, guint64 max_bytes, gsize *len, GError **error)
 {
   goffset size = 0;
   int fd = cxr__artifact_open (dir, rel, &size, error);

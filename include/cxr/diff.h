@@ -75,8 +75,8 @@ gboolean cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const Cxr
 void cxr_diff_clear (CxrDiff *diff);
 
 float *cxr_diff_read_map (const char *path, double scale, int *width, int *height, GError **error);
-float *cxr_diff_decode_map (const char *name, const guint8 *data, gsize len, double scale, int *width,
-                            int *height, GError **error);
+float *cxr_diff_decode_map (const char *name, const guint8 *data, gsize len, double scale,
+                            int *width, int *height, GError **error);
 guint8 *cxr_diff_render_overlay (const CxrImage *fixed, const float *map, int width, int height,
                                  double threshold, gboolean outline);
 

@@ -107,7 +107,7 @@ typedef struct {
  * this many or this many bytes of text; later rows are printed as they
  * come, in the same columns (a longer cell pushes its line out of line),
  * so a query of any size runs in bounded memory. */
-#define TABLE_HELD_ROWS 2000
+#define TABLE_HELD_ROWS  2000
 #define TABLE_HELD_BYTES (8u << 20)
 
 static void

@@ -67,7 +67,7 @@ case_outside () {
   truncate -s 200M "$T/big.sqlite.artifacts/pairs/huge.png"
   "$X" sql --db "$T/big.sqlite" --write "UPDATE pair_changes SET overlay_path = 'pairs/huge.png'" > /dev/null
   /usr/bin/time -f %M -o "$T/rss" "$X" report --db "$T/big.sqlite" --patient 10384 --out "$T/rb" > /dev/null 2>&1
-  [ "$(cat "$T/rss")" -lt 150000 ] || fail "report of a 200 MB artifact took $(cat "$T/rss") KB"
+  [ "$(tail -1 "$T/rss")" -lt 150000 ] || fail "report of a 200 MB artifact took $(tail -1 "$T/rss") KB"
 }
 
 # 4. a shard row naming another shard's map: no file replaced
@@ -168,7 +168,7 @@ case_sql_limits () {
   /usr/bin/time -f %M -o "$T/rss" "$X" sql --db "$T/a.sqlite" \
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 400000) SELECT x, printf('%0200d', x) FROM c" > "$T/out"
   [ "$(wc -l < "$T/out")" = 400002 ] || fail "table rows: $(wc -l < "$T/out")"
-  [ "$(cat "$T/rss")" -lt 60000 ] || fail "the table format held its rows: $(cat "$T/rss") KB"
+  [ "$(tail -1 "$T/rss")" -lt 60000 ] || fail "the table format held its rows: $(tail -1 "$T/rss") KB"
   t0=$(date +%s)
   if "$X" sql --db "$T/a.sqlite" --timeout 1 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c" > /dev/null 2> "$T/err"; then
     fail "an endless query ended well"

@@ -54,4 +54,9 @@ a=$(q "$T/t.sqlite" "$sel"); b=$(q "$T/u.sqlite" "$sel")
 grep -q "stored upside down: its pairs are not registered" "$T/r/patient_1543.html" || fail "report does not say so"
 "$X" report --db "$T/t.sqlite" --patient 1543 --out "$T/r" --format json > /dev/null
 grep -q '"upside_down" : true' "$T/r/patient_1543.json" || grep -q '"upside_down": true' "$T/r/patient_1543.json" || fail "json"
+# a store merged from it keeps the mark (the merged films are not
+# analysed again: their pairs are there)
+"$X" merge --db "$T/m.sqlite" "$T/t.sqlite" > /dev/null
+[ "$(q "$T/m.sqlite" "SELECT group_concat(image_index) FROM scans WHERE orientation = 'upside_down'")" = 00001543_005.png ] \
+  || fail "merge dropped the mark: $(q "$T/m.sqlite" "SELECT group_concat(image_index) FROM scans WHERE orientation IS NOT NULL")"
 echo "orientation: ok"
