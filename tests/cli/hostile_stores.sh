@@ -16,6 +16,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 S="$CXR_SOURCE_ROOT/sample/images"
 q() { "$X" sql --db "$1" --format csv "$2" | tr -d '\r' | tail -n +2; }
 # as an ordinary user (nobody), where this runs as root; else as we are
+# memory figures are the plain build's: AddressSanitizer's shadow and
+# quarantine hold hundreds of MB of their own
+asan=0; ldd "$X" 2>/dev/null | grep -q libasan && asan=1
 as_user() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; else "$@"; fi; }
 
 # two one-patient shards, analysed without the classifier
@@ -67,7 +70,7 @@ case_outside () {
   truncate -s 200M "$T/big.sqlite.artifacts/pairs/huge.png"
   "$X" sql --db "$T/big.sqlite" --write "UPDATE pair_changes SET overlay_path = 'pairs/huge.png'" > /dev/null
   /usr/bin/time -f %M -o "$T/rss" "$X" report --db "$T/big.sqlite" --patient 10384 --out "$T/rb" > /dev/null 2>&1
-  [ "$(tail -1 "$T/rss")" -lt 150000 ] || fail "report of a 200 MB artifact took $(tail -1 "$T/rss") KB"
+  [ $asan = 1 ] || [ "$(tail -1 "$T/rss")" -lt 150000 ] || fail "report of a 200 MB artifact took $(tail -1 "$T/rss") KB"
 }
 
 # 4. a shard row naming another shard's map: no file replaced
@@ -168,7 +171,7 @@ case_sql_limits () {
   /usr/bin/time -f %M -o "$T/rss" "$X" sql --db "$T/a.sqlite" \
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 400000) SELECT x, printf('%0200d', x) FROM c" > "$T/out"
   [ "$(wc -l < "$T/out")" = 400002 ] || fail "table rows: $(wc -l < "$T/out")"
-  [ "$(tail -1 "$T/rss")" -lt 60000 ] || fail "the table format held its rows: $(tail -1 "$T/rss") KB"
+  [ $asan = 1 ] || [ "$(tail -1 "$T/rss")" -lt 60000 ] || fail "the table format held its rows: $(tail -1 "$T/rss") KB"
   t0=$(date +%s)
   if "$X" sql --db "$T/a.sqlite" --timeout 1 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c" > /dev/null 2> "$T/err"; then
     fail "an endless query ended well"
