@@ -135,15 +135,10 @@ meta_of (const guint8 *data, gsize len)
   return m;
 }
 
-/**
- * cxr__dicom_deflated:
- * @data: (array length=len): the start of a DICOM file (its first 4 KiB
- *   are enough but for a meta group that is longer)
- *
- * Returns: 1 when its data set is deflated, 0 when not, -1 when its file
- * meta group could not be read through and the deflated syntax's UID
- * is among its first 4 KiB (DCMTK might yet read it as deflated).
- */
+/* 1 when the data set of @data (whose meta group is @m) is deflated, 0
+ * when not, -1 when its file meta group could not be read through and the
+ * deflated syntax's UID is among its first 4 KiB (DCMTK might yet read it
+ * as deflated). */
 static int
 deflated_of (const Meta *m, const guint8 *data, gsize len)
 {
@@ -152,13 +147,6 @@ deflated_of (const Meta *m, const guint8 *data, gsize len)
   if ((!m->read || m->ts_at == 0) && holds (data, MIN (len, 4096), DEFLATED))
     return -1;
   return 0;
-}
-
-int
-cxr__dicom_deflated (const guint8 *data, gsize len)
-{
-  Meta m = meta_of (data, len);
-  return deflated_of (&m, data, len);
 }
 
 /**

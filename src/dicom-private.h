@@ -74,10 +74,6 @@ gboolean cxr__j2k_decode (const char *name, const guint8 *data, gsize len, int w
 /* Whether DCMTK reads a 32-bit length after this VR in explicit VR. */
 gboolean cxr__dicom_vr_extended (guint8 c0, guint8 c1);
 
-/* 1: the file's data set is deflated, 0: not, -1: cannot tell (its meta
- * group cannot be read through and it names the deflated syntax). */
-int cxr__dicom_deflated (const guint8 *data, gsize len);
-
 /* A deflated data set inflated, the file meta group saying Explicit VR
  * Little Endian (dicom-deflate.c); *out NULL when the file is not
  * deflated. */

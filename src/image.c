@@ -326,32 +326,9 @@ cxr_image_read_file (const char *path, const CxrImageLimits *limits, gsize *len,
       return NULL;
     }
   gsize n = (gsize) size;
-  guint8 *buf = g_try_malloc (MAX (n, 1));
+  guint8 *buf = cxr__read_fd (fd, n, path, error);
   if (buf == NULL)
-    {
-      close (fd);
-      g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT, "%s: out of memory", path);
-      return NULL;
-    }
-  gsize got = 0;
-  while (got < n)
-    {
-      ssize_t k = read (fd, buf + got, n - got);
-      if (k < 0 && errno == EINTR)
-        continue;
-      if (k <= 0)
-        break;
-      got += (gsize) k;
-    }
-  close (fd);
-  if (got != n)
-    {
-      g_free (buf);
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO,
-                   "%s: read failed (%" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes)", path, got,
-                   n);
-      return NULL;
-    }
+    return NULL;
   *len = n;
   return buf;
 }

@@ -300,7 +300,7 @@ copy_artifact (const char *src_dir, const char *dst_dir, const char *rel, gboole
   int fd = cxr__artifact_open (src_dir, rel, NULL, &why);
   if (fd < 0)
     {
-      if (g_error_matches (why, CXR_ERROR, CXR_ERROR_IO) && strstr (why->message, "No such file"))
+      if (errno == ENOENT)
         sum->n_artifacts_missing++;
       note (sum, "%s: merged without this file", why->message);
       return TRUE;

@@ -19,6 +19,7 @@ double cxr__median (double *v, gsize n);
 double cxr__mad (const double *v, gsize n);
 char *cxr__safe_name (const char *s);
 int cxr__open_regular (const char *path, goffset *size, GError **error);
+guint8 *cxr__read_fd (int fd, gsize n, const char *name, GError **error);
 gboolean cxr__artifact_name_ok (const char *rel);
 int cxr__artifact_open (const char *dir, const char *rel, goffset *size, GError **error);
 guint8 *cxr__artifact_read (const char *dir, const char *rel, guint64 max_bytes, gsize *len,

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,6 +61,37 @@ cxr__messages_addv (GPtrArray *messages, guint64 *n_messages, guint max, const c
     g_ptr_array_add (messages, g_strdup_vprintf (fmt, ap));
 }
 
+/* @fd, opened with O_NONBLOCK, if it is a regular file: made blocking,
+ * its size in @size. Else closed, and -1 with @error set naming @name and
+ * what it is instead (a folder, a FIFO, a device). */
+static int
+regular_fd (int fd, const char *name, goffset *size, GError **error)
+{
+  struct stat st;
+  const char *what = NULL;
+  if (fstat (fd, &st) != 0)
+    what = g_strerror (errno);
+  else if (S_ISDIR (st.st_mode))
+    what = "is a folder, not a file";
+  else if (S_ISFIFO (st.st_mode))
+    what = "is a FIFO (named pipe), not a regular file";
+  else if (S_ISCHR (st.st_mode) || S_ISBLK (st.st_mode))
+    what = "is a device, not a regular file";
+  else if (!S_ISREG (st.st_mode))
+    what = "is not a regular file";
+  if (what == NULL && fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK) != 0)
+    what = g_strerror (errno);
+  if (what)
+    {
+      close (fd);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: %s", name, what);
+      return -1;
+    }
+  if (size)
+    *size = st.st_size;
+  return fd;
+}
+
 /**
  * cxr__open_regular:
  * @size: (out) (optional): the file's size in bytes
@@ -82,29 +114,48 @@ cxr__open_regular (const char *path, goffset *size, GError **error)
       g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot open: %s", path, g_strerror (e));
       return -1;
     }
-  struct stat st;
-  const char *what = NULL;
-  if (fstat (fd, &st) != 0)
-    what = g_strerror (errno);
-  else if (S_ISDIR (st.st_mode))
-    what = "is a folder, not a file";
-  else if (S_ISFIFO (st.st_mode))
-    what = "is a FIFO (named pipe), not a regular file";
-  else if (S_ISCHR (st.st_mode) || S_ISBLK (st.st_mode))
-    what = "is a device, not a regular file";
-  else if (!S_ISREG (st.st_mode))
-    what = "is not a regular file";
-  if (what == NULL && fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK) != 0)
-    what = g_strerror (errno);
-  if (what)
+  return regular_fd (fd, path, size, error);
+}
+
+/**
+ * cxr__read_fd:
+ * @name: what @fd is, for messages
+ *
+ * Reads @n bytes from @fd, where it stands, and closes it.
+ *
+ * Returns: (transfer full): the bytes, or %NULL with @error set (out of
+ * memory, or fewer bytes than @n).
+ */
+guint8 *
+cxr__read_fd (int fd, gsize n, const char *name, GError **error)
+{
+  guint8 *buf = g_try_malloc (MAX (n, 1));
+  if (buf == NULL)
     {
       close (fd);
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: %s", path, what);
-      return -1;
+      g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT, "%s: out of memory", name);
+      return NULL;
     }
-  if (size)
-    *size = st.st_size;
-  return fd;
+  gsize got = 0;
+  while (got < n)
+    {
+      ssize_t k = read (fd, buf + got, n - got);
+      if (k < 0 && errno == EINTR)
+        continue;
+      if (k <= 0)
+        break;
+      got += (gsize) k;
+    }
+  close (fd);
+  if (got != n)
+    {
+      g_free (buf);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO,
+                   "%s: read failed (%" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes)", name, got,
+                   n);
+      return NULL;
+    }
+  return buf;
 }
 
 /**
@@ -144,8 +195,8 @@ cxr__artifact_name_ok (const char *rel)
  * file opens (cxr__open_regular's rules).
  *
  * Returns: a file descriptor to close(), or -1 with @error set
- * (CXR_ERROR_INVALID_INPUT for a name refused, CXR_ERROR_IO otherwise,
- * with G_IO_ERROR_NOT_FOUND's errno ENOENT kept as CXR_ERROR_IO).
+ * (CXR_ERROR_INVALID_INPUT for a name refused, CXR_ERROR_IO otherwise)
+ * and errno ENOENT where the file is missing.
  */
 int
 cxr__artifact_open (const char *dir, const char *rel, goffset *size, GError **error)
@@ -155,6 +206,7 @@ cxr__artifact_open (const char *dir, const char *rel, goffset *size, GError **er
       g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT,
                    "%s: artifact name '%s' is not a plain relative name: not read", dir,
                    rel ? rel : "");
+      errno = EINVAL;
       return -1;
     }
   int at = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -183,24 +235,13 @@ cxr__artifact_open (const char *dir, const char *rel, goffset *size, GError **er
       g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s/%s: cannot open%s: %s", dir, rel,
                    e == ELOOP || e == ENOTDIR ? " (a symbolic link is not followed)" : "",
                    g_strerror (e));
+      errno = e; /* for the caller: ENOENT, a missing file */
       return -1;
     }
-  struct stat st;
-  const char *what = NULL;
-  if (fstat (fd, &st) != 0)
-    what = g_strerror (errno);
-  else if (!S_ISREG (st.st_mode))
-    what = "is not a regular file";
-  else if (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK) != 0)
-    what = g_strerror (errno);
-  if (what)
-    {
-      close (fd);
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s/%s: %s", dir, rel, what);
-      return -1;
-    }
-  if (size)
-    *size = st.st_size;
+  g_autofree char *name = g_build_filename (dir, rel, NULL);
+  fd = regular_fd (fd, name, size, error);
+  if (fd < 0)
+    errno = EINVAL; /* there, but not a regular file */
   return fd;
 }
 
@@ -228,25 +269,11 @@ cxr__artifact_read (const char *dir, const char *rel, guint64 max_bytes, gsize *
                    dir, rel, (long long) size, max_bytes);
       return NULL;
     }
-  gsize n = (gsize) size, got = 0;
-  guint8 *buf = g_malloc (MAX (n, 1));
-  while (got < n)
-    {
-      ssize_t k = read (fd, buf + got, n - got);
-      if (k < 0 && errno == EINTR)
-        continue;
-      if (k <= 0)
-        break;
-      got += (gsize) k;
-    }
-  close (fd);
-  if (got != n)
-    {
-      g_free (buf);
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s/%s: read failed", dir, rel);
-      return NULL;
-    }
-  *len = n;
+  g_autofree char *name = g_build_filename (dir, rel, NULL);
+  guint8 *buf = cxr__read_fd (fd, (gsize) size, name, error);
+  if (buf == NULL)
+    return NULL;
+  *len = (gsize) size;
   return buf;
 }
 
