@@ -24,6 +24,7 @@ struct _CxrStore {
   char *note;      /* how the store was opened, if the user should know */
   char denied[64]; /* read-only: what the authorizer refused last */
   gint64 deadline; /* cxr_store_set_timeout: monotonic µs, or 0 */
+  char *reserve;   /* a run's room on disk (PATH.reserve), or NULL */
   double timeout_s;
 };
 

@@ -446,6 +446,8 @@ cxr_store_open (const char *path, CxrStoreFlags flags, GError **error)
                                          error);
 }
 
+static void release_reserve (CxrStore *store);
+
 void
 cxr_store_free (CxrStore *store)
 {
@@ -455,6 +457,7 @@ cxr_store_free (CxrStore *store)
     sqlite3_close_v2 (store->db);
   if (store->lock_fd >= 0)
     close (store->lock_fd); /* releases the lock */
+  release_reserve (store);
   g_free (store->path);
   g_free (store->note);
   g_free (store);
@@ -632,6 +635,51 @@ cxr_store_rollback (CxrStore *store)
     exec (store, "ROLLBACK", NULL);
 }
 
+/* --- a run's room on disk -------------------------------------------------- */
+
+/* What a run keeps aside for its own record (PATH.reserve): a run that
+ * fails because the disk is full still needs a few pages of WAL to say
+ * so, and would otherwise stay 'running'. */
+#define RUN_RESERVE_BYTES (64 << 10)
+
+static void
+take_reserve (CxrStore *store)
+{
+  g_autofree char *path = g_strconcat (store->path, ".reserve", NULL);
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return; /* best effort: the run goes on without */
+  gboolean ok = posix_fallocate (fd, 0, RUN_RESERVE_BYTES) == 0;
+  close (fd);
+  if (ok)
+    store->reserve = g_steal_pointer (&path);
+  else
+    g_unlink (path);
+}
+
+static void
+release_reserve (CxrStore *store)
+{
+  if (store->reserve)
+    g_unlink (store->reserve);
+  g_clear_pointer (&store->reserve, g_free);
+}
+
+/* After a run's record could not be written: with the disk full, the
+ * reserve is given back (and a transaction the failure left open rolled
+ * back, so the record is not rolled back with it); TRUE when it is worth
+ * writing again. */
+static gboolean
+room_for_retry (CxrStore *store)
+{
+  if ((sqlite3_errcode (store->db) & 0xff) != SQLITE_FULL || store->reserve == NULL)
+    return FALSE;
+  if (!sqlite3_get_autocommit (store->db))
+    exec (store, "ROLLBACK", NULL);
+  release_reserve (store);
+  return TRUE;
+}
+
 /**
  * cxr_store_run_begin:
  * Records the start of a run in the runs table (committed at once, so a
@@ -658,11 +706,12 @@ cxr_store_run_begin (CxrStore *store, const char *command, const char *argv, GEr
       cxr__store_fail (store, error, "recording the run");
       return -1;
     }
+  take_reserve (store);
   return sqlite3_last_insert_rowid (store->db);
 }
 
-gboolean
-cxr_store_run_end (CxrStore *store, gint64 run_id, gboolean ok, GError **error)
+static gboolean
+run_end_once (CxrStore *store, gint64 run_id, gboolean ok, GError **error)
 {
   sqlite3_stmt *st = cxr__store_prepare (
       store,
@@ -680,13 +729,23 @@ cxr_store_run_end (CxrStore *store, gint64 run_id, gboolean ok, GError **error)
   return TRUE;
 }
 
+gboolean
+cxr_store_run_end (CxrStore *store, gint64 run_id, gboolean ok, GError **error)
+{
+  gboolean done = run_end_once (store, run_id, ok, NULL)
+                  || (room_for_retry (store) && run_end_once (store, run_id, ok, NULL))
+                  || run_end_once (store, run_id, ok, error);
+  release_reserve (store);
+  return done;
+}
+
 /**
  * cxr__store_run_counts:
  * Records a run's counts, and @messages (one per line) unless %NULL.
  */
-gboolean
-cxr__store_run_counts (CxrStore *store, gint64 run_id, const CxrRunCounts *c, const char *messages,
-                       GError **error)
+static gboolean
+run_counts_once (CxrStore *store, gint64 run_id, const CxrRunCounts *c, const char *messages,
+                 GError **error)
 {
   sqlite3_stmt *st = cxr__store_prepare (
       store,
@@ -704,6 +763,15 @@ cxr__store_run_counts (CxrStore *store, gint64 run_id, const CxrRunCounts *c, co
   gboolean ok = cxr__store_step_done (store, st, "recording run counts", error);
   sqlite3_finalize (st);
   return ok;
+}
+
+gboolean
+cxr__store_run_counts (CxrStore *store, gint64 run_id, const CxrRunCounts *c, const char *messages,
+                       GError **error)
+{
+  return run_counts_once (store, run_id, c, messages, NULL)
+         || (room_for_retry (store) && run_counts_once (store, run_id, c, messages, NULL))
+         || run_counts_once (store, run_id, c, messages, error);
 }
 
 /**

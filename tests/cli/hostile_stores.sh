@@ -180,12 +180,35 @@ case_sql_limits () {
   grep -q "stopped after 1 s (the time limit)" "$T/err" || fail "$(cat "$T/err")"
 }
 
+# 10. a run that fails because the disk is full is not left 'running'
+# (the store on a small tmpfs of its own, in a private mount namespace:
+# analyze fills it with maps; it kept no room to record its own end)
+case_disk_full () {
+  if [ "$(id -u)" != 0 ] || ! unshare -m true 2> /dev/null; then
+    echo "   (skipped: a tmpfs of one's own needs root and unshare -m)"
+    return 0
+  fi
+  for size in 700k 900k; do
+    mkdir "$T/full$size"
+    unshare -m sh -c '
+      mount -t tmpfs -o size=$1 tmpfs "$2" || exit 3
+      "$3" ingest --db "$2/s.sqlite" --manifest "$4" > "$2.ingest" 2>&1
+      "$3" analyze --db "$2/s.sqlite" --no-model > "$2.analyze" 2>&1; echo $? > "$2.rc"
+      "$3" sql --db "$2/s.sqlite" --format csv "SELECT command, status FROM runs" > "$2.runs" 2>&1' \
+      sh "$size" "$T/full$size" "$X" "$CXR_SOURCE_ROOT/sample/manifest.csv" || fail "tmpfs of $size"
+    [ "$(cat "$T/full$size.rc")" != 0 ] || fail "$size: analyze did not run out of room: $(cat "$T/full$size.analyze")"
+    ! grep -q running "$T/full$size.runs" || fail "$size: a run left running: $(cat "$T/full$size.runs")"
+    grep -q "analyze,failed" "$T/full$size.runs" || fail "$size: the failed run: $(cat "$T/full$size.runs")"
+  done
+}
+
 run_case "a store's rows never make a report read outside its artifacts" case_outside
 run_case "a merge never replaces another row's file" case_overwrite
 run_case "a merge source is read-only" case_readonly_source
 run_case "names with '..' inside keep their maps" case_dots
 run_case "sql reads read-only stores and the reading PRAGMAs" case_sql_readonly
 run_case "sql: no pointers, bounded memory, a time limit" case_sql_limits
+run_case "a run failed by a full disk is not left running" case_disk_full
 
 if [ -n "$failed" ]; then
   echo "hostile_stores: failed:$failed" >&2
