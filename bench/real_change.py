@@ -203,7 +203,7 @@ def main():
     for r in csv.DictReader(open(cpath)):
         chex[r["Image Index"]] = np.array([float(v) for k, v in r.items() if k.startswith("prob_")])
     findings = None
-    model = con.execute("SELECT model_id, classes FROM models WHERE architecture <> 'cxr-lungnet'"
+    model = con.execute("SELECT model_id, classes FROM models WHERE architecture NOT IN ('cxr-lungnet', 'cxr-brixia-ridge')"
                         " ORDER BY model_id DESC LIMIT 1").fetchone()
     probs = {}
     if model:

@@ -79,6 +79,7 @@ cxr_analyze_summary_clear (CxrAnalyzeSummary *s)
 typedef struct {
   CxrFilmRow row;
   CxrPrediction *pred;
+  CxrSeverity *severity; /* with a zone-score head */
   double ms;
   char *error;
 } Scored;
@@ -121,6 +122,7 @@ scored_clear (gpointer p)
   Scored *f = p;
   cxr__film_row_clear (&f->row);
   cxr_prediction_free (f->pred);
+  cxr_severity_free (f->severity);
   g_free (f->error);
 }
 
@@ -297,6 +299,12 @@ score_film (PatientJob *j, CxrFilmCache *films, Scored *f)
     }
   gint64 t0 = g_get_monotonic_time ();
   f->pred = cxr_model_predict (j->opt->model, im);
+  /* the film's lung fields were found at this visit, before it: cached */
+  if (j->opt->severity)
+    f->severity = cxr_severity_measure (
+        j->opt->severity, im,
+        cxr__film_cache_lungs (films, f->row.scan_id, f->row.path, f->row.sha256, NULL), f->pred,
+        NULL);
   f->ms = (g_get_monotonic_time () - t0) / 1000.0;
 }
 
@@ -466,7 +474,8 @@ write_films (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError *
           note (s, "patient %s: %s", j->patient_id, f->error);
           continue;
         }
-      if (!cxr__analysis_write_prediction (w, f->row.scan_id, f->pred, error))
+      if (!cxr__analysis_write_prediction (w, f->row.scan_id, f->pred, error)
+          || (f->severity && !cxr__analysis_write_severity (w, f->row.scan_id, f->severity, error)))
         return FALSE;
       s->n_inferred++;
       s->infer_ms += f->ms;
@@ -553,13 +562,12 @@ write_job (CxrStore *store, PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSumma
 
 /* Everything a worker needs for one patient, read on the calling thread. */
 static PatientJob *
-load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt, gint64 model_id,
-          gint64 lung_model_id, GError **error)
+load_job (CxrStore *store, const char *patient_id, const CxrAnalyzeOptions *opt,
+          const CxrModelIds *ids, GError **error)
 {
   CxrPatientWork work;
   cxr__patient_work_init (&work);
-  if (!cxr__store_load_work (store, patient_id, model_id, lung_model_id, !opt->no_diff, &work,
-                             error))
+  if (!cxr__store_load_work (store, patient_id, ids, !opt->no_diff, &work, error))
     {
       cxr__patient_work_clear (&work);
       return NULL;
@@ -671,6 +679,21 @@ lung_model_row (CxrStore *store, const CxrLungModel *m, GError **error)
   return cxr__store_model_row (store, &r, error);
 }
 
+static gint64
+severity_model_row (CxrStore *store, const CxrSeverityModel *m, GError **error)
+{
+  g_autofree char *meta
+      = g_strdup_printf ("{\"classifier_sha256\": \"%s\"}", cxr_severity_model_classifier (m));
+  CxrModelRow r = { cxr_severity_model_name (m),
+                    "cxr-brixia-ridge",
+                    cxr_severity_model_sha256 (m),
+                    "A|B|C|D|E|F",
+                    meta,
+                    0,
+                    0 };
+  return cxr__store_model_row (store, &r, error);
+}
+
 /**
  * cxr_pipeline_calibrate:
  * `cxrtrack calibrate`: the test-retest limits of @opt->model, derived
@@ -730,7 +753,7 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
   GThreadPool *pool = NULL;
   GAsyncQueue *done = g_async_queue_new ();
   CxrAnalysisWriter *w = NULL;
-  gint64 model_id = 0, lung_model_id = 0;
+  gint64 model_id = 0, lung_model_id = 0, severity_id = 0;
   guint next = 0, in_flight = 0;
   char *artifacts = NULL, *artifacts_rel = NULL, *lung_dir = NULL;
 
@@ -748,7 +771,12 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
     goto out;
   if (opt->lung_model && (lung_model_id = lung_model_row (store, opt->lung_model, &err)) < 0)
     goto out;
-  patients = cxr__store_patients_with_work (store, model_id, lung_model_id, !opt->no_diff, &err);
+  if (opt->severity && opt->model
+      && (!cxr_severity_model_check (opt->severity, opt->model, &err)
+          || (severity_id = severity_model_row (store, opt->severity, &err)) < 0))
+    goto out;
+  CxrModelIds ids = { model_id, lung_model_id, severity_id };
+  patients = cxr__store_patients_with_work (store, &ids, !opt->no_diff, &err);
   if (patients == NULL)
     goto out;
   for (guint i = patients->len; opt->shard.n > 0 && i-- > 0;)
@@ -756,8 +784,7 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
       g_ptr_array_remove_index (patients, i);
   local.progression.shard = opt->shard;
   s->n_patients = patients->len;
-  w = cxr__analysis_writer_new (store, opt->model, model_id, lung_model_id, !opt->no_diff,
-                                s->run_id, &err);
+  w = cxr__analysis_writer_new (store, opt->model, &ids, !opt->no_diff, s->run_id, &err);
   if (w == NULL)
     goto out;
   if (!opt->no_diff && !artifacts_dir (store, "pairs", &artifacts, &artifacts_rel, &err))
@@ -771,8 +798,7 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
     {
       if (next < patients->len && in_flight < 2 * (guint) jobs)
         {
-          PatientJob *j
-              = load_job (store, patients->pdata[next++], opt, model_id, lung_model_id, &err);
+          PatientJob *j = load_job (store, patients->pdata[next++], opt, &ids, &err);
           if (j == NULL)
             goto out;
           j->artifacts = g_strdup (artifacts);

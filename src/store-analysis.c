@@ -108,6 +108,13 @@ cxr__store_model_row (CxrStore *store, const CxrModelRow *r, GError **error)
   " WHERE c.fixed_scan_id = r.fixed_scan_id AND c.moving_scan_id = r.moving_scan_id"               \
   " AND c.kind = r.kind AND c.trend_score IS NOT NULL)"
 
+/* SQL condition on a frontal film f: the classifier ?2 has not scored
+ * it, or the zone-score head ?5 (when > 0) has not. */
+#define FILM_PENDING                                                                               \
+  "(NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2)"       \
+  " OR (?5 > 0 AND NOT EXISTS (SELECT 1 FROM film_severity v"                                      \
+  " WHERE v.scan_id = f.scan_id AND v.model_id = ?5)))"
+
 /**
  * cxr__store_patients_with_work:
  * @model_id: films without this model's results are work; 0: no model
@@ -116,14 +123,13 @@ cxr__store_model_row (CxrStore *store, const CxrModelRow *r, GError **error)
  * Returns: (transfer full) (element-type utf8): patient ids, in order.
  */
 GPtrArray *
-cxr__store_patients_with_work (CxrStore *store, gint64 model_id, gint64 lung_model_id,
-                               gboolean maps, GError **error)
+cxr__store_patients_with_work (CxrStore *store, const CxrModelIds *ids, gboolean maps,
+                               GError **error)
 {
   sqlite3_stmt *st = cxr__store_prepare (
       store,
       "SELECT patient_id FROM pending_registrations UNION"
-      " SELECT patient_id FROM frontal_scans f WHERE ?1 AND NOT EXISTS"
-      "  (SELECT 1 FROM embeddings e WHERE e.scan_id = f.scan_id AND e.model_id = ?2) UNION"
+      " SELECT patient_id FROM frontal_scans f WHERE ?1 AND " FILM_PENDING " UNION"
       " SELECT patient_id FROM frontal_scans f WHERE ?4 > 0 AND NOT EXISTS"
       "  (SELECT 1 FROM lung_fields l WHERE l.scan_id = f.scan_id AND l.model_id = ?4) UNION"
       " SELECT m.patient_id FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
@@ -131,10 +137,11 @@ cxr__store_patients_with_work (CxrStore *store, gint64 model_id, gint64 lung_mod
       error);
   if (st == NULL)
     return NULL;
-  sqlite3_bind_int (st, 1, model_id > 0);
-  sqlite3_bind_int64 (st, 2, model_id);
+  sqlite3_bind_int (st, 1, ids->classifier > 0);
+  sqlite3_bind_int64 (st, 2, ids->classifier);
   sqlite3_bind_int (st, 3, maps);
-  sqlite3_bind_int64 (st, 4, lung_model_id);
+  sqlite3_bind_int64 (st, 4, ids->lungs);
+  sqlite3_bind_int64 (st, 5, ids->severity);
   GPtrArray *patients = g_ptr_array_new_with_free_func (g_free);
   int rc;
   while ((rc = sqlite3_step (st)) == SQLITE_ROW)
@@ -271,23 +278,23 @@ film_names_apply (const FilmNames *fn, CxrPairRow *p)
       = *(double *) g_hash_table_lookup (fn->spacing, GINT_TO_POINTER (p->fixed_id));
 }
 
-/* Frontal films without results of the model @model_id in @table
- * (embeddings or lung_fields). */
+/* The patient's frontal films where @pending holds: ?2 is @model_id, ?5
+ * @severity_id. */
 static gboolean
-load_films (CxrStore *store, const char *patient_id, const char *table, gint64 model_id,
-            GArray *films, GError **error)
+load_films (CxrStore *store, const char *patient_id, const char *pending, gint64 model_id,
+            gint64 severity_id, GArray *films, GError **error)
 {
   g_autofree char *sql = g_strdup_printf (
       "SELECT f.scan_id, f.path, f.sha256, f.image_index, f.pixel_spacing_mm, a.pixel_aspect,"
       " f.visit FROM frontal_scans f JOIN scan_pixel_aspect a USING (scan_id)"
-      " WHERE f.patient_id = ?1 AND NOT EXISTS"
-      " (SELECT 1 FROM %s e WHERE e.scan_id = f.scan_id AND e.model_id = ?2) ORDER BY f.visit",
-      table);
+      " WHERE f.patient_id = ?1 AND %s ORDER BY f.visit",
+      pending);
   sqlite3_stmt *fs = cxr__store_prepare (store, sql, error);
   if (fs == NULL)
     return FALSE;
   sqlite3_bind_text (fs, 1, patient_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (fs, 2, model_id);
+  sqlite3_bind_int64 (fs, 5, severity_id);
   while (sqlite3_step (fs) == SQLITE_ROW)
     {
       CxrFilmRow f = { sqlite3_column_int64 (fs, 0),     g_strdup (cxr__col_text (fs, 1)),
@@ -397,13 +404,18 @@ load_stored (CxrStore *store, const char *patient_id, const char *where, GArray 
  * cxr__patient_work_init(); on failure it holds what was read.
  */
 gboolean
-cxr__store_load_work (CxrStore *store, const char *patient_id, gint64 model_id,
-                      gint64 lung_model_id, gboolean maps, CxrPatientWork *out, GError **error)
+cxr__store_load_work (CxrStore *store, const char *patient_id, const CxrModelIds *ids,
+                      gboolean maps, CxrPatientWork *out, GError **error)
 {
-  if (model_id > 0 && !load_films (store, patient_id, "embeddings", model_id, out->films, error))
+  if (ids->classifier > 0
+      && !load_films (store, patient_id, FILM_PENDING, ids->classifier, ids->severity, out->films,
+                      error))
     return FALSE;
-  if (lung_model_id > 0
-      && !load_films (store, patient_id, "lung_fields", lung_model_id, out->lung_films, error))
+  if (ids->lungs > 0
+      && !load_films (store, patient_id,
+                      "NOT EXISTS (SELECT 1 FROM lung_fields e WHERE e.scan_id = f.scan_id"
+                      " AND e.model_id = ?2)",
+                      ids->lungs, 0, out->lung_films, error))
     return FALSE;
   if (!load_pending (store, patient_id, out->pending, error)
       || !load_stored (store, patient_id, "r.dx_px IS NOT NULL", out->stored, error))
@@ -451,6 +463,12 @@ static const char insert_lungs[]
       " right_area_mm2, left_area_mm2, lung_fraction, bbox_x0, bbox_y0, bbox_x1, bbox_y1,"
       " quality, status, reason, mask_path, elapsed_ms, run_id, airless_side)"
       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char insert_severity[]
+    = "INSERT OR REPLACE INTO film_severity (scan_id, model_id, global, status, reason,"
+      " zone_method, run_id) VALUES (?,?,?,?,?,?,?)";
+static const char insert_zone_score[]
+    = "INSERT OR REPLACE INTO zone_scores (scan_id, model_id, zone, score, row0, row1, area_px)"
+      " VALUES (?,?,?,?,?,?,?)";
 static const char insert_zone[]
     = "INSERT OR REPLACE INTO pair_change_regions (fixed_scan_id, moving_scan_id, kind, region,"
       " area_px, change_score, mean_d) VALUES (?,?,?,?,?,?,?)";
@@ -461,8 +479,8 @@ static const char insert_finding_change[]
 struct _CxrAnalysisWriter {
   CxrStore *store;
   const CxrModel *model;
-  gint64 model_id, lung_model_id, run_id;
-  sqlite3_stmt *reg, *emb, *pred, *heat, *chg, *fchg, *zone, *lungs, *orient;
+  gint64 model_id, lung_model_id, severity_id, run_id;
+  sqlite3_stmt *reg, *emb, *pred, *heat, *chg, *fchg, *zone, *lungs, *orient, *sev, *zsc;
 };
 
 void
@@ -470,8 +488,8 @@ cxr__analysis_writer_free (CxrAnalysisWriter *w)
 {
   if (w == NULL)
     return;
-  sqlite3_stmt *all[]
-      = { w->reg, w->emb, w->pred, w->heat, w->chg, w->fchg, w->zone, w->lungs, w->orient };
+  sqlite3_stmt *all[] = { w->reg,  w->emb,   w->pred,   w->heat, w->chg, w->fchg,
+                          w->zone, w->lungs, w->orient, w->sev,  w->zsc };
   for (guint k = 0; k < G_N_ELEMENTS (all); k++)
     sqlite3_finalize (all[k]);
   g_free (w);
@@ -485,14 +503,15 @@ cxr__analysis_writer_free (CxrAnalysisWriter *w)
  * Returns: (transfer full): the writer, or %NULL with @error set.
  */
 CxrAnalysisWriter *
-cxr__analysis_writer_new (CxrStore *store, const CxrModel *model, gint64 model_id,
-                          gint64 lung_model_id, gboolean maps, gint64 run_id, GError **error)
+cxr__analysis_writer_new (CxrStore *store, const CxrModel *model, const CxrModelIds *ids,
+                          gboolean maps, gint64 run_id, GError **error)
 {
   g_autoptr (CxrAnalysisWriter) w = g_new0 (CxrAnalysisWriter, 1);
   w->store = store;
   w->model = model;
-  w->model_id = model_id;
-  w->lung_model_id = lung_model_id;
+  w->model_id = ids->classifier;
+  w->lung_model_id = ids->lungs;
+  w->severity_id = ids->severity;
   w->run_id = run_id;
   if (!cxr__store_prepare_all (store, error, &w->reg, insert_registration, &w->orient,
                                "UPDATE scans SET orientation = ? WHERE scan_id = ?", NULL))
@@ -505,7 +524,11 @@ cxr__analysis_writer_new (CxrStore *store, const CxrModel *model, gint64 model_i
       && !cxr__store_prepare_all (store, error, &w->chg, insert_change, &w->fchg,
                                   insert_finding_change, &w->zone, insert_zone, NULL))
     return NULL;
-  if (lung_model_id > 0 && !cxr__store_prepare_all (store, error, &w->lungs, insert_lungs, NULL))
+  if (ids->lungs > 0 && !cxr__store_prepare_all (store, error, &w->lungs, insert_lungs, NULL))
+    return NULL;
+  if (ids->severity > 0
+      && !cxr__store_prepare_all (store, error, &w->sev, insert_severity, &w->zsc,
+                                  insert_zone_score, NULL))
     return NULL;
   return g_steal_pointer (&w);
 }
@@ -623,6 +646,39 @@ cxr__analysis_write_prediction (CxrAnalysisWriter *w, gint64 scan_id, const CxrP
       sqlite3_bind_int (w->heat, 5, p->map_h);
       sqlite3_bind_blob (w->heat, 6, p->cam + c * hw, (int) (hw * 4), SQLITE_STATIC);
       if (!cxr__store_step_done (w->store, w->heat, "storing a prediction", error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * cxr__analysis_write_severity:
+ * A film's zone scores and global, by the writer's zone-score head.
+ */
+gboolean
+cxr__analysis_write_severity (CxrAnalysisWriter *w, gint64 scan_id, const CxrSeverity *s,
+                              GError **error)
+{
+  g_return_val_if_fail (w->sev != NULL, FALSE);
+  sqlite3_bind_int64 (w->sev, 1, scan_id);
+  sqlite3_bind_int64 (w->sev, 2, w->severity_id);
+  sqlite3_bind_double (w->sev, 3, s->global);
+  sqlite3_bind_text (w->sev, 4, cxr_severity_status_name (s->status), -1, SQLITE_STATIC);
+  cxr__bind_text_or_null (w->sev, 5, s->reason);
+  sqlite3_bind_text (w->sev, 6, s->method, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (w->sev, 7, w->run_id);
+  if (!cxr__store_step_done (w->store, w->sev, "storing a severity", error))
+    return FALSE;
+  for (int z = 0; z < CXR_SEVERITY_ZONES; z++)
+    {
+      sqlite3_bind_int64 (w->zsc, 1, scan_id);
+      sqlite3_bind_int64 (w->zsc, 2, w->severity_id);
+      sqlite3_bind_text (w->zsc, 3, cxr_severity_zone_name (z), -1, SQLITE_STATIC);
+      sqlite3_bind_double (w->zsc, 4, s->score[z]);
+      sqlite3_bind_int (w->zsc, 5, s->y0[z]);
+      sqlite3_bind_int (w->zsc, 6, s->y1[z]);
+      sqlite3_bind_double (w->zsc, 7, s->area_px[z]);
+      if (!cxr__store_step_done (w->store, w->zsc, "storing a zone score", error))
         return FALSE;
     }
   return TRUE;

@@ -44,7 +44,7 @@
 static const char *const copied_tables[] = {
   "scan_findings", "dicom_scans",   "embeddings",   "predictions",          "heatmaps",
   "lung_fields",   "registrations", "pair_changes", "pair_finding_changes", "pair_change_regions",
-  "pair_signals",
+  "pair_signals",  "film_severity", "zone_scores",
 };
 
 void

@@ -16,6 +16,7 @@
 #include "cxr/lungs.h"
 #include "cxr/model.h"
 #include "cxr/register.h"
+#include "cxr/severity.h"
 #include "cxr/signal.h"
 #include "cxr/store.h"
 #include "cxr/trend.h"
@@ -145,17 +146,21 @@ typedef struct {
 } CxrModelRow;
 
 gint64 cxr__store_model_row (CxrStore *store, const CxrModelRow *row, GError **error);
-GPtrArray *cxr__store_patients_with_work (CxrStore *store, gint64 model_id, gint64 lung_model_id,
-                                          gboolean maps, GError **error);
-gboolean cxr__store_load_work (CxrStore *store, const char *patient_id, gint64 model_id,
-                               gint64 lung_model_id, gboolean maps, CxrPatientWork *out,
-                               GError **error);
+/* The models of an analysis, by model_id (0: not used). */
+typedef struct {
+  gint64 classifier, lungs, severity;
+} CxrModelIds;
+
+GPtrArray *cxr__store_patients_with_work (CxrStore *store, const CxrModelIds *ids, gboolean maps,
+                                          GError **error);
+gboolean cxr__store_load_work (CxrStore *store, const char *patient_id, const CxrModelIds *ids,
+                               gboolean maps, CxrPatientWork *out, GError **error);
 
 typedef struct _CxrAnalysisWriter CxrAnalysisWriter;
 
 CxrAnalysisWriter *cxr__analysis_writer_new (CxrStore *store, const CxrModel *model,
-                                             gint64 model_id, gint64 lung_model_id, gboolean maps,
-                                             gint64 run_id, GError **error);
+                                             const CxrModelIds *ids, gboolean maps, gint64 run_id,
+                                             GError **error);
 void cxr__analysis_writer_free (CxrAnalysisWriter *w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrAnalysisWriter, cxr__analysis_writer_free)
 
@@ -167,6 +172,8 @@ gboolean cxr__analysis_write_registration (CxrAnalysisWriter *w, const CxrPairRo
                                            const char *method, GError **error);
 gboolean cxr__analysis_write_prediction (CxrAnalysisWriter *w, gint64 scan_id,
                                          const CxrPrediction *p, GError **error);
+gboolean cxr__analysis_write_severity (CxrAnalysisWriter *w, gint64 scan_id, const CxrSeverity *s,
+                                       GError **error);
 gboolean cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving_id,
                                      const char *kind, const CxrDiff *d, const char *overlay_path,
                                      const char *map_path, const char *method, GError **error);

@@ -46,6 +46,12 @@ q "SELECT ${S}scan_id) AS s, ${M}model_id) AS m, hex(vector) FROM embeddings t O
 echo "# lung_fields"
 q "SELECT ${S}scan_id) AS s, ${M}model_id) AS m, right_area_px, left_area_px, quality, status,
           reason, mask_path, airless_side FROM lung_fields t ORDER BY s, m"
+echo "# film_severity"
+q "SELECT ${S}scan_id) AS s, ${M}model_id) AS m, global, status, reason, zone_method
+     FROM film_severity t ORDER BY s, m"
+echo "# zone_scores"
+q "SELECT ${S}scan_id) AS s, ${M}model_id) AS m, zone, score, row0, row1, area_px
+     FROM zone_scores t ORDER BY s, m, zone"
 echo "# retest_limits"
 q "SELECT ${M}model_id) AS m, signal, limit_value, n_copies, visit_limit, visit_pairs
      FROM retest_limits t ORDER BY m, signal"

@@ -16,6 +16,7 @@
 #include "register.h"
 #include "report.h"
 #include "safetensors.h"
+#include "severity.h"
 #include "shard.h"
 #include "signal.h"
 #include "trend.h"

@@ -14,6 +14,7 @@
 #include "model.h"
 #include "progression.h"
 #include "register.h"
+#include "severity.h"
 #include "store.h"
 
 G_BEGIN_DECLS
@@ -30,13 +31,14 @@ typedef struct {
   CxrImageLimits limits;
   double max_transitivity_px; /* chain checks (register-chain.c), px of a 1024-px film; default 2 */
   const CxrModel *model;      /* embed and score films; NULL: registration only */
-  const CxrLungModel *lung_model; /* find every frontal film's lung fields, and use them in
+  const CxrSeverityModel *severity; /* score every frontal film's Brixia zones (with model) */
+  const CxrLungModel *lung_model;   /* find every frontal film's lung fields, and use them in
                                    * registration and maps; NULL: the thorax window */
-  gboolean no_diff;               /* skip difference maps */
-  gboolean map_deform;            /* the maps through the deformable field too; default: the
+  gboolean no_diff;                 /* skip difference maps */
+  gboolean map_deform;              /* the maps through the deformable field too; default: the
                                    * global transform (on synthetic growing nodules the field
                                    * halves what the trend finds; real pairs score alike) */
-  CxrDiffOptions diff;            /* overlay_png and map_npy are set per pair */
+  CxrDiffOptions diff;              /* overlay_png and map_npy are set per pair */
   CxrProgressionOptions progression;
   CxrShard shard;                /* only this shard's patients (n = 0: all) */
   gboolean no_flags;             /* stop before the test-retest limits and flags (a shard

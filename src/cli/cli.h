@@ -28,6 +28,7 @@ int cmd_report (int argc, char **argv);
 int cmd_lungs (int argc, char **argv);
 int cmd_merge (int argc, char **argv);
 int cmd_calibrate (int argc, char **argv);
+int cmd_severity (int argc, char **argv);
 
 char *cli_join_argv (int argc, char **argv);
 int cli_usage_error (GOptionContext *ctx, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
@@ -54,6 +55,7 @@ gboolean cli_load_models (GOptionContext *ctx, const char *command, const char *
                           CxrModel **model, CxrLungModel **lungs, int *rc);
 void cli_print_analyze (const CxrAnalyzeSummary *s, const CxrAnalyzeOptions *opt);
 char *cli_default_lung_model (void);
+char *cli_default_severity_model (void);
 
 typedef struct {
   gboolean enabled; /* stderr is a terminal */

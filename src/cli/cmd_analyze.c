@@ -113,10 +113,10 @@ int
 cmd_analyze (int argc, char **argv)
 {
   g_autofree char *db = NULL, *model_path = NULL, *config = NULL, *lung_path = NULL;
-  g_autofree char *shard = NULL, *limits_from = NULL;
+  g_autofree char *shard = NULL, *limits_from = NULL, *severity_path = NULL;
   int jobs = 0;
   gboolean no_diff = FALSE, no_model = FALSE, no_lungs = FALSE, no_deform = FALSE,
-           map_deform = FALSE, no_flags = FALSE, no_orient = FALSE;
+           map_deform = FALSE, no_flags = FALSE, no_orient = FALSE, no_severity = FALSE;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
     { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Patients in parallel (default: one per core)",
@@ -133,6 +133,11 @@ cmd_analyze (int argc, char **argv)
       "Lung segmenter (default: $CXRTRACK_LUNG_MODEL, else cxr-lungs)", "FILE" },
     { "no-lungs", 0, 0, G_OPTION_ARG_NONE, &no_lungs,
       "No lung fields: registration and maps over the thorax window", NULL },
+    { "severity-model", 0, 0, G_OPTION_ARG_FILENAME, &severity_path,
+      "Zone-score head for the Brixia score of every frontal film (default:"
+      " $CXRTRACK_SEVERITY_MODEL, else cxr-severity; it reads the default classifier's features)",
+      "FILE" },
+    { "no-severity", 0, 0, G_OPTION_ARG_NONE, &no_severity, "No Brixia zone scores", NULL },
     { "no-deform", 0, 0, G_OPTION_ARG_NONE, &no_deform,
       "Registration by the global (similarity) stage only", NULL },
     { "map-deform", 0, 0, G_OPTION_ARG_NONE, &map_deform,
@@ -175,8 +180,30 @@ cmd_analyze (int argc, char **argv)
     return rc;
   if (limits_from && model == NULL)
     return cli_usage_error (ctx, "--limits-from needs the classifier");
+  if (no_severity && severity_path)
+    return cli_usage_error (ctx, "--severity-model and --no-severity exclude each other");
+  g_autoptr (CxrSeverityModel) severity = NULL;
+  if (severity_path && model == NULL)
+    return cli_usage_error (ctx, "--severity-model needs the classifier");
+  gboolean named = severity_path != NULL;
+  if (!no_severity && model && (severity_path || (severity_path = cli_default_severity_model ())))
+    {
+      if ((severity = cxr_severity_model_load (severity_path, &error)) == NULL)
+        return cli_fail (error);
+      /* the default head reads the default classifier: with another one,
+       * no severity (said), unless a head was named (then an error) */
+      if (!cxr_severity_model_check (severity, model, &error))
+        {
+          if (named)
+            return cli_fail (error);
+          g_printerr ("analyze: no Brixia zone scores: %s\n", error->message);
+          g_clear_error (&error);
+          g_clear_pointer (&severity, cxr_severity_model_free);
+        }
+    }
   opt.model = model;
   opt.lung_model = lungs;
+  opt.severity = severity;
   opt.no_diff = no_diff;
   opt.no_flags = no_flags;
   opt.limits_from = limits_from;

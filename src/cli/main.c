@@ -32,6 +32,8 @@ static const struct {
     "finding probabilities (and embeddings) of films", cmd_predict },
   { "lungs", "FILM.png --out MASK.png [--format json]",
     "the lung fields of a film: a mask, their areas, quality and status", cmd_lungs },
+  { "severity", "FILM... [--format text|json]",
+    "the Brixia score of films: six lung zones 0-3 and the global 0-18", cmd_severity },
   { "register", "FIXED.png MOVING.png [--out WARPED.png] [--format json]",
     "align MOVING to FIXED: shift, rotation, scale, confidence", cmd_register },
   { "report",
@@ -178,6 +180,27 @@ cli_default_lung_model (void)
   if (env && *env)
     return g_strdup (env);
   const char *paths[] = { CXR_LUNG_MODEL_INSTALLED, CXR_LUNG_MODEL_SOURCE };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    if (g_file_test (paths[i], G_FILE_TEST_IS_REGULAR))
+      return g_strdup (paths[i]);
+  return NULL;
+}
+
+/**
+ * cli_default_severity_model:
+ * The zone-score head used without --severity-model:
+ * $CXRTRACK_SEVERITY_MODEL, else the installed
+ * models/cxr-severity.safetensors, else the source tree's.
+ *
+ * Returns: (transfer full) (nullable): a path, or %NULL when none exists.
+ */
+char *
+cli_default_severity_model (void)
+{
+  const char *env = g_getenv ("CXRTRACK_SEVERITY_MODEL");
+  if (env && *env)
+    return g_strdup (env);
+  const char *paths[] = { CXR_SEVERITY_MODEL_INSTALLED, CXR_SEVERITY_MODEL_SOURCE };
   for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
     if (g_file_test (paths[i], G_FILE_TEST_IS_REGULAR))
       return g_strdup (paths[i]);

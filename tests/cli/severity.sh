@@ -1,0 +1,87 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# cxrtrack severity and the Brixia zone scores of analyze: the JSON keys
+# the issue names (zones A..F within 0..3, global their sum, status,
+# reason); the C head against the same head applied in numpy to the
+# features cxrtrack prints (so training and scoring read one definition);
+# a broken head file and a head on another classifier refused with the
+# reason; analyze scores every frontal film once (a second run scores
+# nothing), scores films analysed before severity existed, and merge keeps
+# the scores (tests/cli/shards.sh compares every row).
+set -eu
+: "${CXRTRACK:?}"
+X=$CXRTRACK
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+export CXR_NO_PROGRESS=1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+q() { "$X" sql --db "$1" --format csv "$2" | tr -d '\r' | tail -1; }
+FILM=$SRC/sample/images/00000001_002.png
+HEAD=$SRC/models/cxr-severity.safetensors
+
+"$X" severity --format json "$FILM" > "$T/j" || fail "severity json"
+"$X" severity --features "$FILM" > "$T/f" || fail "severity --features"
+/usr/bin/python3 - "$T/j" "$T/f" "$HEAD" <<'PY' || fail "severity json or parity"
+import json, struct, sys
+import numpy as np
+j = json.load(open(sys.argv[1]))
+for k in ("zones", "global", "status", "reason"):
+    assert k in j, k
+assert sorted(j["zones"]) == list("ABCDEF"), j["zones"]
+assert all(0 <= v <= 3 for v in j["zones"].values()), j["zones"]
+assert abs(sum(j["zones"].values()) - j["global"]) < 0.01, j
+assert j["status"] == "ok" and j["reason"] is None, j
+# the head applied to the printed features in numpy
+f = np.array(json.load(open(sys.argv[2]))["features"])
+raw = open(sys.argv[3], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+hdr = json.loads(raw[8:8 + n])
+def t(name):
+    a, b = hdr[name]["data_offsets"]
+    return np.frombuffer(raw[8 + n + a:8 + n + b], dtype="<f4").astype(np.float64)
+z = (f - t("feature_mean")) / t("feature_scale")
+mine = np.clip(z @ t("weight") + t("zone_bias"), 0, 3)
+c = np.array([j["zones"][k] for k in "ABCDEF"])
+assert np.abs(mine - c).max() < 2e-3, (mine, c)
+PY
+
+# text output names the zones and the method
+"$X" severity "$FILM" > "$T/t" || fail "severity text"
+grep -q "A [0-9.]* B [0-9.]* C [0-9.]* D [0-9.]* E [0-9.]* F [0-9.]*  global [0-9.]*  ok (zones: thirds)" "$T/t" \
+  || { cat "$T/t"; fail "text output"; }
+
+# broken heads
+head -c 200 "$HEAD" > "$T/short.safetensors"
+if "$X" severity --severity-model "$T/short.safetensors" "$FILM" > /dev/null 2> "$T/e"; then
+  fail "a truncated head was read"
+fi
+grep -q "short.safetensors" "$T/e" || { cat "$T/e"; fail "truncated head: file not named"; }
+if "$X" severity --severity-model "$SRC/models/cxr-lungs.safetensors" "$FILM" > /dev/null 2> "$T/e"; then
+  fail "the lung segmenter was read as a head"
+fi
+grep -q "not a zone-score head" "$T/e" || { cat "$T/e"; fail "wrong architecture not said"; }
+# a missing film: its name in the error, the other films still scored
+"$X" severity "$T/none.png" "$FILM" > "$T/o" 2> "$T/e" && fail "a missing film did not fail"
+grep -q "none.png" "$T/e" || { cat "$T/e"; fail "missing film not named"; }
+grep -q "00000001_002.png" "$T/o" || fail "the good film was not scored"
+
+# analyze: every frontal film scored once
+DB=$T/s.sqlite
+"$X" ingest --db "$DB" --manifest "$SRC/sample/manifest.csv" > "$T/log" 2>&1 || { cat "$T/log"; fail ingest; }
+"$X" analyze --db "$DB" --no-severity > "$T/log" 2>&1 || { cat "$T/log"; fail "analyze --no-severity"; }
+[ "$(q "$DB" "SELECT count(*) FROM film_severity")" = 0 ] || fail "--no-severity scored"
+"$X" analyze --db "$DB" > "$T/log" 2>&1 || { cat "$T/log"; fail analyze; }
+n=$(q "$DB" "SELECT count(*) FROM frontal_scans")
+[ "$(q "$DB" "SELECT count(*) FROM film_severity")" = "$n" ] \
+  || fail "films analysed before severity were not scored: $(q "$DB" "SELECT count(*) FROM film_severity") of $n"
+[ "$(q "$DB" "SELECT count(*) FROM zone_scores")" = $((6 * n)) ] || fail "zone rows"
+[ "$(q "$DB" "SELECT count(*) FROM scan_severity WHERE abs(A + B + C + D + E + F - global) > 1e-6")" = 0 ] \
+  || fail "global is not the sum of the zones"
+# the store agrees with the command
+want=$(/usr/bin/python3 -c "import json,sys; print('%.3f' % json.load(open(sys.argv[1]))['global'])" "$T/j")
+got=$(q "$DB" "SELECT printf('%.3f', global) FROM scan_severity WHERE image_index = '00000001_002.png'")
+[ "$want" = "$got" ] || fail "analyze scored $got, severity $want"
+"$X" analyze --db "$DB" > "$T/log" 2>&1 || { cat "$T/log"; fail "analyze again"; }
+grep -q "analyze: 0 patients" "$T/log" || { cat "$T/log"; fail "a second analyze found work"; }
+[ "$(q "$DB" "SELECT count(DISTINCT run_id) FROM film_severity")" = 1 ] || fail "films scored twice"
+echo "severity: ok"
