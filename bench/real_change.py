@@ -224,6 +224,12 @@ def main():
     if model:
         for r in con.execute("SELECT scan_id, vector FROM embeddings WHERE model_id = ?", (model["model_id"],)):
             emb[r[0]] = np.frombuffer(r[1], "<f4")
+    # the Brixia global of each film whose zones are plausible (latest head)
+    brixia = {}
+    if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'film_severity'").fetchone()[0]:
+        for r in con.execute("SELECT scan_id, global FROM film_severity WHERE status = 'ok'"
+                             " ORDER BY model_id"):
+            brixia[r[0]] = r[1]
     lungs, lung_mask = {}, {}
     if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'lung_fields'").fetchone()[0]:
         for r in con.execute("SELECT scan_id, right_area_px + left_area_px, status, mask_path FROM lung_fields"):
@@ -332,6 +338,10 @@ def main():
         z = [abs(md) for _, ar, _, md in p["zones"] or [] if md is not None]
         return max(z) if z else None
 
+    def brixia_delta(p):
+        a, b = brixia.get(p["fixed"]["scan_id"]), brixia.get(p["moving"]["scan_id"])
+        return abs(b - a) if a is not None and b is not None else None
+
     def severity(p):
         a, b = probs.get(p["fixed"]["scan_id"]), probs.get(p["moving"]["scan_id"])
         return sum(a.values()) + sum(b.values()) if a and b else None
@@ -350,6 +360,7 @@ def main():
                ("stored pair_signals: max |lung area change|", lung_both),
                ("stored: max |probability delta| / its limit", stored("change_in_limits")),
                ("CheXNet reference: max |delta| (ceiling)", chexnet),
+               ("|Brixia global delta| (severity head)", brixia_delta),
                # yardsticks: they carry no change between the two films
                ("no change: sum of both films' probabilities", severity),
                ("no change: follow-up numbers apart", lambda p: p["moving"]["visit"] - p["fixed"]["visit"])]

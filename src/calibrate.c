@@ -58,10 +58,29 @@ repose (const CxrImage *film, GRand *rng)
 
 /* |signal(copy) - signal(film)| of every signal (@signals' order) over
  * @copies copies of film @f, appended to @diffs. */
+/* Zone @zone's score (-1: the global), or NAN where the zones are not
+ * plausible. */
+static double
+severity_value (const CxrSeverity *s, int zone)
+{
+  if (s == NULL || s->status != CXR_SEVERITY_OK)
+    return NAN;
+  return zone < 0 ? s->global : s->score[zone];
+}
+
+static int
+zone_index (const char *name)
+{
+  for (int z = 0; z < CXR_SEVERITY_ZONES; z++)
+    if (g_str_equal (name, cxr_severity_zone_name (z)))
+      return z;
+  return -1;
+}
+
 static void
 measure_film (const CxrFilmRow *f, const CxrImageLimits *limits, const CxrModel *model,
-              const CxrLungModel *lung_model, const GPtrArray *signals, int copies, GRand *rng,
-              GArray **diffs)
+              const CxrLungModel *lung_model, const CxrSeverityModel *severity,
+              const GPtrArray *signals, int copies, GRand *rng, GArray **diffs)
 {
   /* a film changed since ingest (or unreadable) is not used */
   g_autoptr (CxrImage) film = cxr_image_load_checked (f->path, f->sha256, limits, NULL, NULL);
@@ -69,11 +88,14 @@ measure_film (const CxrFilmRow *f, const CxrImageLimits *limits, const CxrModel 
     return;
   g_autoptr (CxrPrediction) pf = cxr_model_predict (model, film);
   g_autoptr (CxrLungFields) lf = lung_model ? cxr_lungs_segment (lung_model, film, NULL) : NULL;
+  g_autoptr (CxrSeverity) sf
+      = severity ? cxr_severity_measure (severity, film, lf, pf, NULL) : NULL;
   for (int k = 0; k < copies; k++)
     {
       g_autoptr (CxrImage) copy = repose (film, rng);
       g_autoptr (CxrPrediction) pc = cxr_model_predict (model, copy);
       g_autoptr (CxrLungFields) lc = lf ? cxr_lungs_segment (lung_model, copy, NULL) : NULL;
+      g_autoptr (CxrSeverity) sc = sf ? cxr_severity_measure (severity, copy, lc, pc, NULL) : NULL;
       gboolean lungs_ok = lf && lc && lf->status == CXR_LUNGS_OK && lc->status == CXR_LUNGS_OK;
       CxrRegistration r;
       CxrRegisterOptions ro;
@@ -102,6 +124,12 @@ measure_film (const CxrFilmRow *f, const CxrImageLimits *limits, const CxrModel 
                   double b = right ? lc->right_area_px : lc->left_area_px;
                   v = fabs (1 - b / a);
                 }
+              break;
+            case CXR_SIGNAL_SEVERITY:
+              {
+                int z = zone_index (sig->finding);
+                v = fabs (severity_value (sc, z) - severity_value (sf, z));
+              }
               break;
             case CXR_SIGNAL_TREND_SCORE:
               /* as analyze compares a pair: with the lung fields, the map
@@ -134,11 +162,13 @@ measure_film (const CxrFilmRow *f, const CxrImageLimits *limits, const CxrModel 
  * cxr_progression_calibrate:
  * Derives and stores the test-retest limits of @model_id that the store
  * does not have yet (see the top of this file); with @lung_model
- * (nullable) also those of the lungs' areas. Needs at least one film.
+ * (nullable) also those of the lungs' areas, with @severity (nullable)
+ * those of the Brixia scores. Needs at least one film.
  */
 gboolean
 cxr_progression_calibrate (CxrStore *store, const CxrModel *model, const CxrLungModel *lung_model,
-                           gint64 model_id, const CxrProgressionOptions *o, GError **error)
+                           const CxrSeverityModel *severity, gint64 model_id,
+                           const CxrProgressionOptions *o, GError **error)
 {
   g_autoptr (GHashTable) have = cxr__store_limits (store, model_id, error);
   if (have == NULL)
@@ -152,7 +182,8 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, const CxrLung
       const CxrSignal *sig = signals->pdata[s];
       needed = needed
                || (!g_hash_table_contains (have, sig->name)
-                   && (sig->kind != CXR_SIGNAL_LUNG_AREA || lung_model != NULL));
+                   && (sig->kind != CXR_SIGNAL_LUNG_AREA || lung_model != NULL)
+                   && (sig->kind != CXR_SIGNAL_SEVERITY || severity != NULL));
     }
   if (!needed)
     return TRUE;
@@ -168,8 +199,8 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, const CxrLung
     diffs[s] = g_array_new (FALSE, FALSE, sizeof (double));
   GRand *rng = g_rand_new_with_seed (2017);
   for (guint f = 0; f < films->len; f++)
-    measure_film (&g_array_index (films, CxrFilmRow, f), &limits, model, lung_model, signals,
-                  o->calib_copies, rng, diffs);
+    measure_film (&g_array_index (films, CxrFilmRow, f), &limits, model, lung_model, severity,
+                  signals, o->calib_copies, rng, diffs);
   g_rand_free (rng);
 
   /* the embedding distance (the first signal) is measured on every copy

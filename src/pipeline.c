@@ -299,13 +299,13 @@ score_film (PatientJob *j, CxrFilmCache *films, Scored *f)
     }
   gint64 t0 = g_get_monotonic_time ();
   f->pred = cxr_model_predict (j->opt->model, im);
+  f->ms = (g_get_monotonic_time () - t0) / 1000.0;
   /* the film's lung fields were found at this visit, before it: cached */
   if (j->opt->severity)
     f->severity = cxr_severity_measure (
         j->opt->severity, im,
         cxr__film_cache_lungs (films, f->row.scan_id, f->row.path, f->row.sha256, NULL), f->pred,
         NULL);
-  f->ms = (g_get_monotonic_time () - t0) / 1000.0;
 }
 
 /* The lung fields of the films without them, and their masks written
@@ -479,6 +479,12 @@ write_films (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError *
         return FALSE;
       s->n_inferred++;
       s->infer_ms += f->ms;
+      if (f->severity)
+        {
+          s->n_severity++;
+          s->n_severity_implausible += f->severity->status != CXR_SEVERITY_OK;
+          s->severity_ms += f->severity->elapsed_ms;
+        }
     }
   return TRUE;
 }
@@ -718,7 +724,7 @@ cxr_pipeline_calibrate (CxrStore *store, const CxrAnalyzeOptions *opt, gboolean 
     ok = cxr__store_copy_limits (store, opt->limits_from, model_id, error) >= 0;
   else if (ok)
     ok = (!force || cxr__store_delete_limits (store, model_id, error))
-         && cxr_progression_calibrate (store, opt->model, opt->lung_model, model_id,
+         && cxr_progression_calibrate (store, opt->model, opt->lung_model, opt->severity, model_id,
                                        &opt->progression, error);
   /* the flags were made against the limits before: made again (which also
    * derives the visit-to-visit limits) */
@@ -831,7 +837,7 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
     }
   if (opt->model && !opt->no_flags)
     {
-      if (!cxr_progression_calibrate (store, opt->model, opt->lung_model, model_id,
+      if (!cxr_progression_calibrate (store, opt->model, opt->lung_model, opt->severity, model_id,
                                       &opt->progression, &err)
           || !cxr_progression_flag_all (store, opt->model, model_id, &opt->progression, s->run_id,
                                         &s->n_flagged, &err))

@@ -209,7 +209,13 @@ evidence (const CxrSignal *sig, const char *view, const CxrSeriesFilm *films, co
 {
   GString *s = g_string_new (NULL);
   gboolean prob = sig->kind == CXR_SIGNAL_PROBABILITY;
-  const char *what = prob ? sig->finding : sig->name;
+  g_autofree char *sev = NULL;
+  if (sig->kind == CXR_SIGNAL_SEVERITY)
+    sev = g_str_equal (sig->finding, "global")
+              ? g_strdup ("Brixia global score (0-18)")
+              : g_strdup_printf ("Brixia zone %s (%s, 0-3)", sig->finding,
+                                 cxr_severity_zone_label (sig->finding));
+  const char *what = prob ? sig->finding : sev ? sev : sig->name;
   g_string_append_printf (s, "%s %s%s from %.3g to %.3g over %d %s films (visits %d-%d)", what,
                           prob ? "probability " : "",
                           y[n - 1] > y[0]   ? "rose"
@@ -296,6 +302,7 @@ left_out (const CxrSignal *sig, const CxrSeriesFilm *fs, int n, const int *idx, 
     return NULL;
   const char *why = sig->kind == CXR_SIGNAL_TREND_SCORE ? "no usable registration to the first film"
                     : sig->kind == CXR_SIGNAL_LUNG_AREA ? "no plausible lung fields"
+                    : sig->kind == CXR_SIGNAL_SEVERITY  ? "no plausible Brixia zones"
                                                         : "not scored";
   GString *s = g_string_new (NULL);
   for (int i = 0, k = 0; i < n; i++)

@@ -31,7 +31,10 @@ static const char css[]
       "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}"
       "table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #e4e4e4;text-align:left}"
       "th{cursor:pointer;background:#eee}.strip{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}"
-      "figure{margin:0;background:#fff;border:1px solid #ddd;padding:4px;font-size:12px}"
+      ".bx{margin:3px 0;font-size:11px}.bx td{border:1px solid #bbb;padding:0 5px;text-align:right}"
+      ".bx-no{opacity:.45}.z0{background:#fdfbe9}.z1{background:#fbf1b7}.z2{background:#f9dc8c}"
+      ".z3{background:#f5bd6c}.z4{background:#ee9a58}.z5{background:#e2714b}.z6{background:#cf4a43;"
+      "color:#fff}figure{margin:0;background:#fff;border:1px solid #ddd;padding:4px;font-size:12px}"
       "figure img{display:block}.badge{display:inline-block;padding:0 6px;border-radius:8px;"
       "font-size:11px;color:#fff;background:#777}.b-lateral,.b-invalid,.b-missing{background:#a33}"
       ".b-failed,.b-changed{background:#a33}.b-low_confidence{background:#b8860b}.b-ok{background:#2a7}"
@@ -229,6 +232,11 @@ svg_plot (GString *out, const CxrReportTrendSet *set, const CxrReportTrend *tr)
       y0 = MAX (y0, 0.0);
       y1 = MIN (y1, 1.0);
     }
+  if (tr->signal->kind == CXR_SIGNAL_SEVERITY)
+    {
+      y0 = MAX (y0, 0.0);
+      y1 = MIN (y1, g_str_equal (tr->signal->finding, "global") ? 18.0 : 3.0);
+    }
   if (y1 - y0 < 1e-9)
     y1 = y0 + 1e-3;
   if (t1 <= t0)
@@ -415,6 +423,39 @@ section_flags (Page *pg)
   cross_view_rises (pg);
 }
 
+/* A film's six Brixia zones as the film shows them: the patient's right
+ * lung (A, B, C) on the left, each cell coloured from pale (0) to red (3)
+ * with its score written in it, and the global under them. */
+static void
+zone_grid (GString *h, const CxrReportFilm *f)
+{
+  if (f->severity_status == NULL)
+    return;
+  gboolean ok = g_str_equal (f->severity_status, "ok");
+  g_string_append_printf (
+      h,
+      "<table class=\"bx%s\" title=\"Brixia zones, cxrtrack's estimate (0 clear"
+      " - 3 alveolar predominance); A-C the patient's right lung, D-F the left%s"
+      "\">",
+      ok ? "" : " bx-no", ok ? "" : "; zones implausible: not used");
+  for (int row = 0; row < 3; row++)
+    {
+      g_string_append (h, "<tr>");
+      for (int side = 0; side < 2; side++)
+        {
+          int z = side * 3 + row;
+          double s = CLAMP (f->zone_score[z], 0.0, 3.0);
+          /* the page's policy allows no inline style: one class per half
+           * grade, z0 (pale) to z6 (red) */
+          g_string_append_printf (h, "<td class=\"z%d\">%c %.1f</td>", (int) lround (2 * s),
+                                  "ABCDEF"[z], s);
+        }
+      g_string_append (h, "</tr>");
+    }
+  g_string_append_printf (h, "</table><span class=\"muted\">Brixia %.1f / 18%s</span><br>",
+                          f->severity_global, ok ? "" : " (implausible)");
+}
+
 static void
 section_films (Page *pg)
 {
@@ -447,8 +488,10 @@ section_films (Page *pg)
       if (g_hash_table_contains (pg->changed, GINT_TO_POINTER (f->scan_id)))
         g_string_append (h, " <span class=\"badge b-changed\">file changed since ingest: "
                             "not shown</span>");
-      g_string_append_printf (h, "<br>%s<br><span class=\"muted\">%s</span></figcaption></figure>",
-                              ei, el);
+      g_string_append (h, "<br>");
+      zone_grid (h, f);
+      g_string_append_printf (h, "%s<br><span class=\"muted\">%s</span></figcaption></figure>", ei,
+                              el);
     }
   g_string_append (h, "</div>");
 }

@@ -67,6 +67,27 @@ films (JsonBuilder *jb, const CxrReportData *d)
       json_builder_add_int_value (jb, f->visit);
       json_builder_set_member_name (jb, "upside_down");
       json_builder_add_boolean_value (jb, f->upside_down);
+      /* its Brixia score, as `cxrtrack severity` prints one, or null */
+      json_builder_set_member_name (jb, "severity");
+      if (f->severity_status == NULL)
+        json_builder_add_null_value (jb);
+      else
+        {
+          json_builder_begin_object (jb);
+          json_builder_set_member_name (jb, "zones");
+          json_builder_begin_object (jb);
+          for (int z = 0; z < 6; z++)
+            {
+              char name[2] = { "ABCDEF"[z], 0 };
+              json_builder_set_member_name (jb, name);
+              json_builder_add_double_value (jb, f->zone_score[z]);
+            }
+          json_builder_end_object (jb);
+          json_builder_set_member_name (jb, "global");
+          json_builder_add_double_value (jb, f->severity_global);
+          add_string_or_null (jb, "status", f->severity_status);
+          json_builder_end_object (jb);
+        }
       json_builder_end_object (jb);
     }
   json_builder_end_array (jb);

@@ -155,10 +155,12 @@ load_trend_set (const TrendSources *src, const CxrReportData *d, const char *vie
       if (g_str_equal (fl->view_kind, view))
         g_hash_table_insert (flag_of, fl->signal, (gpointer) fl);
     }
-  for (int s = -1; s < (int) src->findings->len; s++)
+  /* the Brixia global first, then the embedding, then each finding */
+  for (int s = -2; s < (int) src->findings->len; s++)
     {
-      CxrSignal *sig = s < 0 ? cxr_signal_new (CXR_SIGNAL_EMBEDDING_DISTANCE, NULL)
-                             : cxr_signal_new (CXR_SIGNAL_PROBABILITY, src->findings->pdata[s]);
+      CxrSignal *sig = s == -2 ? cxr_signal_new (CXR_SIGNAL_SEVERITY, "global")
+                       : s < 0 ? cxr_signal_new (CXR_SIGNAL_EMBEDDING_DISTANCE, NULL)
+                               : cxr_signal_new (CXR_SIGNAL_PROBABILITY, src->findings->pdata[s]);
       g_autofree double *y = g_new (double, n);
       gboolean have = TRUE;
       for (int i = 0; i < n && have; i++)
@@ -171,7 +173,9 @@ load_trend_set (const TrendSources *src, const CxrReportData *d, const char *vie
         }
       CxrReportTrend *tr = g_new0 (CxrReportTrend, 1);
       tr->signal = sig;
-      tr->title = g_strdup (s < 0 ? "embedding drift from the first film" : sig->finding);
+      tr->title = g_strdup (s == -2 ? "Brixia severity, global (0-18)"
+                            : s < 0 ? "embedding drift from the first film"
+                                    : sig->finding);
       tr->y = g_steal_pointer (&y);
       tr->flag = g_hash_table_lookup (flag_of, sig->name);
       tr->flagged = tr->flag
@@ -228,7 +232,7 @@ cxr__report_data_load (CxrStore *store, const char *pid, GError **error)
   if (!cxr__store_patient (store, pid, &d->patient, error))
     return NULL;
   d->films = cxr__store_patient_films (store, pid, error);
-  if (d->films == NULL)
+  if (d->films == NULL || !cxr__store_film_severity (store, d->films, error))
     return NULL;
   d->model_id = cxr__store_patient_model (store, pid, &d->model_name, &d->model_sha256);
   d->store_path = g_strdup (cxr_store_path (store));

@@ -62,6 +62,18 @@ cxr_severity_zone_name (int zone)
 }
 
 const char *
+cxr_severity_zone_label (const char *name)
+{
+  static const char *const labels[CXR_SEVERITY_ZONES]
+      = { "right upper zone", "right middle zone", "right lower zone",
+          "left upper zone",  "left middle zone",  "left lower zone" };
+  for (int z = 0; z < CXR_SEVERITY_ZONES; z++)
+    if (g_strcmp0 (name, zone_names[z]) == 0)
+      return labels[z];
+  return "?";
+}
+
+const char *
 cxr_severity_status_name (CxrSeverityStatus status)
 {
   return status == CXR_SEVERITY_OK ? "ok" : "implausible";

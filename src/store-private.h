@@ -277,6 +277,9 @@ typedef struct {
   gboolean upside_down; /* scans.orientation: analyze found it stored upside down */
   int visit;
   double day, age; /* NAN unknown */
+  /* its Brixia score by the latest head (severity_status NULL: none) */
+  char *severity_status; /* "ok" or "implausible" */
+  double severity_global, zone_score[6];
 } CxrReportFilm;
 
 void cxr__report_film_clear (gpointer film);
@@ -316,6 +319,7 @@ void cxr__report_pair_clear (gpointer pair);
 gboolean cxr__store_patient (CxrStore *store, const char *patient_id, CxrPatientRow *out,
                              GError **error);
 GArray *cxr__store_patient_films (CxrStore *store, const char *patient_id, GError **error);
+gboolean cxr__store_film_severity (CxrStore *store, GArray *films, GError **error);
 gint64 cxr__store_patient_model (CxrStore *store, const char *patient_id, char **name,
                                  char **sha256);
 GArray *cxr__store_patient_pairs (CxrStore *store, const char *patient_id, gint64 model_id);

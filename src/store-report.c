@@ -22,6 +22,7 @@ cxr__report_film_clear (gpointer film)
   g_free (f->labels);
   g_free (f->sha256);
   g_free (f->lung_mask_path);
+  g_free (f->severity_status);
 }
 
 void
@@ -126,6 +127,42 @@ cxr__store_patient_films (CxrStore *store, const char *pid, GError **error)
     }
   sqlite3_finalize (st);
   return films;
+}
+
+/**
+ * cxr__store_film_severity:
+ * Fills each of @films (CxrReportFilm) with its Brixia score by the
+ * latest zone-score head; films without one keep severity_status NULL, as
+ * do all films of a store older than the scores (opened read-only, not
+ * migrated).
+ */
+gboolean
+cxr__store_film_severity (CxrStore *store, GArray *films, GError **error)
+{
+  if (cxr_store_schema_version (store) < 20)
+    return TRUE;
+  sqlite3_stmt *st = cxr__store_prepare (
+      store,
+      "SELECT status, global, A, B, C, D, E, F FROM scan_severity WHERE scan_id = ?"
+      " ORDER BY model_id DESC LIMIT 1",
+      error);
+  if (st == NULL)
+    return FALSE;
+  for (guint i = 0; i < films->len; i++)
+    {
+      CxrReportFilm *f = &g_array_index (films, CxrReportFilm, i);
+      sqlite3_bind_int64 (st, 1, f->scan_id);
+      if (sqlite3_step (st) == SQLITE_ROW)
+        {
+          f->severity_status = g_strdup (cxr__col_text (st, 0));
+          f->severity_global = sqlite3_column_double (st, 1);
+          for (int z = 0; z < 6; z++)
+            f->zone_score[z] = sqlite3_column_double (st, 2 + z);
+        }
+      sqlite3_reset (st);
+    }
+  sqlite3_finalize (st);
+  return TRUE;
 }
 
 /**

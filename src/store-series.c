@@ -419,9 +419,17 @@ static const char select_lung_area[]
       " FROM lung_fields WHERE scan_id = ? AND (status = 'ok' OR airless_side IS NOT NULL)"
       " ORDER BY model_id DESC LIMIT 1";
 
+/* a film's Brixia global or one zone's score, by the latest head, where
+ * its zones are plausible */
+static const char select_severity[]
+    = "SELECT CASE WHEN ?2 = 'global' THEN f.global ELSE z.score END"
+      "  FROM film_severity f JOIN zone_scores z USING (scan_id, model_id)"
+      " WHERE f.scan_id = ?1 AND f.status = 'ok' AND (z.zone = ?2 OR ?2 = 'global')"
+      " ORDER BY f.model_id DESC LIMIT 1";
+
 struct _CxrSignalReader {
   gint64 model_id;
-  sqlite3_stmt *prob, *emb, *trend, *area;
+  sqlite3_stmt *prob, *emb, *trend, *area, *sev;
 };
 
 void
@@ -433,6 +441,7 @@ cxr__signal_reader_free (CxrSignalReader *r)
   sqlite3_finalize (r->emb);
   sqlite3_finalize (r->trend);
   sqlite3_finalize (r->area);
+  sqlite3_finalize (r->sev);
   g_free (r);
 }
 
@@ -444,6 +453,11 @@ cxr__signal_reader_new (CxrStore *store, gint64 model_id, GError **error)
   if (!cxr__store_prepare_all (store, error, &r->prob, select_probability, &r->emb,
                                select_embedding_distance, &r->trend, select_trend_score, &r->area,
                                select_lung_area, NULL))
+    return NULL;
+  /* a store opened read-only is not migrated: one older than the scores
+   * (schema 20) has none to read */
+  if (cxr_store_schema_version (store) >= 20
+      && !cxr__store_prepare_all (store, error, &r->sev, select_severity, NULL))
     return NULL;
   return g_steal_pointer (&r);
 }
@@ -515,6 +529,12 @@ cxr__signal_reader_value (CxrSignalReader *r, const CxrSignal *sig, gint64 first
       q = r->trend;
       sqlite3_bind_int64 (q, 1, first_scan_id);
       sqlite3_bind_int64 (q, 2, scan_id);
+      break;
+    case CXR_SIGNAL_SEVERITY:
+      if ((q = r->sev) == NULL)
+        return FALSE;
+      sqlite3_bind_int64 (q, 1, scan_id);
+      sqlite3_bind_text (q, 2, sig->finding, -1, SQLITE_STATIC);
       break;
     case CXR_SIGNAL_LUNG_AREA: g_assert_not_reached ();
     }

@@ -22,6 +22,11 @@ $X sql --db "$DB" \
      JOIN scans m ON m.scan_id = r.moving_scan_id
      LEFT JOIN pair_changes c USING (fixed_scan_id, moving_scan_id, kind)
     ORDER BY m.patient_id, m.visit, r.kind DESC"
+$X sql --db "$DB" "SELECT patient_id, visit, view_position AS view, round(global, 1) AS brixia,
+                          round(A, 1) AS A, round(B, 1) AS B, round(C, 1) AS C, round(D, 1) AS D,
+                          round(E, 1) AS E, round(F, 1) AS F, status
+                     FROM scan_severity
+                    ORDER BY patient_id, visit"
 $X sql --db "$DB" "SELECT patient_id, signal, view_kind, kind, n_visits, round(p_value, 4) AS p
                      FROM progression_flags WHERE kind <> 'insufficient_visits' AND kind <> 'stable'
                     ORDER BY patient_id, p_value"

@@ -72,7 +72,10 @@ struct _CxrAnalyzeSummary {
   GPtrArray *messages;
   gint64 run_id;
   double elapsed_s;
-  double register_ms; /* summed over pairs */
+  double register_ms;             /* summed over pairs */
+  guint64 n_severity;             /* films whose Brixia zones were scored */
+  guint64 n_severity_implausible; /* ... of them with zones not drawn from lung fields */
+  double severity_ms;             /* summed over films: zones, features and head */
 };
 
 void cxr_analyze_summary_init (CxrAnalyzeSummary *summary);

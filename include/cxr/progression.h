@@ -9,6 +9,7 @@
 
 #include "lungs.h"
 #include "model.h"
+#include "severity.h"
 #include "shard.h"
 #include "store.h"
 #include "trend.h"
@@ -35,7 +36,8 @@ void cxr_progression_classify (const double *t, const double *y, int n, double l
                                const CxrProgressionOptions *options, CxrTrendResult *out);
 
 gboolean cxr_progression_calibrate (CxrStore *store, const CxrModel *model,
-                                    const CxrLungModel *lung_model, gint64 model_id,
+                                    const CxrLungModel *lung_model,
+                                    const CxrSeverityModel *severity, gint64 model_id,
                                     const CxrProgressionOptions *options, GError **error);
 gboolean cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_id,
                                    const CxrProgressionOptions *options, gint64 run_id,

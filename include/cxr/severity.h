@@ -67,6 +67,8 @@ void cxr_severity_free (CxrSeverity *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrSeverity, cxr_severity_free)
 
 const char *cxr_severity_zone_name (int zone); /* "A".."F" */
+/* "right upper zone" ... for a zone's name, or "?" */
+const char *cxr_severity_zone_label (const char *name);
 const char *cxr_severity_status_name (CxrSeverityStatus status);
 /* the name of feature @i of a zone for a classifier of @n_classes and
  * embedding @dim (transfer full) */

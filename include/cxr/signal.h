@@ -19,12 +19,15 @@ typedef enum {
   CXR_SIGNAL_PROBABILITY,        /* one finding's probability */
   CXR_SIGNAL_LUNG_AREA,          /* the share of one lung's area lost since the first film
                                   * (1 - area / first area; plausible lung fields only) */
+  CXR_SIGNAL_SEVERITY,           /* the Brixia score: "global" (0-18) or one zone "A".."F"
+                                  * (0-3), of films whose zones are plausible */
 } CxrSignalKind;
 
 typedef struct {
   CxrSignalKind kind;
   char *name;    /* as stored: "embedding_distance", "trend_score", "probability:<finding>" */
-  char *finding; /* CXR_SIGNAL_PROBABILITY: the finding; else NULL */
+  char *finding; /* the finding (PROBABILITY), the side (LUNG_AREA), "global" or the zone
+                  * (SEVERITY); else NULL */
   gboolean from_baseline; /* a distance from the first film: its value there is 0 by definition */
   double limit_floor;     /* the test-retest limit's floor: the signal's resolution */
 } CxrSignal;

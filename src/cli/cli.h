@@ -11,6 +11,7 @@
 #include "cxr/lungs.h"
 #include "cxr/model.h"
 #include "cxr/pipeline.h"
+#include "cxr/severity.h"
 #include "cxr/shard.h"
 
 #define CXR_EXIT_OK      0
@@ -56,6 +57,9 @@ gboolean cli_load_models (GOptionContext *ctx, const char *command, const char *
 void cli_print_analyze (const CxrAnalyzeSummary *s, const CxrAnalyzeOptions *opt);
 char *cli_default_lung_model (void);
 char *cli_default_severity_model (void);
+gboolean cli_load_severity (GOptionContext *ctx, const char *command, const char *path,
+                            gboolean no_severity, const CxrModel *model, CxrSeverityModel **out,
+                            int *rc);
 
 typedef struct {
   gboolean enabled; /* stderr is a terminal */

@@ -61,6 +61,50 @@ cli_load_models (GOptionContext *ctx, const char *command, const char *model_arg
   return TRUE;
 }
 
+/* The zone-score head of --severity-model (@path), or the default one;
+ * none with @no_severity or without a classifier. The default head reads
+ * the default classifier: with another one there is no severity (said on
+ * stderr), while a named head that does not fit is an error. FALSE with
+ * *@rc set. */
+gboolean
+cli_load_severity (GOptionContext *ctx, const char *command, const char *path, gboolean no_severity,
+                   const CxrModel *model, CxrSeverityModel **out, int *rc)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *p = g_strdup (path);
+  *out = NULL;
+  if (no_severity && path)
+    {
+      *rc = cli_usage_error (ctx, "--severity-model and --no-severity exclude each other");
+      return FALSE;
+    }
+  if (path && model == NULL)
+    {
+      *rc = cli_usage_error (ctx, "--severity-model needs the classifier");
+      return FALSE;
+    }
+  if (no_severity || model == NULL || (p == NULL && (p = cli_default_severity_model ()) == NULL))
+    return TRUE;
+  g_autoptr (CxrSeverityModel) head = cxr_severity_model_load (p, &error);
+  if (head == NULL)
+    {
+      *rc = cli_fail (error);
+      return FALSE;
+    }
+  if (!cxr_severity_model_check (head, model, &error))
+    {
+      if (path)
+        {
+          *rc = cli_fail (error);
+          return FALSE;
+        }
+      g_printerr ("%s: no Brixia zone scores: %s\n", command, error->message);
+      return TRUE;
+    }
+  *out = g_steal_pointer (&head);
+  return TRUE;
+}
+
 /* What an analyze run did, as `cxrtrack analyze` prints it. */
 void
 cli_print_analyze (const CxrAnalyzeSummary *s, const CxrAnalyzeOptions *opt)
@@ -94,6 +138,12 @@ cli_print_analyze (const CxrAnalyzeSummary *s, const CxrAnalyzeOptions *opt)
     printf ("  films scored with %s (%s, sha256 %.12s): %" G_GUINT64_FORMAT ", %.0f ms per film\n",
             cxr_model_name (model), cxr_model_architecture (model), cxr_model_sha256 (model),
             s->n_inferred, s->n_inferred ? s->infer_ms / s->n_inferred : 0.0);
+  if (opt->severity)
+    printf ("  Brixia zones scored with %s (sha256 %.12s): %" G_GUINT64_FORMAT
+            " films (%" G_GUINT64_FORMAT " implausible), %.1f ms per film\n",
+            cxr_severity_model_name (opt->severity), cxr_severity_model_sha256 (opt->severity),
+            s->n_severity, s->n_severity_implausible,
+            s->n_severity ? s->severity_ms / s->n_severity : 0.0);
   if (model)
     printf (
         "  pair signals (embedding, probabilities, lung areas; any registration status): %" G_GUINT64_FORMAT
@@ -180,27 +230,9 @@ cmd_analyze (int argc, char **argv)
     return rc;
   if (limits_from && model == NULL)
     return cli_usage_error (ctx, "--limits-from needs the classifier");
-  if (no_severity && severity_path)
-    return cli_usage_error (ctx, "--severity-model and --no-severity exclude each other");
   g_autoptr (CxrSeverityModel) severity = NULL;
-  if (severity_path && model == NULL)
-    return cli_usage_error (ctx, "--severity-model needs the classifier");
-  gboolean named = severity_path != NULL;
-  if (!no_severity && model && (severity_path || (severity_path = cli_default_severity_model ())))
-    {
-      if ((severity = cxr_severity_model_load (severity_path, &error)) == NULL)
-        return cli_fail (error);
-      /* the default head reads the default classifier: with another one,
-       * no severity (said), unless a head was named (then an error) */
-      if (!cxr_severity_model_check (severity, model, &error))
-        {
-          if (named)
-            return cli_fail (error);
-          g_printerr ("analyze: no Brixia zone scores: %s\n", error->message);
-          g_clear_error (&error);
-          g_clear_pointer (&severity, cxr_severity_model_free);
-        }
-    }
+  if (!cli_load_severity (ctx, "analyze", severity_path, no_severity, model, &severity, &rc))
+    return rc;
   opt.model = model;
   opt.lung_model = lungs;
   opt.severity = severity;

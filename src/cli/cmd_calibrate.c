@@ -55,6 +55,9 @@ cmd_calibrate (int argc, char **argv)
     return rc;
   if (model == NULL)
     return cli_usage_error (ctx, "calibrate needs a classifier (--model FILE)");
+  g_autoptr (CxrSeverityModel) severity = NULL;
+  if (!cli_load_severity (ctx, "calibrate", NULL, FALSE, model, &severity, &rc))
+    return rc;
   g_autoptr (CxrStore) store = cxr_store_open (db, CXR_STORE_NO_CREATE, &error);
   if (store == NULL)
     return cli_fail (error);
@@ -62,6 +65,7 @@ cmd_calibrate (int argc, char **argv)
   cxr_analyze_options_init (&opt);
   opt.model = model;
   opt.lung_model = lungs;
+  opt.severity = severity;
   opt.limits_from = limits_from;
   opt.argv = cmdline;
   if (config && !cxr_progression_load_config (config, &opt.progression, &error))

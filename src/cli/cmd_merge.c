@@ -115,10 +115,20 @@ cmd_merge (int argc, char **argv)
       && !known (store, "lung segmenter", cxr_lung_model_name (lungs),
                  cxr_lung_model_sha256 (lungs)))
     g_clear_pointer (&lungs, cxr_lung_model_free);
+  /* the default zone-score head, where the shards scored with it */
+  g_autoptr (CxrSeverityModel) severity = NULL;
+  if (!cli_load_severity (ctx, "merge", NULL, FALSE, model, &severity, &rc))
+    return rc;
+  gboolean head_known = FALSE;
+  if (severity
+      && (!cxr_store_has_model (store, cxr_severity_model_sha256 (severity), &head_known, NULL)
+          || !head_known))
+    g_clear_pointer (&severity, cxr_severity_model_free);
   CxrAnalyzeOptions opt;
   cxr_analyze_options_init (&opt);
   opt.model = model;
   opt.lung_model = lungs;
+  opt.severity = severity;
   opt.jobs = jobs;
   opt.argv = cmdline;
   CxrAnalyzeSummary s;

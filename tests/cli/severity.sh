@@ -81,6 +81,38 @@ n=$(q "$DB" "SELECT count(*) FROM frontal_scans")
 want=$(/usr/bin/python3 -c "import json,sys; print('%.3f' % json.load(open(sys.argv[1]))['global'])" "$T/j")
 got=$(q "$DB" "SELECT printf('%.3f', global) FROM scan_severity WHERE image_index = '00000001_002.png'")
 [ "$want" = "$got" ] || fail "analyze scored $got, severity $want"
+# the zones are series signals: limits from re-posed copies, a flag row
+# (of any kind) per signal and series of 2+ films, evidence that names
+# the zone
+[ "$(q "$DB" "SELECT count(*) FROM retest_limits WHERE signal LIKE 'severity:%' AND n_copies > 0")" = 7 ] \
+  || fail "severity limits: $(q "$DB" "SELECT group_concat(signal) FROM retest_limits WHERE signal LIKE 'severity:%'")"
+[ "$(q "$DB" "SELECT count(DISTINCT signal) FROM progression_flags WHERE signal LIKE 'severity:%'")" = 7 ] \
+  || fail "severity flags"
+[ "$(q "$DB" "SELECT count(*) FROM progression_flags WHERE signal LIKE 'severity:_'
+               AND evidence NOT LIKE 'Brixia zone ' || substr(signal, 10) || ' (%'")" = 0 ] \
+  || fail "a zone flag's evidence does not name its zone"
+# pair deltas: later minus earlier, with the flags' limit
+[ "$(q "$DB" "SELECT count(*) FROM pair_severity_deltas d
+               JOIN scan_severity a ON a.scan_id = d.fixed_scan_id
+               JOIN scan_severity b ON b.scan_id = d.moving_scan_id
+              WHERE d.zone = 'global' AND abs(d.delta - (b.global - a.global)) < 1e-9
+                AND d.limit_value > 0 AND abs(d.in_limits * d.limit_value - abs(d.delta)) < 1e-9")" \
+  = "$(q "$DB" "SELECT count(*) FROM registrations")" ] || fail "pair_severity_deltas"
+# the report: a zone grid per scored film, the global as a trend, JSON
+"$X" report --db "$DB" --patient 1543 --out "$T/r" > /dev/null || fail "report"
+[ "$(grep -o '<table class="bx' "$T/r/patient_1543.html" | wc -l)" = 8 ] || fail "zone grids"
+grep -q "Brixia severity, global (0-18)" "$T/r/patient_1543.html" || fail "no severity trend"
+"$X" report --db "$DB" --patient 1543 --out "$T/rj" --format json > /dev/null || fail "report json"
+/usr/bin/python3 - "$T/rj/patient_1543.json" "$("$X" sql --db "$DB" --format csv \
+    "SELECT group_concat(printf('%.6f', global), ' ') FROM (SELECT global FROM scan_severity
+      WHERE patient_id = '1543' ORDER BY visit)" | tr -d '\r' | tail -1)" <<'PY' || fail "report json severity"
+import json, sys
+d = json.load(open(sys.argv[1]))
+got = " ".join("%.6f" % f["severity"]["global"] for f in d["films"])
+assert got == sys.argv[2], (got, sys.argv[2])
+assert all(sorted(f["severity"]["zones"]) == list("ABCDEF") for f in d["films"])
+assert any("severity:global" in t for t in d["trends"]), d["trends"]
+PY
 "$X" analyze --db "$DB" > "$T/log" 2>&1 || { cat "$T/log"; fail "analyze again"; }
 grep -q "analyze: 0 patients" "$T/log" || { cat "$T/log"; fail "a second analyze found work"; }
 [ "$(q "$DB" "SELECT count(DISTINCT run_id) FROM film_severity")" = 1 ] || fail "films scored twice"
