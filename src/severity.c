@@ -288,30 +288,39 @@ typedef struct {
   guint64 n;
 } Side;
 
+/* Both sides' row spans in one pass over the mask (label 1 and 2). */
 static void
-side_scan (const CxrLungFields *l, guint8 label, Side *s)
+sides_scan (const CxrLungFields *l, Side side[2])
 {
   int w = l->width;
-  s->top = l->height;
-  s->bottom = -1;
-  s->n = 0;
+  for (int k = 0; k < 2; k++)
+    {
+      side[k].top = l->height;
+      side[k].bottom = -1;
+      side[k].n = 0;
+    }
   for (int y = 0; y < l->height; y++)
     {
       const guint8 *row = l->mask + (gsize) y * w;
-      s->lo[y] = w;
-      s->hi[y] = -1;
+      for (int k = 0; k < 2; k++)
+        {
+          side[k].lo[y] = w;
+          side[k].hi[y] = -1;
+        }
       for (int x = 0; x < w; x++)
-        if (row[x] == label)
+        if (row[x] == 1 || row[x] == 2)
           {
+            Side *s = &side[row[x] - 1];
             s->lo[y] = MIN (s->lo[y], x);
             s->hi[y] = x;
             s->n++;
           }
-      if (s->hi[y] >= 0)
-        {
-          s->top = MIN (s->top, y);
-          s->bottom = y;
-        }
+      for (int k = 0; k < 2; k++)
+        if (side[k].hi[y] >= 0)
+          {
+            side[k].top = MIN (side[k].top, y);
+            side[k].bottom = y;
+          }
     }
 }
 
@@ -403,8 +412,8 @@ side_fixed (Side *s, int w, int h, int x0, int x1)
 /* Histograms and cell weights of one zone, then its features. */
 static void
 zone_features (const CxrImage *film, const CxrLungFields *l, const Side *s, guint8 label, int y0,
-               int y1, const CxrPrediction *p, const double scale[4], float *f, double *area,
-               double *cell_w)
+               int y1, int step, const CxrPrediction *p, const double scale[4], float *f,
+               double *area, double *cell_w)
 {
   int w = film->width, h = film->height;
   g_autofree guint32 *hist = g_new0 (guint32, BINS);
@@ -412,14 +421,14 @@ zone_features (const CxrImage *film, const CxrLungFields *l, const Side *s, guin
   double sum = 0, sum2 = 0;
   int mw = p->map_w, mh = p->map_h;
   memset (cell_w, 0, sizeof (double) * mw * mh);
-  for (int y = y0; y <= y1; y++)
+  for (int y = y0; y <= y1; y += step)
     {
       if (s->hi[y] < s->lo[y])
         continue;
       const float *row = film->data + (gsize) y * w;
       const guint8 *mrow = l ? l->mask + (gsize) y * w : NULL;
       int cy = (int) ((gint64) y * mh / h);
-      for (int x = s->lo[y]; x <= s->hi[y]; x++)
+      for (int x = s->lo[y]; x <= s->hi[y]; x += step)
         {
           float v = row[x];
           hist[bin_of (v)]++;
@@ -430,7 +439,7 @@ zone_features (const CxrImage *film, const CxrLungFields *l, const Side *s, guin
           cell_w[cy * mw + (int) ((gint64) x * mw / w)] += 1;
         }
     }
-  *area = (double) n;
+  *area = (double) n * step * step;
   if (n == 0)
     {
       memset (f, 0, sizeof (float) * (N_OWN + p->n_classes + p->dim));
@@ -468,22 +477,24 @@ zone_features (const CxrImage *film, const CxrLungFields *l, const Side *s, guin
 /* The film's grey-level scale: its 1st and 99th percentiles, and the 5th
  * percentile of its lung-field pixels (the film's 1st where it has none). */
 static void
-film_scale (const CxrImage *film, const CxrLungFields *l, double scale[4])
+film_scale (const CxrImage *film, const CxrLungFields *l, int step, double scale[4])
 {
   g_autofree guint32 *all = g_new0 (guint32, BINS);
   g_autofree guint32 *lung = g_new0 (guint32, BINS);
-  gsize n = (gsize) film->width * film->height;
-  guint64 nl = 0;
-  for (gsize i = 0; i < n; i++)
-    {
-      int b = bin_of (film->data[i]);
-      all[b]++;
-      if (l && l->mask[i])
-        {
-          lung[b]++;
-          nl++;
-        }
-    }
+  guint64 n = 0, nl = 0;
+  for (int y = 0; y < film->height; y += step)
+    for (int x = 0; x < film->width; x += step)
+      {
+        gsize i = (gsize) y * film->width + x;
+        int b = bin_of (film->data[i]);
+        all[b]++;
+        n++;
+        if (l && l->mask[i])
+          {
+            lung[b]++;
+            nl++;
+          }
+      }
   double lo = quantile (all, n, 0.01), hi = quantile (all, n, 0.99);
   double llo = nl ? quantile (lung, nl, 0.05) : lo;
   scale[0] = lo;
@@ -538,11 +549,11 @@ cxr_severity_measure (const CxrSeverityModel *model, const CxrImage *film,
   guint64 min_px = (guint64) w * h / 200;
   gboolean have[2] = { FALSE, FALSE };
   if (lungs)
-    for (int k = 0; k < 2; k++)
-      {
-        side_scan (lungs, (guint8) (k + 1), &side[k]);
+    {
+      sides_scan (lungs, side);
+      for (int k = 0; k < 2; k++)
         have[k] = side[k].n >= min_px;
-      }
+    }
   const CxrLungFields *mask_of = lungs;
   double mid = have[0] && have[1] ? midline (&side[0], &side[1], h) : -1;
   if (lungs && lungs->status == CXR_LUNGS_OK && have[0] && have[1] && mid > 0)
@@ -567,7 +578,10 @@ cxr_severity_measure (const CxrSeverityModel *model, const CxrImage *film,
         }
     }
   double scale[4];
-  film_scale (film, mask_of, scale);
+  /* every pixel of a film up to 767 px, every 2nd of each row and column
+   * up to 1279 px ...: the grey levels' statistics, not their detail */
+  int step = MAX (1, (MAX (w, h) + 256) / 512);
+  film_scale (film, mask_of, step, scale);
   g_autofree double *cell_w = g_new (double, (gsize) p->map_w * p->map_h);
   double total = 0;
   for (int z = 0; z < CXR_SEVERITY_ZONES; z++)
@@ -576,7 +590,7 @@ cxr_severity_measure (const CxrSeverityModel *model, const CxrImage *film,
       int band = z % 3, rows = sd->bottom - sd->top + 1;
       s->y0[z] = sd->top + band * rows / 3;
       s->y1[z] = sd->top + (band + 1) * rows / 3 - 1;
-      zone_features (film, mask_of, sd, (guint8) (z / 3 + 1), s->y0[z], s->y1[z], p, scale,
+      zone_features (film, mask_of, sd, (guint8) (z / 3 + 1), s->y0[z], s->y1[z], step, p, scale,
                      s->features + (gsize) z * nf, &s->area_px[z], cell_w);
       total += s->area_px[z];
     }
