@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT
  *
- * The library's version and process set-up.
+ * The library's version, process set-up, and numbers written as short as
+ * they read back.
  */
 #include "cxr-config.h"
 
+#include <math.h>
 #include <stdlib.h> /* defines __GLIBC__ on glibc */
+#include <string.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -15,6 +18,66 @@ const char *
 cxr_version (void)
 {
   return CXR_VERSION;
+}
+
+const char *
+cxr_format_double (double v, char *buf)
+{
+  for (int digits = 1; digits <= 17; digits++)
+    {
+      char fmt[8];
+      g_snprintf (fmt, sizeof fmt, "%%.%dg", digits);
+      g_ascii_formatd (buf, G_ASCII_DTOSTR_BUF_SIZE, fmt, v);
+      if (!isfinite (v) || g_ascii_strtod (buf, NULL) == v)
+        break;
+    }
+  return buf;
+}
+
+/**
+ * cxr_json_shorten_numbers:
+ * Rewrites each number of @json (outside strings) in its shortest form.
+ *
+ * Returns: (transfer full): the text.
+ */
+char *
+cxr_json_shorten_numbers (const char *json)
+{
+  GString *out = g_string_sized_new (strlen (json));
+  gboolean in_string = FALSE;
+  for (const char *p = json; *p;)
+    {
+      if (in_string)
+        {
+          if (*p == '\\' && p[1])
+            g_string_append_c (out, *p++);
+          else if (*p == '"')
+            in_string = FALSE;
+          g_string_append_c (out, *p++);
+          continue;
+        }
+      if (*p == '"')
+        in_string = TRUE;
+      if (*p == '-' || g_ascii_isdigit (*p))
+        {
+          char *end;
+          double v = g_ascii_strtod (p, &end);
+          char buf[G_ASCII_DTOSTR_BUF_SIZE];
+          if (end > p && isfinite (v))
+            {
+              /* integers stay as they are written */
+              gboolean integral = strcspn (p, ".eE,}] \n") >= (size_t) (end - p);
+              if (integral)
+                g_string_append_len (out, p, end - p);
+              else
+                g_string_append (out, cxr_format_double (v, buf));
+              p = end;
+              continue;
+            }
+        }
+      g_string_append_c (out, *p++);
+    }
+  return g_string_free (out, FALSE);
 }
 
 /**

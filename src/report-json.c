@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "cxr-config.h"
+#include "cxr/cxr.h"
 #include "report-private.h"
 
 static void
@@ -198,5 +199,6 @@ cxr__report_json (const CxrReportData *d)
   g_autoptr (JsonNode) root = json_builder_get_root (jb);
   json_generator_set_root (gen, root);
   json_generator_set_pretty (gen, TRUE);
-  return json_generator_to_data (gen, NULL);
+  g_autofree char *text = json_generator_to_data (gen, NULL);
+  return cxr_json_shorten_numbers (text);
 }

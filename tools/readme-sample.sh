@@ -8,7 +8,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-CXR_OUT="$T/out" sh tools/run-sample.sh 2>/dev/null | sed "s|$T/out|out|g" > "$T/now"
+CXR_OUT="$T/out" CXR_NO_INSTALL=1 sh tools/run-sample.sh 2>/dev/null | sed "s|$T/out|out|g" > "$T/now"
 mask() { sed -E 's/[0-9]+(\.[0-9]+)? (s|ms)\b/N \2/g'; }
 begin='<!-- sample-output: made by tools/readme-sample.sh -->'
 end='<!-- /sample-output -->'

@@ -7,6 +7,14 @@
 set -eu
 cd "$(dirname "$0")/.."
 tools/setup.sh
+# cxrtrack on PATH, as the README's examples use it: the binary, the
+# default models, the man page and the SQL extension, under /usr/local
+# (or $CXR_PREFIX: a prefix the user owns; CXR_NO_INSTALL=1: none)
+if [ -z "${CXR_NO_INSTALL:-}" ]; then
+  meson configure build --prefix "${CXR_PREFIX:-/usr/local}" >/dev/null
+  meson install -C build --quiet >/dev/null
+  echo "installed: $(command -v cxrtrack || echo "${CXR_PREFIX:-/usr/local}/bin/cxrtrack (not on PATH)")" >&2
+fi
 OUT=${CXR_OUT:-out}
 mkdir -p "$OUT"
 DB=$OUT/sample.sqlite

@@ -33,6 +33,7 @@ int cmd_severity (int argc, char **argv);
 
 char *cli_join_argv (int argc, char **argv);
 int cli_usage_error (GOptionContext *ctx, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+void cli_describe (GOptionContext *ctx, const char *command, const char *notes);
 
 /* --voi for the commands that read single films */
 #define CLI_VOI_ENTRY(var)                                                                         \

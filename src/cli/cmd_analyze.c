@@ -153,7 +153,8 @@ cli_print_analyze (const CxrAnalyzeSummary *s, const CxrAnalyzeOptions *opt)
     printf ("  progression: not flagged here (--no-flags: after the merge, over the cohort)\n");
   else if (model)
     printf ("  progression: %" G_GUINT64_FORMAT
-            " patients flagged (slow_progression, acute_change or unconfirmed_change)\n",
+            " patients flagged (slow_progression, acute_change or unconfirmed_change), every"
+            " patient of the store judged again\n",
             s->n_flagged);
   for (guint i = 0; i < s->messages->len; i++)
     printf ("    %s\n", (const char *) s->messages->pdata[i]);
@@ -208,6 +209,7 @@ cmd_analyze (int argc, char **argv)
   g_autoptr (GOptionContext) ctx
       = g_option_context_new ("- register, score and compare every pending film and pair");
   g_option_context_add_main_entries (ctx, entries, NULL);
+  cli_describe (ctx, "analyze", NULL);
   g_autoptr (GError) error = NULL;
   g_autofree char *cmdline = cli_join_argv (argc, argv);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
@@ -254,7 +256,9 @@ cmd_analyze (int argc, char **argv)
   cxr_analyze_summary_init (&s);
   gboolean ok = cxr_pipeline_analyze (store, &opt, &s, &error);
   cli_progress_end (&prog);
-  cli_print_analyze (&s, &opt);
+  /* after a fatal error, a summary only of work that was done */
+  if (ok || s.n_patients_done > 0)
+    cli_print_analyze (&s, &opt);
   cxr_analyze_summary_clear (&s);
   return ok ? CXR_EXIT_OK : cli_fail (error);
 }

@@ -41,6 +41,7 @@ cmd_calibrate (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- derive test-retest limits");
   g_option_context_add_main_entries (ctx, entries, NULL);
+  cli_describe (ctx, "calibrate", NULL);
   g_autoptr (GError) error = NULL;
   g_autofree char *cmdline = cli_join_argv (argc, argv);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))

@@ -105,6 +105,7 @@ cmd_ingest (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- store scans and validate images");
   g_option_context_add_main_entries (ctx, entries, NULL);
+  cli_describe (ctx, "ingest", NULL);
   g_autoptr (GError) error = NULL;
   g_autofree char *cmdline = cli_join_argv (argc, argv);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
@@ -158,7 +159,14 @@ cmd_ingest (int argc, char **argv)
                 : manifest ? cxr_ingest_manifest (store, manifest, &opt, &sum, &error)
                            : cxr_ingest_dicom (store, dicom, &opt, &sum, &error);
   cli_progress_end (&prog);
-  print_summary (&sum, store);
+  /* after a fatal error, a summary only of rows that were read */
+  if (ok || sum.n_rows > 0)
+    print_summary (&sum, store);
+  if (ok && dicom && sum.n_ok + sum.n_invalid + sum.n_unchanged + sum.n_conflicts == 0)
+    fprintf (stderr,
+             "ingest: no DICOM film in %s%s; PNG or JPEG films are ingested with --manifest CSV"
+             " (README, \"Your own films\")\n",
+             dicom, sum.n_rows ? " (its files are listed above)" : ": it holds no file");
   if (!ok)
     rc = cli_fail (error);
   else if (strict && (sum.n_rejected || sum.n_invalid || sum.n_conflicts))

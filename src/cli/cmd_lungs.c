@@ -24,6 +24,7 @@ cmd_lungs (int argc, char **argv)
   g_autoptr (GOptionContext) ctx
       = g_option_context_new ("FILM - find the lung fields (PNG, JPEG or DICOM)");
   g_option_context_add_main_entries (ctx, entries, NULL);
+  cli_describe (ctx, "lungs", NULL);
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return cli_usage_error (ctx, "%s", error->message);

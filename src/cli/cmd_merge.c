@@ -67,6 +67,7 @@ cmd_merge (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("SHARD.sqlite... - merge shard stores");
   g_option_context_add_main_entries (ctx, entries, NULL);
+  cli_describe (ctx, "merge", NULL);
   g_autoptr (GError) error = NULL;
   g_autofree char *cmdline = cli_join_argv (argc, argv);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
@@ -134,7 +135,8 @@ cmd_merge (int argc, char **argv)
   CxrAnalyzeSummary s;
   cxr_analyze_summary_init (&s);
   ok = cxr_pipeline_analyze (store, &opt, &s, &error);
-  cli_print_analyze (&s, &opt);
+  if (ok || s.n_patients_done > 0)
+    cli_print_analyze (&s, &opt);
   cxr_analyze_summary_clear (&s);
   if (!ok)
     return cli_fail (error);

@@ -49,6 +49,7 @@ cmd_register (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("FIXED.png MOVING.png - align two films");
   g_option_context_add_main_entries (ctx, entries, NULL);
+  cli_describe (ctx, "register", NULL);
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return cli_usage_error (ctx, "%s", error->message);

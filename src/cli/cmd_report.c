@@ -30,6 +30,7 @@ cmd_report (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- write change reports");
   g_option_context_add_main_entries (ctx, entries, NULL);
+  cli_describe (ctx, "report", NULL);
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return cli_usage_error (ctx, "%s", error->message);

@@ -98,9 +98,8 @@ cmd_severity (int argc, char **argv)
   g_autoptr (GOptionContext) ctx
       = g_option_context_new ("FILM... - the Brixia score of frontal films (PNG, JPEG or DICOM)");
   g_option_context_add_main_entries (ctx, entries, NULL);
-  g_option_context_set_description (
-      ctx,
-      "Example:\n  cxrtrack severity sample/images/00000001_000.png --format json\n\n"
+  cli_describe (
+      ctx, "severity",
       "Zones A, B, C: upper, middle, lower zone of the patient's right lung (image left);\n"
       "D, E, F: of the left lung. Each 0 (clear) to 3 (alveolar predominance), global 0-18.\n"
       "Status 'implausible': the zones could not be drawn from the lung fields.\n"

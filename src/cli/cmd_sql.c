@@ -5,6 +5,7 @@
  * lifts that. Several statements may be given; each one's rows are printed
  * as an aligned table, CSV (RFC 4180) or JSON (an array of objects).
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -74,6 +75,15 @@ csv_field (GString *out, const char *s)
 }
 
 /* A cell as text for table and CSV output. */
+/* @v as JSON: the shortest decimal that reads back as the same double
+ * (0.5772, not 0.57720000000000005), null where JSON has no number. */
+static void
+json_number (GString *out, double v)
+{
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  g_string_append (out, isfinite (v) ? cxr_format_double (v, buf) : "null");
+}
+
 static char *
 cell_text (const CxrValue *v, Format fmt)
 {
@@ -170,10 +180,7 @@ on_row (int nc, const CxrValue *v, gpointer data)
           else if (v[i].type == CXR_VALUE_INTEGER)
             g_string_append_printf (out, "%" G_GINT64_FORMAT, v[i].integer);
           else if (v[i].type == CXR_VALUE_REAL)
-            {
-              char buf[G_ASCII_DTOSTR_BUF_SIZE];
-              g_string_append (out, g_ascii_formatd (buf, sizeof buf, "%.17g", v[i].real));
-            }
+            json_number (out, v[i].real);
           else if (v[i].type == CXR_VALUE_BLOB)
             {
               g_autofree char *b64 = g_base64_encode (v[i].blob, v[i].bytes);
@@ -280,6 +287,7 @@ cmd_sql (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("'SQL' - query the store");
   g_option_context_add_main_entries (ctx, entries, NULL);
+  cli_describe (ctx, "sql", NULL);
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return cli_usage_error (ctx, "%s", error->message);

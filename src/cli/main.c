@@ -19,29 +19,66 @@ static const struct {
   const char *args;
   const char *summary;
   CxrCommandFn fn;
+  const char *examples; /* for COMMAND --help, `help COMMAND` and the man page */
 } commands[] = {
   { "ingest", "--db DB (--nih CSV | --manifest CSV | --dicom DIR) [--images DIR]... [--shard K/N]",
-    "store patients, scans and findings; validate image files", cmd_ingest },
+    "store patients, scans and findings; validate image files", cmd_ingest,
+    "  cxrtrack ingest --db nih.sqlite --nih Data_Entry_2017.csv --images images/\n"
+    "  cxrtrack ingest --db my.sqlite --manifest films.csv   # patient_id,path,study_date,...\n"
+    "  cxrtrack ingest --db my.sqlite --dicom /data/export/\n" },
   { "analyze", "--db DB [--jobs N] [--shard K/N]",
-    "register, score and compare every pending film and pair, then flag progression", cmd_analyze },
+    "register, score and compare every pending film and pair, then flag progression", cmd_analyze,
+    "  cxrtrack analyze --db my.sqlite\n"
+    "  cxrtrack analyze --db shard-2.sqlite --shard 2/4 --no-flags   # one machine's part\n" },
   { "calibrate", "--db DB [--force | --limits-from STORE]",
-    "derive (or copy) the test-retest limits the flags are judged against", cmd_calibrate },
+    "derive (or copy) the test-retest limits the flags are judged against", cmd_calibrate,
+    "  cxrtrack calibrate --db my.sqlite --force\n"
+    "  cxrtrack calibrate --db small.sqlite --limits-from cohort.sqlite\n" },
   { "merge", "--db OUT SHARD.sqlite...",
-    "merge shard stores, then derive limits and flags over the whole cohort", cmd_merge },
+    "merge shard stores, then derive limits and flags over the whole cohort", cmd_merge,
+    "  cxrtrack merge --db cohort.sqlite shard-1.sqlite shard-2.sqlite shard-3.sqlite\n" },
   { "predict", "--model FILE [--embedding] [--format csv|json] FILM.png...",
-    "finding probabilities (and embeddings) of films", cmd_predict },
+    "finding probabilities (and embeddings) of films", cmd_predict,
+    "  cxrtrack predict --format json film.png\n" },
   { "lungs", "FILM.png --out MASK.png [--format json]",
-    "the lung fields of a film: a mask, their areas, quality and status", cmd_lungs },
+    "the lung fields of a film: a mask, their areas, quality and status", cmd_lungs,
+    "  cxrtrack lungs film.png --out mask.png --format json\n" },
   { "severity", "FILM... [--format text|json]",
-    "the Brixia score of films: six lung zones 0-3 and the global 0-18", cmd_severity },
+    "the Brixia score of films: six lung zones 0-3 and the global 0-18", cmd_severity,
+    "  cxrtrack severity film.png --format json\n"
+    "  cxrtrack severity --features a.png b.dcm > features.jsonl   # what a head is fitted on\n" },
   { "register", "FIXED.png MOVING.png [--out WARPED.png] [--format json]",
-    "align MOVING to FIXED: shift, rotation, scale, confidence", cmd_register },
+    "align MOVING to FIXED: shift, rotation, scale, confidence", cmd_register,
+    "  cxrtrack register earlier.png later.png --out warped.png --format json\n" },
   { "report",
     "--db DB (--patient ID | --all [--flagged] [--jobs N]) --out DIR [--format html|json]",
-    "per-patient change reports and the cohort index", cmd_report },
+    "per-patient change reports and the cohort index", cmd_report,
+    "  cxrtrack report --db my.sqlite --patient 1543 --out report/\n"
+    "  cxrtrack report --db my.sqlite --all --flagged --out report/\n"
+    "  cxrtrack report --db my.sqlite --patient 1543 --out report/ --format json\n" },
   { "sql", "--db DB [--format table|csv|json] 'SELECT ...'",
-    "run a query against the store (read-only unless --write)", cmd_sql },
+    "run a query against the store (read-only unless --write)", cmd_sql,
+    "  cxrtrack sql --db my.sqlite 'SELECT patient_id, count(*) FROM scans GROUP BY 1'\n"
+    "  cxrtrack sql --db my.sqlite --format csv 'SELECT * FROM scan_severity'\n" },
 };
+
+/**
+ * cli_describe:
+ * Puts @command's examples, then @notes (nullable), under its --help.
+ */
+void
+cli_describe (GOptionContext *ctx, const char *command, const char *notes)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (g_str_equal (commands[i].name, command))
+      {
+        g_autofree char *d = g_strdup_printf ("Examples:\n%s%s%s", commands[i].examples,
+                                              notes ? "\n" : "", notes ? notes : "");
+        g_option_context_set_description (ctx, d);
+        return;
+      }
+  g_option_context_set_description (ctx, notes);
+}
 
 static void
 usage (FILE *f)
@@ -50,7 +87,8 @@ usage (FILE *f)
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
     fprintf (f, "  cxrtrack %s %s\n      %s\n", commands[i].name, commands[i].args,
              commands[i].summary);
-  fprintf (f, "\n'cxrtrack COMMAND --help' describes each command's options.\n");
+  fprintf (f, "\n'cxrtrack help COMMAND' (or COMMAND --help) describes a command's options, with"
+              " examples.\n");
 }
 
 char *
@@ -207,11 +245,34 @@ cli_default_severity_model (void)
   return NULL;
 }
 
+/* "cxrtrack COMMAND", as a command's --help names it (GLib takes argv[0]
+ * otherwise) */
+static void
+set_prgname (const char *command)
+{
+  g_autofree char *name = g_strdup_printf ("cxrtrack %s", command);
+  g_set_prgname (name);
+}
+
 int
 main (int argc, char **argv)
 {
   setlocale (LC_ALL, "");
   cxr_tune_allocator ();
+  /* help COMMAND: that command's --help */
+  if (argc >= 3 && g_str_equal (argv[1], "help"))
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+        if (g_str_equal (argv[2], commands[i].name))
+          {
+            char *av[] = { argv[2], (char *) "--help", NULL };
+            set_prgname (commands[i].name);
+            return commands[i].fn (2, av);
+          }
+      fprintf (stderr, "cxrtrack: no command '%s'\n\n", argv[2]);
+      usage (stderr);
+      return CXR_EXIT_USAGE;
+    }
   if (argc < 2 || g_str_equal (argv[1], "--help") || g_str_equal (argv[1], "-h")
       || g_str_equal (argv[1], "help"))
     {
@@ -225,7 +286,10 @@ main (int argc, char **argv)
     }
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
     if (g_str_equal (argv[1], commands[i].name))
-      return commands[i].fn (argc - 1, argv + 1);
+      {
+        set_prgname (commands[i].name);
+        return commands[i].fn (argc - 1, argv + 1);
+      }
   fprintf (stderr, "cxrtrack: unknown command '%s'\n\n", argv[1]);
   usage (stderr);
   return CXR_EXIT_USAGE;

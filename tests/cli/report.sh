@@ -48,6 +48,11 @@ grep -q "and 4 patient pages" "$T/out" || fail "pages: $(cat "$T/out")"
 import json, sqlite3, sys
 d = json.load(open(sys.argv[1]))
 assert d["patient_id"] == "2633" and len(d["films"]) == 5 and len(d["pairs"]) == 8, d.keys()
+# every number as short as it reads back (not 0.33333333333333331)
+import re
+raw = re.sub(r'"(?:[^"\\]|\\.)*"', '""', open(sys.argv[1]).read())  # numbers outside strings
+toks = re.findall(r'(?<![\w".])-?\d+\.\d+(?:[eE][-+]?\d+)?', raw)
+assert toks and all(len(t) <= len(repr(float(t))) for t in toks), [t for t in toks if len(t) > len(repr(float(t)))][:5]
 assert d["model"] == "cxr-default" and "probability:Effusion" in d["trends"], d["trends"].keys()
 # a trend set per view (the flags compare films of one view): AP, the more
 # frequent, then PA; each signal a value per film of its set
