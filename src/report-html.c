@@ -32,6 +32,9 @@ static const char css[]
       "table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #e4e4e4;text-align:left}"
       "th{cursor:pointer;background:#eee}.strip{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}"
       ".bx{margin:3px 0;font-size:11px}.bx td{border:1px solid #bbb;padding:0 5px;text-align:right}"
+      ".summary{background:#fff;border:2px solid #999;padding:8px 12px;margin:12px 0}"
+      ".v-worse{border-color:#c33}.v-better{border-color:#3a3}.v-mixed{border-color:#c90}"
+      ".summary>b{font-size:17px}details{margin:4px 0}"
       ".bx-no{opacity:.45}.z0{background:#fdfbe9}.z1{background:#fbf1b7}.z2{background:#f9dc8c}"
       ".z3{background:#f5bd6c}.z4{background:#ee9a58}.z5{background:#e2714b}.z6{background:#cf4a43;"
       "color:#fff}figure{margin:0;background:#fff;border:1px solid #ddd;padding:4px;font-size:12px}"
@@ -308,6 +311,61 @@ svg_plot (GString *out, const CxrReportTrendSet *set, const CxrReportTrend *tr)
 static const char *const page_scripts[] = { self_check, NULL };
 static const char *const index_scripts[] = { sorter, self_check, NULL };
 
+static const char *
+verdict_text (const char *v)
+{
+  return g_str_equal (v, "worse")    ? "Worse"
+         : g_str_equal (v, "better") ? "Better"
+         : g_str_equal (v, "stable") ? "Stable: no change beyond the limits"
+         : g_str_equal (v, "mixed")
+             ? "Mixed: changes in both directions, or change with no direction"
+             : "Not enough films: no view has two readable films to compare";
+}
+
+static const char *
+kind_text (CxrTrendKind k)
+{
+  switch (k)
+    {
+    case CXR_TREND_ACUTE_CHANGE: return "a step beyond the acute limit, confirmed by the next film";
+    case CXR_TREND_UNCONFIRMED_CHANGE:
+      return "a step beyond the acute limit at the latest film: no later film confirms it yet";
+    case CXR_TREND_SLOW_PROGRESSION: return "a rise beyond the limit that lasts";
+    case CXR_TREND_IMPROVING: return "a significant fall";
+    default: return cxr_trend_kind_name (k);
+    }
+}
+
+/* An event's signals as a reader names them, the first @max, and how many
+ * more. */
+static void
+event_signals (GString *h, const CxrReportEvent *e, guint max)
+{
+  for (guint k = 0; k < e->flags->len && k < max; k++)
+    {
+      g_autofree char *l
+          = cxr__report_signal_label (((const CxrFlagRow *) e->flags->pdata[k])->signal);
+      g_autofree char *el = esc (l);
+      g_string_append_printf (h, "%s%s", k ? ", " : "", el);
+    }
+  if (e->flags->len > max)
+    g_string_append_printf (h, " and %u more", e->flags->len - max);
+}
+
+static void
+event_when (GString *h, const CxrReportData *d, const CxrReportEvent *e)
+{
+  g_autofree char *from = cxr__report_when (d, e->from_visit);
+  g_autofree char *to = cxr__report_when (d, e->to_visit);
+  g_autofree char *ef = esc (from), *et = esc (to), *ev = esc (e->view);
+  g_string_append_printf (h, "from %s to %s (%s films, visits %d &rarr; %d)", ef, et, ev,
+                          e->from_visit, e->to_visit);
+}
+
+/* The answer first: the verdict, each event in a line, the first event's
+ * two films side by side, and what the tool is not. */
+static void section_summary (Page *pg);
+
 static void
 header (Page *pg)
 {
@@ -333,6 +391,10 @@ header (Page *pg)
   if (!isnan (p->first_age))
     g_string_append_printf (h, "<tr><td>age</td><td>%.0f to %.0f years</td></tr>", p->first_age,
                             p->last_age);
+  g_string_append (h, "</table>");
+  section_summary (pg);
+  g_string_append (h, "<details><summary>Technical details (model, store, film hashes)</summary>"
+                      "<table>");
   g_autofree char *emn = esc (d->model_name), *edb = esc (d->store_path), *eh = esc (hashes->str);
   g_autofree char *esha = esc (d->model_sha256);
   g_string_append_printf (h, "<tr><td>model</td><td>%s%s%.16s</td></tr>",
@@ -342,7 +404,7 @@ header (Page *pg)
       h,
       "<tr><td>cxrtrack</td><td>%s</td></tr><tr><td>database</td><td>%s"
       "</td></tr><tr><td>input films (sha256)</td><td class=\"muted\">%s</td></tr>"
-      "</table>",
+      "</table></details>",
       CXR_VERSION, edb, eh);
   g_string_free (hashes, TRUE);
 }
@@ -395,18 +457,88 @@ cross_view_rises (Page *pg)
 }
 
 static void
+section_summary (Page *pg)
+{
+  GString *h = pg->h;
+  const CxrReportData *d = pg->d;
+  g_string_append_printf (h, "<div class=\"summary v-%s\"><b>%s</b>", d->verdict,
+                          verdict_text (d->verdict));
+  for (guint i = 0; i < d->events->len && i < 6; i++)
+    {
+      const CxrReportEvent *e = &g_array_index (d->events, CxrReportEvent, i);
+      g_string_append_printf (h, "<br>%s ",
+                              g_str_equal (e->direction, "worse")    ? "Worse:"
+                              : g_str_equal (e->direction, "better") ? "Better:"
+                                                                     : "Changed:");
+      event_signals (h, e, 4);
+      g_string_append (h, ", ");
+      event_when (h, d, e);
+      g_string_append_printf (h, ": %s.", kind_text (e->kind));
+    }
+  if (d->events->len > 6)
+    g_string_append_printf (h, "<br>%u more events below.", d->events->len - 6);
+  /* the first event's two films, side by side */
+  const CxrReportEvent *e = d->events->len ? &g_array_index (d->events, CxrReportEvent, 0) : NULL;
+  const CxrReportFilm *a = e ? cxr__report_film_at (d, e->from_visit) : NULL;
+  const CxrReportFilm *b = e ? cxr__report_film_at (d, e->to_visit) : NULL;
+  if (a && b && a != b)
+    {
+      g_string_append (h, "<div class=\"strip\">");
+      const CxrReportFilm *two[] = { a, b };
+      for (int k = 0; k < 2; k++)
+        {
+          g_autoptr (CxrImage) im = film_image (pg, two[k]);
+          g_autofree char *when = cxr__report_when (d, two[k]->visit);
+          g_autofree char *ew = esc (when);
+          g_string_append (h, "<figure>");
+          if (im)
+            thumb (h, im, 220);
+          if (g_str_has_prefix (when, "visit "))
+            g_string_append_printf (h, "<figcaption>%s</figcaption></figure>", ew);
+          else
+            g_string_append_printf (h, "<figcaption>%s, visit %d</figcaption></figure>", ew,
+                                    two[k]->visit);
+        }
+      g_string_append (h, "</div>");
+    }
+  g_string_append (h,
+                   "<p class=\"muted\">cxrtrack supports a radiologist's read; it does not"
+                   " replace it and is not a diagnosis. Its classifier was trained on 968 NIH"
+                   " films (mean held-out AUROC 0.758); its Brixia estimate agrees with a senior"
+                   " radiologist at Spearman 0.65-0.68 on patients it never saw (a junior"
+                   " radiologist: 0.885). The model cards (models/*_CARD.md, installed beside the"
+                   " models) give their data, figures and failure modes.</p></div>");
+}
+
+static void
 section_flags (Page *pg)
 {
   GString *h = pg->h;
   const CxrReportData *d = pg->d;
-  g_string_append (h, "<h2>Flags</h2>");
-  for (guint k = 0; k < d->flags->len; k++)
+  g_string_append (h, "<h2>Events</h2>");
+  for (guint k = 0; k < d->events->len; k++)
     {
-      const CxrFlagRow *fl = &g_array_index (d->flags, CxrFlagRow, k);
-      const char *kind = cxr_trend_kind_name (fl->kind);
-      g_autofree char *ev = esc (fl->evidence), *evk = esc (fl->view_kind);
-      g_string_append_printf (h, "<div class=\"flag %s\"><b>%s</b> (%s): %s. Films:", kind, kind,
-                              evk, ev);
+      const CxrReportEvent *e = &g_array_index (d->events, CxrReportEvent, k);
+      const char *kind = cxr_trend_kind_name (e->kind);
+      g_string_append_printf (h, "<div class=\"flag %s\"><b>%s</b> ", kind,
+                              g_str_equal (e->direction, "worse")    ? "Worse"
+                              : g_str_equal (e->direction, "better") ? "Better"
+                                                                     : "Changed");
+      event_when (h, d, e);
+      g_string_append_printf (h, ": %s. ", kind_text (e->kind));
+      event_signals (h, e, 8);
+      g_string_append_printf (h,
+                              ".<details><summary>the evidence of each of its %u signal%s"
+                              " (limits, tests, films)</summary>",
+                              e->flags->len, e->flags->len == 1 ? "" : "s");
+      for (guint i = 0; i < e->flags->len; i++)
+        {
+          const CxrFlagRow *fl = e->flags->pdata[i];
+          g_autofree char *ev = esc (fl->evidence), *es = esc (fl->signal);
+          g_string_append_printf (h, "<p><code>%s</code> (%s): %s.</p>", es, kind, ev);
+        }
+      g_string_append (h, "</details>Films:");
+      const CxrFlagRow *fl = e->flags->pdata[0];
       for (guint i = 0; i < d->films->len; i++)
         {
           const CxrReportFilm *f = &g_array_index (d->films, CxrReportFilm, i);
@@ -418,7 +550,7 @@ section_flags (Page *pg)
         }
       g_string_append (h, "</div>");
     }
-  if (d->flags->len == 0)
+  if (d->events->len == 0)
     g_string_append (h, "<p>No progression flags.</p>");
   cross_view_rises (pg);
 }
@@ -474,7 +606,12 @@ section_films (Page *pg)
       if ((im == NULL || !thumb_outlined (h, im, lm, 150)) && g_str_equal (f->status, "ok"))
         g_string_append (h, "<div class=\"ph\"></div>");
       g_string_append_printf (h, "<figcaption>visit %d", f->visit);
-      if (!isnan (f->day))
+      if (f->study_date && *f->study_date)
+        {
+          g_autofree char *ed = esc (f->study_date);
+          g_string_append_printf (h, ", %.10s", ed);
+        }
+      else if (!isnan (f->day))
         g_string_append_printf (h, ", day %.0f",
                                 f->day - g_array_index (d->films, CxrReportFilm, 0).day);
       g_autofree char *evk = esc (f->view_kind), *es = esc (f->status);

@@ -5,6 +5,7 @@
  */
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <string.h>
 
 #include "cxr-config.h"
 #include "cxr/cxr.h"
@@ -49,6 +50,76 @@ flags (JsonBuilder *jb, const CxrReportData *d)
   json_builder_end_array (jb);
 }
 
+/* The summary: the verdict, and each event with its signals, zones,
+ * dates, visits, and the limit and p-value of its first signal (the
+ * strongest: flags come worsening first, by p-value), then every signal's
+ * own in details. */
+static void
+summary (JsonBuilder *jb, const CxrReportData *d)
+{
+  json_builder_set_member_name (jb, "summary");
+  json_builder_begin_object (jb);
+  add_string_or_null (jb, "verdict", d->verdict);
+  json_builder_set_member_name (jb, "events");
+  json_builder_begin_array (jb);
+  for (guint i = 0; i < d->events->len; i++)
+    {
+      const CxrReportEvent *e = &g_array_index (d->events, CxrReportEvent, i);
+      const CxrFlagRow *first = e->flags->pdata[0];
+      json_builder_begin_object (jb);
+      add_string_or_null (jb, "kind", cxr_trend_kind_name (e->kind));
+      add_string_or_null (jb, "direction", e->direction);
+      add_string_or_null (jb, "view", e->view);
+      json_builder_set_member_name (jb, "signals");
+      json_builder_begin_array (jb);
+      for (guint k = 0; k < e->flags->len; k++)
+        json_builder_add_string_value (jb, ((const CxrFlagRow *) e->flags->pdata[k])->signal);
+      json_builder_end_array (jb);
+      json_builder_set_member_name (jb, "zones");
+      json_builder_begin_array (jb);
+      for (guint k = 0; k < e->flags->len; k++)
+        {
+          const char *s = ((const CxrFlagRow *) e->flags->pdata[k])->signal;
+          if (g_str_has_prefix (s, "severity:") && strlen (s) == 10)
+            json_builder_add_string_value (jb, s + 9);
+        }
+      json_builder_end_array (jb);
+      g_autofree char *from = cxr__report_when (d, e->from_visit);
+      g_autofree char *to = cxr__report_when (d, e->to_visit);
+      const CxrReportFilm *ff = cxr__report_film_at (d, e->from_visit);
+      const CxrReportFilm *tf = cxr__report_film_at (d, e->to_visit);
+      add_string_or_null (jb, "from_date", ff && ff->study_date ? from : NULL);
+      add_string_or_null (jb, "to_date", tf && tf->study_date ? to : NULL);
+      add_string_or_null (jb, "from", from);
+      add_string_or_null (jb, "to", to);
+      json_builder_set_member_name (jb, "visits");
+      json_builder_begin_array (jb);
+      json_builder_add_int_value (jb, e->from_visit);
+      json_builder_add_int_value (jb, e->to_visit);
+      json_builder_end_array (jb);
+      add_double_or_null (jb, "limit", first->retest_limit);
+      add_string_or_null (jb, "limit_source", first->limit_source);
+      add_double_or_null (jb, "p", first->p_value);
+      json_builder_set_member_name (jb, "details");
+      json_builder_begin_array (jb);
+      for (guint k = 0; k < e->flags->len; k++)
+        {
+          const CxrFlagRow *f = e->flags->pdata[k];
+          json_builder_begin_object (jb);
+          add_string_or_null (jb, "signal", f->signal);
+          add_double_or_null (jb, "limit", f->retest_limit);
+          add_string_or_null (jb, "limit_source", f->limit_source);
+          add_double_or_null (jb, "p", f->p_value);
+          add_string_or_null (jb, "evidence", f->evidence);
+          json_builder_end_object (jb);
+        }
+      json_builder_end_array (jb);
+      json_builder_end_object (jb);
+    }
+  json_builder_end_array (jb);
+  json_builder_end_object (jb);
+}
+
 static void
 films (JsonBuilder *jb, const CxrReportData *d)
 {
@@ -64,6 +135,7 @@ films (JsonBuilder *jb, const CxrReportData *d)
       add_string_or_null (jb, "finding_labels", f->labels);
       add_string_or_null (jb, "sha256", f->sha256);
       add_string_or_null (jb, "error", f->error);
+      add_string_or_null (jb, "study_date", f->study_date);
       json_builder_set_member_name (jb, "visit");
       json_builder_add_int_value (jb, f->visit);
       json_builder_set_member_name (jb, "upside_down");
@@ -190,6 +262,7 @@ cxr__report_json (const CxrReportData *d)
                       d->store_path, d->model_name,  d->model_sha256 };
   for (guint i = 0; i < G_N_ELEMENTS (k); i++)
     add_string_or_null (jb, k[i], v[i]);
+  summary (jb, d);
   flags (jb, d);
   films (jb, d);
   trends (jb, d);

@@ -36,6 +36,20 @@ typedef struct {
   GPtrArray *trends; /* CxrReportTrend */
 } CxrReportTrendSet;
 
+/* One thing that happened to the patient: the flags of one view that
+ * rest on the same films (one step between two visits, or one trend over
+ * the same visits), their signals inside. */
+typedef struct {
+  CxrTrendKind kind;
+  const char *view;
+  /* "worse" (a finding, a zone or a lung's area), "better" (improving),
+   * "changed" (only distances from the first film, which give no
+   * direction) */
+  const char *direction;
+  int from_visit, to_visit;
+  GPtrArray *flags; /* const CxrFlagRow *, borrowed from the data's flags */
+} CxrReportEvent;
+
 typedef struct {
   char *patient_id;
   CxrPatientRow patient;
@@ -51,7 +65,15 @@ typedef struct {
   GArray *pairs;         /* CxrReportPair, by visit, previous first; */
   GPtrArray *pair_films; /* and per pair, its two films: fixed, moving, ... */
   CxrImageLimits limits; /* how the films are read (the store's DICOM window) */
+  GArray *events;        /* CxrReportEvent: worse first, then changed, then better */
+  /* "worse", "better", "stable", "mixed" (both ways, or change with no
+   * direction) or "not_enough_films" (no view with two readable films) */
+  const char *verdict;
 } CxrReportData;
+
+const CxrReportFilm *cxr__report_film_at (const CxrReportData *d, int visit);
+char *cxr__report_when (const CxrReportData *d, int visit);
+char *cxr__report_signal_label (const char *signal);
 
 CxrReportData *cxr__report_data_load (CxrStore *store, const char *patient_id, GError **error);
 void cxr__report_data_free (CxrReportData *d);

@@ -45,7 +45,157 @@ cxr__report_data_free (CxrReportData *d)
     g_array_unref (d->pairs);
   if (d->pair_films)
     g_ptr_array_unref (d->pair_films);
+  if (d->events)
+    g_array_unref (d->events);
   g_free (d);
+}
+
+static void
+event_clear (gpointer p)
+{
+  CxrReportEvent *e = p;
+  g_ptr_array_unref (e->flags);
+}
+
+/* The film of @visit, or NULL. */
+const CxrReportFilm *
+cxr__report_film_at (const CxrReportData *d, int visit)
+{
+  for (guint i = 0; i < d->films->len; i++)
+    if (g_array_index (d->films, CxrReportFilm, i).visit == visit)
+      return &g_array_index (d->films, CxrReportFilm, i);
+  return NULL;
+}
+
+/**
+ * cxr__report_when:
+ * When @visit was, as a reader wants it: its study date, else its day
+ * from the first film, else the visit number.
+ *
+ * Returns: (transfer full): the text.
+ */
+char *
+cxr__report_when (const CxrReportData *d, int visit)
+{
+  const CxrReportFilm *f = cxr__report_film_at (d, visit);
+  const CxrReportFilm *first = d->films->len ? &g_array_index (d->films, CxrReportFilm, 0) : NULL;
+  if (f && f->study_date && *f->study_date)
+    return g_strndup (f->study_date, 10);
+  if (f && first && !isnan (f->day) && !isnan (first->day))
+    return g_strdup_printf ("day %.0f", f->day - first->day);
+  return g_strdup_printf ("visit %d", visit);
+}
+
+/**
+ * cxr__report_signal_label:
+ * A signal as a reader names it: "Edema probability", "Brixia zone D (left
+ * upper zone)", "left lung's area", ...
+ *
+ * Returns: (transfer full): the label.
+ */
+char *
+cxr__report_signal_label (const char *s)
+{
+  if (g_str_has_prefix (s, "probability:"))
+    return g_strdup_printf ("%s probability", s + 12);
+  if (g_str_equal (s, "severity:global"))
+    return g_strdup ("Brixia global score");
+  if (g_str_has_prefix (s, "severity:"))
+    return g_strdup_printf ("Brixia zone %s (%s)", s + 9, cxr_severity_zone_label (s + 9));
+  if (g_str_has_prefix (s, "lung_area_loss:"))
+    return g_strdup_printf ("%s lung's aerated area (loss)", s + 15);
+  if (g_str_equal (s, "embedding_distance"))
+    return g_strdup ("image features' distance from the first film");
+  if (g_str_equal (s, "trend_score"))
+    return g_strdup ("pixel change from the first film (trend score)");
+  return g_strdup (s);
+}
+
+/* A signal whose rise is a worsening (a finding, a zone, a lung's area
+ * lost), not only a distance from the first film. */
+static gboolean
+directional (const char *signal)
+{
+  return g_str_has_prefix (signal, "probability:") || g_str_has_prefix (signal, "severity:")
+         || g_str_has_prefix (signal, "lung_area_loss:");
+}
+
+/* directional signals first: what worsened, then what moved */
+static int
+flag_cmp (gconstpointer a, gconstpointer b)
+{
+  const CxrFlagRow *x = *(const CxrFlagRow *const *) a, *y = *(const CxrFlagRow *const *) b;
+  return directional (y->signal) - directional (x->signal);
+}
+
+static int
+event_rank (const CxrReportEvent *e)
+{
+  return g_str_equal (e->direction, "worse") ? 0 : g_str_equal (e->direction, "changed") ? 1 : 2;
+}
+
+static int
+event_cmp (gconstpointer a, gconstpointer b)
+{
+  const CxrReportEvent *x = a, *y = b;
+  int r = event_rank (x) - event_rank (y);
+  return r ? r : (x->to_visit > y->to_visit) - (x->to_visit < y->to_visit);
+}
+
+/* The patient's flags as events (CxrReportEvent) and the verdict: flags
+ * of one view and kind that rest on the same visits (a step's two films,
+ * or a trend's first film beyond the limit and its last film) are one
+ * event. */
+static void
+load_events (CxrReportData *d)
+{
+  d->events = g_array_new (FALSE, TRUE, sizeof (CxrReportEvent));
+  g_array_set_clear_func (d->events, event_clear);
+  for (guint k = 0; k < d->flags->len; k++)
+    {
+      const CxrFlagRow *f = &g_array_index (d->flags, CxrFlagRow, k);
+      gboolean step = f->step_from_visit >= 0;
+      int from = step ? f->step_from_visit : f->event_visit >= 0 ? f->event_visit : f->first_visit;
+      int to = step ? f->step_to_visit : f->last_visit;
+      CxrReportEvent *e = NULL;
+      for (guint i = 0; i < d->events->len && e == NULL; i++)
+        {
+          CxrReportEvent *x = &g_array_index (d->events, CxrReportEvent, i);
+          if (x->kind == f->kind && g_str_equal (x->view, f->view_kind) && x->from_visit == from
+              && x->to_visit == to)
+            e = x;
+        }
+      if (e == NULL)
+        {
+          CxrReportEvent n = { f->kind, f->view_kind, "changed", from, to, g_ptr_array_new () };
+          g_array_append_val (d->events, n);
+          e = &g_array_index (d->events, CxrReportEvent, d->events->len - 1);
+        }
+      g_ptr_array_add (e->flags, (gpointer) f);
+      if (f->kind == CXR_TREND_IMPROVING)
+        e->direction = "better";
+      else if (directional (f->signal))
+        e->direction = "worse";
+    }
+  for (guint i = 0; i < d->events->len; i++)
+    g_ptr_array_sort (g_array_index (d->events, CxrReportEvent, i).flags, flag_cmp);
+  g_array_sort (d->events, event_cmp);
+  gboolean worse = FALSE, better = FALSE, changed = FALSE;
+  for (guint i = 0; i < d->events->len; i++)
+    {
+      const char *dir = g_array_index (d->events, CxrReportEvent, i).direction;
+      worse = worse || g_str_equal (dir, "worse");
+      better = better || g_str_equal (dir, "better");
+      changed = changed || g_str_equal (dir, "changed");
+    }
+  /* a direction-less change beside a worsening is part of it; beside an
+   * improvement, or alone, it leaves the direction open */
+  d->verdict = d->trend_sets->len == 0 ? "not_enough_films"
+               : worse && better       ? "mixed"
+               : worse                 ? "worse"
+               : better && !changed    ? "better"
+               : better || changed     ? "mixed"
+                                       : "stable";
 }
 
 static const CxrReportFilm *
@@ -243,6 +393,7 @@ cxr__report_data_load (CxrStore *store, const char *pid, GError **error)
   d->artifacts_dir = cxr_store_artifacts_dir (store);
   d->flags = cxr__store_patient_flags (store, pid);
   load_trends (store, d);
+  load_events (d);
   /* the pairs whose two films are the patient's (always, in a sound store) */
   g_autoptr (GArray) pairs = cxr__store_patient_pairs (store, pid, d->model_id);
   d->pairs = g_array_new (FALSE, TRUE, sizeof (CxrReportPair));

@@ -274,6 +274,7 @@ typedef struct {
   gint64 scan_id;
   char *image_index, *view_kind, *view_position, *status, *error, *path, *labels, *sha256;
   char *lung_mask_path; /* its plausible lung fields' mask (in STORE.artifacts), or NULL */
+  char *study_date;     /* as stored (ISO 8601), or NULL */
   gboolean upside_down; /* scans.orientation: analyze found it stored upside down */
   int visit;
   double day, age; /* NAN unknown */

@@ -23,6 +23,7 @@ cxr__report_film_clear (gpointer film)
   g_free (f->sha256);
   g_free (f->lung_mask_path);
   g_free (f->severity_status);
+  g_free (f->study_date);
 }
 
 void
@@ -103,7 +104,7 @@ cxr__store_patient_films (CxrStore *store, const char *pid, GError **error)
       "SELECT scan_id, image_index, view_kind, view_position, status, error, path, finding_labels,"
       " sha256, visit, coalesce(julianday(study_date), day_offset), age_years,"
       " (SELECT mask_path FROM lung_fields l WHERE l.scan_id = s.scan_id AND l.status = 'ok'"
-      "   ORDER BY model_id DESC LIMIT 1), orientation = 'upside_down'"
+      "   ORDER BY model_id DESC LIMIT 1), orientation = 'upside_down', study_date"
       " FROM scans s WHERE patient_id = ? ORDER BY visit",
       error);
   if (st == NULL)
@@ -123,6 +124,7 @@ cxr__store_patient_films (CxrStore *store, const char *pid, GError **error)
       f.age = cxr__col_double (st, 11);
       f.lung_mask_path = g_strdup (cxr__col_text (st, 12));
       f.upside_down = sqlite3_column_int (st, 13);
+      f.study_date = g_strdup (cxr__col_text (st, 14));
       g_array_append_val (films, f);
     }
   sqlite3_finalize (st);
@@ -348,7 +350,7 @@ cxr__store_patient_flags (CxrStore *store, const char *pid)
   sqlite3_stmt *st = cxr__store_prepare (
       store,
       "SELECT signal, view_kind, kind, evidence, event_visit, first_visit, last_visit, p_value,"
-      " retest_limit, acute_limit, step_from_visit, step_to_visit"
+      " retest_limit, acute_limit, step_from_visit, step_to_visit, limit_source"
       " FROM progression_flags WHERE patient_id = ? AND kind IN ('slow_progression', 'acute_change',"
       " 'unconfirmed_change', 'improving') ORDER BY kind = 'improving',"
       " kind = 'unconfirmed_change', p_value",
@@ -372,6 +374,8 @@ cxr__store_patient_flags (CxrStore *store, const char *pid)
       f.step_to_visit
           = sqlite3_column_type (st, 11) == SQLITE_NULL ? -1 : sqlite3_column_int (st, 11);
       f.tau = f.slope = f.slope_low = f.slope_high = NAN;
+      const char *src = cxr__col_text (st, 12);
+      f.limit_source = g_strcmp0 (src, "visits") == 0 ? "visits" : "retest";
       g_array_append_val (flags, f);
     }
   sqlite3_finalize (st);

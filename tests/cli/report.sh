@@ -42,6 +42,12 @@ nf=$(q "SELECT count(DISTINCT patient_id) FROM progression_flags WHERE kind IN (
 [ "$(q "SELECT count(*) FROM pair_changes WHERE map_path LIKE '%.map.png' AND map_scale > 0 AND overlay_path IS NULL")" \
   = "$(q "SELECT count(*) FROM pair_changes")" ] || fail "maps not stored as 8-bit PNG with a scale"
 grep -q 'alt="difference"' "$T/r/patient_1543.html" || fail "no change overlay on the page"
+# the page opens with the summary, then one box per event
+for p in "$T"/r/patient_*.html; do
+  head -c 200000 "$p" | grep -o '<div class="summary v-[a-z_]*">\|<h2>Events</h2>' | head -2 | tr -d '\n' \
+    | grep -q '^<div class="summary v-[a-z_]*"><h2>Events</h2>$' || fail "$p: no summary before the events"
+  grep -q "supports a radiologist's read; it does not replace it" "$p" || fail "$p: no statement of what it is not"
+done
 grep -q "and 4 patient pages" "$T/out" || fail "pages: $(cat "$T/out")"
 "$CXRTRACK" report --db "$DB" --patient 2633 --out "$T/r" --format json > /dev/null
 /usr/bin/python3 - "$T/r/patient_2633.json" "$DB" <<'PY' || fail "json report"
@@ -63,6 +69,26 @@ for key, view in (("trends", "AP"), ("other_view_trends", "PA")):
     assert t["view"] == view and t["visits"] == visits, (key, t["view"], t["visits"])
     assert all(len(v) == len(visits) for k, v in t.items() if k not in ("view", "time_axis", "visits")), t
 assert any(p["cross_view"] for p in d["pairs"])
+# the summary: every flag in exactly one event, the events' visits those of
+# their flags' steps, and the verdict as the events' directions make it
+sm = d["summary"]
+assert sm["verdict"] in ("worse", "better", "stable", "mixed", "not_enough_films"), sm
+keys = {"kind", "signals", "zones", "from_date", "to_date", "visits", "limit", "limit_source", "p"}
+assert sm["events"] and all(keys <= set(e) for e in sm["events"]), sm["events"]
+flagged = sorted(f["signal"] + "/" + f["view_kind"] for f in d["flags"])
+assert sorted(s + "/" + e["view"] for e in sm["events"] for s in e["signals"]) == flagged, (flagged, sm)
+directional = ("probability:", "severity:", "lung_area_loss:")
+dirs = set()
+for e in sm["events"]:
+    want = ("better" if e["kind"] == "improving" else
+            "worse" if any(s.startswith(directional) for s in e["signals"]) else "changed")
+    assert e["direction"] == want, e
+    assert e["zones"] == [s[9:] for s in e["signals"] if s.startswith("severity:") and len(s) == 10], e
+    dirs.add(want)
+    assert all(x["limit"] > 0 and x["limit_source"] in ("retest", "visits") for x in e["details"]), e
+want = ("mixed" if {"worse", "better"} <= dirs else "worse" if "worse" in dirs else
+        "better" if dirs == {"better"} else "mixed" if dirs else "stable")
+assert sm["verdict"] == want, (sm["verdict"], want)
 # each pair's largest probability change in units of its finding's limit,
 # made again from the predictions and limits
 con = sqlite3.connect(sys.argv[2])
