@@ -202,22 +202,41 @@ map_to (double v, double a, double b, double lo, double hi)
   return lo + (v - a) / (b - a) * (hi - lo);
 }
 
+/* A tick step of about @range / 4 that reads well: 1, 2 or 5 x 10^k. */
+static double
+nice_step (double range)
+{
+  double raw = range / 4, mag = pow (10, floor (log10 (raw))), f = raw / mag;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+}
+
+/* The acute limit as the flags use it: acute_factor times the limit (a
+ * series with a large rise raises it further; the flag's own is shown
+ * where there is one). */
+#define ACUTE_FACTOR 3.0
+
 /* A small SVG line plot of a trend: its limit as a grey band around the
  * first film's value (0..limit for a signal measured from the first
- * film), so that what stays inside it reads as noise; the y axis spans
- * at least the band, never only the series' own range. The films a flag
- * rests on (a step's two films, the first film of a lasting event) are
- * ringed in red; the Theil-Sen line is dashed; the flag's kind is the
+ * film), so that what stays inside it reads as noise, and the acute step
+ * as dashed lines; the y axis spans at least the band, never only the
+ * series' own range, and every probability of a set shares one scale
+ * (@fam_hi: the largest of them), so that a change of 0.01 does not look
+ * as steep as one of 0.3. Both axes have ticks and names. The films a
+ * flag rests on (a step's two films, the first film of a lasting event)
+ * are ringed in red; the Theil-Sen line is dashed; the flag's kind is the
  * caption. */
 static void
-svg_plot (GString *out, const CxrReportTrendSet *set, const CxrReportTrend *tr)
+svg_plot (GString *out, const CxrReportTrendSet *set, const CxrReportTrend *tr, double fam_hi)
 {
   const double *t = set->t, *y = tr->y;
   int n = set->n;
   gboolean zero_based = tr->signal->from_baseline;
-  const int W = 300, H = 162, L = 40, R = 10, T = 22, B = 36;
+  gboolean prob = tr->signal->kind == CXR_SIGNAL_PROBABILITY;
+  const int W = 300, H = 178, L = 44, R = 10, T = 22, B = 48;
   double t0 = t[0], t1 = t[n - 1], y0 = zero_based ? 0 : y[0], y1 = y[0];
   double band_lo = NAN, band_hi = NAN;
+  double acute = tr->flag && !isnan (tr->flag->acute_limit) ? tr->flag->acute_limit
+                                                            : ACUTE_FACTOR * tr->limit;
   if (!isnan (tr->limit))
     {
       band_lo = zero_based ? 0 : y[0] - tr->limit;
@@ -230,10 +249,10 @@ svg_plot (GString *out, const CxrReportTrendSet *set, const CxrReportTrend *tr)
       y0 = MIN (y0, y[i]);
       y1 = MAX (y1, y[i]);
     }
-  if (tr->signal->kind == CXR_SIGNAL_PROBABILITY)
+  if (prob)
     {
-      y0 = MAX (y0, 0.0);
-      y1 = MIN (y1, 1.0);
+      y0 = 0.0;
+      y1 = MIN (MAX (y1, fam_hi), 1.0);
     }
   if (tr->signal->kind == CXR_SIGNAL_SEVERITY)
     {
@@ -242,10 +261,14 @@ svg_plot (GString *out, const CxrReportTrendSet *set, const CxrReportTrend *tr)
     }
   if (y1 - y0 < 1e-9)
     y1 = y0 + 1e-3;
+  /* the axis from tick to tick */
+  double ystep = nice_step (y1 - y0);
+  y0 = floor (y0 / ystep + 1e-9) * ystep;
+  y1 = ceil (y1 / ystep - 1e-9) * ystep;
   if (t1 <= t0)
     t1 = t0 + 1;
   const char *colour = tr->flagged ? "#c33" : "#357";
-  g_autofree char *et = esc (tr->title), *ea = esc (set->time_axis);
+  g_autofree char *et = esc (tr->title);
   g_string_append_printf (out,
                           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\">"
                           "<text x=\"%d\" y=\"15\" font-size=\"12\" fill=\"%s\">%s%s</text>",
@@ -260,15 +283,55 @@ svg_plot (GString *out, const CxrReportTrendSet *set, const CxrReportTrend *tr)
                               " what re-posed copies or the store's visits show</title></rect>",
                               L, yt, W - R - L, MAX (yb - yt, 0.5), tr->limit);
     }
+  /* ticks and grid: y, with the decimals the step needs */
+  int decimals = MAX (0, (int) -floor (log10 (ystep) + 1e-9));
+  int nticks = (int) lround ((y1 - y0) / ystep);
+  for (int k = 0; k <= nticks; k++)
+    {
+      double v = y0 + k * ystep, py = map_to (v, y0, y1, H - B, T);
+      g_string_append_printf (out,
+                              "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                              "<text x=\"%d\" y=\"%.1f\" font-size=\"9\" text-anchor=\"end\">%.*f"
+                              "</text>",
+                              L, py, W - R, py, L - 3, py + 3, decimals,
+                              fabs (v) < ystep * 1e-6 ? 0.0 : v);
+    }
+  /* the acute step, above (and for a level, below) the first film */
+  if (!isnan (acute) && acute > 0)
+    for (int sgn = 1; sgn >= (zero_based ? 1 : -1); sgn -= 2)
+      {
+        double v = (zero_based ? 0 : y[0]) + sgn * acute;
+        if (v < y0 || v > y1)
+          continue;
+        double py = map_to (v, y0, y1, H - B, T);
+        g_string_append_printf (out,
+                                "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#c90\""
+                                " stroke-dasharray=\"2 3\"><title>acute limit %.3g: a step this"
+                                " large between two films is acute</title></line>",
+                                L, py, W - R, py, acute);
+      }
   g_string_append_printf (out,
                           "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#999\"/>"
                           "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#999\"/>",
                           L, H - B, W - R, H - B, L, T, L, H - B);
-  g_string_append_printf (out,
-                          "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>"
-                          "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>"
-                          "<text x=\"%d\" y=\"%d\" font-size=\"10\">%s</text>",
-                          T + 8, y1, H - B, y0, W - R - 40, H - B + 12, ea);
+  /* ticks: x, at each film when they are few, else at a round step */
+  double xstep = n <= 8 ? 0 : MAX (1.0, nice_step (t1 - t0));
+  for (int i = 0; xstep == 0 ? i < n : t0 + i * xstep <= t1 + 1e-9; i++)
+    {
+      double v = xstep == 0 ? t[i] - t0 : i * xstep;
+      double px = map_to (t0 + v, t0, t1, L, W - R);
+      g_string_append_printf (
+          out,
+          "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#999\"/>"
+          "<text x=\"%.1f\" y=\"%d\" font-size=\"9\" text-anchor=\"middle\">%.0f"
+          "</text>",
+          px, H - B, px, H - B + 3, px, H - B + 12,
+          g_str_equal (set->time_axis, "days") ? v : t0 + v);
+    }
+  g_string_append_printf (
+      out, "<text x=\"%d\" y=\"%d\" font-size=\"9\" text-anchor=\"middle\">%s</text>",
+      (L + W - R) / 2, H - B + 23,
+      g_str_equal (set->time_axis, "days") ? "days from the first film" : "visit");
   g_string_append (out, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"");
   g_string_append_printf (out, "%s\" points=\"", colour);
   for (int i = 0; i < n; i++)
@@ -652,9 +715,18 @@ section_trends (Page *pg)
             set->n, set->view);
       g_string_append (h, "<p class=\"muted\">Grey band: the signal's limit around the first"
                           " film (what re-posed copies of a film, or this store's visits, move it"
-                          " by). Red rings: the films a flag rests on.</p><div class=\"plots\">");
+                          " by); dotted: the acute step; every probability on one scale. Red rings:"
+                          " the films a flag rests on.</p><div class=\"plots\">");
+      /* one scale for every probability of the set */
+      double fam_hi = 0;
       for (guint i = 0; i < set->trends->len; i++)
-        svg_plot (h, set, set->trends->pdata[i]);
+        {
+          const CxrReportTrend *tr = set->trends->pdata[i];
+          for (int j = 0; tr->signal->kind == CXR_SIGNAL_PROBABILITY && j < set->n; j++)
+            fam_hi = MAX (fam_hi, tr->y[j] + (isnan (tr->limit) || j ? 0 : tr->limit));
+        }
+      for (guint i = 0; i < set->trends->len; i++)
+        svg_plot (h, set, set->trends->pdata[i], fam_hi);
       g_string_append (h, "</div>");
     }
 }
