@@ -225,9 +225,11 @@ cxr_diff_read_map (const char *path, double scale, int *width, int *height, GErr
 }
 
 /* One overlay pixel: FIXED in grey (dimmed outside the compared mask), the
- * change in colour, the mask's outline in green. */
+ * change beyond the threshold @t in colour (full at 3 @t), the mask's
+ * outline in green. Change within the threshold (exposure, rib residue:
+ * what the pair's own noise makes) stays grey. */
 static void
-overlay_px (guint8 *rgb, float fixed, float d, gboolean in, gboolean edge, float inv2t)
+overlay_px (guint8 *rgb, float fixed, float d, gboolean in, gboolean edge, float t, float inv2t)
 {
   if (edge)
     {
@@ -237,7 +239,7 @@ overlay_px (guint8 *rgb, float fixed, float d, gboolean in, gboolean edge, float
       return;
     }
   float g = CLAMP (fixed, 0.0f, 1.0f) * (in ? 1.0f : 0.55f);
-  float a = in ? MIN (fabsf (d) * inv2t, 1.0f) : 0.0f;
+  float a = in && fabsf (d) > t ? MIN ((fabsf (d) - t) * inv2t, 1.0f) : 0.0f;
   /* red: brighter now (new opacity); blue: darker now */
   float r = d > 0 ? 1.0f : 0.1f, b = d > 0 ? 0.1f : 1.0f;
   rgb[0] = (guint8) (255 * ((1 - a) * g + a * r) + 0.5f);
@@ -249,7 +251,7 @@ overlay_px (guint8 *rgb, float fixed, float d, gboolean in, gboolean edge, float
  * cxr_diff_render_overlay:
  * @fixed: the earlier film of the pair
  * @map: (array): its map (cxr_diff_read_map), @width x @height
- * @threshold: full colour at twice this change
+ * @threshold: no colour up to this change, full colour at three times it
  * @outline: draw the compared region's outline (maps inside lung fields)
  *
  * Returns: (transfer full): RGB, @width x @height, the colour overlay of
@@ -275,7 +277,7 @@ cxr_diff_render_overlay (const CxrImage *fixed, const float *map, int width, int
       gboolean edge = outline && in
                       && (x == 0 || y == 0 || x == width - 1 || y == height - 1 || !IN (i - 1)
                           || !IN (i + 1) || !IN (i - width) || !IN (i + width));
-      overlay_px (rgb + 3 * i, F[i], in ? map[i] : 0.f, in, edge, inv2t);
+      overlay_px (rgb + 3 * i, F[i], in ? map[i] : 0.f, in, edge, (float) threshold, inv2t);
     }
 #undef IN
   return rgb;

@@ -755,7 +755,24 @@ overlay_figure (GString *out, const CxrImage *fixed, const float *map, int w, in
     return;
   g_string_append (out, "<figure><img alt=\"difference\" width=\"220\" src=\"");
   data_uri (out, png);
-  g_string_append (out, "\"><figcaption>change</figcaption></figure>");
+  /* the colour scale: grey up to the threshold, full colour at 3x */
+  g_string_append_printf (
+      out,
+      "\"><figcaption>change beyond the pair's noise<br>"
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"220\" height=\"24\">"
+      "<rect x=\"0\" y=\"0\" width=\"55\" height=\"10\" fill=\"#1a26ff\"/>"
+      "<rect x=\"55\" y=\"0\" width=\"55\" height=\"10\" fill=\"#8a8a8a\"/>"
+      "<rect x=\"110\" y=\"0\" width=\"55\" height=\"10\" fill=\"#8a8a8a\"/>"
+      "<rect x=\"165\" y=\"0\" width=\"55\" height=\"10\" fill=\"#ff261a\"/>"
+      "<text x=\"0\" y=\"21\" font-size=\"8\">-%.3f</text>"
+      "<text x=\"55\" y=\"21\" font-size=\"8\" text-anchor=\"middle\">-%.3f</text>"
+      "<text x=\"110\" y=\"21\" font-size=\"8\" text-anchor=\"middle\">0</text>"
+      "<text x=\"165\" y=\"21\" font-size=\"8\" text-anchor=\"middle\">+%.3f</text>"
+      "<text x=\"220\" y=\"21\" font-size=\"8\" text-anchor=\"end\">+%.3f</text></svg>"
+      "<br><span class=\"muted\">grey-level change (0 black, 1 white): blue darker now, red"
+      " brighter now; grey within &plusmn;%.3f, the pair's noise threshold</span></figcaption>"
+      "</figure>",
+      3 * t, t, t, 3 * t, t);
 }
 
 /* One pair's pictures: the earlier film, the later film aligned to it, and

@@ -148,6 +148,18 @@ test_blob_found (void **state)
     fail_msg ("overlay at the blob is (%d, %d, %d), not red", p[0], p[1], p[2]);
   const guint8 *q = rgb + 3 * ((gsize) 20 * w + 20);
   assert_true (q[0] == q[1] && q[1] == q[2]);
+  /* change within the pair's threshold (its noise) is not coloured */
+  int below = 0;
+  for (int i = 0; i < w * h && below < 50; i++)
+    if (!isnan (map[i]) && fabs (map[i]) > 0.2 * d.threshold && fabs (map[i]) < d.threshold)
+      {
+        const guint8 *px = rgb + 3 * (gsize) i;
+        if (!(px[0] == px[1] && px[1] == px[2]))
+          fail_msg ("a change of %g under the threshold %g is coloured (%d, %d, %d)", map[i],
+                    d.threshold, px[0], px[1], px[2]);
+        below++;
+      }
+  assert_true (below > 0);
   /* a file that is not a map */
   assert_null (cxr_diff_read_map (png, 0, &w, &h, NULL));
   cxr_diff_clear (&d);

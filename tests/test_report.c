@@ -163,9 +163,9 @@ test_html (void **state)
   assert_non_null (strstr (h, "rose &lt;fast&gt; &amp; far"));
   assert_null (strstr (h, "<fast>"));
   assert_null (strstr (h, "<i>x</i>"));
-  /* a plot per trend, the flagged one marked; a thumbnail per film and two
-   * pictures per pair that did not fail (three with its map) */
-  assert_int_equal (count (h, "<svg"), 15);
+  /* a plot per trend (and a colour scale per change overlay, below), the
+   * flagged one marked; a thumbnail per film and two pictures per pair
+   * that did not fail (three with its map) */
   assert_int_equal (count (h, "(flagged)"), 1);
   assert_int_equal (count (h, "<figure id=\"film-"), 4);
   /* the missing film is its caption alone, no grey placeholder */
@@ -185,6 +185,7 @@ test_html (void **state)
       = (gsize) query_int (store, "SELECT count(*) FROM pair_changes c JOIN scans m"
                                   " ON m.scan_id = c.moving_scan_id WHERE m.patient_id = '1'");
   assert_int_equal (count (h, "alt=\"difference\""), maps);
+  assert_int_equal (count (h, "<svg"), 15 + maps);
   assert_int_equal (count (h, "<div class=\"pair\">"), 4);
 }
 
