@@ -164,10 +164,13 @@ cxr_progression_classify (const double *t, const double *y, int n, double limit,
   out->event_index = cxr_trend_event (rel, n, limit, o->confirm);
   CxrMannKendall mk;
   int skip = from_baseline ? 1 : 0, nt = n - skip;
+  gboolean testable = nt >= cxr_trend_min_visits (o->alpha);
+  /* a series too short for the test to reach alpha has no p-value: a
+   * flag on it rests on a step or a lasting event, never on the test */
   if (nt >= 3 && cxr_trend_mann_kendall (t + skip, y + skip, nt, &mk))
     {
-      out->tau = mk.tau;
-      out->p_value = mk.p_value;
+      out->tau = testable ? mk.tau : NAN;
+      out->p_value = testable ? mk.p_value : NAN;
       CxrTheilSen ts;
       if (cxr_trend_theil_sen (t + skip, y + skip, nt, 0.95, &ts))
         {
@@ -176,7 +179,6 @@ cxr_progression_classify (const double *t, const double *y, int n, double limit,
           out->slope_high = ts.high;
         }
     }
-  gboolean testable = nt >= cxr_trend_min_visits (o->alpha);
   /* an event that lasts: from event_index on, every film beyond the limit */
   gboolean lasting = out->event_index >= 0;
   for (int i = MAX (out->event_index, 0); lasting && i < n; i++)
@@ -230,8 +232,14 @@ evidence (const CxrSignal *sig, const char *view, const CxrSeriesFilm *films, co
         s, "; Mann-Kendall tau %.2f, p = %.3g; Theil-Sen %.3g per %s [%.3g, %.3g]", r->tau,
         r->p_value, r->slope, g_str_equal (axis, "days") ? "day" : "visit", r->slope_low,
         r->slope_high);
-  else if (r->kind == CXR_TREND_INSUFFICIENT_VISITS || r->by_event)
-    g_string_append_printf (s, "; too few films for the trend test");
+  else if (n > 1)
+    {
+      g_string_append_printf (s, "; too few films for the trend test (no p-value)");
+      if (!isnan (r->slope))
+        g_string_append_printf (s, "; Theil-Sen %.3g per %s [%.3g, %.3g]", r->slope,
+                                g_str_equal (axis, "days") ? "day" : "visit", r->slope_low,
+                                r->slope_high);
+    }
   if (r->acute_index >= 0)
     g_string_append_printf (s,
                             "; a step of %.3g from %s to %s exceeded the acute limit %.3g"
