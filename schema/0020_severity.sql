@@ -73,3 +73,8 @@ SELECT fixed_scan_id, moving_scan_id, kind, model_id, zone, delta, limit_value, 
           LEFT JOIN models c ON c.sha256 = json_extract(h.metadata, '$.classifier_sha256')
           LEFT JOIN retest_limits l ON l.model_id = c.model_id
                                    AND l.signal = 'severity:' || a.zone);
+
+-- Where a store has too few consecutive pairs for its own visit-to-visit
+-- limit, the flags use cxrtrack's reference one (models/reference-limits.csv):
+-- visit_source says which ('store' or 'reference'; NULL: none).
+ALTER TABLE retest_limits ADD COLUMN visit_source TEXT;

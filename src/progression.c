@@ -55,6 +55,7 @@
 #include "cxr/progression.h"
 #include "cxr/signal.h"
 #include "cxr/trend.h"
+#include "progression-private.h"
 #include "store-private.h"
 #include "util-private.h"
 
@@ -65,7 +66,7 @@ cxr_progression_options_init (CxrProgressionOptions *o)
   o->confirm = 2;
   o->acute_factor = 3.0;
   o->acute_share = 0.5;
-  o->calib_films = 20;
+  o->calib_films = 40; /* the minimum for a store's own limits: tools/reference_limits.py */
   o->calib_copies = 2;
   o->shard.k = o->shard.n = 0;
 }
@@ -226,7 +227,13 @@ evidence (const CxrSignal *sig, const char *view, const CxrSeriesFilm *films, co
                           y[0], y[n - 1], n, view, films[0].visit, films[n - 1].visit);
   g_string_append_printf (s, "; limit %.3g (%s)", limit,
                           g_str_equal (source, "visits") ? "the store's visit-to-visit spread"
-                                                         : "re-posed copies of films");
+                          : g_str_equal (source, "reference")
+                              ? "cxrtrack's reference limits, from re-posed copies of other"
+                                " patients' films: this store has too few films of its own"
+                          : g_str_equal (source, "reference_visits")
+                              ? "cxrtrack's reference visit-to-visit spread, from other patients'"
+                                " series: this store has too few pairs of its own"
+                              : "re-posed copies of films");
   if (!isnan (r->p_value))
     g_string_append_printf (
         s, "; Mann-Kendall tau %.2f, p = %.3g; Theil-Sen %.3g per %s [%.3g, %.3g]", r->tau,
@@ -332,7 +339,9 @@ static double
 limit_of (const CxrLimit *l, const char **source)
 {
   gboolean visits = !isnan (l->visit_limit) && l->visit_limit > l->retest;
-  *source = visits ? "visits" : "retest";
+  *source = visits         ? (l->visit_reference ? "reference_visits" : "visits")
+            : l->reference ? "reference"
+                           : "retest";
   return visits ? l->visit_limit : l->retest;
 }
 
@@ -454,7 +463,8 @@ flag_patient (CxrStore *store, CxrSignalReader *reader, const GPtrArray *signals
 
 static gboolean
 visit_limits (CxrStore *store, gint64 model_id, CxrSignalReader *reader, const GPtrArray *signals,
-              const GPtrArray *patients, GHashTable *limits, GError **error)
+              const GPtrArray *patients, GHashTable *limits, const CxrReference *ref,
+              GError **error)
 {
   g_autoptr (GPtrArray) deltas = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
   for (guint k = 0; k < signals->len; k++)
@@ -492,6 +502,14 @@ visit_limits (CxrStore *store, gint64 model_id, CxrSignalReader *reader, const G
       const double *v = (const double *) (void *) d->data;
       lim->visit_pairs = (int) d->len;
       lim->visit_limit = NAN;
+      lim->visit_reference = FALSE;
+      /* too few pairs of its own: the reference cohort's */
+      const CxrReferenceRow *r = ref->rows ? g_hash_table_lookup (ref->rows, sig->name) : NULL;
+      if (d->len < VISIT_PAIRS && r && !isnan (r->visit_limit))
+        {
+          lim->visit_limit = r->visit_limit;
+          lim->visit_reference = TRUE;
+        }
       if (d->len >= VISIT_PAIRS)
         {
           double centre = 0;
@@ -527,7 +545,12 @@ cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_i
   if (reader == NULL)
     return FALSE;
   g_autoptr (GPtrArray) signals = cxr_signals_for_model (model);
-  if (!visit_limits (store, model_id, reader, signals, patients, limits, error))
+  CxrReference ref;
+  if (!cxr__reference_for (o, model, &ref, error))
+    return FALSE;
+  gboolean ok = visit_limits (store, model_id, reader, signals, patients, limits, &ref, error);
+  cxr__reference_clear (&ref);
+  if (!ok)
     return FALSE;
   for (guint pi = 0; pi < patients->len; pi++)
     {

@@ -209,6 +209,19 @@ typedef struct {
   int n_copies;
 } CxrLimitRow;
 
+/* cxrtrack's reference limits (calibrate.c, tools/reference_limits.py) */
+typedef struct {
+  CxrLimitRow row;    /* signal, test-retest limit, copies */
+  double visit_limit; /* the reference cohort's visit-to-visit limit, NAN none */
+  int visit_pairs;
+} CxrReferenceRow;
+
+typedef struct {
+  char *classifier; /* sha256 */
+  int films, min_films;
+  GHashTable *rows; /* signal -> CxrReferenceRow */
+} CxrReference;
+
 gboolean cxr__store_write_limits (CxrStore *store, gint64 model_id, const CxrLimitRow *rows,
                                   guint n, const char *method, GError **error);
 /* A signal's limits: from re-posed copies (retest) and from the store's
@@ -217,6 +230,8 @@ typedef struct {
   double retest;
   double visit_limit;
   int visit_pairs;
+  gboolean reference;       /* the retest limit is cxrtrack's reference, not this store's own */
+  gboolean visit_reference; /* the visit limit is the reference's: too few pairs here */
 } CxrLimit;
 
 GHashTable *cxr__store_limits (CxrStore *store, gint64 model_id, GError **error);

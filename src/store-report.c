@@ -375,7 +375,10 @@ cxr__store_patient_flags (CxrStore *store, const char *pid)
           = sqlite3_column_type (st, 11) == SQLITE_NULL ? -1 : sqlite3_column_int (st, 11);
       f.tau = f.slope = f.slope_low = f.slope_high = NAN;
       const char *src = cxr__col_text (st, 12);
-      f.limit_source = g_strcmp0 (src, "visits") == 0 ? "visits" : "retest";
+      f.limit_source = g_strcmp0 (src, "visits") == 0             ? "visits"
+                       : g_strcmp0 (src, "reference") == 0        ? "reference"
+                       : g_strcmp0 (src, "reference_visits") == 0 ? "reference_visits"
+                                                                  : "retest";
       g_array_append_val (flags, f);
     }
   sqlite3_finalize (st);

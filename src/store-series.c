@@ -214,7 +214,8 @@ cxr__store_limits (CxrStore *store, gint64 model_id, GError **error)
 {
   sqlite3_stmt *st = cxr__store_prepare (
       store,
-      "SELECT signal, limit_value, visit_limit, visit_pairs FROM retest_limits WHERE model_id = ?",
+      "SELECT signal, limit_value, visit_limit, visit_pairs, method LIKE 'reference%',"
+      " coalesce(visit_source = 'reference', 0) FROM retest_limits WHERE model_id = ?",
       error);
   if (st == NULL)
     return NULL;
@@ -223,7 +224,8 @@ cxr__store_limits (CxrStore *store, gint64 model_id, GError **error)
   while (sqlite3_step (st) == SQLITE_ROW)
     {
       CxrLimit l
-          = { sqlite3_column_double (st, 1), cxr__col_double (st, 2), sqlite3_column_int (st, 3) };
+          = { sqlite3_column_double (st, 1), cxr__col_double (st, 2), sqlite3_column_int (st, 3),
+              sqlite3_column_int (st, 4), sqlite3_column_int (st, 5) };
       g_hash_table_insert (limits, g_strdup (cxr__col_text (st, 0)), g_memdup2 (&l, sizeof l));
     }
   sqlite3_finalize (st);
@@ -328,10 +330,11 @@ cxr__store_write_visit_limits (CxrStore *store, gint64 model_id, GHashTable *lim
 {
   if (!cxr_store_begin (store, error))
     return FALSE;
-  sqlite3_stmt *st = cxr__store_prepare (store,
-                                         "UPDATE retest_limits SET visit_limit = ?, visit_pairs = ?"
-                                         " WHERE model_id = ? AND signal = ?",
-                                         error);
+  sqlite3_stmt *st
+      = cxr__store_prepare (store,
+                            "UPDATE retest_limits SET visit_limit = ?, visit_pairs = ?,"
+                            " visit_source = ? WHERE model_id = ? AND signal = ?",
+                            error);
   gboolean ok = st != NULL;
   GHashTableIter it;
   gpointer key, value;
@@ -341,8 +344,12 @@ cxr__store_write_visit_limits (CxrStore *store, gint64 model_id, GHashTable *lim
       const CxrLimit *l = value;
       cxr__bind_double_or_null (st, 1, l->visit_limit);
       sqlite3_bind_int (st, 2, l->visit_pairs);
-      sqlite3_bind_int64 (st, 3, model_id);
-      sqlite3_bind_text (st, 4, key, -1, SQLITE_STATIC);
+      if (isnan (l->visit_limit))
+        sqlite3_bind_null (st, 3);
+      else
+        sqlite3_bind_text (st, 3, l->visit_reference ? "reference" : "store", -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (st, 4, model_id);
+      sqlite3_bind_text (st, 5, key, -1, SQLITE_STATIC);
       ok = cxr__store_step_done (store, st, "storing visit-to-visit limits", error);
     }
   sqlite3_finalize (st);

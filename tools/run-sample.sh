@@ -35,6 +35,12 @@ $X sql --db "$DB" "SELECT patient_id, visit, view_position AS view, round(global
                           round(E, 1) AS E, round(F, 1) AS F, status
                      FROM scan_severity
                     ORDER BY patient_id, visit"
+# which limits the flags were judged against: a store this small has too
+# few films of its own (README, Progression, "Reference limits")
+$X sql --db "$DB" "SELECT CASE WHEN method LIKE 'reference%' THEN 'cxrtrack''s reference (too few films here)'
+                          ELSE 'this store''s own' END AS limits_from, count(*) AS signals,
+                          sum(visit_source = 'reference') AS reference_visit_limits
+                     FROM retest_limits GROUP BY 1"
 $X sql --db "$DB" "SELECT patient_id, signal, view_kind, kind, n_visits, round(p_value, 4) AS p
                      FROM progression_flags WHERE kind <> 'insufficient_visits' AND kind <> 'stable'
                     ORDER BY patient_id, p_value"

@@ -21,10 +21,17 @@ typedef struct {
   int confirm;         /* visits that must confirm an event; default 2 */
   double acute_factor; /* acute limit = factor x test-retest limit; default 3, */
   double acute_share;  /* and at least this share of the series' largest rise; default 0.5 */
-  int calib_films;     /* films used to derive the test-retest limits; default 20 */
+  int calib_films;     /* films used to derive the test-retest limits; default 40 */
   int calib_copies;    /* re-posed copies of each; default 2 */
   CxrShard shard;      /* flag only this shard's patients (n = 0: all); the visit
                         * limits still come from every series of the store */
+  /* calibration: also write every film/copy difference as CSV (film
+   * sha256, signal, value) to this file; NULL: none */
+  const char *samples_path;
+  /* reference test-retest limits (tools/reference_limits.py) used while
+   * the store has fewer than min_calib_films films of its own; NULL: none */
+  const char *reference_limits;
+  int min_calib_films; /* default CXR_MIN_CALIB_FILMS */
 } CxrProgressionOptions;
 
 void cxr_progression_options_init (CxrProgressionOptions *options);
@@ -39,6 +46,7 @@ gboolean cxr_progression_calibrate (CxrStore *store, const CxrModel *model,
                                     const CxrLungModel *lung_model,
                                     const CxrSeverityModel *severity, gint64 model_id,
                                     const CxrProgressionOptions *options, GError **error);
+gboolean cxr_progression_check_reference (const char *path, GError **error);
 gboolean cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_id,
                                    const CxrProgressionOptions *options, gint64 run_id,
                                    guint64 *n_flagged, GError **error);

@@ -58,6 +58,7 @@ gboolean cli_load_models (GOptionContext *ctx, const char *command, const char *
 void cli_print_analyze (const CxrAnalyzeSummary *s, const CxrAnalyzeOptions *opt);
 char *cli_default_lung_model (void);
 char *cli_default_severity_model (void);
+char *cli_default_reference_limits (void);
 gboolean cli_load_severity (GOptionContext *ctx, const char *command, const char *path,
                             gboolean no_severity, const CxrModel *model, CxrSeverityModel **out,
                             int *rc);

@@ -238,6 +238,10 @@ cmd_analyze (int argc, char **argv)
   opt.model = model;
   opt.lung_model = lungs;
   opt.severity = severity;
+  g_autofree char *reference = cli_default_reference_limits ();
+  opt.progression.reference_limits = reference;
+  if (reference && !cxr_progression_check_reference (reference, &error))
+    return cli_fail (error);
   opt.no_diff = no_diff;
   opt.no_flags = no_flags;
   opt.limits_from = limits_from;

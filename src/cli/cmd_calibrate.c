@@ -22,7 +22,7 @@ int
 cmd_calibrate (int argc, char **argv)
 {
   g_autofree char *db = NULL, *model_path = NULL, *lung_path = NULL, *limits_from = NULL;
-  g_autofree char *config = NULL;
+  g_autofree char *config = NULL, *samples = NULL;
   gboolean force = FALSE, no_lungs = FALSE;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store", "DB" },
@@ -35,6 +35,8 @@ cmd_calibrate (int argc, char **argv)
     { "limits-from", 0, 0, G_OPTION_ARG_FILENAME, &limits_from,
       "Copy the limits of this store instead of deriving them", "STORE" },
     { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Derive them again when the store has them", NULL },
+    { "samples", 0, 0, G_OPTION_ARG_FILENAME, &samples,
+      "Also write every film/copy difference as CSV (film_sha256,signal,value)", "CSV" },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
       "calib_films and calib_copies ([progression] keys)", "FILE" },
     { NULL },
@@ -68,6 +70,11 @@ cmd_calibrate (int argc, char **argv)
   opt.lung_model = lungs;
   opt.severity = severity;
   opt.limits_from = limits_from;
+  opt.progression.samples_path = samples;
+  g_autofree char *reference = cli_default_reference_limits ();
+  opt.progression.reference_limits = reference;
+  if (reference && !cxr_progression_check_reference (reference, &error))
+    return cli_fail (error);
   opt.argv = cmdline;
   if (config && !cxr_progression_load_config (config, &opt.progression, &error))
     return cli_fail (error);

@@ -130,6 +130,10 @@ cmd_merge (int argc, char **argv)
   opt.model = model;
   opt.lung_model = lungs;
   opt.severity = severity;
+  g_autofree char *reference = cli_default_reference_limits ();
+  opt.progression.reference_limits = reference;
+  if (reference && !cxr_progression_check_reference (reference, &error))
+    return cli_fail (error);
   opt.jobs = jobs;
   opt.argv = cmdline;
   CxrAnalyzeSummary s;

@@ -254,6 +254,27 @@ set_prgname (const char *command)
   g_set_prgname (name);
 }
 
+/**
+ * cli_default_reference_limits:
+ * The reference test-retest limits: $CXRTRACK_REFERENCE_LIMITS (empty:
+ * none), else the installed models/reference-limits.csv, else the source
+ * tree's.
+ *
+ * Returns: (transfer full) (nullable): a path, or %NULL.
+ */
+char *
+cli_default_reference_limits (void)
+{
+  const char *env = g_getenv ("CXRTRACK_REFERENCE_LIMITS");
+  if (env)
+    return *env ? g_strdup (env) : NULL;
+  const char *paths[] = { CXR_REFERENCE_LIMITS_INSTALLED, CXR_REFERENCE_LIMITS_SOURCE };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    if (g_file_test (paths[i], G_FILE_TEST_IS_REGULAR))
+      return g_strdup (paths[i]);
+  return NULL;
+}
+
 int
 main (int argc, char **argv)
 {

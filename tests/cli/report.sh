@@ -6,6 +6,10 @@
 # may appear (the pages log nothing, so any is an error), and the
 # screenshot must not be blank. The screenshot stays in the build folder.
 set -eu
+# the store's own limits from its few films, as before reference limits existed:
+# this test checks what flags do, and the sample alone raises none against
+# the reference (tests/cli/limits.sh)
+export CXRTRACK_REFERENCE_LIMITS=
 : "${CXRTRACK:?}" "${CXR_SOURCE_ROOT:?}" "${CXR_PNG_STATS:?}" "${CXR_BUILD_DIR:?}"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 if ! command -v chromium >/dev/null 2>&1; then
@@ -85,7 +89,7 @@ for e in sm["events"]:
     assert e["direction"] == want, e
     assert e["zones"] == [s[9:] for s in e["signals"] if s.startswith("severity:") and len(s) == 10], e
     dirs.add(want)
-    assert all(x["limit"] > 0 and x["limit_source"] in ("retest", "visits") for x in e["details"]), e
+    assert all(x["limit"] > 0 and x["limit_source"] in ("retest", "visits", "reference", "reference_visits") for x in e["details"]), e
 want = ("mixed" if {"worse", "better"} <= dirs else "worse" if "worse" in dirs else
         "better" if dirs == {"better"} else "mixed" if dirs else "stable")
 assert sm["verdict"] == want, (sm["verdict"], want)
