@@ -82,19 +82,12 @@ def main():
     print(subprocess.run(["sh", os.path.join(HERE, "machine.sh")], capture_output=True,
                          text=True).stdout.strip())
     data = os.path.join(ROOT, "..", "shared", "data", "brixia")
-    rows = T.load_rows(data)
-    feats = T.cxrtrack_features([r["path"] for r in rows], exe)
-    rows = [r for r in rows if r["path"] in feats]
-    F = [feats[r["path"]][0] for r in rows]
-    S = np.array([r["S"] for r in rows])
-    J = np.array([r["J"] for r in rows])
-    Y = (S + J) / 2
-    groups = [r["group"] for r in rows]
+    rows, F, S, J, Y, groups = T.dataset(data, exe)
     pairs = pairs_of(rows)
     print(f"development half: {len(rows)} films of {len(set(groups))} patients, {len(pairs)} "
           f"consecutive pairs; zones drawn: "
-          + ", ".join(f"{m} {sum(1 for r in rows if feats[r['path']][2] == m)}"
-                      for m in sorted({v[2] for v in feats.values()})))
+          + ", ".join(f"{m} {sum(1 for r in rows if r['zone_method'] == m)}"
+                      for m in sorted({r["zone_method"] for r in rows})))
     print(line("junior reader vs senior (ceiling)", T.figures(J, S, J),
                pair_figures(J.sum(1), S, J, pairs)))
     which = "own+cam+film"

@@ -73,6 +73,21 @@ def cxrtrack_features(paths, exe, model=None):
     return out
 
 
+def dataset(data, exe, model=None):
+    """The scored films with cxrtrack's features: rows, features (a 6 x nf
+    array per film), senior and junior scores (n x 6), the target (their
+    mean) and each film's patient group."""
+    rows = load_rows(data)
+    feats = cxrtrack_features([r["path"] for r in rows], exe, model)
+    rows = [r for r in rows if r["path"] in feats]
+    for r in rows:
+        r["zone_method"] = feats[r["path"]][2]
+    F = [feats[r["path"]][0] for r in rows]
+    S = np.array([r["S"] for r in rows])
+    J = np.array([r["J"] for r in rows])
+    return rows, F, S, J, (S + J) / 2, [r["group"] for r in rows]
+
+
 def columns(n_features, n_classes, which):
     """Feature indices of a set (layout: src/severity.c's head)."""
     ctx = n_features - N_OWN - n_classes
@@ -217,14 +232,7 @@ def main():
     ap.add_argument("--dry-run", action="store_true", help="print the CV figures only")
     args = ap.parse_args()
     t0 = time.time()
-    rows = load_rows(args.data)
-    feats = cxrtrack_features([r["path"] for r in rows], args.cxrtrack, args.model)
-    rows = [r for r in rows if r["path"] in feats]
-    F = [feats[r["path"]][0] for r in rows]
-    S = np.array([r["S"] for r in rows])
-    J = np.array([r["J"] for r in rows])
-    Y = (S + J) / 2
-    groups = [r["group"] for r in rows]
+    rows, F, S, J, Y, groups = dataset(args.data, args.cxrtrack, args.model)
     nf = F[0].shape[1]
     n_classes = 14
     print(f"{len(rows)} films of {len(set(groups))} patients; {nf} features per zone")

@@ -183,66 +183,55 @@ cli_progress_end (CliProgress *p)
     fputs ("\r\033[K", stderr);
 }
 
-/**
- * cli_default_model:
- * The classifier used without --model: $CXRTRACK_MODEL when set, else the
- * installed models/cxr-default.safetensors, else the one in the source
- * tree this binary was built from.
- *
- * Returns: (transfer full) (nullable): a path, or %NULL when none exists.
- */
+/* A default file: $@env when set (@empty_is_none: set but empty means
+ * none), else the installed copy, else the one in the source tree this
+ * binary was built from; NULL when none exists. */
+static char *
+default_file (const char *env, gboolean empty_is_none, const char *installed, const char *source)
+{
+  const char *v = g_getenv (env);
+  if (v && (*v || empty_is_none))
+    return *v ? g_strdup (v) : NULL;
+  const char *paths[] = { installed, source };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    if (g_file_test (paths[i], G_FILE_TEST_IS_REGULAR))
+      return g_strdup (paths[i]);
+  return NULL;
+}
+
+/* The classifier used without --model: $CXRTRACK_MODEL, else
+ * models/cxr-default.safetensors. Returns: (transfer full) (nullable). */
 char *
 cli_default_model (void)
 {
-  const char *env = g_getenv ("CXRTRACK_MODEL");
-  if (env && *env)
-    return g_strdup (env);
-  const char *paths[] = { CXR_MODEL_INSTALLED, CXR_MODEL_SOURCE };
-  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
-    if (g_file_test (paths[i], G_FILE_TEST_IS_REGULAR))
-      return g_strdup (paths[i]);
-  return NULL;
+  return default_file ("CXRTRACK_MODEL", FALSE, CXR_MODEL_INSTALLED, CXR_MODEL_SOURCE);
 }
 
-/**
- * cli_default_lung_model:
- * The lung segmenter used without --lung-model: $CXRTRACK_LUNG_MODEL,
- * else the installed models/cxr-lungs.safetensors, else the source tree's.
- *
- * Returns: (transfer full) (nullable): a path, or %NULL when none exists.
- */
+/* The lung segmenter used without --lung-model: $CXRTRACK_LUNG_MODEL,
+ * else models/cxr-lungs.safetensors. */
 char *
 cli_default_lung_model (void)
 {
-  const char *env = g_getenv ("CXRTRACK_LUNG_MODEL");
-  if (env && *env)
-    return g_strdup (env);
-  const char *paths[] = { CXR_LUNG_MODEL_INSTALLED, CXR_LUNG_MODEL_SOURCE };
-  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
-    if (g_file_test (paths[i], G_FILE_TEST_IS_REGULAR))
-      return g_strdup (paths[i]);
-  return NULL;
+  return default_file ("CXRTRACK_LUNG_MODEL", FALSE, CXR_LUNG_MODEL_INSTALLED,
+                       CXR_LUNG_MODEL_SOURCE);
 }
 
-/**
- * cli_default_severity_model:
- * The zone-score head used without --severity-model:
- * $CXRTRACK_SEVERITY_MODEL, else the installed
- * models/cxr-severity.safetensors, else the source tree's.
- *
- * Returns: (transfer full) (nullable): a path, or %NULL when none exists.
- */
+/* The zone-score head used without --severity-model:
+ * $CXRTRACK_SEVERITY_MODEL, else models/cxr-severity.safetensors. */
 char *
 cli_default_severity_model (void)
 {
-  const char *env = g_getenv ("CXRTRACK_SEVERITY_MODEL");
-  if (env && *env)
-    return g_strdup (env);
-  const char *paths[] = { CXR_SEVERITY_MODEL_INSTALLED, CXR_SEVERITY_MODEL_SOURCE };
-  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
-    if (g_file_test (paths[i], G_FILE_TEST_IS_REGULAR))
-      return g_strdup (paths[i]);
-  return NULL;
+  return default_file ("CXRTRACK_SEVERITY_MODEL", FALSE, CXR_SEVERITY_MODEL_INSTALLED,
+                       CXR_SEVERITY_MODEL_SOURCE);
+}
+
+/* The reference test-retest limits: $CXRTRACK_REFERENCE_LIMITS (empty:
+ * none), else models/reference-limits.csv. */
+char *
+cli_default_reference_limits (void)
+{
+  return default_file ("CXRTRACK_REFERENCE_LIMITS", TRUE, CXR_REFERENCE_LIMITS_INSTALLED,
+                       CXR_REFERENCE_LIMITS_SOURCE);
 }
 
 /* "cxrtrack COMMAND", as a command's --help names it (GLib takes argv[0]
@@ -252,27 +241,6 @@ set_prgname (const char *command)
 {
   g_autofree char *name = g_strdup_printf ("cxrtrack %s", command);
   g_set_prgname (name);
-}
-
-/**
- * cli_default_reference_limits:
- * The reference test-retest limits: $CXRTRACK_REFERENCE_LIMITS (empty:
- * none), else the installed models/reference-limits.csv, else the source
- * tree's.
- *
- * Returns: (transfer full) (nullable): a path, or %NULL.
- */
-char *
-cli_default_reference_limits (void)
-{
-  const char *env = g_getenv ("CXRTRACK_REFERENCE_LIMITS");
-  if (env)
-    return *env ? g_strdup (env) : NULL;
-  const char *paths[] = { CXR_REFERENCE_LIMITS_INSTALLED, CXR_REFERENCE_LIMITS_SOURCE };
-  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
-    if (g_file_test (paths[i], G_FILE_TEST_IS_REGULAR))
-      return g_strdup (paths[i]);
-  return NULL;
 }
 
 int
