@@ -12,12 +12,37 @@
 #include <malloc.h>
 #endif
 
+#include <cblas.h>
+
 #include "cxr/cxr.h"
+
+/* OpenBLAS's own (exported, not in cblas.h): stops its thread pool */
+extern int blas_thread_shutdown_ (void) __attribute__ ((weak));
 
 const char *
 cxr_version (void)
 {
   return CXR_VERSION;
+}
+
+/**
+ * cxr_tune_threads:
+ * OpenBLAS to one thread, its pool stopped. cxrtrack runs a patient per
+ * core already (analyze --jobs), so BLAS threads would only compete with
+ * them; and OpenBLAS starts its pool when the library loads, before
+ * main(), whose idle threads spin in sched_yield: a single `cxrtrack
+ * register` call spent 0.29-0.32 CPU-s with them, 0.14-0.15 without, on
+ * this 2-core machine. Programs call it first thing in main(); with
+ * $OPENBLAS_NUM_THREADS set, the user's choice stands.
+ */
+void
+cxr_tune_threads (void)
+{
+  if (g_getenv ("OPENBLAS_NUM_THREADS"))
+    return;
+  openblas_set_num_threads (1);
+  if (blas_thread_shutdown_)
+    blas_thread_shutdown_ ();
 }
 
 const char *

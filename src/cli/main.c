@@ -248,6 +248,7 @@ main (int argc, char **argv)
 {
   setlocale (LC_ALL, "");
   cxr_tune_allocator ();
+  cxr_tune_threads ();
   /* help COMMAND: that command's --help */
   if (argc >= 3 && g_str_equal (argv[1], "help"))
     {
