@@ -28,11 +28,6 @@ CREATE TABLE zone_scores (
   PRIMARY KEY (scan_id, model_id, zone)
 ) WITHOUT ROWID;
 
--- Where a store has too few consecutive pairs for its own visit-to-visit
--- limit, the flags use cxrtrack's reference one (models/reference-limits.csv):
--- visit_source says which ('store' or 'reference'; NULL: none).
-ALTER TABLE retest_limits ADD COLUMN visit_source TEXT;
-
 -- One row per scored film, its zones side by side.
 CREATE VIEW scan_severity AS
   SELECT s.patient_id, s.visit, s.image_index, s.study_date, s.view_position, m.name AS model,
@@ -68,10 +63,7 @@ SELECT fixed_scan_id, moving_scan_id, kind, model_id, zone, delta, limit_value, 
                b.score - a.score AS delta,
                max(l.limit_value, coalesce(l.visit_limit, 0)) AS limit_value,
                CASE WHEN l.limit_value IS NULL THEN NULL
-                    WHEN coalesce(l.visit_limit, 0) > l.limit_value
-                         THEN CASE WHEN l.visit_source = 'reference' THEN 'reference_visits'
-                                   ELSE 'visits' END
-                    WHEN l.method LIKE 'reference%' THEN 'reference'
+                    WHEN coalesce(l.visit_limit, 0) > l.limit_value THEN 'visits'
                     ELSE 'retest' END AS limit_source
           FROM registrations r
           JOIN film_severity_scores a ON a.scan_id = r.fixed_scan_id

@@ -212,10 +212,15 @@ cxr__store_copy_limits (CxrStore *store, const char *from, gint64 model_id, GErr
 GHashTable *
 cxr__store_limits (CxrStore *store, gint64 model_id, GError **error)
 {
+  /* a store opened read-only is not migrated: before schema 21 no limit
+   * was the reference's */
   sqlite3_stmt *st = cxr__store_prepare (
       store,
-      "SELECT signal, limit_value, visit_limit, visit_pairs, method LIKE 'reference%',"
-      " coalesce(visit_source = 'reference', 0) FROM retest_limits WHERE model_id = ?",
+      cxr_store_schema_version (store) >= 21
+          ? "SELECT signal, limit_value, visit_limit, visit_pairs, method LIKE 'reference%',"
+            " coalesce(visit_source = 'reference', 0) FROM retest_limits WHERE model_id = ?"
+          : "SELECT signal, limit_value, visit_limit, visit_pairs, 0, 0"
+            " FROM retest_limits WHERE model_id = ?",
       error);
   if (st == NULL)
     return NULL;
