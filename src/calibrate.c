@@ -327,16 +327,25 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, const CxrLung
   g_autoptr (GHashTable) have = cxr__store_limits (store, model_id, error);
   if (have == NULL)
     return FALSE;
-  g_autoptr (GArray) films = cxr__store_calibration_films (store, o->calib_films, error);
-  if (films == NULL)
-    return FALSE;
   /* the reference, where it is the classifier's */
   CxrReference ref;
   if (!cxr__reference_for (o, model, &ref, error))
     return FALSE;
   gboolean have_ref = ref.rows != NULL;
   int min_films = have_ref ? ref.min_films : 1;
+  /* enough films of its own: counted up to min_films, measured on
+   * calib_films of them */
+  g_autoptr (GArray) films
+      = cxr__store_calibration_films (store, MAX (o->calib_films, min_films), error);
+  if (films == NULL)
+    {
+      cxr__reference_clear (&ref);
+      return FALSE;
+    }
   gboolean use_ref = have_ref && (int) films->len < min_films;
+  guint n_own = films->len;
+  if (films->len > (guint) o->calib_films)
+    g_array_set_size (films, o->calib_films);
   /* enough films now: reference limits give way to the store's own */
   gboolean had_ref = FALSE;
   GHashTableIter it;
@@ -385,7 +394,7 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, const CxrLung
           g_autofree char *method = g_strdup_printf (
               "reference: cxrtrack's limits from %d films of other patients (%s); this store had"
               " %u of its own, fewer than %d",
-              ref.films, CALIB_METHOD, films->len, min_films);
+              ref.films, CALIB_METHOD, n_own, min_films);
           ok = cxr__store_write_limits (store, model_id, rows, n, method, error);
         }
       cxr__reference_clear (&ref);

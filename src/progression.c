@@ -66,7 +66,7 @@ cxr_progression_options_init (CxrProgressionOptions *o)
   o->confirm = 2;
   o->acute_factor = 3.0;
   o->acute_share = 0.5;
-  o->calib_films = 40; /* the minimum for a store's own limits: tools/reference_limits.py */
+  o->calib_films = 20;
   o->calib_copies = 2;
   o->shard.k = o->shard.n = 0;
 }

@@ -21,17 +21,16 @@ typedef struct {
   int confirm;         /* visits that must confirm an event; default 2 */
   double acute_factor; /* acute limit = factor x test-retest limit; default 3, */
   double acute_share;  /* and at least this share of the series' largest rise; default 0.5 */
-  int calib_films;     /* films used to derive the test-retest limits; default 40 */
+  int calib_films;     /* films used to derive the test-retest limits; default 20 */
   int calib_copies;    /* re-posed copies of each; default 2 */
   CxrShard shard;      /* flag only this shard's patients (n = 0: all); the visit
                         * limits still come from every series of the store */
   /* calibration: also write every film/copy difference as CSV (film
    * sha256, signal, value) to this file; NULL: none */
   const char *samples_path;
-  /* reference test-retest limits (tools/reference_limits.py) used while
-   * the store has fewer than min_calib_films films of its own; NULL: none */
+  /* reference test-retest limits (tools/reference_limits.py), used while
+   * the store has fewer films than the file's min_films; NULL: none */
   const char *reference_limits;
-  int min_calib_films; /* default CXR_MIN_CALIB_FILMS */
 } CxrProgressionOptions;
 
 void cxr_progression_options_init (CxrProgressionOptions *options);
