@@ -57,6 +57,17 @@ CXRTRACK_REFERENCE_LIMITS=$T/two.csv "$X" calibrate --db "$T/a.sqlite" > "$T/log
   || fail "reference limits kept in a store with enough films"
 [ "$(q "$T/a.sqlite" "SELECT count(*) FROM retest_limits")" -gt 20 ] || fail "own limits not derived"
 
+# enough films is counted over the store, not over the calib_films it
+# measures: 4 films against a minimum of 3, measured on 2 of them
+sed 's/^# min_films: .*/# min_films: 3/' "$REF" > "$T/three.csv"
+printf '[progression]\ncalib_films=2\n' > "$T/two.ini"
+"$X" ingest --db "$T/e.sqlite" --manifest "$M" > /dev/null
+CXRTRACK_REFERENCE_LIMITS=$T/three.csv "$X" analyze --db "$T/e.sqlite" --no-diff --config "$T/two.ini" \
+  > "$T/log" 2>&1 || { cat "$T/log"; fail "analyze, 4 films against 3"; }
+[ "$(q "$T/e.sqlite" "SELECT count(*) FROM retest_limits WHERE method LIKE 'reference%'")" = 0 ] \
+  || fail "4 films counted as fewer than 3"
+[ "$(q "$T/e.sqlite" "SELECT max(n_copies) FROM retest_limits")" = 4 ] || fail "not measured on 2 films x 2 copies"
+
 # a broken reference: refused, the file and line named
 sed 's/^probability:Edema,[^,]*,/probability:Edema,-1,/' "$REF" > "$T/bad.csv"
 "$X" ingest --db "$T/d.sqlite" --manifest "$M" > /dev/null
