@@ -113,4 +113,13 @@ for f in huge_un huge_deflated; do
 done
 [ "$(q "$T/h.sqlite" "SELECT transfer_syntax FROM dicom_scans")" = 1.2.840.10008.1.2.1.99 ] \
   || fail "a deflated film's transfer syntax as the file has it"
+# the Brixia score of a DICOM film is that of the PNG it was made from
+"$CXRTRACK" severity --format json "$T/pacs/2633/00002633_016.dcm" "$S/images/00002633_016.png" > "$T/sev" \
+  || fail "severity of a DICOM film"
+/usr/bin/python3 - "$T/sev" <<'PY' || fail "severity: DICOM and PNG differ"
+import json, sys
+d, p = [json.loads(l) for l in open(sys.argv[1])]
+assert d["status"] == "ok" and abs(d["global"] - p["global"]) < 0.05, (d, p)
+assert all(abs(d["zones"][z] - p["zones"][z]) < 0.02 for z in "ABCDEF"), (d["zones"], p["zones"])
+PY
 echo "dicom: ok"
