@@ -61,8 +61,6 @@ repose (const CxrImage *film, GRand *rng)
   return copy;
 }
 
-/* |signal(copy) - signal(film)| of every signal (@signals' order) over
- * @copies copies of film @f, appended to @diffs. */
 /* Zone @zone's score (-1: the global), or NAN where the zones are not
  * plausible. */
 static double
@@ -73,15 +71,8 @@ severity_value (const CxrSeverity *s, int zone)
   return zone < 0 ? s->global : s->score[zone];
 }
 
-static int
-zone_index (const char *name)
-{
-  for (int z = 0; z < CXR_SEVERITY_ZONES; z++)
-    if (g_str_equal (name, cxr_severity_zone_name (z)))
-      return z;
-  return -1;
-}
-
+/* |signal(copy) - signal(film)| of every signal (@signals' order) over
+ * @copies copies of film @f, appended to @diffs. */
 static void
 measure_film (const CxrFilmRow *f, const CxrImageLimits *limits, const CxrModel *model,
               const CxrLungModel *lung_model, const CxrSeverityModel *severity,
@@ -132,7 +123,7 @@ measure_film (const CxrFilmRow *f, const CxrImageLimits *limits, const CxrModel 
               break;
             case CXR_SIGNAL_SEVERITY:
               {
-                int z = zone_index (sig->finding);
+                int z = cxr_severity_zone_index (sig->finding);
                 v = fabs (severity_value (sc, z) - severity_value (sf, z));
               }
               break;

@@ -22,6 +22,7 @@
 
 #include "cxr-config.h"
 #include "cxr/error.h"
+#include "cxr/progression.h"
 #include "cxr/register.h"
 #include "cxr/trend.h"
 #include "report-private.h"
@@ -210,11 +211,6 @@ nice_step (double range)
   return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
 }
 
-/* The acute limit as the flags use it: acute_factor times the limit (a
- * series with a large rise raises it further; the flag's own is shown
- * where there is one). */
-#define ACUTE_FACTOR 3.0
-
 /* A small SVG line plot of a trend: its limit as a grey band around the
  * first film's value (0..limit for a signal measured from the first
  * film), so that what stays inside it reads as noise, and the acute step
@@ -235,8 +231,12 @@ svg_plot (GString *out, const CxrReportTrendSet *set, const CxrReportTrend *tr, 
   const int W = 300, H = 178, L = 44, R = 10, T = 22, B = 48;
   double t0 = t[0], t1 = t[n - 1], y0 = zero_based ? 0 : y[0], y1 = y[0];
   double band_lo = NAN, band_hi = NAN;
+  /* the acute limit as the flags use it: the flag's own, else the default
+   * acute_factor times the limit (a series with a large rise raises it) */
+  CxrProgressionOptions po;
+  cxr_progression_options_init (&po);
   double acute = tr->flag && !isnan (tr->flag->acute_limit) ? tr->flag->acute_limit
-                                                            : ACUTE_FACTOR * tr->limit;
+                                                            : po.acute_factor * tr->limit;
   if (!isnan (tr->limit))
     {
       band_lo = zero_based ? 0 : y[0] - tr->limit;

@@ -61,16 +61,23 @@ cxr_severity_zone_name (int zone)
   return zone >= 0 && zone < CXR_SEVERITY_ZONES ? zone_names[zone] : "?";
 }
 
+int
+cxr_severity_zone_index (const char *name)
+{
+  for (int z = 0; z < CXR_SEVERITY_ZONES; z++)
+    if (g_strcmp0 (name, zone_names[z]) == 0)
+      return z;
+  return -1;
+}
+
 const char *
 cxr_severity_zone_label (const char *name)
 {
   static const char *const labels[CXR_SEVERITY_ZONES]
       = { "right upper zone", "right middle zone", "right lower zone",
           "left upper zone",  "left middle zone",  "left lower zone" };
-  for (int z = 0; z < CXR_SEVERITY_ZONES; z++)
-    if (g_strcmp0 (name, zone_names[z]) == 0)
-      return labels[z];
-  return "?";
+  int z = cxr_severity_zone_index (name);
+  return z >= 0 ? labels[z] : "?";
 }
 
 const char *

@@ -66,7 +66,8 @@ CxrSeverity *cxr_severity_measure (const CxrSeverityModel *model, const CxrImage
 void cxr_severity_free (CxrSeverity *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrSeverity, cxr_severity_free)
 
-const char *cxr_severity_zone_name (int zone); /* "A".."F" */
+const char *cxr_severity_zone_name (int zone);  /* "A".."F" */
+int cxr_severity_zone_index (const char *name); /* 0..5, or -1 ("global", ...) */
 /* "right upper zone" ... for a zone's name, or "?" */
 const char *cxr_severity_zone_label (const char *name);
 const char *cxr_severity_status_name (CxrSeverityStatus status);
