@@ -257,10 +257,11 @@ cxr__reference_load (const char *path, CxrReference *r, GError **error)
       row->visit_pairs = isnan (pairs) ? 0 : (int) pairs;
       g_hash_table_replace (r->rows, key, row);
     }
-  if (r->classifier == NULL || strlen (r->classifier) != 64 || r->min_films < 2
+  if (r->classifier == NULL || strlen (r->classifier) != 64 || r->min_films < 2 || r->films < 1
       || g_hash_table_size (r->rows) == 0)
     return reference_fail (error, path, 0,
-                           "needs '# classifier_sha256:', '# min_films:' (2 or more) and rows");
+                           "needs '# classifier_sha256:', '# films:', '# min_films:' (2 or"
+                           " more) and rows");
   return TRUE;
 }
 

@@ -299,6 +299,82 @@ setup (void **state)
   return tmpdir_setup (state);
 }
 
+/* cxrtrack's reference limits: a good file read, each broken one refused
+ * with its file and line (calibrate.c, cxr__reference_load). */
+static void
+test_reference_file (void **state)
+{
+  const char *head = "# classifier_sha256: "
+                     "3884912929ed2ee267624a9383dd18bed1447743456844c25f3cc2322a70410b\n"
+                     "# films: 170\n# min_films: 40\n";
+  const char *cols = "signal,limit_value,n_copies,visit_limit,visit_pairs\n";
+  const char *row = "embedding_distance,0.14,340,0.19,210\ntrend_score,1,340,,\n";
+  g_autofree char *good = g_strconcat (head, cols, row, NULL);
+  g_autofree char *gp = g_build_filename (tmpdir, "good.csv", NULL);
+  assert_true (g_file_set_contents (gp, good, -1, NULL));
+  g_autoptr (GError) err = NULL;
+  assert_true (cxr_progression_check_reference (gp, &err));
+  struct {
+    const char *text, *want;
+  } bad[] = {
+    /* no header: the first row is line 4 */
+    { "# classifier_sha256: 3884912929ed2ee267624a9383dd18bed1447743456844c25f3cc2322a70410b\n"
+      "# films: 170\n# min_films: 40\nembedding_distance,0.14,340,0.19,210\n",
+      ":4: wanted the header" },
+    { NULL, ":5: wanted signal" }, /* four columns */
+    { NULL, ":5: wanted signal" }, /* a limit of 0 */
+    { NULL, ":5: wanted signal" }, /* no copies */
+    { NULL, ":5: wanted signal" }, /* a visit limit that is not a number */
+    { "# films: 170\n# min_films: 40\nsignal,limit_value,n_copies,visit_limit,visit_pairs\n"
+      "trend_score,1,340,,\n",
+      ":0: needs '# classifier_sha256:'" },
+    { NULL, ":0: needs" }, /* min_films 1 */
+    { NULL, ":2: min_films is not a number" },
+    { NULL, ":0: needs" }, /* no films line */
+    { NULL, ":0: needs" }, /* no rows */
+  };
+  const char *rows[]
+      = { "embedding_distance,0.14,340,0.19\n", "embedding_distance,0,340,0.19,210\n",
+          "embedding_distance,0.14,,0.19,210\n", "embedding_distance,0.14,340,x,210\n" };
+  for (guint i = 1; i <= 4; i++)
+    bad[i].text = g_strconcat (head, cols, rows[i - 1], NULL);
+  bad[6].text = g_strconcat ("# classifier_sha256: "
+                             "3884912929ed2ee267624a9383dd18bed1447743456844c25f3cc2322a70410b\n"
+                             "# films: 170\n# min_films: 1\n",
+                             cols, row, NULL);
+  bad[7].text = g_strconcat ("# films: 170\n# min_films: forty\n", cols, row, NULL);
+  bad[8].text = g_strconcat ("# classifier_sha256: "
+                             "3884912929ed2ee267624a9383dd18bed1447743456844c25f3cc2322a70410b\n"
+                             "# min_films: 40\n",
+                             cols, row, NULL);
+  bad[9].text = g_strconcat (head, cols, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("bad%u.csv", i);
+      g_autofree char *p = g_build_filename (tmpdir, name, NULL);
+      assert_true (g_file_set_contents (p, bad[i].text, -1, NULL));
+      g_clear_error (&err);
+      if (cxr_progression_check_reference (p, &err))
+        fail_msg ("bad reference %u read", i);
+      if (!strstr (err->message, name) || !strstr (err->message, bad[i].want))
+        fail_msg ("bad reference %u: '%s', wanted '%s'", i, err->message, bad[i].want);
+      if (i >= 1 && i != 5)
+        g_free ((char *) bad[i].text);
+    }
+  /* larger than 1 MiB, and absent */
+  g_autofree char *big = g_malloc0 ((1 << 20) + 2);
+  memset (big, '#', (1 << 20) + 1);
+  g_autofree char *bp = g_build_filename (tmpdir, "big.csv", NULL);
+  assert_true (g_file_set_contents (bp, big, -1, NULL));
+  g_clear_error (&err);
+  assert_false (cxr_progression_check_reference (bp, &err));
+  assert_non_null (strstr (err->message, "larger than 1 MiB"));
+  g_autofree char *none = g_build_filename (tmpdir, "none.csv", NULL);
+  g_clear_error (&err);
+  assert_false (cxr_progression_check_reference (none, &err));
+  assert_non_null (strstr (err->message, "none.csv"));
+}
+
 int
 main (void)
 {
@@ -306,6 +382,7 @@ main (void)
     cmocka_unit_test (test_classify),
     cmocka_unit_test (test_flag_all),
     cmocka_unit_test (test_visit_limits),
+    cmocka_unit_test (test_reference_file),
   };
   return cmocka_run_group_tests (tests, setup, tmpdir_teardown);
 }
