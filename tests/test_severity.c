@@ -20,6 +20,7 @@
 #include <glib/gstdio.h>
 
 #include "cxr/cxr.h"
+#include "safetensors-private.h"
 #include "testutil.h"
 
 /* cmocka 1.1 has no assert_near */
@@ -247,14 +248,116 @@ test_bad_heads (void **state)
   g_rmdir (dir);
 }
 
+/* A head for the prediction() above (21 features per zone): mean 0,
+ * scale 1, weight 1 on the zone's mean density, bias 0.5; @breakage
+ * names what is wrong with it (NULL: nothing). */
+static char *
+write_head (const char *dir, const char *breakage)
+{
+  enum { NF = 21 };
+  float mean[NF] = { 0 }, scale[NF], weight[NF] = { 0 }, bias[6], extra[1] = { 0 };
+  for (int i = 0; i < NF; i++)
+    scale[i] = 1;
+  weight[0] = 1;
+  for (int z = 0; z < 6; z++)
+    bias[z] = 0.5f;
+  gint64 nf = NF, nw = NF, nb = 6, n1 = 1;
+  const char *names[] = { "feature_mean", "feature_scale", "weight", "zone_bias", "extra" };
+  const float *data[] = { mean, scale, weight, bias, extra };
+  const gint64 *shapes[] = { &nf, &nf, &nw, &nb, &n1 };
+  const int nd[] = { 1, 1, 1, 1, 1 };
+  guint n = 4;
+  g_autoptr (GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
+  g_hash_table_insert (meta, "architecture", "cxr-brixia-ridge");
+  g_hash_table_insert (meta, "feature_set", "brixia-v1");
+  g_hash_table_insert (meta, "n_features", "21");
+  g_hash_table_insert (meta, "classifier_sha256",
+                       "3884912929ed2ee267624a9383dd18bed1447743456844c25f3cc2322a70410b");
+  const char *b = breakage ? breakage : "";
+  if (g_str_equal (b, "no zone_bias"))
+    n = 3;
+  else if (g_str_equal (b, "short weight"))
+    nw = NF - 1;
+  else if (g_str_equal (b, "infinite weight"))
+    weight[3] = INFINITY;
+  else if (g_str_equal (b, "zero scale"))
+    scale[5] = 0;
+  else if (g_str_equal (b, "extra tensor"))
+    n = 5;
+  else if (g_str_equal (b, "n_features x"))
+    g_hash_table_insert (meta, "n_features", "x");
+  else if (g_str_equal (b, "n_features 5"))
+    g_hash_table_insert (meta, "n_features", "5");
+  else if (g_str_equal (b, "no classifier"))
+    g_hash_table_remove (meta, "classifier_sha256");
+  else if (g_str_equal (b, "feature set v0"))
+    g_hash_table_insert (meta, "feature_set", "brixia-v0");
+  char *path = g_build_filename (dir, "head.safetensors", NULL);
+  g_autoptr (GError) err = NULL;
+  if (!cxr__safetensors_write (path, meta, n, names, nd, shapes, data, &err))
+    fail_msg ("%s", err->message);
+  return path;
+}
+
+/* A head made by hand scores as its formula says; each broken head is
+ * refused with its file named and what is wrong. */
+static void
+test_head_files (void **state)
+{
+  g_autofree char *dir = g_dir_make_tmp ("cxr-head-XXXXXX", NULL);
+  g_autoptr (GError) err = NULL;
+  {
+    g_autofree char *p = write_head (dir, NULL);
+    g_autoptr (CxrSeverityModel) head = cxr_severity_model_load (p, &err);
+    assert_non_null (head);
+    g_autoptr (CxrImage) im = film ();
+    g_autoptr (CxrLungFields) l = fields (TRUE);
+    g_autoptr (CxrPrediction) pr = prediction ();
+    g_autoptr (CxrSeverity) s = cxr_severity_measure (head, im, l, pr, &err);
+    assert_non_null (s);
+    double sum = 0;
+    for (int z = 0; z < 6; z++)
+      {
+        assert_near (s->score[z], CLAMP (0.5 + F (s, z, 0), 0.0, 3.0), 1e-6);
+        sum += s->score[z];
+      }
+    assert_near (s->global, sum, 1e-9);
+    g_unlink (p);
+  }
+  const struct {
+    const char *breakage, *want;
+  } bad[] = {
+    { "no zone_bias", "tensor 'zone_bias' is missing" },
+    { "short weight", "tensor 'weight' has the wrong shape" },
+    { "infinite weight", "tensor 'weight' holds a value that is not finite" },
+    { "zero scale", "feature_scale[5] is not positive" },
+    { "extra tensor", "5 tensors where a cxr-brixia-ridge head has 4" },
+    { "n_features x", "n_features 'x' is not" },
+    { "n_features 5", "n_features '5' is not" },
+    { "no classifier", "needs feature_set brixia-v1, classifier_sha256" },
+    { "feature set v0", "needs feature_set brixia-v1, classifier_sha256" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *p = write_head (dir, bad[i].breakage);
+      g_clear_error (&err);
+      g_autoptr (CxrSeverityModel) head = cxr_severity_model_load (p, &err);
+      if (head != NULL)
+        fail_msg ("%s: read", bad[i].breakage);
+      if (!strstr (err->message, "head.safetensors") || !strstr (err->message, bad[i].want))
+        fail_msg ("%s: '%s', wanted '%s'", bad[i].breakage, err->message, bad[i].want);
+      g_unlink (p);
+    }
+  g_rmdir (dir);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_zones),
-    cmocka_unit_test (test_airless_and_implausible),
-    cmocka_unit_test (test_shipped_head),
-    cmocka_unit_test (test_bad_heads),
+    cmocka_unit_test (test_zones),        cmocka_unit_test (test_airless_and_implausible),
+    cmocka_unit_test (test_shipped_head), cmocka_unit_test (test_bad_heads),
+    cmocka_unit_test (test_head_files),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
