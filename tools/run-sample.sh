@@ -14,6 +14,18 @@ if [ -z "${CXR_NO_INSTALL:-}" ]; then
   meson configure build --prefix "${CXR_PREFIX:-/usr/local}" >/dev/null
   meson install -C build --quiet >/dev/null
   echo "installed: $(command -v cxrtrack || echo "${CXR_PREFIX:-/usr/local}/bin/cxrtrack (not on PATH)")" >&2
+  # sqlite3's '.load cxrsql' dlopen()s the bare name, which the loader looks
+  # up only in the system library folder (ldconfig caches lib*.so names
+  # only), so that is where Debian's own SQLite extensions lie
+  # (mod_spatialite); a link there to the installed module, when the
+  # prefix is /usr/local and the folder is writable
+  ma=$(gcc -print-multiarch 2>/dev/null || true)
+  mod="${CXR_PREFIX:-/usr/local}/lib/$ma/cxrsql.so"
+  if [ -z "${CXR_PREFIX:-}" ] && [ -n "$ma" ] && [ -f "$mod" ] && [ -w "/usr/lib/$ma" ]; then
+    ln -sf "$mod" "/usr/lib/$ma/cxrsql.so"
+  else
+    echo "SQL extension: sqlite3 STORE '.load $mod' (not linked into the system library folder)" >&2
+  fi
 fi
 OUT=${CXR_OUT:-out}
 mkdir -p "$OUT"
@@ -44,6 +56,13 @@ $X sql --db "$DB" "SELECT CASE WHEN method LIKE 'reference%' THEN 'cxrtrack''s r
 $X sql --db "$DB" "SELECT patient_id, signal, view_kind, kind, n_visits, round(p_value, 4) AS p
                      FROM progression_flags WHERE kind <> 'insufficient_visits' AND kind <> 'stable'
                     ORDER BY patient_id, p_value"
+# the SQL extension in the sqlite3 shell, as the README writes it
+if [ -z "${CXR_NO_INSTALL:-}" ] && [ -z "${CXR_PREFIX:-}" ]; then
+  sqlite3 "$DB" '.load cxrsql' \
+    "SELECT 'sqlite3 .load cxrsql: cosine_distance of the first two films'' embeddings ' ||
+            round(cosine_distance(a.vector, b.vector), 4)
+       FROM embeddings a JOIN embeddings b ON b.scan_id > a.scan_id AND b.model_id = a.model_id LIMIT 1"
+fi
 echo "store: $DB (query it: $X sql --db $DB 'SELECT ...')"
 echo "difference maps: $DB.artifacts/pairs/"
 echo "reports: $OUT/report/index.html"
