@@ -20,14 +20,12 @@
  *     the pixel aspect is kept (orig_* columns: the film is its own
  *     original).
  *
- * Directories are read one at a time, entries in name order, so a walk is
- * repeatable and its memory is one directory listing plus the stack of
- * folders still to visit. Symbolic links to folders are not followed.
+ * The walk itself (name order, one listing in memory, links) is
+ * ingest-walk.c's.
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <glib/gstdio.h>
 
@@ -37,17 +35,14 @@
 #include "util-private.h"
 
 struct _CxrDicomWalker {
-  GPtrArray *dirs;  /* folders still to read (a stack) */
-  GPtrArray *files; /* the current folder's files, sorted, consumed from the end */
+  CxrFileWalker *files;
 };
 
 CxrDicomWalker *
 cxr__dicom_walker_new (const char *root)
 {
   CxrDicomWalker *w = g_new0 (CxrDicomWalker, 1);
-  w->dirs = g_ptr_array_new_with_free_func (g_free);
-  w->files = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (w->dirs, g_canonicalize_filename (root, NULL));
+  w->files = cxr__file_walker_new (root);
   return w;
 }
 
@@ -56,46 +51,8 @@ cxr__dicom_walker_free (CxrDicomWalker *w)
 {
   if (w == NULL)
     return;
-  g_ptr_array_unref (w->dirs);
-  g_ptr_array_unref (w->files);
+  cxr__file_walker_free (w->files);
   g_free (w);
-}
-
-static int
-by_name_desc (gconstpointer a, gconstpointer b)
-{
-  return -strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-/* Reads the next folder on the stack: its files become the current list
- * (last name first, so they come off the end in name order), its
- * sub-folders go on the stack. */
-static void
-read_dir (CxrDicomWalker *w, CxrIngestSummary *sum)
-{
-  g_autofree char *dir = g_ptr_array_steal_index (w->dirs, w->dirs->len - 1);
-  g_autoptr (GError) err = NULL;
-  g_autoptr (GDir) d = g_dir_open (dir, 0, &err);
-  if (d == NULL)
-    {
-      cxr__ingest_note (sum, "%s", err->message);
-      return;
-    }
-  g_autoptr (GPtrArray) subdirs = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
-  while ((name = g_dir_read_name (d)))
-    {
-      char *path = g_build_filename (dir, name, NULL);
-      GStatBuf st;
-      if (g_lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
-        g_ptr_array_add (subdirs, path);
-      else
-        g_ptr_array_add (w->files, path); /* links and odd files: ingest says why */
-    }
-  g_ptr_array_sort (w->files, by_name_desc);
-  g_ptr_array_sort (subdirs, by_name_desc);
-  for (guint i = 0; i < subdirs->len; i++)
-    g_ptr_array_add (w->dirs, g_strdup (subdirs->pdata[i]));
 }
 
 static gboolean
@@ -213,28 +170,9 @@ cxr__dicom_walker_next (CxrDicomWalker *w, const CxrIngestOptions *opt, CxrInges
   *why_invalid = NULL;
   for (;;)
     {
-      while (w->files->len == 0 && w->dirs->len > 0)
-        read_dir (w, sum);
-      if (w->files->len == 0)
+      g_autofree char *path = cxr__file_walker_next (w->files, opt->follow_symlinks, sum);
+      if (path == NULL)
         return FALSE;
-      g_autofree char *path = g_ptr_array_steal_index (w->files, w->files->len - 1);
-      sum->n_rows++;
-
-      /* never open a FIFO or a device; links only when asked */
-      GStatBuf st;
-      const char *refuse = NULL;
-      if (g_lstat (path, &st) != 0)
-        refuse = "cannot be read, not stored";
-      else if (S_ISLNK (st.st_mode) && !opt->follow_symlinks)
-        refuse = "a symbolic link: not read (--follow-symlinks reads it)";
-      else if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode))
-        refuse = "not a regular file, not read";
-      if (refuse)
-        {
-          sum->n_rejected++;
-          cxr__ingest_note (sum, "%s: %s", path, refuse);
-          continue;
-        }
       guint8 head[132];
       gsize n = 0;
       FILE *f = g_fopen (path, "rb");

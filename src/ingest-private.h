@@ -48,6 +48,19 @@ gboolean cxr__row_reader_map_columns (CxrRowReader *rr, GPtrArray *header, GErro
 void cxr__row_reader_index (CxrRowReader *rr, const char *dir, int depth);
 gboolean cxr__row_reader_parse (CxrRowReader *rr, GPtrArray *row, CxrScanRecord *r);
 
+/* Every regular file under a folder, in name order (ingest-walk.c). */
+typedef struct _CxrFileWalker CxrFileWalker;
+CxrFileWalker *cxr__file_walker_new (const char *root);
+void cxr__file_walker_free (CxrFileWalker *w);
+char *cxr__file_walker_next (CxrFileWalker *w, gboolean follow_symlinks, CxrIngestSummary *sum);
+
+/* The folder source: DIR/PATIENT/.../DATED-FILM.png (ingest-folder.c). */
+typedef struct _CxrFolderWalker CxrFolderWalker;
+CxrFolderWalker *cxr__folder_walker_new (const char *root);
+void cxr__folder_walker_free (CxrFolderWalker *w);
+gboolean cxr__folder_walker_next (CxrFolderWalker *w, const CxrIngestOptions *opt,
+                                  CxrIngestSummary *sum, CxrScanRecord *r, char **why_invalid);
+
 /* The DICOM source (ingest-dicom.c). */
 typedef struct _CxrDicomWalker CxrDicomWalker;
 CxrDicomWalker *cxr__dicom_walker_new (const char *root);

@@ -2,8 +2,10 @@
  *
  * Ingest: metadata rows plus the image files they name, into the store.
  *
- * Two row sources share one pipeline: the NIH Data_Entry_2017.csv (original
- * or 2020 revision, plain or gzip) and a generic manifest CSV. Rows stream
+ * Four sources share one pipeline: the NIH Data_Entry_2017.csv (original
+ * or 2020 revision, plain or gzip), a generic manifest CSV, a folder of
+ * DICOM files (ingest-dicom.c) and a folder of PNG/JPEG films per patient
+ * (ingest-folder.c); the two folder walks are ingest-walk.c's. Rows stream
  * from the CSV reader; a row whose file exists becomes a job for a pool of
  * decoder threads (read, SHA-256, full libpng decode); the calling thread
  * owns the only database connection and writes results in batched
@@ -61,7 +63,7 @@ job_free (Job *j)
   g_free (j);
 }
 
-typedef enum { SOURCE_NIH, SOURCE_MANIFEST, SOURCE_DICOM } Source;
+typedef enum { SOURCE_NIH, SOURCE_MANIFEST, SOURCE_DICOM, SOURCE_FOLDER } Source;
 
 typedef struct {
   CxrStore *store;
@@ -69,10 +71,11 @@ typedef struct {
   const CxrIngestOptions *opt;
   CxrIngestSummary *sum;
   gint64 run_id;
-  CxrRowReader rows;      /* the CSV, its columns, the image files */
-  CxrDicomWalker *walker; /* --dicom: the folder walked instead */
-  GPtrArray *inputs;      /* the input folders, resolved (symlinks may not leave them) */
-  GHashTable *in_flight;  /* image_index set of queued jobs */
+  CxrRowReader rows;       /* the CSV, its columns, the image files */
+  CxrDicomWalker *walker;  /* --dicom: the folder walked instead */
+  CxrFolderWalker *folder; /* --folder: a folder of PNG/JPEG films */
+  GPtrArray *inputs;       /* the input folders, resolved (symlinks may not leave them) */
+  GHashTable *in_flight;   /* image_index set of queued jobs */
   GThreadPool *pool;
   GAsyncQueue *done;
   guint n_in_flight;
@@ -359,6 +362,8 @@ next_record (Ingest *in, Record *r, char **why_invalid, gboolean *skip, GError *
   *why_invalid = NULL;
   if (in->walker)
     return cxr__dicom_walker_next (in->walker, in->opt, in->sum, r, why_invalid);
+  if (in->folder)
+    return cxr__folder_walker_next (in->folder, in->opt, in->sum, r, why_invalid);
   GPtrArray *row = NULL;
   GError *err = NULL;
   if (!cxr_csv_reader_next (in->rows.csv, &row, &err))
@@ -461,10 +466,26 @@ open_dicom (Ingest *in, const char *dir, GError **error)
 }
 
 static gboolean
+open_folder (Ingest *in, const char *dir, GError **error)
+{
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: not a folder", dir);
+      return FALSE;
+    }
+  char *real = realpath (dir, NULL);
+  if (real)
+    g_ptr_array_add (in->inputs, real);
+  in->folder = cxr__folder_walker_new (dir);
+  return TRUE;
+}
+
+static gboolean
 run (CxrStore *store, const char *path, Source source, const CxrIngestOptions *opt,
      CxrIngestSummary *sum, GError **error)
 {
-  static const char *const commands[] = { "ingest --nih", "ingest --manifest", "ingest --dicom" };
+  static const char *const commands[]
+      = { "ingest --nih", "ingest --manifest", "ingest --dicom", "ingest --folder" };
   g_return_val_if_fail (store != NULL && path != NULL && opt != NULL && sum != NULL, FALSE);
   if (sum->messages == NULL)
     cxr_ingest_summary_init (sum);
@@ -483,7 +504,9 @@ run (CxrStore *store, const char *path, Source source, const CxrIngestOptions *o
 
   in->rows.files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   in->inputs = g_ptr_array_new_with_free_func (free);
-  if (!(source == SOURCE_DICOM ? open_dicom (in, path, &err) : open_csv (in, path, &err)))
+  if (!(source == SOURCE_DICOM    ? open_dicom (in, path, &err)
+        : source == SOURCE_FOLDER ? open_folder (in, path, &err)
+                                  : open_csv (in, path, &err)))
     goto out;
 
   if (!cxr_store_lock (store, "ingest", &err))
@@ -551,7 +574,7 @@ drain:
   /* what was not committed is rolled back */
   g_clear_pointer (&in->writer, cxr__scan_writer_free);
 out:
-  if (in->rows.csv || in->walker)
+  if (in->rows.csv || in->walker || in->folder)
     report_progress (in, TRUE);
   sum->elapsed_s = (g_get_monotonic_time () - in->start_us) / 1e6;
   if (in->run_id > 0)
@@ -573,6 +596,7 @@ out:
   g_free (in->rows.base_dir);
   cxr_csv_reader_free (in->rows.csv);
   cxr__dicom_walker_free (in->walker);
+  cxr__folder_walker_free (in->folder);
   if (err)
     g_propagate_error (error, err);
   return ok;
@@ -621,4 +645,20 @@ cxr_ingest_dicom (CxrStore *store, const char *dir, const CxrIngestOptions *opti
                   CxrIngestSummary *summary, GError **error)
 {
   return run (store, dir, SOURCE_DICOM, options, summary, error);
+}
+
+/**
+ * cxr_ingest_folder:
+ * @dir: a folder of PNG or JPEG films, one folder per patient, each
+ *   film's date in its name or its folders (ingest-folder.c says how)
+ *
+ * Ingests every film under @dir without a manifest; files that are not
+ * stored are counted as rejected rows, each noted with its path and
+ * reason, and undated films are stored invalid.
+ */
+gboolean
+cxr_ingest_folder (CxrStore *store, const char *dir, const CxrIngestOptions *options,
+                   CxrIngestSummary *summary, GError **error)
+{
+  return run (store, dir, SOURCE_FOLDER, options, summary, error);
 }

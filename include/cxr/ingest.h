@@ -64,5 +64,7 @@ gboolean cxr_ingest_manifest (CxrStore *store, const char *manifest_path,
                               GError **error);
 gboolean cxr_ingest_dicom (CxrStore *store, const char *dir, const CxrIngestOptions *options,
                            CxrIngestSummary *summary, GError **error);
+gboolean cxr_ingest_folder (CxrStore *store, const char *dir, const CxrIngestOptions *options,
+                            CxrIngestSummary *summary, GError **error);
 
 G_END_DECLS

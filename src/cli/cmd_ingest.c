@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * cxrtrack ingest: NIH metadata or a manifest, plus image folders, or a
- * folder of DICOM files, into the store; progress on a terminal, a summary
+ * cxrtrack ingest: NIH metadata or a manifest, plus image folders, a
+ * folder of DICOM files, or a folder of PNG/JPEG films per patient, into
+ * the store; progress on a terminal, a summary
  * at the end.
  */
 #include <stdio.h>
@@ -73,7 +74,8 @@ print_summary (const CxrIngestSummary *s, CxrStore *store)
 int
 cmd_ingest (int argc, char **argv)
 {
-  g_autofree char *db = NULL, *nih = NULL, *manifest = NULL, *dicom = NULL, *prefix = NULL;
+  g_autofree char *db = NULL, *nih = NULL, *manifest = NULL, *dicom = NULL, *folder = NULL;
+  g_autofree char *prefix = NULL;
   g_autofree char *voi = NULL, *shard = NULL;
   g_auto (GStrv) images = NULL, maps = NULL;
   int jobs = 0, max_w = 8192, max_h = 8192;
@@ -84,6 +86,10 @@ cmd_ingest (int argc, char **argv)
     { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &manifest, "Generic manifest CSV", "CSV" },
     { "dicom", 0, 0, G_OPTION_ARG_FILENAME, &dicom,
       "Folder of DICOM files (a PACS export), walked recursively", "DIR" },
+    { "folder", 0, 0, G_OPTION_ARG_FILENAME, &folder,
+      "Folder of PNG/JPEG films, one folder per patient, the date in each film's name or folder "
+      "(DIR/PATIENT/2021-03-04_AP.png)",
+      "DIR" },
     { "voi", 0, 0, G_OPTION_ARG_STRING, &voi,
       "DICOM window: first (default), none (the whole stored range) or auto (the film's range)",
       "first|none|auto" },
@@ -112,11 +118,12 @@ cmd_ingest (int argc, char **argv)
     return cli_usage_error (ctx, "%s", error->message);
   if (db == NULL)
     return cli_usage_error (ctx, "ingest needs --db");
-  if ((nih != NULL) + (manifest != NULL) + (dicom != NULL) != 1)
-    return cli_usage_error (ctx, "ingest needs exactly one of --nih, --manifest and --dicom");
-  if (dicom && images)
+  if ((nih != NULL) + (manifest != NULL) + (dicom != NULL) + (folder != NULL) != 1)
     return cli_usage_error (ctx,
-                            "--images applies to --nih and --manifest; --dicom walks its folder");
+                            "ingest needs exactly one of --nih, --manifest, --dicom and --folder");
+  if ((dicom || folder) && images)
+    return cli_usage_error (ctx, "--images applies to --nih and --manifest; --%s walks its folder",
+                            dicom ? "dicom" : "folder");
   if (argc > 1)
     return cli_usage_error (ctx, "unexpected argument '%s'", argv[1]);
   if (max_w <= 0 || max_h <= 0)
@@ -157,16 +164,23 @@ cmd_ingest (int argc, char **argv)
   cxr_ingest_summary_init (&sum);
   gboolean ok = nih        ? cxr_ingest_nih (store, nih, &opt, &sum, &error)
                 : manifest ? cxr_ingest_manifest (store, manifest, &opt, &sum, &error)
-                           : cxr_ingest_dicom (store, dicom, &opt, &sum, &error);
+                : dicom    ? cxr_ingest_dicom (store, dicom, &opt, &sum, &error)
+                           : cxr_ingest_folder (store, folder, &opt, &sum, &error);
   cli_progress_end (&prog);
   /* after a fatal error, a summary only of rows that were read */
   if (ok || sum.n_rows > 0)
     print_summary (&sum, store);
   if (ok && dicom && sum.n_ok + sum.n_invalid + sum.n_unchanged + sum.n_conflicts == 0)
     fprintf (stderr,
-             "ingest: no DICOM film in %s%s; PNG or JPEG films are ingested with --manifest CSV"
-             " (README, \"Your own films\")\n",
+             "ingest: no DICOM film in %s%s; PNG or JPEG films are ingested with --folder DIR"
+             " or --manifest CSV (README, \"Your own films\")\n",
              dicom, sum.n_rows ? " (its files are listed above)" : ": it holds no file");
+  if (ok && folder && sum.n_ok + sum.n_invalid + sum.n_unchanged + sum.n_conflicts == 0)
+    fprintf (stderr,
+             "ingest: no PNG or JPEG film in a patient's folder under %s%s; the layout is "
+             "DIR/PATIENT/2021-03-04_AP.png (README, \"Your own films\"); DICOM films are "
+             "ingested with --dicom DIR\n",
+             folder, sum.n_rows ? " (its files are listed above)" : ": it holds no file");
   if (!ok)
     rc = cli_fail (error);
   else if (strict && (sum.n_rejected || sum.n_invalid || sum.n_conflicts))

@@ -21,11 +21,14 @@ static const struct {
   CxrCommandFn fn;
   const char *examples; /* for COMMAND --help, `help COMMAND` and the man page */
 } commands[] = {
-  { "ingest", "--db DB (--nih CSV | --manifest CSV | --dicom DIR) [--images DIR]... [--shard K/N]",
+  { "ingest",
+    "--db DB (--nih CSV | --manifest CSV | --dicom DIR | --folder DIR) [--images DIR]... "
+    "[--shard K/N]",
     "store patients, scans and findings; validate image files", cmd_ingest,
     "  cxrtrack ingest --db nih.sqlite --nih Data_Entry_2017.csv --images images/\n"
     "  cxrtrack ingest --db my.sqlite --manifest films.csv   # patient_id,path,study_date,...\n"
-    "  cxrtrack ingest --db my.sqlite --dicom /data/export/\n" },
+    "  cxrtrack ingest --db my.sqlite --dicom /data/export/\n"
+    "  cxrtrack ingest --db my.sqlite --folder films/   # films/PATIENT/2021-03-04_AP.png\n" },
   { "analyze", "--db DB [--jobs N] [--shard K/N]",
     "register, score and compare every pending film and pair, then flag progression", cmd_analyze,
     "  cxrtrack analyze --db my.sqlite\n"
