@@ -40,7 +40,7 @@ grep -q "cxrtrack severity film.png --format json" "$MAN" || fail "man page lack
 mkdir "$T/empty" "$T/pngs"
 cp "$CXR_SOURCE_ROOT/sample/images/00000001_000.png" "$T/pngs/"
 expect_rc 0 "$CXRTRACK" ingest --db "$T/e.sqlite" --dicom "$T/empty"
-grep -q "no DICOM film in .*empty: it holds no file; PNG or JPEG films are ingested with --manifest" "$T/err" \
+grep -q "no DICOM film in .*empty: it holds no file; PNG or JPEG films are ingested with --folder DIR or --manifest" "$T/err" \
   || fail "empty DICOM folder: $(cat "$T/err")"
 expect_rc 0 "$CXRTRACK" ingest --db "$T/e.sqlite" --dicom "$T/pngs"
 grep -q "no DICOM film in .*pngs (its files are listed above)" "$T/err" || fail "PNG folder as DICOM: $(cat "$T/err")"
