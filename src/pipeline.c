@@ -190,6 +190,21 @@ film_prediction (const PatientJob *j, gint64 scan_id)
  * registration for about one pair in twelve. */
 #define ORIENT_TRIGGER 0.7
 
+/* Whether the pair's lungs line up, the status rule without its
+ * confidence: the orientation check was chosen and measured on pairs
+ * that fail this (bench/orientation.py), and the calibrated confidence,
+ * which demotes pairs whose lungs do overlap, would widen it to pairs
+ * where it raised a false alarm (00000766_017 of series1024). */
+static gboolean
+lungs_line_up (const CxrRegistration *r, const CxrRegisterOptions *ro)
+{
+  if (r->status == CXR_REGISTER_FAILED)
+    return FALSE;
+  if (!isnan (r->lung_dice_after))
+    return r->lung_dice_after >= ro->ok_dice;
+  return r->global_confidence >= ro->ok_confidence && r->asymmetry_px <= 4;
+}
+
 static const char reason_upside_down[]
     = "the later film lines up with the earlier one turned half a turn: stored upside down";
 static const char reason_fixed_upside_down[]
@@ -268,7 +283,7 @@ register_pair (PatientJob *j, CxrFilmCache *films, CxrSeriesPair *p)
   const CxrImage *m
       = cxr__film_cache_image (films, r->moving_id, r->moving_path, r->moving_sha256, NULL);
   p->norm = 1024.0 / MAX (m->width, m->height);
-  if (!j->opt->no_orientation_check && p->reg.status != CXR_REGISTER_OK && !r->cross_view
+  if (!j->opt->no_orientation_check && !lungs_line_up (&p->reg, ro) && !r->cross_view
       && !(p->reg.ncc_global >= ORIENT_TRIGGER))
     check_upside_down (j, films, p);
   const CxrPairRow *a;

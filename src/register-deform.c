@@ -100,6 +100,31 @@ level_field (Level *L, const CxrDeformField *field)
   g_free (ys);
 }
 
+/* The range of det(I + grad u) of @L's field over FIXED's lungs (or its
+ * thorax window): how much the field locally shrinks (< 1) or swells
+ * (> 1) the film, by central differences on the grid (the same in film
+ * px: the grid's scales cancel in the determinant). */
+static void
+jacobian_range (const Level *L, const float *flung, double *jmin, double *jmax)
+{
+  int n = L->f->n;
+  double lo = INFINITY, hi = -INFINITY;
+  for (int y = 1; y < n - 1; y++)
+    for (int x = 1; x < n - 1; x++)
+      {
+        gsize i = (gsize) y * n + x;
+        if (!(flung ? flung[i] > 0.5f : L->f->weight[i] > 0.5f))
+          continue;
+        double uxx = (L->dx[i + 1] - L->dx[i - 1]) / 2, uxy = (L->dx[i + n] - L->dx[i - n]) / 2;
+        double uyx = (L->dy[i + 1] - L->dy[i - 1]) / 2, uyy = (L->dy[i + n] - L->dy[i - n]) / 2;
+        double det = (1 + uxx) * (1 + uyy) - uxy * uyx;
+        lo = MIN (lo, det);
+        hi = MAX (hi, det);
+      }
+  *jmin = isfinite (lo) ? lo : 1;
+  *jmax = isfinite (hi) ? hi : 1;
+}
+
 /* Where fixed grid point (x, y) lands on the moving grid. */
 static inline void
 level_map (const Level *L, int x, int y, double *mx, double *my)
@@ -575,6 +600,7 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
   memset (&out->field, 0, sizeof out->field);
   out->deformable = FALSE;
   out->rms_displacement_px = out->max_displacement_px = 0;
+  out->jacobian_min = out->jacobian_max = 1;
   out->folds = 0;
 
   /* both films' intensities, smoothed; MOVING's NAN where it has no data */
@@ -682,6 +708,7 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
         }
       out->rms_displacement_px = cnt > 0 ? sqrt (s2 / cnt) : 0;
       out->max_displacement_px = mx;
+      jacobian_range (&top, flung, &out->jacobian_min, &out->jacobian_max);
     }
   fftwf_free (lguide[0]);
   fftwf_free (lguide[1]);

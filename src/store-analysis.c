@@ -441,8 +441,9 @@ static const char insert_registration[]
       " angle_deg, scale, confidence, status, cross_view, elapsed_ms, method, ncc_before,"
       " ncc_after, psr, asymmetry_px, fixed_aspect, moving_aspect, transitivity_px, reason, run_id,"
       " ncc_global, ncc_region, lung_dice_before, lung_dice_after, deformable,"
-      " rms_displacement_px, max_displacement_px, folds, deform_nx, deform_ny, deform_field)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      " rms_displacement_px, max_displacement_px, folds, deform_nx, deform_ny, deform_field,"
+      " global_confidence, jacobian_min, jacobian_max)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char insert_embedding[]
     = "INSERT OR REPLACE INTO embeddings"
       " (scan_id, model_id, dim, vector, run_id) VALUES (?,?,?,?,?)";
@@ -607,6 +608,9 @@ cxr__analysis_write_registration (CxrAnalysisWriter *w, const CxrPairRow *p, con
   else
     for (int q = 0; q < 6; q++)
       sqlite3_bind_null (ins, i++);
+  cxr__bind_double_or_null (ins, i++, have ? r->global_confidence : NAN);
+  cxr__bind_double_or_null (ins, i++, have && r->deformable ? r->jacobian_min : NAN);
+  cxr__bind_double_or_null (ins, i++, have && r->deformable ? r->jacobian_max : NAN);
   return cxr__store_step_done (w->store, ins, "storing a registration", error);
 }
 

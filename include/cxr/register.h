@@ -63,8 +63,9 @@ typedef struct {
                            * in the common frame */
   double fixed_aspect;  /* pixel height / width in the patient; 0 = square */
   double moving_aspect;
-  double ok_confidence;      /* global stage: >= this can be ok; default 0.5 */
-  double min_confidence;     /* below this: failed; default 0.3 */
+  double ok_confidence;      /* the confidence (below) >= this can be ok; default 0.5 */
+  double min_confidence;     /* global confidence below this: failed without lung fields;
+                              * default 0.3 */
   gboolean no_deform;        /* the global stage only */
   int deform_points;         /* control points of the deformable field per side; default 24 */
   double deform_lambda;      /* its bending penalty; default 0.05 */
@@ -105,8 +106,10 @@ typedef struct {
   double dy_px;
   double angle_deg;
   double scale;
-  double confidence; /* global stage, 0..1: its thorax-weighted structure NCC
-                      * times exp(-asymmetry_px / 10) */
+  double confidence;        /* 0..1: the chance that the films are aligned, calibrated on
+                             * real pairs graded by eye (register.c, aligned_probability) */
+  double global_confidence; /* the global stage's: its thorax-weighted structure NCC
+                             * times exp(-asymmetry_px / 10) */
   CxrRegisterStatus status;
   /* NCC of the structure images inside FIXED's lung fields (both films'
    * lung fields known; else its thorax window, ncc_region says which): */
@@ -119,7 +122,9 @@ typedef struct {
   gboolean deformable;        /* the deformable stage improved on the global one: field set */
   double rms_displacement_px; /* the field inside FIXED's lungs (or thorax window), FIXED px */
   double max_displacement_px;
-  int folds; /* grid points where the warp folds (Jacobian <= 0) */
+  double jacobian_min; /* the field's local area change (det of the warp's Jacobian) inside */
+  double jacobian_max; /* FIXED's lungs (or thorax window): 1 without a field */
+  int folds;           /* grid points where the warp folds (Jacobian <= 0) */
   CxrDeformField field;
   double psr;          /* peak-to-sidelobe ratio of the translation correlation */
   double asymmetry_px; /* forward vs inverse of backward estimate, px of a 1024-px film */

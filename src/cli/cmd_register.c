@@ -132,22 +132,25 @@ cmd_register (int argc, char **argv)
               "\"ncc_before\": %.4f, \"ncc_global\": %.4f, \"ncc_after\": %.4f, "
               "\"ncc_region\": \"%s\", \"lung_dice_before\": %s, \"lung_dice_after\": %s, "
               "\"deformable\": %s, \"rms_displacement_px\": %.3f, "
-              "\"max_displacement_px\": %.3f, \"folds\": %d, \"elapsed_ms\": %.2f}\n",
+              "\"max_displacement_px\": %.3f, \"jacobian_min\": %.3f, \"jacobian_max\": %.3f, "
+              "\"folds\": %d, \"global_confidence\": %.4f, \"elapsed_ms\": %.2f}\n",
               r.dx_px, r.dy_px, r.angle_deg, r.scale, r.confidence, st, why, r.ncc_before,
               r.ncc_global, r.ncc_after, r.ncc_region, dice_b, dice_a,
               r.deformable ? "true" : "false", r.rms_displacement_px, r.max_displacement_px,
-              r.folds, r.elapsed_ms);
+              r.jacobian_min, r.jacobian_max, r.folds, r.global_confidence, r.elapsed_ms);
     }
   else
     printf ("dx_px %.4f\ndy_px %.4f\nangle_deg %.5f\nscale %.6f\nconfidence %.4f\nstatus %s%s%s%s\n"
             "ncc_before %.4f\nncc_global %.4f\nncc_after %.4f\nncc_region %s\n"
             "lung_dice_before %s\nlung_dice_after %s\ndeformable %s\n"
-            "rms_displacement_px %.3f\nmax_displacement_px %.3f\nfolds %d\n"
-            "psr %.1f\nasymmetry_px %.2f\nelapsed_ms %.2f\n",
+            "rms_displacement_px %.3f\nmax_displacement_px %.3f\njacobian_min %.3f\n"
+            "jacobian_max %.3f\nfolds %d\n"
+            "global_confidence %.4f\npsr %.1f\nasymmetry_px %.2f\nelapsed_ms %.2f\n",
             r.dx_px, r.dy_px, r.angle_deg, r.scale, r.confidence, st, r.reason ? " (" : "", reason,
             r.reason ? ")" : "", r.ncc_before, r.ncc_global, r.ncc_after, r.ncc_region, dice_b,
             dice_a, r.deformable ? "yes" : "no", r.rms_displacement_px, r.max_displacement_px,
-            r.folds, r.psr, r.asymmetry_px, r.elapsed_ms);
+            r.jacobian_min, r.jacobian_max, r.folds, r.global_confidence, r.psr, r.asymmetry_px,
+            r.elapsed_ms);
   if (out)
     {
       g_autoptr (CxrImage) w = cxr_register_warp (m, &r, f->width, f->height);

@@ -18,7 +18,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 keys = ["dx_px", "dy_px", "angle_deg", "scale", "confidence", "status", "reason", "ncc_before",
         "ncc_global", "ncc_after", "ncc_region", "lung_dice_before", "lung_dice_after", "deformable",
-        "rms_displacement_px", "max_displacement_px", "folds", "elapsed_ms"]
+        "rms_displacement_px", "max_displacement_px", "jacobian_min", "jacobian_max", "folds",
+        "global_confidence", "elapsed_ms"]
 assert sorted(d) == sorted(keys), d
 assert d["status"] in ("ok", "low_confidence", "failed") and 0 <= d["confidence"] <= 1, d
 assert 0.8 <= d["scale"] <= 1.25 and abs(d["angle_deg"]) <= 15, d
@@ -31,6 +32,13 @@ assert not d["deformable"] or d["ncc_after"] > d["ncc_global"] or (
     d["lung_dice_after"] > 0.01 and d["ncc_after"] > d["ncc_global"] - 0.01), d
 assert d["deformable"] == (d["rms_displacement_px"] > 0) and d["folds"] == 0, d
 assert d["status"] != "ok" or (d["lung_dice_after"] >= 0.9 and d["ncc_after"] > d["ncc_before"]), d
+# one rule: the confidence is the calibrated chance of alignment from the
+# lungs' NCC after registration (src/register.c), and ok needs it >= 0.5
+import math
+assert abs(d["confidence"] - 1 / (1 + math.exp(3.5265 - 5.2191 * d["ncc_after"]))) < 6e-4, d
+assert d["status"] != "ok" or d["confidence"] >= 0.5, d
+assert not d["deformable"] or 0 < d["jacobian_min"] <= 1 <= d["jacobian_max"], d
+assert d["deformable"] or d["jacobian_min"] == d["jacobian_max"] == 1, d
 assert (d["reason"] is None) == (d["status"] == "ok"), d
 PY
 "$CXRTRACK" register --no-lungs "$S/images/00000001_000.png" "$S/images/00000001_001.png" --format json > "$T/j" || true
@@ -92,6 +100,25 @@ cat "$T/out2"
 [ "$(q "SELECT count(*) FROM registrations WHERE deformable AND NOT (length(deform_field) = 8 * deform_nx * deform_ny AND rms_displacement_px > 0 AND folds = 0 AND (ncc_after > ncc_global - 0.01 OR (lung_dice_after IS NOT NULL AND ncc_after >= ncc_global - 0.05)))")" = 0 ] || fail "stored fields"
 [ "$(q "SELECT count(*) FROM registrations WHERE NOT deformable AND deform_field IS NOT NULL")" = 0 ] || fail "field without deformable"
 [ "$(q "SELECT count(*) FROM registrations WHERE status = 'ok' AND NOT (ncc_region = 'lungs' AND lung_dice_after >= 0.9 AND ncc_after > ncc_before)")" = 0 ] || fail "ok rows whose lungs do not line up"
+# one status rule: ok rows are more likely aligned than not, and every row
+# holds the global stage's own number apart
+[ "$(q "SELECT count(*) FROM registrations WHERE status = 'ok' AND confidence < 0.5")" = 0 ] || fail "ok below confidence 0.5"
+[ "$(q "SELECT count(*) FROM registrations WHERE status <> 'failed' AND (global_confidence IS NULL OR abs(confidence - 1 / (1 + exp(3.5265 - 5.2191 * ncc_after))) > 1e-9)")" = 0 ] || fail "confidence not the calibrated one"
+[ "$(q "SELECT count(*) FROM registrations WHERE deformable AND NOT (jacobian_min > 0 AND jacobian_min <= 1 AND jacobian_max >= 1)")" = 0 ] || fail "jacobian range"
+# a store made before schema 0022: its confidence (then the global
+# stage's) moves to global_confidence, the calibrated one is computed, and
+# an ok row below 0.5 becomes low_confidence with the reason
+O="$T/old.sqlite"
+for f in "$CXR_SOURCE_ROOT"/schema/00[01]*.sql "$CXR_SOURCE_ROOT"/schema/002[01]_*.sql; do cat "$f"; done \
+  | sqlite3 "$O" || fail "schema 0001-0021"
+sqlite3 "$O" "PRAGMA user_version = 21;
+  INSERT INTO patients (patient_id) VALUES ('p');
+  INSERT INTO scans (scan_id, image_index, patient_id, view_kind, status) VALUES (1, 'a', 'p', 'PA', 'missing'), (2, 'b', 'p', 'PA', 'missing');
+  INSERT INTO registrations (fixed_scan_id, moving_scan_id, kind, confidence, status, cross_view, method, ncc_before, ncc_after)
+    VALUES (1, 2, 'previous', 0.41, 'ok', 0, 'm', 0.2, 0.6), (1, 2, 'baseline', 0.33, 'ok', 0, 'm', 0.2, 0.9);" || fail "old rows"
+"$CXRTRACK" sql --write --db "$O" "SELECT 1" > /dev/null || fail "migrating the old store"
+[ "$("$CXRTRACK" sql --db "$O" --format csv "SELECT kind, global_confidence, round(confidence, 4), status, reason IS NOT NULL FROM registrations ORDER BY kind" | tr -d '\r' | tail -n +2)" = "baseline,0.33,0.7633,ok,0
+previous,0.41,0.4025,low_confidence,1" ] || fail "schema 0022 on old rows"
 "$CXRTRACK" analyze --db "$DB" --no-model > "$T/out3"
 grep -q "registrations 0:" "$T/out3" || fail "rerun redid work: $(cat "$T/out3")"
 echo "analyze: ok (killed after $partial rows, resumed to 32)"
