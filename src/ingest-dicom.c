@@ -155,6 +155,41 @@ to_record (CxrDicomMeta *m, const char *path, const CxrIngestOptions *opt, CxrSc
   return TRUE;
 }
 
+/* The record of the object at @path (a CxrFileReader). */
+static gboolean
+read_object (gpointer data, const char *path, const CxrIngestOptions *opt, CxrScanRecord *r,
+             char **why_invalid, char **refused)
+{
+  (void) data;
+  guint8 head[132];
+  gsize n = 0;
+  FILE *f = g_fopen (path, "rb");
+  if (f)
+    {
+      n = fread (head, 1, sizeof head, f);
+      fclose (f);
+    }
+  if (f == NULL || !cxr__is_dicom (head, n))
+    {
+      *refused = g_strdup_printf (
+          "%s: %s", path, f ? "not a DICOM file, not stored" : "cannot be opened, not stored");
+      return FALSE;
+    }
+  CxrDicomMeta m;
+  g_autoptr (GError) err = NULL;
+  if (!cxr__dicom_read_header (path, opt->limits.max_file_bytes, &m, &err))
+    {
+      *refused = g_strdup (err->message);
+      return FALSE;
+    }
+  g_autofree char *skipped = NULL;
+  gboolean ok = to_record (&m, path, opt, r, why_invalid, &skipped);
+  cxr__dicom_meta_clear (&m);
+  if (!ok)
+    *refused = g_strdup_printf ("%s: %s", path, skipped);
+  return ok;
+}
+
 /**
  * cxr__dicom_walker_next:
  * @r: (out): the next object's record
@@ -167,42 +202,5 @@ gboolean
 cxr__dicom_walker_next (CxrDicomWalker *w, const CxrIngestOptions *opt, CxrIngestSummary *sum,
                         CxrScanRecord *r, char **why_invalid)
 {
-  *why_invalid = NULL;
-  for (;;)
-    {
-      g_autofree char *path = cxr__file_walker_next (w->files, opt->follow_symlinks, sum);
-      if (path == NULL)
-        return FALSE;
-      guint8 head[132];
-      gsize n = 0;
-      FILE *f = g_fopen (path, "rb");
-      if (f)
-        {
-          n = fread (head, 1, sizeof head, f);
-          fclose (f);
-        }
-      if (f == NULL || !cxr__is_dicom (head, n))
-        {
-          sum->n_rejected++;
-          cxr__ingest_note (sum, "%s: %s", path,
-                            f ? "not a DICOM file, not stored" : "cannot be opened, not stored");
-          continue;
-        }
-      CxrDicomMeta m;
-      g_autoptr (GError) err = NULL;
-      if (!cxr__dicom_read_header (path, opt->limits.max_file_bytes, &m, &err))
-        {
-          sum->n_rejected++;
-          cxr__ingest_note (sum, "%s", err->message);
-          continue;
-        }
-      g_autofree char *skipped = NULL;
-      gboolean ok = to_record (&m, path, opt, r, why_invalid, &skipped);
-      cxr__dicom_meta_clear (&m);
-      if (ok)
-        return TRUE;
-      cxr__scan_record_clear (r);
-      sum->n_rejected++;
-      cxr__ingest_note (sum, "%s: %s", path, skipped);
-    }
+  return cxr__file_walker_next_record (w->files, read_object, NULL, opt, sum, r, why_invalid);
 }

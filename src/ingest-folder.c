@@ -131,12 +131,12 @@ sniff (const char *path)
   return NULL;
 }
 
-/* The record of the film at @path, or FALSE with why it is not stored. */
+/* The record of the film at @path (a CxrFileReader). */
 static gboolean
-to_record (CxrFolderWalker *w, const char *path, const CxrIngestOptions *opt, CxrScanRecord *r,
-           char **why_invalid, char **why_skipped)
+read_film (gpointer data, const char *path, const CxrIngestOptions *opt, CxrScanRecord *r,
+           char **why_invalid, char **refused)
 {
-  memset (r, 0, sizeof *r);
+  CxrFolderWalker *w = data;
   r->visit = r->orig_w = r->orig_h = -1;
   r->day_offset = r->age_years = r->orig_sx = r->orig_sy = r->spacing = NAN;
   gsize nr = strlen (w->root);
@@ -145,15 +145,17 @@ to_record (CxrFolderWalker *w, const char *path, const CxrIngestOptions *opt, Cx
   guint np = g_strv_length (parts);
   if (np < 2)
     {
-      *why_skipped = g_strdup ("not in a patient's folder (DIR/PATIENT/...), not stored");
+      *refused
+          = g_strdup_printf ("%s: not in a patient's folder (DIR/PATIENT/...), not stored", path);
       return FALSE;
     }
   const char *kind = sniff (path);
   if (kind == NULL || g_str_equal (kind, "dicom"))
     {
-      *why_skipped = g_strdup (kind ? "a DICOM file: ingest --dicom reads a folder of them, "
-                                      "not stored"
-                                    : "not a PNG or JPEG film, not stored");
+      *refused = g_strdup_printf ("%s: %s", path,
+                                  kind ? "a DICOM file: ingest --dicom reads a folder of them, "
+                                         "not stored"
+                                       : "not a PNG or JPEG film, not stored");
       return FALSE;
     }
   char iso[11];
@@ -190,17 +192,5 @@ gboolean
 cxr__folder_walker_next (CxrFolderWalker *w, const CxrIngestOptions *opt, CxrIngestSummary *sum,
                          CxrScanRecord *r, char **why_invalid)
 {
-  *why_invalid = NULL;
-  for (;;)
-    {
-      g_autofree char *path = cxr__file_walker_next (w->files, opt->follow_symlinks, sum);
-      if (path == NULL)
-        return FALSE;
-      g_autofree char *skipped = NULL;
-      if (to_record (w, path, opt, r, why_invalid, &skipped))
-        return TRUE;
-      cxr__scan_record_clear (r);
-      sum->n_rejected++;
-      cxr__ingest_note (sum, "%s: %s", path, skipped);
-    }
+  return cxr__file_walker_next_record (w->files, read_film, w, opt, sum, r, why_invalid);
 }

@@ -53,6 +53,13 @@ typedef struct _CxrFileWalker CxrFileWalker;
 CxrFileWalker *cxr__file_walker_new (const char *root);
 void cxr__file_walker_free (CxrFileWalker *w);
 char *cxr__file_walker_next (CxrFileWalker *w, gboolean follow_symlinks, CxrIngestSummary *sum);
+/* Makes @r of the file at @path, or returns FALSE with *@refused the note
+ * to make (its path and why it is not stored). */
+typedef gboolean (*CxrFileReader) (gpointer data, const char *path, const CxrIngestOptions *opt,
+                                   CxrScanRecord *r, char **why_invalid, char **refused);
+gboolean cxr__file_walker_next_record (CxrFileWalker *w, CxrFileReader read, gpointer data,
+                                       const CxrIngestOptions *opt, CxrIngestSummary *sum,
+                                       CxrScanRecord *r, char **why_invalid);
 
 /* The folder source: DIR/PATIENT/.../DATED-FILM.png (ingest-folder.c). */
 typedef struct _CxrFolderWalker CxrFolderWalker;

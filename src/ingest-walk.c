@@ -12,6 +12,7 @@
  * row and noted with its path and why, so nothing under the root goes
  * unreported.
  */
+#include <string.h>
 #include <sys/stat.h>
 
 #include <glib/gstdio.h>
@@ -114,5 +115,37 @@ cxr__file_walker_next (CxrFileWalker *w, gboolean follow_symlinks, CxrIngestSumm
       sum->n_rejected++;
       cxr__ingest_note (sum, "%s: %s", path, refuse);
       g_free (path);
+    }
+}
+
+/**
+ * cxr__file_walker_next_record:
+ * @read: turns one file into @r, or returns %FALSE with the note to make
+ *   (path and reason) in its last argument
+ * @r: (out): the next file's record
+ * @why_invalid: (out): set by @read when the film is to be stored invalid
+ *
+ * The next file under the root that @read makes a record of. Files it
+ * refuses are counted as rows and rejected, and noted as it says.
+ * Returns: %FALSE when the walk is over.
+ */
+gboolean
+cxr__file_walker_next_record (CxrFileWalker *w, CxrFileReader read, gpointer data,
+                              const CxrIngestOptions *opt, CxrIngestSummary *sum, CxrScanRecord *r,
+                              char **why_invalid)
+{
+  *why_invalid = NULL;
+  for (;;)
+    {
+      g_autofree char *path = cxr__file_walker_next (w, opt->follow_symlinks, sum);
+      if (path == NULL)
+        return FALSE;
+      g_autofree char *refused = NULL;
+      memset (r, 0, sizeof *r);
+      if (read (data, path, opt, r, why_invalid, &refused))
+        return TRUE;
+      cxr__scan_record_clear (r);
+      sum->n_rejected++;
+      cxr__ingest_note (sum, "%s", refused);
     }
 }
