@@ -81,7 +81,7 @@ gboolean cxr__dicom_inflate (const char *name, const guint8 *data, gsize len, gu
                              guint8 **out, gsize *out_len, GError **error);
 
 /* Decodes one film from a DICOM object in memory, as a radiologist sees
- * it (README, "From a PACS export"): Modality LUT, then the VOI chosen by
+ * it (docs/ingest.md, "From a PACS export"): Modality LUT, then the VOI chosen by
  * limits->voi, MONOCHROME1 inverted, Pixel Padding Value black. */
 gboolean cxr__dicom_decode (const char *name, const guint8 *data, gsize len,
                             const CxrImageLimits *limits, CxrImageInfo *info, CxrImage **out,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * Reading chest films from DICOM with DCMTK: the only C++ in cxrtrack,
- * behind the C interface of dicom-private.h. Why DCMTK (README, "From a
+ * behind the C interface of dicom-private.h. Why DCMTK (docs/ingest.md, "From a
  * PACS export"): its dcmimgle is the display pipeline many viewers are
  * built on (Modality LUT, VOI window or LUT, MONOCHROME1 polarity), and
  * Debian's build decodes the transfer syntaxes chest films use: implicit

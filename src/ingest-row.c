@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * Reading one row of a metadata CSV into a scan record: the NIH
- * Data_Entry_2017.csv and the generic manifest (README "Manifest format"),
+ * Data_Entry_2017.csv and the generic manifest (docs/ingest.md, "Manifest format"),
  * each a table of column names for the canonical fields (--map renames a
  * manifest's); every field parsed strictly, a bad required field rejecting
  * the row and a bad optional one stored as NULL, both with a message that
@@ -17,7 +17,7 @@
 #include "ingest-private.h"
 #include "util-private.h"
 
-/* Manifest column names (the generic format, README "Manifest format"). */
+/* Manifest column names (the generic format, docs/ingest.md, "Manifest format"). */
 static const char *const manifest_names[N_FIELDS] = {
   "image_index",
   "patient_id",

@@ -621,7 +621,7 @@ cxr_ingest_nih (CxrStore *store, const char *csv_path, const CxrIngestOptions *o
 /**
  * cxr_ingest_manifest:
  * The generic format: a CSV with patient_id, path, and study_date,
- * day_offset or visit (README, "Manifest format"); column names can be
+ * day_offset or visit (docs/ingest.md, "Manifest format"); column names can be
  * mapped with options->column_map.
  */
 gboolean

@@ -48,7 +48,7 @@ $X sql --db "$DB" "SELECT patient_id, visit, view_position AS view, round(global
                      FROM scan_severity
                     ORDER BY patient_id, visit"
 # which limits the flags were judged against: a store this small has too
-# few films of its own (README, Progression, "Reference limits")
+# few films of its own (docs/progression.md, "Reference limits")
 $X sql --db "$DB" "SELECT CASE WHEN method LIKE 'reference%' THEN 'cxrtrack''s reference (too few films here)'
                           ELSE 'this store''s own' END AS limits_from, count(*) AS signals,
                           sum(visit_source = 'reference') AS reference_visit_limits

@@ -2,7 +2,7 @@
  *
  * CNN inference for chest films: an embedding, one sigmoid probability per
  * finding, and a class activation map per finding, from weights in a
- * safetensors file (architectures: README, "Classifier").
+ * safetensors file (architectures: docs/classifier.md).
  */
 #pragma once
 
