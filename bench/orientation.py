@@ -6,7 +6,7 @@ the same cohort with one film of each patient turned half a turn (a later
 film, so that it has an earlier one to be compared with): each turned film
 found is a detection, each other film found a false alarm. Both analysed
 with analyze's defaults; also the time analyze takes with and without the
-check. The threshold (ORIENT_MARGIN in src/pipeline.c) was chosen on the
+check. The threshold (ORIENT_MARGIN in src/analyze/pipeline.c) was chosen on the
 even-numbered pairs of the cohort; the turned films here are the last
 film of each patient, odd and even alike.
 

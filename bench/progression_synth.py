@@ -88,7 +88,7 @@ lim = dict(con.execute("SELECT signal, limit_value FROM retest_limits"))
 print(f"test-retest limits: trend_score {lim['trend_score']:.1f}, embedding_distance "
       f"{lim['embedding_distance']:.4f}, probability:Nodule {lim['probability:Nodule']:.4f}")
 def mann_kendall(y):
-    """cxrtrack's test (src/trend.c): exact without ties for n <= 10, else
+    """cxrtrack's test (src/change/trend.c): exact without ties for n <= 10, else
     the tie-corrected normal approximation with continuity correction."""
     n = len(y)
     s = sum(np.sign(y[j] - y[i]) for i in range(n) for j in range(i + 1, n))

@@ -18,7 +18,7 @@ films, the COVID manifest; `cxrtrack analyze` with its defaults) and the
 stored evidence of each graded pair is set against its grade:
   - each measure's AUROC for aligned vs not, per set;
   - the logistic fit of the grade on the NCC after registration, pooled
-    (the two numbers src/register.c and schema 0022 use);
+    (the two numbers src/register/register.c and schema 0022 use);
   - its calibration out of fold (5 folds grouped by patient) and from one
     set to the other (fitted on series1024, read on the COVID series);
   - what the status rule makes of the pairs: of the pairs `ok`, the share
@@ -171,7 +171,7 @@ def main():
     y = np.array([d["aligned"] for d in rows], float)
     w = logit_fit(x, y)
     print(f"\nLogistic fit of the grade on ncc_after, all {len(rows)} pairs: "
-          f"intercept {w[0]:.4f}, slope {w[1]:.4f} (src/register.c: ALIGNED_INTERCEPT, ALIGNED_SLOPE); "
+          f"intercept {w[0]:.4f}, slope {w[1]:.4f} (src/register/register.c: ALIGNED_INTERCEPT, ALIGNED_SLOPE); "
           f"confidence 0.5 at ncc_after {-w[0] / w[1]:.3f}")
     print("\nCalibration out of fold (5 folds grouped by patient):")
     pats = sorted({d["set"] + str(d["patient_id"]) for d in rows})

@@ -23,7 +23,7 @@ bench_register, the same cxr_register_pair as `cxrtrack register`, so the
 same numbers). Then, unless --no-store, the whole pipeline's view: the full
 NIH metadata and series1024 are ingested into a fresh store, `cxrtrack
 analyze --no-model --no-diff` registers every pending pair with its chain
-checks (src/register-chain.c), and the stored status of each consecutive pair is
+checks (src/analyze/register-chain.c), and the stored status of each consecutive pair is
 set against the consistency measured here.
 
 Check images: for a few pairs (named below, and the most and least

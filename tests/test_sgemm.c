@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * cxrtrack's own matrix product (src/sgemm.c) against a plain triple loop
+ * cxrtrack's own matrix product (src/nn/sgemm.c) against a plain triple loop
  * in double precision, on shapes that are not multiples of its 8 x 32
  * blocks, and its implicit-im2col convolution against an explicit one.
  * Where the CPU lacks AVX-512 the product is not used, and the test says
@@ -15,7 +15,7 @@
 
 #include <glib.h>
 
-#include "../src/sgemm-private.h"
+#include "sgemm-private.h"
 
 static double
 max_rel_error (const float *c, const double *ref, gsize n)

@@ -33,7 +33,7 @@ so the reader is checked against an encoder it does not share code with.
 
   tools/make_test_dicoms.py lengths
       writes, beside the corpus, the files that check how declared
-      lengths are read (src/image-dicom.cc, MemoryStream):
+      lengths are read (src/image/image-dicom.cc, MemoryStream):
 
       sequences        mono2_8 with nested sequences, of undefined length
                        (pydicom) and, in sequences_implicit (dcmconv +ti
@@ -49,7 +49,7 @@ so the reader is checked against an encoder it does not share code with.
 
   tools/make_test_dicoms.py j2k
       writes, beside the corpus, JPEG 2000 films (codestreams by Pillow's
-      OpenJPEG encoder, encapsulated by pydicom; src/image-j2k.c reads them):
+      OpenJPEG encoder, encapsulated by pydicom; src/image/image-j2k.c reads them):
 
       j2k_lossless     the crop, reversible, 1.2.840.10008.1.2.4.90: the crop
       j2k_lossless16   257 v in 16 bits, reversible: the crop

@@ -3,7 +3,7 @@
 """Reference test-retest limits, and how many films a store needs for its own.
 
 A store's limits come from re-posed, re-exposed copies of its own films
-(src/calibrate.c): one film per patient, two copies each. A small store (a
+(src/progression/calibrate.c): one film per patient, two copies each. A small store (a
 single patient, the 4-patient sample) has too few films for a 95th
 percentile to mean anything, so cxrtrack ships limits derived the same way
 from a large real cohort and uses them until a store has enough films of
@@ -39,7 +39,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")
-# the limits' floors, as src/signal.c sets them
+# the limits' floors, as src/change/signal.c sets them
 FLOORS = {"embedding_distance": 0.01, "trend_score": 1.0, "severity:global": 0.5}
 TOLERANCE = 0.25
 NS = (2, 4, 6, 8, 12, 16, 20, 30, 40, 60, 80, 120)

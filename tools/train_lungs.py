@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Train cxrtrack's lung-field segmenter (architecture cxr-lungnet) on the
 766 masked films of ../shared/data/lungmasks, and export it for the C
-runtime (src/lungs.c).
+runtime (src/nn/lungs.c).
 
   /usr/bin/python3 tools/train_lungs.py [--epochs 40] [--out models/cxr-lungs.safetensors]
   /usr/bin/python3 tools/train_lungs.py --hold-out jsrt --out /tmp/x.safetensors   # cross-hospital
@@ -78,7 +78,7 @@ def conv_bn(ci, co, stride=1):
 
 
 class LungNet(nn.Module):
-    """Tensor names are the ones src/lungs.c reads."""
+    """Tensor names are the ones src/nn/lungs.c reads."""
 
     def __init__(self, w=WIDTHS):
         super().__init__()
@@ -141,7 +141,7 @@ def augment(x, y, g):
 
 
 def equalize(x):
-    """Histogram equalisation of a film in [0, 1], exactly as src/lungs.c
+    """Histogram equalisation of a film in [0, 1], exactly as src/nn/lungs.c
     does it: 256 levels (round(255 x), clamped), each level mapped to the
     share of the film's pixels at or below it, counted from the lowest
     level present (which maps to 0) to 1. The network then sees the same

@@ -3,7 +3,7 @@
 """Fit cxrtrack's zone-score head (models/cxr-severity.safetensors).
 
 The features of each Brixia zone come from cxrtrack itself
-(`cxrtrack severity --features`, src/severity.c), so the head is fitted on
+(`cxrtrack severity --features`, src/severity/severity.c), so the head is fitted on
 exactly what the C code computes. The head is ridge regression of the zone
 score (the mean of the senior and junior readers' 0-3) on standardised
 features, with an unpenalised bias per zone. The ridge strength and the
@@ -89,7 +89,7 @@ def dataset(data, exe, model=None):
 
 
 def columns(n_features, n_classes, which):
-    """Feature indices of a set (layout: src/severity.c's head)."""
+    """Feature indices of a set (layout: src/severity/severity.c's head)."""
     ctx = n_features - N_OWN - n_classes
     if which == "own":
         return np.arange(N_OWN)

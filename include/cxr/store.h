@@ -3,7 +3,7 @@
  * The SQLite series store: opening, forward-only migrations, runs, and
  * queries in SQL for cohort work (`cxrtrack sql`). The store owns every
  * statement: the stages of the pipeline ask it for plain C structs
- * (src/store-private.h) and hand their results back to be written.
+ * (src/store/store-private.h) and hand their results back to be written.
  */
 #pragma once
 

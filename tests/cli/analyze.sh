@@ -33,7 +33,7 @@ assert not d["deformable"] or d["ncc_after"] > d["ncc_global"] or (
 assert d["deformable"] == (d["rms_displacement_px"] > 0) and d["folds"] == 0, d
 assert d["status"] != "ok" or (d["lung_dice_after"] >= 0.9 and d["ncc_after"] > d["ncc_before"]), d
 # one rule: the confidence is the calibrated chance of alignment from the
-# lungs' NCC after registration (src/register.c), and ok needs it >= 0.5
+# lungs' NCC after registration (src/register/register.c), and ok needs it >= 0.5
 import math
 assert abs(d["confidence"] - 1 / (1 + math.exp(3.5265 - 5.2191 * d["ncc_after"]))) < 6e-4, d
 assert d["status"] != "ok" or d["confidence"] >= 0.5, d

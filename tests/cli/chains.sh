@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Chain checks in analyze (src/register-chain.c), information since the
+# Chain checks in analyze (src/analyze/register-chain.c), information since the
 # status comes from each pair's own evidence: a synthetic patient whose
 # visits 0-3 are re-posed copies of one real film registers ok throughout,
 # with every chain within a pixel; a visit 4 that is another patient's film

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * C (m x n) = A (m x k) B (k x n), row-major, for the convolutions of
- * src/model.c: A is a layer's weights, packed once at load time into
+ * src/nn/model.c: A is a layer's weights, packed once at load time into
  * panels of 8 rows (k x 8, zero-padded), B the activations (n = pixels),
  * packed per call in panels of 32 columns (k x 32, zero-padded) that stay
  * in cache while every 8-row panel of A passes over them. The 8 x 32 block
