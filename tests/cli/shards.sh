@@ -4,9 +4,11 @@
 # analysed into its own store, then merged: the merged store holds the
 # same rows as the store built in one go (registrations, maps, pair
 # signals, predictions, lung fields, limits, flags; up to ids and runs).
-# The cohort is sample/ plus a copy of it under new patient ids and film
-# names (tools/replicate_manifest.py), so the calibration must count each
-# film's content once.
+# The cohort is three of sample/'s patients (1, 2633, 10384: 12 films;
+# 1543's 8 are left out to keep the test quick under ASan on a loaded
+# machine) plus a copy of them under new patient ids and film names
+# (tools/replicate_manifest.py), so the calibration must count each film's
+# content once.
 set -eu
 # the store's own limits from its few films, as before reference limits existed:
 # this test checks what flags do, and the sample alone raises none against
@@ -21,12 +23,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 q() { "$X" sql --db "$1" --format csv "$2" | tr -d '\r' | tail -1; }
 
 mkdir -p "$T/cohort"
-python3 "$SRC/tools/replicate_manifest.py" "$SRC/sample/manifest.csv" 1 > "$T/cohort/manifest.csv"
+python3 "$SRC/tools/replicate_manifest.py" "$SRC/sample/manifest.csv" 1 \
+  | awk -F, '$2 != "1543" && $2 != "r01_1543"' > "$T/cohort/manifest.csv"
 M=$T/cohort/manifest.csv
 
 "$X" ingest --db "$T/one.sqlite" --manifest "$M" > "$T/log" 2>&1 || { cat "$T/log"; fail ingest; }
 "$X" analyze --db "$T/one.sqlite" >> "$T/log" 2>&1 || { cat "$T/log"; fail analyze; }
-[ "$(q "$T/one.sqlite" "SELECT count(*) FROM scans WHERE status = 'ok'")" = 40 ] || fail "cohort size"
+[ "$(q "$T/one.sqlite" "SELECT count(*) FROM scans WHERE status = 'ok'")" = 24 ] || fail "cohort size"
 # the calibration counts the copies' films once
 [ "$(q "$T/one.sqlite" "SELECT max(n_copies) FROM retest_limits")" -le 16 ] \
   || fail "calibrated on copies of the same films: $(q "$T/one.sqlite" "SELECT max(n_copies) FROM retest_limits")"
@@ -42,7 +45,7 @@ for k in 1 2 3; do
     || fail "shard $k holds another shard's patient"
 done
 n=0; for k in 1 2 3; do n=$((n + $(q "$T/s$k.sqlite" "SELECT count(*) FROM scans"))); done
-[ $n = 40 ] || fail "shards hold $n films, not 40"
+[ $n = 24 ] || fail "shards hold $n films, not 24"
 [ "$(q "$T/s1.sqlite" "SELECT count(*) FROM scans")" -gt 0 ] && [ "$(q "$T/s2.sqlite" "SELECT count(*) FROM scans")" -gt 0 ] \
   || fail "a shard is empty: the test would prove little"
 
@@ -66,10 +69,11 @@ diff "$T/one.rows" "$T/m.rows" > "$T/diff" || { head -20 "$T/diff"; fail "merged
 "$X" merge --db "$T/m.sqlite" --no-analyze "$T/s1.sqlite" "$T/s2.sqlite" "$T/s3.sqlite" > "$T/m4" 2>&1 || { cat "$T/m4"; fail "merge 4"; }
 sh "$SRC/tools/store_rows.sh" "$X" "$T/m.sqlite" > "$T/m4.rows"
 diff "$T/one.rows" "$T/m4.rows" > /dev/null || fail "merging the same shards twice changed rows"
-[ "$(q "$T/m.sqlite" "SELECT count(*) FROM scans")" = 40 ] || fail "duplicate films after a second merge"
+[ "$(q "$T/m.sqlite" "SELECT count(*) FROM scans")" = 24 ] || fail "duplicate films after a second merge"
 
-# the merged store's reports find their maps
-"$X" report --db "$T/m.sqlite" --all --out "$T/rep" > "$T/r" 2>&1 || { cat "$T/r"; fail report; }
+# the merged store's report of a copied patient finds its maps (every
+# map's file is checked below)
+"$X" report --db "$T/m.sqlite" --patient r01_2633 --out "$T/rep" > "$T/r" 2>&1 || { cat "$T/r"; fail report; }
 ! grep -q "missing" "$T/r" || { cat "$T/r"; fail "artifacts missing after merge"; }
 [ "$(q "$T/m.sqlite" "SELECT count(*) FROM pair_changes WHERE map_path IS NOT NULL")" -gt 0 ] || fail "no maps"
 for p in $("$X" sql --db "$T/m.sqlite" --format csv "SELECT map_path FROM pair_changes WHERE map_path IS NOT NULL" | tail -n +2 | tr -d '\r'); do

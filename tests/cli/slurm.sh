@@ -78,8 +78,11 @@ until [ "$(sinfo -h -o %T 2>/dev/null | head -1)" = idle ]; do
 done
 echo "slurm: one-node cluster up ($H, ports $PORT-$((PORT + 1)))"
 
-# the cohort, and the store built in one go
-python3 "$SRC/tools/replicate_manifest.py" "$SRC/sample/manifest.csv" 1 > "$T/cohort.csv"
+# the cohort (three of sample/'s patients and a copy of them, as in
+# tests/cli/shards.sh: quick under ASan on a loaded machine), and the
+# store built in one go
+python3 "$SRC/tools/replicate_manifest.py" "$SRC/sample/manifest.csv" 1 \
+  | awk -F, '$2 != "1543" && $2 != "r01_1543"' > "$T/cohort.csv"
 "$X" ingest --db "$T/one.sqlite" --manifest "$T/cohort.csv" > "$T/one.out" 2>&1 || { cat "$T/one.out"; fail ingest; }
 "$X" analyze --db "$T/one.sqlite" >> "$T/one.out" 2>&1 || { cat "$T/one.out"; fail analyze; }
 
