@@ -181,12 +181,27 @@ test_html (void **state)
       "#film-%" G_GINT64_FORMAT "\"",
       (gint64) query_int (store, "SELECT scan_id FROM scans WHERE status = 'missing'"));
   assert_null (strstr (flag, missing));
+  /* a baseline registration of the same two films as a previous one
+   * (the second film's) is shown once, as "previous and baseline" */
+#define ONCE                                                                                       \
+  " AND NOT (x.kind = 'baseline' AND EXISTS (SELECT 1 FROM registrations p"                        \
+  " WHERE p.fixed_scan_id = x.fixed_scan_id AND p.moving_scan_id = x.moving_scan_id"               \
+  " AND p.kind = 'previous'))"
   gsize maps
-      = (gsize) query_int (store, "SELECT count(*) FROM pair_changes c JOIN scans m"
-                                  " ON m.scan_id = c.moving_scan_id WHERE m.patient_id = '1'");
+      = (gsize) query_int (store, "SELECT count(*) FROM pair_changes x JOIN scans m"
+                                  " ON m.scan_id = x.moving_scan_id WHERE m.patient_id = '1'" ONCE);
+  gsize pairs
+      = (gsize) query_int (store, "SELECT count(*) FROM registrations x JOIN scans m"
+                                  " ON m.scan_id = x.moving_scan_id WHERE m.patient_id = '1'" ONCE);
+  gsize all
+      = (gsize) query_int (store, "SELECT count(*) FROM registrations x JOIN scans m"
+                                  " ON m.scan_id = x.moving_scan_id WHERE m.patient_id = '1'");
+#undef ONCE
+  assert_true (pairs < all);
   assert_int_equal (count (h, "alt=\"difference\""), maps);
   assert_int_equal (count (h, "<svg"), 15 + maps);
-  assert_int_equal (count (h, "<div class=\"pair\">"), 4);
+  assert_int_equal (count (h, "<div class=\"pair\">"), pairs);
+  assert_int_equal (count (h, "<b>previous and baseline</b>"), all - pairs);
 }
 
 static void

@@ -842,6 +842,19 @@ pair_figures (Page *pg, const CxrReportPair *p, const CxrReportFilm *f, const Cx
     }
 }
 
+/* Whether pair @k of @d has the same two films as another pair of @d
+ * (the second film's previous film is the baseline: its previous and
+ * baseline registrations are one comparison). */
+static gboolean
+pair_repeated (const CxrReportData *d, guint k)
+{
+  const CxrReportFilm *f = d->pair_films->pdata[2 * k], *m = d->pair_films->pdata[2 * k + 1];
+  for (guint j = 0; j < d->pairs->len; j++)
+    if (j != k && d->pair_films->pdata[2 * j] == f && d->pair_films->pdata[2 * j + 1] == m)
+      return TRUE;
+  return FALSE;
+}
+
 static void
 section_pairs (Page *pg)
 {
@@ -860,8 +873,13 @@ section_pairs (Page *pg)
     {
       const CxrReportPair *p = &g_array_index (d->pairs, CxrReportPair, k);
       const CxrReportFilm *f = d->pair_films->pdata[2 * k], *m = d->pair_films->pdata[2 * k + 1];
+      /* the same two films as previous and as baseline: shown once */
+      gboolean twice = pair_repeated (d, k);
+      if (twice && g_str_equal (p->kind, "baseline"))
+        continue;
       g_autofree char *fi = esc (f->image_index), *mi = esc (m->image_index), *er = esc (p->reason);
-      g_autofree char *ek = esc (p->kind), *es = esc (p->status);
+      g_autofree char *ek = twice ? g_strdup ("previous and baseline") : esc (p->kind);
+      g_autofree char *es = esc (p->status);
       g_string_append_printf (h,
                               "<div class=\"pair\"><div><b>%s</b>: visit %d &rarr; %d<br>"
                               "<a href=\"#film-%" G_GINT64_FORMAT "\">%s</a> &rarr; "
