@@ -24,8 +24,9 @@ for b in build build-asan; do
   [ $rc -eq 0 ] || [ $f -gt 0 ] || fail=$((fail + 1))
 done
 # the house style, as .clang-format says (CI refuses a misformatted file),
-# and the README's sample output as the main command prints it today
-for check in tools/check-format.sh "tools/readme-sample.sh --check"; do
+# the layers of src/ (no folder calls or includes one above it), and the
+# README's sample output as the main command prints it today
+for check in tools/check-format.sh tools/check-layers.sh "tools/readme-sample.sh --check"; do
   if sh $check; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 done
 echo "tests: $pass passed, $fail failed"

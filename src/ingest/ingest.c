@@ -169,8 +169,12 @@ write_scan (Ingest *in, const Record *r, gint64 existing_id, const char *status,
             const CxrImageInfo *info, const char *err, GError **error)
 {
   gboolean have_info = info && info->width > 0;
-  CxrScanFile f = { status, sha, have_info ? info : NULL,
-                    stored_spacing (r, have_info ? info->width : 0), err };
+  CxrScanFile f = { status,
+                    sha,
+                    have_info ? info : NULL,
+                    stored_spacing (r, have_info ? info->width : 0),
+                    err,
+                    cxr__ingest_view_kind (r->view_position) };
   return cxr__scan_writer_add (in->writer, r, existing_id, &f, error);
 }
 

@@ -79,6 +79,8 @@ typedef struct {
   const CxrImageInfo *info; /* NULL when nothing was decoded */
   double spacing_mm;        /* of the stored film, NAN unknown */
   const char *error;        /* why invalid, or NULL */
+  const char *view_kind;    /* "PA", "AP", "lateral", "unknown": ingest reads it from the
+                             * view position; the store only binds it */
 } CxrScanFile;
 
 typedef struct _CxrScanWriter CxrScanWriter;

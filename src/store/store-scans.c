@@ -16,8 +16,6 @@
 #include <string.h>
 
 #include "cxr/error.h"
-#include "cxr/ingest.h"
-#include "ingest-private.h"
 #include "store-db.h"
 #include "store-private.h"
 
@@ -239,7 +237,7 @@ insert_scan (CxrScanWriter *w, const CxrScanRecord *r, const CxrScanFile *f, GEr
   cxr__bind_double_or_null (st, i++, r->age_years);
   cxr__bind_text_or_null (st, i++, r->sex);
   cxr__bind_text_or_null (st, i++, r->view_position);
-  sqlite3_bind_text (st, i++, cxr__ingest_view_kind (r->view_position), -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, i++, f->view_kind, -1, SQLITE_STATIC);
   cxr__bind_text_or_null (st, i++, r->labels);
   cxr__bind_int_or_null (st, i++, r->orig_w);
   cxr__bind_int_or_null (st, i++, r->orig_h);
