@@ -22,9 +22,9 @@
  *   - a film's identity (scans.image_index) is its path below DIR, so the
  *     same folder ingested again stores nothing twice, and two patients'
  *     "film.png" stay two films;
- *   - files that are neither PNG nor JPEG by their first bytes are not
- *     stored, each reported with its path (a DICOM file with the hint to
- *     use --dicom).
+ *   - files that are not films by their first bytes (the format table of
+ *     image-format.c: PNG, JPEG) are not stored, each reported with its
+ *     path (a DICOM file with the hint to use --dicom).
  */
 #include <ctype.h>
 #include <math.h>
@@ -33,7 +33,7 @@
 
 #include <glib/gstdio.h>
 
-#include "dicom-private.h"
+#include "image-private.h"
 #include "ingest-private.h"
 
 struct _CxrFolderWalker {
@@ -111,24 +111,17 @@ find_view (const char *stem)
   return NULL;
 }
 
-/* What the file's first bytes say it is: "png", "jpeg", "dicom" or NULL. */
-static const char *
+/* The format the file's first bytes say it is (image-format.c), or NULL. */
+static const CxrImageFormat *
 sniff (const char *path)
 {
   guint8 head[132];
-  gsize n = 0;
   FILE *f = g_fopen (path, "rb");
   if (f == NULL)
     return NULL;
-  n = fread (head, 1, sizeof head, f);
+  gsize n = fread (head, 1, sizeof head, f);
   fclose (f);
-  if (n >= 8 && memcmp (head, "\x89PNG\r\n\x1a\n", 8) == 0)
-    return "png";
-  if (n >= 3 && head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF)
-    return "jpeg";
-  if (cxr__is_dicom (head, n))
-    return "dicom";
-  return NULL;
+  return cxr__image_format_sniff (head, n);
 }
 
 /* The record of the film at @path (a CxrFileReader). */
@@ -149,13 +142,16 @@ read_film (gpointer data, const char *path, const CxrIngestOptions *opt, CxrScan
           = g_strdup_printf ("%s: not in a patient's folder (DIR/PATIENT/...), not stored", path);
       return FALSE;
     }
-  const char *kind = sniff (path);
-  if (kind == NULL || g_str_equal (kind, "dicom"))
+  const CxrImageFormat *format = sniff (path);
+  if (format == NULL)
     {
-      *refused = g_strdup_printf ("%s: %s", path,
-                                  kind ? "a DICOM file: ingest --dicom reads a folder of them, "
-                                         "not stored"
-                                       : "not a PNG or JPEG film, not stored");
+      *refused = g_strdup_printf ("%s: not a PNG or JPEG film, not stored", path);
+      return FALSE;
+    }
+  if (format->elsewhere)
+    {
+      *refused = g_strdup_printf ("%s: a %s file: %s, not stored", path, format->name,
+                                  format->elsewhere);
       return FALSE;
     }
   char iso[11];

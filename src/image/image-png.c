@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * PNG films through libpng. Every variant a hospital archive produces is
+ * reduced to one gray channel: palette and low bit depths are expanded,
+ * colour becomes luminance (libpng's rgb_to_gray with its default Rec. 709
+ * weights), alpha and tRNS are dropped, and 16-bit samples keep their
+ * precision as floats in [0, 1]. The header is read and its size checked
+ * against the caller's limits (with overflow-checked products) before any
+ * pixel memory is allocated; the whole stream, IEND and CRCs included, is
+ * read so that a truncated or corrupt file is reported, not half-used.
+ */
+#include <png.h>
+#include <setjmp.h>
+#include <string.h>
+
+#include "cxr/error.h"
+#include "cxr/image.h"
+#include "image-private.h"
+
+typedef struct {
+  const char *name;
+  const guint8 *data;
+  gsize len, pos;
+  char message[256]; /* first libpng error, for the GError */
+  char warning[160]; /* first libpng warning: says why IHDR was refused */
+} Reader;
+
+static void
+read_fn (png_structp png, png_bytep out, png_size_t n)
+{
+  Reader *r = png_get_io_ptr (png);
+  if (n > r->len - r->pos)
+    {
+      g_snprintf (r->message, sizeof r->message,
+                  "truncated PNG (file ends at byte %" G_GSIZE_FORMAT ")", r->len);
+      png_error (png, r->message);
+    }
+  memcpy (out, r->data + r->pos, n);
+  r->pos += n;
+}
+
+static void
+error_fn (png_structp png, png_const_charp msg)
+{
+  Reader *r = png_get_error_ptr (png);
+  if (r->message[0] == '\0')
+    {
+      if (r->warning[0])
+        g_snprintf (r->message, sizeof r->message, "%s (%s)", msg, r->warning);
+      else
+        g_strlcpy (r->message, msg, sizeof r->message);
+    }
+  png_longjmp (png, 1);
+}
+
+static void
+warning_fn (png_structp png, png_const_charp msg)
+{
+  /* Ancillary-chunk CRC errors and the like: libpng recovers; so do we.
+   * Kept in case an error follows that it explains. */
+  Reader *r = png_get_error_ptr (png);
+  if (r->warning[0] == '\0')
+    g_strlcpy (r->warning, msg, sizeof r->warning);
+}
+
+static const char *
+color_type_name (int ct)
+{
+  switch (ct)
+    {
+    case PNG_COLOR_TYPE_GRAY: return "gray";
+    case PNG_COLOR_TYPE_GRAY_ALPHA: return "gray+alpha";
+    case PNG_COLOR_TYPE_RGB: return "rgb";
+    case PNG_COLOR_TYPE_RGB_ALPHA: return "rgba";
+    case PNG_COLOR_TYPE_PALETTE: return "palette";
+    default: return "unknown";
+    }
+}
+
+/* State shared with the setjmp block lives in a struct that is not a local
+ * modified after setjmp, so longjmp cannot leave it indeterminate. */
+typedef struct {
+  png_structp png;
+  png_infop info;
+  guint8 *pixels; /* decoded rows, 1 or 2 bytes per sample */
+  png_bytep *rows;
+  CxrImage *image;
+} DecodeState;
+
+static void
+decode_state_clear (DecodeState *s)
+{
+  png_destroy_read_struct (&s->png, &s->info, NULL);
+  g_free (s->pixels);
+  g_free (s->rows);
+  cxr_image_free (s->image);
+}
+
+gboolean
+cxr__is_png (const guint8 *data, gsize len)
+{
+  return len >= 8 && png_sig_cmp (data, 0, 8) == 0;
+}
+
+/* A PNG film (a CxrImageFormat's decode; @lim: the caller's limits, not
+ * clobbered by longjmp: the caller's copy). */
+gboolean
+cxr__png_decode (const char *name, const guint8 *data, gsize len, const CxrImageLimits *limits,
+                 CxrImageInfo *info, CxrImage **out, GError **error)
+{
+  const CxrImageLimits lim = *limits;
+  Reader reader = { .name = name, .data = data, .len = len };
+  DecodeState s = { 0 };
+  s.png = png_create_read_struct (PNG_LIBPNG_VER_STRING, &reader, error_fn, warning_fn);
+  if (s.png == NULL || (s.info = png_create_info_struct (s.png)) == NULL)
+    {
+      decode_state_clear (&s);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_FAILED, "%s: out of memory", name);
+      return FALSE;
+    }
+  /* Our own limits are checked below with a clearer message; libpng's
+   * guard stays as the outer bound for absurd headers. */
+  png_set_user_limits (s.png, 1000000, 1000000);
+  png_set_chunk_malloc_max (s.png, 64u << 20);
+
+  if (setjmp (png_jmpbuf (s.png)))
+    {
+      decode_state_clear (&s);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_INVALID_INPUT, "%s: %s", name,
+                   reader.message[0] ? reader.message : "corrupt PNG");
+      return FALSE;
+    }
+
+  png_set_read_fn (s.png, &reader, read_fn);
+  png_read_info (s.png, s.info);
+
+  png_uint_32 w, h;
+  int bit_depth, color_type, interlace;
+  png_get_IHDR (s.png, s.info, &w, &h, &bit_depth, &color_type, &interlace, NULL, NULL);
+  CxrImageInfo local
+      = { w, h, bit_depth, color_type_name (color_type), interlace != PNG_INTERLACE_NONE };
+  if (info)
+    *info = local;
+
+  if (w > lim.max_width || h > lim.max_height)
+    {
+      decode_state_clear (&s);
+      g_set_error (error, CXR_ERROR, CXR_ERROR_LIMIT, "%s: %ux%u pixels exceeds the limit %ux%u",
+                   name, (unsigned) w, (unsigned) h, lim.max_width, lim.max_height);
+      return FALSE;
+    }
+
+  /* Reduce to one gray channel of 8 or 16 bits. */
+  if (color_type == PNG_COLOR_TYPE_PALETTE)
+    png_set_palette_to_rgb (s.png);
+  if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8)
+    png_set_expand_gray_1_2_4_to_8 (s.png);
+  if (png_get_valid (s.png, s.info, PNG_INFO_tRNS))
+    png_set_tRNS_to_alpha (s.png);
+  if (color_type & PNG_COLOR_MASK_ALPHA || png_get_valid (s.png, s.info, PNG_INFO_tRNS))
+    png_set_strip_alpha (s.png);
+  if (color_type & PNG_COLOR_MASK_COLOR)
+    png_set_rgb_to_gray_fixed (s.png, 1, -1, -1);
+  if (bit_depth == 16 && G_BYTE_ORDER == G_LITTLE_ENDIAN)
+    png_set_swap (s.png);
+  int passes = png_set_interlace_handling (s.png);
+  png_read_update_info (s.png, s.info);
+
+  gsize rowbytes = png_get_rowbytes (s.png, s.info);
+  int channels = png_get_channels (s.png, s.info);
+  int out_depth = png_get_bit_depth (s.png, s.info);
+  if (channels != 1 || (out_depth != 8 && out_depth != 16)
+      || rowbytes != (gsize) w * (out_depth / 8))
+    png_error (s.png, "unsupported pixel layout after conversion");
+
+  /* Interlaced images need every row at once; otherwise one row buffer
+   * suffices when only validating. */
+  gboolean whole = (out != NULL) || passes > 1;
+  gsize total;
+  if (!g_size_checked_mul (&total, rowbytes, whole ? h : 1))
+    png_error (s.png, "image too large");
+  s.pixels = g_try_malloc (total);
+  if (s.pixels == NULL)
+    png_error (s.png, "out of memory for pixels");
+  if (whole)
+    {
+      s.rows = g_new (png_bytep, h);
+      for (png_uint_32 y = 0; y < h; y++)
+        s.rows[y] = s.pixels + (gsize) y * rowbytes;
+      png_read_image (s.png, s.rows);
+    }
+  else
+    {
+      for (png_uint_32 y = 0; y < h; y++)
+        png_read_row (s.png, s.pixels, NULL);
+    }
+  png_read_end (s.png, NULL);
+
+  if (out)
+    {
+      s.image = cxr_image_new ((int) w, (int) h);
+      gsize n = (gsize) w * h;
+      if (out_depth == 8)
+        for (gsize i = 0; i < n; i++)
+          s.image->data[i] = s.pixels[i] * (1.0f / 255.0f);
+      else
+        {
+          const guint16 *p = (const guint16 *) s.pixels;
+          for (gsize i = 0; i < n; i++)
+            s.image->data[i] = p[i] * (1.0f / 65535.0f);
+        }
+      *out = g_steal_pointer (&s.image);
+    }
+  decode_state_clear (&s);
+  return TRUE;
+}
