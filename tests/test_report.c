@@ -231,6 +231,28 @@ test_index_and_errors (void **state)
   g_clear_error (&err);
   assert_null (cxr_report_index (store, "/nonexistent/dir", TRUE, NULL, &err));
   assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_IO));
+  g_clear_error (&err);
+  /* a store whose flags, registrations, model or limits cannot be read is
+   * an error naming what, not a page without them */
+  static const char *const broken[][2] = {
+    { "progression_flags", "progression_flags" },
+    { "registrations", "registrations" },
+    { "retest_limits", "retest_limits" },
+    { "models", "models" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (broken); i++)
+    {
+      g_autofree char *sql = g_strdup_printf ("BEGIN; ALTER TABLE %s RENAME TO gone", broken[i][0]);
+      assert_true (cxr_store_exec (store, sql, &err));
+      assert_null (cxr_report_patient (store, "1", tmpdir, CXR_REPORT_JSON, NULL, &err));
+      assert_non_null (err);
+      if (strstr (err->message, broken[i][1]) == NULL)
+        fail_msg ("%s unreadable: %s", broken[i][0], err->message);
+      g_clear_error (&err);
+      assert_true (cxr_store_exec (store, "ROLLBACK", &err));
+    }
+  g_autofree char *path = cxr_report_patient (store, "1", tmpdir, CXR_REPORT_JSON, NULL, &err);
+  assert_non_null (path);
 }
 
 int

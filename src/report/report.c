@@ -341,12 +341,12 @@ load_trend_set (const TrendSources *src, const CxrReportData *d, const char *vie
 
 /* The trend sets (see CxrReportData): the more frequent view kind's,
  * with the films of unknown view, then the other's. */
-static void
-load_trends (CxrStore *store, CxrReportData *d)
+static gboolean
+load_trends (CxrStore *store, CxrReportData *d, GError **error)
 {
   d->trend_sets = g_ptr_array_new_with_free_func (trend_set_free);
   if (d->model_id == 0)
-    return;
+    return TRUE;
   int npa = 0, nap = 0;
   for (guint i = 0; i < d->films->len; i++)
     {
@@ -355,9 +355,15 @@ load_trends (CxrStore *store, CxrReportData *d)
       nap += g_str_equal (f->view_kind, "AP") && g_str_equal (f->status, "ok");
     }
   const char *first = npa >= nap ? "PA" : "AP", *other = npa >= nap ? "AP" : "PA";
-  g_autoptr (CxrSignalReader) reader = cxr__signal_reader_new (store, d->model_id, NULL);
-  g_autoptr (GHashTable) limits = reader ? cxr__store_limits (store, d->model_id, NULL) : NULL;
-  g_autoptr (GPtrArray) findings = reader ? cxr__store_model_findings (store, d->model_id) : NULL;
+  g_autoptr (CxrSignalReader) reader = cxr__signal_reader_new (store, d->model_id, error);
+  if (reader == NULL)
+    return FALSE;
+  g_autoptr (GHashTable) limits = cxr__store_limits (store, d->model_id, error);
+  if (limits == NULL)
+    return FALSE;
+  g_autoptr (GPtrArray) findings = cxr__store_model_findings (store, d->model_id, error);
+  if (findings == NULL)
+    return FALSE;
   TrendSources src = { reader, limits, findings };
   CxrReportTrendSet *set = load_trend_set (&src, d, first, TRUE);
   if (set)
@@ -365,6 +371,7 @@ load_trends (CxrStore *store, CxrReportData *d)
   set = load_trend_set (&src, d, other, FALSE);
   if (set)
     g_ptr_array_add (d->trend_sets, set);
+  return TRUE;
 }
 
 /**
@@ -384,18 +391,23 @@ cxr__report_data_load (CxrStore *store, const char *pid, GError **error)
   d->films = cxr__store_patient_films (store, pid, error);
   if (d->films == NULL || !cxr__store_film_severity (store, d->films, error))
     return NULL;
-  d->model_id = cxr__store_patient_model (store, pid, &d->model_name, &d->model_sha256);
+  d->model_id = cxr__store_patient_model (store, pid, &d->model_name, &d->model_sha256, error);
+  if (d->model_id < 0)
+    return NULL;
   d->store_path = g_strdup (cxr_store_path (store));
   CxrImageLimits lim = CXR_IMAGE_LIMITS_DEFAULT;
   d->limits = lim;
   if (!cxr_store_dicom_voi (store, &d->limits.voi, NULL, error))
     return NULL;
   d->artifacts_dir = cxr_store_artifacts_dir (store);
-  d->flags = cxr__store_patient_flags (store, pid);
-  load_trends (store, d);
+  d->flags = cxr__store_patient_flags (store, pid, error);
+  if (d->flags == NULL || !load_trends (store, d, error))
+    return NULL;
   load_events (d);
   /* the pairs whose two films are the patient's (always, in a sound store) */
-  g_autoptr (GArray) pairs = cxr__store_patient_pairs (store, pid, d->model_id);
+  g_autoptr (GArray) pairs = cxr__store_patient_pairs (store, pid, d->model_id, error);
+  if (pairs == NULL)
+    return NULL;
   d->pairs = g_array_new (FALSE, TRUE, sizeof (CxrReportPair));
   g_array_set_clear_func (d->pairs, cxr__report_pair_clear);
   d->pair_films = g_ptr_array_new ();

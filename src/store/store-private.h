@@ -339,10 +339,11 @@ gboolean cxr__store_patient (CxrStore *store, const char *patient_id, CxrPatient
 GArray *cxr__store_patient_films (CxrStore *store, const char *patient_id, GError **error);
 gboolean cxr__store_film_severity (CxrStore *store, GArray *films, GError **error);
 gint64 cxr__store_patient_model (CxrStore *store, const char *patient_id, char **name,
-                                 char **sha256);
-GArray *cxr__store_patient_pairs (CxrStore *store, const char *patient_id, gint64 model_id);
-GArray *cxr__store_patient_flags (CxrStore *store, const char *patient_id);
-GPtrArray *cxr__store_model_findings (CxrStore *store, gint64 model_id);
+                                 char **sha256, GError **error);
+GArray *cxr__store_patient_pairs (CxrStore *store, const char *patient_id, gint64 model_id,
+                                  GError **error);
+GArray *cxr__store_patient_flags (CxrStore *store, const char *patient_id, GError **error);
+GPtrArray *cxr__store_model_findings (CxrStore *store, gint64 model_id, GError **error);
 
 typedef struct {
   char *patient_id;

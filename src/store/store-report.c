@@ -171,28 +171,34 @@ cxr__store_film_severity (CxrStore *store, GArray *films, GError **error)
  * cxr__store_patient_model:
  * The latest model with results for the patient, its name and sha256.
  *
- * Returns: its model_id, or 0 when there is none.
+ * Returns: its model_id, 0 when there is none, or -1 with @error set.
  */
 gint64
-cxr__store_patient_model (CxrStore *store, const char *pid, char **name, char **sha256)
+cxr__store_patient_model (CxrStore *store, const char *pid, char **name, char **sha256,
+                          GError **error)
 {
   sqlite3_stmt *st = cxr__store_prepare (
       store,
       "SELECT m.model_id, m.name, m.sha256 FROM models m WHERE EXISTS (SELECT 1 FROM embeddings e"
       " JOIN scans s USING (scan_id) WHERE e.model_id = m.model_id AND s.patient_id = ?)"
       " ORDER BY m.model_id DESC LIMIT 1",
-      NULL);
+      error);
   gint64 id = 0;
   if (st == NULL)
-    return 0;
+    return -1;
   sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
-  if (sqlite3_step (st) == SQLITE_ROW)
+  int rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
     {
       id = sqlite3_column_int64 (st, 0);
       *name = g_strdup (cxr__col_text (st, 1));
       *sha256 = g_strdup (cxr__col_text (st, 2));
     }
+  else if (rc != SQLITE_DONE)
+    id = -1;
   sqlite3_finalize (st);
+  if (id < 0)
+    cxr__store_fail (store, error, "reading the patient's model");
   return id;
 }
 
@@ -206,18 +212,20 @@ compare_names (gconstpointer a, gconstpointer b)
 /**
  * cxr__store_model_findings:
  * Returns: (transfer full) (element-type utf8): the findings a model
- * scores, in name order (from its row, not a scan of its predictions).
+ * scores, in name order (from its row, not a scan of its predictions), or
+ * %NULL with @error set.
  */
 GPtrArray *
-cxr__store_model_findings (CxrStore *store, gint64 model_id)
+cxr__store_model_findings (CxrStore *store, gint64 model_id, GError **error)
 {
-  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
   sqlite3_stmt *st
-      = cxr__store_prepare (store, "SELECT classes FROM models WHERE model_id = ?", NULL);
+      = cxr__store_prepare (store, "SELECT classes FROM models WHERE model_id = ?", error);
   if (st == NULL)
-    return out;
+    return NULL;
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
   sqlite3_bind_int64 (st, 1, model_id);
-  if (sqlite3_step (st) == SQLITE_ROW && cxr__col_text (st, 0))
+  int rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW && cxr__col_text (st, 0))
     {
       g_auto (GStrv) parts = g_strsplit (cxr__col_text (st, 0), "|", -1);
       for (char **p = parts; *p; p++)
@@ -225,8 +233,13 @@ cxr__store_model_findings (CxrStore *store, gint64 model_id)
           g_ptr_array_add (out, g_strdup (*p));
     }
   sqlite3_finalize (st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    {
+      cxr__store_fail (store, error, "reading the model's findings");
+      return NULL;
+    }
   g_ptr_array_sort (out, compare_names);
-  return out;
+  return g_steal_pointer (&out);
 }
 
 /**
@@ -234,12 +247,13 @@ cxr__store_model_findings (CxrStore *store, gint64 model_id)
  * @model_id: the model whose probability change to read (0: none)
  *
  * Returns: (transfer full) (element-type CxrReportPair): the patient's
- * registrations with their change measures, by visit, previous first.
+ * registrations with their change measures, by visit, previous first, or
+ * %NULL with @error set.
  */
 GArray *
-cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
+cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id, GError **error)
 {
-  GArray *pairs = g_array_new (FALSE, TRUE, sizeof (CxrReportPair));
+  g_autoptr (GArray) pairs = g_array_new (FALSE, TRUE, sizeof (CxrReportPair));
   g_array_set_clear_func (pairs, cxr__report_pair_clear);
   sqlite3_stmt *st = cxr__store_prepare (
       store,
@@ -251,7 +265,7 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
       " FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
       " LEFT JOIN pair_changes c USING (fixed_scan_id, moving_scan_id, kind)"
       " WHERE m.patient_id = ? ORDER BY m.visit, r.kind DESC",
-      NULL);
+      error);
   /* each pair's findings in their limits (pair_probability_deltas), one
    * pair at a time: with its key bound SQLite searches the view's tables
    * by primary key; joined to the pairs, it would build the view over the
@@ -263,15 +277,16 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
       "SELECT finding, delta, in_limits FROM pair_probability_deltas"
       " WHERE fixed_scan_id = ? AND moving_scan_id = ? AND kind = ? AND model_id = ?"
       " ORDER BY delta < 0, in_limits DESC",
-      NULL);
+      st ? error : NULL);
   if (st == NULL || bd == NULL)
     {
       sqlite3_finalize (st);
       sqlite3_finalize (bd);
-      return pairs;
+      return NULL;
     }
   sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
-  while (sqlite3_step (st) == SQLITE_ROW)
+  int rc, rd = SQLITE_DONE;
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
     {
       CxrReportPair p = { sqlite3_column_int64 (st, 0), sqlite3_column_int64 (st, 1) };
       p.kind = g_strdup (cxr__col_text (st, 2));
@@ -300,7 +315,7 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
       sqlite3_bind_int64 (bd, 2, p.moving_id);
       sqlite3_bind_text (bd, 3, p.kind, -1, SQLITE_STATIC);
       sqlite3_bind_int64 (bd, 4, model_id);
-      while (sqlite3_step (bd) == SQLITE_ROW)
+      while ((rd = sqlite3_step (bd)) == SQLITE_ROW)
         {
           const char *finding = cxr__col_text (bd, 0);
           double delta = cxr__col_double (bd, 1), in_limits = cxr__col_double (bd, 2);
@@ -319,10 +334,18 @@ cxr__store_patient_pairs (CxrStore *store, const char *pid, gint64 model_id)
         }
       sqlite3_reset (bd);
       g_array_append_val (pairs, p);
+      if (rd != SQLITE_DONE)
+        break;
     }
+  gboolean ok = rc == SQLITE_DONE && rd == SQLITE_DONE;
   sqlite3_finalize (st);
   sqlite3_finalize (bd);
-  return pairs;
+  if (!ok)
+    {
+      cxr__store_fail (store, error, "reading the patient's registrations");
+      return NULL;
+    }
+  return g_steal_pointer (&pairs);
 }
 
 static CxrTrendKind
@@ -340,12 +363,13 @@ trend_kind_of (const char *name)
  * flags that say something (slow_progression, acute_change,
  * unconfirmed_change, improving),
  * worsening first, by p-value. Only the signal, view kind, kind,
- * evidence, visits and p-value are set.
+ * evidence, visits and p-value are set. %NULL with @error set when the
+ * store cannot be read.
  */
 GArray *
-cxr__store_patient_flags (CxrStore *store, const char *pid)
+cxr__store_patient_flags (CxrStore *store, const char *pid, GError **error)
 {
-  GArray *flags = g_array_new (FALSE, TRUE, sizeof (CxrFlagRow));
+  g_autoptr (GArray) flags = g_array_new (FALSE, TRUE, sizeof (CxrFlagRow));
   g_array_set_clear_func (flags, cxr__flag_row_clear);
   sqlite3_stmt *st = cxr__store_prepare (
       store,
@@ -354,11 +378,12 @@ cxr__store_patient_flags (CxrStore *store, const char *pid)
       " FROM progression_flags WHERE patient_id = ? AND kind IN ('slow_progression', 'acute_change',"
       " 'unconfirmed_change', 'improving') ORDER BY kind = 'improving',"
       " kind = 'unconfirmed_change', p_value",
-      NULL);
+      error);
   if (st == NULL)
-    return flags;
+    return NULL;
   sqlite3_bind_text (st, 1, pid, -1, SQLITE_STATIC);
-  while (sqlite3_step (st) == SQLITE_ROW)
+  int rc;
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
     {
       CxrFlagRow f = { g_strdup (cxr__col_text (st, 0)), g_strdup (cxr__col_text (st, 1)),
                        trend_kind_of (cxr__col_text (st, 2)) };
@@ -382,7 +407,12 @@ cxr__store_patient_flags (CxrStore *store, const char *pid)
       g_array_append_val (flags, f);
     }
   sqlite3_finalize (st);
-  return flags;
+  if (rc != SQLITE_DONE)
+    {
+      cxr__store_fail (store, error, "reading the patient's flags");
+      return NULL;
+    }
+  return g_steal_pointer (&flags);
 }
 
 /* --- the cohort index -------------------------------------------------------- */

@@ -207,7 +207,8 @@ cxr__store_copy_limits (CxrStore *store, const char *from, gint64 model_id, GErr
 
 /**
  * cxr__store_limits:
- * Returns: (transfer full): signal name -> its limits (a CxrLimit).
+ * Returns: (transfer full): signal name -> its limits (a CxrLimit), or
+ * %NULL with @error set.
  */
 GHashTable *
 cxr__store_limits (CxrStore *store, gint64 model_id, GError **error)
@@ -226,7 +227,8 @@ cxr__store_limits (CxrStore *store, gint64 model_id, GError **error)
     return NULL;
   GHashTable *limits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   sqlite3_bind_int64 (st, 1, model_id);
-  while (sqlite3_step (st) == SQLITE_ROW)
+  int rc;
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
     {
       CxrLimit l
           = { sqlite3_column_double (st, 1), cxr__col_double (st, 2), sqlite3_column_int (st, 3),
@@ -234,6 +236,12 @@ cxr__store_limits (CxrStore *store, gint64 model_id, GError **error)
       g_hash_table_insert (limits, g_strdup (cxr__col_text (st, 0)), g_memdup2 (&l, sizeof l));
     }
   sqlite3_finalize (st);
+  if (rc != SQLITE_DONE)
+    {
+      g_hash_table_unref (limits);
+      cxr__store_fail (store, error, "reading the test-retest limits");
+      return NULL;
+    }
   return limits;
 }
 
