@@ -351,6 +351,15 @@ find_lungs (PatientJob *j, CxrFilmCache *films, Lunged *f)
     f->mask_rel = g_strdup_printf ("lungs/%s", file);
 }
 
+/* The one name of a pair's difference map: @dir (the pairs' folder, as
+ * written to or as stored, relative to STORE.artifacts) and the pair's
+ * stem. */
+static char *
+pair_map_name (const char *dir, const char *stem)
+{
+  return g_strdup_printf ("%s/%s.map.png", dir, stem);
+}
+
 static void
 compare_pair (PatientJob *j, CxrFilmCache *films, Cmp *c)
 {
@@ -373,8 +382,7 @@ compare_pair (PatientJob *j, CxrFilmCache *films, Cmp *c)
   dopt.moving_lungs
       = m ? cxr__film_cache_lungs (films, r->moving_id, r->moving_path, r->moving_sha256, NULL)
           : NULL;
-  g_autofree char *png
-      = j->artifacts ? g_strdup_printf ("%s/%s.map.png", j->artifacts, r->stem) : NULL;
+  g_autofree char *png = j->artifacts ? pair_map_name (j->artifacts, r->stem) : NULL;
   dopt.map_png = png;
   /* the maps follow the global transform unless map_deform: the field
    * bends around a growing nodule and erases its growth (see
@@ -465,8 +473,7 @@ write_cmps (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError **
         note (s, "patient %s: difference map %s: %s", j->patient_id, r->stem, c->error);
       if (!c->done)
         continue;
-      g_autofree char *png
-          = j->artifacts ? g_strdup_printf ("%s/%s.map.png", j->artifacts_rel, r->stem) : NULL;
+      g_autofree char *png = j->artifacts ? pair_map_name (j->artifacts_rel, r->stem) : NULL;
       for (int kind = 0; kind < 2; kind++)
         if ((kind == 0 ? r->is_previous : r->is_baseline)
             && !cxr__analysis_write_change (w, r->fixed_id, r->moving_id, kinds[kind], &c->diff,
