@@ -28,8 +28,11 @@ typedef struct {
   char *name;    /* as stored: "embedding_distance", "trend_score", "probability:<finding>" */
   char *finding; /* the finding (PROBABILITY), the side (LUNG_AREA), "global" or the zone
                   * (SEVERITY); else NULL */
-  gboolean from_baseline; /* a distance from the first film: its value there is 0 by definition */
-  double limit_floor;     /* the test-retest limit's floor: the signal's resolution */
+  gboolean from_baseline;  /* a distance from the first film: its value there is 0 by definition */
+  double limit_floor;      /* the test-retest limit's floor: the signal's resolution */
+  const char *unit;        /* what a value is, for people: "probability", "0-18", ... */
+  const char *missing_why; /* why a film of the series can have no value */
+  double lo, hi;           /* the values it can take (NAN: unbounded), for plots */
 } CxrSignal;
 
 CxrSignal *cxr_signal_new (CxrSignalKind kind, const char *finding);

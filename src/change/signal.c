@@ -8,43 +8,62 @@
  * 0.1 (a tenth of a grade), the global not closer than 0.5. progression.c
  * says why limits need floors.
  */
+#include <math.h>
+
 #include "cxr/signal.h"
+
+/* A row per kind of signal: what the series follows, how it is named,
+ * whether it is a distance from the first film, the floor of its limit,
+ * its unit and range, and why a film can lack it. A kind's values come
+ * from the store (store-series.c) and its test-retest differences from
+ * calibrate.c. */
+typedef struct {
+  CxrSignalKind kind;
+  const char *prefix; /* the name, or "prefix:<finding>" */
+  gboolean named;     /* needs a finding */
+  gboolean from_baseline;
+  double floor;
+  const char *unit;
+  const char *missing_why;
+  double lo, hi;
+} Kind;
+
+static const Kind kinds[] = {
+  { CXR_SIGNAL_EMBEDDING_DISTANCE, "embedding_distance", FALSE, TRUE, 0.01,
+    "cosine distance from the first film", "not scored", 0, NAN },
+  { CXR_SIGNAL_TREND_SCORE, "trend_score", FALSE, TRUE, 1.0, "trend score against the first film",
+    "no usable registration to the first film", NAN, NAN },
+  { CXR_SIGNAL_PROBABILITY, "probability", TRUE, FALSE, 0.01, "probability", "not scored", 0, 1 },
+  { CXR_SIGNAL_LUNG_AREA, "lung_area_loss", TRUE, TRUE, 0.02,
+    "share of the lung's area lost since the first film", "no plausible lung fields", NAN, NAN },
+  /* the zones 0-3 read to a tenth of a grade, the global 0-18 to half a
+   * point: set below */
+  { CXR_SIGNAL_SEVERITY, "severity", TRUE, FALSE, 0.1, "Brixia score", "no plausible Brixia zones",
+    0, 3 },
+};
 
 CxrSignal *
 cxr_signal_new (CxrSignalKind kind, const char *finding)
 {
-  gboolean named = kind != CXR_SIGNAL_EMBEDDING_DISTANCE && kind != CXR_SIGNAL_TREND_SCORE;
-  g_return_val_if_fail (named == (finding != NULL), NULL);
+  const Kind *k = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (kinds); i++)
+    if (kinds[i].kind == kind)
+      k = &kinds[i];
+  g_return_val_if_fail (k != NULL && k->named == (finding != NULL), NULL);
   CxrSignal *s = g_new0 (CxrSignal, 1);
   s->kind = kind;
-  switch (kind)
+  s->name = k->named ? g_strdup_printf ("%s:%s", k->prefix, finding) : g_strdup (k->prefix);
+  s->finding = g_strdup (finding);
+  s->from_baseline = k->from_baseline;
+  s->limit_floor = k->floor;
+  s->unit = k->unit;
+  s->missing_why = k->missing_why;
+  s->lo = k->lo;
+  s->hi = k->hi;
+  if (kind == CXR_SIGNAL_SEVERITY && g_str_equal (finding, "global"))
     {
-    case CXR_SIGNAL_EMBEDDING_DISTANCE:
-      s->name = g_strdup ("embedding_distance");
-      s->from_baseline = TRUE;
-      s->limit_floor = 0.01;
-      break;
-    case CXR_SIGNAL_TREND_SCORE:
-      s->name = g_strdup ("trend_score");
-      s->from_baseline = TRUE;
-      s->limit_floor = 1.0;
-      break;
-    case CXR_SIGNAL_PROBABILITY:
-      s->name = g_strdup_printf ("probability:%s", finding);
-      s->finding = g_strdup (finding);
-      s->limit_floor = 0.01;
-      break;
-    case CXR_SIGNAL_LUNG_AREA:
-      s->name = g_strdup_printf ("lung_area_loss:%s", finding);
-      s->finding = g_strdup (finding);
-      s->from_baseline = TRUE;
-      s->limit_floor = 0.02;
-      break;
-    case CXR_SIGNAL_SEVERITY:
-      s->name = g_strdup_printf ("severity:%s", finding);
-      s->finding = g_strdup (finding);
-      s->limit_floor = g_str_equal (finding, "global") ? 0.5 : 0.1;
-      break;
+      s->limit_floor = 0.5;
+      s->hi = 18;
     }
   return s;
 }

@@ -315,10 +315,7 @@ left_out (const CxrSignal *sig, const CxrSeriesFilm *fs, int n, const int *idx, 
 {
   if (m == n)
     return NULL;
-  const char *why = sig->kind == CXR_SIGNAL_TREND_SCORE ? "no usable registration to the first film"
-                    : sig->kind == CXR_SIGNAL_LUNG_AREA ? "no plausible lung fields"
-                    : sig->kind == CXR_SIGNAL_SEVERITY  ? "no plausible Brixia zones"
-                                                        : "not scored";
+  const char *why = sig->missing_why;
   GString *s = g_string_new (NULL);
   for (int i = 0, k = 0; i < n; i++)
     {

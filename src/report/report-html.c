@@ -249,16 +249,17 @@ svg_plot (GString *out, const CxrReportTrendSet *set, const CxrReportTrend *tr, 
       y0 = MIN (y0, y[i]);
       y1 = MAX (y1, y[i]);
     }
+  /* a probability's axis starts at 0 and is shared by its family
+   * (fam_hi); every axis stays inside the signal's range */
   if (prob)
     {
       y0 = 0.0;
-      y1 = MIN (MAX (y1, fam_hi), 1.0);
+      y1 = MAX (y1, fam_hi);
     }
-  if (tr->signal->kind == CXR_SIGNAL_SEVERITY)
-    {
-      y0 = MAX (y0, 0.0);
-      y1 = MIN (y1, g_str_equal (tr->signal->finding, "global") ? 18.0 : 3.0);
-    }
+  if (!isnan (tr->signal->lo))
+    y0 = MAX (y0, tr->signal->lo);
+  if (!isnan (tr->signal->hi))
+    y1 = MIN (y1, tr->signal->hi);
   if (y1 - y0 < 1e-9)
     y1 = y0 + 1e-3;
   /* the axis from tick to tick */
