@@ -13,6 +13,12 @@ B=${1:-build}
 ORDER="base image nn register change severity store ingest progression analyze report"
 rank() { i=0; for f in $ORDER; do [ "$f" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo 99; }
 bad=0
+# above FOLDER OTHER WHAT: a breach (said, counted) when OTHER is a folder above FOLDER
+above() {
+  [ -n "$2" ] && [ "$2" != "$1" ] && [ "$(rank "$2")" -gt "$(rank "$1")" ] || return 0
+  echo "layers: $3 of src/$2, a folder above it"
+  bad=1
+}
 # calls: symbols a folder's library leaves undefined and another folder's defines
 for lib in "$B"/src/*/libcxr-*.a; do
   f=$(basename "$(dirname "$lib")")
@@ -20,28 +26,16 @@ for lib in "$B"/src/*/libcxr-*.a; do
 done | sort -u > "$B/layers.defs"
 for lib in "$B"/src/*/libcxr-*.a; do
   f=$(basename "$(dirname "$lib")")
-  rf=$(rank "$f")
   for sym in $(nm -u "$lib" 2>/dev/null | awk '{print $NF}' | sort -u); do
-    g=$(awk -v s="$sym" '$1 == s {print $2; exit}' "$B/layers.defs")
-    [ -n "$g" ] && [ "$g" != "$f" ] || continue
-    if [ "$(rank "$g")" -gt "$rf" ]; then
-      echo "layers: src/$f calls $sym of src/$g, a folder above it"
-      bad=1
-    fi
+    above "$f" "$(awk -v s="$sym" '$1 == s {print $2; exit}' "$B/layers.defs")" "src/$f calls $sym"
   done
 done
 # includes of private headers
 for file in src/*/*.c src/*/*.cc src/*/*.h; do
   f=$(basename "$(dirname "$file")")
   [ "$f" = cli ] && continue
-  rf=$(rank "$f")
   for h in $(sed -n 's/^#include "\([a-z-]*\(-private\|-db\)\.h\)".*/\1/p' "$file"); do
-    g=$(basename "$(dirname "$(ls src/*/"$h" 2>/dev/null | head -1)")")
-    [ -n "$g" ] && [ "$g" != "$f" ] || continue
-    if [ "$(rank "$g")" -gt "$rf" ]; then
-      echo "layers: $file includes $h of src/$g, a folder above it"
-      bad=1
-    fi
+    above "$f" "$(basename "$(dirname "$(ls src/*/"$h" 2>/dev/null | head -1)")")" "$file includes $h"
   done
 done
 rm -f "$B/layers.defs"
