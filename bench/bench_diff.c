@@ -46,7 +46,7 @@ main (int argc, char **argv)
       CxrRegistration r;
       cxr_register_pair (f, m, &ro, &r, NULL);
       CxrDiff d;
-      if (!cxr_diff_pair (f, m, &r, g_ascii_strtod (p[2], NULL), &dopt, &d, &err))
+      if (!cxr_diff_pair (f, m, &r, g_ascii_strtod (p[2], NULL), NULL, &dopt, &d, &err))
         {
           printf ("%.2f nan %s nan nan nan nan nan\n", r.elapsed_ms,
                   cxr_register_status_name (r.status));

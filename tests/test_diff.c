@@ -52,7 +52,7 @@ test_no_change (void **state)
   g_autoptr (CxrImage) same = copy_film ();
   CxrDiff d;
   g_autoptr (GError) err = NULL;
-  assert_true (cxr_diff_pair (film, same, &identity, 0.37, NULL, &d, &err));
+  assert_true (cxr_diff_pair (film, same, &identity, 0.37, NULL, NULL, &d, &err));
   assert_true (d.change_score == 0);
   assert_true (d.trend_score == 0);
   assert_true (d.changed_area_px == 0);
@@ -62,7 +62,7 @@ test_no_change (void **state)
   /* exposure: gamma 0.8 and gain 0.9 everywhere */
   for (int i = 0; i < same->width * same->height; i++)
     same->data[i] = 0.9f * powf (same->data[i], 0.8f);
-  assert_true (cxr_diff_pair (film, same, &identity, 0.37, NULL, &d, &err));
+  assert_true (cxr_diff_pair (film, same, &identity, 0.37, NULL, NULL, &d, &err));
   if (d.changed_area_px > 0)
     fail_msg ("exposure change shows as change: %.0f px^2, score %.2f", d.changed_area_px,
               d.change_score);
@@ -88,7 +88,7 @@ test_blob_found (void **state)
   CxrDiffOptions o;
   cxr_diff_options_init (&o);
   o.map_png = png;
-  assert_true (cxr_diff_pair (film, m, &identity, 0.37, &o, &d, &err));
+  assert_true (cxr_diff_pair (film, m, &identity, 0.37, NULL, &o, &d, &err));
   if (hypot (d.peak_x_px - cx, d.peak_y_px - cy) > 6 || d.peak_value <= 0)
     fail_msg ("peak at (%.1f, %.1f) value %.3f; blob at (%.0f, %.0f)", d.peak_x_px, d.peak_y_px,
               d.peak_value, cx, cy);
@@ -184,12 +184,11 @@ test_model_predictions_reused (void **state)
   cxr_diff_options_init (&o);
   o.model = model;
   CxrDiff a, b;
-  assert_true (cxr_diff_pair (film, m, &identity, 0.37, &o, &a, &err));
+  assert_true (cxr_diff_pair (film, m, &identity, 0.37, NULL, &o, &a, &err));
   g_autoptr (CxrPrediction) pf = cxr_model_predict (model, film);
   g_autoptr (CxrPrediction) pm = cxr_model_predict (model, m);
-  o.fixed_prediction = pf;
-  o.moving_prediction = pm;
-  assert_true (cxr_diff_pair (film, m, &identity, 0.37, &o, &b, &err));
+  CxrDiffInputs in = { pf, pm };
+  assert_true (cxr_diff_pair (film, m, &identity, 0.37, &in, &o, &b, &err));
   assert_int_equal (a.n_classes, 14);
   assert_true (a.feature_change == b.feature_change
                && a.embedding_distance == b.embedding_distance);
@@ -204,8 +203,8 @@ test_model_predictions_reused (void **state)
   cxr_diff_clear (&b);
   /* and they are used, not made again: handed FIXED's as MOVING's, the
    * two films look the same to the classifier */
-  o.moving_prediction = pf;
-  assert_true (cxr_diff_pair (film, m, &identity, 0.37, &o, &b, &err));
+  in.moving_prediction = pf;
+  assert_true (cxr_diff_pair (film, m, &identity, 0.37, &in, &o, &b, &err));
   assert_true (b.embedding_distance < 1e-6 && b.probability_delta[0] == 0);
   /* no second inference on the registered film: its maps are the handed
    * prediction's, carried through the (identity) registration */
@@ -234,8 +233,8 @@ test_map_follows_the_field (void **state)
   g_autoptr (CxrImage) bent = cxr_register_warp (film, &bend, film->width, film->height);
   CxrDiff with, without;
   g_autoptr (GError) err = NULL;
-  assert_true (cxr_diff_pair (bent, film, &bend, 0.37, NULL, &with, &err));
-  assert_true (cxr_diff_pair (bent, film, &identity, 0.37, NULL, &without, &err));
+  assert_true (cxr_diff_pair (bent, film, &bend, 0.37, NULL, NULL, &with, &err));
+  assert_true (cxr_diff_pair (bent, film, &identity, 0.37, NULL, NULL, &without, &err));
   if (!(with.change_energy < 0.05 * without.change_energy && without.changed_area_px > 0))
     fail_msg ("energy %.4f with the field, %.4f without (changed %.0f px^2)", with.change_energy,
               without.change_energy, without.changed_area_px);
@@ -289,9 +288,9 @@ test_zones (void **state)
       }
   CxrDiffOptions o;
   cxr_diff_options_init (&o);
-  o.fixed_lungs = o.moving_lungs = lf;
+  CxrDiffInputs in = { NULL, NULL, lf, lf };
   CxrDiff d;
-  assert_true (cxr_diff_pair (film, m, &identity, 0.37, &o, &d, &err));
+  assert_true (cxr_diff_pair (film, m, &identity, 0.37, &in, &o, &d, &err));
   assert_string_equal (d.mask_kind, "lungs");
   int best = 0;
   for (int z = 1; z < CXR_DIFF_N_REGIONS; z++)
@@ -308,9 +307,9 @@ test_zones (void **state)
     if (lf->mask[i])
       hazy->data[i] += 0.06f;
   CxrDiff thx, own;
-  assert_true (cxr_diff_pair (film, hazy, &identity, 0.37, &o, &thx, &err));
+  assert_true (cxr_diff_pair (film, hazy, &identity, 0.37, &in, &o, &thx, &err));
   o.exposure_lungs = TRUE;
-  assert_true (cxr_diff_pair (film, hazy, &identity, 0.37, &o, &own, &err));
+  assert_true (cxr_diff_pair (film, hazy, &identity, 0.37, &in, &o, &own, &err));
   double left_thx = thx.region_mean_d[3] + thx.region_mean_d[4] + thx.region_mean_d[5];
   double left_own = own.region_mean_d[3] + own.region_mean_d[4] + own.region_mean_d[5];
   print_message ("lungs 0.06 brighter: mean change over the left lung's zones %.3f (thorax"
@@ -331,10 +330,10 @@ test_failed_registration (void **state)
   bad.status = CXR_REGISTER_FAILED;
   CxrDiff d;
   g_autoptr (GError) err = NULL;
-  assert_false (cxr_diff_pair (film, film, &bad, NAN, NULL, &d, &err));
+  assert_false (cxr_diff_pair (film, film, &bad, NAN, NULL, NULL, &d, &err));
   assert_non_null (strstr (err->message, "registration failed"));
   /* unknown spacing: no area in mm^2 */
-  assert_true (cxr_diff_pair (film, film, &identity, NAN, NULL, &d, NULL));
+  assert_true (cxr_diff_pair (film, film, &identity, NAN, NULL, NULL, &d, NULL));
   assert_true (isnan (d.changed_area_mm2));
   cxr_diff_clear (&d);
 }

@@ -27,13 +27,18 @@ typedef struct {
   const char *map_png;        /* write the signed map here (8-bit PNG, cxr_diff_read_map), or
                                * NULL; the colour overlay is drawn from it when shown */
   const CxrModel *model;      /* classifier for the feature and heatmap differences, or NULL */
+  gboolean exposure_lungs;    /* match exposure inside the lungs alone (the old way), not over the
+                            * thorax window */
+} CxrDiffOptions;
+
+/* What is already known of a pair's two films (the options above are the
+ * configuration, the same for every pair). */
+typedef struct {
   const CxrPrediction *fixed_prediction;  /* the model's prediction of FIXED as a whole film, */
   const CxrPrediction *moving_prediction; /* and of MOVING, when already made; else made here */
   const CxrLungFields *fixed_lungs;       /* both 'ok': the comparison is confined to FIXED's */
   const CxrLungFields *moving_lungs;      /* lung fields that MOVING's, warped, also cover */
-  gboolean exposure_lungs; /* match exposure inside the lungs alone (the old way), not over the
-                            * thorax window */
-} CxrDiffOptions;
+} CxrDiffInputs;
 
 /* The zones of the per-region measures: each lung (FIXED's right = image
  * left) in thirds of its height. */
@@ -70,8 +75,8 @@ typedef struct {
 } CxrDiff;
 
 gboolean cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistration *reg,
-                        double fixed_spacing_mm, const CxrDiffOptions *options, CxrDiff *out,
-                        GError **error);
+                        double fixed_spacing_mm, const CxrDiffInputs *inputs,
+                        const CxrDiffOptions *options, CxrDiff *out, GError **error);
 void cxr_diff_clear (CxrDiff *diff);
 
 float *cxr_diff_read_map (const char *path, double scale, int *width, int *height, GError **error);

@@ -374,12 +374,11 @@ compare_pair (PatientJob *j, CxrFilmCache *films, Cmp *c)
           : NULL;
   CxrDiffOptions dopt = j->opt->diff;
   dopt.model = j->opt->model;
-  dopt.fixed_prediction = film_prediction (j, r->fixed_id);
-  dopt.moving_prediction = film_prediction (j, r->moving_id);
+  CxrDiffInputs din = { film_prediction (j, r->fixed_id), film_prediction (j, r->moving_id) };
   /* the pair's films stay in the cache's two last slots: their lungs too */
-  dopt.fixed_lungs
+  din.fixed_lungs
       = m ? cxr__film_cache_lungs (films, r->fixed_id, r->fixed_path, r->fixed_sha256, NULL) : NULL;
-  dopt.moving_lungs
+  din.moving_lungs
       = m ? cxr__film_cache_lungs (films, r->moving_id, r->moving_path, r->moving_sha256, NULL)
           : NULL;
   g_autofree char *png = j->artifacts ? pair_map_name (j->artifacts, r->stem) : NULL;
@@ -390,7 +389,7 @@ compare_pair (PatientJob *j, CxrFilmCache *films, Cmp *c)
   CxrRegistration mreg = *c->reg;
   if (!j->opt->map_deform)
     mreg.field.nx = mreg.field.ny = 0;
-  if (m && cxr_diff_pair (f, m, &mreg, r->fixed_spacing_mm, &dopt, &c->diff, &err))
+  if (m && cxr_diff_pair (f, m, &mreg, r->fixed_spacing_mm, &din, &dopt, &c->diff, &err))
     c->done = TRUE;
   else
     c->error = g_strdup (err ? err->message : "difference map failed");

@@ -352,13 +352,16 @@ zone_of (const int *top, const int *bottom, int label, double y)
  */
 gboolean
 cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistration *reg,
-               double fixed_spacing_mm, const CxrDiffOptions *options, CxrDiff *out, GError **error)
+               double fixed_spacing_mm, const CxrDiffInputs *inputs, const CxrDiffOptions *options,
+               CxrDiff *out, GError **error)
 {
   CxrDiffOptions opt;
   if (options)
     opt = *options;
   else
     cxr_diff_options_init (&opt);
+  const CxrDiffInputs none = { 0 };
+  const CxrDiffInputs in = inputs ? *inputs : none;
   memset (out, 0, sizeof *out);
   out->changed_area_mm2 = out->feature_change = out->embedding_distance = NAN;
   if (reg->status == CXR_REGISTER_FAILED)
@@ -419,16 +422,16 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
       cxr_deform_field_sample (&reg->field, fixed->width, fixed->height, xs, gw, ys, gh, fux, fuy);
     }
   gboolean lungs
-      = opt.fixed_lungs && opt.moving_lungs && opt.fixed_lungs->status == CXR_LUNGS_OK
-        && opt.moving_lungs->status == CXR_LUNGS_OK && opt.fixed_lungs->width == fixed->width
-        && opt.fixed_lungs->height == fixed->height && opt.moving_lungs->width == moving->width
-        && opt.moving_lungs->height == moving->height;
+      = in.fixed_lungs && in.moving_lungs && in.fixed_lungs->status == CXR_LUNGS_OK
+        && in.moving_lungs->status == CXR_LUNGS_OK && in.fixed_lungs->width == fixed->width
+        && in.fixed_lungs->height == fixed->height && in.moving_lungs->width == moving->width
+        && in.moving_lungs->height == moving->height;
   out->mask_kind = lungs ? "lungs" : "thorax";
   /* each lung's first and last row in FIXED, for the zones */
   int ltop[3] = { 0, 0, 0 }, lbot[3] = { 0, 0, 0 };
   if (lungs)
     {
-      const CxrLungFields *l = opt.fixed_lungs;
+      const CxrLungFields *l = in.fixed_lungs;
       ltop[1] = ltop[2] = l->height;
       lbot[1] = lbot[2] = -1;
       for (int y = 0; y < l->height; y++)
@@ -477,8 +480,8 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
               double fy = (v - (gh - 1) / 2.0) / k + (fixed->height - 1) / 2.0;
               double mx = (gx - (mw - 1) / 2.0) / km + (moving->width - 1) / 2.0;
               double my = (gy - (mh - 1) / 2.0) / km + (moving->height - 1) / 2.0;
-              int fl = lung_at (opt.fixed_lungs, fx, fy);
-              region = fl && lung_at (opt.moving_lungs, mx, my);
+              int fl = lung_at (in.fixed_lungs, fx, fy);
+              region = fl && lung_at (in.moving_lungs, mx, my);
               if (region && (fl == 1 || fl == 2))
                 lab[i] = (guint8) (1 + (fl - 1) * 3 + zone_of (ltop, lbot, fl, fy));
             }
@@ -612,7 +615,7 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
   if (opt.model)
     {
       g_autoptr (CxrPrediction) own_f = NULL, own_u = NULL;
-      const CxrPrediction *pf = opt.fixed_prediction, *pu = opt.moving_prediction;
+      const CxrPrediction *pf = in.fixed_prediction, *pu = in.moving_prediction;
       if (pf == NULL)
         pf = own_f = cxr_model_predict (opt.model, fixed);
       if (pu == NULL)

@@ -135,10 +135,9 @@ measure_film (const CxrFilmRow *f, const CxrImageLimits *limits, const CxrModel 
               ro.fixed_lungs = lungs_ok ? lf : NULL;
               ro.moving_lungs = lungs_ok ? lc : NULL;
               cxr_diff_options_init (&dop);
-              dop.fixed_lungs = ro.fixed_lungs;
-              dop.moving_lungs = ro.moving_lungs;
+              CxrDiffInputs din = { NULL, NULL, ro.fixed_lungs, ro.moving_lungs };
               if (cxr_register_pair (film, copy, &ro, &r, NULL) && r.status != CXR_REGISTER_FAILED
-                  && cxr_diff_pair (film, copy, &r, NAN, &dop, &d, NULL))
+                  && cxr_diff_pair (film, copy, &r, NAN, &din, &dop, &d, NULL))
                 {
                   v = d.trend_score;
                   compared = TRUE;
