@@ -13,8 +13,9 @@ about 1 % of the film, ~10 px of a 1024-px film. A difference of density
 (disease, exposure) is not misalignment. One reader, a developer, not a
 radiologist: regrade the pictures and rerun to check the figures.
 
-The pipeline runs on fresh stores (the full NIH metadata with series1024's
-films, the COVID manifest; `cxrtrack analyze` with its defaults) and the
+The pipeline runs on fresh stores (tools/real_stores.sh: the full NIH
+metadata with series1024's films, the COVID manifest; `cxrtrack analyze`
+with the default model) and the
 stored evidence of each graded pair is set against its grade:
   - each measure's AUROC for aligned vs not, per set;
   - the logistic fit of the grade on the NCC after registration, pooled
@@ -115,19 +116,12 @@ def calibration(name, p, y):
 
 
 def stores(t):
-    """Fresh stores of series1024 and the COVID series, analyzed."""
-    s = os.path.join(t, "series1024.sqlite")
-    c = os.path.join(t, "covid.sqlite")
-    run = lambda *a: subprocess.run([X, *a], check=True, capture_output=True)
-    run("ingest", "--db", s, "--nih", f"{D}/nih/Data_Entry_2017_v2020.csv.gz",
-        "--images", f"{D}/nih/series1024")
-    run("analyze", "--db", s)
-    run("ingest", "--db", c, "--manifest", f"{D}/covid-series/metadata.csv",
-        "--images", f"{D}/covid-series/images", "--patient-prefix", "covid-",
-        "--map", "patient_id=patientid,day_offset=offset,path=filename,view_position=view,"
-        "age_years=age,finding_labels=finding")
-    run("analyze", "--db", c)
-    return {"series1024": s, "covid-series": c}
+    """Fresh analyzed stores of series1024 and the COVID series, made as
+    every real-data check makes them (tools/real_stores.sh)."""
+    subprocess.run(["sh", os.path.join(HERE, "..", "tools", "real_stores.sh"), t, B],
+                   check=True, capture_output=True)
+    return {"series1024": os.path.join(t, "series1024.sqlite"),
+            "covid-series": os.path.join(t, "covid.sqlite")}
 
 
 def main():

@@ -170,17 +170,20 @@ cmd_ingest (int argc, char **argv)
   /* after a fatal error, a summary only of rows that were read */
   if (ok || sum.n_rows > 0)
     print_summary (&sum, store);
-  if (ok && dicom && sum.n_ok + sum.n_invalid + sum.n_unchanged + sum.n_conflicts == 0)
+  /* a folder walked that held no film of the kind asked for: say so */
+  gboolean none = ok && sum.n_ok + sum.n_invalid + sum.n_unchanged + sum.n_conflicts == 0;
+  const char *seen = sum.n_rows ? " (its files are listed above)" : ": it holds no file";
+  if (none && dicom)
     fprintf (stderr,
              "ingest: no DICOM film in %s%s; PNG or JPEG films are ingested with --folder DIR"
              " or --manifest CSV (README, \"Your own films\")\n",
-             dicom, sum.n_rows ? " (its files are listed above)" : ": it holds no file");
-  if (ok && folder && sum.n_ok + sum.n_invalid + sum.n_unchanged + sum.n_conflicts == 0)
+             dicom, seen);
+  if (none && folder)
     fprintf (stderr,
              "ingest: no PNG or JPEG film in a patient's folder under %s%s; the layout is "
              "DIR/PATIENT/2021-03-04_AP.png (README, \"Your own films\"); DICOM films are "
              "ingested with --dicom DIR\n",
-             folder, sum.n_rows ? " (its files are listed above)" : ": it holds no file");
+             folder, seen);
   if (!ok)
     rc = cli_fail (error);
   else if (strict && (sum.n_rejected || sum.n_invalid || sum.n_conflicts))
