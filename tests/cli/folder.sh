@@ -36,17 +36,21 @@ mkdir "$F/9999"
   "$S/images/00000001_000.png" "$F/9999/2022-05-01.jpg"
 cp "$S/images/00000001_000.png" "$F/stray.png"
 cp "$S/images/00000001_000.png" "$F/1/scan_without_date.png"
+# not dates: an impossible day, and 8 digits inside a longer run
+cp "$S/images/00000001_000.png" "$F/1/2020-02-30.png"
+cp "$S/images/00000001_000.png" "$F/1/120200101.png"
 printf 'notes\n' > "$F/1/README.txt"
 cp "$CXR_SOURCE_ROOT/tests/data/dicom/lateral.dcm" "$F/1/2021-01-01.dcm"
 
 "$CXRTRACK" ingest --db "$T/f.sqlite" --folder "$F" > "$T/out" 2> "$T/err" \
   || { cat "$T/out" "$T/err"; fail "ingest --folder"; }
-grep -q "ok 21, missing 0, invalid 1, unchanged 0, rejected rows 3, conflicts 0" "$T/out" \
+grep -q "ok 21, missing 0, invalid 3, unchanged 0, rejected rows 3, conflicts 0" "$T/out" \
   || { cat "$T/out"; fail "ingest counts"; }
 for why in "films/stray.png: not in a patient's folder" \
            "1/README.txt: not a PNG or JPEG film" \
            "1/2021-01-01.dcm: a DICOM file: ingest --dicom reads" \
-           "1/scan_without_date.png: no date (YYYY-MM-DD or YYYYMMDD)"; do
+           "1/scan_without_date.png: no date (YYYY-MM-DD or YYYYMMDD)" \
+           "1/2020-02-30.png: no date" "1/120200101.png: no date"; do
   grep -qF "$why" "$T/out" || { cat "$T/out"; fail "not reported: $why"; }
 done
 # every film under its patient, in the order of its date, with its view
@@ -66,9 +70,9 @@ mm=$(tail -n +2 "$S/manifest.csv" | grep -v '^1543,' | sort -t, -k1,1 -k3,3n | c
 
 # a second run stores nothing twice
 "$CXRTRACK" ingest --db "$T/f.sqlite" --folder "$F" > "$T/out2" 2>&1 || fail "second ingest"
-grep -q "ok 0, missing 0, invalid 0, unchanged 22, rejected rows 3" "$T/out2" \
+grep -q "ok 0, missing 0, invalid 0, unchanged 24, rejected rows 3" "$T/out2" \
   || { cat "$T/out2"; fail "second run"; }
-[ "$(q "$T/f.sqlite" "SELECT count(*) FROM scans")" = 22 ] || fail "duplicates"
+[ "$(q "$T/f.sqlite" "SELECT count(*) FROM scans")" = 24 ] || fail "duplicates"
 
 # a folder with no film in a patient's folder says so
 mkdir "$T/empty"
