@@ -25,6 +25,7 @@
 #include "cxr/register.h"
 #include "cxr/signal.h"
 #include "progression-private.h"
+#include "signal-private.h"
 #include "store-private.h"
 #include "util-private.h"
 
@@ -61,16 +62,6 @@ repose (const CxrImage *film, GRand *rng)
   return copy;
 }
 
-/* Zone @zone's score (-1: the global), or NAN where the zones are not
- * plausible. */
-static double
-severity_value (const CxrSeverity *s, int zone)
-{
-  if (s == NULL || s->status != CXR_SEVERITY_OK)
-    return NAN;
-  return zone < 0 ? s->global : s->score[zone];
-}
-
 /* |signal(copy) - signal(film)| of every signal (@signals' order) over
  * @copies copies of film @f, appended to @diffs. */
 static void
@@ -92,66 +83,21 @@ measure_film (const CxrFilmRow *f, const CxrImageLimits *limits, const CxrModel 
       g_autoptr (CxrPrediction) pc = cxr_model_predict (model, copy);
       g_autoptr (CxrLungFields) lc = lf ? cxr_lungs_segment (lung_model, copy, NULL) : NULL;
       g_autoptr (CxrSeverity) sc = sf ? cxr_severity_measure (severity, copy, lc, pc, NULL) : NULL;
-      gboolean lungs_ok = lf && lc && lf->status == CXR_LUNGS_OK && lc->status == CXR_LUNGS_OK;
-      CxrRegistration r;
-      CxrRegisterOptions ro;
-      CxrDiffOptions dop;
-      CxrDiff d;
-      gboolean compared = FALSE;
+      CxrRetest rt = { model, film, copy, pf, pc, lf, lc };
+      rt.lungs_ok = lf && lc && lf->status == CXR_LUNGS_OK && lc->status == CXR_LUNGS_OK;
+      rt.sf = sf;
+      rt.sc = sc;
       for (guint s = 0; s < signals->len; s++)
         {
           const CxrSignal *sig = signals->pdata[s];
-          double v = NAN;
-          switch (sig->kind)
-            {
-            case CXR_SIGNAL_EMBEDDING_DISTANCE:
-              v = cxr_model_cosine_distance (pf->embedding, pc->embedding, pf->dim, 1);
-              break;
-            case CXR_SIGNAL_PROBABILITY:
-              for (int c = 0; c < pf->n_classes; c++)
-                if (g_str_equal (cxr_model_class_name (model, c), sig->finding))
-                  v = fabs (pc->probability[c] - pf->probability[c]);
-              break;
-            case CXR_SIGNAL_LUNG_AREA:
-              if (lungs_ok)
-                {
-                  gboolean right = g_str_equal (sig->finding, "right");
-                  double a = right ? lf->right_area_px : lf->left_area_px;
-                  double b = right ? lc->right_area_px : lc->left_area_px;
-                  v = fabs (1 - b / a);
-                }
-              break;
-            case CXR_SIGNAL_SEVERITY:
-              {
-                int z = cxr_severity_zone_index (sig->finding);
-                v = fabs (severity_value (sc, z) - severity_value (sf, z));
-              }
-              break;
-            case CXR_SIGNAL_TREND_SCORE:
-              /* as analyze compares a pair: with the lung fields, the map
-               * from the global transform */
-              cxr_register_options_init (&ro);
-              ro.no_deform = TRUE;
-              ro.fixed_lungs = lungs_ok ? lf : NULL;
-              ro.moving_lungs = lungs_ok ? lc : NULL;
-              cxr_diff_options_init (&dop);
-              CxrDiffInputs din = { NULL, NULL, ro.fixed_lungs, ro.moving_lungs };
-              if (cxr_register_pair (film, copy, &ro, &r, NULL) && r.status != CXR_REGISTER_FAILED
-                  && cxr_diff_pair (film, copy, &r, NAN, &din, &dop, &d, NULL))
-                {
-                  v = d.trend_score;
-                  compared = TRUE;
-                }
-              break;
-            }
+          double v = sig->klass->retest (sig, &rt);
           /* undefined (a zero embedding) or not compared: no sample */
           if (!isnan (v))
             g_array_append_val (diffs[s], v);
           if (!isnan (v) && samples)
             fprintf (samples, "%s,%s,%.9g\n", f->sha256, sig->name, v);
         }
-      if (compared)
-        cxr_diff_clear (&d);
+      cxr__retest_clear (&rt);
     }
 }
 
@@ -362,8 +308,7 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, const CxrLung
       const CxrSignal *sig = signals->pdata[s];
       needed = needed
                || (!g_hash_table_contains (have, sig->name)
-                   && (sig->kind != CXR_SIGNAL_LUNG_AREA || lung_model != NULL)
-                   && (sig->kind != CXR_SIGNAL_SEVERITY || severity != NULL));
+                   && cxr__signal_measurable (sig, lung_model != NULL, severity != NULL));
     }
   if (!needed || use_ref)
     {
@@ -377,8 +322,7 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, const CxrLung
               const CxrSignal *sig = signals->pdata[s];
               const CxrReferenceRow *r = g_hash_table_lookup (ref.rows, sig->name);
               if (r == NULL || g_hash_table_contains (have, sig->name)
-                  || (sig->kind == CXR_SIGNAL_LUNG_AREA && lung_model == NULL)
-                  || (sig->kind == CXR_SIGNAL_SEVERITY && severity == NULL))
+                  || !cxr__signal_measurable (sig, lung_model != NULL, severity != NULL))
                 continue;
               rows[n++] = r->row;
             }

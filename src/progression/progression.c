@@ -56,6 +56,7 @@
 #include "cxr/signal.h"
 #include "cxr/trend.h"
 #include "progression-private.h"
+#include "signal-private.h"
 #include "store-private.h"
 #include "util-private.h"
 
@@ -211,16 +212,8 @@ evidence (const CxrSignal *sig, const char *view, const CxrSeriesFilm *films, co
           const char *left)
 {
   GString *s = g_string_new (NULL);
-  gboolean prob = sig->kind == CXR_SIGNAL_PROBABILITY;
-  g_autofree char *sev = NULL;
-  if (sig->kind == CXR_SIGNAL_SEVERITY)
-    sev = g_str_equal (sig->finding, "global")
-              ? g_strdup ("Brixia global score (0-18)")
-              : g_strdup_printf ("Brixia zone %s (%s, 0-3)", sig->finding,
-                                 cxr_severity_zone_label (sig->finding));
-  const char *what = prob ? sig->finding : sev ? sev : sig->name;
-  g_string_append_printf (s, "%s %s%s from %.3g to %.3g over %d %s films (visits %d-%d)", what,
-                          prob ? "probability " : "",
+  g_autofree char *what = cxr__signal_evidence_label (sig);
+  g_string_append_printf (s, "%s %s from %.3g to %.3g over %d %s films (visits %d-%d)", what,
                           y[n - 1] > y[0]   ? "rose"
                           : y[n - 1] < y[0] ? "fell"
                                             : "stayed",
@@ -297,7 +290,7 @@ series_values (CxrSignalReader *reader, const CxrSignal *sig, const CxrSeriesFil
   for (int i = 0; i < n; i++)
     {
       double v;
-      if (!cxr__signal_reader_value (reader, sig, fs[0].scan_id, fs[i].scan_id, i == 0, &v))
+      if (!cxr__signal_value (reader, sig, fs[0].scan_id, fs[i].scan_id, &v))
         {
           if (i == 0)
             return 0;
@@ -538,7 +531,7 @@ cxr_progression_flag_all (CxrStore *store, const CxrModel *model, gint64 model_i
   g_autoptr (GPtrArray) patients = cxr__store_flag_patients (store, error);
   if (patients == NULL)
     return FALSE;
-  g_autoptr (CxrSignalReader) reader = cxr__signal_reader_new (store, model_id, error);
+  g_autoptr (CxrSignalReader) reader = cxr__signals_reader_new (store, model_id, error);
   if (reader == NULL)
     return FALSE;
   g_autoptr (GPtrArray) signals = cxr_signals_for_model (model);

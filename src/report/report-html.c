@@ -227,7 +227,7 @@ svg_plot (GString *out, const CxrReportTrendSet *set, const CxrReportTrend *tr, 
   const double *t = set->t, *y = tr->y;
   int n = set->n;
   gboolean zero_based = tr->signal->from_baseline;
-  gboolean prob = tr->signal->kind == CXR_SIGNAL_PROBABILITY;
+  gboolean one_scale = tr->signal->one_scale;
   const int W = 300, H = 178, L = 44, R = 10, T = 22, B = 48;
   double t0 = t[0], t1 = t[n - 1], y0 = zero_based ? 0 : y[0], y1 = y[0];
   double band_lo = NAN, band_hi = NAN;
@@ -249,9 +249,9 @@ svg_plot (GString *out, const CxrReportTrendSet *set, const CxrReportTrend *tr, 
       y0 = MIN (y0, y[i]);
       y1 = MAX (y1, y[i]);
     }
-  /* a probability's axis starts at 0 and is shared by its family
+  /* a probability's axis (one_scale) starts at 0 and is shared by its family
    * (fam_hi); every axis stays inside the signal's range */
-  if (prob)
+  if (one_scale)
     {
       y0 = 0.0;
       y1 = MAX (y1, fam_hi);
@@ -723,7 +723,7 @@ section_trends (Page *pg)
       for (guint i = 0; i < set->trends->len; i++)
         {
           const CxrReportTrend *tr = set->trends->pdata[i];
-          for (int j = 0; tr->signal->kind == CXR_SIGNAL_PROBABILITY && j < set->n; j++)
+          for (int j = 0; tr->signal->one_scale && j < set->n; j++)
             fam_hi = MAX (fam_hi, tr->y[j] + (isnan (tr->limit) || j ? 0 : tr->limit));
         }
       for (guint i = 0; i < set->trends->len; i++)

@@ -9,6 +9,7 @@
 
 #include "cxr/report.h"
 #include "cxr/signal.h"
+#include "signal-private.h"
 #include "store-private.h"
 
 G_BEGIN_DECLS

@@ -96,19 +96,8 @@ cxr__report_when (const CxrReportData *d, int visit)
 char *
 cxr__report_signal_label (const char *s)
 {
-  if (g_str_has_prefix (s, "probability:"))
-    return g_strdup_printf ("%s probability", s + 12);
-  if (g_str_equal (s, "severity:global"))
-    return g_strdup ("Brixia global score");
-  if (g_str_has_prefix (s, "severity:"))
-    return g_strdup_printf ("Brixia zone %s (%s)", s + 9, cxr_severity_zone_label (s + 9));
-  if (g_str_has_prefix (s, "lung_area_loss:"))
-    return g_strdup_printf ("%s lung's aerated area (loss)", s + 15);
-  if (g_str_equal (s, "embedding_distance"))
-    return g_strdup ("image features' distance from the first film");
-  if (g_str_equal (s, "trend_score"))
-    return g_strdup ("pixel change from the first film (trend score)");
-  return g_strdup (s);
+  g_autoptr (CxrSignal) sig = cxr_signal_new_from_name (s);
+  return g_strdup (sig ? sig->label : s);
 }
 
 /* A signal whose rise is a worsening (a finding, a zone, a lung's area
@@ -116,8 +105,8 @@ cxr__report_signal_label (const char *s)
 static gboolean
 directional (const char *signal)
 {
-  return g_str_has_prefix (signal, "probability:") || g_str_has_prefix (signal, "severity:")
-         || g_str_has_prefix (signal, "lung_area_loss:");
+  g_autoptr (CxrSignal) sig = cxr_signal_new_from_name (signal);
+  return sig && sig->directional;
 }
 
 /* directional signals first: what worsened, then what moved */
@@ -308,14 +297,13 @@ load_trend_set (const TrendSources *src, const CxrReportData *d, const char *vie
   /* the Brixia global first, then the embedding, then each finding */
   for (int s = -2; s < (int) src->findings->len; s++)
     {
-      CxrSignal *sig = s == -2 ? cxr_signal_new (CXR_SIGNAL_SEVERITY, "global")
-                       : s < 0 ? cxr_signal_new (CXR_SIGNAL_EMBEDDING_DISTANCE, NULL)
-                               : cxr_signal_new (CXR_SIGNAL_PROBABILITY, src->findings->pdata[s]);
+      CxrSignal *sig = s == -2 ? cxr_signal_new ("severity", "global")
+                       : s < 0 ? cxr_signal_new ("embedding_distance", NULL)
+                               : cxr_signal_new ("probability", src->findings->pdata[s]);
       g_autofree double *y = g_new (double, n);
       gboolean have = TRUE;
       for (int i = 0; i < n && have; i++)
-        have = cxr__signal_reader_value (src->reader, sig, f[0]->scan_id, f[i]->scan_id, i == 0,
-                                         &y[i]);
+        have = cxr__signal_value (src->reader, sig, f[0]->scan_id, f[i]->scan_id, &y[i]);
       if (!have)
         {
           cxr_signal_free (sig);
@@ -355,7 +343,7 @@ load_trends (CxrStore *store, CxrReportData *d, GError **error)
       nap += g_str_equal (f->view_kind, "AP") && g_str_equal (f->status, "ok");
     }
   const char *first = npa >= nap ? "PA" : "AP", *other = npa >= nap ? "AP" : "PA";
-  g_autoptr (CxrSignalReader) reader = cxr__signal_reader_new (store, d->model_id, error);
+  g_autoptr (CxrSignalReader) reader = cxr__signals_reader_new (store, d->model_id, error);
   if (reader == NULL)
     return FALSE;
   g_autoptr (GHashTable) limits = cxr__store_limits (store, d->model_id, error);

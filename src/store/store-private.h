@@ -17,7 +17,6 @@
 #include "cxr/model.h"
 #include "cxr/register.h"
 #include "cxr/severity.h"
-#include "cxr/signal.h"
 #include "cxr/store.h"
 #include "cxr/trend.h"
 
@@ -246,16 +245,16 @@ gboolean cxr__store_write_visit_limits (CxrStore *store, gint64 model_id, GHashT
 GPtrArray *cxr__store_flag_patients (CxrStore *store, GError **error);
 GArray *cxr__store_frontal_series (CxrStore *store, const char *patient_id, GError **error);
 
-/* A signal's value at one film of a series whose first film is
- * @first_scan_id; reads statements prepared once. */
+/* A number per film of a series by queries prepared once: the signals'
+ * values (progression/signal.c holds the queries). */
 typedef struct _CxrSignalReader CxrSignalReader;
 
-CxrSignalReader *cxr__signal_reader_new (CxrStore *store, gint64 model_id, GError **error);
+CxrSignalReader *cxr__signal_reader_new (CxrStore *store, gint64 model_id, const char *const *sql,
+                                         guint n, GError **error);
 void cxr__signal_reader_free (CxrSignalReader *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrSignalReader, cxr__signal_reader_free)
-gboolean cxr__signal_reader_value (CxrSignalReader *r, const CxrSignal *signal,
-                                   gint64 first_scan_id, gint64 scan_id, gboolean first,
-                                   double *value);
+gboolean cxr__signal_reader_value (CxrSignalReader *r, guint query, gint64 first_scan_id,
+                                   gint64 scan_id, const char *finding, double *value);
 
 /* A progression flag row. */
 typedef struct {

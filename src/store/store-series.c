@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
  * The store's side of progression: a patient's frontal series, the value
- * of each signal (signal.h) at each of its films, the test-retest limits
- * and the flags. The signal values are read here once for the flags and
- * once for the reports, with the same statements.
+ * of each signal at each of its films (by the queries of the signal table,
+ * progression/signal.c), the test-retest limits and the flags. The signal
+ * values are read here once for the flags and once for the reports, with
+ * the same statements.
  */
 #include <string.h>
 
@@ -417,39 +418,12 @@ cxr__store_frontal_series (CxrStore *store, const char *patient_id, GError **err
   return films;
 }
 
-static const char select_probability[]
-    = "SELECT probability FROM predictions WHERE scan_id = ? AND model_id = ? AND finding = ?";
-static const char select_embedding_distance[]
-    = "SELECT cosine_distance(a.vector, b.vector) FROM embeddings a, embeddings b"
-      " WHERE a.scan_id = ? AND b.scan_id = ? AND a.model_id = ?3 AND b.model_id = ?3";
-/* the trend score of a film against the first film of its series, from a
- * usable registration (ok or low_confidence: failed ones have no map),
- * where that film is the baseline */
-static const char select_trend_score[]
-    = "SELECT c.trend_score FROM pair_changes c JOIN patient_series ps"
-      "  ON ps.scan_id = c.moving_scan_id AND ps.baseline_scan_id = c.fixed_scan_id"
-      " JOIN registrations r USING (fixed_scan_id, moving_scan_id, kind)"
-      " WHERE c.fixed_scan_id = ? AND c.moving_scan_id = ? AND c.kind = 'baseline'"
-      "   AND r.status IN ('ok', 'low_confidence')";
-
-/* a film's lung areas, from its latest lung fields whose areas are a
- * measure */
-static const char select_lung_area[]
-    = "SELECT right_area_px, left_area_px, right_area_mm2, left_area_mm2, airless_side"
-      " FROM lung_fields WHERE scan_id = ? AND (status = 'ok' OR airless_side IS NOT NULL)"
-      " ORDER BY model_id DESC LIMIT 1";
-
-/* a film's Brixia global or one zone's score, by the latest head, where
- * its zones are plausible */
-static const char select_severity[]
-    = "SELECT CASE WHEN ?2 = 'global' THEN f.global ELSE z.score END"
-      "  FROM film_severity f JOIN zone_scores z USING (scan_id, model_id)"
-      " WHERE f.scan_id = ?1 AND f.status = 'ok' AND (z.zone = ?2 OR ?2 = 'global')"
-      " ORDER BY f.model_id DESC LIMIT 1";
+/* --- signal values ------------------------------------------------------------ */
 
 struct _CxrSignalReader {
   gint64 model_id;
-  sqlite3_stmt *prob, *emb, *trend, *area, *sev;
+  guint n;
+  sqlite3_stmt **st; /* a statement per query (NULL: the store has no such value) */
 };
 
 void
@@ -457,107 +431,62 @@ cxr__signal_reader_free (CxrSignalReader *r)
 {
   if (r == NULL)
     return;
-  sqlite3_finalize (r->prob);
-  sqlite3_finalize (r->emb);
-  sqlite3_finalize (r->trend);
-  sqlite3_finalize (r->area);
-  sqlite3_finalize (r->sev);
+  for (guint i = 0; i < r->n; i++)
+    sqlite3_finalize (r->st[i]);
+  g_free (r->st);
   g_free (r);
 }
 
+/**
+ * cxr__signal_reader_new:
+ * @sql: (array length=n): a query per kind of signal (the signal table's,
+ *   progression/signal.c), each giving one number, or no row or NULL where
+ *   the film has no value: ?1 is the film, ?2 the first film of its
+ *   series, ?3 @model_id, ?4 the signal's finding. NULL: a kind this store
+ *   cannot have (it is older than the tables it reads).
+ *
+ * Prepares each query once. The signal table holds the queries so that a
+ * signal is one row; the store still runs every statement.
+ */
 CxrSignalReader *
-cxr__signal_reader_new (CxrStore *store, gint64 model_id, GError **error)
+cxr__signal_reader_new (CxrStore *store, gint64 model_id, const char *const *sql, guint n,
+                        GError **error)
 {
   g_autoptr (CxrSignalReader) r = g_new0 (CxrSignalReader, 1);
   r->model_id = model_id;
-  if (!cxr__store_prepare_all (store, error, &r->prob, select_probability, &r->emb,
-                               select_embedding_distance, &r->trend, select_trend_score, &r->area,
-                               select_lung_area, NULL))
-    return NULL;
-  /* a store opened read-only is not migrated: one older than the scores
-   * (schema 20) has none to read */
-  if (cxr_store_schema_version (store) >= 20
-      && !cxr__store_prepare_all (store, error, &r->sev, select_severity, NULL))
-    return NULL;
+  r->st = g_new0 (sqlite3_stmt *, n);
+  r->n = n;
+  for (guint i = 0; i < n; i++)
+    if (sql[i] && (r->st[i] = cxr__store_prepare (store, sql[i], error)) == NULL)
+      return NULL;
   return g_steal_pointer (&r);
 }
 
 /**
  * cxr__signal_reader_value:
- * @first: @scan_id is the series' first film
+ * @query: which of the reader's queries
+ * @finding: (nullable): bound to ?4
  *
- * Returns: whether the signal has a value at that film (in @value).
+ * Returns: whether the film @scan_id has a value (in @value) by query
+ * @query, in a series whose first film is @first_scan_id.
  */
-/* One lung's area at a film: px, and mm^2 (NAN unknown); FALSE when the
- * film has no lung fields whose areas are a measure. On the side of a film
- * without aerated lung there (*airless), what little was found. */
-static gboolean
-lung_area (CxrSignalReader *r, gint64 scan_id, gboolean right, double *px, double *mm2,
-           gboolean *airless)
-{
-  sqlite3_bind_int64 (r->area, 1, scan_id);
-  gboolean have = sqlite3_step (r->area) == SQLITE_ROW;
-  if (have)
-    {
-      *px = sqlite3_column_double (r->area, right ? 0 : 1);
-      *mm2 = cxr__col_double (r->area, right ? 2 : 3);
-      *airless = g_strcmp0 (cxr__col_text (r->area, 4), right ? "right" : "left") == 0;
-    }
-  sqlite3_reset (r->area);
-  return have;
-}
-
 gboolean
-cxr__signal_reader_value (CxrSignalReader *r, const CxrSignal *sig, gint64 first_scan_id,
-                          gint64 scan_id, gboolean first, double *value)
+cxr__signal_reader_value (CxrSignalReader *r, guint query, gint64 first_scan_id, gint64 scan_id,
+                          const char *finding, double *value)
 {
-  sqlite3_stmt *q = NULL;
-  if (sig->kind == CXR_SIGNAL_LUNG_AREA)
-    {
-      gboolean right = g_str_equal (sig->finding, "right");
-      double p0, m0, p1, m1;
-      gboolean a0, a1;
-      /* against the first film's area: no aerated lung there, no loss to
-       * measure (the scraps found would make any later lung a huge gain) */
-      if (!lung_area (r, first_scan_id, right, &p0, &m0, &a0) || a0 || !(p0 > 0)
-          || !lung_area (r, scan_id, right, &p1, &m1, &a1))
-        return FALSE;
-      /* in mm^2 when both films' spacings are known, else in pixels */
-      *value = first ? 0 : !isnan (m0) && !isnan (m1) ? 1 - m1 / m0 : 1 - p1 / p0;
-      return TRUE;
-    }
-  switch (sig->kind)
-    {
-    case CXR_SIGNAL_PROBABILITY:
-      q = r->prob;
-      sqlite3_bind_int64 (q, 1, scan_id);
-      sqlite3_bind_int64 (q, 2, r->model_id);
-      sqlite3_bind_text (q, 3, sig->finding, -1, SQLITE_STATIC);
-      break;
-    case CXR_SIGNAL_EMBEDDING_DISTANCE:
-      q = r->emb;
-      sqlite3_bind_int64 (q, 1, first_scan_id);
-      sqlite3_bind_int64 (q, 2, scan_id);
-      sqlite3_bind_int64 (q, 3, r->model_id);
-      break;
-    case CXR_SIGNAL_TREND_SCORE:
-      if (first)
-        {
-          *value = 0;
-          return TRUE;
-        }
-      q = r->trend;
-      sqlite3_bind_int64 (q, 1, first_scan_id);
-      sqlite3_bind_int64 (q, 2, scan_id);
-      break;
-    case CXR_SIGNAL_SEVERITY:
-      if ((q = r->sev) == NULL)
-        return FALSE;
-      sqlite3_bind_int64 (q, 1, scan_id);
-      sqlite3_bind_text (q, 2, sig->finding, -1, SQLITE_STATIC);
-      break;
-    case CXR_SIGNAL_LUNG_AREA: g_assert_not_reached ();
-    }
+  g_return_val_if_fail (query < r->n, FALSE);
+  sqlite3_stmt *q = r->st[query];
+  if (q == NULL)
+    return FALSE;
+  int np = sqlite3_bind_parameter_count (q);
+  if (np >= 1)
+    sqlite3_bind_int64 (q, 1, scan_id);
+  if (np >= 2)
+    sqlite3_bind_int64 (q, 2, first_scan_id);
+  if (np >= 3)
+    sqlite3_bind_int64 (q, 3, r->model_id);
+  if (np >= 4)
+    sqlite3_bind_text (q, 4, finding, -1, SQLITE_STATIC);
   gboolean have = sqlite3_step (q) == SQLITE_ROW && sqlite3_column_type (q, 0) != SQLITE_NULL;
   if (have)
     *value = sqlite3_column_double (q, 0);
