@@ -7,6 +7,7 @@
  * With OUTDIR, each pair's signed map (8-bit PNG) is written there, as
  * analyze writes it, and the time includes writing it.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,7 +30,6 @@ main (int argc, char **argv)
   for (char **l = lines; *l; l++, k++)
     {
       g_autofree char *png = outdir ? g_strdup_printf ("%s/pair%d.map.png", outdir, k) : NULL;
-      dopt.map_png = png;
       g_auto (GStrv) p = g_strsplit (*l, " ", 3);
       g_autoptr (GError) err = NULL;
       g_autoptr (CxrImage) f = cxr_image_load (p[0], NULL, NULL, &err);
@@ -44,7 +44,7 @@ main (int argc, char **argv)
       cxr_register_options_init (&ro);
       ro.no_deform = TRUE;
       CxrRegistration r;
-      cxr_register_pair (f, m, &ro, &r, NULL);
+      cxr_register_pair (f, m, NULL, &ro, &r, NULL);
       CxrDiff d;
       if (!cxr_diff_pair (f, m, &r, g_ascii_strtod (p[2], NULL), NULL, &dopt, &d, &err))
         {
@@ -52,7 +52,14 @@ main (int argc, char **argv)
                   cxr_register_status_name (r.status));
           continue;
         }
-      printf ("%.2f %.2f %s %.4f %.4f %.2f %.1f %.1f\n", r.elapsed_ms, d.elapsed_ms,
+      gint64 t0 = g_get_monotonic_time ();
+      if (png && isnan (cxr_diff_write_map (&d, png, &err)))
+        {
+          fprintf (stderr, "%s\n", err->message);
+          return 1;
+        }
+      double diff_ms = d.elapsed_ms + (g_get_monotonic_time () - t0) / 1000.0;
+      printf ("%.2f %.2f %s %.4f %.4f %.2f %.1f %.1f\n", r.elapsed_ms, diff_ms,
               cxr_register_status_name (r.status), d.change_score, d.change_energy,
               d.changed_area_mm2, d.peak_x_px, d.peak_y_px);
       cxr_diff_clear (&d);

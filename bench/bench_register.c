@@ -41,6 +41,7 @@ main (int argc, char **argv)
   guint n = g_strv_length (lines);
   CxrImage **f = g_new0 (CxrImage *, n), **m = g_new0 (CxrImage *, n);
   CxrRegisterOptions *opt = g_new (CxrRegisterOptions, n);
+  CxrRegisterInputs *in = g_new0 (CxrRegisterInputs, n);
   CxrLungFields **fl = g_new0 (CxrLungFields *, n), **ml = g_new0 (CxrLungFields *, n);
   g_autoptr (CxrLungModel) lm = NULL;
   const char *lungs = g_getenv ("CXR_BENCH_LUNGS"), *outdir = g_getenv ("CXR_BENCH_OUT");
@@ -66,8 +67,8 @@ main (int argc, char **argv)
       if (p[2])
         {
           char *e1 = NULL, *e2 = NULL;
-          opt[i].fixed_aspect = g_ascii_strtod (p[2], &e1);
-          opt[i].moving_aspect = p[3] ? g_ascii_strtod (p[3], &e2) : 0;
+          in[i].fixed_aspect = g_ascii_strtod (p[2], &e1);
+          in[i].moving_aspect = p[3] ? g_ascii_strtod (p[3], &e2) : 0;
           if (e1 == p[2] || *e1 || e2 == NULL || e2 == p[3] || *e2 || p[4])
             {
               fprintf (stderr, "line %u: want FIXED MOVING [FIXED_ASPECT MOVING_ASPECT]\n", i + 1);
@@ -94,12 +95,12 @@ main (int argc, char **argv)
         {
           fl[i] = cxr_lungs_segment (lm, f[i], NULL);
           ml[i] = cxr_lungs_segment (lm, m[i], NULL);
-          opt[i].fixed_lungs = fl[i];
-          opt[i].moving_lungs = ml[i];
+          in[i].fixed_lungs = fl[i];
+          in[i].moving_lungs = ml[i];
         }
     }
   CxrRegistration r;
-  cxr_register_pair (f[0], m[0], NULL, &r, NULL); /* plans */
+  cxr_register_pair (f[0], m[0], NULL, NULL, &r, NULL); /* plans */
   int repeats = argc > 2 ? MAX (1, atoi (argv[2])) : 1;
   for (guint i = 0; i < n; i++)
     {
@@ -108,7 +109,7 @@ main (int argc, char **argv)
         {
           g_autoptr (GError) err = NULL;
           gint64 t0 = g_get_monotonic_time ();
-          if (!cxr_register_pair (f[i], m[i], &opt[i], &r, &err))
+          if (!cxr_register_pair (f[i], m[i], &in[i], &opt[i], &r, &err))
             {
               fprintf (stderr, "line %u: %s\n", i + 1, err->message);
               return 1;
@@ -144,5 +145,6 @@ main (int argc, char **argv)
   g_free (f);
   g_free (m);
   g_free (opt);
+  g_free (in);
   return 0;
 }

@@ -79,7 +79,7 @@ check_case (double s, double deg, double dx, double dy, double gain, double offs
   g_autoptr (CxrImage) m = make_moving (s, deg, dx, dy, gain, offset, noise, crop);
   CxrRegistration r;
   g_autoptr (GError) err = NULL;
-  assert_true (cxr_register_pair (fixed_film, m, NULL, &r, &err));
+  assert_true (cxr_register_pair (fixed_film, m, NULL, NULL, &r, &err));
   /* Tolerances: 0.25 px, 0.05 degrees, 0.1 % scale (bench/register_synth.py
    * measures the distribution; these are well outside its medians). */
   if (fabs (r.dx_px - dx) > 0.25 || fabs (r.dy_px - dy) > 0.25 || fabs (r.angle_deg - deg) > 0.05
@@ -105,8 +105,8 @@ test_inverse_is_exact (void **state)
   CxrRegisterOptions o;
   cxr_register_options_init (&o);
   o.no_deform = TRUE; /* the global stages: symmetric by construction */
-  assert_true (cxr_register_pair (fixed_film, m, &o, &ab, NULL));
-  assert_true (cxr_register_pair (m, fixed_film, &o, &ba, NULL));
+  assert_true (cxr_register_pair (fixed_film, m, NULL, &o, &ab, NULL));
+  assert_true (cxr_register_pair (m, fixed_film, NULL, &o, &ba, NULL));
   /* A's centre through A->B->A */
   double x, y, x2, y2;
   int w = fixed_film->width, h = fixed_film->height;
@@ -134,7 +134,7 @@ test_unrelated_content_fails (void **state)
     }
   g_rand_free (r);
   CxrRegistration res;
-  assert_true (cxr_register_pair (fixed_film, junk, NULL, &res, NULL));
+  assert_true (cxr_register_pair (fixed_film, junk, NULL, NULL, &res, NULL));
   if (res.status == CXR_REGISTER_OK)
     fail_msg ("unrelated content registered as ok (confidence %.2f)", res.confidence);
 }
@@ -145,14 +145,14 @@ test_bad_input (void **state)
   g_autoptr (CxrImage) tiny = cxr_image_new (16, 16);
   CxrRegistration res;
   g_autoptr (GError) err = NULL;
-  assert_false (cxr_register_pair (fixed_film, tiny, NULL, &res, &err));
+  assert_false (cxr_register_pair (fixed_film, tiny, NULL, NULL, &res, &err));
   assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_INVALID_INPUT));
   g_clear_error (&err);
   CxrRegisterOptions o;
   cxr_register_options_init (&o);
   o.min_scale = 1.2;
   o.max_scale = 0.9;
-  assert_false (cxr_register_pair (fixed_film, fixed_film, &o, &res, &err));
+  assert_false (cxr_register_pair (fixed_film, fixed_film, NULL, &o, &res, &err));
   assert_non_null (strstr (err->message, "scale limits"));
 }
 
@@ -174,7 +174,7 @@ test_different_sizes (void **state)
       g_autoptr (CxrImage) r = cxr_register_warp (m, &up, sizes[k], sizes[k]);
       CxrRegistration res;
       g_autoptr (GError) err = NULL;
-      assert_true (cxr_register_pair (fixed_film, r, NULL, &res, &err));
+      assert_true (cxr_register_pair (fixed_film, r, NULL, NULL, &res, &err));
       if (fabs (res.scale / (1.04 * f) - 1) > 0.002 || fabs (res.angle_deg - 4) > 0.1
           || fabs (res.dx_px - 35 * f) > 0.5 * f || fabs (res.dy_px + 20 * f) > 0.5 * f
           || res.status != CXR_REGISTER_OK)
@@ -192,7 +192,7 @@ test_different_sizes (void **state)
   cxr_register_options_init (&o);
   o.fixed_scale = TRUE;
   CxrRegistration res;
-  assert_true (cxr_register_pair (fixed_film, big, &o, &res, NULL));
+  assert_true (cxr_register_pair (fixed_film, big, NULL, &o, &res, NULL));
   assert_true (fabs (res.scale - 2.0) < 1e-9);
   assert_true (fabs (res.angle_deg + 3) < 0.05 && fabs (res.dx_px + 50) < 1
                && fabs (res.dy_px - 60) < 1 && res.status == CXR_REGISTER_OK);
@@ -208,7 +208,6 @@ test_prepared_films (void **state)
   g_autoptr (CxrImage) m2 = make_moving (0.97, 7.0, -22, -41, 1.1, -0.05, 0.01, 30);
   CxrRegisterOptions o;
   cxr_register_options_init (&o);
-  o.moving_aspect = 1.1;
   g_autoptr (GError) err = NULL;
   g_autoptr (CxrRegisterFilm) f = cxr_register_film_new (fixed_film, 0, &o, &err);
   g_autoptr (CxrRegisterFilm) p1 = cxr_register_film_new (m1, 0, &o, &err);
@@ -221,10 +220,8 @@ test_prepared_films (void **state)
   for (int k = 0; k < 2; k++)
     {
       CxrRegistration a, b;
-      o.moving_aspect = k ? 1.1 : 0;
-      assert_true (cxr_register_pair (fixed_film, ms[k], &o, &a, NULL));
-      /* options->moving_aspect is ignored here: the film carries its own */
-      o.moving_aspect = 3;
+      CxrRegisterInputs in = { 0, k ? 1.1 : 0 };
+      assert_true (cxr_register_pair (fixed_film, ms[k], &in, &o, &a, NULL));
       assert_true (cxr_register_films (f, ps[k], &o, &b, NULL));
       assert_true (a.dx_px == b.dx_px && a.dy_px == b.dy_px && a.angle_deg == b.angle_deg
                    && a.scale == b.scale && a.confidence == b.confidence && a.status == b.status
@@ -260,15 +257,14 @@ test_pixel_aspect (void **state)
   g_autoptr (CxrImage) f = cxr_image_resize (scene, 1024, 1024);
   g_autoptr (CxrImage) m = cxr_image_resize (turned, 1024, 1024);
   const double a = 838.0 / 1024;
-  CxrRegisterOptions o;
-  cxr_register_options_init (&o);
+  CxrRegisterInputs in = { 0 };
   CxrRegistration r, sq;
   for (int mixed = 0; mixed < 2; mixed++)
     {
       const CxrImage *mv = mixed ? turned : m;
-      o.fixed_aspect = a;
-      o.moving_aspect = mixed ? 1.0 : a;
-      assert_true (cxr_register_pair (f, mv, &o, &r, NULL));
+      in.fixed_aspect = a;
+      in.moving_aspect = mixed ? 1.0 : a;
+      assert_true (cxr_register_pair (f, mv, &in, NULL, &r, NULL));
       double want_dy = mixed ? -15 : -15 / a; /* MOVING's pixels */
       if (fabs (r.angle_deg - 5) > 0.05 || fabs (r.scale / 1.04 - 1) > 0.002
           || fabs (r.dx_px - 20) > 0.5 || fabs (r.dy_px - want_dy) > 0.5
@@ -276,7 +272,7 @@ test_pixel_aspect (void **state)
         fail_msg ("mixed %d: got s %.5f a %.4f d (%.3f, %.3f) %s; want 1.04, 5, (20, %.3f)", mixed,
                   r.scale, r.angle_deg, r.dx_px, r.dy_px, cxr_register_status_name (r.status),
                   want_dy);
-      assert_true (r.fixed_aspect == a && r.moving_aspect == o.moving_aspect);
+      assert_true (r.fixed_aspect == a && r.moving_aspect == in.moving_aspect);
       /* FIXED's centre lands at MOVING's centre + (dx_px, dy_px) */
       double x, y;
       cxr_register_point (&r, f->width, f->height, mv->width, mv->height, (f->width - 1) / 2.0,
@@ -292,12 +288,12 @@ test_pixel_aspect (void **state)
     }
   /* Without the aspects the similarity cannot fit the mixed pair: the
    * patient's scale differs by 1/a along one axis only. */
-  assert_true (cxr_register_pair (f, turned, NULL, &sq, NULL));
+  assert_true (cxr_register_pair (f, turned, NULL, NULL, &sq, NULL));
   assert_true (sq.status != CXR_REGISTER_OK || fabs (sq.angle_deg - 5) > 0.2
                || fabs (sq.dy_px + 15) > 2);
-  o.fixed_aspect = 5;
+  in.fixed_aspect = 5;
   g_autoptr (GError) err = NULL;
-  assert_false (cxr_register_pair (f, m, &o, &r, &err));
+  assert_false (cxr_register_pair (f, m, &in, NULL, &r, &err));
   assert_non_null (strstr (err->message, "fixed film: pixel aspect 5"));
 }
 
@@ -405,9 +401,9 @@ test_deformable_recovers_a_bend (void **state)
   CxrRegistration r, g;
   CxrRegisterOptions o;
   cxr_register_options_init (&o);
-  assert_true (cxr_register_pair (bent, fixed_film, &o, &r, NULL));
+  assert_true (cxr_register_pair (bent, fixed_film, NULL, &o, &r, NULL));
   o.no_deform = TRUE;
-  assert_true (cxr_register_pair (bent, fixed_film, &o, &g, NULL));
+  assert_true (cxr_register_pair (bent, fixed_film, NULL, &o, &g, NULL));
   if (!(r.deformable && r.folds == 0 && r.ncc_after > r.ncc_global))
     fail_msg ("deformable %d, folds %d, ncc %.4f -> %.4f (global %.4f)", r.deformable, r.folds,
               r.ncc_before, r.ncc_after, r.ncc_global);
@@ -458,12 +454,11 @@ register_with_lungs (const CxrImage *f, const CxrImage *m, const CxrLungFields *
 {
   CxrRegisterOptions o;
   cxr_register_options_init (&o);
-  o.fixed_lungs = fl;
-  o.moving_lungs = ml;
   o.deform_lung_weight = weight;
   if (!second)
     o.ok_dice = 0;
-  assert_true (cxr_register_pair (f, m, &o, r, NULL));
+  CxrRegisterInputs in = { 0, 0, fl, ml };
+  assert_true (cxr_register_pair (f, m, &in, &o, r, NULL));
 }
 
 /* A real pair (patient 2633, visits 6 and 11: an AP film, then a PA film

@@ -24,8 +24,6 @@ typedef struct {
   double noise_k;             /* threshold = max(it, noise_k x robust sigma); default 0: fixed */
   double min_trend_threshold; /* the same for trend_score: default 0.015, */
   double trend_noise_k;       /* and multiple of sigma, default 0 */
-  const char *map_png;        /* write the signed map here (8-bit PNG, cxr_diff_read_map), or
-                               * NULL; the colour overlay is drawn from it when shown */
   const CxrModel *model;      /* classifier for the feature and heatmap differences, or NULL */
   gboolean exposure_lungs;    /* match exposure inside the lungs alone (the old way), not over the
                             * thorax window */
@@ -70,7 +68,10 @@ typedef struct {
   double *probability_delta; /* n_classes: moving - fixed, or NULL */
   double *heatmap_delta_max; /* n_classes: max of CAM(moving, carried to FIXED's cells
                               * through the registration) - CAM(fixed) */
-  double map_scale;          /* intensity per level of the map written (map_png) */
+  float *map;                /* map_width x map_height: the signed change d on the working
+                              * grid, NAN where nothing was compared; the colour overlay
+                              * is drawn from it */
+  int map_width, map_height;
   double elapsed_ms;
 } CxrDiff;
 
@@ -79,6 +80,7 @@ gboolean cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const Cxr
                         const CxrDiffOptions *options, CxrDiff *out, GError **error);
 void cxr_diff_clear (CxrDiff *diff);
 
+double cxr_diff_write_map (const CxrDiff *diff, const char *path, GError **error);
 float *cxr_diff_read_map (const char *path, double scale, int *width, int *height, GError **error);
 float *cxr_diff_decode_map (const char *name, const guint8 *data, gsize len, double scale,
                             int *width, int *height, GError **error);

@@ -53,16 +53,14 @@ typedef enum {
 } CxrRegisterStatus;
 
 typedef struct {
-  int coarse_size;      /* px of the top grid; the search grids are 1/2 and 1/4 of it
+  int coarse_size;           /* px of the top grid; the search grids are 1/2 and 1/4 of it
                            * (at least 64); default 256 */
-  int fine_size;        /* px of a further Gauss-Newton grid; default 0 = none */
-  double max_angle_deg; /* search limit; default 15 */
-  double min_scale;     /* default 0.8, in the common frame (above) */
-  double max_scale;     /* default 1.25 */
-  gboolean fixed_scale; /* estimate rotation and translation only: scale 1
+  int fine_size;             /* px of a further Gauss-Newton grid; default 0 = none */
+  double max_angle_deg;      /* search limit; default 15 */
+  double min_scale;          /* default 0.8, in the common frame (above) */
+  double max_scale;          /* default 1.25 */
+  gboolean fixed_scale;      /* estimate rotation and translation only: scale 1
                            * in the common frame */
-  double fixed_aspect;  /* pixel height / width in the patient; 0 = square */
-  double moving_aspect;
   double ok_confidence;      /* the confidence (below) >= this can be ok; default 0.5 */
   double min_confidence;     /* global confidence below this: failed without lung fields;
                               * default 0.3 */
@@ -73,9 +71,16 @@ typedef struct {
   double deform_lung_weight; /* the lung masks' weight in the deformable stage's matching
                               * (intensity units); default 0.2 */
   int deform_min_block;      /* its smallest block, px of the 256-px grid; default 16 */
-  const CxrLungFields *fixed_lungs;  /* cxr_register_pair: the films' lung fields, */
-  const CxrLungFields *moving_lungs; /* or NULL (then the thorax window) */
 } CxrRegisterOptions;
+
+/* What cxr_register_pair knows of the pair's two films (the options above
+ * are the configuration, the same for every pair). */
+typedef struct {
+  double fixed_aspect; /* pixel height / width in the patient; 0 = square */
+  double moving_aspect;
+  const CxrLungFields *fixed_lungs;  /* the films' lung fields, */
+  const CxrLungFields *moving_lungs; /* or NULL (then the thorax window) */
+} CxrRegisterInputs;
 
 void cxr_register_options_init (CxrRegisterOptions *options);
 
@@ -135,8 +140,8 @@ typedef struct {
 } CxrRegistration;
 
 gboolean cxr_register_pair (const CxrImage *fixed, const CxrImage *moving,
-                            const CxrRegisterOptions *options, CxrRegistration *out,
-                            GError **error);
+                            const CxrRegisterInputs *inputs, const CxrRegisterOptions *options,
+                            CxrRegistration *out, GError **error);
 
 /* A film prepared for registration (its grids, structure images and
  * log-polar spectrum), to register it with several others without

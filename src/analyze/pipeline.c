@@ -97,7 +97,8 @@ typedef struct {
 typedef struct {
   const CxrPairRow *row;
   const CxrRegistration *reg;
-  CxrDiff diff;
+  CxrDiff diff;     /* its map dropped once written */
+  double map_scale; /* of the map written (NAN: none) */
   gboolean done;
   char *error;
 } Cmp;
@@ -381,18 +382,29 @@ compare_pair (PatientJob *j, CxrFilmCache *films, Cmp *c)
   din.moving_lungs
       = m ? cxr__film_cache_lungs (films, r->moving_id, r->moving_path, r->moving_sha256, NULL)
           : NULL;
-  g_autofree char *png = j->artifacts ? pair_map_name (j->artifacts, r->stem) : NULL;
-  dopt.map_png = png;
   /* the maps follow the global transform unless map_deform: the field
    * bends around a growing nodule and erases its growth (see
    * pipeline.h) */
   CxrRegistration mreg = *c->reg;
   if (!j->opt->map_deform)
     mreg.field.nx = mreg.field.ny = 0;
-  if (m && cxr_diff_pair (f, m, &mreg, r->fixed_spacing_mm, &din, &dopt, &c->diff, &err))
-    c->done = TRUE;
-  else
-    c->error = g_strdup (err ? err->message : "difference map failed");
+  c->map_scale = NAN;
+  if (!m || !cxr_diff_pair (f, m, &mreg, r->fixed_spacing_mm, &din, &dopt, &c->diff, &err))
+    {
+      c->error = g_strdup (err ? err->message : "difference map failed");
+      return;
+    }
+  /* the map is written now and dropped: a patient's pairs are stored
+   * together, and a long series would hold every map till then */
+  g_autofree char *png = j->artifacts ? pair_map_name (j->artifacts, r->stem) : NULL;
+  if (png && isnan (c->map_scale = cxr_diff_write_map (&c->diff, png, &err)))
+    {
+      c->error = g_strdup (err->message);
+      cxr_diff_clear (&c->diff);
+      return;
+    }
+  g_clear_pointer (&c->diff.map, g_free);
+  c->done = TRUE;
 }
 
 static int
@@ -476,7 +488,7 @@ write_cmps (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError **
       for (int kind = 0; kind < 2; kind++)
         if ((kind == 0 ? r->is_previous : r->is_baseline)
             && !cxr__analysis_write_change (w, r->fixed_id, r->moving_id, kinds[kind], &c->diff,
-                                            NULL, png, CXR_DIFF_METHOD, error))
+                                            NULL, png, c->map_scale, CXR_DIFF_METHOD, error))
           return FALSE;
       s->n_diffs++;
       s->diff_ms += c->diff.elapsed_ms;

@@ -72,6 +72,7 @@ cxr_diff_clear (CxrDiff *d)
 {
   g_clear_pointer (&d->probability_delta, g_free);
   g_clear_pointer (&d->heatmap_delta_max, g_free);
+  g_clear_pointer (&d->map, g_free);
 }
 
 /* q quantiles (0..1 evenly) of values where mask, from a 4096-bin histogram. */
@@ -146,25 +147,32 @@ match (const Matcher *m, float v)
   return (float) (qb[k - 1] + t * (qb[k] - qb[k - 1]));
 }
 
-/* The signed map as an 8-bit grey PNG: 0 where nothing was compared,
- * else 128 + round(d / scale), 1..255, with scale = the largest |d|
- * compared over 127 (so the peak is kept; the rest within half a level).
- * About 30-60 KB for a 512-px map, against 512 KB as float16 .npy.
- * Returns the scale, or NAN with @error set. */
-static double
-write_map_png (const float *d, const float *mask, int w, int h, const char *path, GError **error)
+/**
+ * cxr_diff_write_map:
+ * Writes @d's signed map (cxr_diff_pair) as an 8-bit grey PNG at @path:
+ * 0 where nothing was compared, else 128 + round(d / scale), 1..255, with
+ * scale = the largest |d| compared over 127 (so the peak is kept; the rest
+ * within half a level). About 30-60 KB for a 512-px map, against 512 KB
+ * as float16 .npy. cxr_diff_read_map reads it back.
+ *
+ * Returns: the scale (pair_changes.map_scale), or NAN with @error set.
+ */
+double
+cxr_diff_write_map (const CxrDiff *d, const char *path, GError **error)
 {
+  g_return_val_if_fail (d->map != NULL, NAN);
+  int w = d->map_width, h = d->map_height;
   gsize n = (gsize) w * h;
   float peak = 0;
   for (gsize i = 0; i < n; i++)
-    if (mask[i] > 0.5f)
-      peak = MAX (peak, fabsf (d[i]));
+    if (!isnan (d->map[i]))
+      peak = MAX (peak, fabsf (d->map[i]));
   double scale = peak > 0 ? peak / 127.0 : 1.0 / 127;
   g_autofree guint8 *px = g_new (guint8, n);
   for (gsize i = 0; i < n; i++)
     {
-      long q = lround (d[i] / scale);
-      px[i] = mask[i] > 0.5f ? (guint8) (128 + CLAMP (q, -127, 127)) : 0;
+      long q = isnan (d->map[i]) ? 0 : lround (d->map[i] / scale);
+      px[i] = isnan (d->map[i]) ? 0 : (guint8) (128 + CLAMP (q, -127, 127));
     }
   if (!cxr_image_save_png8 (px, w, h, 1, path, 1, error))
     return NAN;
@@ -176,7 +184,7 @@ write_map_png (const float *d, const float *mask, int w, int h, const char *path
  * @name: what the bytes are, for messages
  * @scale: pair_changes.map_scale of the map
  *
- * Decodes a map cxr_diff_pair wrote (map_png) from its file's bytes.
+ * Decodes a map cxr_diff_write_map wrote from its file's bytes.
  *
  * Returns: (transfer full): @width x @height signed intensity changes,
  * NAN where nothing was compared; %NULL with @error set.
@@ -211,7 +219,7 @@ cxr_diff_decode_map (const char *name, const guint8 *data, gsize len, double sca
  * cxr_diff_read_map:
  * @scale: pair_changes.map_scale of the map
  *
- * Reads a map cxr_diff_pair wrote (map_png): cxr_diff_decode_map of the
+ * Reads a map cxr_diff_write_map wrote: cxr_diff_decode_map of the
  * file at @path.
  */
 float *
@@ -347,8 +355,9 @@ zone_of (const int *top, const int *bottom, int label, double y)
  * @fixed_spacing_mm: pixel spacing of FIXED, or NAN when unknown
  * @out: (out caller-allocates): measures; free with cxr_diff_clear()
  *
- * Returns: %FALSE if the registration failed (no map is made for it) or a
- * file could not be written.
+ * The signed map itself is @out->map (cxr_diff_write_map stores it).
+ *
+ * Returns: %FALSE if the registration failed (no map is made for it).
  */
 gboolean
 cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistration *reg,
@@ -666,17 +675,13 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
     }
 
   g_debug ("diff: model at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
-  GError *werr = NULL;
-  out->map_scale = NAN;
-  if (opt.map_png)
-    out->map_scale = write_map_png (D, mask, gw, gh, opt.map_png, &werr);
-  g_debug ("diff: map written at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
+  /* the map, NAN where nothing was compared */
+  out->map = g_steal_pointer (&D);
+  for (gsize i = 0; i < n; i++)
+    if (!(mask[i] > 0.5f))
+      out->map[i] = NAN;
+  out->map_width = gw;
+  out->map_height = gh;
   out->elapsed_ms = (g_get_monotonic_time () - t0) / 1000.0;
-  if (werr)
-    {
-      g_propagate_error (error, werr);
-      cxr_diff_clear (out);
-      return FALSE;
-    }
   return TRUE;
 }

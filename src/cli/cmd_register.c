@@ -103,13 +103,10 @@ cmd_register (int argc, char **argv)
   opt.fixed_scale = fixed_scale;
   opt.coarse_size = coarse;
   opt.fine_size = fine;
-  opt.fixed_aspect = fixed_aspect;
-  opt.moving_aspect = moving_aspect;
   opt.no_deform = no_deform;
-  opt.fixed_lungs = fl;
-  opt.moving_lungs = ml;
+  CxrRegisterInputs in = { fixed_aspect, moving_aspect, fl, ml };
   CxrRegistration r;
-  if (!cxr_register_pair (f, m, &opt, &r, &error))
+  if (!cxr_register_pair (f, m, &in, &opt, &r, &error))
     return cli_fail (error);
   const char *st = cxr_register_status_name (r.status);
   /* NAN (no lung fields) is null in JSON, nan in text */

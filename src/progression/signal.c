@@ -80,12 +80,12 @@ retest_trend_score (const CxrSignal *s, CxrRetest *rt)
       CxrRegistration r;
       cxr_register_options_init (&ro);
       ro.no_deform = TRUE;
-      ro.fixed_lungs = rt->lungs_ok ? rt->lf : NULL;
-      ro.moving_lungs = rt->lungs_ok ? rt->lc : NULL;
+      CxrRegisterInputs rin = { 0, 0, rt->lungs_ok ? rt->lf : NULL, rt->lungs_ok ? rt->lc : NULL };
       cxr_diff_options_init (&dop);
-      CxrDiffInputs din = { NULL, NULL, ro.fixed_lungs, ro.moving_lungs };
+      CxrDiffInputs din = { NULL, NULL, rin.fixed_lungs, rin.moving_lungs };
       rt->compared
-          = cxr_register_pair (rt->film, rt->copy, &ro, &r, NULL) && r.status != CXR_REGISTER_FAILED
+          = cxr_register_pair (rt->film, rt->copy, &rin, &ro, &r, NULL)
+                    && r.status != CXR_REGISTER_FAILED
                     && cxr_diff_pair (rt->film, rt->copy, &r, NAN, &din, &dop, &rt->diff, NULL)
                 ? 1
                 : -1;

@@ -525,6 +525,8 @@ check_options (const CxrRegisterOptions *opt, GError **error)
  * cxr_register_pair:
  * @fixed: the reference film
  * @moving: the film to align to it
+ * @inputs: (nullable): the films' pixel aspects and lung fields; %NULL:
+ *   square pixels, no lung fields
  * @options: (nullable): search limits and grid sizes; %NULL for defaults
  * @out: (out caller-allocates): the transform (see the convention in
  *   register.h), its confidence and status
@@ -533,9 +535,11 @@ check_options (const CxrRegisterOptions *opt, GError **error)
  * does not converge returns %TRUE with status CXR_REGISTER_FAILED.
  */
 gboolean
-cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegisterOptions *options,
-                   CxrRegistration *out, GError **error)
+cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegisterInputs *inputs,
+                   const CxrRegisterOptions *options, CxrRegistration *out, GError **error)
 {
+  const CxrRegisterInputs none = { 0 };
+  const CxrRegisterInputs *in = inputs ? inputs : &none;
   g_return_val_if_fail (fixed != NULL && moving != NULL && out != NULL, FALSE);
   gint64 t0 = g_get_monotonic_time ();
   CxrRegisterOptions opt;
@@ -543,14 +547,14 @@ cxr_register_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegis
   if (!check_options (&opt, error))
     return FALSE;
   g_autoptr (CxrRegisterFilm) F
-      = cxr_register_film_new_lungs (fixed, opt.fixed_aspect, opt.fixed_lungs, &opt, error);
+      = cxr_register_film_new_lungs (fixed, in->fixed_aspect, in->fixed_lungs, &opt, error);
   if (F == NULL)
     {
       g_prefix_error (error, "fixed film: ");
       return FALSE;
     }
   g_autoptr (CxrRegisterFilm) M
-      = cxr_register_film_new_lungs (moving, opt.moving_aspect, opt.moving_lungs, &opt, error);
+      = cxr_register_film_new_lungs (moving, in->moving_aspect, in->moving_lungs, &opt, error);
   if (M == NULL)
     {
       g_prefix_error (error, "moving film: ");

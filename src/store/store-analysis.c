@@ -691,12 +691,14 @@ cxr__analysis_write_severity (CxrAnalysisWriter *w, gint64 scan_id, const CxrSev
 /**
  * cxr__analysis_write_change:
  * A pair's change measures of @kind, with the artifact paths (relative
- * to the store's folder, or NULL), and per finding the model's deltas.
+ * to the store's folder, or NULL) and the scale of the map written
+ * (cxr_diff_write_map), and per finding the model's deltas.
  */
 gboolean
 cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving_id,
                             const char *kind, const CxrDiff *d, const char *overlay_path,
-                            const char *map_path, const char *method, GError **error)
+                            const char *map_path, double map_scale, const char *method,
+                            GError **error)
 {
   g_return_val_if_fail (w->chg != NULL, FALSE);
   sqlite3_stmt *st = w->chg;
@@ -719,7 +721,7 @@ cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving
   sqlite3_bind_text (st, i++, method, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (st, i++, w->run_id);
   cxr__bind_text_or_null (st, i++, d->mask_kind);
-  cxr__bind_double_or_null (st, i++, map_path ? d->map_scale : NAN);
+  cxr__bind_double_or_null (st, i++, map_path ? map_scale : NAN);
   if (!cxr__store_step_done (w->store, st, "storing a difference map", error))
     return FALSE;
   for (int r = 0; r < CXR_DIFF_N_REGIONS; r++)

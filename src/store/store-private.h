@@ -177,7 +177,8 @@ gboolean cxr__analysis_write_severity (CxrAnalysisWriter *w, gint64 scan_id, con
                                        GError **error);
 gboolean cxr__analysis_write_change (CxrAnalysisWriter *w, gint64 fixed_id, gint64 moving_id,
                                      const char *kind, const CxrDiff *d, const char *overlay_path,
-                                     const char *map_path, const char *method, GError **error);
+                                     const char *map_path, double map_scale, const char *method,
+                                     GError **error);
 
 /* A film's lung fields as the analysis made them. */
 typedef struct {
