@@ -177,6 +177,9 @@ test_segment_real_films (void **state)
       assert_true (counted[2] == (guint64) l->left_area_px);
       assert_true (rx / counted[1] < im->width / 2.0 && lx / counted[2] > im->width / 2.0);
       assert_true (l->bbox_x0 < l->bbox_x1 && l->bbox_y0 < l->bbox_y1);
+      /* adults' hearts: a third to two thirds of the thorax */
+      if (!(l->cardiothoracic_ratio > 0.3 && l->cardiothoracic_ratio < 0.67))
+        fail_msg ("%s: cardiothoracic ratio %g", films[k], l->cardiothoracic_ratio);
     }
   /* a blank film has no lungs: never ok */
   g_autoptr (CxrImage) blank = cxr_image_new (300, 200);
@@ -188,6 +191,53 @@ test_segment_real_films (void **state)
   assert_int_equal (l->status, CXR_LUNGS_IMPLAUSIBLE);
   assert_non_null (l->reason);
   assert_int_equal (l->width, 300);
+  assert_true (isnan (l->cardiothoracic_ratio));
+}
+
+/* Fields drawn by hand: lung 1 at x 10-39 and lung 2 at x 60-89 over rows
+ * 10-89 (thorax 80 px wide), the heart pushing lung 1's medial edge to x
+ * 35 and lung 2's to x 65 on rows 56-67 (half the rows read, 50-80 % of
+ * the height: 50-73, so each border's quartile is the bulge), and lung 2
+ * tapering to a sliver (x 85-89) on rows 70-73, whose medial edge is not
+ * the heart's. */
+static void
+test_cardiothoracic_ratio (void **state)
+{
+  (void) state;
+  CxrLungFields l = { .width = 100, .height = 100, .status = CXR_LUNGS_OK };
+  g_autofree guint8 *mask = g_new0 (guint8, 100 * 100);
+  l.mask = mask;
+  for (int y = 10; y <= 89; y++)
+    for (int x = 10; x <= 89; x++)
+      {
+        gboolean heart = y >= 56 && y <= 67, sliver = y >= 70 && y <= 73;
+        if (x <= (heart ? 35 : 39))
+          mask[y * 100 + x] = 1;
+        else if (x >= (sliver ? 85 : heart ? 65 : 60))
+          mask[y * 100 + x] = 2;
+      }
+  l.bbox_x0 = 10, l.bbox_y0 = 10, l.bbox_x1 = 89, l.bbox_y1 = 89;
+  /* from x 35 to x 65: 29 px of heart between the lungs, over 80 */
+  assert_float_equal (cxr_lungs_cardiothoracic_ratio (&l), 29.0 / 80, 1e-12);
+  /* turned half a turn (lungs swapped, rows reversed): the bulge, now on
+   * rows 32-43, is outside the window, so the lungs' straight edges (x 39
+   * and 60) bound the heart */
+  g_autoptr (CxrLungFields) r = cxr_lung_fields_rotate_180 (&l);
+  assert_float_equal (r->cardiothoracic_ratio, 20.0 / 80, 1e-12);
+  /* a wider heart on a row above the window changes nothing */
+  for (int x = 36; x <= 39; x++)
+    mask[30 * 100 + x] = 0;
+  assert_float_equal (cxr_lungs_cardiothoracic_ratio (&l), 29.0 / 80, 1e-12);
+  /* a bulge on two rows alone is not the heart's border (a quartile of
+   * the rows, not the extreme) */
+  for (int y = 56; y <= 67; y++)
+    for (int x = 36; x <= 64; x++)
+      if (y > 57)
+        mask[y * 100 + x] = x <= 39 ? 1 : x >= 60 ? 2 : 0;
+  assert_float_equal (cxr_lungs_cardiothoracic_ratio (&l), 20.0 / 80, 1e-12);
+  /* implausible fields are not read */
+  l.status = CXR_LUNGS_IMPLAUSIBLE;
+  assert_true (isnan (cxr_lungs_cardiothoracic_ratio (&l)));
 }
 
 /* Box blur of radius r, separable, edges clamped (three passes make a
@@ -331,9 +381,13 @@ int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_layers),           cmocka_unit_test (test_tiny_net),
-    cmocka_unit_test (test_shipped_model),    cmocka_unit_test (test_segment_real_films),
-    cmocka_unit_test (test_one_side_airless), cmocka_unit_test (test_bad_files),
+    cmocka_unit_test (test_layers),
+    cmocka_unit_test (test_tiny_net),
+    cmocka_unit_test (test_shipped_model),
+    cmocka_unit_test (test_segment_real_films),
+    cmocka_unit_test (test_one_side_airless),
+    cmocka_unit_test (test_bad_files),
+    cmocka_unit_test (test_cardiothoracic_ratio),
   };
   return cmocka_run_group_tests (tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -39,8 +39,9 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")
-# the limits' floors, as src/change/signal.c sets them
-FLOORS = {"embedding_distance": 0.01, "trend_score": 1.0, "severity:global": 0.5}
+# the limits' floors, as src/progression/signal.c sets them
+FLOORS = {"embedding_distance": 0.01, "trend_score": 1.0, "severity:global": 0.5,
+          "cardiothoracic_ratio": 0.01}
 TOLERANCE = 0.25
 NS = (2, 4, 6, 8, 12, 16, 20, 30, 40, 60, 80, 120)
 

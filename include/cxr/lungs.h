@@ -59,6 +59,8 @@ typedef struct {
    * used to register or compare, but the areas are a measure: that side's
    * aerated lung is gone. NULL otherwise. */
   const char *airless_side;
+  double cardiothoracic_ratio; /* the heart's width over the thorax's (lungs-heart.c); NAN
+                                * where not measured */
   double elapsed_ms;
 } CxrLungFields;
 
@@ -69,5 +71,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrLungFields, cxr_lung_fields_free)
 
 const char *cxr_lungs_status_name (CxrLungStatus status);
 CxrImage *cxr_lungs_thorax_weight (const CxrLungFields *lungs);
+double cxr_lungs_cardiothoracic_ratio (const CxrLungFields *lungs);
 
 G_END_DECLS

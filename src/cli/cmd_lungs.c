@@ -4,6 +4,7 @@
  * 8-bit mask of the film's size (255 lung, 0 elsewhere) and their right
  * and left areas, share of the film, quality and status.
  */
+#include <math.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -61,18 +62,22 @@ cmd_lungs (int argc, char **argv)
         return cli_fail (error);
     }
   const char *st = cxr_lungs_status_name (l->status);
+  char ctr[32] = "null";
+  if (!isnan (l->cardiothoracic_ratio))
+    g_snprintf (ctr, sizeof ctr, "%.4f", l->cardiothoracic_ratio);
   if (json)
     printf ("{\"right_area_px\": %.0f, \"left_area_px\": %.0f, \"lung_fraction\": %.4f, "
-            "\"quality\": %.4f, \"status\": \"%s\", \"airless_side\": %s%s%s}\n",
+            "\"quality\": %.4f, \"status\": \"%s\", \"airless_side\": %s%s%s, "
+            "\"cardiothoracic_ratio\": %s}\n",
             l->right_area_px, l->left_area_px, l->lung_fraction, l->quality, st,
             l->airless_side ? "\"" : "", l->airless_side ? l->airless_side : "null",
-            l->airless_side ? "\"" : "");
+            l->airless_side ? "\"" : "", ctr);
   else
     printf (
         "right_area_px %.0f\nleft_area_px %.0f\nlung_fraction %.4f\nquality %.4f\nstatus %s%s%s%s"
-        "\nbbox %d %d %d %d\nelapsed_ms %.2f\n",
+        "\nbbox %d %d %d %d\ncardiothoracic_ratio %s\nelapsed_ms %.2f\n",
         l->right_area_px, l->left_area_px, l->lung_fraction, l->quality, st, l->reason ? " (" : "",
         l->reason ? l->reason : "", l->reason ? ")" : "", l->bbox_x0, l->bbox_y0, l->bbox_x1,
-        l->bbox_y1, l->elapsed_ms);
+        l->bbox_y1, ctr, l->elapsed_ms);
   return CXR_EXIT_OK;
 }

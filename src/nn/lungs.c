@@ -490,6 +490,7 @@ cxr_lung_fields_rotate_180 (const CxrLungFields *l)
   r->bbox_x1 = l->width - 1 - l->bbox_x0;
   r->bbox_y0 = l->height - 1 - l->bbox_y1;
   r->bbox_y1 = l->height - 1 - l->bbox_y0;
+  r->cardiothoracic_ratio = cxr_lungs_cardiothoracic_ratio (r);
   return r;
 }
 
@@ -698,6 +699,7 @@ cxr_lungs_segment (const CxrLungModel *m, const CxrImage *film, GError **error)
   else if (out->quality < 0.6)
     out->reason = "the network is not sure of the mask (quality below 0.6)";
   out->status = out->reason ? CXR_LUNGS_IMPLAUSIBLE : CXR_LUNGS_OK;
+  out->cardiothoracic_ratio = cxr_lungs_cardiothoracic_ratio (out);
   out->elapsed_ms = (g_get_monotonic_time () - t0) / 1000.0;
   g_free (lung[0]);
   g_free (lung[1]);

@@ -12,8 +12,10 @@
  * probability or an embedding distance is not read closer than 0.01; a
  * trend score of 1 is a change of 0.01 above its threshold over 100 px^2;
  * a lung's area is not read closer than 2 % (its edge moves by a pixel or
- * two); a Brixia zone score not closer than 0.1 (a tenth of a grade), the
- * global not closer than 0.5. progression.c says why limits need floors.
+ * two); a cardiothoracic ratio not closer than 0.01 (a pixel of the
+ * segmenter's grid at each heart border is 0.005 of the thorax); a Brixia
+ * zone score not closer than 0.1 (a tenth of a grade), the global not
+ * closer than 0.5. progression.c says why limits need floors.
  */
 #include <math.h>
 #include <string.h>
@@ -48,6 +50,15 @@ retest_lung_area (const CxrSignal *s, CxrRetest *rt)
   double a = right ? rt->lf->right_area_px : rt->lf->left_area_px;
   double b = right ? rt->lc->right_area_px : rt->lc->left_area_px;
   return fabs (1 - b / a);
+}
+
+static double
+retest_heart (const CxrSignal *s, CxrRetest *rt)
+{
+  (void) s;
+  if (!rt->lungs_ok)
+    return NAN;
+  return fabs (rt->lc->cardiothoracic_ratio - rt->lf->cardiothoracic_ratio);
 }
 
 /* Zone @zone's score (-1: the global), or NAN where the zones are not
@@ -130,6 +141,14 @@ label_lung_area (const char *finding, gboolean evidence)
 {
   return evidence ? g_strdup_printf ("lung_area_loss:%s", finding)
                   : g_strdup_printf ("%s lung's aerated area (loss)", finding);
+}
+
+static char *
+label_heart (const char *finding, gboolean evidence)
+{
+  (void) finding;
+  return g_strdup (evidence ? "cardiothoracic ratio (from the lung fields)"
+                            : "heart size (cardiothoracic ratio)");
 }
 
 static char *
@@ -221,6 +240,21 @@ static const CxrSignalClass table[] = {
            " WHERE a.px > 0 AND a.airless_side IS NOT ?4",
     .retest = retest_lung_area,
     .label = label_lung_area },
+  /* the heart's width over the thorax's, read from a film's latest
+   * plausible lung fields (src/nn/lungs-heart.c) */
+  { .kind = "cardiothoracic_ratio",
+    .directional = TRUE,
+    .floor = 0.01,
+    .unit = "cardiothoracic ratio",
+    .missing_why = "no heart border in plausible lung fields",
+    .lo = 0,
+    .hi = 1,
+    .needs = CXR_SIGNAL_NEEDS_LUNGS,
+    .since_schema = 23,
+    .sql = "SELECT cardiothoracic_ratio FROM lung_fields WHERE scan_id = ?1 AND status = 'ok'"
+           " ORDER BY model_id DESC LIMIT 1",
+    .retest = retest_heart,
+    .label = label_heart },
   /* a film's Brixia global or one zone's score, by the latest head, where
    * its zones are plausible */
   { .kind = "severity",
@@ -335,7 +369,8 @@ cxr_signal_free (CxrSignal *s)
  * Every signal a series has with @model, in the table's order: the
  * embedding distance, the trend score, each finding's probability in the
  * model's order, the right and left lung's area loss (from the lung
- * fields, when there are), then the Brixia global and zones A to F (from
+ * fields, when there are), the cardiothoracic ratio (from them too), then
+ * the Brixia global and zones A to F (from
  * a zone-score head, when the store has its scores).
  *
  * Returns: (transfer full) (element-type CxrSignal): the signals.

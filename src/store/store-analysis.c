@@ -115,6 +115,12 @@ cxr__store_model_row (CxrStore *store, const CxrModelRow *r, GError **error)
   " OR (?5 > 0 AND NOT EXISTS (SELECT 1 FROM film_severity v"                                      \
   " WHERE v.scan_id = f.scan_id AND v.model_id = ?5)))"
 
+/* A film whose lung fields model @P (a parameter) has not found, or found
+ * before the heart was measured from them (schema 23) */
+#define LUNGS_PENDING(P)                                                                           \
+  "NOT EXISTS (SELECT 1 FROM lung_fields l WHERE l.scan_id = f.scan_id AND l.model_id = " P        \
+  " AND l.heart_measured)"
+
 /**
  * cxr__store_patients_with_work:
  * @model_id: films without this model's results are work; 0: no model
@@ -130,10 +136,10 @@ cxr__store_patients_with_work (CxrStore *store, const CxrModelIds *ids, gboolean
       store,
       "SELECT patient_id FROM pending_registrations UNION"
       " SELECT patient_id FROM frontal_scans f WHERE ?1 AND " FILM_PENDING " UNION"
-      " SELECT patient_id FROM frontal_scans f WHERE ?4 > 0 AND NOT EXISTS"
-      "  (SELECT 1 FROM lung_fields l WHERE l.scan_id = f.scan_id AND l.model_id = ?4) UNION"
-      " SELECT m.patient_id FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
-      "  WHERE ?3 AND " MAP_PENDING " ORDER BY 1",
+      " SELECT patient_id FROM frontal_scans f WHERE ?4 > 0 AND " LUNGS_PENDING (
+          "?4") " UNION"
+                " SELECT m.patient_id FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
+                "  WHERE ?3 AND " MAP_PENDING " ORDER BY 1",
       error);
   if (st == NULL)
     return NULL;
@@ -412,10 +418,8 @@ cxr__store_load_work (CxrStore *store, const char *patient_id, const CxrModelIds
                       error))
     return FALSE;
   if (ids->lungs > 0
-      && !load_films (store, patient_id,
-                      "NOT EXISTS (SELECT 1 FROM lung_fields e WHERE e.scan_id = f.scan_id"
-                      " AND e.model_id = ?2)",
-                      ids->lungs, 0, out->lung_films, error))
+      && !load_films (store, patient_id, LUNGS_PENDING ("?2"), ids->lungs, 0, out->lung_films,
+                      error))
     return FALSE;
   if (!load_pending (store, patient_id, out->pending, error)
       || !load_stored (store, patient_id, "r.dx_px IS NOT NULL", out->stored, error))
@@ -462,8 +466,8 @@ static const char insert_change[]
 static const char insert_lungs[]
     = "INSERT OR REPLACE INTO lung_fields (scan_id, model_id, right_area_px, left_area_px,"
       " right_area_mm2, left_area_mm2, lung_fraction, bbox_x0, bbox_y0, bbox_x1, bbox_y1,"
-      " quality, status, reason, mask_path, elapsed_ms, run_id, airless_side)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      " quality, status, reason, mask_path, elapsed_ms, run_id, airless_side,"
+      " cardiothoracic_ratio, heart_measured) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)";
 static const char insert_severity[]
     = "INSERT OR REPLACE INTO film_severity (scan_id, model_id, global, status, reason,"
       " zone_method, run_id) VALUES (?,?,?,?,?,?,?)";
@@ -784,5 +788,6 @@ cxr__analysis_write_lungs (CxrAnalysisWriter *w, gint64 scan_id, const CxrLungRo
   sqlite3_bind_double (st, i++, l->elapsed_ms);
   sqlite3_bind_int64 (st, i++, w->run_id);
   cxr__bind_text_or_null (st, i++, l->airless_side);
+  cxr__bind_double_or_null (st, i++, l->cardiothoracic_ratio);
   return cxr__store_step_done (w->store, st, "storing lung fields", error);
 }

@@ -7,7 +7,10 @@
 # a broken head file and a head on another classifier refused with the
 # reason; analyze scores every frontal film once (a second run scores
 # nothing), scores films analysed before severity existed, and merge keeps
-# the scores (tests/cli/shards.sh compares every row).
+# the scores (tests/cli/shards.sh compares every row). Also the heart's
+# size, a signal read from the lung fields: stored per film as `lungs`
+# prints it, a limit and flags like every signal, and measured on the
+# next run for films segmented before it existed.
 set -eu
 : "${CXRTRACK:?}"
 X=$CXRTRACK
@@ -116,4 +119,27 @@ PY
 "$X" analyze --db "$DB" > "$T/log" 2>&1 || { cat "$T/log"; fail "analyze again"; }
 grep -q "analyze: 0 patients" "$T/log" || { cat "$T/log"; fail "a second analyze found work"; }
 [ "$(q "$DB" "SELECT count(DISTINCT run_id) FROM film_severity")" = 1 ] || fail "films scored twice"
+
+# heart size: every plausible film measured, as the lungs command reads it
+[ "$(q "$DB" "SELECT count(*) FROM lung_fields WHERE NOT heart_measured
+               OR (status = 'ok' AND NOT cardiothoracic_ratio BETWEEN 0.3 AND 0.67)")" = 0 ] \
+  || fail "heart not measured: $(q "$DB" "SELECT group_concat(cardiothoracic_ratio) FROM lung_fields")"
+want=$("$X" lungs --format json "$FILM" | /usr/bin/python3 -c "import json,sys; print('%.4f' % json.load(sys.stdin)['cardiothoracic_ratio'])")
+got=$(q "$DB" "SELECT printf('%.4f', l.cardiothoracic_ratio) FROM lung_fields l JOIN scans USING (scan_id) WHERE image_index = '00000001_002.png'")
+[ "$want" = "$got" ] || fail "analyze measured $got, lungs $want"
+# a series signal like the others: a limit, a flag row per series of 2+
+# films, evidence that names it
+[ "$(q "$DB" "SELECT count(*) FROM retest_limits WHERE signal = 'cardiothoracic_ratio' AND limit_value >= 0.01")" = 1 ] \
+  || fail "no heart size limit"
+[ "$(q "$DB" "SELECT count(*) FROM progression_flags WHERE signal = 'cardiothoracic_ratio'")" \
+  = "$(q "$DB" "SELECT count(*) FROM progression_flags WHERE signal = 'embedding_distance'")" ] || fail "heart size flags"
+[ "$(q "$DB" "SELECT count(*) FROM progression_flags WHERE signal = 'cardiothoracic_ratio'
+               AND evidence NOT LIKE 'cardiothoracic ratio (from the lung fields) %'")" = 0 ] || fail "heart size evidence"
+# lung fields found before schema 0023: measured on the next run, to the
+# same value
+"$X" sql --db "$DB" --format csv "SELECT image_index, cardiothoracic_ratio FROM lung_fields JOIN scans USING (scan_id) ORDER BY 1" > "$T/h1"
+"$X" sql --write --db "$DB" "UPDATE lung_fields SET heart_measured = 0, cardiothoracic_ratio = NULL" > /dev/null
+"$X" analyze --db "$DB" > "$T/log" 2>&1 || { cat "$T/log"; fail "analyze an older store"; }
+"$X" sql --db "$DB" --format csv "SELECT image_index, cardiothoracic_ratio FROM lung_fields JOIN scans USING (scan_id) ORDER BY 1" > "$T/h2"
+cmp -s "$T/h1" "$T/h2" || { diff "$T/h1" "$T/h2"; fail "older lung fields not measured again"; }
 echo "severity: ok"
