@@ -78,42 +78,64 @@ cxr_register_warp (const CxrImage *moving, const CxrRegistration *r, int width, 
   cxr_register_point (&g, width, height, mw, mh, 0, 1, &bx, &by);
   ax -= ox, ay -= oy, bx -= ox, by -= oy;
   gboolean deform = r->field.nx >= 4 && r->field.ny >= 4;
-  double *cols = g_new (double, width);
-  float *ux = g_new0 (float, width), *uy = g_new0 (float, width);
-  for (int x = 0; x < width; x++)
-    cols[x] = x;
+  /* the field at every pixel, sampled once (its column weights are the
+   * same on every row) */
+  float *ux = NULL, *uy = NULL;
+  if (deform)
+    {
+      double *cols = g_new (double, width), *rows = g_new (double, height);
+      for (int x = 0; x < width; x++)
+        cols[x] = x;
+      for (int y = 0; y < height; y++)
+        rows[y] = y;
+      ux = g_new (float, (gsize) width * height);
+      uy = g_new (float, (gsize) width * height);
+      cxr_deform_field_sample (&r->field, width, height, cols, width, rows, height, ux, uy);
+      g_free (cols);
+      g_free (rows);
+    }
   for (int y = 0; y < height; y++)
     {
-      if (deform)
-        {
-          double yy = y;
-          cxr_deform_field_sample (&r->field, width, height, cols, width, &yy, 1, ux, uy);
-        }
+      const float *rux = ux ? ux + (gsize) y * width : NULL,
+                  *ruy = uy ? uy + (gsize) y * width : NULL;
+      float *o = out->data + (gsize) y * width;
       for (int x = 0; x < width; x++)
         {
-          double px = x + ux[x], py = y + uy[x];
+          double px = x + (rux ? rux[x] : 0.f), py = y + (ruy ? ruy[x] : 0.f);
           double sx = ox + ax * px + bx * py, sy = oy + ay * px + by * py;
           if (!(sx >= -0.5 && sy >= -0.5 && sx <= mw - 0.5 && sy <= mh - 0.5))
             continue;
-          int x0 = (int) floor (sx), y0 = (int) floor (sy);
+          /* floor, exactly, without a call into libm (sx, sy >= -0.5) */
+          int x0 = (int) sx, y0 = (int) sy;
+          x0 -= sx < x0;
+          y0 -= sy < y0;
           double wx[4], wy[4];
           keys4 (sx - x0, wx);
           keys4 (sy - y0, wy);
-          int xs[4];
-          for (int i = 0; i < 4; i++)
-            xs[i] = CLAMP (x0 + i - 1, 0, mw - 1);
           double acc = 0;
-          for (int j = 0; j < 4; j++)
+          if (x0 >= 1 && x0 + 2 < mw && y0 >= 1 && y0 + 2 < mh)
             {
-              const float *row = moving->data + (gsize) CLAMP (y0 + j - 1, 0, mh - 1) * mw;
-              acc += wy[j]
-                     * (wx[0] * row[xs[0]] + wx[1] * row[xs[1]] + wx[2] * row[xs[2]]
-                        + wx[3] * row[xs[3]]);
+              /* inside: the taps need no clamping */
+              const float *row = moving->data + (gsize) (y0 - 1) * mw + x0 - 1;
+              for (int j = 0; j < 4; j++, row += mw)
+                acc += wy[j] * (wx[0] * row[0] + wx[1] * row[1] + wx[2] * row[2] + wx[3] * row[3]);
             }
-          out->data[(gsize) y * width + x] = (float) acc;
+          else
+            {
+              int xs[4];
+              for (int i = 0; i < 4; i++)
+                xs[i] = CLAMP (x0 + i - 1, 0, mw - 1);
+              for (int j = 0; j < 4; j++)
+                {
+                  const float *row = moving->data + (gsize) CLAMP (y0 + j - 1, 0, mh - 1) * mw;
+                  acc += wy[j]
+                         * (wx[0] * row[xs[0]] + wx[1] * row[xs[1]] + wx[2] * row[xs[2]]
+                            + wx[3] * row[xs[3]]);
+                }
+            }
+          o[x] = (float) acc;
         }
     }
-  g_free (cols);
   g_free (ux);
   g_free (uy);
   return out;
