@@ -294,12 +294,14 @@ load_trend_set (const TrendSources *src, const CxrReportData *d, const char *vie
       if (g_str_equal (fl->view_kind, view))
         g_hash_table_insert (flag_of, fl->signal, (gpointer) fl);
     }
-  /* the Brixia global first, then the embedding, then each finding */
-  for (int s = -2; s < (int) src->findings->len; s++)
+  /* the Brixia global first, the heart's size, then the embedding, then
+   * each finding */
+  for (int s = -3; s < (int) src->findings->len; s++)
     {
-      CxrSignal *sig = s == -2 ? cxr_signal_new ("severity", "global")
-                       : s < 0 ? cxr_signal_new ("embedding_distance", NULL)
-                               : cxr_signal_new ("probability", src->findings->pdata[s]);
+      CxrSignal *sig = s == -3   ? cxr_signal_new ("severity", "global")
+                       : s == -2 ? cxr_signal_new ("cardiothoracic_ratio", NULL)
+                       : s < 0   ? cxr_signal_new ("embedding_distance", NULL)
+                                 : cxr_signal_new ("probability", src->findings->pdata[s]);
       g_autofree double *y = g_new (double, n);
       gboolean have = TRUE;
       for (int i = 0; i < n && have; i++)
@@ -311,9 +313,10 @@ load_trend_set (const TrendSources *src, const CxrReportData *d, const char *vie
         }
       CxrReportTrend *tr = g_new0 (CxrReportTrend, 1);
       tr->signal = sig;
-      tr->title = g_strdup (s == -2 ? "Brixia severity, global (0-18)"
-                            : s < 0 ? "embedding drift from the first film"
-                                    : sig->finding);
+      tr->title = g_strdup (s == -3   ? "Brixia severity, global (0-18)"
+                            : s == -2 ? "heart size (cardiothoracic ratio)"
+                            : s < 0   ? "embedding drift from the first film"
+                                      : sig->finding);
       tr->y = g_steal_pointer (&y);
       tr->flag = g_hash_table_lookup (flag_of, sig->name);
       tr->flagged = tr->flag
