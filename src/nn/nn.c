@@ -170,25 +170,26 @@ cxr__affine_relu (const CxrAffine *a, const float *in, gsize hw, float *out)
     }
 }
 
+/* The columns of output rows y0..y1-1: col is ci k k x (y1 - y0) ow. */
 static void
-im2col (const float *in, int ci, int h, int w, int k, int stride, int pad, int oh, int ow,
+im2col (const float *in, int ci, int h, int w, int k, int stride, int pad, int y0, int y1, int ow,
         float *col)
 {
   for (int c = 0; c < ci; c++)
     for (int ky = 0; ky < k; ky++)
       for (int kx = 0; kx < k; kx++)
         {
-          float *dst = col + ((gsize) (c * k + ky) * k + kx) * oh * ow;
+          float *dst = col + ((gsize) (c * k + ky) * k + kx) * (y1 - y0) * ow;
           /* output columns whose input column ix = x stride - pad + kx is inside */
           int x0 = 0, x1 = ow;
           while (x0 < ow && x0 * stride - pad + kx < 0)
             x0++;
           while (x1 > x0 && (x1 - 1) * stride - pad + kx >= w)
             x1--;
-          for (int y = 0; y < oh; y++)
+          for (int y = y0; y < y1; y++)
             {
               int iy = y * stride - pad + ky;
-              float *d = dst + (gsize) y * ow;
+              float *d = dst + (gsize) (y - y0) * ow;
               if (iy < 0 || iy >= h)
                 {
                   memset (d, 0, sizeof (float) * ow);
@@ -224,16 +225,35 @@ cxr__conv_forward (const CxrConv *c, const float *in, int h, int w, float *out, 
       cxr__sgemm_conv (c->co, c->wp, &x, out);
       goto epilogue;
     }
-  if (!(c->k == 1 && c->stride == 1 && c->pad == 0))
+  if (c->k == 1 && c->stride == 1 && c->pad == 0)
     {
-      im2col (in, c->ci, h, w, c->k, c->stride, c->pad, oh, ow, col);
-      b = col;
+      if (c->wp)
+        cxr__sgemm_packed (c->co, n, kk, c->wp, b, n, out, n);
+      else
+        cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, c->co, n, kk, 1.0f, c->w, kk, b, n,
+                     0.0f, out, n);
     }
-  if (c->wp)
-    cxr__sgemm_packed (c->co, n, kk, c->wp, b, n, out, n);
+  else if (c->wp)
+    {
+      im2col (in, c->ci, h, w, c->k, c->stride, c->pad, 0, oh, ow, col);
+      cxr__sgemm_packed (c->co, n, kk, c->wp, col, n, out, n);
+    }
   else
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, c->co, n, kk, 1.0f, c->w, kk, b, n,
-                 0.0f, out, n);
+    {
+      /* a band of output rows at a time, its columns about 4 MB: the
+       * whole map's columns were up to 28 MB (the lung network's first
+       * level), touched once and paid for in page faults by every
+       * process that segments one film; each output's sum over kk is
+       * the same whichever columns share a product */
+      int rows = (int) CLAMP ((1 << 20) / ((gsize) kk * ow), 1, (gsize) oh);
+      for (int y0 = 0; y0 < oh; y0 += rows)
+        {
+          int y1 = MIN (oh, y0 + rows), nb = (y1 - y0) * ow;
+          im2col (in, c->ci, h, w, c->k, c->stride, c->pad, y0, y1, ow, col);
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, c->co, nb, kk, 1.0f, c->w, kk,
+                       col, nb, 0.0f, out + (gsize) y0 * ow, n);
+        }
+    }
 epilogue:
   if (c->b || relu)
     for (int o = 0; o < c->co; o++)
