@@ -240,12 +240,14 @@ cxr__conv_forward (const CxrConv *c, const float *in, int h, int w, float *out, 
     }
   else
     {
-      /* a band of output rows at a time, its columns about 4 MB: the
-       * whole map's columns were up to 28 MB (the lung network's first
-       * level), touched once and paid for in page faults by every
-       * process that segments one film; each output's sum over kk is
-       * the same whichever columns share a product */
-      int rows = (int) CLAMP ((1 << 20) / ((gsize) kk * ow), 1, (gsize) oh);
+      /* columns over 10 MB (the lung network's two first levels: 21
+       * and 11 MB, touched once and paid for in page faults by every
+       * process that segments one film) come a band of output rows at a
+       * time, about 4 MB each; smaller ones whole (the classifier's, at
+       * most 9.4 MB: its outputs stay what they were, to the bit) */
+      int rows = (gsize) kk * n <= 2500000
+                     ? oh
+                     : (int) CLAMP ((1 << 20) / ((gsize) kk * ow), 1, (gsize) oh);
       for (int y0 = 0; y0 < oh; y0 += rows)
         {
           int y1 = MIN (oh, y0 + rows), nb = (y1 - y0) * ow;
