@@ -36,7 +36,6 @@ typedef struct {
 } CxrSignal;
 
 CxrSignal *cxr_signal_new (const char *kind, const char *finding);
-CxrSignal *cxr_signal_new_from_name (const char *name);
 void cxr_signal_free (CxrSignal *signal);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrSignal, cxr_signal_free)
 

@@ -407,13 +407,6 @@ compare_pair (PatientJob *j, CxrFilmCache *films, Cmp *c)
   c->done = TRUE;
 }
 
-static int
-cmp_int (gconstpointer a, gconstpointer b)
-{
-  int x = *(const int *) a, y = *(const int *) b;
-  return (x > y) - (x < y);
-}
-
 /* One sweep over the patient's films in visit order, so that each film is
  * decoded (and its lung fields found) once: at each visit its lung fields
  * and its prediction, then the pairs that end at it, registered and
@@ -436,7 +429,7 @@ worker (gpointer data, gpointer user_data)
     g_array_append_val (visits, g_array_index (j->pairs, CxrSeriesPair, k).row.moving_visit);
   for (guint k = 0; k < j->cmps->len; k++)
     g_array_append_val (visits, g_array_index (j->cmps, Cmp, k).row->moving_visit);
-  g_array_sort (visits, cmp_int);
+  g_array_sort (visits, cxr__cmp_int);
   for (guint v = 0; v < visits->len; v++)
     {
       int visit = g_array_index (visits, int, v);

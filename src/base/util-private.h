@@ -15,7 +15,9 @@ G_BEGIN_DECLS
 gboolean cxr__parse_int (const char *s, gint64 *out);
 gboolean cxr__parse_double (const char *s, double *out);
 int cxr__cmp_double (gconstpointer a, gconstpointer b);
+int cxr__cmp_int (gconstpointer a, gconstpointer b);
 double cxr__median (double *v, gsize n);
+double cxr__quantile (double *v, gsize n, double q);
 double cxr__mad (const double *v, gsize n);
 char *cxr__safe_name (const char *s);
 int cxr__open_regular (const char *path, goffset *size, GError **error);

@@ -51,6 +51,14 @@ cxr__cmp_double (gconstpointer a, gconstpointer b)
   return (x > y) - (x < y);
 }
 
+/* Ascending ints, for qsort and g_array_sort. */
+int
+cxr__cmp_int (gconstpointer a, gconstpointer b)
+{
+  int x = *(const int *) a, y = *(const int *) b;
+  return (x > y) - (x < y);
+}
+
 /* Counts a message and keeps it if fewer than @max are kept. */
 void
 cxr__messages_addv (GPtrArray *messages, guint64 *n_messages, guint max, const char *fmt,
@@ -331,6 +339,24 @@ cxr__median (double *v, gsize n)
     return NAN;
   qsort (v, n, sizeof (double), cxr__cmp_double);
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/**
+ * cxr__quantile:
+ * The @q quantile (0..1) of @v[0..n), which it sorts, between order
+ * statistics as numpy's default (linear); NAN when empty.
+ */
+double
+cxr__quantile (double *v, gsize n, double q)
+{
+  if (n == 0)
+    return NAN;
+  qsort (v, n, sizeof (double), cxr__cmp_double);
+  double pos = q * (n - 1);
+  gsize i = (gsize) floor (pos);
+  double f = pos - i;
+  double a = v[i], b = v[MIN (i + 1, n - 1)];
+  return a + f * (b - a);
 }
 
 /**

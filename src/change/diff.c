@@ -170,10 +170,13 @@ cxr_diff_write_map (const CxrDiff *d, const char *path, GError **error)
   double scale = peak > 0 ? peak / 127.0 : 1.0 / 127;
   g_autofree guint8 *px = g_new (guint8, n);
   for (gsize i = 0; i < n; i++)
-    {
-      long q = isnan (d->map[i]) ? 0 : lround (d->map[i] / scale);
-      px[i] = isnan (d->map[i]) ? 0 : (guint8) (128 + CLAMP (q, -127, 127));
-    }
+    if (isnan (d->map[i]))
+      px[i] = 0;
+    else
+      {
+        long q = lround (d->map[i] / scale);
+        px[i] = (guint8) (128 + CLAMP (q, -127, 127));
+      }
   if (!cxr_image_save_png8 (px, w, h, 1, path, 1, error))
     return NAN;
   return scale;

@@ -30,32 +30,14 @@
  * docs/lungs.md, "Heart size").
  */
 #include <math.h>
-#include <stdlib.h>
 
 #include "cxr/lungs.h"
-
-static int
-cmp_int (const void *a, const void *b)
-{
-  int x = *(const int *) a, y = *(const int *) b;
-  return (x > y) - (x < y);
-}
+#include "util-private.h"
 
 #define HEART_ROWS_FROM 0.5 /* of the lungs' height, from their top */
 #define HEART_ROWS_TO   0.8
 #define HEART_MIN_WIDTH 0.3  /* of the lung's widest row */
 #define HEART_QUANTILE  0.25 /* of each border's rows, towards its side */
-
-/* The @q quantile of @v[0..n) (sorted here), between order statistics
- * as numpy's default. */
-static double
-quantile (int *v, int n, double q)
-{
-  qsort (v, n, sizeof *v, cmp_int);
-  double pos = q * (n - 1);
-  int i = (int) floor (pos);
-  return i + 1 < n ? v[i] + (pos - i) * (v[i + 1] - v[i]) : v[i];
-}
 
 /**
  * cxr_lungs_cardiothoracic_ratio:
@@ -70,7 +52,7 @@ cxr_lungs_cardiothoracic_ratio (const CxrLungFields *l)
   int w = l->width, y0 = l->bbox_y0, h = l->bbox_y1 - l->bbox_y0 + 1;
   /* per row of the lungs' box: the right lung's medial edge and width,
    * the left lung's medial edge and width */
-  g_autofree int *r_medial = g_new (int, h), *l_medial = g_new (int, h);
+  g_autofree double *r_medial = g_new (double, h), *l_medial = g_new (double, h);
   g_autofree int *r_width = g_new0 (int, h), *l_width = g_new0 (int, h);
   int thorax = 0, r_widest = 0, l_widest = 0;
   for (int j = 0; j < h; j++)
@@ -113,8 +95,8 @@ cxr_lungs_cardiothoracic_ratio (const CxrLungFields *l)
     }
   if (nr == 0 || nl == 0 || thorax == 0)
     return NAN;
-  double right_border = quantile (r_medial, nr, HEART_QUANTILE);
-  double left_border = quantile (l_medial, nl, 1 - HEART_QUANTILE);
+  double right_border = cxr__quantile (r_medial, nr, HEART_QUANTILE);
+  double left_border = cxr__quantile (l_medial, nl, 1 - HEART_QUANTILE);
   double heart = left_border - right_border - 1;
   return heart > 0 ? heart / thorax : NAN;
 }

@@ -35,14 +35,7 @@
 static double
 p95 (GArray *v)
 {
-  if (v->len == 0)
-    return NAN;
-  g_array_sort (v, cxr__cmp_double);
-  double pos = 0.95 * (v->len - 1);
-  guint i = (guint) floor (pos);
-  double f = pos - i;
-  double a = g_array_index (v, double, i), b = g_array_index (v, double, MIN (i + 1, v->len - 1));
-  return a + f * (b - a);
+  return cxr__quantile ((double *) (void *) v->data, v->len, 0.95);
 }
 
 /* A re-posed, re-exposed copy of @film. */
@@ -83,10 +76,18 @@ measure_film (const CxrFilmRow *f, const CxrImageLimits *limits, const CxrModel 
       g_autoptr (CxrPrediction) pc = cxr_model_predict (model, copy);
       g_autoptr (CxrLungFields) lc = lf ? cxr_lungs_segment (lung_model, copy, NULL) : NULL;
       g_autoptr (CxrSeverity) sc = sf ? cxr_severity_measure (severity, copy, lc, pc, NULL) : NULL;
-      CxrRetest rt = { model, film, copy, pf, pc, lf, lc };
-      rt.lungs_ok = lf && lc && lf->status == CXR_LUNGS_OK && lc->status == CXR_LUNGS_OK;
-      rt.sf = sf;
-      rt.sc = sc;
+      CxrRetest rt = {
+        .model = model,
+        .film = film,
+        .copy = copy,
+        .pf = pf,
+        .pc = pc,
+        .lf = lf,
+        .lc = lc,
+        .lungs_ok = lf && lc && lf->status == CXR_LUNGS_OK && lc->status == CXR_LUNGS_OK,
+        .sf = sf,
+        .sc = sc,
+      };
       for (guint s = 0; s < signals->len; s++)
         {
           const CxrSignal *sig = signals->pdata[s];

@@ -57,6 +57,7 @@ struct _CxrSignalClass {
   char *(*label) (const char *finding, gboolean evidence);
 };
 
+const CxrSignalClass *cxr__signal_class_of_name (const char *name, const char **finding);
 gboolean cxr__signal_measurable (const CxrSignal *signal, gboolean lung_model, gboolean severity);
 CxrSignalReader *cxr__signals_reader_new (CxrStore *store, gint64 model_id, GError **error);
 gboolean cxr__signal_value (CxrSignalReader *r, const CxrSignal *signal, gint64 first_scan_id,

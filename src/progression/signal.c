@@ -304,6 +304,33 @@ has_finding (const CxrSignalClass *k, const char *finding)
   return FALSE;
 }
 
+/* The row of the signal whose kind is @kind's first @len bytes, with
+ * @finding; NULL if none. */
+static const CxrSignalClass *
+row_of (const char *kind, gsize len, const char *finding)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (table); i++)
+    if (strlen (table[i].kind) == len && strncmp (table[i].kind, kind, len) == 0
+        && has_finding (&table[i], finding))
+      return &table[i];
+  return NULL;
+}
+
+/**
+ * cxr__signal_class_of_name:
+ * @name: a signal's name as stored ("probability:Edema", "trend_score")
+ * @finding: (out): the part after the colon, or NULL
+ *
+ * Returns: (nullable): the signal's row, without making the signal.
+ */
+const CxrSignalClass *
+cxr__signal_class_of_name (const char *name, const char **finding)
+{
+  const char *colon = strchr (name, ':');
+  *finding = colon ? colon + 1 : NULL;
+  return row_of (name, colon ? (gsize) (colon - name) : strlen (name), *finding);
+}
+
 /**
  * cxr_signal_new:
  * @kind: the signal's kind ("probability", "severity", ...)
@@ -315,10 +342,7 @@ has_finding (const CxrSignalClass *k, const char *finding)
 CxrSignal *
 cxr_signal_new (const char *kind, const char *finding)
 {
-  const CxrSignalClass *k = NULL;
-  for (guint i = 0; i < G_N_ELEMENTS (table) && k == NULL; i++)
-    if (g_str_equal (table[i].kind, kind) && has_finding (&table[i], finding))
-      k = &table[i];
+  const CxrSignalClass *k = row_of (kind, strlen (kind), finding);
   if (k == NULL)
     return NULL;
   CxrSignal *s = g_new0 (CxrSignal, 1);
@@ -335,22 +359,6 @@ cxr_signal_new (const char *kind, const char *finding)
   s->lo = k->lo;
   s->hi = k->hi;
   return s;
-}
-
-/**
- * cxr_signal_new_from_name:
- * @name: a signal's name as stored ("probability:Edema", "trend_score")
- *
- * Returns: (transfer full) (nullable): the signal, or NULL.
- */
-CxrSignal *
-cxr_signal_new_from_name (const char *name)
-{
-  const char *colon = strchr (name, ':');
-  if (colon == NULL)
-    return cxr_signal_new (name, NULL);
-  g_autofree char *kind = g_strndup (name, colon - name);
-  return cxr_signal_new (kind, colon + 1);
 }
 
 void

@@ -96,8 +96,9 @@ cxr__report_when (const CxrReportData *d, int visit)
 char *
 cxr__report_signal_label (const char *s)
 {
-  g_autoptr (CxrSignal) sig = cxr_signal_new_from_name (s);
-  return g_strdup (sig ? sig->label : s);
+  const char *finding;
+  const CxrSignalClass *k = cxr__signal_class_of_name (s, &finding);
+  return k ? k->label (finding, FALSE) : g_strdup (s);
 }
 
 /* A signal whose rise is a worsening (a finding, a zone, a lung's area
@@ -105,8 +106,9 @@ cxr__report_signal_label (const char *s)
 static gboolean
 directional (const char *signal)
 {
-  g_autoptr (CxrSignal) sig = cxr_signal_new_from_name (signal);
-  return sig && sig->directional;
+  const char *finding;
+  const CxrSignalClass *k = cxr__signal_class_of_name (signal, &finding);
+  return k && k->directional;
 }
 
 /* directional signals first: what worsened, then what moved */
@@ -294,14 +296,19 @@ load_trend_set (const TrendSources *src, const CxrReportData *d, const char *vie
       if (g_str_equal (fl->view_kind, view))
         g_hash_table_insert (flag_of, fl->signal, (gpointer) fl);
     }
-  /* the Brixia global first, the heart's size, then the embedding, then
-   * each finding */
-  for (int s = -3; s < (int) src->findings->len; s++)
+  /* these first, then each finding */
+  static const struct {
+    const char *kind, *finding, *title;
+  } fixed[] = {
+    { "severity", "global", "Brixia severity, global (0-18)" },
+    { "cardiothoracic_ratio", NULL, "heart size (cardiothoracic ratio)" },
+    { "embedding_distance", NULL, "embedding drift from the first film" },
+  };
+  int nf = (int) G_N_ELEMENTS (fixed);
+  for (int s = 0; s < nf + (int) src->findings->len; s++)
     {
-      CxrSignal *sig = s == -3   ? cxr_signal_new ("severity", "global")
-                       : s == -2 ? cxr_signal_new ("cardiothoracic_ratio", NULL)
-                       : s < 0   ? cxr_signal_new ("embedding_distance", NULL)
-                                 : cxr_signal_new ("probability", src->findings->pdata[s]);
+      CxrSignal *sig = s < nf ? cxr_signal_new (fixed[s].kind, fixed[s].finding)
+                              : cxr_signal_new ("probability", src->findings->pdata[s - nf]);
       g_autofree double *y = g_new (double, n);
       gboolean have = TRUE;
       for (int i = 0; i < n && have; i++)
@@ -313,10 +320,7 @@ load_trend_set (const TrendSources *src, const CxrReportData *d, const char *vie
         }
       CxrReportTrend *tr = g_new0 (CxrReportTrend, 1);
       tr->signal = sig;
-      tr->title = g_strdup (s == -3   ? "Brixia severity, global (0-18)"
-                            : s == -2 ? "heart size (cardiothoracic ratio)"
-                            : s < 0   ? "embedding drift from the first film"
-                                      : sig->finding);
+      tr->title = g_strdup (s < nf ? fixed[s].title : sig->finding);
       tr->y = g_steal_pointer (&y);
       tr->flag = g_hash_table_lookup (flag_of, sig->name);
       tr->flagged = tr->flag

@@ -120,6 +120,9 @@ cxr__store_model_row (CxrStore *store, const CxrModelRow *r, GError **error)
 #define LUNGS_PENDING(P)                                                                           \
   "NOT EXISTS (SELECT 1 FROM lung_fields l WHERE l.scan_id = f.scan_id AND l.model_id = " P        \
   " AND l.heart_measured)"
+/* with the lung model at ?4, named apart so that the query below reads
+ * as one string */
+#define LUNGS_PENDING_4 LUNGS_PENDING ("?4")
 
 /**
  * cxr__store_patients_with_work:
@@ -136,10 +139,9 @@ cxr__store_patients_with_work (CxrStore *store, const CxrModelIds *ids, gboolean
       store,
       "SELECT patient_id FROM pending_registrations UNION"
       " SELECT patient_id FROM frontal_scans f WHERE ?1 AND " FILM_PENDING " UNION"
-      " SELECT patient_id FROM frontal_scans f WHERE ?4 > 0 AND " LUNGS_PENDING (
-          "?4") " UNION"
-                " SELECT m.patient_id FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
-                "  WHERE ?3 AND " MAP_PENDING " ORDER BY 1",
+      " SELECT patient_id FROM frontal_scans f WHERE ?4 > 0 AND " LUNGS_PENDING_4 " UNION"
+      " SELECT m.patient_id FROM registrations r JOIN scans m ON m.scan_id = r.moving_scan_id"
+      "  WHERE ?3 AND " MAP_PENDING " ORDER BY 1",
       error);
   if (st == NULL)
     return NULL;
