@@ -21,6 +21,7 @@ typedef enum {
   CXR_ERROR_SCHEMA_VERSION, /* database written by a newer cxrtrack */
   CXR_ERROR_MODEL,          /* bad model file */
   CXR_ERROR_CONFLICT,       /* same name, different content */
+  CXR_ERROR_NETWORK,        /* a server did not answer, or answered wrong */
 } CxrError;
 
 GQuark cxr_error_quark (void);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
  * cxrtrack ingest: NIH metadata or a manifest, plus image folders, a
- * folder of DICOM files, or a folder of PNG/JPEG films per patient, into
- * the store; progress on a terminal, a summary
- * at the end.
+ * folder of DICOM files, the films of a PACS over DICOMweb, or a folder of
+ * PNG/JPEG films per patient, into the store; progress on a terminal, a
+ * summary at the end.
  */
 #include <stdio.h>
 #include <string.h>
@@ -40,7 +40,7 @@ parse_map (GHashTable *map, const char *spec, GError **error)
 }
 
 static void
-print_summary (const CxrIngestSummary *s, CxrStore *store)
+print_summary (const CxrIngestSummary *s, CxrStore *store, gboolean dicomweb)
 {
   if (s->run_id > 0)
     printf ("ingest: %" G_GUINT64_FORMAT " rows in %.2f s (run %" G_GINT64_FORMAT ")\n", s->n_rows,
@@ -48,6 +48,12 @@ print_summary (const CxrIngestSummary *s, CxrStore *store)
   else
     printf ("ingest: %" G_GUINT64_FORMAT " rows in %.2f s (no run recorded)\n", s->n_rows,
             s->elapsed_s);
+  if (dicomweb)
+    printf ("  dicomweb: %" G_GUINT64_FORMAT " studies, %" G_GUINT64_FORMAT
+            " films fetched, %" G_GUINT64_FORMAT " already stored (not fetched), %" G_GUINT64_FORMAT
+            " failed%s\n",
+            s->n_studies, s->n_fetched, s->n_known, s->n_fetch_failed,
+            s->n_fetch_failed ? " (below; a later run fetches them)" : "");
   printf ("  ok %" G_GUINT64_FORMAT ", missing %" G_GUINT64_FORMAT ", invalid %" G_GUINT64_FORMAT
           ", unchanged %" G_GUINT64_FORMAT ", rejected rows %" G_GUINT64_FORMAT
           ", conflicts %" G_GUINT64_FORMAT "\n",
@@ -77,7 +83,9 @@ cmd_ingest (int argc, char **argv)
   g_autofree char *db = NULL, *nih = NULL, *manifest = NULL, *dicom = NULL, *folder = NULL;
   g_autofree char *prefix = NULL;
   g_autofree char *voi = NULL, *shard = NULL;
-  g_auto (GStrv) images = NULL, maps = NULL;
+  g_autofree char *dicomweb = NULL, *auth_file = NULL, *since = NULL, *cache = NULL;
+  g_auto (GStrv) images = NULL, maps = NULL, patients = NULL;
+  double timeout_s = 60;
   int jobs = 0, max_w = 8192, max_h = 8192;
   gboolean strict = FALSE, follow = FALSE;
   GOptionEntry entries[] = {
@@ -86,6 +94,22 @@ cmd_ingest (int argc, char **argv)
     { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &manifest, "Generic manifest CSV", "CSV" },
     { "dicom", 0, 0, G_OPTION_ARG_FILENAME, &dicom,
       "Folder of DICOM files (a PACS export), walked recursively", "DIR" },
+    { "dicomweb", 0, 0, G_OPTION_ARG_STRING, &dicomweb,
+      "A PACS's DICOMweb root (http://pacs:8042/dicom-web): its CR and DX studies' films "
+      "not yet stored are fetched and stored as --dicom stores them",
+      "URL" },
+    { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &auth_file,
+      "--dicomweb: credentials, one line: user:password or Bearer TOKEN (else "
+      "$CXRTRACK_DICOMWEB_AUTH; never on the command line)",
+      "FILE" },
+    { "since", 0, 0, G_OPTION_ARG_STRING, &since, "--dicomweb: only studies from this date on",
+      "YYYY-MM-DD" },
+    { "patient", 0, 0, G_OPTION_ARG_STRING_ARRAY, &patients,
+      "--dicomweb: only this Patient ID (repeatable)", "ID" },
+    { "cache", 0, 0, G_OPTION_ARG_FILENAME, &cache,
+      "--dicomweb: folder the films are fetched into (default: DB.dicomweb)", "DIR" },
+    { "timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout_s,
+      "--dicomweb: give a transfer up after this long without data (60)", "S" },
     { "folder", 0, 0, G_OPTION_ARG_FILENAME, &folder,
       "Folder of PNG/JPEG films, one folder per patient, the date in each film's name or folder "
       "(DIR/PATIENT/2021-03-04_AP.png)",
@@ -106,7 +130,8 @@ cmd_ingest (int argc, char **argv)
     { "follow-symlinks", 0, 0, G_OPTION_ARG_NONE, &follow,
       "Read films through symbolic links that lead out of the input folders", NULL },
     { "strict", 0, 0, G_OPTION_ARG_NONE, &strict,
-      "Exit 1 if any row was rejected or any file was invalid or conflicting", NULL },
+      "Exit 1 if any row was rejected, any file was invalid or conflicting, or any film could not be fetched",
+      NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- store scans and validate images");
@@ -118,12 +143,19 @@ cmd_ingest (int argc, char **argv)
     return cli_usage_error (ctx, "%s", error->message);
   if (db == NULL)
     return cli_usage_error (ctx, "ingest needs --db");
-  if ((nih != NULL) + (manifest != NULL) + (dicom != NULL) + (folder != NULL) != 1)
-    return cli_usage_error (ctx,
-                            "ingest needs exactly one of --nih, --manifest, --dicom and --folder");
+  if ((nih != NULL) + (manifest != NULL) + (dicom != NULL) + (folder != NULL) + (dicomweb != NULL)
+      != 1)
+    return cli_usage_error (
+        ctx, "ingest needs exactly one of --nih, --manifest, --dicom, --dicomweb and --folder");
   if ((dicom || folder) && images)
     return cli_usage_error (ctx, "--images applies to --nih and --manifest; --%s walks its folder",
                             dicom ? "dicom" : "folder");
+  if (dicomweb && images)
+    return cli_usage_error (ctx, "--images applies to --nih and --manifest, not --dicomweb");
+  if (!dicomweb && (auth_file || since || patients || cache))
+    return cli_usage_error (ctx, "--auth-file, --since, --patient and --cache apply to --dicomweb");
+  if (!(timeout_s > 0))
+    return cli_usage_error (ctx, "--timeout must be positive");
   if (argc > 1)
     return cli_usage_error (ctx, "unexpected argument '%s'", argv[1]);
   if (max_w <= 0 || max_h <= 0)
@@ -151,6 +183,14 @@ cmd_ingest (int argc, char **argv)
   int rc = CXR_EXIT_OK;
   if (!cli_shard (ctx, shard, &opt.shard, &rc))
     return rc;
+  g_autofree char *auth = NULL;
+  if (auth_file && (auth = cxr_dicomweb_auth_read (auth_file, &error)) == NULL)
+    return cli_fail (error);
+  opt.dicomweb.auth = auth ? auth : g_getenv ("CXRTRACK_DICOMWEB_AUTH");
+  opt.dicomweb.since = since;
+  opt.dicomweb.patients = (const char *const *) patients;
+  opt.dicomweb.cache = cache;
+  opt.dicomweb.timeout_s = timeout_s;
 
   CliProgress prog;
   cli_progress_init (&prog, "rows");
@@ -165,11 +205,12 @@ cmd_ingest (int argc, char **argv)
   gboolean ok = nih        ? cxr_ingest_nih (store, nih, &opt, &sum, &error)
                 : manifest ? cxr_ingest_manifest (store, manifest, &opt, &sum, &error)
                 : dicom    ? cxr_ingest_dicom (store, dicom, &opt, &sum, &error)
+                : dicomweb ? cxr_ingest_dicomweb (store, dicomweb, &opt, &sum, &error)
                            : cxr_ingest_folder (store, folder, &opt, &sum, &error);
   cli_progress_end (&prog);
   /* after a fatal error, a summary only of rows that were read */
   if (ok || sum.n_rows > 0)
-    print_summary (&sum, store);
+    print_summary (&sum, store, dicomweb != NULL);
   /* a folder walked that held no film of the kind asked for: say so */
   gboolean none = ok && sum.n_ok + sum.n_invalid + sum.n_unchanged + sum.n_conflicts == 0;
   const char *seen = sum.n_rows ? " (its files are listed above)" : ": it holds no file";
@@ -186,7 +227,7 @@ cmd_ingest (int argc, char **argv)
              folder, seen);
   if (!ok)
     rc = cli_fail (error);
-  else if (strict && (sum.n_rejected || sum.n_invalid || sum.n_conflicts))
+  else if (strict && (sum.n_rejected || sum.n_invalid || sum.n_conflicts || sum.n_fetch_failed))
     rc = CXR_EXIT_FAILURE;
   cxr_ingest_summary_clear (&sum);
   return rc;

@@ -46,6 +46,15 @@ cxr__dicom_walker_new (const char *root)
   return w;
 }
 
+/* The objects of @paths, in that order (what ingest --dicomweb fetched). */
+CxrDicomWalker *
+cxr__dicom_walker_new_files (GPtrArray *paths)
+{
+  CxrDicomWalker *w = g_new0 (CxrDicomWalker, 1);
+  w->files = cxr__file_walker_new_files (paths);
+  return w;
+}
+
 void
 cxr__dicom_walker_free (CxrDicomWalker *w)
 {
@@ -67,8 +76,9 @@ is_projection_modality (const char *m)
   return FALSE;
 }
 
-static gboolean
-is_chest (const char *body_part)
+/* Whether Body Part Examined says chest (or says nothing). */
+gboolean
+cxr__ingest_is_chest (const char *body_part)
 {
   if (body_part == NULL)
     return TRUE;
@@ -107,7 +117,7 @@ to_record (CxrDicomMeta *m, const char *path, const CxrIngestOptions *opt, CxrSc
           = g_strdup_printf ("Modality %s: not a projection radiograph, not stored", m->modality);
       return FALSE;
     }
-  if (!is_chest (m->body_part))
+  if (!cxr__ingest_is_chest (m->body_part))
     {
       *why_skipped
           = g_strdup_printf ("Body Part Examined '%s': not a chest film, not stored", m->body_part);

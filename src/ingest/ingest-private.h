@@ -51,6 +51,7 @@ gboolean cxr__row_reader_parse (CxrRowReader *rr, GPtrArray *row, CxrScanRecord 
 /* Every regular file under a folder, in name order (ingest-walk.c). */
 typedef struct _CxrFileWalker CxrFileWalker;
 CxrFileWalker *cxr__file_walker_new (const char *root);
+CxrFileWalker *cxr__file_walker_new_files (GPtrArray *paths);
 void cxr__file_walker_free (CxrFileWalker *w);
 char *cxr__file_walker_next (CxrFileWalker *w, gboolean follow_symlinks, CxrIngestSummary *sum);
 /* Makes @r of the file at @path, or returns FALSE with *@refused the note
@@ -71,9 +72,17 @@ gboolean cxr__folder_walker_next (CxrFolderWalker *w, const CxrIngestOptions *op
 /* The DICOM source (ingest-dicom.c). */
 typedef struct _CxrDicomWalker CxrDicomWalker;
 CxrDicomWalker *cxr__dicom_walker_new (const char *root);
+CxrDicomWalker *cxr__dicom_walker_new_files (GPtrArray *paths);
 void cxr__dicom_walker_free (CxrDicomWalker *w);
 gboolean cxr__dicom_walker_next (CxrDicomWalker *w, const CxrIngestOptions *opt,
                                  CxrIngestSummary *sum, CxrScanRecord *r, char **why_invalid);
+
+gboolean cxr__ingest_is_chest (const char *body_part);
+
+/* The films of a PACS, fetched into a cache folder (ingest-dicomweb.c). */
+gboolean cxr__dicomweb_pull (CxrScanWriter *writer, const char *url, const char *cache,
+                             const CxrIngestOptions *opt, CxrIngestSummary *sum, GPtrArray *files,
+                             GError **error);
 
 void cxr__ingest_note (CxrIngestSummary *sum, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
 const char *cxr__ingest_view_kind (const char *view_position);

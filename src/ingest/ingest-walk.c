@@ -34,6 +34,18 @@ cxr__file_walker_new (const char *root)
   return w;
 }
 
+/* A walk over the files of @paths (in that order) instead of a folder. */
+CxrFileWalker *
+cxr__file_walker_new_files (GPtrArray *paths)
+{
+  CxrFileWalker *w = g_new0 (CxrFileWalker, 1);
+  w->dirs = g_ptr_array_new_with_free_func (g_free);
+  w->files = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = paths->len; i > 0; i--)
+    g_ptr_array_add (w->files, g_strdup (paths->pdata[i - 1]));
+  return w;
+}
+
 void
 cxr__file_walker_free (CxrFileWalker *w)
 {

@@ -2,10 +2,12 @@
  *
  * Ingest: metadata rows plus the image files they name, into the store.
  *
- * Four sources share one pipeline: the NIH Data_Entry_2017.csv (original
+ * Five sources share one pipeline: the NIH Data_Entry_2017.csv (original
  * or 2020 revision, plain or gzip), a generic manifest CSV, a folder of
- * DICOM files (ingest-dicom.c) and a folder of PNG/JPEG films per patient
- * (ingest-folder.c); the two folder walks are ingest-walk.c's. Rows stream
+ * DICOM files (ingest-dicom.c), the films of a PACS over DICOMweb
+ * (ingest-dicomweb.c: fetched into a cache folder, then read as the DICOM
+ * folder is) and a folder of PNG/JPEG films per patient (ingest-folder.c);
+ * the folder walks are ingest-walk.c's. Rows stream
  * from the CSV reader; a row whose file exists becomes a job for a pool of
  * decoder threads (read, SHA-256, full libpng decode); the calling thread
  * owns the only database connection and writes results in batched
@@ -23,6 +25,7 @@
  * 'Follow-up #') or the day offset; the NIH file-name suffix is never
  * used: it disagrees with 'Follow-up #' in 24,106 rows of the NIH release.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +66,7 @@ job_free (Job *j)
   g_free (j);
 }
 
-typedef enum { SOURCE_NIH, SOURCE_MANIFEST, SOURCE_DICOM, SOURCE_FOLDER } Source;
+typedef enum { SOURCE_NIH, SOURCE_MANIFEST, SOURCE_DICOM, SOURCE_FOLDER, SOURCE_DICOMWEB } Source;
 
 typedef struct {
   CxrStore *store;
@@ -72,7 +75,8 @@ typedef struct {
   CxrIngestSummary *sum;
   gint64 run_id;
   CxrRowReader rows;       /* the CSV, its columns, the image files */
-  CxrDicomWalker *walker;  /* --dicom: the folder walked instead */
+  CxrDicomWalker *walker;  /* --dicom: the folder walked instead; --dicomweb: the films fetched */
+  char *cache;             /* --dicomweb: the folder films are fetched into */
   CxrFolderWalker *folder; /* --folder: a folder of PNG/JPEG films */
   GPtrArray *inputs;       /* the input folders, resolved (symlinks may not leave them) */
   GHashTable *in_flight;   /* image_index set of queued jobs */
@@ -261,7 +265,8 @@ reject_duplicate (Ingest *in, Record *r)
   g_autofree char *where = record_where (in, r);
   in->sum->n_rejected++;
   cxr__ingest_note (in->sum, "%s: duplicate %s '%s' (already read in this run)", where,
-                    in->source == SOURCE_DICOM ? "SOP Instance UID" : "Image Index",
+                    in->source == SOURCE_DICOM || in->source == SOURCE_DICOMWEB ? "SOP Instance UID"
+                                                                                : "Image Index",
                     r->image_index);
   cxr__scan_record_clear (r);
   return TRUE;
@@ -440,15 +445,10 @@ open_csv (Ingest *in, const char *path, GError **error)
   return TRUE;
 }
 
+/* One window per store: analyze and the reports read every film with it. */
 static gboolean
-open_dicom (Ingest *in, const char *dir, GError **error)
+check_voi (Ingest *in, GError **error)
 {
-  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
-    {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: not a folder", dir);
-      return FALSE;
-    }
-  /* one window per store: analyze and the reports read every film with it */
   CxrVoi had;
   gboolean found;
   if (!cxr_store_dicom_voi (in->store, &had, &found, error))
@@ -462,10 +462,45 @@ open_dicom (Ingest *in, const char *dir, GError **error)
                    cxr_voi_name (in->opt->limits.voi));
       return FALSE;
     }
+  return TRUE;
+}
+
+static gboolean
+open_dicom (Ingest *in, const char *dir, GError **error)
+{
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: not a folder", dir);
+      return FALSE;
+    }
+  if (!check_voi (in, error))
+    return FALSE;
   char *real = realpath (dir, NULL);
   if (real)
     g_ptr_array_add (in->inputs, real);
   in->walker = cxr__dicom_walker_new (dir);
+  return TRUE;
+}
+
+/* The cache folder of a pull; the films are fetched once the run holds
+ * the store (pull_dicomweb). */
+static gboolean
+open_dicomweb (Ingest *in, GError **error)
+{
+  if (!check_voi (in, error))
+    return FALSE;
+  const char *cache = in->opt->dicomweb.cache;
+  in->cache = cache ? g_canonicalize_filename (cache, NULL)
+                    : g_strconcat (cxr_store_path (in->store), ".dicomweb", NULL);
+  if (g_mkdir_with_parents (in->cache, 0700) != 0)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot be made: %s", in->cache,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  char *real = realpath (in->cache, NULL);
+  if (real)
+    g_ptr_array_add (in->inputs, real);
   return TRUE;
 }
 
@@ -488,8 +523,8 @@ static gboolean
 run (CxrStore *store, const char *path, Source source, const CxrIngestOptions *opt,
      CxrIngestSummary *sum, GError **error)
 {
-  static const char *const commands[]
-      = { "ingest --nih", "ingest --manifest", "ingest --dicom", "ingest --folder" };
+  static const char *const commands[] = { "ingest --nih", "ingest --manifest", "ingest --dicom",
+                                          "ingest --folder", "ingest --dicomweb" };
   g_return_val_if_fail (store != NULL && path != NULL && opt != NULL && sum != NULL, FALSE);
   if (sum->messages == NULL)
     cxr_ingest_summary_init (sum);
@@ -508,9 +543,10 @@ run (CxrStore *store, const char *path, Source source, const CxrIngestOptions *o
 
   in->rows.files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   in->inputs = g_ptr_array_new_with_free_func (free);
-  if (!(source == SOURCE_DICOM    ? open_dicom (in, path, &err)
-        : source == SOURCE_FOLDER ? open_folder (in, path, &err)
-                                  : open_csv (in, path, &err)))
+  if (!(source == SOURCE_DICOM      ? open_dicom (in, path, &err)
+        : source == SOURCE_FOLDER   ? open_folder (in, path, &err)
+        : source == SOURCE_DICOMWEB ? open_dicomweb (in, &err)
+                                    : open_csv (in, path, &err)))
     goto out;
 
   if (!cxr_store_lock (store, "ingest", &err))
@@ -522,6 +558,13 @@ run (CxrStore *store, const char *path, Source source, const CxrIngestOptions *o
   in->writer = cxr__scan_writer_new (store, in->run_id, opt->batch_rows, &err);
   if (in->writer == NULL)
     goto out;
+  if (source == SOURCE_DICOMWEB)
+    {
+      g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
+      if (!cxr__dicomweb_pull (in->writer, path, in->cache, opt, sum, files, &err))
+        goto drain;
+      in->walker = cxr__dicom_walker_new_files (files);
+    }
 
   jobs = opt->jobs > 0 ? opt->jobs : (int) g_get_num_processors ();
   in->in_flight = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -598,6 +641,7 @@ out:
   if (in->inputs)
     g_ptr_array_unref (in->inputs);
   g_free (in->rows.base_dir);
+  g_free (in->cache);
   cxr_csv_reader_free (in->rows.csv);
   cxr__dicom_walker_free (in->walker);
   cxr__folder_walker_free (in->folder);
@@ -665,4 +709,22 @@ cxr_ingest_folder (CxrStore *store, const char *dir, const CxrIngestOptions *opt
                    CxrIngestSummary *summary, GError **error)
 {
   return run (store, dir, SOURCE_FOLDER, options, summary, error);
+}
+
+/**
+ * cxr_ingest_dicomweb:
+ * @url: the PACS's DICOMweb root, e.g. http://pacs:8042/dicom-web
+ *
+ * Fetches the chest films of the PACS's CR and DX studies that the store
+ * does not hold yet (options->dicomweb narrows and configures the pull)
+ * into a cache folder, and stores them as cxr_ingest_dicom() does.
+ * Studies and instances the server fails are counted in @summary
+ * (n_fetch_failed) and noted; a later run fetches them. Returns %FALSE
+ * when the studies cannot be searched or the store cannot be written.
+ */
+gboolean
+cxr_ingest_dicomweb (CxrStore *store, const char *url, const CxrIngestOptions *options,
+                     CxrIngestSummary *summary, GError **error)
+{
+  return run (store, url, SOURCE_DICOMWEB, options, summary, error);
 }
