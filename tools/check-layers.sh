@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The folders of src/ are layers (base, net, image, nn, register, change,
-# severity, store, ingest, progression, analyze, report, then cli): a file
+# severity, store, ingest, progression, analyze, report, pacs, then cli): a file
 # may include the private headers, and call the functions, of its own
 # folder and of the folders below it, never of one above. Checks both on
 # the built folder libraries (nm: every symbol a folder uses that another
@@ -10,7 +10,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 B=${1:-build}
-ORDER="base net image nn register change severity store ingest progression analyze report"
+ORDER="base net image nn register change severity store ingest progression analyze report pacs"
 rank() { i=0; for f in $ORDER; do [ "$f" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo 99; }
 bad=0
 # above FOLDER OTHER WHAT: a breach (said, counted) when OTHER is a folder above FOLDER

@@ -11,6 +11,7 @@
 #include "ingest.h"
 #include "lungs.h"
 #include "model.h"
+#include "pacs.h"
 #include "pipeline.h"
 #include "progression.h"
 #include "register.h"

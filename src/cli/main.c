@@ -22,12 +22,13 @@ static const struct {
   const char *examples; /* for COMMAND --help, `help COMMAND` and the man page */
 } commands[] = {
   { "ingest",
-    "--db DB (--nih CSV | --manifest CSV | --dicom DIR | --folder DIR) [--images DIR]... "
-    "[--shard K/N]",
+    "--db DB (--nih CSV | --manifest CSV | --dicom DIR | --dicomweb URL | --folder DIR) "
+    "[--images DIR]... [--shard K/N]",
     "store patients, scans and findings; validate image files", cmd_ingest,
     "  cxrtrack ingest --db nih.sqlite --nih Data_Entry_2017.csv --images images/\n"
     "  cxrtrack ingest --db my.sqlite --manifest films.csv   # patient_id,path,study_date,...\n"
     "  cxrtrack ingest --db my.sqlite --dicom /data/export/\n"
+    "  cxrtrack ingest --db my.sqlite --dicomweb http://pacs:8042/dicom-web --auth-file pacs.auth\n"
     "  cxrtrack ingest --db my.sqlite --folder films/   # films/PATIENT/2021-03-04_AP.png\n" },
   { "analyze", "--db DB [--jobs N] [--shard K/N]",
     "register, score and compare every pending film and pair, then flag progression", cmd_analyze,
@@ -59,6 +60,11 @@ static const struct {
     "  cxrtrack report --db my.sqlite --patient 1543 --out report/\n"
     "  cxrtrack report --db my.sqlite --all --flagged --out report/\n"
     "  cxrtrack report --db my.sqlite --patient 1543 --out report/ --format json\n" },
+  { "push", "--db DB --dicomweb URL (--patient ID | --all [--flagged]) [--auth-file FILE]",
+    "send each comparison back to the PACS: a DICOM SR and a change overlay in the film's study",
+    cmd_push,
+    "  cxrtrack push --db pacs.sqlite --dicomweb http://pacs:8042/dicom-web --all --auth-file pacs.auth\n"
+    "  cxrtrack push --db pacs.sqlite --dicomweb http://pacs:8042/dicom-web --patient 1543\n" },
   { "sql", "--db DB [--format table|csv|json] 'SELECT ...'",
     "run a query against the store (read-only unless --write)", cmd_sql,
     "  cxrtrack sql --db my.sqlite 'SELECT patient_id, count(*) FROM scans GROUP BY 1'\n"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * DICOM through DCMTK (image-dicom.cc, the one C++ file): the C interface
+ * DICOM through DCMTK (image-dicom.cc, C++): the C interface
  * that image.c (pixels) and ingest-dicom.c (headers) call. Nothing here
  * holds a patient's name or another direct identifier: the header reader
  * copies only the attributes listed in CxrDicomMeta.

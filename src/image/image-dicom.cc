@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * Reading chest films from DICOM with DCMTK: the only C++ in cxrtrack,
+ * Reading chest films from DICOM with DCMTK (C++, as is src/pacs/dicom-out.cc),
  * behind the C interface of dicom-private.h. Why DCMTK (docs/ingest.md, "From a
  * PACS export"): its dcmimgle is the display pipeline many viewers are
  * built on (Modality LUT, VOI window or LUT, MONOCHROME1 polarity), and

@@ -20,6 +20,7 @@ CxrDicomweb *cxr__dicomweb_new (const char *url, const char *auth, double timeou
 void cxr__dicomweb_free (CxrDicomweb *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrDicomweb, cxr__dicomweb_free)
 const char *cxr__dicomweb_url (const CxrDicomweb *c);
+long cxr__dicomweb_last_status (const CxrDicomweb *c);
 
 GPtrArray *cxr__dicomweb_search (CxrDicomweb *c, const char *path, const char *query, guint page,
                                  GError **error);

@@ -51,6 +51,7 @@ struct _CxrDicomweb {
   char *user_password;
   char *bearer; /* "Authorization: Bearer ..." */
   double timeout_s;
+  long last_status; /* the last answer's HTTP status, 0 none */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -195,6 +196,13 @@ cxr__dicomweb_url (const CxrDicomweb *c)
   return c->url;
 }
 
+/* The HTTP status of the last answer (0: none came). */
+long
+cxr__dicomweb_last_status (const CxrDicomweb *c)
+{
+  return c->last_status;
+}
+
 /* The first bytes of an error answer, printable, for the message. */
 static char *
 snippet (const guint8 *data, gsize n)
@@ -262,6 +270,7 @@ perform (CxrDicomweb *c, const char *method, const char *url, const char *const 
   curl_slist_free_all (headers);
   *status = 0;
   curl_easy_getinfo (h, CURLINFO_RESPONSE_CODE, status);
+  c->last_status = *status;
   const char *ct = NULL;
   curl_easy_getinfo (h, CURLINFO_CONTENT_TYPE, &ct);
   *content_type = g_strdup (ct);
@@ -658,7 +667,12 @@ cxr__dicom_json_string (JsonObject *dataset, const char *tag)
     {
     case G_TYPE_STRING: return g_strdup (json_node_get_string (v));
     case G_TYPE_INT64: return g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (v));
-    case G_TYPE_DOUBLE: return g_strdup_printf ("%.17g", json_node_get_double (v));
+    case G_TYPE_DOUBLE:
+      {
+        /* 15 digits: what a DS (16 characters) can hold, 0.143 not 0.14299999999999999 */
+        char buf[G_ASCII_DTOSTR_BUF_SIZE];
+        return g_strdup (g_ascii_formatd (buf, sizeof buf, "%.15g", json_node_get_double (v)));
+      }
     default: return NULL;
     }
 }

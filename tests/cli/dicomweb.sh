@@ -128,6 +128,27 @@ grep -q "dicomweb: $want studies, $want films fetched" "$T/out4" || { cat "$T/ou
 [ "$(q "$T/p.sqlite" "SELECT count(DISTINCT patient_id) || ' ' || min(study_date) FROM scans")" = "1 $since" ] \
   || fail "--patient --since stored others"
 
+# --- push: each comparison back into its study --------------------------------
+"$CXRTRACK" analyze --db "$T/w.sqlite" > "$T/analyze.out" 2>&1 || { cat "$T/analyze.out"; fail "analyze"; }
+n_prior=$(q "$T/w.sqlite" "SELECT count(*) FROM registrations WHERE kind = 'previous'")
+n_maps=$(q "$T/w.sqlite" "SELECT count(*) FROM pair_changes WHERE kind = 'previous' AND map_path IS NOT NULL")
+[ "$n_prior" -ge 10 ] && [ "$n_maps" -ge 10 ] || fail "fixture: $n_prior comparisons, $n_maps maps"
+"$CXRTRACK" push --db "$T/w.sqlite" --dicomweb "$URL" --auth-file "$T/auth" --all > "$T/push" \
+  || { cat "$T/push"; fail "push"; }
+grep -q "push: $n_prior films compared with a prior: $((n_prior + n_maps)) objects sent, 0 already in the PACS, 0 failed; 0 compared" "$T/push" \
+  || { cat "$T/push"; fail "push counts ($n_prior comparisons, $n_maps maps)"; }
+# what the PACS holds: each SR and SC once, in the study of the film it
+# describes, valid, the SR's measurements referencing their films
+$PY "$CXR_SOURCE_ROOT/tests/cli/check_pushed.py" "http://127.0.0.1:$PORT" cxr:s3cret "$T" "$n_prior" "$n_maps" \
+  || fail "the pushed objects"
+# a second push sends nothing
+"$CXRTRACK" push --db "$T/w.sqlite" --dicomweb "$URL" --auth-file "$T/auth" --all > "$T/push2"
+grep -q "push: $n_prior films compared with a prior: 0 objects sent, $((n_prior + n_maps)) already in the PACS, 0 failed" "$T/push2" \
+  || { cat "$T/push2"; fail "second push"; }
+# pulling again fetches none of it: an SR or a secondary capture is not a film
+"$CXRTRACK" ingest --db "$T/w.sqlite" --dicomweb "$URL" --auth-file "$T/auth" > "$T/out9"
+grep -q "dicomweb: 23 studies, 0 films fetched, 22 already stored" "$T/out9" || { cat "$T/out9"; fail "pull after push"; }
+
 # --- a server that answers badly ---------------------------------------------
 good=$(ls "$T/pacs/1543/"*.dcm | head -1)
 $PY "$CXR_SOURCE_ROOT/tools/fake_dicomweb.py" "$good" "$T/fake.port" 2> "$T/fake.log" &
