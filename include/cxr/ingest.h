@@ -28,6 +28,10 @@ typedef struct {
   const char *const *patients; /* only these Patient IDs (NULL-terminated), or NULL */
   double timeout_s;            /* a transfer receiving nothing this long is
                                 * abandoned; <= 0: 60 s */
+  GHashTable *study_counts;    /* (nullable) Study Instance UID -> its Number of
+                                * Study Related Instances when last pulled whole:
+                                * a study whose count the search still gives is
+                                * not listed again (cxrtrack watch); updated */
 } CxrDicomwebPull;
 
 char *cxr_dicomweb_auth_read (const char *file, GError **error);
@@ -61,6 +65,7 @@ struct _CxrIngestSummary {
   guint64 n_conflicts;    /* same image_index, different content: kept the old */
   guint64 n_other_shards; /* rows of patients in other shards: not read */
   guint64 n_studies;      /* --dicomweb: studies with CR or DX films found */
+  guint64 n_studies_same; /* --dicomweb: of them, unchanged since the last pull (study_counts) */
   guint64 n_fetched;      /* --dicomweb: instances retrieved in this run */
   guint64 n_known;        /* --dicomweb: instances already stored, not fetched */
   guint64 n_fetch_failed; /* --dicomweb: studies or instances the server failed */

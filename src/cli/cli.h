@@ -31,6 +31,7 @@ int cmd_merge (int argc, char **argv);
 int cmd_calibrate (int argc, char **argv);
 int cmd_severity (int argc, char **argv);
 int cmd_push (int argc, char **argv);
+int cmd_watch (int argc, char **argv);
 
 char *cli_join_argv (int argc, char **argv);
 int cli_usage_error (GOptionContext *ctx, const char *fmt, ...) G_GNUC_PRINTF (2, 3);

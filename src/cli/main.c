@@ -65,6 +65,11 @@ static const struct {
     cmd_push,
     "  cxrtrack push --db pacs.sqlite --dicomweb http://pacs:8042/dicom-web --all --auth-file pacs.auth\n"
     "  cxrtrack push --db pacs.sqlite --dicomweb http://pacs:8042/dicom-web --patient 1543\n" },
+  { "watch", "--db DB --dicomweb URL [--interval S] [--auth-file FILE] [--polls N]",
+    "follow a PACS: pull new films, analyze them, push their comparisons; again every S seconds",
+    cmd_watch,
+    "  cxrtrack watch --db pacs.sqlite --dicomweb http://pacs:8042/dicom-web --auth-file pacs.auth\n"
+    "  cxrtrack watch --db pacs.sqlite --dicomweb http://pacs:8042/dicom-web --polls 1   # cron\n" },
   { "sql", "--db DB [--format table|csv|json] 'SELECT ...'",
     "run a query against the store (read-only unless --write)", cmd_sql,
     "  cxrtrack sql --db my.sqlite 'SELECT patient_id, count(*) FROM scans GROUP BY 1'\n"

@@ -21,6 +21,11 @@
  *      pull leaves whole films or none; one fetched by a pull that was
  *      killed before storing it is stored without being fetched again.
  *
+ * cxrtrack watch pulls every few seconds: it keeps each study's Number of
+ * Study Related Instances from the search, and a study pulled whole whose
+ * count has not changed is not listed again, so a poll of an unchanged
+ * PACS is the study search alone.
+ *
  * A study or instance the server fails (an HTTP error, a timeout, a
  * truncated or mistyped answer, a film over the size limit) is noted with
  * its UIDs and the server's answer and counted; the rest of the pull goes
@@ -57,6 +62,7 @@ is_film_modality (const char *m)
 typedef struct {
   char *uid;
   char *patient_id;
+  char *n_instances; /* Number of Study Related Instances, as sent, or NULL */
 } Study;
 
 static void
@@ -64,6 +70,7 @@ study_free (Study *s)
 {
   g_free (s->uid);
   g_free (s->patient_id);
+  g_free (s->n_instances);
   g_free (s);
 }
 
@@ -111,7 +118,7 @@ find_studies (CxrDicomweb *c, const CxrIngestOptions *opt, CxrIngestSummary *sum
           }
         if (*since)
           g_string_append_printf (q, "&StudyDate=%s-", since);
-        g_string_append (q, "&includefield=00100020");
+        g_string_append (q, "&includefield=00100020&includefield=00201208");
         g_autoptr (GPtrArray) found = cxr__dicomweb_search (c, "studies", q->str, PAGE, error);
         if (found == NULL)
           {
@@ -135,6 +142,7 @@ find_studies (CxrDicomweb *c, const CxrIngestOptions *opt, CxrIngestSummary *sum
               }
             Study *s = g_new0 (Study, 1);
             s->patient_id = cxr__dicom_json_string (found->pdata[i], "00100020");
+            s->n_instances = cxr__dicom_json_string (found->pdata[i], "00201208");
             s->uid = g_steal_pointer (&uid);
             g_ptr_array_add (studies, s);
           }
@@ -272,7 +280,17 @@ cxr__dicomweb_pull (CxrScanWriter *writer, const char *url, const char *cache,
             continue; /* another machine's patient */
         }
       sum->n_studies++;
+      GHashTable *counts = opt->dicomweb.study_counts;
+      if (counts && s->n_instances
+          && g_strcmp0 (g_hash_table_lookup (counts, s->uid), s->n_instances) == 0)
+        {
+          sum->n_studies_same++; /* pulled whole before, and no instance since */
+          continue;
+        }
+      guint64 failed = sum->n_fetch_failed;
       pull_study (c, writer, s, cache, opt, sum, files, listed);
+      if (counts && s->n_instances && sum->n_fetch_failed == failed)
+        g_hash_table_insert (counts, g_strdup (s->uid), g_strdup (s->n_instances));
     }
   return TRUE;
 }

@@ -365,7 +365,7 @@ overlay (const CxrReportData *d, const CxrReportPair *p, const CxrReportFilm *f,
 
 /* Stores @objects into @study unless the PACS holds them (by UID). */
 static gboolean
-send (Push *ps, const char *study, GPtrArray *objects, GPtrArray *uids, GError **error)
+send_objects (Push *ps, const char *study, GPtrArray *objects, GPtrArray *uids, GError **error)
 {
   g_autofree char *path = g_strdup_printf ("studies/%s/instances", study);
   g_autoptr (GError) err = NULL;
@@ -496,7 +496,7 @@ push_film (Push *ps, const CxrReportData *d, const CxrReportPair *p, const CxrRe
     }
   else
     note (ps->sum, "%s: no change overlay sent: %s", m->image_index, why->message);
-  return send (ps, study, objects, uids, error);
+  return send_objects (ps, study, objects, uids, error);
 }
 
 /* The pair of @kind whose later film is @m, or NULL. */

@@ -11,7 +11,12 @@
 # (tools/fake_dicomweb.py: HTTP 500 and 503, a truncated multipart, HTML
 # instead of DICOM, a stall, 2 GiB announced, a UID that is a path) gives
 # one clear line per failure, stores the one good film, and loses nothing
-# already stored. Skipped (77) only where Orthanc cannot be installed.
+# already stored. Then the store is analyzed and pushed back (one SR per
+# comparison, one secondary capture per map, checked by check_pushed.py; a
+# second push sends nothing), and `watch` sees a new film stored in Orthanc
+# and puts its SR and SC back; started again it sends nothing; with the
+# PACS gone it says so per poll. Skipped (77) only where Orthanc cannot be
+# installed.
 set -eu
 : "${CXRTRACK:?}" "${CXR_SOURCE_ROOT:?}"
 PLUGIN=/usr/share/orthanc/plugins/libOrthancDicomWeb.so
@@ -149,6 +154,55 @@ grep -q "push: $n_prior films compared with a prior: 0 objects sent, $((n_prior 
 "$CXRTRACK" ingest --db "$T/w.sqlite" --dicomweb "$URL" --auth-file "$T/auth" > "$T/out9"
 grep -q "dicomweb: 23 studies, 0 films fetched, 22 already stored" "$T/out9" || { cat "$T/out9"; fail "pull after push"; }
 
+# --- watch: a new film's comparison back in the PACS ---------------------------
+upload() {
+  $PY -c 'import base64, sys, urllib.request
+req = urllib.request.Request(sys.argv[1] + "/instances", data=open(sys.argv[2], "rb").read(),
+    headers={"Authorization": "Basic " + base64.b64encode(b"cxr:s3cret").decode(),
+             "Content-Type": "application/dicom"})
+urllib.request.urlopen(req).read()' "http://127.0.0.1:$PORT" "$1"
+}
+# wait_for FILE PATTERN SECONDS
+wait_for() {
+  i=0
+  while ! grep -q "$2" "$1"; do
+    i=$((i + 1)); [ $i -le $(($3 * 10)) ] || return 1; sleep 0.1
+  done
+}
+new=$($PY "$CXR_SOURCE_ROOT/tools/new_study_film.py" "$T/pacs/1543" "$T/new.dcm")
+"$CXRTRACK" watch --db "$T/w.sqlite" --dicomweb "$URL" --auth-file "$T/auth" --interval 1 > "$T/watch" 2>&1 &
+WPID=$!
+# its first poll catches up: nothing new, nothing sent
+wait_for "$T/watch" "push: $n_prior films compared with a prior, 0 objects sent" 120 \
+  || { kill $WPID; cat "$T/watch"; fail "watch's first poll"; }
+upload "$T/new.dcm"
+wait_for "$T/watch" "push: .* 2 objects sent" 120 || { kill $WPID; cat "$T/watch"; fail "watch did not push the new film's SR and SC"; }
+kill $WPID; wait $WPID 2> /dev/null || true
+grep -q "24 studies (23 unchanged), 1 films fetched, 1 stored, 0 failed" "$T/watch" || { cat "$T/watch"; fail "watch's pull"; }
+[ "$(q "$T/w.sqlite" "SELECT patient_id FROM scans WHERE image_index = '$new'")" = 1543 ] || fail "new film not stored"
+$PY - "http://127.0.0.1:$PORT" "$new" << 'EOF' || fail "no SR of the new film in the PACS"
+import base64, io, json, sys, urllib.request
+import pydicom
+root, new = sys.argv[1], sys.argv[2]
+auth = {"Authorization": "Basic " + base64.b64encode(b"cxr:s3cret").decode()}
+get = lambda p, d=None: urllib.request.urlopen(urllib.request.Request(root + p, data=d, headers=auth)).read()
+q = json.dumps({"Level": "Instance", "Query": {"Modality": "SR"}}).encode()
+hits = [i for i in json.loads(get("/tools/find", q))
+        if new in repr(pydicom.dcmread(io.BytesIO(get(f"/instances/{i}/file"))))]
+assert len(hits) == 1, hits
+EOF
+# a watcher started again: nothing fetched, nothing sent
+"$CXRTRACK" watch --db "$T/w.sqlite" --dicomweb "$URL" --auth-file "$T/auth" --polls 1 > "$T/watch2"
+grep -q "24 studies (0 unchanged), 0 films fetched, 0 stored, 0 failed" "$T/watch2" \
+  && grep -q "push: $((n_prior + 1)) films compared with a prior, 0 objects sent" "$T/watch2" \
+  || { cat "$T/watch2"; fail "watch started again"; }
+# the PACS gone: a line per poll, a backoff, exit 1 after --polls
+if "$CXRTRACK" watch --db "$T/w.sqlite" --dicomweb "http://127.0.0.1:1/dicom-web" --polls 2 --interval 0.2 > "$T/watch3"; then
+  fail "watch with the PACS gone exited 0"
+fi
+[ "$(grep -c "poll failed: GET http://127.0.0.1:1/dicom-web/studies?.*; next try in" "$T/watch3")" = 2 ] \
+  || { cat "$T/watch3"; fail "watch's failures"; }
+
 # --- a server that answers badly ---------------------------------------------
 good=$(ls "$T/pacs/1543/"*.dcm | head -1)
 $PY "$CXR_SOURCE_ROOT/tools/fake_dicomweb.py" "$good" "$T/fake.port" 2> "$T/fake.log" &
@@ -173,6 +227,7 @@ done
 # --strict says so in the exit status
 "$CXRTRACK" ingest --db "$T/f.sqlite" --dicomweb "$FURL" --timeout 1 --strict > "$T/out6" && fail "--strict exit 0"
 # the bad server against the full store: nothing lost, the good film known
+q "$T/w.sqlite" "SELECT $cols FROM scans ORDER BY image_index" > "$T/w.rows"
 "$CXRTRACK" ingest --db "$T/w.sqlite" --dicomweb "$FURL" --timeout 1 > "$T/out7"
 grep -q "dicomweb: 7 studies, 0 films fetched, 1 already stored (not fetched), 7 failed" "$T/out7" \
   || { cat "$T/out7"; fail "bad server, full store"; }
