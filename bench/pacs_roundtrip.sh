@@ -21,7 +21,7 @@ T=$(mktemp -d)
 OPID=""
 trap '[ -n "$OPID" ] && kill $OPID 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 sh bench/machine.sh
-q() { $X sql --db "$T/w.sqlite" --format csv "$1" | tr -d '\r' | tail -n +2; }
+q() { $X sql --db "$T/w.sqlite" --format csv "$1" | tr -d '\r"' | tail -n +2; }
 secs() { echo "$(date +%s.%N) - $1" | bc | xargs printf '%.1f'; }
 
 # a manifest of series1024, the spacing of each stored film from the

@@ -23,9 +23,10 @@
  * 99CXR, listed in the table below and in docs/pacs.md.
  *
  * UIDs are derived (the 2.25 form of a UUID made from SHA-256): a series
- * from the film and the model, an instance from the film and its content.
- * The study's instances are listed first (QIDO-RS) and an object the PACS
- * already holds is not sent, so a second push sends nothing, and a push
+ * from the film and the model, an SR from the film and its content, an SC
+ * from the film, the prior's content and the map it is drawn from. The
+ * study's instances are listed first (QIDO-RS) and an object the PACS
+ * already holds is neither drawn nor sent, so a second push sends nothing, and a push
  * after a new analysis adds the new results beside the old ones without
  * replacing them.
  */
@@ -338,10 +339,10 @@ typedef struct {
   char date[9], time[7]; /* of this push, for the objects' content date */
 } Push;
 
-/* The overlay of pair @p on its earlier film, as the report draws it. */
-static guint8 *
-overlay (const CxrReportData *d, const CxrReportPair *p, const CxrReportFilm *f, int *w, int *h,
-         GError **error)
+/* The map of pair @p (its bytes, from the store's artifacts), or NULL
+ * with why not. */
+static GBytes *
+pair_map (const CxrReportData *d, const CxrReportPair *p, GError **error)
 {
   if (p->overlay_path == NULL || p->overlay_missing || isnan (p->map_scale))
     {
@@ -350,52 +351,47 @@ overlay (const CxrReportData *d, const CxrReportPair *p, const CxrReportFilm *f,
                    p->overlay_missing ? p->overlay_path : "");
       return NULL;
     }
+  return cxr__report_artifact (d, p->overlay_path, error);
+}
+
+/* The overlay of pair @p (@map its map) on its earlier film, as the
+ * report draws it. */
+static guint8 *
+overlay (const CxrReportData *d, const CxrReportPair *p, GBytes *map_bytes, const CxrReportFilm *f,
+         int *w, int *h, GError **error)
+{
   g_autoptr (CxrImage) fim = cxr_image_load_checked (f->path, f->sha256, &d->limits, NULL, error);
   if (fim == NULL)
     return NULL;
-  g_autoptr (GBytes) ov = cxr__report_artifact (d, p->overlay_path, error);
-  if (ov == NULL)
-    return NULL;
-  g_autofree float *map = cxr_diff_decode_map (p->overlay_path, g_bytes_get_data (ov, NULL),
-                                               g_bytes_get_size (ov), p->map_scale, w, h, error);
+  g_autofree float *map
+      = cxr_diff_decode_map (p->overlay_path, g_bytes_get_data (map_bytes, NULL),
+                             g_bytes_get_size (map_bytes), p->map_scale, w, h, error);
   if (map == NULL)
     return NULL;
   return cxr_diff_render_overlay (fim, map, *w, *h, p->threshold, p->outline);
 }
 
-/* Stores @objects into @study unless the PACS holds them (by UID). */
-static gboolean
-send_objects (Push *ps, const char *study, GPtrArray *objects, GPtrArray *uids, GError **error)
+/* The SOP Instance UIDs @study holds in the PACS (a study it does not
+ * hold yet may answer 404: none). */
+static GHashTable *
+study_instances (Push *ps, const char *study, GError **error)
 {
   g_autofree char *path = g_strdup_printf ("studies/%s/instances", study);
   g_autoptr (GError) err = NULL;
   g_autoptr (GPtrArray) held = cxr__dicomweb_search (ps->client, path, NULL, 500, &err);
-  /* a study the PACS does not hold yet may answer 404: nothing held */
   if (held == NULL && cxr__dicomweb_last_status (ps->client) != 404)
     {
       g_propagate_error (error, g_steal_pointer (&err));
-      return FALSE;
+      return NULL;
     }
-  g_autoptr (GPtrArray) todo = g_ptr_array_new ();
-  for (guint i = 0; i < objects->len; i++)
+  GHashTable *uids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint k = 0; held && k < held->len; k++)
     {
-      gboolean there = FALSE;
-      for (guint k = 0; held && k < held->len && !there; k++)
-        {
-          g_autofree char *uid = cxr__dicom_json_string (held->pdata[k], "00080018");
-          there = g_strcmp0 (uid, uids->pdata[i]) == 0;
-        }
-      if (there)
-        ps->sum->n_present++;
-      else
-        g_ptr_array_add (todo, objects->pdata[i]);
+      char *uid = cxr__dicom_json_string (held->pdata[k], "00080018");
+      if (uid)
+        g_hash_table_add (uids, uid);
     }
-  if (todo->len == 0)
-    return TRUE;
-  if (!cxr__dicomweb_store (ps->client, study, todo, error))
-    return FALSE;
-  ps->sum->n_sent += todo->len;
-  return TRUE;
+  return uids;
 }
 
 /* The SR and the SC of film @m, compared with @f by @p (its previous
@@ -452,27 +448,46 @@ push_film (Push *ps, const CxrReportData *d, const CxrReportPair *p, const CxrRe
   g_autofree char *seed2 = g_strdup_printf ("cxrtrack sr %s %s", m->image_index, digest);
   g_autofree char *sr_uid = cxr__uid_from_text (seed2);
   doc.object.instance_uid = sr_uid;
-  g_autoptr (GBytes) sr = cxr__sr_encode (&doc, error);
-  if (sr == NULL)
-    return FALSE;
 
-  g_autoptr (GPtrArray) objects = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  g_autoptr (GPtrArray) uids = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (objects, g_bytes_ref (sr));
-  g_ptr_array_add (uids, g_strdup (sr_uid));
-
-  /* the overlay, when the pair has a map */
-  int w = 0, h = 0;
+  /* the overlay's UIDs from what draws it: the prior film, the map and
+   * how it is drawn, so what the PACS holds is known before drawing */
   g_autoptr (GError) why = NULL;
-  g_autofree guint8 *rgb = overlay (d, p, f, &w, &h, &why);
-  if (rgb)
+  g_autoptr (GBytes) map = pair_map (d, p, &why);
+  g_autofree char *sc_uid = NULL, *sc_series = NULL;
+  if (map)
     {
-      g_autofree char *pixels
-          = g_compute_checksum_for_data (G_CHECKSUM_SHA256, rgb, (gsize) w * h * 3);
+      g_autofree char *map_sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, map);
       g_autofree char *s3 = g_strdup_printf ("cxrtrack sc series %s %s", m->image_index, algorithm);
-      g_autofree char *s4 = g_strdup_printf ("cxrtrack sc %s %s", m->image_index, pixels);
-      g_autofree char *sc_series = cxr__uid_from_text (s3);
-      g_autofree char *sc_uid = cxr__uid_from_text (s4);
+      g_autofree char *s4
+          = g_strdup_printf ("cxrtrack sc %s %s %s %.9g %.9g %d %s", m->image_index, f->sha256,
+                             map_sha, p->map_scale, p->threshold, p->outline, CXR_VERSION);
+      sc_series = cxr__uid_from_text (s3);
+      sc_uid = cxr__uid_from_text (s4);
+    }
+  else
+    note (ps->sum, "%s: no change overlay sent: %s", m->image_index, why->message);
+
+  g_autoptr (GHashTable) held = study_instances (ps, study, error);
+  if (held == NULL)
+    return FALSE;
+  g_autoptr (GPtrArray) objects = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  if (g_hash_table_contains (held, sr_uid))
+    ps->sum->n_present++;
+  else
+    {
+      GBytes *sr = cxr__sr_encode (&doc, error);
+      if (sr == NULL)
+        return FALSE;
+      g_ptr_array_add (objects, sr);
+    }
+  if (sc_uid && g_hash_table_contains (held, sc_uid))
+    ps->sum->n_present++;
+  else if (sc_uid)
+    {
+      int w = 0, h = 0;
+      g_autofree guint8 *rgb = overlay (d, p, map, f, &w, &h, error);
+      if (rgb == NULL)
+        return FALSE;
       CxrPushObject o = doc.object;
       o.series_uid = sc_series;
       o.instance_uid = sc_uid;
@@ -492,11 +507,13 @@ push_film (Push *ps, const CxrReportData *d, const CxrReportPair *p, const CxrRe
       if (sc == NULL)
         return FALSE;
       g_ptr_array_add (objects, sc);
-      g_ptr_array_add (uids, g_strdup (sc_uid));
     }
-  else
-    note (ps->sum, "%s: no change overlay sent: %s", m->image_index, why->message);
-  return send_objects (ps, study, objects, uids, error);
+  if (objects->len == 0)
+    return TRUE;
+  if (!cxr__dicomweb_store (ps->client, study, objects, error))
+    return FALSE;
+  ps->sum->n_sent += objects->len;
+  return TRUE;
 }
 
 /* The pair of @kind whose later film is @m, or NULL. */
