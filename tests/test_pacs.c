@@ -90,11 +90,12 @@ static void
 test_client_refuses (void **state)
 {
   g_autoptr (GError) err = NULL;
-  assert_null (cxr__dicomweb_new ("ftp://pacs/dicom-web", NULL, 5, &err));
+  assert_null (cxr__dicomweb_new ("ftp://pacs/dicom-web", NULL, NULL, 5, &err));
   assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_INVALID_INPUT));
   g_clear_error (&err);
   /* nothing listens on port 1: the error names the request */
-  g_autoptr (CxrDicomweb) c = cxr__dicomweb_new ("http://127.0.0.1:1/dicom-web/", NULL, 5, &err);
+  g_autoptr (CxrDicomweb) c
+      = cxr__dicomweb_new ("http://127.0.0.1:1/dicom-web/", NULL, NULL, 5, &err);
   assert_non_null (c);
   assert_string_equal (cxr__dicomweb_url (c), "http://127.0.0.1:1/dicom-web");
   assert_null (cxr__dicomweb_search (c, "studies", "PatientID=1", 10, &err));

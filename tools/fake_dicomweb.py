@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """A DICOMweb server that answers badly, for tests/cli/dicomweb.sh.
 
-    fake_dicomweb.py GOOD.dcm PORTFILE
+    fake_dicomweb.py GOOD.dcm PORTFILE [CERT.pem KEY.pem]
 
 Serves QIDO-RS and WADO-RS on 127.0.0.1 (a free port, written to
 PORTFILE) for eight studies of one patient. Study 1 serves GOOD.dcm
@@ -16,7 +16,8 @@ properly; each other study fails in one way a real server or network can:
   7 listing the study's instances answers HTTP 503
   8 the study's UID is not a UID ('../../etc'): never used in a path
 
-Every request is logged to stderr.
+With a certificate and key it speaks HTTPS. Every request is logged to
+stderr.
 """
 import json
 import socketserver
@@ -109,6 +110,11 @@ class Server(socketserver.ThreadingMixIn, HTTPServer):
 
 
 srv = Server(("127.0.0.1", 0), Handler)
+if len(sys.argv) > 4:
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 with open(PORTFILE + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
 import os  # noqa: E402

@@ -12,7 +12,7 @@ PKGS="gcc g++ libc6-dev meson ninja-build pkg-config libglib2.0-dev libglib2.0-d
 # cluster of tests/cli/slurm.sh, Orthanc with its DICOMweb plugin (a real
 # PACS for tests/cli/dicomweb.sh)
 if [ "${1:-}" = --tests ]; then
-  PKGS="$PKGS dcmtk python3-pydicom python3-numpy python3-pil slurmctld slurmd slurm-client munge orthanc orthanc-dicomweb"
+  PKGS="$PKGS dcmtk python3-pydicom python3-numpy python3-pil slurmctld slurmd slurm-client munge orthanc orthanc-dicomweb openssl"
 fi
 missing=""
 for p in $PKGS; do

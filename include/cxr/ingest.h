@@ -22,6 +22,7 @@ typedef void (*CxrIngestProgress) (const CxrIngestSummary *summary, double fract
 /* What `ingest --dicomweb` asks of the PACS. */
 typedef struct {
   const char *auth;            /* "user:password" or a bearer token, or NULL */
+  const char *ca_file;         /* PEM CAs to verify the server with; NULL: the system's */
   const char *cache;           /* folder the films fetched are kept in; NULL:
                                 * the store's path + ".dicomweb" */
   const char *since;           /* YYYY-MM-DD: only studies from then on, or NULL */

@@ -15,6 +15,7 @@ G_BEGIN_DECLS
 
 typedef struct {
   const char *auth;            /* "user:password" or a bearer token, or NULL */
+  const char *ca_file;         /* PEM CAs to verify the server with; NULL: the system's */
   double timeout_s;            /* a transfer idle this long is abandoned; <= 0: 60 s */
   const char *const *patients; /* only these patients (NULL-terminated); NULL: all */
   gboolean flagged;            /* only patients with a progression flag */

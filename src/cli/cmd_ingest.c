@@ -84,6 +84,7 @@ cmd_ingest (int argc, char **argv)
   g_autofree char *prefix = NULL;
   g_autofree char *voi = NULL, *shard = NULL;
   g_autofree char *dicomweb = NULL, *auth_file = NULL, *since = NULL, *cache = NULL;
+  g_autofree char *cacert = NULL;
   g_auto (GStrv) images = NULL, maps = NULL, patients = NULL;
   double timeout_s = 60;
   int jobs = 0, max_w = 8192, max_h = 8192;
@@ -101,6 +102,9 @@ cmd_ingest (int argc, char **argv)
     { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &auth_file,
       "--dicomweb: credentials, one line: user:password or Bearer TOKEN (else "
       "$CXRTRACK_DICOMWEB_AUTH; never on the command line)",
+      "FILE" },
+    { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &cacert,
+      "--dicomweb: trust the CA certificates in this PEM file (a hospital's own CA) instead of the system's",
       "FILE" },
     { "since", 0, 0, G_OPTION_ARG_STRING, &since, "--dicomweb: only studies from this date on",
       "YYYY-MM-DD" },
@@ -152,8 +156,9 @@ cmd_ingest (int argc, char **argv)
                             dicom ? "dicom" : "folder");
   if (dicomweb && images)
     return cli_usage_error (ctx, "--images applies to --nih and --manifest, not --dicomweb");
-  if (!dicomweb && (auth_file || since || patients || cache))
-    return cli_usage_error (ctx, "--auth-file, --since, --patient and --cache apply to --dicomweb");
+  if (!dicomweb && (auth_file || since || patients || cache || cacert))
+    return cli_usage_error (
+        ctx, "--auth-file, --cacert, --since, --patient and --cache apply to --dicomweb");
   if (!(timeout_s > 0))
     return cli_usage_error (ctx, "--timeout must be positive");
   if (argc > 1)
@@ -188,6 +193,7 @@ cmd_ingest (int argc, char **argv)
     return cli_fail (error);
   opt.dicomweb.auth = auth ? auth : g_getenv ("CXRTRACK_DICOMWEB_AUTH");
   opt.dicomweb.since = since;
+  opt.dicomweb.ca_file = cacert;
   opt.dicomweb.patients = (const char *const *) patients;
   opt.dicomweb.cache = cache;
   opt.dicomweb.timeout_s = timeout_s;

@@ -12,7 +12,7 @@
 int
 cmd_push (int argc, char **argv)
 {
-  g_autofree char *db = NULL, *url = NULL, *auth_file = NULL, *shard = NULL;
+  g_autofree char *db = NULL, *url = NULL, *auth_file = NULL, *shard = NULL, *cacert = NULL;
   g_auto (GStrv) patients = NULL;
   gboolean all = FALSE, flagged = FALSE;
   double timeout_s = 60;
@@ -27,6 +27,9 @@ cmd_push (int argc, char **argv)
       "With --all: only patients with a progression flag", NULL },
     { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &auth_file,
       "Credentials, one line: user:password or Bearer TOKEN (else $CXRTRACK_DICOMWEB_AUTH)",
+      "FILE" },
+    { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &cacert,
+      "Trust the CA certificates in this PEM file (a hospital's own CA) instead of the system's",
       "FILE" },
     { "timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout_s,
       "Give a transfer up after this long without data (60)", "S" },
@@ -62,6 +65,7 @@ cmd_push (int argc, char **argv)
     return cli_fail (error);
   opt.auth = auth ? auth : g_getenv ("CXRTRACK_DICOMWEB_AUTH");
   opt.timeout_s = timeout_s;
+  opt.ca_file = cacert;
   opt.patients = (const char *const *) patients;
   opt.flagged = flagged;
 

@@ -125,7 +125,7 @@ poll_once (Watch *w, gboolean everyone, GError **error)
 int
 cmd_watch (int argc, char **argv)
 {
-  g_autofree char *db = NULL, *url = NULL, *auth_file = NULL, *cache = NULL;
+  g_autofree char *db = NULL, *url = NULL, *auth_file = NULL, *cache = NULL, *cacert = NULL;
   g_auto (GStrv) patients = NULL;
   double interval_s = 30, timeout_s = 60;
   int polls = 0, jobs = 0;
@@ -136,6 +136,9 @@ cmd_watch (int argc, char **argv)
     { "interval", 0, 0, G_OPTION_ARG_DOUBLE, &interval_s, "Seconds between polls (30)", "S" },
     { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &auth_file,
       "Credentials, one line: user:password or Bearer TOKEN (else $CXRTRACK_DICOMWEB_AUTH)",
+      "FILE" },
+    { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &cacert,
+      "Trust the CA certificates in this PEM file (a hospital's own CA) instead of the system's",
       "FILE" },
     { "patient", 0, 0, G_OPTION_ARG_STRING_ARRAY, &patients, "Only this Patient ID (repeatable)",
       "ID" },
@@ -175,6 +178,7 @@ cmd_watch (int argc, char **argv)
   in.jobs = jobs;
   in.dicomweb.auth = credentials;
   in.dicomweb.cache = cache;
+  in.dicomweb.ca_file = cacert;
   in.dicomweb.patients = (const char *const *) patients;
   in.dicomweb.timeout_s = timeout_s;
   in.dicomweb.study_counts = counts;
@@ -195,7 +199,7 @@ cmd_watch (int argc, char **argv)
   an.argv = cmdline;
   g_autofree char *reference = cli_default_reference_limits ();
   an.progression.reference_limits = reference;
-  CxrPushOptions push = { .auth = credentials, .timeout_s = timeout_s };
+  CxrPushOptions push = { .auth = credentials, .ca_file = cacert, .timeout_s = timeout_s };
 
   g_autoptr (CxrStore) store = cxr_store_open (db, CXR_STORE_READ_WRITE, &error);
   if (store == NULL)

@@ -254,8 +254,8 @@ cxr__dicomweb_pull (CxrScanWriter *writer, const char *url, const char *cache,
                     const CxrIngestOptions *opt, CxrIngestSummary *sum, GPtrArray *files,
                     GError **error)
 {
-  g_autoptr (CxrDicomweb) c
-      = cxr__dicomweb_new (url, opt->dicomweb.auth, opt->dicomweb.timeout_s, error);
+  g_autoptr (CxrDicomweb) c = cxr__dicomweb_new (url, opt->dicomweb.auth, opt->dicomweb.ca_file,
+                                                 opt->dicomweb.timeout_s, error);
   if (c == NULL)
     return FALSE;
   if (g_mkdir_with_parents (cache, 0700) != 0)

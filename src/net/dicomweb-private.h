@@ -15,8 +15,8 @@ G_BEGIN_DECLS
 
 typedef struct _CxrDicomweb CxrDicomweb;
 
-CxrDicomweb *cxr__dicomweb_new (const char *url, const char *auth, double timeout_s,
-                                GError **error);
+CxrDicomweb *cxr__dicomweb_new (const char *url, const char *auth, const char *ca_file,
+                                double timeout_s, GError **error);
 void cxr__dicomweb_free (CxrDicomweb *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrDicomweb, cxr__dicomweb_free)
 const char *cxr__dicomweb_url (const CxrDicomweb *c);

@@ -26,7 +26,8 @@
  * Credentials come from the caller (an auth file or the environment, never
  * the command line): "user:password" is sent as HTTP Basic, anything else
  * (with or without a leading "Bearer ") as a bearer token. TLS is verified
- * (libcurl's default, kept); redirects are not followed, so credentials go
+ * (libcurl's default, kept: the certificate against the system's CAs, or
+ * the caller's CA file, and the host name); redirects are not followed, so credentials go
  * to the server named and nowhere else. A transfer that receives nothing
  * for timeout_s seconds is abandoned (a large film on a slow link is not);
  * connecting may take as long, at most 30 s.
@@ -49,7 +50,8 @@ struct _CxrDicomweb {
   CURL *curl;
   char *url; /* the service root, no trailing '/' */
   char *user_password;
-  char *bearer; /* "Authorization: Bearer ..." */
+  char *bearer;  /* "Authorization: Bearer ..." */
+  char *ca_file; /* CA certificates to verify the server with, or NULL: the system's */
   double timeout_s;
   long last_status; /* the last answer's HTTP status, 0 none */
   char errbuf[CURL_ERROR_SIZE];
@@ -129,13 +131,16 @@ global_init (gpointer data)
  * @url: the service root (http:// or https://), e.g.
  *   http://pacs:8042/dicom-web
  * @auth: (nullable): "user:password", "Bearer TOKEN" or a token
+ * @ca_file: (nullable): PEM certificates of the CAs to trust instead of
+ *   the system's (a hospital's own CA)
  * @timeout_s: how long a transfer may receive nothing before it is
  *   abandoned (and the time allowed to connect, at most 30 s)
  *
  * Returns: (transfer full): the client, or %NULL with @error set.
  */
 CxrDicomweb *
-cxr__dicomweb_new (const char *url, const char *auth, double timeout_s, GError **error)
+cxr__dicomweb_new (const char *url, const char *auth, const char *ca_file, double timeout_s,
+                   GError **error)
 {
   static GOnce once = G_ONCE_INIT;
   g_return_val_if_fail (url != NULL, NULL);
@@ -159,6 +164,7 @@ cxr__dicomweb_new (const char *url, const char *auth, double timeout_s, GError *
       return NULL;
     }
   c->url = g_strdup (url);
+  c->ca_file = g_strdup (ca_file);
   gsize n = strlen (c->url);
   while (n > 0 && c->url[n - 1] == '/')
     c->url[--n] = '\0';
@@ -186,6 +192,7 @@ cxr__dicomweb_free (CxrDicomweb *c)
     memset (c->bearer, 0, strlen (c->bearer));
   g_free (c->user_password);
   g_free (c->bearer);
+  g_free (c->ca_file);
   g_free (c->url);
   g_free (c);
 }
@@ -243,6 +250,8 @@ perform (CxrDicomweb *c, const char *method, const char *url, const char *const 
   curl_easy_setopt (h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt (h, CURLOPT_FOLLOWLOCATION, 0L);
+  if (c->ca_file)
+    curl_easy_setopt (h, CURLOPT_CAINFO, c->ca_file);
   curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT_MS, (long) (MIN (c->timeout_s, 30.0) * 1000));
   sink->timeout_us = (gint64) (c->timeout_s * 1e6);
   sink->active_us = g_get_monotonic_time ();

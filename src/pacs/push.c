@@ -587,7 +587,8 @@ cxr_push (CxrStore *store, const char *url, const CxrPushOptions *o, CxrPushSumm
   g_return_val_if_fail (store != NULL && url != NULL && o != NULL && sum != NULL, FALSE);
   if (sum->messages == NULL)
     cxr_push_summary_init (sum);
-  g_autoptr (CxrDicomweb) client = cxr__dicomweb_new (url, o->auth, o->timeout_s, error);
+  g_autoptr (CxrDicomweb) client
+      = cxr__dicomweb_new (url, o->auth, o->ca_file, o->timeout_s, error);
   if (client == NULL)
     return FALSE;
   /* the PACS answers, or nothing is tried */

@@ -233,6 +233,23 @@ grep -q "dicomweb: 7 studies, 0 films fetched, 1 already stored (not fetched), 7
   || { cat "$T/out7"; fail "bad server, full store"; }
 q "$T/w.sqlite" "SELECT $cols FROM scans ORDER BY image_index" > "$T/w.after"
 cmp -s "$T/w.rows" "$T/w.after" || fail "the bad server's run changed the store"
+# TLS is verified: a server whose certificate no trusted CA signed is
+# refused, and trusted with --cacert
+kill "$FPID"; wait "$FPID" 2> /dev/null || true
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+  -days 2 -keyout "$T/key.pem" -out "$T/cert.pem" 2> /dev/null
+rm -f "$T/fake.port"
+$PY "$CXR_SOURCE_ROOT/tools/fake_dicomweb.py" "$good" "$T/fake.port" "$T/cert.pem" "$T/key.pem" 2> "$T/fake.log" &
+FPID=$!
+for i in $(seq 100); do [ -f "$T/fake.port" ] && break; sleep 0.1; done
+FURL="https://127.0.0.1:$(cat "$T/fake.port")/dicom-web"
+if "$CXRTRACK" ingest --db "$T/tls.sqlite" --dicomweb "$FURL" --timeout 1 > "$T/out10" 2>&1; then
+  fail "a server with an untrusted certificate was believed"
+fi
+grep -q "GET $FURL/studies?.*SSL certificate problem" "$T/out10" || { cat "$T/out10"; fail "TLS refusal not named"; }
+"$CXRTRACK" ingest --db "$T/tls.sqlite" --dicomweb "$FURL" --timeout 1 --cacert "$T/cert.pem" > "$T/out11" \
+  || { cat "$T/out11"; fail "--cacert"; }
+grep -q "dicomweb: 7 studies, 1 films fetched" "$T/out11" || { cat "$T/out11"; fail "over TLS"; }
 # the server unreachable: the run fails, naming it
 kill "$FPID"; wait "$FPID" 2> /dev/null || true; FPID=""
 if "$CXRTRACK" ingest --db "$T/w.sqlite" --dicomweb "$FURL" --timeout 1 > "$T/out8" 2>&1; then
