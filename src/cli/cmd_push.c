@@ -24,7 +24,7 @@ cmd_push (int argc, char **argv)
       "This patient's comparisons (repeatable; the store's patient_id)", "ID" },
     { "all", 0, 0, G_OPTION_ARG_NONE, &all, "Every patient with a comparison", NULL },
     { "flagged", 0, 0, G_OPTION_ARG_NONE, &flagged,
-      "With --all: only patients with a progression flag", NULL },
+      "Every patient with a progression flag", NULL },
     { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &auth_file,
       "Credentials, one line: user:password or Bearer TOKEN (else $CXRTRACK_DICOMWEB_AUTH)",
       "FILE" },
@@ -48,10 +48,8 @@ cmd_push (int argc, char **argv)
     return cli_usage_error (ctx, "%s", error->message);
   if (db == NULL || url == NULL)
     return cli_usage_error (ctx, "push needs --db and --dicomweb");
-  if ((patients != NULL) == all)
-    return cli_usage_error (ctx, "push needs --patient ID or --all");
-  if (flagged && !all)
-    return cli_usage_error (ctx, "--flagged goes with --all");
+  if ((patients != NULL) + (all || flagged) != 1)
+    return cli_usage_error (ctx, "push needs --patient ID, --all or --flagged");
   if (argc > 1)
     return cli_usage_error (ctx, "unexpected argument '%s'", argv[1]);
   if (!(timeout_s > 0))

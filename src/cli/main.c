@@ -60,7 +60,7 @@ static const struct {
     "  cxrtrack report --db my.sqlite --patient 1543 --out report/\n"
     "  cxrtrack report --db my.sqlite --all --flagged --out report/\n"
     "  cxrtrack report --db my.sqlite --patient 1543 --out report/ --format json\n" },
-  { "push", "--db DB --dicomweb URL (--patient ID | --all [--flagged]) [--auth-file FILE]",
+  { "push", "--db DB --dicomweb URL (--patient ID | --all | --flagged) [--auth-file FILE]",
     "send each comparison back to the PACS: a DICOM SR and a change overlay in the film's study",
     cmd_push,
     "  cxrtrack push --db pacs.sqlite --dicomweb http://pacs:8042/dicom-web --all --auth-file pacs.auth\n"
