@@ -15,11 +15,11 @@ cd "$(dirname "$0")/.."
 B=${1:-build}
 X=$(realpath "$B/src/cxrtrack")
 PY=/usr/bin/python3
-PLUGIN=/usr/share/orthanc/plugins/libOrthancDicomWeb.so
+. tools/orthanc.sh
 D=../shared/data/nih
 T=$(mktemp -d)
-OPID=""
-trap '[ -n "$OPID" ] && kill $OPID 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+ORTHANC_PID=""
+trap '[ -n "$ORTHANC_PID" ] && kill $ORTHANC_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 sh bench/machine.sh
 q() { $X sql --db "$T/w.sqlite" --format csv "$1" | tr -d '\r"' | tail -n +2; }
 secs() { echo "$(date +%s.%N) - $1" | bc | xargs printf '%.1f'; }
@@ -51,29 +51,9 @@ $PY tools/make_test_dicoms.py sample "$T/manifest.csv" "$T/pacs" > /dev/null
 n=$(ls "$T"/pacs/*/*.dcm | wc -l)
 echo "written as DICOM: $n films of $(ls "$T/pacs" | wc -l) patients in $(secs $s) s"
 
-PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir "$T/orthanc"
-cat > "$T/orthanc.json" << JSON
-{ "Name": "cxrtrack-bench", "StorageDirectory": "$T/orthanc", "IndexDirectory": "$T/orthanc",
-  "HttpPort": $PORT, "DicomServerEnabled": false, "RemoteAccessAllowed": false,
-  "AuthenticationEnabled": false, "Plugins": ["$PLUGIN"],
-  "DicomWeb": { "Enable": true, "Root": "/dicom-web/" } }
-JSON
-Orthanc "$T/orthanc.json" > "$T/orthanc.log" 2>&1 &
-OPID=$!
-URL="http://127.0.0.1:$PORT/dicom-web"
-$PY - "http://127.0.0.1:$PORT" "$T/pacs" << 'PYEOF'
-import os, sys, time, urllib.request
-root = sys.argv[1]
-for i in range(300):
-    try:
-        urllib.request.urlopen(root + "/system"); break
-    except Exception:
-        time.sleep(0.1)
-for d, _, fs in os.walk(sys.argv[2]):
-    for f in sorted(fs):
-        urllib.request.urlopen(urllib.request.Request(root + "/instances", data=open(os.path.join(d, f), "rb").read())).read()
-PYEOF
+orthanc_start "$T"
+URL=$ORTHANC_URL
+orthanc_upload $(find "$T/pacs" -type f | sort)
 
 s=$(date +%s.%N)
 $X ingest --db "$T/w.sqlite" --dicomweb "$URL" > "$T/pull"
@@ -95,7 +75,7 @@ s=$(date +%s.%N)
 $X push --db "$T/w.sqlite" --dicomweb "$URL" --all > "$T/push2" || true
 echo "second push: $(secs $s) s; $(head -1 "$T/push2")"
 # every SR through dsrdump
-$PY - "http://127.0.0.1:$PORT" "$T" << 'PYEOF'
+$PY - "$ORTHANC" "$T" << 'PYEOF'
 import json, subprocess, sys, urllib.request
 root, tmp = sys.argv[1], sys.argv[2]
 q = json.dumps({"Level": "Instance", "Query": {"Modality": "SR"}}).encode()

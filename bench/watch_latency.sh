@@ -16,36 +16,16 @@ cd "$(dirname "$0")/.."
 B=${1:-build}
 X=$(realpath "$B/src/cxrtrack")
 PY=/usr/bin/python3
-PLUGIN=/usr/share/orthanc/plugins/libOrthancDicomWeb.so
+. tools/orthanc.sh
 T=$(mktemp -d)
-OPID=""
+ORTHANC_PID=""
 WPID=""
-trap '[ -n "$WPID" ] && kill $WPID 2>/dev/null; [ -n "$OPID" ] && kill $OPID 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+trap '[ -n "$WPID" ] && kill $WPID 2>/dev/null; [ -n "$ORTHANC_PID" ] && kill $ORTHANC_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 sh bench/machine.sh
-PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir "$T/orthanc"
-cat > "$T/orthanc.json" << JSON
-{ "Name": "cxrtrack-bench", "StorageDirectory": "$T/orthanc", "IndexDirectory": "$T/orthanc",
-  "HttpPort": $PORT, "DicomServerEnabled": false, "RemoteAccessAllowed": false,
-  "AuthenticationEnabled": false, "Plugins": ["$PLUGIN"],
-  "DicomWeb": { "Enable": true, "Root": "/dicom-web/" } }
-JSON
-Orthanc "$T/orthanc.json" > "$T/orthanc.log" 2>&1 &
-OPID=$!
-URL="http://127.0.0.1:$PORT/dicom-web"
+orthanc_start "$T"
+URL=$ORTHANC_URL
 $PY tools/make_test_dicoms.py sample sample/manifest.csv "$T/pacs" > /dev/null
-$PY - "http://127.0.0.1:$PORT" "$T/pacs" << 'PYEOF'
-import os, sys, time, urllib.request
-root = sys.argv[1]
-for i in range(300):
-    try:
-        urllib.request.urlopen(root + "/system"); break
-    except Exception:
-        time.sleep(0.1)
-for d, _, fs in os.walk(sys.argv[2]):
-    for f in sorted(fs):
-        urllib.request.urlopen(urllib.request.Request(root + "/instances", data=open(os.path.join(d, f), "rb").read())).read()
-PYEOF
+orthanc_upload $(find "$T/pacs" -type f | sort)
 echo "PACS: $(ls "$T"/pacs/*/*.dcm | wc -l) films of $(ls "$T/pacs" | wc -l) patients; patient 2633: $(ls "$T"/pacs/2633/*.dcm | wc -l) films"
 s=$(date +%s.%N)
 $X watch --db "$T/w.sqlite" --dicomweb "$URL" --polls 1 > "$T/first" 2>&1
@@ -58,7 +38,7 @@ for run in 1 2 3; do
   taskset -c 0 $X watch --db "$T/w.sqlite" --dicomweb "$URL" --interval 1 --jobs 1 > "$T/watch$run" 2>&1 &
   WPID=$!
   while ! grep -q "push:" "$T/watch$run"; do sleep 0.1; done
-  $PY - "http://127.0.0.1:$PORT" "$URL" "$T/new$run.dcm" "$study" << 'PYEOF'
+  $PY - "$ORTHANC" "$URL" "$T/new$run.dcm" "$study" << 'PYEOF'
 import json, sys, time, urllib.request
 root, url, path, study = sys.argv[1:]
 t0 = time.monotonic()

@@ -45,6 +45,41 @@ void cli_describe (GOptionContext *ctx, const char *command, const char *notes);
         "first|none|auto"                                                                          \
   }
 /* --shard K/N for the commands that work patient by patient */
+/* The options of the commands that talk to a PACS (ingest --dicomweb,
+ * push, watch); cli_dicomweb_check() reads the credentials. */
+typedef struct {
+  char *auth_file, *cacert;
+  double timeout_s;
+  char *auth; /* from auth_file, else $CXRTRACK_DICOMWEB_AUTH, else NULL */
+} CliDicomweb;
+
+#define CLI_DICOMWEB_ENTRIES(d)                                                                    \
+  { "auth-file",                                                                                   \
+    0,                                                                                             \
+    0,                                                                                             \
+    G_OPTION_ARG_FILENAME,                                                                         \
+    &(d).auth_file,                                                                                \
+    "PACS credentials, one line: user:password or Bearer TOKEN (else "                             \
+    "$CXRTRACK_DICOMWEB_AUTH; never on the command line)",                                         \
+    "FILE" },                                                                                      \
+      { "cacert",                                                                                  \
+        0,                                                                                         \
+        0,                                                                                         \
+        G_OPTION_ARG_FILENAME,                                                                     \
+        &(d).cacert,                                                                               \
+        "Trust the CA certificates in this PEM file (a hospital's own CA) instead of the "         \
+        "system's",                                                                                \
+        "FILE" },                                                                                  \
+  {                                                                                                \
+    "timeout", 0, 0, G_OPTION_ARG_DOUBLE, &(d).timeout_s,                                          \
+        "Give a transfer up after this long without data (60)", "S"                                \
+  }
+
+void cli_dicomweb_init (CliDicomweb *d);
+gboolean cli_dicomweb_check (GOptionContext *ctx, CliDicomweb *d, int *rc);
+void cli_dicomweb_clear (CliDicomweb *d);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CliDicomweb, cli_dicomweb_clear)
+
 #define CLI_SHARD_ENTRY(var)                                                                       \
   {                                                                                                \
     "shard", 0, 0, G_OPTION_ARG_STRING, &(var),                                                    \

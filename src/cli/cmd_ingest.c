@@ -83,10 +83,10 @@ cmd_ingest (int argc, char **argv)
   g_autofree char *db = NULL, *nih = NULL, *manifest = NULL, *dicom = NULL, *folder = NULL;
   g_autofree char *prefix = NULL;
   g_autofree char *voi = NULL, *shard = NULL;
-  g_autofree char *dicomweb = NULL, *auth_file = NULL, *since = NULL, *cache = NULL;
-  g_autofree char *cacert = NULL;
+  g_autofree char *dicomweb = NULL, *since = NULL, *cache = NULL;
   g_auto (GStrv) images = NULL, maps = NULL, patients = NULL;
-  double timeout_s = 60;
+  g_auto (CliDicomweb) web;
+  cli_dicomweb_init (&web);
   int jobs = 0, max_w = 8192, max_h = 8192;
   gboolean strict = FALSE, follow = FALSE;
   GOptionEntry entries[] = {
@@ -99,21 +99,13 @@ cmd_ingest (int argc, char **argv)
       "A PACS's DICOMweb root (http://pacs:8042/dicom-web): its CR and DX studies' films "
       "not yet stored are fetched and stored as --dicom stores them",
       "URL" },
-    { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &auth_file,
-      "--dicomweb: credentials, one line: user:password or Bearer TOKEN (else "
-      "$CXRTRACK_DICOMWEB_AUTH; never on the command line)",
-      "FILE" },
-    { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &cacert,
-      "--dicomweb: trust the CA certificates in this PEM file (a hospital's own CA) instead of the system's",
-      "FILE" },
+    CLI_DICOMWEB_ENTRIES (web),
     { "since", 0, 0, G_OPTION_ARG_STRING, &since, "--dicomweb: only studies from this date on",
       "YYYY-MM-DD" },
     { "patient", 0, 0, G_OPTION_ARG_STRING_ARRAY, &patients,
       "--dicomweb: only this Patient ID (repeatable)", "ID" },
     { "cache", 0, 0, G_OPTION_ARG_FILENAME, &cache,
       "--dicomweb: folder the films are fetched into (default: DB.dicomweb)", "DIR" },
-    { "timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout_s,
-      "--dicomweb: give a transfer up after this long without data (60)", "S" },
     { "folder", 0, 0, G_OPTION_ARG_FILENAME, &folder,
       "Folder of PNG/JPEG films, one folder per patient, the date in each film's name or folder "
       "(DIR/PATIENT/2021-03-04_AP.png)",
@@ -156,11 +148,9 @@ cmd_ingest (int argc, char **argv)
                             dicom ? "dicom" : "folder");
   if (dicomweb && images)
     return cli_usage_error (ctx, "--images applies to --nih and --manifest, not --dicomweb");
-  if (!dicomweb && (auth_file || since || patients || cache || cacert))
+  if (!dicomweb && (web.auth_file || web.cacert || since || patients || cache))
     return cli_usage_error (
         ctx, "--auth-file, --cacert, --since, --patient and --cache apply to --dicomweb");
-  if (!(timeout_s > 0))
-    return cli_usage_error (ctx, "--timeout must be positive");
   if (argc > 1)
     return cli_usage_error (ctx, "unexpected argument '%s'", argv[1]);
   if (max_w <= 0 || max_h <= 0)
@@ -188,15 +178,14 @@ cmd_ingest (int argc, char **argv)
   int rc = CXR_EXIT_OK;
   if (!cli_shard (ctx, shard, &opt.shard, &rc))
     return rc;
-  g_autofree char *auth = NULL;
-  if (auth_file && (auth = cxr_dicomweb_auth_read (auth_file, &error)) == NULL)
-    return cli_fail (error);
-  opt.dicomweb.auth = auth ? auth : g_getenv ("CXRTRACK_DICOMWEB_AUTH");
+  if (dicomweb && !cli_dicomweb_check (ctx, &web, &rc))
+    return rc;
+  opt.dicomweb.auth = web.auth;
+  opt.dicomweb.ca_file = web.cacert;
+  opt.dicomweb.timeout_s = web.timeout_s;
   opt.dicomweb.since = since;
-  opt.dicomweb.ca_file = cacert;
   opt.dicomweb.patients = (const char *const *) patients;
   opt.dicomweb.cache = cache;
-  opt.dicomweb.timeout_s = timeout_s;
 
   CliProgress prog;
   cli_progress_init (&prog, "rows");

@@ -12,10 +12,11 @@
 int
 cmd_push (int argc, char **argv)
 {
-  g_autofree char *db = NULL, *url = NULL, *auth_file = NULL, *shard = NULL, *cacert = NULL;
+  g_autofree char *db = NULL, *url = NULL, *shard = NULL;
   g_auto (GStrv) patients = NULL;
   gboolean all = FALSE, flagged = FALSE;
-  double timeout_s = 60;
+  g_auto (CliDicomweb) web;
+  cli_dicomweb_init (&web);
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store (analyzed)", "DB" },
     { "dicomweb", 0, 0, G_OPTION_ARG_STRING, &url,
@@ -23,16 +24,8 @@ cmd_push (int argc, char **argv)
     { "patient", 0, 0, G_OPTION_ARG_STRING_ARRAY, &patients,
       "This patient's comparisons (repeatable; the store's patient_id)", "ID" },
     { "all", 0, 0, G_OPTION_ARG_NONE, &all, "Every patient with a comparison", NULL },
-    { "flagged", 0, 0, G_OPTION_ARG_NONE, &flagged,
-      "Every patient with a progression flag", NULL },
-    { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &auth_file,
-      "Credentials, one line: user:password or Bearer TOKEN (else $CXRTRACK_DICOMWEB_AUTH)",
-      "FILE" },
-    { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &cacert,
-      "Trust the CA certificates in this PEM file (a hospital's own CA) instead of the system's",
-      "FILE" },
-    { "timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout_s,
-      "Give a transfer up after this long without data (60)", "S" },
+    { "flagged", 0, 0, G_OPTION_ARG_NONE, &flagged, "Every patient with a progression flag", NULL },
+    CLI_DICOMWEB_ENTRIES (web),
     CLI_SHARD_ENTRY (shard),
     { NULL },
   };
@@ -52,18 +45,13 @@ cmd_push (int argc, char **argv)
     return cli_usage_error (ctx, "push needs --patient ID, --all or --flagged");
   if (argc > 1)
     return cli_usage_error (ctx, "unexpected argument '%s'", argv[1]);
-  if (!(timeout_s > 0))
-    return cli_usage_error (ctx, "--timeout must be positive");
   CxrPushOptions opt = { 0 };
   int rc = CXR_EXIT_OK;
-  if (!cli_shard (ctx, shard, &opt.shard, &rc))
+  if (!cli_shard (ctx, shard, &opt.shard, &rc) || !cli_dicomweb_check (ctx, &web, &rc))
     return rc;
-  g_autofree char *auth = NULL;
-  if (auth_file && (auth = cxr_dicomweb_auth_read (auth_file, &error)) == NULL)
-    return cli_fail (error);
-  opt.auth = auth ? auth : g_getenv ("CXRTRACK_DICOMWEB_AUTH");
-  opt.timeout_s = timeout_s;
-  opt.ca_file = cacert;
+  opt.auth = web.auth;
+  opt.timeout_s = web.timeout_s;
+  opt.ca_file = web.cacert;
   opt.patients = (const char *const *) patients;
   opt.flagged = flagged;
 

@@ -125,27 +125,22 @@ poll_once (Watch *w, gboolean everyone, GError **error)
 int
 cmd_watch (int argc, char **argv)
 {
-  g_autofree char *db = NULL, *url = NULL, *auth_file = NULL, *cache = NULL, *cacert = NULL;
+  g_autofree char *db = NULL, *url = NULL, *cache = NULL;
   g_auto (GStrv) patients = NULL;
-  double interval_s = 30, timeout_s = 60;
+  double interval_s = 30;
+  g_auto (CliDicomweb) web;
+  cli_dicomweb_init (&web);
   int polls = 0, jobs = 0;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Store (created if absent)", "DB" },
     { "dicomweb", 0, 0, G_OPTION_ARG_STRING, &url,
       "The PACS's DICOMweb root (http://pacs:8042/dicom-web)", "URL" },
     { "interval", 0, 0, G_OPTION_ARG_DOUBLE, &interval_s, "Seconds between polls (30)", "S" },
-    { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &auth_file,
-      "Credentials, one line: user:password or Bearer TOKEN (else $CXRTRACK_DICOMWEB_AUTH)",
-      "FILE" },
-    { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &cacert,
-      "Trust the CA certificates in this PEM file (a hospital's own CA) instead of the system's",
-      "FILE" },
+    CLI_DICOMWEB_ENTRIES (web),
     { "patient", 0, 0, G_OPTION_ARG_STRING_ARRAY, &patients, "Only this Patient ID (repeatable)",
       "ID" },
     { "cache", 0, 0, G_OPTION_ARG_FILENAME, &cache,
       "Folder the films are fetched into (default: DB.dicomweb)", "DIR" },
-    { "timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout_s,
-      "Give a transfer up after this long without data (60)", "S" },
     { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "Patients analyzed in parallel (one per core)",
       "N" },
     { "polls", 0, 0, G_OPTION_ARG_INT, &polls,
@@ -164,13 +159,12 @@ cmd_watch (int argc, char **argv)
     return cli_usage_error (ctx, "%s", error->message);
   if (db == NULL || url == NULL || argc > 1)
     return cli_usage_error (ctx, "watch needs --db and --dicomweb, and nothing else");
-  if (!(interval_s > 0) || !(timeout_s > 0) || polls < 0)
-    return cli_usage_error (ctx, "--interval and --timeout must be positive, --polls not negative");
-
-  g_autofree char *auth = NULL;
-  if (auth_file && (auth = cxr_dicomweb_auth_read (auth_file, &error)) == NULL)
-    return cli_fail (error);
-  const char *credentials = auth ? auth : g_getenv ("CXRTRACK_DICOMWEB_AUTH");
+  if (!(interval_s > 0) || polls < 0)
+    return cli_usage_error (ctx, "--interval must be positive, --polls not negative");
+  int rc = CXR_EXIT_OK;
+  if (!cli_dicomweb_check (ctx, &web, &rc))
+    return rc;
+  const char *credentials = web.auth;
   g_autoptr (GHashTable) counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   CxrIngestOptions in;
   cxr_ingest_options_init (&in);
@@ -178,12 +172,11 @@ cmd_watch (int argc, char **argv)
   in.jobs = jobs;
   in.dicomweb.auth = credentials;
   in.dicomweb.cache = cache;
-  in.dicomweb.ca_file = cacert;
+  in.dicomweb.ca_file = web.cacert;
   in.dicomweb.patients = (const char *const *) patients;
-  in.dicomweb.timeout_s = timeout_s;
+  in.dicomweb.timeout_s = web.timeout_s;
   in.dicomweb.study_counts = counts;
 
-  int rc = CXR_EXIT_OK;
   g_autoptr (CxrModel) model = NULL;
   g_autoptr (CxrLungModel) lungs = NULL;
   g_autoptr (CxrSeverityModel) severity = NULL;
@@ -199,7 +192,7 @@ cmd_watch (int argc, char **argv)
   an.argv = cmdline;
   g_autofree char *reference = cli_default_reference_limits ();
   an.progression.reference_limits = reference;
-  CxrPushOptions push = { .auth = credentials, .ca_file = cacert, .timeout_s = timeout_s };
+  CxrPushOptions push = { .auth = credentials, .ca_file = web.cacert, .timeout_s = web.timeout_s };
 
   g_autoptr (CxrStore) store = cxr_store_open (db, CXR_STORE_READ_WRITE, &error);
   if (store == NULL)

@@ -191,6 +191,44 @@ cli_shard (GOptionContext *ctx, const char *text, CxrShard *shard, int *rc)
 }
 
 void
+cli_dicomweb_init (CliDicomweb *d)
+{
+  memset (d, 0, sizeof *d);
+  d->timeout_s = 60;
+}
+
+/* Checks the PACS options and reads the credentials; FALSE with *@rc set. */
+gboolean
+cli_dicomweb_check (GOptionContext *ctx, CliDicomweb *d, int *rc)
+{
+  g_autoptr (GError) error = NULL;
+  if (!(d->timeout_s > 0))
+    {
+      *rc = cli_usage_error (ctx, "--timeout must be positive");
+      return FALSE;
+    }
+  if (d->auth_file && (d->auth = cxr_dicomweb_auth_read (d->auth_file, &error)) == NULL)
+    {
+      *rc = cli_fail (error);
+      return FALSE;
+    }
+  if (d->auth == NULL)
+    d->auth = g_strdup (g_getenv ("CXRTRACK_DICOMWEB_AUTH"));
+  return TRUE;
+}
+
+void
+cli_dicomweb_clear (CliDicomweb *d)
+{
+  g_free (d->auth_file);
+  g_free (d->cacert);
+  if (d->auth)
+    memset (d->auth, 0, strlen (d->auth));
+  g_free (d->auth);
+  memset (d, 0, sizeof *d);
+}
+
+void
 cli_progress_end (CliProgress *p)
 {
   if (p->enabled)

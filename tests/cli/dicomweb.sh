@@ -19,16 +19,16 @@
 # installed.
 set -eu
 : "${CXRTRACK:?}" "${CXR_SOURCE_ROOT:?}"
-PLUGIN=/usr/share/orthanc/plugins/libOrthancDicomWeb.so
-if ! command -v Orthanc > /dev/null || [ ! -f "$PLUGIN" ]; then
+. "$CXR_SOURCE_ROOT/tools/orthanc.sh"
+if ! orthanc_available; then
   echo "SKIP: Orthanc and its DICOMweb plugin are not installed (apt-get install orthanc orthanc-dicomweb)"
   exit 77
 fi
 T=$(mktemp -d)
-OPID=""
+ORTHANC_PID=""
 FPID=""
 cleanup() {
-  [ -n "$OPID" ] && kill "$OPID" 2> /dev/null
+  [ -n "$ORTHANC_PID" ] && kill "$ORTHANC_PID" 2> /dev/null
   [ -n "$FPID" ] && kill "$FPID" 2> /dev/null
   wait 2> /dev/null
   rm -rf "$T"
@@ -39,17 +39,8 @@ PY=/usr/bin/python3
 q() { "$CXRTRACK" sql --db "$1" --format csv "$2" | tr -d '\r' | tail -n +2; }
 
 # --- a PACS ---------------------------------------------------------------
-PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir "$T/orthanc"
-cat > "$T/orthanc.json" << EOF
-{ "Name": "cxrtrack-test", "StorageDirectory": "$T/orthanc", "IndexDirectory": "$T/orthanc",
-  "HttpPort": $PORT, "DicomServerEnabled": false, "RemoteAccessAllowed": false,
-  "AuthenticationEnabled": true, "RegisteredUsers": { "cxr": "s3cret" },
-  "Plugins": ["$PLUGIN"], "DicomWeb": { "Enable": true, "Root": "/dicom-web/" } }
-EOF
-Orthanc "$T/orthanc.json" > "$T/orthanc.log" 2>&1 &
-OPID=$!
-URL="http://127.0.0.1:$PORT/dicom-web"
+orthanc_start "$T" cxr:s3cret
+URL=$ORTHANC_URL
 
 # sample/ as DICOM, the odd films, and a report filed into a film's study
 (cd "$CXR_SOURCE_ROOT" && $PY tools/make_test_dicoms.py sample sample/manifest.csv "$T/pacs") > /dev/null
@@ -62,23 +53,7 @@ film = pydicom.dcmread(os.path.join(sys.argv[2], sorted(os.listdir(sys.argv[2]))
 sr.StudyInstanceUID, sr.PatientID = film.StudyInstanceUID, film.PatientID
 sr.save_as(sys.argv[3])
 EOF
-$PY - "http://127.0.0.1:$PORT" "$T/pacs" "$T/sr_in_study.dcm" << 'EOF'
-import base64, os, sys, time, urllib.request
-root, auth = sys.argv[1], "Basic " + base64.b64encode(b"cxr:s3cret").decode()
-for i in range(300):
-    try:
-        urllib.request.urlopen(urllib.request.Request(root + "/system", headers={"Authorization": auth}))
-        break
-    except Exception:
-        time.sleep(0.1)
-else:
-    sys.exit("Orthanc did not start")
-files = [os.path.join(d, f) for d, _, fs in os.walk(sys.argv[2]) for f in fs] + [sys.argv[3]]
-for f in sorted(files):
-    req = urllib.request.Request(root + "/instances", data=open(f, "rb").read(), method="POST",
-                                 headers={"Authorization": auth, "Content-Type": "application/dicom"})
-    urllib.request.urlopen(req).read()
-EOF
+orthanc_upload $(find "$T/pacs" -type f | sort) "$T/sr_in_study.dcm"
 printf 'cxr:s3cret\n' > "$T/auth"
 
 # --- pull -----------------------------------------------------------------
@@ -144,7 +119,7 @@ grep -q "push: $n_prior films compared with a prior: $((n_prior + n_maps)) objec
   || { cat "$T/push"; fail "push counts ($n_prior comparisons, $n_maps maps)"; }
 # what the PACS holds: each SR and SC once, in the study of the film it
 # describes, valid, the SR's measurements referencing their films
-$PY "$CXR_SOURCE_ROOT/tests/cli/check_pushed.py" "http://127.0.0.1:$PORT" cxr:s3cret "$T" "$n_prior" "$n_maps" \
+$PY "$CXR_SOURCE_ROOT/tests/cli/check_pushed.py" "$ORTHANC" cxr:s3cret "$T" "$n_prior" "$n_maps" \
   || fail "the pushed objects"
 # a second push sends nothing
 "$CXRTRACK" push --db "$T/w.sqlite" --dicomweb "$URL" --auth-file "$T/auth" --all > "$T/push2"
@@ -155,13 +130,6 @@ grep -q "push: $n_prior films compared with a prior: 0 objects sent, $((n_prior 
 grep -q "dicomweb: 23 studies, 0 films fetched, 22 already stored" "$T/out9" || { cat "$T/out9"; fail "pull after push"; }
 
 # --- watch: a new film's comparison back in the PACS ---------------------------
-upload() {
-  $PY -c 'import base64, sys, urllib.request
-req = urllib.request.Request(sys.argv[1] + "/instances", data=open(sys.argv[2], "rb").read(),
-    headers={"Authorization": "Basic " + base64.b64encode(b"cxr:s3cret").decode(),
-             "Content-Type": "application/dicom"})
-urllib.request.urlopen(req).read()' "http://127.0.0.1:$PORT" "$1"
-}
 # wait_for FILE PATTERN SECONDS
 wait_for() {
   i=0
@@ -175,12 +143,12 @@ WPID=$!
 # its first poll catches up: nothing new, nothing sent
 wait_for "$T/watch" "push: $n_prior films compared with a prior, 0 objects sent" 120 \
   || { kill $WPID; cat "$T/watch"; fail "watch's first poll"; }
-upload "$T/new.dcm"
+orthanc_upload "$T/new.dcm"
 wait_for "$T/watch" "push: .* 2 objects sent" 120 || { kill $WPID; cat "$T/watch"; fail "watch did not push the new film's SR and SC"; }
 kill $WPID; wait $WPID 2> /dev/null || true
 grep -q "24 studies (23 unchanged), 1 films fetched, 1 stored, 0 failed" "$T/watch" || { cat "$T/watch"; fail "watch's pull"; }
 [ "$(q "$T/w.sqlite" "SELECT patient_id FROM scans WHERE image_index = '$new'")" = 1543 ] || fail "new film not stored"
-$PY - "http://127.0.0.1:$PORT" "$new" << 'EOF' || fail "no SR of the new film in the PACS"
+$PY - "$ORTHANC" "$new" << 'EOF' || fail "no SR of the new film in the PACS"
 import base64, io, json, sys, urllib.request
 import pydicom
 root, new = sys.argv[1], sys.argv[2]
