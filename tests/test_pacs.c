@@ -72,6 +72,73 @@ test_json_string (void **state)
   assert_null (cxr__dicom_json_string (o, "0020000D")); /* absent */
 }
 
+/* A multipart answer is believed only whole: its part found exactly, a
+ * cut or mistyped one refused with the reason. */
+static void
+test_multipart (void **state)
+{
+  const char *ct = "multipart/related; type=\"application/dicom\"; boundary=\"b-1\"";
+  const char *good = "preamble\r\n--b-1\r\nContent-Type: application/dicom\r\n"
+                     "Content-Length: 7\r\n\r\nDICM\r\nx\r\n--b-1--\r\n";
+  gsize off = 0, len = 0;
+  g_autoptr (GError) err = NULL;
+  assert_true (
+      cxr__multipart_first_part ((const guint8 *) good, strlen (good), ct, "t", &off, &len, &err));
+  /* the body holds a CRLF of its own; the CRLF before the boundary is the
+   * delimiter's (RFC 2046), not the body's */
+  assert_int_equal (len, 7);
+  assert_memory_equal (good + off, "DICM\r\nx", 7);
+  /* unquoted boundary, upper-case type, no part headers but the blank line */
+  const char *bare = "--zz\r\n\r\nAB\r\n--zz--";
+  assert_true (cxr__multipart_first_part ((const guint8 *) bare, strlen (bare),
+                                          "Multipart/Related; boundary=zz", "t", &off, &len, &err));
+  assert_int_equal (off, 8);
+  assert_int_equal (len, 2);
+  /* cut anywhere before its closing boundary: refused */
+  for (gsize cut = 0; cut < strlen (good) - strlen ("--b-1--\r\n") - 2; cut++)
+    {
+      g_clear_error (&err);
+      assert_false (
+          cxr__multipart_first_part ((const guint8 *) good, cut, ct, "t", &off, &len, &err));
+      assert_true (g_error_matches (err, CXR_ERROR, CXR_ERROR_NETWORK));
+    }
+  g_clear_error (&err);
+  assert_false (cxr__multipart_first_part (NULL, 0, ct, "t", &off, &len, &err));
+  assert_non_null (strstr (err->message, "no boundary"));
+  /* not multipart, no boundary, another part type */
+  g_clear_error (&err);
+  assert_false (cxr__multipart_first_part ((const guint8 *) good, strlen (good), "text/html", "t",
+                                           &off, &len, &err));
+  assert_non_null (strstr (err->message, "Content-Type 'text/html'"));
+  g_clear_error (&err);
+  assert_false (cxr__multipart_first_part ((const guint8 *) good, strlen (good),
+                                           "multipart/related; type=x", "t", &off, &len, &err));
+  const char *json = "--b-1\r\nContent-Type: application/dicom+json\r\n\r\n[]\r\n--b-1--";
+  g_clear_error (&err);
+  assert_false (
+      cxr__multipart_first_part ((const guint8 *) json, strlen (json), ct, "t", &off, &len, &err));
+  assert_non_null (strstr (err->message, "'application/dicom+json', not application/dicom"));
+}
+
+static void
+test_json_parse (void **state)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (JsonParser) p1 = NULL, p2 = NULL, p3 = NULL, p4 = NULL;
+  const char *ok = "[{\"0020000D\": {\"vr\": \"UI\", \"Value\": [\"1.2\"]}}, {}]";
+  JsonArray *a = cxr__dicom_json_parse ((const guint8 *) ok, strlen (ok), "t", &p1, &err);
+  assert_non_null (a);
+  assert_int_equal (json_array_get_length (a), 2);
+  assert_null (cxr__dicom_json_parse ((const guint8 *) "{}", 2, "t", &p2, &err));
+  assert_non_null (strstr (err->message, "not a DICOM JSON array"));
+  g_clear_error (&err);
+  assert_null (cxr__dicom_json_parse ((const guint8 *) "[{}, 3]", 7, "t", &p3, &err));
+  assert_non_null (strstr (err->message, "match 1 is not a DICOM JSON dataset"));
+  g_clear_error (&err);
+  assert_null (cxr__dicom_json_parse ((const guint8 *) "[{", 2, "t", &p4, &err));
+  assert_non_null (strstr (err->message, "not JSON"));
+}
+
 static void
 test_uid_from_text (void **state)
 {
@@ -126,7 +193,8 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_uid_ok),        cmocka_unit_test (test_json_string),
     cmocka_unit_test (test_uid_from_text), cmocka_unit_test (test_client_refuses),
-    cmocka_unit_test (test_auth_file),
+    cmocka_unit_test (test_auth_file),     cmocka_unit_test (test_multipart),
+    cmocka_unit_test (test_json_parse),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

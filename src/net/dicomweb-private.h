@@ -31,6 +31,10 @@ gboolean cxr__dicomweb_store (CxrDicomweb *c, const char *study, GPtrArray *obje
                               GError **error);
 
 char *cxr__dicom_json_string (JsonObject *dataset, const char *tag);
+JsonArray *cxr__dicom_json_parse (const guint8 *data, gsize n, const char *name,
+                                  JsonParser **parser, GError **error);
+gboolean cxr__multipart_first_part (const guint8 *data, gsize n, const char *content_type,
+                                    const char *name, gsize *off, gsize *len, GError **error);
 gboolean cxr__dicom_uid_ok (const char *uid);
 
 G_END_DECLS

@@ -338,12 +338,32 @@ multipart_boundary (const char *content_type)
   return NULL;
 }
 
-/* The first part of a multipart body: its offset and length, after
- * checking its type and that a boundary closes it. */
-static gboolean
-first_part (const guint8 *data, gsize n, const char *boundary, const char *url, gsize *off,
-            gsize *len, GError **error)
+/**
+ * cxr__multipart_first_part:
+ * @content_type: (nullable): the answer's Content-Type
+ * @name: the request, for messages
+ * @off: (out): where the first part's body starts in @data
+ * @len: (out): its length
+ *
+ * The first part of a multipart/related answer, after checking the
+ * answer's type and boundary, the part's type (application/dicom when
+ * given) and that a boundary closes it: a truncated answer is an error,
+ * never a short object.
+ */
+gboolean
+cxr__multipart_first_part (const guint8 *data, gsize n, const char *content_type, const char *name,
+                           gsize *off, gsize *len, GError **error)
 {
+  g_autofree char *boundary = multipart_boundary (content_type);
+  if (boundary == NULL)
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_NETWORK,
+                   "GET %s: Content-Type '%s', not multipart/related with a boundary", name,
+                   content_type ? content_type : "not given");
+      return FALSE;
+    }
+  if (data == NULL)
+    data = (const guint8 *) "";
   g_autofree char *open = g_strdup_printf ("--%s", boundary);
   g_autofree char *close = g_strdup_printf ("\r\n--%s", boundary);
   const guint8 *start = memmem (data, n, open, strlen (open));
@@ -353,7 +373,7 @@ first_part (const guint8 *data, gsize n, const char *boundary, const char *url, 
           error, CXR_ERROR, CXR_ERROR_NETWORK,
           "GET %s: truncated or malformed multipart answer: no boundary in its %" G_GSIZE_FORMAT
           " bytes",
-          url, n);
+          name, n);
       return FALSE;
     }
   const guint8 *end = data + n;
@@ -365,7 +385,7 @@ first_part (const guint8 *data, gsize n, const char *boundary, const char *url, 
           error, CXR_ERROR, CXR_ERROR_NETWORK,
           "GET %s: truncated multipart answer: the part's headers do not end (%" G_GSIZE_FORMAT
           " bytes)",
-          url, n);
+          name, n);
       return FALSE;
     }
   g_autofree char *head = g_ascii_strdown ((const char *) p, head_end - p);
@@ -380,7 +400,7 @@ first_part (const guint8 *data, gsize n, const char *boundary, const char *url, 
         {
           char *eol = strpbrk (ct, "\r\n;");
           g_set_error (error, CXR_ERROR, CXR_ERROR_NETWORK,
-                       "GET %s: the part is of type '%.*s', not application/dicom", url,
+                       "GET %s: the part is of type '%.*s', not application/dicom", name,
                        eol ? (int) (eol - ct) : (int) strlen (ct), ct);
           return FALSE;
         }
@@ -393,7 +413,7 @@ first_part (const guint8 *data, gsize n, const char *boundary, const char *url, 
           error, CXR_ERROR, CXR_ERROR_NETWORK,
           "GET %s: truncated multipart answer: no boundary closes the part (%" G_GSIZE_FORMAT
           " bytes received)",
-          url, n);
+          name, n);
       return FALSE;
     }
   *off = (gsize) (body - data);
@@ -455,27 +475,60 @@ cxr__dicomweb_retrieve_instance (CxrDicomweb *c, const char *study, const char *
                    g_strerror (errno));
       ok = FALSE;
     }
-  g_autofree char *boundary = ok ? multipart_boundary (ct) : NULL;
-  if (ok && boundary == NULL)
-    {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_NETWORK,
-                   "GET %s: Content-Type '%s', not multipart/related with a boundary", url,
-                   ct ? ct : "not given");
-      ok = FALSE;
-    }
   if (ok)
     {
-      /* an empty file maps to no contents: first_part says "no boundary" */
+      /* an empty file maps to no contents: then "no boundary" */
       g_autoptr (GMappedFile) map = g_mapped_file_new (part, FALSE, error);
       gsize off = 0, len = 0;
       const guint8 *data = map ? (const guint8 *) g_mapped_file_get_contents (map) : NULL;
       gsize n = map ? g_mapped_file_get_length (map) : 0;
-      ok = map != NULL
-           && first_part (data ? data : (const guint8 *) "", n, boundary, url, &off, &len, error)
+      ok = map != NULL && cxr__multipart_first_part (data, n, ct, url, &off, &len, error)
            && write_range (data + off, len, dest, error);
     }
   g_unlink (part);
   return ok;
+}
+
+/**
+ * cxr__dicom_json_parse:
+ * @name: the request, for messages
+ * @parser: (out): owns what is returned
+ *
+ * A QIDO-RS answer: a DICOM JSON array (PS3.18 F.2) whose every element
+ * is a dataset (an object).
+ *
+ * Returns: (transfer none): the array, or %NULL with @error set.
+ */
+JsonArray *
+cxr__dicom_json_parse (const guint8 *data, gsize n, const char *name, JsonParser **parser,
+                       GError **error)
+{
+  *parser = json_parser_new_immutable ();
+  GError *err = NULL;
+  if (n > G_MAXSSIZE
+      || !json_parser_load_from_data (*parser, (const char *) data, (gssize) n, &err))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_NETWORK, "GET %s: not JSON: %s", name,
+                   err ? err->message : "too long");
+      g_clear_error (&err);
+      return NULL;
+    }
+  JsonNode *root = json_parser_get_root (*parser);
+  if (root == NULL || !JSON_NODE_HOLDS_ARRAY (root))
+    {
+      g_set_error (error, CXR_ERROR, CXR_ERROR_NETWORK,
+                   "GET %s: not a DICOM JSON array of datasets", name);
+      return NULL;
+    }
+  JsonArray *a = json_node_get_array (root);
+  for (guint i = 0; i < json_array_get_length (a); i++)
+    if (!JSON_NODE_HOLDS_OBJECT (json_array_get_element (a, i)))
+      {
+        g_set_error (error, CXR_ERROR, CXR_ERROR_NETWORK,
+                     "GET %s: match %u is not a DICOM JSON dataset", name, i);
+        return NULL;
+      }
+  return a;
 }
 
 /**
@@ -529,34 +582,11 @@ cxr__dicomweb_search (CxrDicomweb *c, const char *path, const char *query, guint
                        ct ? ct : "not given", text);
           return NULL;
         }
-      g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-      GError *err = NULL;
-      if (!json_parser_load_from_data (parser, (const char *) body->data, (gssize) body->len, &err))
-        {
-          g_set_error (error, CXR_ERROR, CXR_ERROR_NETWORK, "GET %s: not JSON: %s", url->str,
-                       err->message);
-          g_error_free (err);
-          return NULL;
-        }
-      JsonNode *root = json_parser_get_root (parser);
-      if (root == NULL || !JSON_NODE_HOLDS_ARRAY (root))
-        {
-          g_set_error (error, CXR_ERROR, CXR_ERROR_NETWORK,
-                       "GET %s: not a DICOM JSON array of datasets", url->str);
-          return NULL;
-        }
-      JsonArray *a = json_node_get_array (root);
+      g_autoptr (JsonParser) parser = NULL;
+      JsonArray *a = cxr__dicom_json_parse (body->data, body->len, url->str, &parser, error);
+      if (a == NULL)
+        return NULL;
       guint n = json_array_get_length (a);
-      for (guint i = 0; i < n; i++)
-        {
-          JsonNode *e = json_array_get_element (a, i);
-          if (!JSON_NODE_HOLDS_OBJECT (e))
-            {
-              g_set_error (error, CXR_ERROR, CXR_ERROR_NETWORK,
-                           "GET %s: match %u is not a DICOM JSON dataset", url->str, i);
-              return NULL;
-            }
-        }
       /* a server that ignores offset sends the first page again */
       g_autofree char *first
           = n ? json_to_string (json_array_get_element (a, 0), FALSE) : g_strdup ("");
