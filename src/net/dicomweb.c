@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <glib/gstdio.h>
 
 #include "cxr-config.h"
@@ -119,11 +120,58 @@ sink_progress (void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ulto
   return 0;
 }
 
+/* libcurl, loaded when a client is first made: linked, its two dozen
+ * libraries (TLS, HTTP/2, Kerberos, LDAP...) cost every cxrtrack process
+ * about 5 ms to load, and only the PACS commands use it. */
+static struct {
+  CURLcode (*global_init) (long flags);
+  CURL *(*easy_init) (void);
+  CURLcode (*easy_setopt) (CURL *h, CURLoption option, ...);
+  CURLcode (*easy_perform) (CURL *h);
+  CURLcode (*easy_getinfo) (CURL *h, CURLINFO info, ...);
+  void (*easy_reset) (CURL *h);
+  void (*easy_cleanup) (CURL *h);
+  const char *(*easy_strerror) (CURLcode code);
+  struct curl_slist *(*slist_append) (struct curl_slist *list, const char *s);
+  void (*slist_free_all) (struct curl_slist *list);
+} lib;
+
+/* NULL when libcurl is loaded and initialised, else why not (static). */
 static gpointer
-global_init (gpointer data)
+load_libcurl (gpointer data)
 {
   (void) data;
-  return GINT_TO_POINTER (curl_global_init (CURL_GLOBAL_DEFAULT) == CURLE_OK);
+  static char why[512];
+  void *h = dlopen ("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+  if (h == NULL)
+    {
+      g_snprintf (why, sizeof why, "%s (apt-get install libcurl4)", dlerror ());
+      return why;
+    }
+  struct {
+    const char *name;
+    void **fn;
+  } table[] = {
+    { "curl_global_init", (void **) &lib.global_init },
+    { "curl_easy_init", (void **) &lib.easy_init },
+    { "curl_easy_setopt", (void **) &lib.easy_setopt },
+    { "curl_easy_perform", (void **) &lib.easy_perform },
+    { "curl_easy_getinfo", (void **) &lib.easy_getinfo },
+    { "curl_easy_reset", (void **) &lib.easy_reset },
+    { "curl_easy_cleanup", (void **) &lib.easy_cleanup },
+    { "curl_easy_strerror", (void **) &lib.easy_strerror },
+    { "curl_slist_append", (void **) &lib.slist_append },
+    { "curl_slist_free_all", (void **) &lib.slist_free_all },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (table); i++)
+    if ((*table[i].fn = dlsym (h, table[i].name)) == NULL)
+      {
+        g_snprintf (why, sizeof why, "libcurl.so.4 has no %s", table[i].name);
+        return why;
+      }
+  if (lib.global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    return (gpointer) "libcurl could not be initialised";
+  return NULL;
 }
 
 /**
@@ -150,13 +198,14 @@ cxr__dicomweb_new (const char *url, const char *auth, const char *ca_file, doubl
                    "%s: a DICOMweb URL starts with http:// or https://", url);
       return NULL;
     }
-  if (!GPOINTER_TO_INT (g_once (&once, global_init, NULL)))
+  const char *why = g_once (&once, load_libcurl, NULL);
+  if (why)
     {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_NETWORK, "libcurl could not be initialised");
+      g_set_error (error, CXR_ERROR, CXR_ERROR_NETWORK, "DICOMweb needs libcurl: %s", why);
       return NULL;
     }
   CxrDicomweb *c = g_new0 (CxrDicomweb, 1);
-  c->curl = curl_easy_init ();
+  c->curl = lib.easy_init ();
   if (c->curl == NULL)
     {
       g_free (c);
@@ -185,7 +234,7 @@ cxr__dicomweb_free (CxrDicomweb *c)
 {
   if (c == NULL)
     return;
-  curl_easy_cleanup (c->curl);
+  lib.easy_cleanup (c->curl);
   if (c->user_password)
     memset (c->user_password, 0, strlen (c->user_password));
   if (c->bearer)
@@ -240,48 +289,48 @@ perform (CxrDicomweb *c, const char *method, const char *url, const char *const 
   CURL *h = c->curl;
   struct curl_slist *headers = NULL;
   for (; header && *header; header++)
-    headers = curl_slist_append (headers, *header);
+    headers = lib.slist_append (headers, *header);
   if (c->bearer)
-    headers = curl_slist_append (headers, c->bearer);
-  curl_easy_reset (h);
+    headers = lib.slist_append (headers, c->bearer);
+  lib.easy_reset (h);
   c->errbuf[0] = '\0';
-  curl_easy_setopt (h, CURLOPT_URL, url);
-  curl_easy_setopt (h, CURLOPT_ERRORBUFFER, c->errbuf);
-  curl_easy_setopt (h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt (h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt (h, CURLOPT_FOLLOWLOCATION, 0L);
+  lib.easy_setopt (h, CURLOPT_URL, url);
+  lib.easy_setopt (h, CURLOPT_ERRORBUFFER, c->errbuf);
+  lib.easy_setopt (h, CURLOPT_NOSIGNAL, 1L);
+  lib.easy_setopt (h, CURLOPT_PROTOCOLS_STR, "http,https");
+  lib.easy_setopt (h, CURLOPT_FOLLOWLOCATION, 0L);
   if (c->ca_file)
-    curl_easy_setopt (h, CURLOPT_CAINFO, c->ca_file);
-  curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT_MS, (long) (MIN (c->timeout_s, 30.0) * 1000));
+    lib.easy_setopt (h, CURLOPT_CAINFO, c->ca_file);
+  lib.easy_setopt (h, CURLOPT_CONNECTTIMEOUT_MS, (long) (MIN (c->timeout_s, 30.0) * 1000));
   sink->timeout_us = (gint64) (c->timeout_s * 1e6);
   sink->active_us = g_get_monotonic_time ();
-  curl_easy_setopt (h, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt (h, CURLOPT_XFERINFOFUNCTION, sink_progress);
-  curl_easy_setopt (h, CURLOPT_XFERINFODATA, sink);
-  curl_easy_setopt (h, CURLOPT_WRITEFUNCTION, sink_write);
-  curl_easy_setopt (h, CURLOPT_WRITEDATA, sink);
-  curl_easy_setopt (h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) sink->max);
-  curl_easy_setopt (h, CURLOPT_USERAGENT, "cxrtrack/" CXR_VERSION);
+  lib.easy_setopt (h, CURLOPT_NOPROGRESS, 0L);
+  lib.easy_setopt (h, CURLOPT_XFERINFOFUNCTION, sink_progress);
+  lib.easy_setopt (h, CURLOPT_XFERINFODATA, sink);
+  lib.easy_setopt (h, CURLOPT_WRITEFUNCTION, sink_write);
+  lib.easy_setopt (h, CURLOPT_WRITEDATA, sink);
+  lib.easy_setopt (h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) sink->max);
+  lib.easy_setopt (h, CURLOPT_USERAGENT, "cxrtrack/" CXR_VERSION);
   if (c->user_password)
     {
-      curl_easy_setopt (h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
-      curl_easy_setopt (h, CURLOPT_USERPWD, c->user_password);
+      lib.easy_setopt (h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+      lib.easy_setopt (h, CURLOPT_USERPWD, c->user_password);
     }
-  curl_easy_setopt (h, CURLOPT_HTTPHEADER, headers);
+  lib.easy_setopt (h, CURLOPT_HTTPHEADER, headers);
   if (g_str_equal (method, "POST"))
     {
-      curl_easy_setopt (h, CURLOPT_POST, 1L);
-      curl_easy_setopt (h, CURLOPT_POSTFIELDS, body);
-      curl_easy_setopt (h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body_len);
+      lib.easy_setopt (h, CURLOPT_POST, 1L);
+      lib.easy_setopt (h, CURLOPT_POSTFIELDS, body);
+      lib.easy_setopt (h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body_len);
     }
-  CURLcode rc = curl_easy_perform (h);
-  curl_easy_setopt (h, CURLOPT_HTTPHEADER, NULL);
-  curl_slist_free_all (headers);
+  CURLcode rc = lib.easy_perform (h);
+  lib.easy_setopt (h, CURLOPT_HTTPHEADER, NULL);
+  lib.slist_free_all (headers);
   *status = 0;
-  curl_easy_getinfo (h, CURLINFO_RESPONSE_CODE, status);
+  lib.easy_getinfo (h, CURLINFO_RESPONSE_CODE, status);
   c->last_status = *status;
   const char *ct = NULL;
-  curl_easy_getinfo (h, CURLINFO_CONTENT_TYPE, &ct);
+  lib.easy_getinfo (h, CURLINFO_CONTENT_TYPE, &ct);
   *content_type = g_strdup (ct);
   if (rc != CURLE_OK)
     {
@@ -302,7 +351,7 @@ perform (CxrDicomweb *c, const char *method, const char *url, const char *const 
       else
         g_set_error (error, CXR_ERROR, CXR_ERROR_NETWORK,
                      "%s %s: %s after %" G_GUINT64_FORMAT " bytes", method, url,
-                     c->errbuf[0] ? c->errbuf : curl_easy_strerror (rc), sink->n);
+                     c->errbuf[0] ? c->errbuf : lib.easy_strerror (rc), sink->n);
       return FALSE;
     }
   if (*status < 200 || *status > 299)
