@@ -69,7 +69,7 @@ np=$(q "SELECT count(*) FROM registrations WHERE kind = 'previous'")
 nm=$(q "SELECT count(*) FROM pair_changes WHERE kind = 'previous' AND map_path IS NOT NULL")
 s=$(date +%s.%N)
 $X push --db "$T/w.sqlite" --dicomweb "$URL" --all > "$T/push" || true
-echo "push: $(secs $s) s; $(head -1 "$T/push") [expected: $np comparisons, $((np + nm)) objects]"
+echo "push: $(secs $s) s; $(head -1 "$T/push") [expected: $np comparisons, $((np + 2 * nm)) objects: an SR each, an overlay and a strip per map]"
 grep -c "no change overlay sent" "$T/push" | xargs printf '  comparisons without an overlay (no map): %s\n'
 s=$(date +%s.%N)
 $X push --db "$T/w.sqlite" --dicomweb "$URL" --all > "$T/push2" || true

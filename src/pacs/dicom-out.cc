@@ -109,7 +109,8 @@ put_series (DcmDataset *ds, const CxrPushObject *o, const char *modality)
   ds->putAndInsertString (DCM_SOPInstanceUID, o->instance_uid);
   g_snprintf (number, sizeof number, "%d", o->series_number);
   ds->putAndInsertString (DCM_SeriesNumber, number);
-  ds->putAndInsertString (DCM_InstanceNumber, "1");
+  g_snprintf (number, sizeof number, "%d", o->instance_number > 0 ? o->instance_number : 1);
+  ds->putAndInsertString (DCM_InstanceNumber, number);
   ds->putAndInsertString (DCM_SeriesDescription, o->series_description);
   ds->putAndInsertString (DCM_Manufacturer, "cxrtrack");
   ds->putAndInsertString (DCM_SoftwareVersions, o->software_version);

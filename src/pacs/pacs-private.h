@@ -51,6 +51,7 @@ typedef struct {
   const char *series_uid; /* the new series */
   const char *instance_uid;
   int series_number;
+  int instance_number; /* 0: 1 */
   const char *series_description;
   const char *software_version;
   const char *content_date; /* YYYYMMDD of the analysis */

@@ -5,8 +5,8 @@
  *
  * For every film compared with a prior (a 'previous' pair of the
  * patient's report data, report.c: loaded once, rendered here a third
- * time) whose file is DICOM, two objects go into the film's own study,
- * each in a series of its own:
+ * time) whose file is DICOM, its results go into the film's own study,
+ * an SR series and a Secondary Capture series:
  *
  *   - a Comprehensive SR (dicom-out.cc) with a measurement group per
  *     comparison (since the prior; since the baseline when that is another
@@ -17,7 +17,9 @@
  *     whose visits include the film, each with its limits and evidence.
  *     Every measurement is INFERRED FROM the films it was read from;
  *   - a Secondary Capture of the change overlay on the prior, as the
- *     report draws it (cxr_diff_render_overlay).
+ *     report draws it (cxr_diff_render_overlay), and one of the summary
+ *     figure: the prior, the later film aligned to it, and the overlay,
+ *     side by side.
  *
  * Codes: DCM and SCT where they exist; the rest in the private scheme
  * 99CXR, listed in the table below and in docs/pacs.md.
@@ -354,21 +356,45 @@ pair_map (const CxrReportData *d, const CxrReportPair *p, GError **error)
   return cxr__report_artifact (d, p->overlay_path, error);
 }
 
-/* The overlay of pair @p (@map its map) on its earlier film, as the
+/* The overlay of pair @p (@map its map) on its earlier film @fim, as the
  * report draws it. */
 static guint8 *
-overlay (const CxrReportData *d, const CxrReportPair *p, GBytes *map_bytes, const CxrReportFilm *f,
-         int *w, int *h, GError **error)
+overlay (const CxrReportPair *p, GBytes *map_bytes, const CxrImage *fim, int *w, int *h,
+         GError **error)
 {
-  g_autoptr (CxrImage) fim = cxr_image_load_checked (f->path, f->sha256, &d->limits, NULL, error);
-  if (fim == NULL)
-    return NULL;
   g_autofree float *map
       = cxr_diff_decode_map (p->overlay_path, g_bytes_get_data (map_bytes, NULL),
                              g_bytes_get_size (map_bytes), p->map_scale, w, h, error);
   if (map == NULL)
     return NULL;
   return cxr_diff_render_overlay (fim, map, *w, *h, p->threshold, p->outline);
+}
+
+/* The comparison at a glance, @w x @h each, side by side: the prior
+ * film, the later film aligned to it, and the overlay. */
+static guint8 *
+strip (const CxrReportPair *p, const CxrImage *fim, const CxrImage *mim, const guint8 *ov, int w,
+       int h)
+{
+  CxrRegistration r = p->reg;
+  r.status = CXR_REGISTER_OK;
+  g_autoptr (CxrImage) warped = cxr_register_warp (mim, &r, fim->width, fim->height);
+  g_autoptr (CxrImage) a = cxr_image_resize (fim, w, h);
+  g_autoptr (CxrImage) b = cxr_image_resize (warped, w, h);
+  guint8 *rgb = g_new (guint8, (gsize) 9 * w * h);
+  for (int y = 0; y < h; y++)
+    {
+      guint8 *row = rgb + (gsize) 9 * w * y;
+      for (int x = 0; x < w; x++)
+        {
+          guint8 ga = (guint8) (CLAMP (a->data[(gsize) y * w + x], 0.f, 1.f) * 255 + 0.5f);
+          guint8 gb = (guint8) (CLAMP (b->data[(gsize) y * w + x], 0.f, 1.f) * 255 + 0.5f);
+          memset (row + 3 * x, ga, 3);
+          memset (row + 3 * (w + x), gb, 3);
+        }
+      memcpy (row + 6 * w, ov + (gsize) 3 * w * y, (gsize) 3 * w);
+    }
+  return rgb;
 }
 
 /* The SOP Instance UIDs @study holds in the PACS (a study it does not
@@ -453,7 +479,7 @@ push_film (Push *ps, const CxrReportData *d, const CxrReportPair *p, const CxrRe
    * how it is drawn, so what the PACS holds is known before drawing */
   g_autoptr (GError) why = NULL;
   g_autoptr (GBytes) map = pair_map (d, p, &why);
-  g_autofree char *sc_uid = NULL, *sc_series = NULL;
+  g_autofree char *sc_uid = NULL, *sc_series = NULL, *strip_uid = NULL;
   if (map)
     {
       g_autofree char *map_sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, map);
@@ -461,8 +487,10 @@ push_film (Push *ps, const CxrReportData *d, const CxrReportPair *p, const CxrRe
       g_autofree char *s4
           = g_strdup_printf ("cxrtrack sc %s %s %s %.9g %.9g %d %s", m->image_index, f->sha256,
                              map_sha, p->map_scale, p->threshold, p->outline, CXR_VERSION);
+      g_autofree char *s5 = g_strdup_printf ("%s strip %s", s4, m->sha256);
       sc_series = cxr__uid_from_text (s3);
       sc_uid = cxr__uid_from_text (s4);
+      strip_uid = cxr__uid_from_text (s5);
     }
   else
     note (ps->sum, "%s: no change overlay sent: %s", m->image_index, why->message);
@@ -480,33 +508,60 @@ push_film (Push *ps, const CxrReportData *d, const CxrReportPair *p, const CxrRe
         return FALSE;
       g_ptr_array_add (objects, sr);
     }
-  if (sc_uid && g_hash_table_contains (held, sc_uid))
-    ps->sum->n_present++;
-  else if (sc_uid)
+  /* the overlay and the strip: only what the PACS lacks is drawn */
+  gboolean want_sc = sc_uid && !g_hash_table_contains (held, sc_uid);
+  gboolean want_strip = strip_uid && !g_hash_table_contains (held, strip_uid);
+  ps->sum->n_present += (sc_uid && !want_sc) + (strip_uid && !want_strip);
+  if (want_sc || want_strip)
     {
+      g_autoptr (CxrImage) fim
+          = cxr_image_load_checked (f->path, f->sha256, &d->limits, NULL, error);
+      g_autoptr (CxrImage) mim
+          = fim ? cxr_image_load_checked (m->path, m->sha256, &d->limits, NULL, error) : NULL;
+      if (mim == NULL)
+        return FALSE;
       int w = 0, h = 0;
-      g_autofree guint8 *rgb = overlay (d, p, map, f, &w, &h, error);
+      g_autofree guint8 *rgb = overlay (p, map, fim, &w, &h, error);
       if (rgb == NULL)
         return FALSE;
-      CxrPushObject o = doc.object;
-      o.series_uid = sc_series;
-      o.instance_uid = sc_uid;
-      o.series_number = 9902;
-      o.series_description = "cxrtrack change overlay";
-      g_autofree char *derivation = g_strdup_printf (
-          "cxrtrack change since the prior film (%s), drawn on the prior: red brighter now, blue "
-          "darker now, grey within the pair's noise (+-%.3f); a measure, not a diagnosis",
-          f->study_date ? f->study_date : "date unknown", p->threshold);
       CxrSrImage sources[2];
       guint n_sources = 0;
       if (rf >= 0)
         sources[n_sources++] = g_array_index (images, CxrSrImage, rf);
       if (rm >= 0)
         sources[n_sources++] = g_array_index (images, CxrSrImage, rm);
-      GBytes *sc = cxr__sc_encode (&o, rgb, w, h, sources, n_sources, derivation, error);
-      if (sc == NULL)
-        return FALSE;
-      g_ptr_array_add (objects, sc);
+      CxrPushObject o = doc.object;
+      o.series_uid = sc_series;
+      o.series_number = 9902;
+      o.series_description = "cxrtrack change overlay";
+      g_autofree char *when = g_strdup (f->study_date ? f->study_date : "date unknown");
+      if (want_sc)
+        {
+          o.instance_uid = sc_uid;
+          o.instance_number = 1;
+          g_autofree char *derivation = g_strdup_printf (
+              "cxrtrack change since the prior film (%s), drawn on the prior: red brighter now, "
+              "blue darker now, grey within the pair's noise (+-%.3f); a measure, not a diagnosis",
+              when, p->threshold);
+          GBytes *sc = cxr__sc_encode (&o, rgb, w, h, sources, n_sources, derivation, error);
+          if (sc == NULL)
+            return FALSE;
+          g_ptr_array_add (objects, sc);
+        }
+      if (want_strip)
+        {
+          g_autofree guint8 *three = strip (p, fim, mim, rgb, w, h);
+          o.instance_uid = strip_uid;
+          o.instance_number = 2;
+          g_autofree char *derivation = g_strdup_printf (
+              "cxrtrack comparison, left to right: the prior film (%s), this film aligned to it, "
+              "the change (red brighter now, blue darker now); a measure, not a diagnosis",
+              when);
+          GBytes *sc = cxr__sc_encode (&o, three, 3 * w, h, sources, n_sources, derivation, error);
+          if (sc == NULL)
+            return FALSE;
+          g_ptr_array_add (objects, sc);
+        }
     }
   if (objects->len == 0)
     return TRUE;

@@ -8,8 +8,9 @@ API (tests/cli/dicomweb.sh):
 Every comparison has one Comprehensive SR (TID 1500 shape: title 126000,
 Imaging Measurements 126010, change measures in the 99CXR scheme, each
 INFERRED FROM its films) in the study of the film it describes, which
-dsrdump reads without an error or warning; every map one RGB Secondary
-Capture naming its two source films, with colour in it.
+dsrdump reads without an error or warning; every map two RGB Secondary
+Captures naming its two source films, with colour in them: the overlay,
+and the strip (prior, later film aligned, overlay: three times as wide).
 """
 import base64
 import io
@@ -48,7 +49,7 @@ def find(modality):
 
 
 srs, scs = find("SR"), find("OT")
-assert len(scs) == n_maps, f"{len(scs)} secondary captures, {n_maps} maps"
+assert len(scs) == 2 * n_maps, f"{len(scs)} secondary captures, {n_maps} maps"
 ours = 0
 for iid in srs:
     raw = get(f"/instances/{iid}/file")
@@ -76,6 +77,7 @@ for iid in srs:
                  '(CXR001,99CXR,"Registration status")', '(121112,DCM,"Source of Measurement")'):
         assert want in r.stdout, f"dsrdump of SR {iid}: no {want}"
 assert ours == n_prior, f"{ours} SRs of cxrtrack, {n_prior} comparisons"
+strips = 0
 for iid in scs:
     ds = pydicom.dcmread(io.BytesIO(get(f"/instances/{iid}/file")))
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7" and ds.PhotometricInterpretation == "RGB"
@@ -83,4 +85,10 @@ for iid in scs:
     coloured = (abs(px[..., 0] - px[..., 2]) > 40).mean()
     assert px.ndim == 3 and px.shape[2] == 3 and coloured > 0.001, (px.shape, coloured)
     assert len(ds.SourceImageSequence) == 2
+    strips += ds.Columns == 3 * ds.Rows
+    if ds.Columns == 3 * ds.Rows:  # the prior's panel is grey, the overlay's has colour
+        w = ds.Rows
+        assert (abs(px[:, :w, 0] - px[:, :w, 2]) > 0).mean() == 0
+        assert (abs(px[:, 2 * w:, 0] - px[:, 2 * w:, 2]) > 40).mean() > 0.001
+assert strips == n_maps, f"{strips} strips, {n_maps} maps"
 print(f"check_pushed: {ours} SRs, {len(scs)} secondary captures ok")
