@@ -91,6 +91,7 @@ void cxr__pyr_build (Pyr *p, const CxrImage *im, const CxrImage *region, double 
 void cxr__pyr_set_lungs (Pyr *p, const CxrLungFields *lungs);
 void cxr__pyr_clear (Pyr *p);
 void cxr__warp_grid (const float *src, int n, const Sim *S, float *out);
+void cxr__register_warp_scalar (gboolean scalar);
 double cxr__grid_ncc (const Grid *f, const Grid *m, const Sim *S, int step);
 
 static inline const Grid *

@@ -6,6 +6,8 @@
  */
 #include <math.h>
 
+#include <immintrin.h>
+
 #include "register-private.h"
 
 /**
@@ -55,6 +57,180 @@ keys4 (double f, double w[4])
   w[3] = ((-0.5 * v + 2.5) * v - 4) * v + 2;
 }
 
+/* The global map of a warp: FIXED pixel (x, y), moved by the field, to
+ * MOVING's (ox + ax x + bx y, oy + ay x + by y). */
+typedef struct {
+  double ox, oy, ax, ay, bx, by;
+} Affine;
+
+/* Pixels x0..width-1 of row @y. */
+static void
+warp_row (const CxrImage *moving, const Affine *t, int y, const float *rux, const float *ruy,
+          float *o, int x0_, int width)
+{
+  int mw = moving->width, mh = moving->height;
+  for (int x = x0_; x < width; x++)
+    {
+      double px = x + (rux ? rux[x] : 0.f), py = y + (ruy ? ruy[x] : 0.f);
+      double sx = t->ox + t->ax * px + t->bx * py, sy = t->oy + t->ay * px + t->by * py;
+      if (!(sx >= -0.5 && sy >= -0.5 && sx <= mw - 0.5 && sy <= mh - 0.5))
+        continue;
+      /* floor, exactly, without a call into libm (sx, sy >= -0.5) */
+      int x0 = (int) sx, y0 = (int) sy;
+      x0 -= sx < x0;
+      y0 -= sy < y0;
+      double wx[4], wy[4];
+      keys4 (sx - x0, wx);
+      keys4 (sy - y0, wy);
+      double acc = 0;
+      if (x0 >= 1 && x0 + 2 < mw && y0 >= 1 && y0 + 2 < mh)
+        {
+          /* inside: the taps need no clamping */
+          const float *row = moving->data + (gsize) (y0 - 1) * mw + x0 - 1;
+          for (int j = 0; j < 4; j++, row += mw)
+            acc += wy[j] * (wx[0] * row[0] + wx[1] * row[1] + wx[2] * row[2] + wx[3] * row[3]);
+        }
+      else
+        {
+          int xs[4];
+          for (int i = 0; i < 4; i++)
+            xs[i] = CLAMP (x0 + i - 1, 0, mw - 1);
+          for (int j = 0; j < 4; j++)
+            {
+              const float *row = moving->data + (gsize) CLAMP (y0 + j - 1, 0, mh - 1) * mw;
+              acc += wy[j]
+                     * (wx[0] * row[xs[0]] + wx[1] * row[xs[1]] + wx[2] * row[xs[2]]
+                        + wx[3] * row[xs[3]]);
+            }
+        }
+      o[x] = (float) acc;
+    }
+}
+
+/* Keys' four weights for four samples at once, the same operations in
+ * the same order as keys4, so each lane's result is keys4's to the bit. */
+__attribute__ ((target ("avx2"))) static inline void
+keys4_x4 (__m256d f, __m256d w[4])
+{
+  const __m256d one = _mm256_set1_pd (1), two = _mm256_set1_pd (2);
+  const __m256d h = _mm256_set1_pd (-0.5), a = _mm256_set1_pd (2.5), b = _mm256_set1_pd (4),
+                c = _mm256_set1_pd (1.5);
+  __m256d t = _mm256_add_pd (one, f), u = _mm256_sub_pd (one, f), v = _mm256_sub_pd (two, f);
+  /* ((-0.5 t + 2.5) t - 4) t + 2 */
+  w[0] = _mm256_add_pd (
+      _mm256_mul_pd (_mm256_sub_pd (_mm256_mul_pd (_mm256_add_pd (_mm256_mul_pd (h, t), a), t), b),
+                     t),
+      two);
+  /* (1.5 f - 2.5) f f + 1 */
+  w[1] = _mm256_add_pd (
+      _mm256_mul_pd (_mm256_mul_pd (_mm256_sub_pd (_mm256_mul_pd (c, f), a), f), f), one);
+  w[2] = _mm256_add_pd (
+      _mm256_mul_pd (_mm256_mul_pd (_mm256_sub_pd (_mm256_mul_pd (c, u), a), u), u), one);
+  w[3] = _mm256_add_pd (
+      _mm256_mul_pd (_mm256_sub_pd (_mm256_mul_pd (_mm256_add_pd (_mm256_mul_pd (h, v), a), v), b),
+                     v),
+      two);
+}
+
+/* Row @y four pixels at a time with AVX2, where all four fall inside
+ * MOVING with their taps; each lane does warp_row's operations in its
+ * order, in double, without FMA (the target has none), so the result is
+ * warp_row's to the bit. Returns where it stopped: warp_row does the rest,
+ * and any group of four with a pixel near or outside the edge. */
+__attribute__ ((target ("avx2"))) static int
+warp_row_avx2 (const CxrImage *moving, const Affine *t, int y, const float *rux, const float *ruy,
+               float *o, int width)
+{
+  int mw = moving->width, mh = moving->height;
+  const __m128 lane = _mm_set_ps (3, 2, 1, 0);
+  /* taps inside: 1 <= x0 and x0 + 2 < mw, the same for y */
+  const __m256d lo = _mm256_set1_pd (1), hix = _mm256_set1_pd (mw - 2),
+                hiy = _mm256_set1_pd (mh - 2);
+  int x = 0;
+  for (; x + 4 <= width; x += 4)
+    {
+      /* x + ux[x] in float, as warp_row adds them */
+      __m128 fxs = _mm_add_ps (_mm_set1_ps ((float) x), lane);
+      __m128 fys = _mm_set1_ps ((float) y);
+      if (rux)
+        {
+          fxs = _mm_add_ps (fxs, _mm_loadu_ps (rux + x));
+          fys = _mm_add_ps (fys, _mm_loadu_ps (ruy + x));
+        }
+      __m256d px = _mm256_cvtps_pd (fxs), py = _mm256_cvtps_pd (fys);
+      __m256d sx = _mm256_add_pd (
+          _mm256_add_pd (_mm256_set1_pd (t->ox), _mm256_mul_pd (_mm256_set1_pd (t->ax), px)),
+          _mm256_mul_pd (_mm256_set1_pd (t->bx), py));
+      __m256d sy = _mm256_add_pd (
+          _mm256_add_pd (_mm256_set1_pd (t->oy), _mm256_mul_pd (_mm256_set1_pd (t->ay), px)),
+          _mm256_mul_pd (_mm256_set1_pd (t->by), py));
+      __m256d fx0 = _mm256_floor_pd (sx), fy0 = _mm256_floor_pd (sy);
+      __m256d ok = _mm256_and_pd (
+          _mm256_and_pd (_mm256_cmp_pd (fx0, lo, _CMP_GE_OQ), _mm256_cmp_pd (fx0, hix, _CMP_LT_OQ)),
+          _mm256_and_pd (_mm256_cmp_pd (fy0, lo, _CMP_GE_OQ),
+                         _mm256_cmp_pd (fy0, hiy, _CMP_LT_OQ)));
+      if (_mm256_movemask_pd (ok) != 0xf)
+        {
+          warp_row (moving, t, y, rux, ruy, o, x, x + 4);
+          continue;
+        }
+      __m256d wx[4], wy[4];
+      keys4_x4 (_mm256_sub_pd (sx, fx0), wx);
+      keys4_x4 (_mm256_sub_pd (sy, fy0), wy);
+      /* each lane's 4 x 4 taps are four runs of four floats: loaded as
+       * rows, then turned so that one vector holds tap i of the four
+       * lanes (cheaper than gathers) */
+      int xi[4], yi[4];
+      _mm_storeu_si128 ((__m128i *) xi, _mm256_cvtpd_epi32 (fx0));
+      _mm_storeu_si128 ((__m128i *) yi, _mm256_cvtpd_epi32 (fy0));
+      const float *p[4];
+      for (int k = 0; k < 4; k++)
+        p[k] = moving->data + (gsize) (yi[k] - 1) * mw + xi[k] - 1;
+      __m256d acc = _mm256_setzero_pd ();
+      for (int j = 0; j < 4; j++)
+        {
+          __m128 t0 = _mm_loadu_ps (p[0] + (gsize) j * mw),
+                 t1 = _mm_loadu_ps (p[1] + (gsize) j * mw),
+                 t2 = _mm_loadu_ps (p[2] + (gsize) j * mw),
+                 t3 = _mm_loadu_ps (p[3] + (gsize) j * mw);
+          _MM_TRANSPOSE4_PS (t0, t1, t2, t3);
+          __m256d s = _mm256_mul_pd (wx[0], _mm256_cvtps_pd (t0));
+          s = _mm256_add_pd (s, _mm256_mul_pd (wx[1], _mm256_cvtps_pd (t1)));
+          s = _mm256_add_pd (s, _mm256_mul_pd (wx[2], _mm256_cvtps_pd (t2)));
+          s = _mm256_add_pd (s, _mm256_mul_pd (wx[3], _mm256_cvtps_pd (t3)));
+          acc = _mm256_add_pd (acc, _mm256_mul_pd (wy[j], s));
+        }
+      _mm_storeu_ps (o + x, _mm256_cvtpd_ps (acc));
+    }
+  return x;
+}
+
+static int warp_scalar = -1; /* cxr__register_warp_scalar: 1 scalar, 0 AVX2 if the CPU has it */
+
+/* Whether the warp runs its AVX2 rows: where the CPU has AVX2, unless
+ * $CXR_WARP=scalar or the tests asked for the scalar rows. */
+static gboolean
+use_avx2 (void)
+{
+  static gsize once = 0;
+  static gboolean has;
+  if (g_once_init_enter (&once))
+    {
+      has = __builtin_cpu_supports ("avx2") != 0;
+      g_once_init_leave (&once, 1);
+    }
+  if (warp_scalar >= 0)
+    return has && !warp_scalar;
+  return has && g_strcmp0 (g_getenv ("CXR_WARP"), "scalar") != 0;
+}
+
+/* For the tests: the scalar rows only (@scalar), or as the CPU allows. */
+void
+cxr__register_warp_scalar (gboolean scalar)
+{
+  warp_scalar = scalar ? 1 : 0;
+}
+
 /**
  * cxr_register_warp:
  * Resamples @moving into the frame of a width x height FIXED film with
@@ -94,47 +270,15 @@ cxr_register_warp (const CxrImage *moving, const CxrRegistration *r, int width, 
       g_free (cols);
       g_free (rows);
     }
+  gboolean wide = use_avx2 ();
   for (int y = 0; y < height; y++)
     {
       const float *rux = ux ? ux + (gsize) y * width : NULL,
                   *ruy = uy ? uy + (gsize) y * width : NULL;
       float *o = out->data + (gsize) y * width;
-      for (int x = 0; x < width; x++)
-        {
-          double px = x + (rux ? rux[x] : 0.f), py = y + (ruy ? ruy[x] : 0.f);
-          double sx = ox + ax * px + bx * py, sy = oy + ay * px + by * py;
-          if (!(sx >= -0.5 && sy >= -0.5 && sx <= mw - 0.5 && sy <= mh - 0.5))
-            continue;
-          /* floor, exactly, without a call into libm (sx, sy >= -0.5) */
-          int x0 = (int) sx, y0 = (int) sy;
-          x0 -= sx < x0;
-          y0 -= sy < y0;
-          double wx[4], wy[4];
-          keys4 (sx - x0, wx);
-          keys4 (sy - y0, wy);
-          double acc = 0;
-          if (x0 >= 1 && x0 + 2 < mw && y0 >= 1 && y0 + 2 < mh)
-            {
-              /* inside: the taps need no clamping */
-              const float *row = moving->data + (gsize) (y0 - 1) * mw + x0 - 1;
-              for (int j = 0; j < 4; j++, row += mw)
-                acc += wy[j] * (wx[0] * row[0] + wx[1] * row[1] + wx[2] * row[2] + wx[3] * row[3]);
-            }
-          else
-            {
-              int xs[4];
-              for (int i = 0; i < 4; i++)
-                xs[i] = CLAMP (x0 + i - 1, 0, mw - 1);
-              for (int j = 0; j < 4; j++)
-                {
-                  const float *row = moving->data + (gsize) CLAMP (y0 + j - 1, 0, mh - 1) * mw;
-                  acc += wy[j]
-                         * (wx[0] * row[xs[0]] + wx[1] * row[xs[1]] + wx[2] * row[xs[2]]
-                            + wx[3] * row[xs[3]]);
-                }
-            }
-          o[x] = (float) acc;
-        }
+      Affine t = { ox, oy, ax, ay, bx, by };
+      int x = wide ? warp_row_avx2 (moving, &t, y, rux, ruy, o, width) : 0;
+      warp_row (moving, &t, y, rux, ruy, o, x, width);
     }
   g_free (ux);
   g_free (uy);
