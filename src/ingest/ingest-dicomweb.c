@@ -242,7 +242,7 @@ pull_study (CxrDicomweb *c, CxrScanWriter *writer, const Study *s, const char *c
 /**
  * cxr__dicomweb_pull:
  * @writer: the run's writer: what it already holds is not fetched
- * @cache: the folder films are fetched into
+ * @cache: the folder films are fetched into (made by the caller)
  * @files: (element-type filename): the films to store, appended: those
  *   fetched now and those fetched before but never stored
  *
@@ -258,12 +258,6 @@ cxr__dicomweb_pull (CxrScanWriter *writer, const char *url, const char *cache,
                                                  opt->dicomweb.timeout_s, error);
   if (c == NULL)
     return FALSE;
-  if (g_mkdir_with_parents (cache, 0700) != 0)
-    {
-      g_set_error (error, CXR_ERROR, CXR_ERROR_IO, "%s: cannot be made: %s", cache,
-                   g_strerror (errno));
-      return FALSE;
-    }
   g_autoptr (GPtrArray) studies = find_studies (c, opt, sum, error);
   if (studies == NULL)
     return FALSE;

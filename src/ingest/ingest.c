@@ -482,8 +482,8 @@ open_dicom (Ingest *in, const char *dir, GError **error)
   return TRUE;
 }
 
-/* The cache folder of a pull; the films are fetched once the run holds
- * the store (pull_dicomweb). */
+/* The cache folder of a pull, made; the films are fetched once the run
+ * holds the store (cxr__dicomweb_pull). */
 static gboolean
 open_dicomweb (Ingest *in, GError **error)
 {

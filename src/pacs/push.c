@@ -221,8 +221,20 @@ add_text (CxrSrGroup *g, int code, char *text, int ref0, int ref1)
   g_array_append_val (g->items, it);
 }
 
-/* The index of @f in the document's images, added if new, or -1 when
- * its file is not a DICOM film (then it cannot be referenced). */
+/* @f added to the document's images from its header @m, or -1 when the
+ * header is not @f's (then it cannot be referenced). */
+static int
+image_add (GArray *images, const CxrReportFilm *f, const CxrDicomMeta *m)
+{
+  if (m->sop_class_uid == NULL || g_strcmp0 (m->sop_instance_uid, f->image_index) != 0)
+    return -1;
+  CxrSrImage im = { g_strdup (m->sop_class_uid), g_strdup (m->sop_instance_uid) };
+  g_array_append_val (images, im);
+  return (int) images->len - 1;
+}
+
+/* The index of @f in the document's images, its header read and @f
+ * added if new, or -1 when its file is not a DICOM film. */
 static int
 image_ref (GArray *images, const CxrReportFilm *f, const CxrImageLimits *limits)
 {
@@ -232,13 +244,7 @@ image_ref (GArray *images, const CxrReportFilm *f, const CxrImageLimits *limits)
   CxrDicomMeta m;
   if (f->path == NULL || !cxr__dicom_read_header (f->path, limits->max_file_bytes, &m, NULL))
     return -1;
-  int k = -1;
-  if (m.sop_class_uid && g_strcmp0 (m.sop_instance_uid, f->image_index) == 0)
-    {
-      CxrSrImage im = { g_strdup (m.sop_class_uid), g_strdup (m.sop_instance_uid) };
-      g_array_append_val (images, im);
-      k = (int) images->len - 1;
-    }
+  int k = image_add (images, f, &m);
   cxr__dicom_meta_clear (&m);
   return k;
 }
@@ -433,6 +439,10 @@ push_film (Push *ps, const CxrReportData *d, const CxrReportPair *p, const CxrRe
       return TRUE;
     }
   g_autofree char *study = g_strdup (meta.study_instance_uid);
+  /* the film's own header, read once: its study and its reference */
+  g_autoptr (GArray) images = g_array_new (FALSE, TRUE, sizeof (CxrSrImage));
+  g_array_set_clear_func (images, image_clear);
+  int rm = image_add (images, m, &meta);
   cxr__dicom_meta_clear (&meta);
   if (!cxr__dicom_uid_ok (study))
     {
@@ -442,10 +452,8 @@ push_film (Push *ps, const CxrReportData *d, const CxrReportPair *p, const CxrRe
     }
   ps->sum->n_films++;
 
-  g_autoptr (GArray) images = g_array_new (FALSE, TRUE, sizeof (CxrSrImage));
-  g_array_set_clear_func (images, image_clear);
   g_autoptr (GPtrArray) groups = g_ptr_array_new_with_free_func (group_free);
-  int rm = image_ref (images, m, &d->limits), rf = image_ref (images, f, &d->limits);
+  int rf = image_ref (images, f, &d->limits);
   comparison_group (groups, "Change since the prior film", d, p, f, m, rm, rf);
   if (pb && b)
     comparison_group (groups, "Change since the first film", d, pb, b, m, rm,
