@@ -184,6 +184,16 @@ test_auth_file (void **state)
   assert_true (g_file_set_contents (path, "\n", -1, NULL));
   assert_null (cxr_dicomweb_auth_read (path, &err));
   assert_non_null (strstr (err->message, "empty"));
+  /* a NUL, or more than a line of credentials could be: not a credentials file */
+  g_clear_error (&err);
+  assert_true (g_file_set_contents (path, "user:pa\0ss\n", 11, NULL));
+  assert_null (cxr_dicomweb_auth_read (path, &err));
+  assert_non_null (strstr (err->message, "not a credentials file"));
+  g_clear_error (&err);
+  g_autofree char *big = g_strnfill (9000, 'a');
+  assert_true (g_file_set_contents (path, big, -1, NULL));
+  assert_null (cxr_dicomweb_auth_read (path, &err));
+  assert_non_null (strstr (err->message, "not a credentials file"));
   g_unlink (path);
 }
 

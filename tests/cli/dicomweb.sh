@@ -99,6 +99,12 @@ cp -r "$T/w.sqlite.dicomweb" "$T/k.sqlite.dicomweb"
 grep -q "dicomweb: 23 studies, 0 films fetched, 0 already stored" "$T/out3" || { cat "$T/out3"; fail "resume fetched"; }
 grep -q "ok 21, missing 0, invalid 1" "$T/out3" || { cat "$T/out3"; fail "resume stored"; }
 
+# a --since that is not a date: refused, naming it
+if "$CXRTRACK" ingest --db "$T/s.sqlite" --dicomweb "$URL" --auth-file "$T/auth" --since 2019-13-45 > "$T/outs" 2>&1; then
+  fail "--since 2019-13-45 accepted"
+fi
+grep -q "since '2019-13-45': not a date" "$T/outs" || { cat "$T/outs"; fail "--since not named"; }
+
 # --patient and --since: only that patient's studies from that date
 since=$(q "$T/w.sqlite" "SELECT study_date FROM scans WHERE patient_id = '1543' ORDER BY study_date LIMIT 1 OFFSET 2")
 want=$(q "$T/w.sqlite" "SELECT count(*) FROM scans WHERE patient_id = '1543' AND study_date >= '$since'")
