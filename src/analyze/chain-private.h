@@ -17,13 +17,14 @@ G_BEGIN_DECLS
 typedef struct {
   CxrPairRow row;
   CxrRegistration reg;
-  char *error;            /* could not register at all (reg is failed) */
-  double transitivity_px; /* baseline row's chain; NAN if not checked */
-  double chain_prev_px;   /* previous row's chain; NAN if not checked */
-  double norm;            /* px of a 1024-px film per px of MOVING */
-  gboolean has_skip;      /* skip: the film before the previous one -> moving, */
-  CxrRegistration skip;   /* made for the consecutive chain only */
-  gboolean upside_down;   /* MOVING lines up with FIXED turned half a turn */
+  char *error;                /* could not register at all (reg is failed) */
+  double transitivity_px;     /* baseline row's chain; NAN if not checked */
+  double chain_prev_px;       /* previous row's chain; NAN if not checked */
+  double norm;                /* px of a 1024-px film per px of MOVING */
+  gboolean has_skip;          /* skip: the film before the previous one -> moving, */
+  CxrRegistration skip;       /* made for the consecutive chain only */
+  gboolean upside_down;       /* MOVING lines up with FIXED turned half a turn */
+  gboolean fixed_upside_down; /* ... and FIXED is the film stored that way */
 } CxrSeriesPair;
 
 /* A registration stored by an earlier run (row.stored). */

@@ -183,7 +183,18 @@ film_prediction (const PatientJob *j, gint64 scan_id)
  * lined up better by 0.15 or more in 65, the films as stored never did
  * (bench/orientation.py has the held-out figures). Left-right mirroring
  * is not looked for: chest films are too nearly symmetric for it (a
- * mirrored later film lined up worse by 0.15 in only 29 of the 67). */
+ * mirrored later film lined up worse by 0.15 in only 29 of the 67).
+ *
+ * A pair lines up with the later film turned for two reasons: that film
+ * is upside down, or the pair lines up with nothing (the as-stored
+ * registration fell into a wrong optimum, a whited-out or rotated film, a
+ * different patient) and the turned try scored higher by chance: on
+ * patients outside ../shared 1 upright film of about 100 was marked that
+ * way. So the film must also say so itself: the lung segmenter, trained
+ * on upright films, finds the lungs of the turned film with a higher
+ * quality than those of the film as stored (on four series1024 films
+ * upright: 0.96/0.84, 0.96/0.85, 0.97/0.84, 0.83/0.79 implausible,
+ * stored/turned). Without a lung model the NCC alone decides. */
 #define ORIENT_MARGIN  0.15
 /* Only pairs that line up this poorly after the global stage are tried:
  * every pair to a turned film of bench/orientation.py (80) did, a third of
@@ -211,15 +222,16 @@ static const char reason_upside_down[]
 static const char reason_fixed_upside_down[]
     = "the earlier film is stored upside down (see its own pairs)";
 
-/* The first of the job's pairs that found film @scan_id upside down, or
- * -1. */
+/* The first of the job's pairs that found film @scan_id upside down (as
+ * its later or its earlier film), or -1. */
 static int
 first_upside_down (const PatientJob *j, gint64 scan_id)
 {
   for (guint k = 0; k < j->pairs->len; k++)
     {
       const CxrSeriesPair *q = &g_array_index (j->pairs, CxrSeriesPair, k);
-      if (q->upside_down && q->row.moving_id == scan_id)
+      if ((q->upside_down && q->row.moving_id == scan_id)
+          || (q->fixed_upside_down && q->row.fixed_id == scan_id))
         return (int) k;
     }
   return -1;
@@ -253,6 +265,27 @@ check_upside_down (PatientJob *j, CxrFilmCache *films, CxrSeriesPair *p)
   if (!(alt.ncc_global > (isnan (as_stored) ? -1.0 : as_stored) + ORIENT_MARGIN))
     return;
   gboolean fixed_turned = first_upside_down (j, r->fixed_id) >= 0;
+  /* the second witness: the film itself (see ORIENT_MARGIN). The later
+   * film, or else the earlier one (the first film of a series has no
+   * earlier film to be found by) */
+  if (!fixed_turned && j->opt->lung_model && ml)
+    {
+      g_autoptr (CxrLungFields) seen = cxr_lungs_segment (j->opt->lung_model, turned, NULL);
+      if (seen == NULL || !(seen->quality > ml->quality))
+        {
+          const CxrImage *fi
+              = cxr__film_cache_image (films, r->fixed_id, r->fixed_path, r->fixed_sha256, NULL);
+          const CxrLungFields *fl = fi ? cxr__film_cache_lungs (films, r->fixed_id, r->fixed_path,
+                                                                r->fixed_sha256, NULL)
+                                       : NULL;
+          g_autoptr (CxrImage) fturned = fl ? cxr_image_rotate_180 (fi) : NULL;
+          g_autoptr (CxrLungFields) fseen
+              = fturned ? cxr_lungs_segment (j->opt->lung_model, fturned, NULL) : NULL;
+          if (fseen == NULL || !(fseen->quality > fl->quality))
+            return;
+          p->fixed_upside_down = fixed_turned = TRUE;
+        }
+    }
   p->upside_down = !fixed_turned;
   p->reg.status = CXR_REGISTER_FAILED;
   p->reg.reason = fixed_turned ? reason_fixed_upside_down : reason_upside_down;
@@ -566,9 +599,12 @@ write_pairs (PatientJob *j, CxrAnalysisWriter *w, CxrAnalyzeSummary *s, GError *
         }
       s->register_ms += r->elapsed_ms + (p->has_skip ? p->skip.elapsed_ms : 0);
       /* a film found turned is written and counted once, by its first pair */
-      if (p->upside_down && first_upside_down (j, p->row.moving_id) == (int) k)
+      gint64 turned = p->upside_down         ? p->row.moving_id
+                      : p->fixed_upside_down ? p->row.fixed_id
+                                             : -1;
+      if (turned >= 0 && first_upside_down (j, turned) == (int) k)
         {
-          if (!cxr__analysis_write_orientation (w, p->row.moving_id, "upside_down", error))
+          if (!cxr__analysis_write_orientation (w, turned, "upside_down", error))
             return FALSE;
           s->n_upside_down++;
         }

@@ -59,4 +59,26 @@ grep -q '"upside_down" : true' "$T/r/patient_1543.json" || grep -q '"upside_down
 "$X" merge --db "$T/m.sqlite" "$T/t.sqlite" > /dev/null
 [ "$(q "$T/m.sqlite" "SELECT group_concat(image_index) FROM scans WHERE orientation = 'upside_down'")" = 00001543_005.png ] \
   || fail "merge dropped the mark: $(q "$T/m.sqlite" "SELECT group_concat(image_index) FROM scans WHERE orientation IS NOT NULL")"
+# the first film turned: it has no earlier film to be found by, so its
+# next film lines up with it only turned. That film is upright and must not
+# be blamed (the lung segmenter sees upright lungs in it, not in the first
+# film turned back): the first film is the one marked.
+mkdir -p "$T/first"
+cp "$S"/images/00001543_*.png "$T/first/"
+/usr/bin/python3 - "$T/first/00001543_000.png" <<'PY'
+import sys
+from PIL import Image
+im = Image.open(sys.argv[1])
+im.transpose(Image.Transpose.ROTATE_180).save(sys.argv[1])
+PY
+head -1 "$S/manifest.csv" > "$T/f.csv"
+grep '^1543,' "$S/manifest.csv" | sed "s|images/|$T/first/|" >> "$T/f.csv"
+"$X" ingest --db "$T/f.sqlite" --manifest "$T/f.csv" > /dev/null
+"$X" analyze --db "$T/f.sqlite" > "$T/out" || { cat "$T/out"; fail analyze; }
+[ "$(q "$T/f.sqlite" "SELECT group_concat(image_index) FROM scans WHERE orientation = 'upside_down'")" = 00001543_000.png ] \
+  || fail "first film turned; marked: $(q "$T/f.sqlite" "SELECT group_concat(image_index) FROM scans WHERE orientation IS NOT NULL")"
+[ "$(q "$T/f.sqlite" "SELECT count(*) FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id
+      WHERE f.image_index = '00001543_000.png' AND r.status = 'failed'
+      AND r.reason LIKE 'the earlier film is stored upside down%'")" -ge 1 ] \
+  || fail "the first film's pairs: $("$X" sql --db "$T/f.sqlite" "SELECT kind, status, reason FROM registrations r JOIN scans f ON f.scan_id = r.fixed_scan_id WHERE f.image_index = '00001543_000.png'")"
 echo "orientation: ok"
