@@ -2,8 +2,15 @@
  *
  * Registers and compares pairs in one warm process. Reads lines
  * "FIXED MOVING SPACING_MM" and prints per pair
- * "register_ms diff_ms status change_score change_energy changed_area_mm2 peak_x peak_y".
+ * "register_ms diff_ms status change_score change_energy changed_area_mm2 peak_x peak_y
+ * mask_kind trend_score".
  * Usage: bench_diff LIST [OUTDIR]
+ * $CXR_BENCH_LUNGS=MODEL: both films' lung fields found (not timed) and
+ * used as analyze uses them (registration weight, the maps' region);
+ * $CXR_BENCH_REGION=whole_lung: the maps over the whole lung
+ * (cxr_lungs_cavity), $CXR_BENCH_EDGE_SHIFT=MM its edge weight;
+ * $CXR_BENCH_MAP_DEFORM=1: the maps through the deformable field too
+ * (analyze --map-deform).
  * With OUTDIR, each pair's signed map (8-bit PNG) is written there, as
  * analyze writes it, and the time includes writing it.
  */
@@ -25,6 +32,20 @@ main (int argc, char **argv)
   g_auto (GStrv) lines = g_strsplit (g_strstrip (text), "\n", -1);
   CxrDiffOptions dopt;
   cxr_diff_options_init (&dopt);
+  if (g_strcmp0 (g_getenv ("CXR_BENCH_REGION"), "whole_lung") == 0)
+    dopt.region = CXR_DIFF_REGION_WHOLE_LUNG;
+  if (g_getenv ("CXR_BENCH_EDGE_SHIFT"))
+    dopt.edge_shift_mm = g_ascii_strtod (g_getenv ("CXR_BENCH_EDGE_SHIFT"), NULL);
+  g_autoptr (CxrLungModel) lm = NULL;
+  if (g_getenv ("CXR_BENCH_LUNGS"))
+    {
+      g_autoptr (GError) err = NULL;
+      if ((lm = cxr_lung_model_load (g_getenv ("CXR_BENCH_LUNGS"), &err)) == NULL)
+        {
+          fprintf (stderr, "%s\n", err->message);
+          return 1;
+        }
+    }
   const char *outdir = argc > 2 ? argv[2] : NULL;
   int k = 0;
   for (char **l = lines; *l; l++, k++)
@@ -42,13 +63,22 @@ main (int argc, char **argv)
       /* analyze's maps follow the global transform (pipeline.h: map_deform) */
       CxrRegisterOptions ro;
       cxr_register_options_init (&ro);
-      ro.no_deform = TRUE;
+      gboolean map_deform = g_strcmp0 (g_getenv ("CXR_BENCH_MAP_DEFORM"), "1") == 0;
+      ro.no_deform = !map_deform;
+      g_autoptr (CxrLungFields) fl = lm ? cxr_lungs_segment (lm, f, NULL) : NULL;
+      g_autoptr (CxrLungFields) ml = lm ? cxr_lungs_segment (lm, m, NULL) : NULL;
+      CxrRegisterInputs rin = { 0 };
+      rin.fixed_lungs = fl;
+      rin.moving_lungs = ml;
+      CxrDiffInputs din = { 0 };
+      din.fixed_lungs = fl;
+      din.moving_lungs = ml;
       CxrRegistration r;
-      cxr_register_pair (f, m, NULL, &ro, &r, NULL);
+      cxr_register_pair (f, m, &rin, &ro, &r, NULL);
       CxrDiff d;
-      if (!cxr_diff_pair (f, m, &r, g_ascii_strtod (p[2], NULL), NULL, &dopt, &d, &err))
+      if (!cxr_diff_pair (f, m, &r, g_ascii_strtod (p[2], NULL), &din, &dopt, &d, &err))
         {
-          printf ("%.2f nan %s nan nan nan nan nan\n", r.elapsed_ms,
+          printf ("%.2f nan %s nan nan nan nan nan none nan\n", r.elapsed_ms,
                   cxr_register_status_name (r.status));
           continue;
         }
@@ -59,9 +89,9 @@ main (int argc, char **argv)
           return 1;
         }
       double diff_ms = d.elapsed_ms + (g_get_monotonic_time () - t0) / 1000.0;
-      printf ("%.2f %.2f %s %.4f %.4f %.2f %.1f %.1f\n", r.elapsed_ms, diff_ms,
+      printf ("%.2f %.2f %s %.4f %.4f %.2f %.1f %.1f %s %.4f\n", r.elapsed_ms, diff_ms,
               cxr_register_status_name (r.status), d.change_score, d.change_energy,
-              d.changed_area_mm2, d.peak_x_px, d.peak_y_px);
+              d.changed_area_mm2, d.peak_x_px, d.peak_y_px, d.mask_kind, d.trend_score);
       cxr_diff_clear (&d);
     }
   return 0;

@@ -16,6 +16,12 @@ G_BEGIN_DECLS
 /* The method stored with each difference map. */
 #define CXR_DIFF_METHOD "qmatch-thorax-gauss-fixed/3"
 
+typedef enum {
+  CXR_DIFF_REGION_LUNG_FIELDS, /* the segmenter's aerated lung fields (mask_kind 'lungs') */
+  CXR_DIFF_REGION_WHOLE_LUNG,  /* and the lung behind the heart and below the domes
+                                * (cxr_lungs_cavity; mask_kind 'whole_lung') */
+} CxrDiffRegion;
+
 typedef struct {
   int size;                   /* working grid, px on the longer side; default 512 */
   double smooth_mm;           /* Gaussian sigma of the signed map; default 2 mm */
@@ -27,6 +33,9 @@ typedef struct {
   const CxrModel *model;      /* classifier for the feature and heatmap differences, or NULL */
   gboolean exposure_lungs;    /* match exposure inside the lungs alone (the old way), not over the
                             * thorax window */
+  CxrDiffRegion region;       /* with both films' lung fields 'ok'; default the fields */
+  double edge_shift_mm;       /* whole lung: the misalignment whose residue at FIXED's edges
+                             * beyond the fields is weighed down; default 2 mm */
 } CxrDiffOptions;
 
 /* What is already known of a pair's two films (the options above are the
@@ -61,7 +70,8 @@ typedef struct {
   double region_area_px[CXR_DIFF_N_REGIONS]; /* px^2 of FIXED of each zone; 0: none */
   double region_mean_d[CXR_DIFF_N_REGIONS];  /* signed mean of d there: + brighter now */
   double mask_area_px;                       /* px^2 of FIXED inside the mask */
-  const char *mask_kind;     /* "lungs" (both films' lung fields) or "thorax" (the window) */
+  const char *mask_kind;     /* "lungs" (both films' lung fields), "whole_lung" (and the lung
+                              * behind the heart and below the domes) or "thorax" (the window) */
   double feature_change;     /* mean cosine distance of the feature maps, or NAN */
   double embedding_distance; /* cosine distance of the two films' embeddings, or NAN */
   int n_classes;

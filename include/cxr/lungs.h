@@ -72,5 +72,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrLungFields, cxr_lung_fields_free)
 const char *cxr_lungs_status_name (CxrLungStatus status);
 CxrImage *cxr_lungs_thorax_weight (const CxrLungFields *lungs);
 double cxr_lungs_cardiothoracic_ratio (const CxrLungFields *lungs);
+guint8 *cxr_lungs_cavity (const CxrLungFields *lungs);
 
 G_END_DECLS

@@ -57,6 +57,8 @@ cxr_diff_options_init (CxrDiffOptions *o)
   o->noise_k = 0;
   o->min_trend_threshold = 0.015;
   o->trend_noise_k = 0;
+  o->region = CXR_DIFF_REGION_LUNG_FIELDS;
+  o->edge_shift_mm = 2.0;
 }
 
 const char *
@@ -333,14 +335,13 @@ warp_maps (const CxrPrediction *pu, const CxrImage *fixed, const CxrImage *movin
       }
 }
 
-/* The lung at film coordinates (x, y) of @l (nearest pixel): 1 right, 2
- * left, 0 none. */
+/* The lung at film coordinates (x, y) of a @w x @h label mask (nearest
+ * pixel): 1 right, 2 left, 0 none. */
 static inline int
-lung_at (const CxrLungFields *l, double x, double y)
+lung_at (const guint8 *mask, int w, int h, double x, double y)
 {
   int xi = (int) lround (x), yi = (int) lround (y);
-  return xi >= 0 && yi >= 0 && xi < l->width && yi < l->height ? l->mask[(gsize) yi * l->width + xi]
-                                                               : 0;
+  return xi >= 0 && yi >= 0 && xi < w && yi < h ? mask[(gsize) yi * w + xi] : 0;
 }
 
 /* The zone (0 upper, 1 middle, 2 lower third of the lung's height) of row
@@ -351,6 +352,41 @@ zone_of (const int *top, const int *bottom, int label, double y)
   double h = bottom[label] - top[label] + 1;
   int z = (int) floor ((y - top[label]) / h * 3);
   return CLAMP (z, 0, 2);
+}
+
+/* Behind the heart and below the domes the compared lung holds the
+ * heart's borders and the diaphragm's: edges that move with the heart
+ * beat, the breath and the pose, so two films of an unchanged chest
+ * differ there by up to the edge's contrast. There (@beyond) the signed
+ * map is weighed down by what a misalignment of @shift_mm would leave at
+ * FIXED's edges: d x 1 / sqrt(1 + (|grad F| shift / t)^2), with F
+ * smoothed as the map is and t the change threshold. Where the film is
+ * flat (the lung seen through the heart, away from its border) the
+ * weight stays near 1, so a nodule there keeps its contrast. */
+static void
+edge_weight (const float *F, int gw, int gh, double sigma, const guint8 *beyond, double shift_mm,
+             double spacing_mm, double k, double t, float *scratch, float *D)
+{
+  gsize n = (gsize) gw * gh;
+  g_autofree float *Fs = g_memdup2 (F, n * sizeof (float));
+  cxr__blur (Fs, gw, gh, sigma, scratch);
+  /* the shift in grid px (2 px of the film per mm when the spacing is
+   * unknown: NIH's 1024-px films are 0.14-0.17 mm per px x 3) */
+  double mm_px = isnan (spacing_mm) || spacing_mm <= 0 ? 0.5 : spacing_mm / k;
+  double s = shift_mm / mm_px / t;
+  for (int v = 0; v < gh; v++)
+    for (int u = 0; u < gw; u++)
+      {
+        gsize i = (gsize) v * gw + u;
+        if (!beyond[i])
+          continue;
+        int u0 = MAX (u - 1, 0), u1 = MIN (u + 1, gw - 1), v0 = MAX (v - 1, 0),
+            v1 = MIN (v + 1, gh - 1);
+        double gx = (Fs[(gsize) v * gw + u1] - Fs[(gsize) v * gw + u0]) / MAX (u1 - u0, 1);
+        double gy = (Fs[(gsize) v1 * gw + u] - Fs[(gsize) v0 * gw + u]) / MAX (v1 - v0, 1);
+        double e = hypot (gx, gy) * s;
+        D[i] = (float) (D[i] / sqrt (1 + e * e));
+      }
 }
 
 /**
@@ -438,7 +474,17 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
         && in.moving_lungs->status == CXR_LUNGS_OK && in.fixed_lungs->width == fixed->width
         && in.fixed_lungs->height == fixed->height && in.moving_lungs->width == moving->width
         && in.moving_lungs->height == moving->height;
-  out->mask_kind = lungs ? "lungs" : "thorax";
+  /* the compared lung: the fields, or the whole lung the films show
+   * (cxr_lungs_cavity: behind the heart, below the domes) */
+  g_autofree guint8 *fcav = NULL, *mcav = NULL;
+  if (lungs && opt.region == CXR_DIFF_REGION_WHOLE_LUNG)
+    {
+      fcav = cxr_lungs_cavity (in.fixed_lungs);
+      mcav = cxr_lungs_cavity (in.moving_lungs);
+    }
+  const guint8 *freg = fcav ? fcav : lungs ? in.fixed_lungs->mask : NULL;
+  const guint8 *mreg = mcav ? mcav : lungs ? in.moving_lungs->mask : NULL;
+  out->mask_kind = !lungs ? "thorax" : fcav ? "whole_lung" : "lungs";
   /* each lung's first and last row in FIXED, for the zones */
   int ltop[3] = { 0, 0, 0 }, lbot[3] = { 0, 0, 0 };
   if (lungs)
@@ -449,7 +495,7 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
       for (int y = 0; y < l->height; y++)
         for (int x = 0; x < l->width; x++)
           {
-            int lab = l->mask[(gsize) y * l->width + x];
+            int lab = freg[(gsize) y * l->width + x];
             if (lab == 1 || lab == 2)
               {
                 ltop[lab] = MIN (ltop[lab], y);
@@ -458,6 +504,8 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
           }
     }
   g_autofree guint8 *lab = g_new0 (guint8, n); /* 1 + lung * 3 + zone, 0 outside */
+  /* whole lung: 1 where the compared lung is beyond FIXED's field */
+  g_autofree guint8 *beyond = fcav ? g_new0 (guint8, n) : NULL;
   g_autofree float *thorax = g_new (float, n); /* the window: exposure is matched there */
   float *bad = D;                              /* scratch: black or saturated in either film */
   for (int v = 0; v < gh; v++)
@@ -492,10 +540,13 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
               double fy = (v - (gh - 1) / 2.0) / k + (fixed->height - 1) / 2.0;
               double mx = (gx - (mw - 1) / 2.0) / km + (moving->width - 1) / 2.0;
               double my = (gy - (mh - 1) / 2.0) / km + (moving->height - 1) / 2.0;
-              int fl = lung_at (in.fixed_lungs, fx, fy);
-              region = fl && lung_at (in.moving_lungs, mx, my);
+              const CxrLungFields *fl_ = in.fixed_lungs, *ml_ = in.moving_lungs;
+              int fl = lung_at (freg, fl_->width, fl_->height, fx, fy);
+              region = fl && lung_at (mreg, ml_->width, ml_->height, mx, my);
               if (region && (fl == 1 || fl == 2))
                 lab[i] = (guint8) (1 + (fl - 1) * 3 + zone_of (ltop, lbot, fl, fy));
+              if (region && beyond)
+                beyond[i] = !lung_at (fl_->mask, fl_->width, fl_->height, fx, fy);
             }
           else
             region = window;
@@ -548,6 +599,9 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
   cxr__blur (wm, gw, gh, sigma, scratch);
   for (gsize i = 0; i < n; i++)
     D[i] = mask[i] > 0.5f && wm[i] > 1e-3f ? D[i] / wm[i] : 0.f;
+  if (beyond)
+    edge_weight (F, gw, gh, sigma, beyond, opt.edge_shift_mm, fixed_spacing_mm, k,
+                 opt.min_threshold, scratch, D);
 
   g_debug ("diff: smoothed at %.2f ms", (g_get_monotonic_time () - t0) / 1e3);
   /* Threshold from the robust noise level; the measures. */

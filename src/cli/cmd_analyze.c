@@ -164,7 +164,7 @@ int
 cmd_analyze (int argc, char **argv)
 {
   g_autofree char *db = NULL, *model_path = NULL, *config = NULL, *lung_path = NULL;
-  g_autofree char *shard = NULL, *limits_from = NULL, *severity_path = NULL;
+  g_autofree char *shard = NULL, *limits_from = NULL, *severity_path = NULL, *map_region = NULL;
   int jobs = 0;
   gboolean no_diff = FALSE, no_model = FALSE, no_lungs = FALSE, no_deform = FALSE,
            map_deform = FALSE, no_flags = FALSE, no_orient = FALSE, no_severity = FALSE;
@@ -194,6 +194,10 @@ cmd_analyze (int argc, char **argv)
     { "map-deform", 0, 0, G_OPTION_ARG_NONE, &map_deform,
       "Difference maps through the deformable field as well (default: the global transform)",
       NULL },
+    { "map-region", 0, 0, G_OPTION_ARG_STRING, &map_region,
+      "With lung fields, compare the lung fields alone (lungs) or the whole lung, behind the"
+      " heart and below the domes too (whole_lung); default lungs",
+      "lungs|whole_lung" },
     { "no-orientation-check", 0, 0, G_OPTION_ARG_NONE, &no_orient,
       "Do not look for films stored upside down (where a pair does not line up)", NULL },
     { "no-flags", 0, 0, G_OPTION_ARG_NONE, &no_flags,
@@ -248,6 +252,12 @@ cmd_analyze (int argc, char **argv)
   opt.reg.no_deform = no_deform;
   opt.no_orientation_check = no_orient;
   opt.map_deform = map_deform;
+  if (map_region && g_strcmp0 (map_region, "whole_lung") == 0)
+    opt.diff.region = CXR_DIFF_REGION_WHOLE_LUNG;
+  else if (map_region && g_strcmp0 (map_region, "lungs") == 0)
+    opt.diff.region = CXR_DIFF_REGION_LUNG_FIELDS;
+  else if (map_region)
+    return cli_usage_error (ctx, "--map-region %s: lungs or whole_lung", map_region);
   if (config && !cxr_progression_load_config (config, &opt.progression, &error))
     return cli_fail (error);
   opt.jobs = jobs;

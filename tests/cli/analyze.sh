@@ -121,4 +121,30 @@ sqlite3 "$O" "PRAGMA user_version = 21;
 previous,0.41,0.4025,low_confidence,1" ] || fail "schema 0022 on old rows"
 "$CXRTRACK" analyze --db "$DB" --no-model > "$T/out3"
 grep -q "registrations 0:" "$T/out3" || fail "rerun redid work: $(cat "$T/out3")"
+# the whole lung (behind the heart, below the domes): every map of a pair
+# whose films have lung fields says so, and covers more than the fields
+W="$T/w.sqlite"
+head -1 "$S/manifest.csv" > "$T/w.csv"
+grep '^1543,' "$S/manifest.csv" | sed "s|images/|$S/images/|" >> "$T/w.csv"
+"$CXRTRACK" ingest --db "$W" --manifest "$T/w.csv" > /dev/null
+"$CXRTRACK" analyze --db "$W" --no-model --map-region whole_lung > /dev/null || fail "analyze --map-region"
+"$CXRTRACK" ingest --db "$T/l.sqlite" --manifest "$T/w.csv" > /dev/null
+"$CXRTRACK" analyze --db "$T/l.sqlite" --no-model > /dev/null
+kinds=$("$CXRTRACK" sql --db "$W" --format csv "SELECT group_concat(DISTINCT mask_kind) FROM pair_changes" | tr -d '\r' | tail -1)
+[ "$kinds" = whole_lung ] || fail "mask kinds with --map-region whole_lung: $kinds"
+areas="SELECT f.image_index, m.image_index, c.kind, c.mask_area_px, c.mask_kind FROM pair_changes c
+  JOIN scans f ON f.scan_id = c.fixed_scan_id JOIN scans m ON m.scan_id = c.moving_scan_id ORDER BY 1, 2, 3"
+"$CXRTRACK" sql --db "$W" --format csv "$areas" | tr -d '\r' > "$T/w.areas"
+"$CXRTRACK" sql --db "$T/l.sqlite" --format csv "$areas" | tr -d '\r' > "$T/l.areas"
+/usr/bin/python3 - "$T/w.areas" "$T/l.areas" <<'PY' || fail "whole lung areas"
+import csv, sys
+w = {tuple(r[:3]): float(r[3]) for r in list(csv.reader(open(sys.argv[1])))[1:]}
+l = {tuple(r[:3]): (float(r[3]), r[4]) for r in list(csv.reader(open(sys.argv[2])))[1:]}
+assert w.keys() == l.keys() and len(w) >= 8, (len(w), len(l))
+assert all(kind == "lungs" for _, kind in l.values()), l
+ratio = sorted(w[k] / l[k][0] for k in w)
+assert 1.1 < ratio[len(ratio) // 2] < 1.8, ratio
+PY
+"$CXRTRACK" analyze --db "$W" --map-region heart > "$T/bad" 2>&1 && fail "--map-region heart accepted"
+grep -q "lungs or whole_lung" "$T/bad" || fail "--map-region heart: $(cat "$T/bad")"
 echo "analyze: ok (killed after $partial rows, resumed to 32)"

@@ -1,0 +1,455 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Which kinds of change, how large, does a difference map see?
+
+Pairs (the unchanged ones are the reference for specificity):
+  real     consecutive same-view pairs of one patient in
+           ../shared/data/nih/series1024 (the dev patients) whose NIH labels
+           are the same at both visits: FIXED = the earlier film, MOVING =
+           the later one, as it is or with a change inserted into it;
+  reposed  one film of each of those patients against a copy of itself
+           re-posed (+-3 degrees, +-15 px, +-3 % scale) and re-exposed
+           (gain and gamma 0.9-1.1, noise), as bench/diff_lesions.py does:
+           no cardiac, breathing or disease change between the two.
+Changes, inserted into MOVING before it is re-posed, placed from the film's
+own lung fields (`cxrtrack lungs`) and the whole lung the film shows
+(cxr_lungs_cavity: behind the heart and below the domes), at graded sizes:
+  nodule_lung     a sphere's projected thickness, diameter 4-15 mm, centre
+                  contrast 0.006 per mm of diameter (0.06 for 10 mm, about
+                  15 grey levels: bench/diff_lesions.py says why), in the
+                  aerated lung field;
+  nodule_heart    the same behind the heart (the left lung beyond its field,
+                  lower half);
+  nodule_dome     the same below a dome (beyond the field, under its
+                  lowest third);
+  effusion        a meniscus at one costophrenic angle, 1-5 cm high at the
+                  chest wall and half that medially (concave upwards), the lung under it
+                  brought to the density of the diaphragm below it with a
+                  soft (3 mm) upper edge;
+  consolidation   a lobulated opacity (a smoothed random field cut to an
+                  area) covering 5-40 % of one zone (a third of a lung's
+                  height), +0.08 (20 grey levels) at its core;
+  pneumothorax    a rim of 1-4 cm at the apex and the upper lateral chest
+                  wall with no lung markings (the film there smoothed by 8
+                  mm and made 0.04 darker) and a 1 mm visceral pleural line
+                  (+0.06) at its inner edge;
+  edema           diffuse bilateral opacity over the whole lung, +5 to +20
+                  grey levels, perihilar (full at the hila, half at the
+                  periphery).
+For every kind and size, the share of pairs detected at the threshold that
+95 % of the same pairs without insertion stay below (the pair's
+change_score, as analyze stores it), and the size detected half of the
+time (linear between sizes); the nodules' AUC against the clean pairs. Both
+comparison regions are run on the same pairs: the lung fields (mask_kind
+'lungs') and the whole lung ('whole_lung').
+
+Pictures: bench/out/change_types/KIND_SIZE.png (the whole film with the
+insertion, then the inserted place with and without it; the first real pair
+that takes each kind and size) and contact.jpg (a row per kind: the place
+at each size, then without; docs/figures/change_types.jpg is a copy).
+
+Usage: bench/change_types.py [--pairs N] [--build DIR] [--regions lungs,whole_lung]
+                             [--kinds K,...] [--shift MM]
+"""
+import argparse, collections, csv, gzip, math, os, random, subprocess, sys, tempfile
+
+import cv2
+import numpy as np
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--pairs", type=int, default=40)
+ap.add_argument("--build", default="build")
+ap.add_argument("--regions", default="lungs,whole_lung")
+ap.add_argument("--kinds", default="")
+ap.add_argument("--sets", default="real,reposed")
+ap.add_argument("--shift", default=None, help="CXR_BENCH_EDGE_SHIFT (mm)")
+ap.add_argument("--map-deform", action="store_true", help="maps through the deformable field (analyze --map-deform)")
+ap.add_argument("--pictures", default="bench/out/change_types")
+args = ap.parse_args()
+
+D = "../shared/data/nih"
+CLI = f"{args.build}/src/cxrtrack"
+subprocess.run(["sh", "bench/machine.sh"])
+meta = {r["Image Index"]: r for r in csv.DictReader(gzip.open(f"{D}/Data_Entry_2017_v2020.csv.gz", "rt"))}
+tmp = tempfile.mkdtemp()
+rng = random.Random(32)
+
+SIZES = {
+    "nodule_lung": [4, 6, 8, 10, 15],
+    "nodule_heart": [4, 6, 8, 10, 15],
+    "nodule_dome": [4, 6, 8, 10, 15],
+    "effusion": [1, 2, 3, 5],
+    "consolidation": [5, 10, 20, 40],
+    "pneumothorax": [1, 2, 3, 4],
+    "edema": [5, 10, 15, 20],
+}
+UNIT = {"effusion": "cm", "consolidation": "% of a zone", "pneumothorax": "cm rim", "edema": "grey levels"}
+KINDS = [k for k in SIZES if not args.kinds or k in args.kinds.split(",")]
+
+
+def spacing(name):
+    r = meta[name]
+    return float(r["OriginalImagePixelSpacing[x"]) * float(r["OriginalImage[Width"]) / 1024
+
+
+def labels(name):
+    return frozenset(x for x in meta[name]["Finding Labels"].split("|") if x != "No Finding")
+
+
+# the real pairs: consecutive same-view films of a patient, labels unchanged
+films = sorted(os.listdir(f"{D}/series1024"))
+by_patient = collections.defaultdict(list)
+for f in films:
+    by_patient[meta[f]["Patient ID"]].append(f)
+pairs = []
+for pid, fs in sorted(by_patient.items()):
+    fs.sort(key=lambda f: int(meta[f]["Follow-up #"]))
+    for view in ("PA", "AP"):
+        v = [f for f in fs if meta[f]["View Position"] == view]
+        for a, b in zip(v, v[1:]):
+            if labels(a) == labels(b):
+                pairs.append((a, b))
+rng.shuffle(pairs)
+pairs = pairs[: args.pairs]
+
+
+def lung_mask(path):
+    out = os.path.join(tmp, os.path.basename(path) + ".mask.png")
+    if not os.path.exists(out):
+        subprocess.run([CLI, "lungs", path, "--out", out], capture_output=True, check=True)
+    m = cv2.imread(out, 0)
+    # the CLI writes both lungs as 255: label them by side (image left = right lung)
+    n, lab, st, _ = cv2.connectedComponentsWithStats((m > 0).astype(np.uint8))
+    out_lab = np.zeros(m.shape, np.uint8)
+    for k in sorted(range(1, n), key=lambda k: -st[k, 4])[:2]:
+        xs = np.nonzero(lab == k)[1]
+        out_lab[lab == k] = 1 if xs.mean() < m.shape[1] / 2 else 2
+    return out_lab
+
+
+def cavity(mask):
+    """cxr_lungs_cavity (src/nn/lungs-cavity.c), for placing insertions."""
+    out = mask.copy()
+    for label in (1, 2):
+        rows = np.nonzero((mask == label).any(1))[0]
+        if len(rows) == 0:
+            continue
+        top, bottom = rows[0], rows[-1]
+        lo, hi = {}, {}
+        for y in range(top, bottom + 1):
+            xs = np.nonzero(mask[y] == label)[0]
+            if len(xs):
+                lo[y], hi[y] = xs[0], xs[-1]
+            else:
+                lo[y], hi[y] = lo[y - 1], hi[y - 1]
+        span = bottom - top + 1
+        b0, b1 = top + span // 6, top + span // 3
+        line = sorted((hi if label == 1 else lo)[y] for y in range(b0, b1 + 1))[(b1 - b0 + 1) // 2]
+        for y in range(top, bottom + 1):
+            a, b = lo[y], hi[y]
+            if y > b1:
+                a, b = (a, max(b, line)) if label == 1 else (min(a, line), b)
+            seg = out[y, a : b + 1]
+            free = (seg == 0) & ((mask[y, a : b + 1] == 0) | (mask[y, a : b + 1] == label))
+            seg[free] = label
+    return out
+
+
+def pick(region, R, g):
+    """A random point of @region at least @R px inside it, or None."""
+    inner = cv2.erode(region.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * R + 1, 2 * R + 1)))
+    ys, xs = np.nonzero(inner)
+    if len(ys) == 0:
+        return None
+    i = g.randrange(len(ys))
+    return xs[i], ys[i]
+
+
+def nodule(img, mask, cav, kind, d_mm, sp, g):
+    h, w = img.shape
+    R = d_mm / 2 / sp
+    field = mask > 0
+    if kind == "nodule_lung":
+        region = field
+    else:
+        beyond = (cav > 0) & ~field
+        rows = np.nonzero((mask > 0).any(1))[0]
+        top, bottom = rows[0], rows[-1]
+        yy = np.arange(h)[:, None]
+        if kind == "nodule_heart":
+            region = beyond & (cav == 2) & (yy > top + (bottom - top) // 2)
+        else:
+            # below each lung's dome: beyond the field, under the field's lowest third
+            region = beyond & (yy > top + 2 * (bottom - top) // 3)
+            for x in range(w):
+                col = np.nonzero(field[:, x])[0]
+                if len(col):
+                    region[: col[-1] + 1, x] = False
+    p = pick(region, max(2, int(R * 0.6)), g)
+    if p is None:
+        return None
+    cx, cy = p
+    yy, xx = np.mgrid[0:h, 0:w]
+    r2 = ((xx - cx) ** 2 + (yy - cy) ** 2) / R**2
+    c = 0.006 * d_mm
+    return img + c * np.sqrt(np.clip(1 - r2, 0, 1)), (cx, cy)
+
+
+def effusion(img, mask, cav, cm, sp, g):
+    side = g.choice([1, 2])
+    reg = (cav == side).astype(np.uint8)
+    rows = np.nonzero(reg.any(1))[0]
+    if len(rows) == 0:
+        return None
+    bottom = rows[-1]
+    h, w = img.shape
+    H = cm * 10 / sp
+    # the hemithorax's lower part, continued a little below its lowest row
+    # (the fluid fills the costophrenic recess and hides the dome)
+    low = reg.copy()
+    low[: max(0, int(bottom - 1.2 * H))] = 0
+    for y in range(bottom + 1, min(h, bottom + int(0.3 * H) + 1)):
+        low[y] = reg[bottom]
+    # to the chest wall: the field stops a few mm inside the ribs
+    low = cv2.dilate(low, np.ones((1, 2 * int(4 / sp) + 1), np.uint8))
+    cols = np.nonzero(low.any(0))[0]
+    x0, x1 = cols[0], cols[-1]
+    yy, xx = np.mgrid[0:h, 0:w]
+    # 0 at the chest wall (lateral: image left for the right lung), 1 medially
+    lat = (xx - x0) / max(x1 - x0, 1) if side == 1 else (x1 - xx) / max(x1 - x0, 1)
+    lat = np.clip(lat, 0, 1)
+    top = bottom - H * (0.5 + 0.5 * (1 - lat) ** 2)  # the meniscus: concave, highest at the wall
+    soft = 3 / sp
+    a = np.clip((yy - top) / soft, 0, 1) * low
+    a = cv2.GaussianBlur(a.astype(np.float32), (0, 0), soft)
+    # the density of the diaphragm under the lung: the film just below its lowest row
+    band = img[min(h - 1, bottom + int(5 / sp)) : min(h, bottom + int(15 / sp)), x0 : x1 + 1]
+    target = float(np.percentile(band, 60)) if band.size else float(img.max())
+    out = img + a * np.clip(target - img, 0, None)
+    return out, (int((x0 + x1) / 2), int(bottom - H / 2))
+
+
+def consolidation(img, mask, cav, pct, sp, g):
+    side = g.choice([1, 2])
+    lung = mask == side
+    rows = np.nonzero(lung.any(1))[0]
+    if len(rows) == 0:
+        return None
+    top, bottom = rows[0], rows[-1]
+    z = g.choice([0, 1, 2])
+    zt = top + z * (bottom - top) // 3
+    zb = top + (z + 1) * (bottom - top) // 3
+    zone = lung.copy()
+    zone[:zt] = False
+    zone[zb + 1 :] = False
+    area = zone.sum() * pct / 100
+    # a lobulated blob: smoothed noise around a seed, cut to the area
+    p = pick(zone, 3, g)
+    if p is None:
+        return None
+    cx, cy = p
+    h, w = img.shape
+    rs = np.random.default_rng(g.randrange(1 << 30))
+    noise = cv2.GaussianBlur(rs.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 12 / sp)
+    noise /= noise.std() + 1e-9
+    yy, xx = np.mgrid[0:h, 0:w]
+    dist = np.hypot(xx - cx, yy - cy) / math.sqrt(area / math.pi)
+    field = -dist + 0.35 * noise
+    field[~zone] = -1e9
+    thr = np.sort(field.ravel())[::-1][max(1, int(area)) - 1]
+    blob = (field >= thr).astype(np.float32)
+    blob = cv2.GaussianBlur(blob, (0, 0), 2 / sp)
+    return img + 0.08 * blob * zone, (cx, cy)
+
+
+def pneumothorax(img, mask, cav, cm, sp, g):
+    side = g.choice([1, 2])
+    lung = (mask == side).astype(np.uint8)
+    if lung.sum() == 0:
+        return None
+    rows = np.nonzero(lung.any(1))[0]
+    top, bottom = rows[0], rows[-1]
+    dist = cv2.distanceTransform(lung, cv2.DIST_L2, 5)
+    h, w = img.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    cols = np.nonzero(lung.any(0))[0]
+    mid = (cols[0] + cols[-1]) / 2
+    lateral = (xx < mid) if side == 1 else (xx > mid)
+    upper = yy < top + 0.6 * (bottom - top)
+    rimw = cm * 10 / sp
+    rim = (lung > 0) & (dist < rimw) & (lateral | (yy < top + rimw * 1.2)) & upper
+    if rim.sum() == 0:
+        return None
+    smooth = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 8 / sp) - 0.04
+    a = cv2.GaussianBlur(rim.astype(np.float32), (0, 0), 0.5 / sp)
+    out = img * (1 - a) + smooth * a
+    line = np.exp(-((dist - rimw) ** 2) / (2 * (0.5 / sp) ** 2)) * (lung > 0) * (lateral | (yy < top + rimw * 1.2)) * upper
+    out = out + 0.06 * line
+    ys, xs = np.nonzero(rim)
+    return out, (int(xs.mean()), int(ys.mean()))
+
+
+def edema(img, mask, cav, grey, sp, g):
+    lungs = (cav > 0).astype(np.float32)
+    if lungs.sum() == 0:
+        return None
+    h, w = img.shape
+    out_w = np.zeros((h, w), np.float32)
+    for side in (1, 2):
+        ys, xs = np.nonzero(cav == side)
+        if len(ys) == 0:
+            continue
+        # the hilum: mid-height of the lung at its medial third
+        hy = ys.mean()
+        hx = np.percentile(xs, 80 if side == 1 else 20)
+        d = np.hypot(xs - hx, ys - hy)
+        out_w[ys, xs] = 1 - 0.5 * np.clip(d / d.max(), 0, 1)
+    out_w = cv2.GaussianBlur(out_w, (0, 0), 5 / sp)
+    return img + grey / 255 * out_w, (int(w / 2), int(h / 2))
+
+
+def insert(kind, img, mask, cav, size, sp, g):
+    if kind.startswith("nodule"):
+        return nodule(img, mask, cav, kind, size, sp, g)
+    return globals()[kind](img, mask, cav, size, sp, g)
+
+
+def repose(img, seed):
+    g = random.Random(seed)
+    h, w = img.shape
+    M = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), g.uniform(-3, 3), g.uniform(0.97, 1.03))
+    M[:, 2] += (g.uniform(-15, 15), g.uniform(-15, 15))
+    out = cv2.warpAffine(img, M, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT)
+    out = np.clip(out, 0, 1) ** g.uniform(0.9, 1.1) * g.uniform(0.9, 1.1)
+    out = out + np.random.default_rng(seed).normal(0, 0.004, out.shape)
+    return np.clip(out, 0, 1)
+
+
+def save(path, img):
+    cv2.imwrite(path, (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+os.makedirs(args.pictures, exist_ok=True)
+lines, truth = [], []  # truth: (set, pair index, kind or None, size, centre)
+shown = set()
+sets = args.sets.split(",")
+for pi, (a, b) in enumerate(pairs):
+    for st in sets:
+        if st == "real":
+            fixed, src = f"{D}/series1024/{a}", f"{D}/series1024/{b}"
+        else:
+            fixed = src = f"{D}/series1024/{b}"
+        img = cv2.imread(src, 0).astype(np.float32) / 255
+        sp = spacing(os.path.basename(src))
+        mask = lung_mask(src)
+        cav = cavity(mask)
+        seed = 5000 + pi
+        post = (lambda x: repose(x, seed)) if st == "reposed" else (lambda x: x)
+        p = os.path.join(tmp, f"{st}{pi}_clean.png")
+        save(p, post(img))
+        lines.append(f"{fixed} {p} {spacing(os.path.basename(fixed))}")
+        truth.append((st, pi, None, None, None))
+        g = random.Random(seed * 7 + len(st))
+        for kind in KINDS:
+            for size in SIZES[kind]:
+                r = insert(kind, img, mask, cav, size, sp, g)
+                if r is None:
+                    continue
+                out, centre = r
+                p = os.path.join(tmp, f"{st}{pi}_{kind}_{size}.png")
+                save(p, post(out))
+                lines.append(f"{fixed} {p} {spacing(os.path.basename(fixed))}")
+                truth.append((st, pi, kind, size, centre))
+                if st == "real" and (kind, size) not in shown:
+                    shown.add((kind, size))
+                    cx, cy = centre
+                    half = 160
+                    y0, x0 = max(0, cy - half), max(0, cx - half)
+                    crop = lambda im: cv2.resize(im[y0 : y0 + 2 * half, x0 : x0 + 2 * half], (320, 320))
+                    tile = np.hstack([crop(out), np.ones((320, 8), np.float32), crop(img)])
+                    whole = cv2.resize(out, (320, 320))
+                    save(os.path.join(args.pictures, f"{kind}_{size}.png"), np.hstack([whole, np.ones((320, 8), np.float32), tile]))
+# the contact sheet: a row per kind, the inserted place at each size
+# (left to right), then the same place without it
+rows = []
+for kind in KINDS:
+    tiles = []
+    for size in SIZES[kind]:
+        p = os.path.join(args.pictures, f"{kind}_{size}.png")
+        if os.path.exists(p):
+            im = cv2.imread(p, 0)
+            tiles.append(cv2.resize(im[:, 328:648], (200, 200)))
+            last = cv2.resize(im[:, 656:976], (200, 200))
+    if tiles:
+        tiles += [np.zeros((200, 200), np.uint8)] * (5 - len(tiles)) + [last]
+        row = np.hstack([np.pad(t, 2, constant_values=255) for t in tiles])
+        cv2.putText(row, kind, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 2)
+        rows.append(row)
+if rows:
+    cv2.imwrite(os.path.join(args.pictures, "contact.jpg"), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 85])
+lst = os.path.join(tmp, "list.txt")
+open(lst, "w").write("\n".join(lines))
+print(f"\n{len(pairs)} real consecutive same-view label-stable pairs of series1024 (dev patients); "
+      f"{len(lines)} comparisons per region", flush=True)
+
+
+def auc(pos, neg):
+    pos, neg = np.asarray(pos), np.asarray(neg)
+    return float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg)))
+
+
+def half_size(sizes, sens):
+    for (s0, v0), (s1, v1) in zip(zip(sizes, sens), zip(sizes[1:], sens[1:])):
+        if v0 >= 0.5:
+            return s0
+        if v1 >= 0.5:
+            return s0 + (0.5 - v0) / (v1 - v0) * (s1 - s0)
+    return sizes[0] if sens and sens[0] >= 0.5 else float("nan")
+
+
+summary = {}
+for region in args.regions.split(","):
+    env = dict(os.environ, CXR_BENCH_LUNGS="models/cxr-lungs.safetensors", CXR_BENCH_REGION=region)
+    if args.shift:
+        env["CXR_BENCH_EDGE_SHIFT"] = args.shift
+    if args.map_deform:
+        env["CXR_BENCH_MAP_DEFORM"] = "1"
+    mapdir = os.path.join(tmp, f"maps_{region}")
+    os.makedirs(mapdir, exist_ok=True)
+    out = subprocess.run([f"{args.build}/bench/bench_diff", lst, mapdir], capture_output=True, text=True, env=env, check=True)
+    res = [l.split() for l in out.stdout.strip().splitlines()]
+    score = [float(r[3]) if r[3] != "nan" else float("nan") for r in res]
+    kinds_seen = collections.Counter(r[8] for r in res)
+    print(f"\n## region {region} (mask kinds: {dict(kinds_seen)})")
+    for st in sets:
+        clean = {t[1]: s for t, s in zip(truth, score) if t[0] == st and t[2] is None}
+        ok = {k for k, v in clean.items() if not math.isnan(v)}
+        cv = np.array([clean[k] for k in ok])
+        thr = float(np.percentile(cv, 95))
+        print(f"\n### {st} pairs: {len(ok)} compared; change_score of the pairs without insertion: median {np.median(cv):.0f}, "
+              f"95th percentile {thr:.0f} (the threshold)")
+        print("| kind | " + " | ".join("size" for _ in range(1)) + " | detected at 95 % specificity | AUC |")
+        print("|---|---|---|---|")
+        for kind in KINDS:
+            sens = []
+            for size in SIZES[kind]:
+                pos = [s for t, s in zip(truth, score) if t[0] == st and t[2] == kind and t[3] == size and t[1] in ok]
+                pos = [(-1 if math.isnan(s) else s) for s in pos]
+                if not pos:
+                    sens.append(float("nan"))
+                    continue
+                se = float(np.mean(np.array(pos) > thr))
+                sens.append(se)
+                print(f"| {kind} | {size} {UNIT.get(kind, 'mm')} | {se:.2f} ({len(pos)}) | {auc(pos, cv):.2f} |")
+            hs = half_size(SIZES[kind], sens)
+            summary[(region, st, kind)] = (hs, dict(zip(SIZES[kind], sens)))
+print("\n## size detected half the time at 95 % specificity (linear between sizes)")
+print("| kind | unit | " + " | ".join(f"{r} {s}" for r in args.regions.split(",") for s in sets) + " |")
+print("|---|---|" + "---|" * (len(args.regions.split(",")) * len(sets)))
+for kind in KINDS:
+    cells = []
+    for r in args.regions.split(","):
+        for s in sets:
+            hs = summary.get((r, s, kind), (float("nan"),))[0]
+            cells.append("not reached" if math.isnan(hs) else f"{hs:.1f}")
+    print(f"| {kind} | {UNIT.get(kind, 'mm')} | " + " | ".join(cells) + " |")
