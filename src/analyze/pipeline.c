@@ -190,11 +190,19 @@ film_prediction (const PatientJob *j, gint64 scan_id)
  * registration fell into a wrong optimum, a whited-out or rotated film, a
  * different patient) and the turned try scored higher by chance: on
  * patients outside ../shared 1 upright film of about 100 was marked that
- * way. So the film must also say so itself: the lung segmenter, trained
- * on upright films, finds the lungs of the turned film with a higher
- * quality than those of the film as stored (on four series1024 films
- * upright: 0.96/0.84, 0.96/0.85, 0.97/0.84, 0.83/0.79 implausible,
- * stored/turned). Without a lung model the NCC alone decides. */
+ * way. And the registration says that one film of the two is turned, not
+ * which: with the first film of a series turned, every later film was
+ * marked (the first film has no earlier film to be found by). So the
+ * films must say so themselves: the lung segmenter, trained on upright
+ * films, sees the lungs of a film turned with a higher quality than as
+ * stored (the gain), and the film marked is the one whose gain is
+ * positive and the larger of the two; where neither film's is positive,
+ * nothing is marked. On series1024's 196 upright films turning lowers the
+ * quality by 0.094 (median; -0.228 to +0.113, positive for 6): alone it
+ * would be a poor detector (the doc's 8 false alarms in 196), but it only
+ * has to say which film of a pair the registration already found turned.
+ * Without a lung model the NCC alone decides, and the later film is
+ * marked. */
 #define ORIENT_MARGIN  0.15
 /* Only pairs that line up this poorly after the global stage are tried:
  * every pair to a turned film of bench/orientation.py (80) did, a third of
@@ -237,6 +245,16 @@ first_upside_down (const PatientJob *j, gint64 scan_id)
   return -1;
 }
 
+/* How much better the lung segmenter sees the lungs of a film turned
+ * (@turned) than as stored (@lungs): > 0 where the film looks upside down
+ * to it; NAN where it finds none. */
+static double
+turned_gain (const CxrLungModel *model, const CxrImage *turned, const CxrLungFields *lungs)
+{
+  g_autoptr (CxrLungFields) seen = cxr_lungs_segment (model, turned, NULL);
+  return seen ? seen->quality - lungs->quality : NAN;
+}
+
 static void
 check_upside_down (PatientJob *j, CxrFilmCache *films, CxrSeriesPair *p)
 {
@@ -265,26 +283,23 @@ check_upside_down (PatientJob *j, CxrFilmCache *films, CxrSeriesPair *p)
   if (!(alt.ncc_global > (isnan (as_stored) ? -1.0 : as_stored) + ORIENT_MARGIN))
     return;
   gboolean fixed_turned = first_upside_down (j, r->fixed_id) >= 0;
-  /* the second witness: the film itself (see ORIENT_MARGIN). The later
-   * film, or else the earlier one (the first film of a series has no
-   * earlier film to be found by) */
+  /* the second witness: the films themselves (see ORIENT_MARGIN) */
   if (!fixed_turned && j->opt->lung_model && ml)
     {
-      g_autoptr (CxrLungFields) seen = cxr_lungs_segment (j->opt->lung_model, turned, NULL);
-      if (seen == NULL || !(seen->quality > ml->quality))
-        {
-          const CxrImage *fi
-              = cxr__film_cache_image (films, r->fixed_id, r->fixed_path, r->fixed_sha256, NULL);
-          const CxrLungFields *fl = fi ? cxr__film_cache_lungs (films, r->fixed_id, r->fixed_path,
-                                                                r->fixed_sha256, NULL)
-                                       : NULL;
-          g_autoptr (CxrImage) fturned = fl ? cxr_image_rotate_180 (fi) : NULL;
-          g_autoptr (CxrLungFields) fseen
-              = fturned ? cxr_lungs_segment (j->opt->lung_model, fturned, NULL) : NULL;
-          if (fseen == NULL || !(fseen->quality > fl->quality))
-            return;
-          p->fixed_upside_down = fixed_turned = TRUE;
-        }
+      const CxrImage *fi
+          = cxr__film_cache_image (films, r->fixed_id, r->fixed_path, r->fixed_sha256, NULL);
+      const CxrLungFields *fl
+          = fi ? cxr__film_cache_lungs (films, r->fixed_id, r->fixed_path, r->fixed_sha256, NULL)
+               : NULL;
+      double gm = turned_gain (j->opt->lung_model, turned, ml);
+      g_autoptr (CxrImage) fturned = fl ? cxr_image_rotate_180 (fi) : NULL;
+      double gf = fturned ? turned_gain (j->opt->lung_model, fturned, fl) : NAN;
+      if (gm > 0 && !(gf >= gm))
+        ; /* the later film */
+      else if (gf > 0 && !(gm >= gf))
+        p->fixed_upside_down = fixed_turned = TRUE;
+      else
+        return; /* neither looks better turned: the pair lines up with nothing */
     }
   p->upside_down = !fixed_turned;
   p->reg.status = CXR_REGISTER_FAILED;
