@@ -109,47 +109,66 @@ test_classify (void **state)
   CxrTrendResult r;
   /* creeping up 0.02 a visit with noise: no step beyond 0.06, total 0.14 > 0.05 */
   double slow[8] = { 0.10, 0.13, 0.14, 0.15, 0.19, 0.20, 0.21, 0.24 };
-  cxr_progression_classify (t, slow, 8, 0.05, 0.15, FALSE, &o, &r);
+  cxr_progression_classify (t, slow, 8, 0.05, 0.15, 0, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_SLOW_PROGRESSION);
   assert_true (r.p_value < 0.05 && r.slope > 0.015 && r.slope < 0.025);
   assert_int_equal (r.event_index, 4); /* 0.19 - 0.10 > 0.05, and 0.20 confirms */
   /* the same with one jump of 0.2 */
   double jump[8] = { 0.10, 0.11, 0.12, 0.32, 0.33, 0.34, 0.35, 0.36 };
-  cxr_progression_classify (t, jump, 8, 0.05, 0.15, FALSE, &o, &r);
+  cxr_progression_classify (t, jump, 8, 0.05, 0.15, 0, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_ACUTE_CHANGE);
   assert_int_equal (r.acute_index, 3);
   /* a significant rise smaller than the test-retest limit is noise */
   double tiny[8] = { 0.100, 0.101, 0.102, 0.103, 0.104, 0.105, 0.106, 0.107 };
-  cxr_progression_classify (t, tiny, 8, 0.05, 0.15, FALSE, &o, &r);
+  cxr_progression_classify (t, tiny, 8, 0.05, 0.15, 0, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_STABLE);
   double fall[8] = { 0.5, 0.45, 0.42, 0.40, 0.33, 0.30, 0.25, 0.2 };
-  cxr_progression_classify (t, fall, 8, 0.05, 0.15, FALSE, &o, &r);
+  cxr_progression_classify (t, fall, 8, 0.05, 0.15, 0, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_IMPROVING);
   /* four films: no trend test, and no event beyond the limit yet */
-  cxr_progression_classify (t, slow, 4, 0.05, 0.15, FALSE, &o, &r);
+  cxr_progression_classify (t, slow, 4, 0.05, 0.15, 0, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_STABLE);
   /* two films without a step beyond the acute limit: nothing to tell */
-  cxr_progression_classify (t, slow, 2, 0.05, 0.15, FALSE, &o, &r);
+  cxr_progression_classify (t, slow, 2, 0.05, 0.15, 0, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_INSUFFICIENT_VISITS);
   /* four films, beyond the limit from the third on: an event that lasts */
   double lasting[4] = { 0.10, 0.12, 0.19, 0.21 };
-  cxr_progression_classify (t, lasting, 4, 0.05, 0.15, FALSE, &o, &r);
+  cxr_progression_classify (t, lasting, 4, 0.05, 0.15, 0, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_SLOW_PROGRESSION);
   assert_true (r.by_event && r.event_index == 2);
   /* ... that does not last is not progression */
   double back[4] = { 0.10, 0.17, 0.18, 0.11 };
-  cxr_progression_classify (t, back, 4, 0.05, 0.15, FALSE, &o, &r);
+  cxr_progression_classify (t, back, 4, 0.05, 0.15, 0, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_STABLE);
   /* a one-film spike that the next film does not confirm is not acute */
   double spike[8] = { 0.10, 0.11, 0.40, 0.12, 0.11, 0.12, 0.10, 0.11 };
-  cxr_progression_classify (t, spike, 8, 0.05, 0.15, FALSE, &o, &r);
+  cxr_progression_classify (t, spike, 8, 0.05, 0.15, 0, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_STABLE);
   /* at the latest film no later film confirms it yet: unconfirmed */
   double last[8] = { 0.10, 0.11, 0.10, 0.12, 0.11, 0.12, 0.10, 0.40 };
-  cxr_progression_classify (t, last, 8, 0.05, 0.15, FALSE, &o, &r);
+  cxr_progression_classify (t, last, 8, 0.05, 0.15, 0, &o, &r);
   assert_int_equal (r.kind, CXR_TREND_UNCONFIRMED_CHANGE);
   assert_int_equal (r.acute_index, -1);
   assert_int_equal (r.unconfirmed_index, 7);
+  /* a distance from the first film that counts change of either sign
+   * (the trend score): the growing nodule of bench/progression_synth.py
+   * whose first follow-up was noisy. Two-sided, one swap in five keeps it
+   * under alpha (p 0.083); its rise, one-sided, is p 0.042. Its fall is
+   * never improving. */
+  double noisy[6] = { 0, 5.0, 2.3, 5.3, 10.4, 16.9 };
+  cxr_progression_classify (t, noisy, 6, 1.0, 3.0, CXR_TREND_FROM_BASELINE, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_STABLE);
+  assert_true (fabs (r.p_value - 10.0 / 120) < 1e-9);
+  cxr_progression_classify (t, noisy, 6, 1.0, 3.0, CXR_TREND_FROM_BASELINE | CXR_TREND_RISE_ONLY,
+                            &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_SLOW_PROGRESSION);
+  assert_true (fabs (r.p_value - 5.0 / 120) < 1e-9);
+  double shrink[6] = { 0, 16.9, 10.4, 5.3, 2.3, 1.5 }; /* no acute step: limit 100 */
+  cxr_progression_classify (t, shrink, 6, 1.0, 100, CXR_TREND_FROM_BASELINE, &o, &r);
+  assert_int_equal (r.kind, CXR_TREND_IMPROVING);
+  cxr_progression_classify (t, shrink, 6, 1.0, 100, CXR_TREND_FROM_BASELINE | CXR_TREND_RISE_ONLY,
+                            &o, &r);
+  assert_true (r.kind != CXR_TREND_IMPROVING && r.p_value > 0.99);
 
   /* A distance from the first film: y[0] = 0 is not a measurement. The
    * trend test leaves it out; with it, the noise below would be a
@@ -161,7 +180,7 @@ test_classify (void **state)
   cxr_progression_classify (t, dist, 7, 0.05, 0.9, TRUE, &o, &r);
   assert_true (fabs (r.p_value - mk.p_value) < 1e-12);
   assert_int_equal (r.kind, CXR_TREND_STABLE);
-  cxr_progression_classify (t, dist, 7, 0.05, 0.9, FALSE, &o, &r);
+  cxr_progression_classify (t, dist, 7, 0.05, 0.9, 0, &o, &r);
   assert_true (fabs (r.p_value - 0.03015873015873016) < 1e-9);
   assert_int_equal (r.kind, CXR_TREND_SLOW_PROGRESSION);
   /* A signal whose re-posed copies barely move (limit 1, acute 3): steady

@@ -7,6 +7,7 @@
 
 #include <glib.h>
 
+#include "diff.h"
 #include "lungs.h"
 #include "model.h"
 #include "severity.h"
@@ -31,14 +32,23 @@ typedef struct {
   /* reference test-retest limits (tools/reference_limits.py), used while
    * the store has fewer films than the file's min_films; NULL: none */
   const char *reference_limits;
+  /* the difference maps' region (analyze's): the trend score's limit is
+   * derived from re-posed copies compared over the same region */
+  CxrDiffRegion map_region;
 } CxrProgressionOptions;
 
 void cxr_progression_options_init (CxrProgressionOptions *options);
 gboolean cxr_progression_load_config (const char *path, CxrProgressionOptions *options,
                                       GError **error);
 
+/* What a signal's values are, for cxr_progression_classify. */
+typedef enum {
+  CXR_TREND_FROM_BASELINE = 1 << 0, /* a distance from the first film (0 there by definition) */
+  CXR_TREND_RISE_ONLY = 1 << 1,     /* only a rise is read: a one-sided test, never improving */
+} CxrTrendSignalFlags;
+
 void cxr_progression_classify (const double *t, const double *y, int n, double limit,
-                               double acute_limit, gboolean from_baseline,
+                               double acute_limit, CxrTrendSignalFlags flags,
                                const CxrProgressionOptions *options, CxrTrendResult *out);
 
 gboolean cxr_progression_calibrate (CxrStore *store, const CxrModel *model,

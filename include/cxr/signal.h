@@ -28,6 +28,8 @@ typedef struct {
   char *label;   /* for people: "Edema probability", "Brixia zone D (left upper zone)" */
   gboolean from_baseline;  /* a distance from the first film: its value there is 0 by definition */
   gboolean directional;    /* a rise is a worsening (not only a distance) */
+  gboolean rise_only;      /* only a rise has a reading (a change of either sign counted):
+                            * the trend test is one-sided, never "improving" */
   gboolean one_scale;      /* plotted on one scale with the others of its kind */
   double limit_floor;      /* the test-retest limit's floor: the signal's resolution */
   const char *unit;        /* what a value is, for people: "probability", "0-18", ... */

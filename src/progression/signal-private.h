@@ -25,6 +25,7 @@ typedef struct {
   const CxrLungFields *lf, *lc; /* NULL without a lung model */
   gboolean lungs_ok;            /* both plausible */
   const CxrSeverity *sf, *sc;   /* NULL without a severity head */
+  CxrDiffRegion map_region;     /* compared as analyze compares (CxrProgressionOptions) */
   int compared;                 /* 0: not yet; 1: @diff holds it; -1: failed */
   CxrDiff diff;
 } CxrRetest;
@@ -40,7 +41,7 @@ struct _CxrSignalClass {
   const char *kind;            /* the name, or its prefix before ":<finding>" */
   const char *const *findings; /* NULL-terminated; NULL: one signal, no finding */
   gboolean model_findings;     /* one signal per finding of the classifier */
-  gboolean from_baseline, directional, one_scale;
+  gboolean from_baseline, directional, one_scale, rise_only;
   double floor;
   const char *unit;
   const char *missing_why;

@@ -93,6 +93,7 @@ retest_trend_score (const CxrSignal *s, CxrRetest *rt)
       ro.no_deform = TRUE;
       CxrRegisterInputs rin = { 0, 0, rt->lungs_ok ? rt->lf : NULL, rt->lungs_ok ? rt->lc : NULL };
       cxr_diff_options_init (&dop);
+      dop.region = rt->map_region;
       CxrDiffInputs din = { NULL, NULL, rin.fixed_lungs, rin.moving_lungs };
       rt->compared
           = cxr_register_pair (rt->film, rt->copy, &rin, &ro, &r, NULL)
@@ -180,9 +181,11 @@ static const CxrSignalClass table[] = {
     .label = label_embedding },
   /* the trend score against the first film of the series, 0 there, from
    * a usable registration (ok or low_confidence: failed ones have no map)
-   * where that film is the baseline */
+   * where that film is the baseline. It counts change of either sign, so
+   * only its rise is read (rise_only: progression.c) */
   { .kind = "trend_score",
     .from_baseline = TRUE,
+    .rise_only = TRUE,
     .floor = 1.0,
     .unit = "trend score against the first film",
     .missing_why = "no usable registration to the first film",
@@ -351,6 +354,7 @@ cxr_signal_new (const char *kind, const char *finding)
   s->finding = g_strdup (finding);
   s->label = k->label (finding, FALSE);
   s->from_baseline = k->from_baseline;
+  s->rise_only = k->rise_only;
   s->directional = k->directional;
   s->one_scale = k->one_scale;
   s->limit_floor = k->floor;
