@@ -7,8 +7,9 @@
  * Usage: bench_diff LIST [OUTDIR]
  * $CXR_BENCH_LUNGS=MODEL: both films' lung fields found (not timed) and
  * used as analyze uses them (registration weight, the maps' region);
- * $CXR_BENCH_REGION=whole_lung: the maps over the whole lung
- * (cxr_lungs_cavity), $CXR_BENCH_EDGE_SHIFT=MM its edge weight;
+ * $CXR_BENCH_REGION=whole_lung (the default) or lungs: the maps over the
+ * whole lung (cxr_lungs_cavity) or the fields alone,
+ * $CXR_BENCH_EDGE_SHIFT=MM the whole lung's edge weight;
  * $CXR_BENCH_MAP_DEFORM=1: the maps through the deformable field too
  * (analyze --map-deform).
  * With OUTDIR, each pair's signed map (8-bit PNG) is written there, as
@@ -34,6 +35,8 @@ main (int argc, char **argv)
   cxr_diff_options_init (&dopt);
   if (g_strcmp0 (g_getenv ("CXR_BENCH_REGION"), "whole_lung") == 0)
     dopt.region = CXR_DIFF_REGION_WHOLE_LUNG;
+  else if (g_strcmp0 (g_getenv ("CXR_BENCH_REGION"), "lungs") == 0)
+    dopt.region = CXR_DIFF_REGION_LUNG_FIELDS;
   if (g_getenv ("CXR_BENCH_EDGE_SHIFT"))
     dopt.edge_shift_mm = g_ascii_strtod (g_getenv ("CXR_BENCH_EDGE_SHIFT"), NULL);
   g_autoptr (CxrLungModel) lm = NULL;

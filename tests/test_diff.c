@@ -289,6 +289,8 @@ test_zones (void **state)
       }
   CxrDiffOptions o;
   cxr_diff_options_init (&o);
+  assert_int_equal (o.region, CXR_DIFF_REGION_WHOLE_LUNG); /* the default */
+  o.region = CXR_DIFF_REGION_LUNG_FIELDS;
   CxrDiffInputs in = { NULL, NULL, lf, lf };
   CxrDiff d;
   assert_true (cxr_diff_pair (film, m, &identity, 0.37, &in, &o, &d, &err));
@@ -398,6 +400,7 @@ test_whole_lung (void **state)
       }
   CxrDiffOptions o;
   cxr_diff_options_init (&o);
+  o.region = CXR_DIFF_REGION_LUNG_FIELDS;
   CxrDiffInputs in = { NULL, NULL, lf, lf };
   CxrDiff fields, whole;
   assert_true (cxr_diff_pair (film, m, &identity, 0.37, &in, &o, &fields, &err));

@@ -33,7 +33,7 @@ typedef struct {
   const CxrModel *model;      /* classifier for the feature and heatmap differences, or NULL */
   gboolean exposure_lungs;    /* match exposure inside the lungs alone (the old way), not over the
                             * thorax window */
-  CxrDiffRegion region;       /* with both films' lung fields 'ok'; default the fields */
+  CxrDiffRegion region;       /* with both films' lung fields 'ok'; default the whole lung */
   double edge_shift_mm;       /* whole lung: the misalignment whose residue at FIXED's edges
                              * beyond the fields is weighed down; default 2 mm */
 } CxrDiffOptions;

@@ -795,6 +795,8 @@ cxr_pipeline_calibrate (CxrStore *store, const CxrAnalyzeOptions *opt, gboolean 
   if (run < 0)
     return FALSE;
   gint64 model_id = classifier_row (store, opt->model, error);
+  CxrProgressionOptions po = opt->progression;
+  po.map_region = opt->diff.region;
   gboolean ok = model_id > 0
                 && (opt->lung_model == NULL || lung_model_row (store, opt->lung_model, error) > 0);
   if (ok && opt->limits_from)
@@ -802,7 +804,7 @@ cxr_pipeline_calibrate (CxrStore *store, const CxrAnalyzeOptions *opt, gboolean 
   else if (ok)
     ok = (!force || cxr__store_delete_limits (store, model_id, error))
          && cxr_progression_calibrate (store, opt->model, opt->lung_model, opt->severity, model_id,
-                                       &opt->progression, error);
+                                       &po, error);
   /* the flags were made against the limits before: made again (which also
    * derives the visit-to-visit limits) */
   guint64 n_flagged = 0;
@@ -866,6 +868,7 @@ cxr_pipeline_analyze (CxrStore *store, const CxrAnalyzeOptions *opt, CxrAnalyzeS
     if (!cxr_shard_contains (&opt->shard, patients->pdata[i]))
       g_ptr_array_remove_index (patients, i);
   local.progression.shard = opt->shard;
+  local.progression.map_region = opt->diff.region;
   s->n_patients = patients->len;
   w = cxr__analysis_writer_new (store, opt->model, &ids, !opt->no_diff, s->run_id, &err);
   if (w == NULL)

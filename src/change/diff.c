@@ -57,7 +57,7 @@ cxr_diff_options_init (CxrDiffOptions *o)
   o->noise_k = 0;
   o->min_trend_threshold = 0.015;
   o->trend_noise_k = 0;
-  o->region = CXR_DIFF_REGION_LUNG_FIELDS;
+  o->region = CXR_DIFF_REGION_WHOLE_LUNG;
   o->edge_shift_mm = 2.0;
 }
 

@@ -196,7 +196,7 @@ cmd_analyze (int argc, char **argv)
       NULL },
     { "map-region", 0, 0, G_OPTION_ARG_STRING, &map_region,
       "With lung fields, compare the lung fields alone (lungs) or the whole lung, behind the"
-      " heart and below the domes too (whole_lung); default lungs",
+      " heart and below the domes too (whole_lung, the default)",
       "lungs|whole_lung" },
     { "no-orientation-check", 0, 0, G_OPTION_ARG_NONE, &no_orient,
       "Do not look for films stored upside down (where a pair does not line up)", NULL },

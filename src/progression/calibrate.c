@@ -60,7 +60,8 @@ repose (const CxrImage *film, GRand *rng)
 static void
 measure_film (const CxrFilmRow *f, const CxrImageLimits *limits, const CxrModel *model,
               const CxrLungModel *lung_model, const CxrSeverityModel *severity,
-              const GPtrArray *signals, int copies, GRand *rng, GArray **diffs, FILE *samples)
+              const GPtrArray *signals, int copies, CxrDiffRegion region, GRand *rng,
+              GArray **diffs, FILE *samples)
 {
   /* a film changed since ingest (or unreadable) is not used */
   g_autoptr (CxrImage) film = cxr_image_load_checked (f->path, f->sha256, limits, NULL, NULL);
@@ -87,6 +88,7 @@ measure_film (const CxrFilmRow *f, const CxrImageLimits *limits, const CxrModel 
         .lungs_ok = lf && lc && lf->status == CXR_LUNGS_OK && lc->status == CXR_LUNGS_OK,
         .sf = sf,
         .sc = sc,
+        .map_region = region,
       };
       for (guint s = 0; s < signals->len; s++)
         {
@@ -357,7 +359,7 @@ cxr_progression_calibrate (CxrStore *store, const CxrModel *model, const CxrLung
   GRand *rng = g_rand_new_with_seed (2017);
   for (guint f = 0; f < films->len; f++)
     measure_film (&g_array_index (films, CxrFilmRow, f), &limits, model, lung_model, severity,
-                  signals, o->calib_copies, rng, diffs, samples);
+                  signals, o->calib_copies, o->map_region, rng, diffs, samples);
   g_rand_free (rng);
   if (samples && fclose (samples) != 0)
     {

@@ -127,11 +127,11 @@ W="$T/w.sqlite"
 head -1 "$S/manifest.csv" > "$T/w.csv"
 grep '^1543,' "$S/manifest.csv" | sed "s|images/|$S/images/|" >> "$T/w.csv"
 "$CXRTRACK" ingest --db "$W" --manifest "$T/w.csv" > /dev/null
-"$CXRTRACK" analyze --db "$W" --no-model --map-region whole_lung > /dev/null || fail "analyze --map-region"
+"$CXRTRACK" analyze --db "$W" --no-model > /dev/null || fail "analyze (the whole lung by default)"
 "$CXRTRACK" ingest --db "$T/l.sqlite" --manifest "$T/w.csv" > /dev/null
-"$CXRTRACK" analyze --db "$T/l.sqlite" --no-model > /dev/null
+"$CXRTRACK" analyze --db "$T/l.sqlite" --no-model --map-region lungs > /dev/null || fail "analyze --map-region lungs"
 kinds=$("$CXRTRACK" sql --db "$W" --format csv "SELECT group_concat(DISTINCT mask_kind) FROM pair_changes" | tr -d '\r' | tail -1)
-[ "$kinds" = whole_lung ] || fail "mask kinds with --map-region whole_lung: $kinds"
+[ "$kinds" = whole_lung ] || fail "mask kinds by default: $kinds"
 areas="SELECT f.image_index, m.image_index, c.kind, c.mask_area_px, c.mask_kind FROM pair_changes c
   JOIN scans f ON f.scan_id = c.fixed_scan_id JOIN scans m ON m.scan_id = c.moving_scan_id ORDER BY 1, 2, 3"
 "$CXRTRACK" sql --db "$W" --format csv "$areas" | tr -d '\r' > "$T/w.areas"
