@@ -33,30 +33,42 @@ cmp_int (const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-/* Adds lung @label's cavity (1: the patient's right, image left; 2: the
- * left) to @out, where @out is still 0. */
+/* Each lung's extent per row: @lo[label][y], @hi[label][y] (hi < 0: none
+ * in that row), one pass over the mask for both lungs. */
 static void
-add_cavity (const CxrLungFields *l, int label, guint8 *out)
+row_extents (const CxrLungFields *l, int *lo[3], int *hi[3])
 {
-  int w = l->width, h = l->height, top = h, bottom = -1;
-  g_autofree int *lo = g_new (int, h), *hi = g_new (int, h);
-  for (int y = 0; y < h; y++)
+  int w = l->width;
+  for (int y = 0; y < l->height; y++)
     {
       const guint8 *row = l->mask + (gsize) y * w;
-      lo[y] = w;
-      hi[y] = -1;
+      lo[1][y] = lo[2][y] = w;
+      hi[1][y] = hi[2][y] = -1;
       for (int x = 0; x < w; x++)
-        if (row[x] == label)
-          {
-            lo[y] = MIN (lo[y], x);
-            hi[y] = x;
-          }
-      if (hi[y] >= 0)
         {
-          top = MIN (top, y);
-          bottom = y;
+          int lab = row[x];
+          if (lab == 1 || lab == 2)
+            {
+              if (hi[lab][y] < 0)
+                lo[lab][y] = x;
+              hi[lab][y] = x;
+            }
         }
     }
+}
+
+/* Adds lung @label's cavity (1: the patient's right, image left; 2: the
+ * left) to @out, where @out is still 0, from its row extents @lo, @hi. */
+static void
+add_cavity (const CxrLungFields *l, int label, int *lo, int *hi, guint8 *out)
+{
+  int w = l->width, h = l->height, top = h, bottom = -1;
+  for (int y = 0; y < h; y++)
+    if (hi[y] >= 0)
+      {
+        top = MIN (top, y);
+        bottom = y;
+      }
   if (bottom < 0)
     return;
   /* rows without the lung inside its span take the row above's extent */
@@ -77,19 +89,15 @@ add_cavity (const CxrLungFields *l, int label, guint8 *out)
     edge[y - b0] = label == 1 ? hi[y] : lo[y];
   qsort (edge, n, sizeof *edge, cmp_int);
   int line = edge[n / 2];
-  for (int y = top; y <= bottom; y++)
+  /* only the rows below the upper third gain anything */
+  for (int y = b1 + 1; y <= bottom; y++)
     {
-      int a = lo[y], b = hi[y];
-      if (y > b1)
-        {
-          if (label == 1)
-            b = MAX (b, line);
-          else
-            a = MIN (a, line);
-        }
+      int a = label == 1 ? lo[y] : MIN (lo[y], line);
+      int b = label == 1 ? MAX (hi[y], line) : hi[y];
       guint8 *row = out + (gsize) y * w;
+      const guint8 *field = l->mask + (gsize) y * w;
       for (int x = MAX (a, 0); x <= MIN (b, w - 1); x++)
-        if (row[x] == 0 && (l->mask[(gsize) y * w + x] == 0 || l->mask[(gsize) y * w + x] == label))
+        if (row[x] == 0 && field[x] == 0)
           row[x] = (guint8) label;
     }
 }
@@ -109,7 +117,11 @@ cxr_lungs_cavity (const CxrLungFields *l)
   if (l->status != CXR_LUNGS_OK || l->mask == NULL)
     return NULL;
   guint8 *out = g_memdup2 (l->mask, (gsize) l->width * l->height);
-  add_cavity (l, 1, out);
-  add_cavity (l, 2, out);
+  g_autofree int *ext = g_new (int, (gsize) 4 * l->height);
+  int *lo[3] = { NULL, ext, ext + l->height },
+      *hi[3] = { NULL, ext + 2 * l->height, ext + 3 * l->height };
+  row_extents (l, lo, hi);
+  add_cavity (l, 1, lo[1], hi[1], out);
+  add_cavity (l, 2, lo[2], hi[2], out);
   return out;
 }
