@@ -22,7 +22,12 @@ pair has Dice >= 0.90 and NCC after > before, and the reasons for the
 rest. Checkerboards (FIXED and warped MOVING in 64-px tiles: unaligned |
 cxrtrack global | cxrtrack + deformable | elastix B-spline) of 10 pairs go to out/register_deform/.
 
-Usage: bench/register_deform.py [build dir] [--limit N] [--no-elastix] [--jobs N]
+--train256: the same for the consecutive same-view pairs of the patients
+with two films or more in ../shared/data/nih/train256 who are not in
+series1024 (other patients than the dev ones, their films at 256 px);
+elastix's B-spline grid scaled with the film (24 px instead of 96).
+
+Usage: bench/register_deform.py [build dir] [--limit N] [--no-elastix] [--jobs N] [--train256]
 """
 import csv, gzip, os, resource, subprocess, sys, tempfile, time
 
@@ -36,12 +41,28 @@ LIMIT = int(sys.argv[sys.argv.index("--limit") + 1]) if "--limit" in sys.argv el
 JOBS = int(sys.argv[sys.argv.index("--jobs") + 1]) if "--jobs" in sys.argv else 1
 ELASTIX = "--no-elastix" not in sys.argv
 D = "../shared/data/nih"
-OUT = "out/register_deform"
+TRAIN256 = "--train256" in sys.argv
+OUT = "out/register_deform_train256" if TRAIN256 else "out/register_deform"
 LUNG_MODEL = os.environ.get("CXRTRACK_LUNG_MODEL", "models/cxr-lungs.safetensors")
 os.makedirs(OUT, exist_ok=True)
 subprocess.run(["sh", "bench/machine.sh"])
 
 by = nih_series.series()
+BSPLINE = "bench/elastix/bspline.txt"
+if TRAIN256:
+    have = set(os.listdir(f"{D}/train256"))
+    dev = set(by)
+    by = {}
+    for r in csv.DictReader(open(D + "/images.csv")):
+        if r["Image Index"] in have and r["Patient ID"] not in dev:
+            by.setdefault(r["Patient ID"], []).append(r)
+    for films in by.values():
+        films.sort(key=lambda r: int(r["Follow-up #"]))
+    BSPLINE = f"{OUT}/bspline256.txt"
+    os.makedirs(OUT, exist_ok=True)
+    with open(BSPLINE, "w") as fh:
+        fh.write(open("bench/elastix/bspline.txt").read().replace(
+            "(FinalGridSpacingInPhysicalUnits 96)", "(FinalGridSpacingInPhysicalUnits 24)"))
 aspect = nih_series.aspects({r["Image Index"] for films in by.values() for r in films})
 pairs = []
 for pid, films in sorted(by.items()):
@@ -52,7 +73,7 @@ if LIMIT:
     pairs = pairs[:LIMIT]
 print(f"{len(pairs)} consecutive same-view pairs "
       f"({sum(p[2] == 'AP' for p in pairs)} AP, {sum(p[2] == 'PA' for p in pairs)} PA)")
-path = lambda n: f"{D}/series1024/{n}"
+path = (lambda n: f"{D}/train256/{n}") if TRAIN256 else (lambda n: f"{D}/series1024/{n}")
 
 # lung fields of every film, by the shipped segmenter
 lungdir = f"{OUT}/lungs"
@@ -135,7 +156,7 @@ def elastix_pair(job):
     d = tempfile.mkdtemp(prefix="elx", dir=OUT)
     t0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(["elastix", "-f", path(a), "-m", path(b), "-p", "bench/elastix/affine.txt",
-                    "-p", "bench/elastix/bspline.txt", "-out", d, "-threads", "1"],
+                    "-p", BSPLINE, "-out", d, "-threads", "1"],
                    capture_output=True, check=True)
     t1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (t1.ru_utime + t1.ru_stime) - (t0.ru_utime + t0.ru_stime)
