@@ -56,6 +56,8 @@ import argparse, collections, csv, gzip, math, os, random, subprocess, sys, temp
 import cv2
 import numpy as np
 
+from synth import repose
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--pairs", type=int, default=40)
 ap.add_argument("--build", default="build")
@@ -312,17 +314,6 @@ def insert(kind, img, mask, cav, size, sp, g):
     if kind.startswith("nodule"):
         return nodule(img, mask, cav, kind, size, sp, g)
     return globals()[kind](img, mask, cav, size, sp, g)
-
-
-def repose(img, seed):
-    g = random.Random(seed)
-    h, w = img.shape
-    M = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), g.uniform(-3, 3), g.uniform(0.97, 1.03))
-    M[:, 2] += (g.uniform(-15, 15), g.uniform(-15, 15))
-    out = cv2.warpAffine(img, M, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT)
-    out = np.clip(out, 0, 1) ** g.uniform(0.9, 1.1) * g.uniform(0.9, 1.1)
-    out = out + np.random.default_rng(seed).normal(0, 0.004, out.shape)
-    return np.clip(out, 0, 1)
 
 
 def save(path, img):

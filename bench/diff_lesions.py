@@ -26,6 +26,8 @@ import csv, gzip, math, os, random, subprocess, sys, tempfile
 import cv2
 import numpy as np
 
+from synth import repose
+
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 B = sys.argv[2] if len(sys.argv) > 2 else "build"
 D = "../shared/data/nih"
@@ -42,17 +44,6 @@ SIZES, CONTRASTS, KINDS = [5, 10, 15, 20], [0.02, 0.04, 0.06, 0.10], ["nodule", 
 def spacing(name):
     r = meta[name]
     return float(r["OriginalImagePixelSpacing[x"]) * float(r["OriginalImage[Width"]) / 1024
-
-
-def repose(img, seed):
-    g = random.Random(seed)
-    h, w = img.shape
-    M = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), g.uniform(-3, 3), g.uniform(0.97, 1.03))
-    M[:, 2] += (g.uniform(-15, 15), g.uniform(-15, 15))
-    out = cv2.warpAffine(img, M, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT)
-    out = np.clip(out, 0, 1) ** g.uniform(0.9, 1.1) * g.uniform(0.9, 1.1)
-    out = out + np.random.default_rng(seed).normal(0, 0.004, out.shape)
-    return np.clip(out, 0, 1)
 
 
 lines, truth = [], []

@@ -243,6 +243,35 @@ test_map_follows_the_field (void **state)
   cxr_diff_clear (&without);
 }
 
+/* The sample film's lung fields, found by the shipped segmenter. */
+static CxrLungFields *
+film_lungs (void)
+{
+  g_autofree char *mp
+      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrLungModel) lm = cxr_lung_model_load (mp, &err);
+  assert_non_null (lm);
+  CxrLungFields *lf = cxr_lungs_segment (lm, film, &err);
+  assert_true (lf && lf->status == CXR_LUNGS_OK);
+  return lf;
+}
+
+/* The first and last row of lung @label (1 right, 2 left) in @lf. */
+static void
+lung_rows (const CxrLungFields *lf, int label, int *top, int *bottom)
+{
+  *top = lf->height;
+  *bottom = -1;
+  for (int y = 0; y < lf->height; y++)
+    for (int x = 0; x < lf->width; x++)
+      if (lf->mask[(gsize) y * lf->width + x] == label)
+        {
+          *top = MIN (*top, y);
+          *bottom = MAX (*bottom, y);
+        }
+}
+
 /* With both films' lung fields the map is confined to them and split into
  * zones: a blob in the lower third of the patient's right lung (the
  * image's left) puts that zone first. Both lungs turning brighter (a
@@ -252,22 +281,11 @@ test_map_follows_the_field (void **state)
 static void
 test_zones (void **state)
 {
-  g_autofree char *mp
-      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
   g_autoptr (GError) err = NULL;
-  g_autoptr (CxrLungModel) lm = cxr_lung_model_load (mp, &err);
-  assert_non_null (lm);
-  g_autoptr (CxrLungFields) lf = cxr_lungs_segment (lm, film, &err);
-  assert_true (lf && lf->status == CXR_LUNGS_OK);
+  g_autoptr (CxrLungFields) lf = film_lungs ();
   /* the centre of the right lung's lowest third */
-  int top = lf->height, bottom = -1;
-  for (int y = 0; y < lf->height; y++)
-    for (int x = 0; x < lf->width; x++)
-      if (lf->mask[(gsize) y * lf->width + x] == 1)
-        {
-          top = MIN (top, y);
-          bottom = MAX (bottom, y);
-        }
+  int top, bottom;
+  lung_rows (lf, 1, &top, &bottom);
   double sx = 0, sy = 0, cnt = 0, y0 = top + (bottom - top) * 0.7, y1 = top + (bottom - top) * 0.9;
   for (int y = (int) y0; y < (int) y1; y++)
     for (int x = 0; x < lf->width; x++)
@@ -336,13 +354,8 @@ test_zones (void **state)
 static void
 test_whole_lung (void **state)
 {
-  g_autofree char *mp
-      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
   g_autoptr (GError) err = NULL;
-  g_autoptr (CxrLungModel) lm = cxr_lung_model_load (mp, &err);
-  assert_non_null (lm);
-  g_autoptr (CxrLungFields) lf = cxr_lungs_segment (lm, film, &err);
-  assert_true (lf && lf->status == CXR_LUNGS_OK);
+  g_autoptr (CxrLungFields) lf = film_lungs ();
   g_autofree guint8 *cav = cxr_lungs_cavity (lf);
   assert_non_null (cav);
   int w = lf->width, h = lf->height;
@@ -357,14 +370,8 @@ test_whole_lung (void **state)
   print_message ("whole lung: %.0f %% more than the fields\n", 100.0 * more / field);
   assert_true (more > 0.08 * field && more < 0.8 * field);
   /* the left lung's rows and, per row, the field's and the cavity's medial edge */
-  int top = h, bottom = -1;
-  for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++)
-      if (lf->mask[(gsize) y * w + x] == 2)
-        {
-          top = MIN (top, y);
-          bottom = MAX (bottom, y);
-        }
+  int top, bottom;
+  lung_rows (lf, 2, &top, &bottom);
   int span = bottom - top;
   double bx = 0, by = 0, nb = 0;
   for (int y = top; y <= bottom; y++)
