@@ -286,12 +286,14 @@ check_upside_down (PatientJob *j, CxrFilmCache *films, CxrSeriesPair *p)
   /* the second witness: the films themselves (see ORIENT_MARGIN) */
   if (!fixed_turned && j->opt->lung_model && ml)
     {
+      /* MOVING's first: asking the cache for FIXED must not leave @ml
+       * dangling */
+      double gm = turned_gain (j->opt->lung_model, turned, ml);
       const CxrImage *fi
           = cxr__film_cache_image (films, r->fixed_id, r->fixed_path, r->fixed_sha256, NULL);
       const CxrLungFields *fl
           = fi ? cxr__film_cache_lungs (films, r->fixed_id, r->fixed_path, r->fixed_sha256, NULL)
                : NULL;
-      double gm = turned_gain (j->opt->lung_model, turned, ml);
       g_autoptr (CxrImage) fturned = fl ? cxr_image_rotate_180 (fi) : NULL;
       double gf = fturned ? turned_gain (j->opt->lung_model, fturned, fl) : NAN;
       if (gm > 0 && !(gf >= gm))
