@@ -495,8 +495,13 @@ cxr_lung_fields_rotate_180 (const CxrLungFields *l)
 }
 
 /* The grid masks of both lungs (n x n, 0/1) resampled bilinearly to the
- * film and cut at 0.5: 1 right, 2 left. Grid pixel u covers film
- * coordinates around (u + 0.5) * W / n - 0.5. */
+ * film and cut at 0.5: 1 right, 2 left; with each lung's area and both
+ * lungs' bounding box. Grid pixel u covers film coordinates around
+ * (u + 0.5) * W / n - 0.5, so the film px of a row fall in runs that share
+ * one grid cell. Where a cell's four corners agree in both masks every px
+ * of its run has their value exactly (the bilinear weights sum to one),
+ * so only the cells on a lung's border are interpolated px by px: the
+ * same mask as interpolating every px, for about a fifth of the work. */
 static void
 to_film (const guint8 *right, const guint8 *left, int n, CxrLungFields *out)
 {
@@ -504,13 +509,20 @@ to_film (const guint8 *right, const guint8 *left, int n, CxrLungFields *out)
   double kx = (double) n / W, ky = (double) n / H;
   g_autofree int *x0 = g_new (int, W);
   g_autofree float *fx = g_new (float, W);
+  g_autofree int *run = g_new (int, W + 1); /* first px of each run */
+  int nrun = 0;
   for (int x = 0; x < W; x++)
     {
       double g = (x + 0.5) * kx - 0.5;
       g = CLAMP (g, 0.0, n - 1.0);
       x0[x] = MIN ((int) g, n - 2);
       fx[x] = (float) (g - x0[x]);
+      if (x == 0 || x0[x] != x0[x - 1])
+        run[nrun++] = x;
     }
+  run[nrun] = W;
+  double area[3] = { 0, 0, 0 };
+  int bx0 = W, by0 = H, bx1 = -1, by1 = -1;
   for (int y = 0; y < H; y++)
     {
       double g = CLAMP ((y + 0.5) * ky - 0.5, 0.0, n - 1.0);
@@ -519,16 +531,56 @@ to_film (const guint8 *right, const guint8 *left, int n, CxrLungFields *out)
       const guint8 *r0 = right + (gsize) y0 * n, *r1 = r0 + n;
       const guint8 *l0 = left + (gsize) y0 * n, *l1 = l0 + n;
       guint8 *o = out->mask + (gsize) y * W;
-      for (int x = 0; x < W; x++)
+      int first = W, last = -1;
+      for (int k = 0; k < nrun; k++)
         {
-          int a = x0[x];
-          float ax = fx[x];
-          float tr = r0[a] + ax * (r0[a + 1] - r0[a]), br = r1[a] + ax * (r1[a + 1] - r1[a]);
-          float tl = l0[a] + ax * (l0[a + 1] - l0[a]), bl = l1[a] + ax * (l1[a + 1] - l1[a]);
-          float vr = tr + fy * (br - tr), vl = tl + fy * (bl - tl);
-          o[x] = vr > 0.5f && vr >= vl ? 1 : vl > 0.5f ? 2 : 0;
+          int xs = run[k], xe = run[k + 1], a = x0[xs];
+          guint8 cr = r0[a], cl = l0[a];
+          if (r0[a + 1] == cr && r1[a] == cr && r1[a + 1] == cr && l0[a + 1] == cl && l1[a] == cl
+              && l1[a + 1] == cl)
+            {
+              float vr = cr, vl = cl;
+              guint8 v = vr > 0.5f && vr >= vl ? 1 : vl > 0.5f ? 2 : 0;
+              memset (o + xs, v, (gsize) (xe - xs));
+              if (v)
+                {
+                  area[v] += xe - xs;
+                  first = MIN (first, xs);
+                  last = xe - 1;
+                }
+              continue;
+            }
+          for (int x = xs; x < xe; x++)
+            {
+              float ax = fx[x];
+              float tr = r0[a] + ax * (r0[a + 1] - r0[a]), br = r1[a] + ax * (r1[a + 1] - r1[a]);
+              float tl = l0[a] + ax * (l0[a + 1] - l0[a]), bl = l1[a] + ax * (l1[a + 1] - l1[a]);
+              float vr = tr + fy * (br - tr), vl = tl + fy * (bl - tl);
+              guint8 v = vr > 0.5f && vr >= vl ? 1 : vl > 0.5f ? 2 : 0;
+              o[x] = v;
+              if (v)
+                {
+                  area[v]++;
+                  first = MIN (first, x);
+                  last = x;
+                }
+            }
+        }
+      if (last >= 0)
+        {
+          bx0 = MIN (bx0, first);
+          bx1 = MAX (bx1, last);
+          by0 = MIN (by0, y);
+          by1 = y;
         }
     }
+  out->right_area_px = area[1];
+  out->left_area_px = area[2];
+  out->lung_fraction = (area[1] + area[2]) / ((double) W * H);
+  out->bbox_x0 = bx1 >= 0 ? bx0 : 0;
+  out->bbox_y0 = bx1 >= 0 ? by0 : 0;
+  out->bbox_x1 = bx1 >= 0 ? bx1 : -1;
+  out->bbox_y1 = bx1 >= 0 ? by1 : -1;
 }
 
 /* Area, centroid and bounding box of a grid mask. */
@@ -631,38 +683,16 @@ cxr_lungs_segment (const CxrLungModel *m, const CxrImage *film, GError **error)
   out->height = film->height;
   out->mask = g_new (guint8, (gsize) film->width * film->height);
   to_film (lung[0], lung[1], n, out);
-  int bx0 = film->width, by0 = film->height, bx1 = -1, by1 = -1;
-  for (int y = 0; y < film->height; y++)
-    for (int xx = 0; xx < film->width; xx++)
-      {
-        guint8 v = out->mask[(gsize) y * film->width + xx];
-        if (!v)
-          continue;
-        if (v == 1)
-          out->right_area_px++;
-        else
-          out->left_area_px++;
-        bx0 = MIN (bx0, xx);
-        bx1 = MAX (bx1, xx);
-        by0 = MIN (by0, y);
-        by1 = MAX (by1, y);
-      }
-  out->lung_fraction
-      = (out->right_area_px + out->left_area_px) / ((double) film->width * film->height);
-  out->bbox_x0 = bx1 >= 0 ? bx0 : 0;
-  out->bbox_y0 = bx1 >= 0 ? by0 : 0;
-  out->bbox_x1 = bx1 >= 0 ? bx1 : -1;
-  out->bbox_y1 = bx1 >= 0 ? by1 : -1;
 
   /* quality: how decided the network is inside the lungs' box, times the
    * share of its lung pixels the two kept components hold */
   double decided = 0, cnt = 0;
-  if (bx1 >= 0)
+  if (out->bbox_x1 >= 0)
     {
-      int gx0 = (int) ((double) bx0 * n / film->width),
-          gx1 = (int) ((double) bx1 * n / film->width);
-      int gy0 = (int) ((double) by0 * n / film->height),
-          gy1 = (int) ((double) by1 * n / film->height);
+      int gx0 = (int) ((double) out->bbox_x0 * n / film->width),
+          gx1 = (int) ((double) out->bbox_x1 * n / film->width);
+      int gy0 = (int) ((double) out->bbox_y0 * n / film->height),
+          gy1 = (int) ((double) out->bbox_y1 * n / film->height);
       for (int y = gy0; y <= MIN (gy1, n - 1); y++)
         for (int xx = gx0; xx <= MIN (gx1, n - 1); xx++)
           {
