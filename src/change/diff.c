@@ -493,15 +493,36 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
       ltop[1] = ltop[2] = l->height;
       lbot[1] = lbot[2] = -1;
       for (int y = 0; y < l->height; y++)
-        for (int x = 0; x < l->width; x++)
-          {
-            int lab = freg[(gsize) y * l->width + x];
-            if (lab == 1 || lab == 2)
+        {
+          /* whether the row holds each lung (byte compares the compiler
+           * vectorises: this scans every px of the film) */
+          const guint8 *row = freg + (gsize) y * l->width;
+          guint8 has[3] = { 0, 0, 0 };
+          for (int x = 0; x < l->width; x++)
+            {
+              has[1] |= row[x] == 1;
+              has[2] |= row[x] == 2;
+            }
+          for (int lab = 1; lab <= 2; lab++)
+            if (has[lab])
               {
                 ltop[lab] = MIN (ltop[lab], y);
                 lbot[lab] = MAX (lbot[lab], y);
               }
-          }
+        }
+    }
+  /* FIXED's film px of each grid column and row (the grid is axis-aligned
+   * on FIXED), and each row's zone in either lung */
+  g_autofree int *fxi = g_new (int, gw), *fyi = g_new (int, gh);
+  g_autofree guint8 *zrow = g_new (guint8, 3 * (gsize) gh);
+  for (int u = 0; u < gw; u++)
+    fxi[u] = (int) lround ((u - (gw - 1) / 2.0) / k + (fixed->width - 1) / 2.0);
+  for (int v = 0; v < gh; v++)
+    {
+      double fy = (v - (gh - 1) / 2.0) / k + (fixed->height - 1) / 2.0;
+      fyi[v] = (int) lround (fy);
+      zrow[3 * v + 1] = lungs ? (guint8) zone_of (ltop, lbot, 1, fy) : 0;
+      zrow[3 * v + 2] = lungs ? (guint8) zone_of (ltop, lbot, 2, fy) : 0;
     }
   g_autofree guint8 *lab = g_new0 (guint8, n); /* 1 + lung * 3 + zone, 0 outside */
   /* whole lung: 1 where the compared lung is beyond FIXED's field */
@@ -536,17 +557,18 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
           if (lungs)
             {
               /* lung in FIXED, and its point in MOVING lung too */
-              double fx = (u - (gw - 1) / 2.0) / k + (fixed->width - 1) / 2.0;
-              double fy = (v - (gh - 1) / 2.0) / k + (fixed->height - 1) / 2.0;
               double mx = (gx - (mw - 1) / 2.0) / km + (moving->width - 1) / 2.0;
               double my = (gy - (mh - 1) / 2.0) / km + (moving->height - 1) / 2.0;
               const CxrLungFields *fl_ = in.fixed_lungs, *ml_ = in.moving_lungs;
-              int fl = lung_at (freg, fl_->width, fl_->height, fx, fy);
+              int xi = fxi[u], yi = fyi[v];
+              gboolean on = xi >= 0 && yi >= 0 && xi < fl_->width && yi < fl_->height;
+              gsize fi = on ? (gsize) yi * fl_->width + xi : 0;
+              int fl = on ? freg[fi] : 0;
               region = fl && lung_at (mreg, ml_->width, ml_->height, mx, my);
               if (region && (fl == 1 || fl == 2))
-                lab[i] = (guint8) (1 + (fl - 1) * 3 + zone_of (ltop, lbot, fl, fy));
+                lab[i] = (guint8) (1 + (fl - 1) * 3 + zrow[3 * v + fl]);
               if (region && beyond)
-                beyond[i] = !lung_at (fl_->mask, fl_->width, fl_->height, fx, fy);
+                beyond[i] = !fl_->mask[fi];
             }
           else
             region = window;
@@ -713,12 +735,16 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
       /* the activation map's cells that are a quarter or more in the mask
        * (the map covers the grid, as the classifier saw the film) */
       g_autofree double *cover = g_new0 (double, hw);
+      g_autofree int *cxs = g_new (int, gw);
+      for (int u = 0; u < gw; u++)
+        cxs[u] = u * pf->map_w / gw;
       for (int v = 0; v < gh; v++)
-        for (int u = 0; u < gw; u++)
-          {
-            int cx = u * pf->map_w / gw, cy = v * pf->map_h / gh;
-            cover[(gsize) cy * pf->map_w + cx] += mask[(gsize) v * gw + u];
-          }
+        {
+          double *crow = cover + (gsize) (v * pf->map_h / gh) * pf->map_w;
+          const float *mrow = mask + (gsize) v * gw;
+          for (int u = 0; u < gw; u++)
+            crow[cxs[u]] += mrow[u];
+        }
       double cell = (double) gw * gh / hw;
       for (int c = 0; c < pf->n_classes; c++)
         {
