@@ -45,6 +45,8 @@ typedef struct {
   const CxrPrediction *moving_prediction; /* and of MOVING, when already made; else made here */
   const CxrLungFields *fixed_lungs;       /* both 'ok': the comparison is confined to FIXED's */
   const CxrLungFields *moving_lungs;      /* lung fields that MOVING's, warped, also cover */
+  const guint8 *fixed_cavity;             /* the whole lung of each (cxr_lungs_cavity of the */
+  const guint8 *moving_cavity;            /* lungs above), when already made; else made here */
 } CxrDiffInputs;
 
 /* The zones of the per-region measures: each lung (FIXED's right = image

@@ -21,6 +21,7 @@ typedef struct {
   CxrRegisterFilm *prep[CXR_FILM_CACHE_SLOTS]; /* made on first use */
   double aspect[CXR_FILM_CACHE_SLOTS];         /* the pixel aspect prep was made with */
   CxrLungFields *lungs[CXR_FILM_CACHE_SLOTS];  /* made on first use, with a lung model */
+  guint8 *cavity[CXR_FILM_CACHE_SLOTS];        /* the whole lung, from lungs: on first use */
   guint64 used[CXR_FILM_CACHE_SLOTS];          /* when last returned */
   guint64 clock;
   const CxrImageLimits *limits;
@@ -35,6 +36,8 @@ const CxrImage *cxr__film_cache_image (CxrFilmCache *c, gint64 id, const char *p
                                        const char *sha256, GError **error);
 const CxrLungFields *cxr__film_cache_lungs (CxrFilmCache *c, gint64 id, const char *path,
                                             const char *sha256, GError **error);
+const guint8 *cxr__film_cache_cavity (CxrFilmCache *c, gint64 id, const char *path,
+                                      const char *sha256);
 const CxrRegisterFilm *cxr__film_cache_prepared (CxrFilmCache *c, gint64 id, const char *path,
                                                  const char *sha256, double aspect, GError **error);
 

@@ -30,8 +30,10 @@ cxr__film_cache_clear (CxrFilmCache *c)
       cxr_image_free (c->im[i]);
       cxr_register_film_free (c->prep[i]);
       cxr_lung_fields_free (c->lungs[i]);
+      g_free (c->cavity[i]);
     }
   memset (c->im, 0, sizeof c->im);
+  memset (c->cavity, 0, sizeof c->cavity);
   memset (c->prep, 0, sizeof c->prep);
   memset (c->lungs, 0, sizeof c->lungs);
 }
@@ -60,6 +62,7 @@ slot_of (CxrFilmCache *c, gint64 id, const char *path, const char *sha256, GErro
   cxr_image_free (c->im[slot]);
   g_clear_pointer (&c->prep[slot], cxr_register_film_free);
   g_clear_pointer (&c->lungs[slot], cxr_lung_fields_free);
+  g_clear_pointer (&c->cavity[slot], g_free);
   c->im[slot] = im;
   c->id[slot] = id;
   c->used[slot] = ++c->clock;
@@ -132,4 +135,22 @@ cxr__film_cache_lungs (CxrFilmCache *c, gint64 id, const char *path, const char 
 {
   int slot = slot_of (c, id, path, sha256, error);
   return slot >= 0 ? lungs_of (c, slot, error) : NULL;
+}
+
+/**
+ * cxr__film_cache_cavity:
+ * The whole lung of film @id (cxr_lungs_cavity), made on first use from
+ * its lung fields where they are 'ok'; %NULL otherwise. A film is
+ * compared in two or three pairs: its whole lung is found once.
+ */
+const guint8 *
+cxr__film_cache_cavity (CxrFilmCache *c, gint64 id, const char *path, const char *sha256)
+{
+  int slot = slot_of (c, id, path, sha256, NULL);
+  const CxrLungFields *l = slot >= 0 ? lungs_of (c, slot, NULL) : NULL;
+  if (l == NULL || l->status != CXR_LUNGS_OK)
+    return NULL;
+  if (c->cavity[slot] == NULL)
+    c->cavity[slot] = cxr_lungs_cavity (l);
+  return c->cavity[slot];
 }

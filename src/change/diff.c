@@ -476,11 +476,12 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
         && in.moving_lungs->height == moving->height;
   /* the compared lung: the fields, or the whole lung the films show
    * (cxr_lungs_cavity: behind the heart, below the domes) */
-  g_autofree guint8 *fcav = NULL, *mcav = NULL;
+  g_autofree guint8 *own_fcav = NULL, *own_mcav = NULL;
+  const guint8 *fcav = NULL, *mcav = NULL;
   if (lungs && opt.region == CXR_DIFF_REGION_WHOLE_LUNG)
     {
-      fcav = cxr_lungs_cavity (in.fixed_lungs);
-      mcav = cxr_lungs_cavity (in.moving_lungs);
+      fcav = in.fixed_cavity ? in.fixed_cavity : (own_fcav = cxr_lungs_cavity (in.fixed_lungs));
+      mcav = in.moving_cavity ? in.moving_cavity : (own_mcav = cxr_lungs_cavity (in.moving_lungs));
     }
   const guint8 *freg = fcav ? fcav : lungs ? in.fixed_lungs->mask : NULL;
   const guint8 *mreg = mcav ? mcav : lungs ? in.moving_lungs->mask : NULL;
