@@ -254,32 +254,43 @@ cxr_register_warp (const CxrImage *moving, const CxrRegistration *r, int width, 
   cxr_register_point (&g, width, height, mw, mh, 0, 1, &bx, &by);
   ax -= ox, ay -= oy, bx -= ox, by -= oy;
   gboolean deform = r->field.nx >= 4 && r->field.ny >= 4;
-  /* the field at every pixel, sampled once (its column weights are the
-   * same on every row) */
+  /* the field at every pixel, sampled a band of rows at a time (its
+   * column weights are the same on every row): two band-sized buffers,
+   * not two film-sized ones (8 MB for a 1024-px film, touched once) */
+  enum { BAND = 64 };
+  double *cols = NULL, *rows = NULL;
   float *ux = NULL, *uy = NULL;
   if (deform)
     {
-      double *cols = g_new (double, width), *rows = g_new (double, height);
+      cols = g_new (double, width);
+      rows = g_new (double, BAND);
       for (int x = 0; x < width; x++)
         cols[x] = x;
-      for (int y = 0; y < height; y++)
-        rows[y] = y;
-      ux = g_new (float, (gsize) width * height);
-      uy = g_new (float, (gsize) width * height);
-      cxr_deform_field_sample (&r->field, width, height, cols, width, rows, height, ux, uy);
-      g_free (cols);
-      g_free (rows);
+      ux = g_new (float, (gsize) width * BAND);
+      uy = g_new (float, (gsize) width * BAND);
     }
   gboolean wide = use_avx2 ();
-  for (int y = 0; y < height; y++)
+  for (int y0 = 0; y0 < height; y0 += BAND)
     {
-      const float *rux = ux ? ux + (gsize) y * width : NULL,
-                  *ruy = uy ? uy + (gsize) y * width : NULL;
-      float *o = out->data + (gsize) y * width;
-      Affine t = { ox, oy, ax, ay, bx, by };
-      int x = wide ? warp_row_avx2 (moving, &t, y, rux, ruy, o, width) : 0;
-      warp_row (moving, &t, y, rux, ruy, o, x, width);
+      int nb = MIN (BAND, height - y0);
+      if (deform)
+        {
+          for (int k = 0; k < nb; k++)
+            rows[k] = y0 + k;
+          cxr_deform_field_sample (&r->field, width, height, cols, width, rows, nb, ux, uy);
+        }
+      for (int y = y0; y < y0 + nb; y++)
+        {
+          const float *rux = ux ? ux + (gsize) (y - y0) * width : NULL,
+                      *ruy = uy ? uy + (gsize) (y - y0) * width : NULL;
+          float *o = out->data + (gsize) y * width;
+          Affine t = { ox, oy, ax, ay, bx, by };
+          int x = wide ? warp_row_avx2 (moving, &t, y, rux, ruy, o, width) : 0;
+          warp_row (moving, &t, y, rux, ruy, o, x, width);
+        }
     }
+  g_free (cols);
+  g_free (rows);
   g_free (ux);
   g_free (uy);
   return out;
