@@ -4,6 +4,11 @@
  * that image.c (pixels) and ingest-dicom.c (headers) call. Nothing here
  * holds a patient's name or another direct identifier: the header reader
  * copies only the attributes listed in CxrDicomMeta.
+ *
+ * The DCMTK side lives in a module, cxrtrack-dcmtk, opened on first use
+ * (dicom-load.c). Its entry points (CXR_DCMTK_EXPORT) keep the names
+ * below; in libcxr the same names are the loader's forwarders, so the
+ * callers do not know which side they are on.
  */
 #pragma once
 
@@ -12,6 +17,28 @@
 #include "cxr/image.h"
 
 G_BEGIN_DECLS
+
+/* The module's entry points: the only symbols it exports. */
+#define CXR_DCMTK_EXPORT __attribute__ ((visibility ("default")))
+
+/* What the module takes from libcxr when it is opened (cxr_dcmtk_init):
+ * the image and error functions, so that a film it makes is the host's
+ * own and its errors are CXR_ERROR. */
+#define CXR_DCMTK_ABI 1
+typedef struct {
+  int abi; /* CXR_DCMTK_ABI */
+  CxrImage *(*image_new) (int width, int height);
+  void (*image_free) (CxrImage *image);
+  GQuark (*error_quark) (void);
+} CxrDcmtkHost;
+
+typedef gboolean (*CxrDcmtkInit) (const CxrDcmtkHost *host);
+
+/* The module's entry point @name, the module opened on first use;
+ * %NULL with @error set ("FILE: DICOM needs the module cxrtrack-dcmtk",
+ * with where it was looked for; @file may be NULL) when it cannot be.
+ * Thread-safe. */
+gpointer cxr__dcmtk_symbol (const char *file, const char *name, GError **error);
 
 /* What a DICOM object's header says, as cxrtrack stores it. Strings are
  * valid UTF-8 or NULL; numbers NAN (or -1 for counts) when absent. */

@@ -41,6 +41,7 @@
 
 extern "C" {
 #include "cxr/error.h"
+#include "dicom-private.h" /* CXR_DCMTK_EXPORT: this file is in the module cxrtrack-dcmtk */
 #include "pacs-private.h"
 }
 
@@ -357,7 +358,7 @@ sc_encode (const CxrPushObject *o, const guint8 *rgb, int width, int height,
  * Returns: (transfer full): the SR of @doc as a Part 10 file, or %NULL
  * with @error set.
  */
-GBytes *
+CXR_DCMTK_EXPORT GBytes *
 cxr__sr_encode (const CxrSrDoc *doc, GError **error)
 {
   try
@@ -378,7 +379,7 @@ cxr__sr_encode (const CxrSrDoc *doc, GError **error)
  * Returns: (transfer full): a Secondary Capture of @rgb as a Part 10
  * file, or %NULL with @error set.
  */
-GBytes *
+CXR_DCMTK_EXPORT GBytes *
 cxr__sc_encode (const CxrPushObject *object, const guint8 *rgb, int width, int height,
                 const CxrSrImage *sources, guint n_sources, const char *derivation, GError **error)
 {

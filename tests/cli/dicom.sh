@@ -122,4 +122,17 @@ d, p = [json.loads(l) for l in open(sys.argv[1])]
 assert d["status"] == "ok" and abs(d["global"] - p["global"]) < 0.05, (d, p)
 assert all(abs(d["zones"][z] - p["zones"][z]) < 0.02 for z in "ABCDEF"), (d["zones"], p["zones"])
 PY
+# DCMTK is a module opened on first use (src/image/dicom-load.c): without
+# it a DICOM film is refused by name with where the module was looked
+# for, a PNG film is read as ever, and a command that meets no DICOM does
+# not load DCMTK at all
+CXRTRACK_DCMTK_MODULE="$T/none.so" "$CXRTRACK" severity "$T/pacs/2633/00002633_016.dcm" \
+  > "$T/nomod" 2>&1 && fail "a DICOM film read without the DCMTK module"
+grep -q "00002633_016.dcm: .*DICOM needs the module cxrtrack-dcmtk, which could not be opened ($T/none.so: " \
+  "$T/nomod" || { cat "$T/nomod"; fail "the missing module's error"; }
+CXRTRACK_DCMTK_MODULE="$T/none.so" "$CXRTRACK" severity "$S/images/00002633_016.png" > /dev/null \
+  || fail "a PNG film without the DCMTK module"
+if command -v ldd > /dev/null && ldd "$CXRTRACK" | grep -q libdcm; then
+  fail "cxrtrack links DCMTK at start"
+fi
 echo "dicom: ok"
