@@ -28,7 +28,7 @@
  * This file, the pieces only it uses (dicom-deflate.c, dicom-scan.c,
  * image-j2k.c) and src/pacs/dicom-out.cc make the module cxrtrack-dcmtk
  * (dicom-module.c), which cxrtrack opens the first time it meets DICOM
- * (dicom-load.c): DCMTK and the libraries it pulls in are 22 of the 47
+ * (dicom-load.c): DCMTK and the libraries it pulls in are 23 of the 47
  * that every cxrtrack process otherwise loads at start, 7-9 ms each time.
  */
 #include <cerrno>
