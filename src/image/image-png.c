@@ -133,6 +133,31 @@ static gboolean
 unfilter_row (int f, guint8 *p, const guint8 *up, gsize n, int bpp)
 {
   gsize i;
+  if (bpp == 1 && n > 0 && f >= 1 && f <= 4 && f != 2)
+    {
+      /* 8-bit gray: each byte depends on the one before; carried in a
+       * register, not read back from the row just written (a store to
+       * load round trip on every byte of the chain) */
+      int a = (guint8) (p[0] + (f == 3 ? up[0] >> 1 : f == 4 ? up[0] : 0));
+      p[0] = (guint8) a;
+      if (f == 1)
+        for (i = 1; i < n; i++)
+          p[i] = (guint8) (a = (p[i] + a) & 0xff);
+      else if (f == 3)
+        for (i = 1; i < n; i++)
+          p[i] = (guint8) (a = (p[i] + ((a + up[i]) >> 1)) & 0xff);
+      else
+        {
+          int c = up[0];
+          for (i = 1; i < n; i++)
+            {
+              int b = up[i];
+              p[i] = (guint8) (a = (p[i] + paeth (a, b, c)) & 0xff);
+              c = b;
+            }
+        }
+      return TRUE;
+    }
   switch (f)
     {
     case 0: return TRUE;
