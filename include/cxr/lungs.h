@@ -65,6 +65,7 @@ typedef struct {
 } CxrLungFields;
 
 CxrLungFields *cxr_lungs_segment (const CxrLungModel *model, const CxrImage *film, GError **error);
+void cxr_lungs_release_scratch (void);
 void cxr_lung_fields_free (CxrLungFields *lungs);
 CxrLungFields *cxr_lung_fields_rotate_180 (const CxrLungFields *lungs);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrLungFields, cxr_lung_fields_free)

@@ -94,6 +94,7 @@ cmd_register (int argc, char **argv)
           || (fl = cxr_lungs_segment (lm, f, &error)) == NULL
           || (ml = cxr_lungs_segment (lm, m, &error)) == NULL)
         return cli_fail (error);
+      cxr_lungs_release_scratch (); /* its pages serve the registration */
     }
   CxrRegisterOptions opt;
   cxr_register_options_init (&opt);
