@@ -11,6 +11,9 @@
 void cxr__resample (const float *src, int w, int h, float *dst, int dw, int dh, double kx,
                     double ky, double csx, double csy, double cdx, double cdy, float *cov);
 
+void cxr__resample_mask (const guint8 *mask, int w, int h, float *dst, int dw, int dh, double kx,
+                         double ky, double csx, double csy, double cdx, double cdy, float *cov);
+
 void cxr__blur (float *img, int w, int h, double sigma, float *tmp);
 
 /* A format of the table in image-format.c. */

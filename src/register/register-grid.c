@@ -366,15 +366,10 @@ void
 cxr__pyr_set_lungs (Pyr *p, const CxrLungFields *l)
 {
   const Grid *t = cxr__pyr_top (p);
-  gsize nf = (gsize) l->width * l->height;
-  float *m = g_new (float, nf);
-  for (gsize i = 0; i < nf; i++)
-    m[i] = l->mask[i] ? 1.f : 0.f;
   double c = (t->n - 1) / 2.0;
   p->lung = cxr__falloc ((gsize) t->n * t->n);
-  cxr__resample (m, l->width, l->height, p->lung, t->n, t->n, p->k, p->k * p->aspect,
-                 (l->width - 1) / 2.0, (l->height - 1) / 2.0, c, c, NULL);
-  g_free (m);
+  cxr__resample_mask (l->mask, l->width, l->height, p->lung, t->n, t->n, p->k, p->k * p->aspect,
+                      (l->width - 1) / 2.0, (l->height - 1) / 2.0, c, c, NULL);
 }
 
 void
