@@ -25,6 +25,7 @@
 
 const char *cxr_version (void);
 void cxr_tune_allocator (void);
+gboolean cxr_running_installed (void);
 void cxr_tune_threads (void);
 /* the shortest decimal text that reads back as @v ("0.5772", not
  * "0.57720000000000005"); @buf holds G_ASCII_DTOSTR_BUF_SIZE bytes */

@@ -158,3 +158,19 @@ cxr_tune_allocator (void)
 #endif
 #endif
 }
+
+/**
+ * cxr_running_installed:
+ * Whether this process is the installed cxrtrack, not a program in a
+ * build tree (the tests, the benchmarks, a cxrtrack being developed): the
+ * installed one looks for its models and its DCMTK module where they are
+ * installed first, any other where they were built, so that an older
+ * install never answers for the code being built and tested. A process
+ * that cannot read its own path counts as installed.
+ */
+gboolean
+cxr_running_installed (void)
+{
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  return self == NULL || g_str_equal (self, CXR_BIN_INSTALLED);
+}

@@ -235,15 +235,6 @@ cli_progress_end (CliProgress *p)
     fputs ("\r\033[K", stderr);
 }
 
-/* Whether this process is the installed cxrtrack (not one in a build
- * tree). */
-static gboolean
-running_installed (void)
-{
-  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
-  return self == NULL || g_str_equal (self, CXR_BIN_INSTALLED);
-}
-
 /* A default file: $@env when set (@empty_is_none: set but empty means
  * none), else, for the installed cxrtrack, the installed copy, then the
  * one in the source tree this binary was built from, and for a cxrtrack
@@ -255,7 +246,7 @@ default_file (const char *env, gboolean empty_is_none, const char *installed, co
   const char *v = g_getenv (env);
   if (v && (*v || empty_is_none))
     return *v ? g_strdup (v) : NULL;
-  gboolean inst = running_installed ();
+  gboolean inst = cxr_running_installed ();
   const char *paths[] = { inst ? installed : source, inst ? source : installed };
   for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
     if (g_file_test (paths[i], G_FILE_TEST_IS_REGULAR))

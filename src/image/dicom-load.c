@@ -3,7 +3,7 @@
  * libcxr's side of the DCMTK module (dicom-private.h): opens
  * cxrtrack-dcmtk the first time a DICOM header or film is read, and
  * forwards to it. Where it is looked for: $CXRTRACK_DCMTK_MODULE when
- * set; else, as for the models (cli/main.c), for the installed cxrtrack
+ * set; else, as for the models (cxr_running_installed), for the installed cxrtrack
  * the installed module first, for any other program (one in its build
  * tree, the tests) the one built beside it first, so that an older
  * install never answers for the code being built and tested.
@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <string.h>
 
+#include "cxr/cxr.h"
 #include "cxr/error.h"
 #include "cxr/image.h"
 #include "dicom-private.h"
@@ -28,8 +29,7 @@ open_module (gpointer unused)
   (void) unused;
   Loaded *l = g_new0 (Loaded, 1);
   const char *env = g_getenv ("CXRTRACK_DCMTK_MODULE");
-  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
-  gboolean inst = self != NULL && g_str_equal (self, CXR_BIN_INSTALLED);
+  gboolean inst = cxr_running_installed ();
   const char *paths[2];
   int n = 0;
   if (env && *env)
