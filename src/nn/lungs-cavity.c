@@ -26,13 +26,6 @@
 #include "cxr/lungs.h"
 #include "util-private.h"
 
-static int
-cmp_int (const void *a, const void *b)
-{
-  int x = *(const int *) a, y = *(const int *) b;
-  return (x > y) - (x < y);
-}
-
 /* Each lung's extent per row: @lo[label][y], @hi[label][y] (hi < 0: none
  * in that row), one pass over the mask for both lungs. */
 static void
@@ -87,7 +80,7 @@ add_cavity (const CxrLungFields *l, int label, int *lo, int *hi, guint8 *out)
   g_autofree int *edge = g_new (int, n);
   for (int y = b0; y <= b1; y++)
     edge[y - b0] = label == 1 ? hi[y] : lo[y];
-  qsort (edge, n, sizeof *edge, cmp_int);
+  qsort (edge, n, sizeof *edge, cxr__cmp_int);
   int line = edge[n / 2];
   /* only the rows below the upper third gain anything */
   for (int y = b1 + 1; y <= bottom; y++)
