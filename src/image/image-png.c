@@ -96,7 +96,6 @@ typedef struct {
   png_infop info;
   guint8 *pixels; /* decoded rows, 1 or 2 bytes per sample */
   png_bytep *rows;
-  CxrImage *image;
 } DecodeState;
 
 static void
@@ -105,13 +104,36 @@ decode_state_clear (DecodeState *s)
   png_destroy_read_struct (&s->png, &s->info, NULL);
   g_free (s->pixels);
   g_free (s->rows);
-  cxr_image_free (s->image);
 }
 
 gboolean
 cxr__is_png (const guint8 *data, gsize len)
 {
   return len >= 8 && png_sig_cmp (data, 0, 8) == 0;
+}
+
+/* The widest and tallest film either road takes: libpng's own guard for
+ * absurd headers (our limits are checked with a clearer message). */
+#define PNG_MAX_SIDE 1000000
+
+/* @h rows of @w gray samples of @depth bits (PNG's byte order: big-endian
+ * at 16 bits), @stride bytes apart from @rows, as a film in [0, 1]. */
+static CxrImage *
+samples_to_film (const guint8 *rows, gsize stride, guint32 w, guint32 h, int depth)
+{
+  CxrImage *im = cxr_image_new ((int) w, (int) h);
+  for (guint32 y = 0; y < h; y++)
+    {
+      const guint8 *row = rows + (gsize) y * stride;
+      float *o = im->data + (gsize) y * w;
+      if (depth == 8)
+        for (guint32 x = 0; x < w; x++)
+          o[x] = row[x] * (1.0f / 255.0f);
+      else
+        for (guint32 x = 0; x < w; x++)
+          o[x] = (row[2 * x] << 8 | row[2 * x + 1]) * (1.0f / 65535.0f);
+    }
+  return im;
 }
 
 static guint32
@@ -133,7 +155,7 @@ static gboolean
 unfilter_row (int f, guint8 *p, const guint8 *up, gsize n, int bpp)
 {
   gsize i;
-  if (bpp == 1 && n > 0 && f >= 1 && f <= 4 && f != 2)
+  if (bpp == 1 && n > 0 && (f == 1 || f == 3 || f == 4))
     {
       /* 8-bit gray: each byte depends on the one before; carried in a
        * register, not read back from the row just written (a store to
@@ -200,7 +222,8 @@ decode_plain (const guint8 *data, gsize len, const CxrImageLimits *lim, CxrImage
   guint32 w = be32 (h), ht = be32 (h + 4);
   int depth = h[8];
   if (h[9] != 0 || (depth != 8 && depth != 16) || h[10] != 0 || h[11] != 0 || h[12] != 0 || w == 0
-      || ht == 0 || w > lim->max_width || ht > lim->max_height || w > 1000000 || ht > 1000000)
+      || ht == 0 || w > lim->max_width || ht > lim->max_height || w > PNG_MAX_SIDE
+      || ht > PNG_MAX_SIDE)
     return FALSE;
   /* every chunk whole and its CRC right; the IDATs one run; IEND last */
   gsize pos = 8, idat_len = 0, first_idat = 0;
@@ -279,21 +302,7 @@ decode_plain (const guint8 *data, gsize len, const CxrImageLimits *lim, CxrImage
   if (info)
     *info = (CxrImageInfo){ w, ht, depth, color_type_name (PNG_COLOR_TYPE_GRAY), FALSE };
   if (out)
-    {
-      CxrImage *im = cxr_image_new ((int) w, (int) ht);
-      for (guint32 y = 0; y < ht; y++)
-        {
-          const guint8 *row = raw + (gsize) y * (stride + 1) + 1;
-          float *o = im->data + (gsize) y * w;
-          if (depth == 8)
-            for (guint32 x = 0; x < w; x++)
-              o[x] = row[x] * (1.0f / 255.0f);
-          else
-            for (guint32 x = 0; x < w; x++)
-              o[x] = (row[2 * x] << 8 | row[2 * x + 1]) * (1.0f / 65535.0f);
-        }
-      *out = im;
-    }
+    *out = samples_to_film (raw + 1, stride + 1, w, ht, depth);
   return TRUE;
 }
 
@@ -317,7 +326,7 @@ cxr__png_decode (const char *name, const guint8 *data, gsize len, const CxrImage
     }
   /* Our own limits are checked below with a clearer message; libpng's
    * guard stays as the outer bound for absurd headers. */
-  png_set_user_limits (s.png, 1000000, 1000000);
+  png_set_user_limits (s.png, PNG_MAX_SIDE, PNG_MAX_SIDE);
   png_set_chunk_malloc_max (s.png, 64u << 20);
 
   if (setjmp (png_jmpbuf (s.png)))
@@ -358,8 +367,6 @@ cxr__png_decode (const char *name, const guint8 *data, gsize len, const CxrImage
     png_set_strip_alpha (s.png);
   if (color_type & PNG_COLOR_MASK_COLOR)
     png_set_rgb_to_gray_fixed (s.png, 1, -1, -1);
-  if (bit_depth == 16 && G_BYTE_ORDER == G_LITTLE_ENDIAN)
-    png_set_swap (s.png);
   int passes = png_set_interlace_handling (s.png);
   png_read_update_info (s.png, s.info);
 
@@ -394,20 +401,7 @@ cxr__png_decode (const char *name, const guint8 *data, gsize len, const CxrImage
   png_read_end (s.png, NULL);
 
   if (out)
-    {
-      s.image = cxr_image_new ((int) w, (int) h);
-      gsize n = (gsize) w * h;
-      if (out_depth == 8)
-        for (gsize i = 0; i < n; i++)
-          s.image->data[i] = s.pixels[i] * (1.0f / 255.0f);
-      else
-        {
-          const guint16 *p = (const guint16 *) s.pixels;
-          for (gsize i = 0; i < n; i++)
-            s.image->data[i] = p[i] * (1.0f / 65535.0f);
-        }
-      *out = g_steal_pointer (&s.image);
-    }
+    *out = samples_to_film (s.pixels, rowbytes, w, h, out_depth);
   decode_state_clear (&s);
   return TRUE;
 }
