@@ -96,6 +96,13 @@ def main():
     files[bad + "huge_dims.png"] = png(0x7FFFFFFF, 0x7FFFFFFF, 8, 0, rows_raw(g[:1]))
     files[bad + "over_limit.png"] = png(9000, 9000, 8, 0, rows_raw(g[:1]))
     files[bad + "zero_width.png"] = png(0, 48, 8, 0, rows_raw(g))
+    # the IDATs in two runs, a tEXt between them: libpng stops at the first
+    # (not enough image data); image-png.c's short road leaves it to libpng
+    z = zlib.compress(rows_raw(g))
+    head = ref[: ref.index(b"IDAT") - 4]
+    files[bad + "split_idat.png"] = (head + chunk(b"IDAT", z[: len(z) // 2])
+                                     + chunk(b"tEXt", b"a\x00b") + chunk(b"IDAT", z[len(z) // 2:])
+                                     + chunk(b"IEND", b""))
     for path, data in files.items():
         with open(path, "wb") as f:
             f.write(data)
