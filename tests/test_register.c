@@ -475,6 +475,84 @@ test_deformable_recovers_a_bend (void **state)
               err_g);
 }
 
+/* The deformable stage's block sums against the plain double sum, for
+ * each block size and search the levels use with them: equal to ~1e-15
+ * of the sum of absolute products (rounding), and the same bits with and
+ * without AVX2. A sum that misses a row, a column or a shift, or pairs
+ * the block with the wrong part of the area, is off by whole products. */
+static void
+test_block_sums (void **state)
+{
+  static const int sizes[][2] = { { 16, 4 }, { 24, 6 }, { 32, 8 }, { 12, 3 } };
+  for (guint k = 0; k < G_N_ELEMENTS (sizes); k++)
+    {
+      int B = sizes[k][0], S = sizes[k][1], m = 2 * S + 1, P = B + 2 * S + 3;
+      g_autofree double *t = g_new (double, B * B), *a = g_new (double, P * P);
+      g_autofree double *wide = g_new (double, m * m), *narrow = g_new (double, m * m);
+      /* floats, as the stage hands them over */
+      for (int i = 0; i < B * B; i++)
+        t[i] = (float) (sin (i * 0.37 + k) - 0.1);
+      for (int i = 0; i < P * P; i++)
+        a[i] = (float) (0.5 + 0.4 * cos (i * 0.11) * sin (i * 0.023 + k));
+      cxr__register_deform_scalar (FALSE);
+      cxr__deform_block_sums (t, B, a, P, m, wide);
+      cxr__register_deform_scalar (TRUE);
+      cxr__deform_block_sums (t, B, a, P, m, narrow);
+      cxr__register_deform_scalar (FALSE);
+      assert_memory_equal (wide, narrow, sizeof (double) * m * m);
+      for (int v = 0; v < m; v++)
+        for (int u = 0; u < m; u++)
+          {
+            double ref = 0, mag = 0;
+            for (int y = 0; y < B; y++)
+              for (int x = 0; x < B; x++)
+                {
+                  ref += t[y * B + x] * a[(y + v) * P + x + u];
+                  mag += fabs (t[y * B + x] * a[(y + v) * P + x + u]);
+                }
+            if (fabs (wide[v * m + u] - ref) > 1e-14 * mag)
+              fail_msg ("B %d, shift (%d, %d): %.17g, the plain sum %.17g", B, u, v,
+                        wide[v * m + u], ref);
+          }
+    }
+}
+
+/* The deformable stage gives the same registration, bit for bit, with its
+ * block sums in AVX2 or in scalar code (a film registered on a machine
+ * without AVX2 matches one registered with it). */
+static void
+test_deform_wide_is_scalar (void **state)
+{
+  CxrRegistration truth = { 0 };
+  truth.scale = 1.02;
+  truth.angle_deg = 1.5;
+  truth.field.nx = truth.field.ny = 6;
+  for (int i = 0; i < 36; i++)
+    {
+      truth.field.ux[i] = (float) (4 * sin (i * 0.8));
+      truth.field.uy[i] = (float) (5 * cos (i * 0.5));
+    }
+  int w = fixed_film->width, h = fixed_film->height;
+  g_autoptr (CxrImage) bent = cxr_register_warp (fixed_film, &truth, w, h);
+  CxrRegisterOptions o;
+  cxr_register_options_init (&o);
+  CxrRegistration r[2];
+  for (int k = 0; k < 2; k++)
+    {
+      cxr__register_deform_scalar (k == 1);
+      assert_true (cxr_register_pair (bent, fixed_film, NULL, &o, &r[k], NULL));
+    }
+  cxr__register_deform_scalar (FALSE);
+  assert_true (r[0].deformable && r[0].field.nx >= 4);
+  assert_int_equal (r[0].field.nx, r[1].field.nx);
+  assert_int_equal (r[0].field.ny, r[1].field.ny);
+  gsize nf = (gsize) r[0].field.nx * r[0].field.ny;
+  assert_memory_equal (r[0].field.ux, r[1].field.ux, sizeof (float) * nf);
+  assert_memory_equal (r[0].field.uy, r[1].field.uy, sizeof (float) * nf);
+  assert_true (r[0].ncc_after == r[1].ncc_after
+               && r[0].rms_displacement_px == r[1].rms_displacement_px);
+}
+
 static CxrImage *
 sample_film (const char *name)
 {
@@ -564,6 +642,8 @@ main (void)
     cmocka_unit_test (test_field_evaluation),
     cmocka_unit_test (test_warp_wide_is_scalar),
     cmocka_unit_test (test_deformable_recovers_a_bend),
+    cmocka_unit_test (test_block_sums),
+    cmocka_unit_test (test_deform_wide_is_scalar),
     cmocka_unit_test (test_deformable_second_choice),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
