@@ -148,7 +148,40 @@ cholesky_solve2 (Band *A, double *b1, double *b2)
         return FALSE;
       d = sqrt (d);
       BAND_AT (A, j, j) = d;
-      for (int i = j + 1; i <= MIN (n - 1, j + band); i++)
+      /* column j below the diagonal, four rows at a time: each row's sum
+       * runs over k in order as one would alone (the same bits), but the
+       * four are independent, so the adds overlap instead of each waiting
+       * for the one before (the loop is latency-bound otherwise) */
+      int i1 = MIN (n - 1, j + band), i = j + 1;
+      for (; i + 3 <= i1; i += 4)
+        {
+          double s[4];
+          int ks[4];
+          for (int r = 0; r < 4; r++)
+            {
+              s[r] = BAND_AT (A, i + r, j);
+              ks[r] = MAX (k0, i + r - band);
+            }
+          /* the rows start at most 3 columns apart: each its own start,
+           * then all four together from the last row's */
+          for (int r = 0; r < 3; r++)
+            for (int k = ks[r]; k < ks[3] && k < j; k++)
+              s[r] -= BAND_AT (A, i + r, k) * BAND_AT (A, j, k);
+          const double *aj = &BAND_AT (A, j, 0);
+          const double *a0 = &BAND_AT (A, i, 0), *a1 = &BAND_AT (A, i + 1, 0);
+          const double *a2 = &BAND_AT (A, i + 2, 0), *a3 = &BAND_AT (A, i + 3, 0);
+          for (int k = ks[3]; k < j; k++)
+            {
+              double v = aj[k];
+              s[0] -= a0[k] * v;
+              s[1] -= a1[k] * v;
+              s[2] -= a2[k] * v;
+              s[3] -= a3[k] * v;
+            }
+          for (int r = 0; r < 4; r++)
+            BAND_AT (A, i + r, j) = s[r] / d;
+        }
+      for (; i <= i1; i++)
         {
           double s = BAND_AT (A, i, j);
           for (int k = MAX (k0, i - band); k < j; k++)
@@ -156,24 +189,28 @@ cholesky_solve2 (Band *A, double *b1, double *b2)
           BAND_AT (A, i, j) = s / d;
         }
     }
-  double *bs[2] = { b1, b2 };
-  for (int r = 0; r < 2; r++)
+  /* both right-hand sides together (independent sums, as above) */
+  for (int i = 0; i < n; i++)
     {
-      double *b = bs[r];
-      for (int i = 0; i < n; i++)
+      double s1 = b1[i], s2 = b2[i];
+      for (int k = MAX (0, i - band); k < i; k++)
         {
-          double s = b[i];
-          for (int k = MAX (0, i - band); k < i; k++)
-            s -= BAND_AT (A, i, k) * b[k];
-          b[i] = s / BAND_AT (A, i, i);
+          s1 -= BAND_AT (A, i, k) * b1[k];
+          s2 -= BAND_AT (A, i, k) * b2[k];
         }
-      for (int i = n - 1; i >= 0; i--)
+      b1[i] = s1 / BAND_AT (A, i, i);
+      b2[i] = s2 / BAND_AT (A, i, i);
+    }
+  for (int i = n - 1; i >= 0; i--)
+    {
+      double s1 = b1[i], s2 = b2[i];
+      for (int k = i + 1; k <= MIN (n - 1, i + band); k++)
         {
-          double s = b[i];
-          for (int k = i + 1; k <= MIN (n - 1, i + band); k++)
-            s -= BAND_AT (A, k, i) * b[k];
-          b[i] = s / BAND_AT (A, i, i);
+          s1 -= BAND_AT (A, k, i) * b1[k];
+          s2 -= BAND_AT (A, k, i) * b2[k];
         }
+      b1[i] = s1 / BAND_AT (A, i, i);
+      b2[i] = s2 / BAND_AT (A, i, i);
     }
   return TRUE;
 }
