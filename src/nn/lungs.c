@@ -45,7 +45,9 @@
 #define LEVELS 4
 
 struct _CxrLungModel {
-  char *name, *sha256, *metadata_json;
+  char *name, *metadata_json;
+  GMappedFile *file; /* hashed when its sha256 is first asked for */
+  gsize sha256_once; /* the hex SHA-256 (char *) once computed */
   int input_size;
   float mean, std;
   gboolean equalize;       /* input_equalize "histogram": see preprocess */
@@ -70,7 +72,10 @@ cxr_lung_model_free (CxrLungModel *m)
     cxr__conv_clear (&m->dec[l]);
   cxr__conv_clear (&m->head);
   g_free (m->name);
-  g_free (m->sha256);
+  if (m->sha256_once)
+    g_free ((char *) m->sha256_once);
+  if (m->file)
+    g_mapped_file_unref (m->file);
   g_free (m->metadata_json);
   g_free (m);
 }
@@ -81,10 +86,15 @@ cxr_lung_model_name (const CxrLungModel *m)
   return m->name;
 }
 
+/* The model's SHA-256, of the file as loaded (it stays mapped), computed
+ * on the first call: a single `register` call never asks, analyze once. */
 const char *
 cxr_lung_model_sha256 (const CxrLungModel *m)
 {
-  return m->sha256;
+  CxrLungModel *mm = (CxrLungModel *) m; /* a cache, filled once */
+  if (g_once_init_enter (&mm->sha256_once))
+    g_once_init_leave (&mm->sha256_once, (gsize) cxr__mapped_file_sha256 (mm->file));
+  return (const char *) mm->sha256_once;
 }
 
 const char *
@@ -214,7 +224,7 @@ cxr_lung_model_load (const char *path, GError **error)
   g_autoptr (CxrLungModel) m = g_new0 (CxrLungModel, 1);
   if (!parse_metadata (m, st, path, error))
     return NULL;
-  m->sha256 = g_strdup (cxr_safetensors_sha256 (st));
+  m->file = cxr__safetensors_file (st);
   CxrTensorLoader ld = { st, path, g_hash_table_new (g_str_hash, g_str_equal) };
   const int *w = m->w;
   gboolean ok = take_conv_bn (&ld, "stem", 1, w[0], 2, &m->stem, error)

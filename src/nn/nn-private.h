@@ -28,6 +28,8 @@ typedef struct {
   GHashTable *used;
 } CxrTensorLoader;
 
+GMappedFile *cxr__safetensors_file (CxrSafetensors *st);
+char *cxr__mapped_file_sha256 (GMappedFile *map);
 void cxr__conv_clear (CxrConv *c);
 void cxr__conv_pack (CxrConv *c);
 void cxr__affine_clear (CxrAffine *a);

@@ -16,6 +16,7 @@
 
 #include "cxr/error.h"
 #include "cxr/safetensors.h"
+#include "nn-private.h"
 #include "safetensors-private.h"
 #include "util-private.h"
 
@@ -252,7 +253,6 @@ cxr_safetensors_open (const char *path, GError **error)
           return NULL;
         }
     }
-  st->sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, bytes, len);
   return g_steal_pointer (&st);
 }
 
@@ -274,10 +274,41 @@ cxr_safetensors_metadata (CxrSafetensors *st, const char *key)
   return g_hash_table_lookup (st->metadata, key);
 }
 
+/**
+ * cxr_safetensors_sha256:
+ * The SHA-256 of the whole file, hex; computed on the first call (a
+ * single `register` call, which never stores its segmenter's provenance,
+ * does not pay the 2-3 ms of hashing it).
+ */
 const char *
 cxr_safetensors_sha256 (CxrSafetensors *st)
 {
+  if (st->sha256 == NULL)
+    st->sha256 = cxr__mapped_file_sha256 (st->map);
   return st->sha256;
+}
+
+/**
+ * cxr__safetensors_file:
+ * Returns: (transfer full): the file's mapping, for a model that hashes
+ * it only when asked (cxr__mapped_file_sha256).
+ */
+GMappedFile *
+cxr__safetensors_file (CxrSafetensors *st)
+{
+  return g_mapped_file_ref (st->map);
+}
+
+/**
+ * cxr__mapped_file_sha256:
+ * Returns: (transfer full): the SHA-256 of @map's bytes, hex.
+ */
+char *
+cxr__mapped_file_sha256 (GMappedFile *map)
+{
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256,
+                                      (const guint8 *) g_mapped_file_get_contents (map),
+                                      g_mapped_file_get_length (map));
 }
 
 /* IEEE 754 binary16 to binary32, subnormals, infinities and NaN included. */
