@@ -815,13 +815,16 @@ cxr_lungs_thorax_weight (const CxrLungFields *l)
   CxrImage *w = cxr_image_new (G, G);
   /* lung share of each cell */
   g_autofree float *cell = g_new0 (float, (gsize) G * G);
+  g_autofree int *gx = g_new (int, l->width); /* each column's cell, divided once */
+  for (int x = 0; x < l->width; x++)
+    gx[x] = (int) ((gint64) x * G / l->width);
   for (int y = 0; y < l->height; y++)
     {
-      int gy = (int) ((gint64) y * G / l->height);
+      float *crow = cell + (gsize) ((gint64) y * G / l->height) * G;
       const guint8 *row = l->mask + (gsize) y * l->width;
       for (int x = 0; x < l->width; x++)
         if (row[x])
-          cell[(gsize) gy * G + (int) ((gint64) x * G / l->width)] += 1;
+          crow[gx[x]] += 1;
     }
   double per = ((double) l->width / G) * ((double) l->height / G);
   int lo[128], hi[128], top = G, bottom = -1;
