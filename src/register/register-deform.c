@@ -250,6 +250,7 @@ typedef struct {
   double sx, sy; /* measured residual shift, grid px */
   double peak;   /* its NCC */
   gboolean keep;
+  int ix, iy; /* its place among the level's blocks, in steps */
 } Block;
 
 /* Summed-area tables of the n x n image @a and (unless @c2 is NULL) of
@@ -590,36 +591,50 @@ match_blocks (const Level *L, int B, int S)
   matcher_init (&mt, B, S);
   mt.c1 = c1;
   mt.c2 = c2;
-  for (int y0 = S; y0 + B + S <= n; y0 += step)
-    for (int x0 = S; x0 + B + S <= n; x0 += step)
+  int nx = MAX (0, (n - B - 2 * S) / step + 1), ny = nx;
+  for (int y0 = S, iy = 0; y0 + B + S <= n; y0 += step, iy++)
+    for (int x0 = S, ix = 0; x0 + B + S <= n; x0 += step, ix++)
       {
         double sw = box_sum (cw, n + 1, x0, y0, B);
         Block bl;
         if (sw < 0.5 * B * B || !match_one (&mt, L->gf, wm, n, x0, y0, &bl) || bl.peak < MIN_NCC)
           continue;
+        bl.ix = ix;
+        bl.iy = iy;
         g_array_append_val (blocks, bl);
       }
   matcher_clear (&mt);
   fftwf_free (wm);
 
-  /* outliers: against the median of the neighbours within 1.5 steps */
+  /* outliers: against the median of the neighbours within 1.5 steps, the
+   * (up to 8) blocks next to it on the level's grid, found through a map
+   * of the grid */
   guint nb = blocks->len;
-  double vx[9], vy[9];
+  g_autofree int *at = g_new (int, MAX (1, nx * ny));
+  for (int i = 0; i < nx * ny; i++)
+    at[i] = -1;
+  for (guint k = 0; k < nb; k++)
+    {
+      const Block *bk = &g_array_index (blocks, Block, k);
+      at[bk->iy * nx + bk->ix] = (int) k;
+    }
+  double vx[8], vy[8];
   for (guint k = 0; k < nb; k++)
     {
       Block *bk = &g_array_index (blocks, Block, k);
       int m = 0;
-      for (guint l = 0; l < nb && m < 9; l++)
-        {
-          const Block *bl = &g_array_index (blocks, Block, l);
-          if (l != k && fabs (bl->gx - bk->gx) <= 1.5 * step
-              && fabs (bl->gy - bk->gy) <= 1.5 * step)
-            {
-              vx[m] = bl->sx;
-              vy[m] = bl->sy;
-              m++;
-            }
-        }
+      for (int dy = -1; dy <= 1; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+          {
+            int jx = bk->ix + dx, jy = bk->iy + dy;
+            if ((dx == 0 && dy == 0) || jx < 0 || jy < 0 || jx >= nx || jy >= ny
+                || at[jy * nx + jx] < 0)
+              continue;
+            const Block *bl = &g_array_index (blocks, Block, at[jy * nx + jx]);
+            vx[m] = bl->sx;
+            vy[m] = bl->sy;
+            m++;
+          }
       if (m < 2)
         {
           /* an isolated block: nothing to check it against */
