@@ -494,11 +494,11 @@ test_block_sums (void **state)
         t[i] = (float) (sin (i * 0.37 + k) - 0.1);
       for (int i = 0; i < P * P; i++)
         a[i] = (float) (0.5 + 0.4 * cos (i * 0.11) * sin (i * 0.023 + k));
-      cxr__register_deform_scalar (FALSE);
+      cxr__register_scalar (FALSE);
       cxr__deform_block_sums (t, B, a, P, m, wide);
-      cxr__register_deform_scalar (TRUE);
+      cxr__register_scalar (TRUE);
       cxr__deform_block_sums (t, B, a, P, m, narrow);
-      cxr__register_deform_scalar (FALSE);
+      cxr__register_scalar (FALSE);
       assert_memory_equal (wide, narrow, sizeof (double) * m * m);
       for (int v = 0; v < m; v++)
         for (int u = 0; u < m; u++)
@@ -539,10 +539,10 @@ test_deform_wide_is_scalar (void **state)
   CxrRegistration r[2];
   for (int k = 0; k < 2; k++)
     {
-      cxr__register_deform_scalar (k == 1);
+      cxr__register_scalar (k == 1);
       assert_true (cxr_register_pair (bent, fixed_film, NULL, &o, &r[k], NULL));
     }
-  cxr__register_deform_scalar (FALSE);
+  cxr__register_scalar (FALSE);
   assert_true (r[0].deformable && r[0].field.nx >= 4);
   assert_int_equal (r[0].field.nx, r[1].field.nx);
   assert_int_equal (r[0].field.ny, r[1].field.ny);

@@ -41,11 +41,6 @@
 #include <math.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_AVX2_DIRECT 1
-#endif
-
 #include "register-private.h"
 #include "image-private.h"
 #include "util-private.h"
@@ -142,9 +137,7 @@ level_map (const Level *L, int x, int y, double *mx, double *my)
   *my = L->S.b * px + L->S.a * py + L->S.ty + c;
 }
 
-static gboolean direct_avx2 (void);
-
-#ifdef HAVE_AVX2_DIRECT
+#ifdef CXR_HAVE_AVX2
 /* level_warp's row @y from column 0, four pixels at a time, the same
  * operations in the same order (level_map's float then double steps, the
  * bilinear's float ones; no fused multiply-adds), so the same bits.
@@ -156,10 +149,8 @@ level_warp_row_avx2 (const Level *L, const float *src, int y, float *o)
   const double c = (n - 1) / 2.0;
   const __m256d a = _mm256_set1_pd (L->S.a), b = _mm256_set1_pd (L->S.b);
   const __m256d tx = _mm256_set1_pd (L->S.tx), ty = _mm256_set1_pd (L->S.ty);
-  const __m256d cc = _mm256_set1_pd (c), zero = _mm256_setzero_pd ();
-  const __m256d hi = _mm256_set1_pd (n - 1);
-  const __m128i last = _mm_set1_epi32 (n - 2), nn = _mm_set1_epi32 (n);
-  const __m128 one = _mm_set1_ps (1.f), lane = _mm_setr_ps (0, 1, 2, 3);
+  const __m256d cc = _mm256_set1_pd (c);
+  const __m128 lane = _mm_setr_ps (0, 1, 2, 3);
   const __m128 fy0 = _mm_set1_ps ((float) y);
   const float *dx = L->dx + (gsize) y * n, *dy = L->dy + (gsize) y * n;
   for (; x + 4 <= n; x += 4)
@@ -173,48 +164,7 @@ level_warp_row_avx2 (const Level *L, const float *src, int y, float *o)
           _mm256_add_pd (_mm256_sub_pd (_mm256_mul_pd (a, px), _mm256_mul_pd (b, py)), tx), cc);
       __m256d my = _mm256_add_pd (
           _mm256_add_pd (_mm256_add_pd (_mm256_mul_pd (b, px), _mm256_mul_pd (a, py)), ty), cc);
-      /* inside: 0 <= mx, my <= n - 1 (NAN is not) */
-      __m256d in = _mm256_and_pd (
-          _mm256_and_pd (_mm256_cmp_pd (mx, zero, _CMP_GE_OQ),
-                         _mm256_cmp_pd (my, zero, _CMP_GE_OQ)),
-          _mm256_and_pd (_mm256_cmp_pd (mx, hi, _CMP_LE_OQ), _mm256_cmp_pd (my, hi, _CMP_LE_OQ)));
-      int inmask = _mm256_movemask_pd (in);
-      if (inmask == 0)
-        {
-          _mm_storeu_ps (o + x, _mm_set1_ps (NAN));
-          continue;
-        }
-      /* outside lanes sample the origin, then are replaced by NAN */
-      mx = _mm256_and_pd (mx, in);
-      my = _mm256_and_pd (my, in);
-      __m128i x0 = _mm_min_epi32 (_mm256_cvttpd_epi32 (mx), last);
-      __m128i y0 = _mm_min_epi32 (_mm256_cvttpd_epi32 (my), last);
-      __m128 wx = _mm256_cvtpd_ps (_mm256_sub_pd (mx, _mm256_cvtepi32_pd (x0)));
-      __m128 wy = _mm256_cvtpd_ps (_mm256_sub_pd (my, _mm256_cvtepi32_pd (y0)));
-      /* each lane's two taps of a row are adjacent: loaded as pairs and
-       * sorted into vectors (cheaper than four gathers) */
-      int k[4];
-      _mm_storeu_si128 ((__m128i *) k, _mm_add_epi32 (_mm_mullo_epi32 (y0, nn), x0));
-      __m128 r0a = _mm_loadh_pi (_mm_loadl_pi (one, (const __m64 *) (src + k[0])),
-                                 (const __m64 *) (src + k[1]));
-      __m128 r0b = _mm_loadh_pi (_mm_loadl_pi (one, (const __m64 *) (src + k[2])),
-                                 (const __m64 *) (src + k[3]));
-      __m128 r1a = _mm_loadh_pi (_mm_loadl_pi (one, (const __m64 *) (src + k[0] + n)),
-                                 (const __m64 *) (src + k[1] + n));
-      __m128 r1b = _mm_loadh_pi (_mm_loadl_pi (one, (const __m64 *) (src + k[2] + n)),
-                                 (const __m64 *) (src + k[3] + n));
-      __m128 p00 = _mm_shuffle_ps (r0a, r0b, _MM_SHUFFLE (2, 0, 2, 0));
-      __m128 p01 = _mm_shuffle_ps (r0a, r0b, _MM_SHUFFLE (3, 1, 3, 1));
-      __m128 p10 = _mm_shuffle_ps (r1a, r1b, _MM_SHUFFLE (2, 0, 2, 0));
-      __m128 p11 = _mm_shuffle_ps (r1a, r1b, _MM_SHUFFLE (3, 1, 3, 1));
-      __m128 ux = _mm_sub_ps (one, wx), uy = _mm_sub_ps (one, wy);
-      __m128 t0 = _mm_add_ps (_mm_mul_ps (ux, p00), _mm_mul_ps (wx, p01));
-      __m128 t1 = _mm_add_ps (_mm_mul_ps (ux, p10), _mm_mul_ps (wx, p11));
-      __m128 v = _mm_add_ps (_mm_mul_ps (uy, t0), _mm_mul_ps (wy, t1));
-      __m128i keep = _mm_setr_epi32 (-(inmask & 1), -((inmask >> 1) & 1), -((inmask >> 2) & 1),
-                                     -((inmask >> 3) & 1));
-      v = _mm_blendv_ps (_mm_set1_ps (NAN), v, _mm_castsi128_ps (keep));
-      _mm_storeu_ps (o + x, v);
+      _mm_storeu_ps (o + x, cxr__bilinear4_avx2 (src, n, mx, my));
     }
   return x;
 }
@@ -226,11 +176,11 @@ static void
 level_warp (const Level *L, const float *src, float *out)
 {
   int n = L->f->n;
-  gboolean wide = direct_avx2 ();
+  gboolean wide = cxr__register_avx2 ();
   for (int y = 0; y < n; y++)
     {
       int x0 = 0;
-#ifdef HAVE_AVX2_DIRECT
+#ifdef CXR_HAVE_AVX2
       if (wide)
         x0 = level_warp_row_avx2 (L, src, y, out + (gsize) y * n);
 #endif
@@ -344,7 +294,7 @@ corr_direct_scalar (const double *t, int B, const double *a, int P, int m, doubl
       }
 }
 
-#ifdef HAVE_AVX2_DIRECT
+#ifdef CXR_HAVE_AVX2
 __attribute__ ((target ("avx2,fma"))) static inline double
 lanes_sum (__m256d acc)
 {
@@ -396,12 +346,18 @@ corr_direct_avx2 (const double *t, int B, const double *a, int P, int m, double 
 }
 #endif
 
-static int direct_scalar = -1; /* cxr__register_deform_scalar: 1 scalar, 0 as the CPU allows */
+static int avx2_off = -1; /* cxr__register_scalar: 1 scalar, 0 as the CPU allows */
 
-static gboolean
-direct_avx2 (void)
+/**
+ * cxr__register_avx2:
+ * Whether the registration's AVX2 loops run (the block sums, the level
+ * warps, the refinement's residuals): where the CPU has AVX2 and FMA,
+ * unless the tests asked for the scalar ones. Both give the same bits.
+ */
+gboolean
+cxr__register_avx2 (void)
 {
-#ifdef HAVE_AVX2_DIRECT
+#ifdef CXR_HAVE_AVX2
   static gsize once = 0;
   static gboolean has;
   if (g_once_init_enter (&once))
@@ -409,18 +365,18 @@ direct_avx2 (void)
       has = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
       g_once_init_leave (&once, 1);
     }
-  return has && direct_scalar != 1;
+  return has && avx2_off != 1;
 #else
   return FALSE;
 #endif
 }
 
-/* For the tests: the block sums' scalar version only (@scalar), or as the
- * CPU allows. */
+/* For the tests: the registration's scalar loops only (@scalar), or as
+ * the CPU allows. */
 void
-cxr__register_deform_scalar (gboolean scalar)
+cxr__register_scalar (gboolean scalar)
 {
-  direct_scalar = scalar ? 1 : 0;
+  avx2_off = scalar ? 1 : 0;
 }
 
 /**
@@ -432,8 +388,8 @@ cxr__register_deform_scalar (gboolean scalar)
 void
 cxr__deform_block_sums (const double *t, int B, const double *a, int P, int m, double *num)
 {
-#ifdef HAVE_AVX2_DIRECT
-  if (direct_avx2 ())
+#ifdef CXR_HAVE_AVX2
+  if (cxr__register_avx2 ())
     {
       corr_direct_avx2 (t, B, a, P, m, num);
       return;

@@ -18,6 +18,11 @@
 #include <math.h>
 #include <glib.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CXR_HAVE_AVX2 1
+#endif
+
 #include "cxr/register.h"
 
 G_BEGIN_DECLS
@@ -92,7 +97,7 @@ void cxr__pyr_set_lungs (Pyr *p, const CxrLungFields *lungs);
 void cxr__pyr_clear (Pyr *p);
 void cxr__warp_grid (const float *src, int n, const Sim *S, float *out);
 void cxr__register_warp_scalar (gboolean scalar);
-void cxr__register_deform_scalar (gboolean scalar);
+void cxr__register_scalar (gboolean scalar);
 void cxr__deform_block_sums (const double *t, int B, const double *a, int P, int m, double *num);
 double cxr__grid_ncc (const Grid *f, const Grid *m, const Sim *S, int step);
 
@@ -117,6 +122,57 @@ cxr__bilinear (const float *img, int w, int h, double x, double y, gboolean *ins
   *inside = TRUE;
   return (1 - fy) * ((1 - fx) * p[0] + fx * p[1]) + fy * ((1 - fx) * p[w] + fx * p[w + 1]);
 }
+
+#ifdef CXR_HAVE_AVX2
+/* cxr__bilinear of the n x n @img at four points (double lanes), NAN where
+ * a point is outside: the same float and double operations in the same
+ * order, so the same bits. Each lane's two taps of a row are adjacent:
+ * loaded as pairs and sorted into vectors (cheaper than four gathers). */
+__attribute__ ((target ("avx2"))) static inline __m128
+cxr__bilinear4_avx2 (const float *img, int n, __m256d x, __m256d y)
+{
+  const __m256d zero = _mm256_setzero_pd (), hi = _mm256_set1_pd (n - 1);
+  const __m128i last = _mm_set1_epi32 (n - 2);
+  const __m128 one = _mm_set1_ps (1.f);
+  /* inside: 0 <= x, y <= n - 1 (NAN is not) */
+  __m256d in = _mm256_and_pd (
+      _mm256_and_pd (_mm256_cmp_pd (x, zero, _CMP_GE_OQ), _mm256_cmp_pd (y, zero, _CMP_GE_OQ)),
+      _mm256_and_pd (_mm256_cmp_pd (x, hi, _CMP_LE_OQ), _mm256_cmp_pd (y, hi, _CMP_LE_OQ)));
+  int inmask = _mm256_movemask_pd (in);
+  if (inmask == 0)
+    return _mm_set1_ps (NAN);
+  /* outside lanes sample the origin, then are replaced by NAN */
+  x = _mm256_and_pd (x, in);
+  y = _mm256_and_pd (y, in);
+  __m128i x0 = _mm_min_epi32 (_mm256_cvttpd_epi32 (x), last);
+  __m128i y0 = _mm_min_epi32 (_mm256_cvttpd_epi32 (y), last);
+  __m128 wx = _mm256_cvtpd_ps (_mm256_sub_pd (x, _mm256_cvtepi32_pd (x0)));
+  __m128 wy = _mm256_cvtpd_ps (_mm256_sub_pd (y, _mm256_cvtepi32_pd (y0)));
+  int k[4];
+  _mm_storeu_si128 ((__m128i *) k, _mm_add_epi32 (_mm_mullo_epi32 (y0, _mm_set1_epi32 (n)), x0));
+  __m128 r0a = _mm_loadh_pi (_mm_loadl_pi (one, (const __m64 *) (img + k[0])),
+                             (const __m64 *) (img + k[1]));
+  __m128 r0b = _mm_loadh_pi (_mm_loadl_pi (one, (const __m64 *) (img + k[2])),
+                             (const __m64 *) (img + k[3]));
+  __m128 r1a = _mm_loadh_pi (_mm_loadl_pi (one, (const __m64 *) (img + k[0] + n)),
+                             (const __m64 *) (img + k[1] + n));
+  __m128 r1b = _mm_loadh_pi (_mm_loadl_pi (one, (const __m64 *) (img + k[2] + n)),
+                             (const __m64 *) (img + k[3] + n));
+  __m128 p00 = _mm_shuffle_ps (r0a, r0b, _MM_SHUFFLE (2, 0, 2, 0));
+  __m128 p01 = _mm_shuffle_ps (r0a, r0b, _MM_SHUFFLE (3, 1, 3, 1));
+  __m128 p10 = _mm_shuffle_ps (r1a, r1b, _MM_SHUFFLE (2, 0, 2, 0));
+  __m128 p11 = _mm_shuffle_ps (r1a, r1b, _MM_SHUFFLE (3, 1, 3, 1));
+  __m128 ux = _mm_sub_ps (one, wx), uy = _mm_sub_ps (one, wy);
+  __m128 t0 = _mm_add_ps (_mm_mul_ps (ux, p00), _mm_mul_ps (wx, p01));
+  __m128 t1 = _mm_add_ps (_mm_mul_ps (ux, p10), _mm_mul_ps (wx, p11));
+  __m128 v = _mm_add_ps (_mm_mul_ps (uy, t0), _mm_mul_ps (wy, t1));
+  __m128i keep = _mm_setr_epi32 (-(inmask & 1), -((inmask >> 1) & 1), -((inmask >> 2) & 1),
+                                 -((inmask >> 3) & 1));
+  return _mm_blendv_ps (_mm_set1_ps (NAN), v, _mm_castsi128_ps (keep));
+}
+
+#endif
+gboolean cxr__register_avx2 (void);
 
 /* Similarity of grid coordinates (fixed grid -> moving grid, same n). */
 static inline void

@@ -78,6 +78,32 @@ select_kth (float *v, gsize n, gsize k)
 
 static gboolean solve4 (double H[4][4], const double g[4], double q[4]);
 
+#ifdef CXR_HAVE_AVX2
+/* The residuals e[k] for k from 0, four at a time, as the scalar loop of
+ * cxr__refine computes them (the same bits); returns where it stopped. */
+__attribute__ ((target ("avx2"))) static guint
+residuals_avx2 (const Grid *f, const Grid *m, const Sim *S, float *e)
+{
+  int n = f->n;
+  guint np = f->np, k = 0;
+  const __m256d a = _mm256_set1_pd (S->a), b = _mm256_set1_pd (S->b);
+  const __m256d tx = _mm256_set1_pd (S->tx), ty = _mm256_set1_pd (S->ty);
+  const __m256d c = _mm256_set1_pd ((n - 1) / 2.0);
+  for (; k + 4 <= np; k += 4)
+    {
+      __m256d px = _mm256_cvtps_pd (_mm_loadu_ps (f->tpx + k));
+      __m256d py = _mm256_cvtps_pd (_mm_loadu_ps (f->tpy + k));
+      __m256d sx = _mm256_add_pd (
+          _mm256_add_pd (_mm256_sub_pd (_mm256_mul_pd (a, px), _mm256_mul_pd (b, py)), tx), c);
+      __m256d sy = _mm256_add_pd (
+          _mm256_add_pd (_mm256_add_pd (_mm256_mul_pd (b, px), _mm256_mul_pd (a, py)), ty), c);
+      __m128 v = cxr__bilinear4_avx2 (m->lcnv, n, sx, sy);
+      _mm_storeu_ps (e + k, _mm_sub_ps (v, _mm_loadu_ps (f->tfl + k)));
+    }
+  return k;
+}
+#endif
+
 /* Refines S (grid coordinates of f and m, same n) in place, using f's
  * template (every REFINE_STEP-th pixel that has weight).
  * Returns FALSE if the system became singular or the estimate diverged. */
@@ -94,16 +120,21 @@ cxr__refine (const Grid *f, const Grid *m, Sim *S, gboolean fixed_scale, int max
     {
       /* residuals at the used pixels; NAN where MOVING has no data (lcnv
        * is NAN there, and so is any interpolation that touches it) */
-      guint nv = 0;
-      for (guint k = 0; k < np; k++)
+      guint nv = 0, k0 = 0;
+#ifdef CXR_HAVE_AVX2
+      if (cxr__register_avx2 ())
+        k0 = residuals_avx2 (f, m, S, e);
+#endif
+      for (guint k = k0; k < np; k++)
         {
           double px = ppx[k], py = ppy[k];
           double sx = S->a * px - S->b * py + S->tx + c, sy = S->b * px + S->a * py + S->ty + c;
           gboolean in;
           float v = cxr__bilinear (m->lcnv, n, n, sx, sy, &in);
           e[k] = in ? v - fl[k] : NAN;
-          nv += !isnan (e[k]);
         }
+      for (guint k = 0; k < np; k++)
+        nv += !isnan (e[k]);
       if (nv < 100)
         {
           ok = FALSE;
