@@ -70,10 +70,43 @@ cxr_deform_field_at (const CxrDeformField *f, int fw, int fh, double x, double y
       }
 }
 
+#ifdef CXR_HAVE_AVX2
+/* One row's outputs a0 .. a1 - 1, all in lattice cell @px / @py (its four
+ * values), four at a time: the same products and sums in the same order
+ * as the scalar loop, so the same bits. Returns where it stopped. */
+__attribute__ ((target ("avx2"))) static int
+sample_run_avx2 (const double *const wv[4], int a0, int a1, const double *px, const double *py,
+                 float *ox, float *oy)
+{
+  __m256d x0 = _mm256_set1_pd (px[0]), x1 = _mm256_set1_pd (px[1]);
+  __m256d x2 = _mm256_set1_pd (px[2]), x3 = _mm256_set1_pd (px[3]);
+  __m256d y0 = _mm256_set1_pd (py[0]), y1 = _mm256_set1_pd (py[1]);
+  __m256d y2 = _mm256_set1_pd (py[2]), y3 = _mm256_set1_pd (py[3]);
+  int a = a0;
+  for (; a + 4 <= a1; a += 4)
+    {
+      __m256d w0 = _mm256_loadu_pd (wv[0] + a), w1 = _mm256_loadu_pd (wv[1] + a);
+      __m256d w2 = _mm256_loadu_pd (wv[2] + a), w3 = _mm256_loadu_pd (wv[3] + a);
+      __m256d sx = _mm256_add_pd (
+          _mm256_add_pd (_mm256_add_pd (_mm256_mul_pd (w0, x0), _mm256_mul_pd (w1, x1)),
+                         _mm256_mul_pd (w2, x2)),
+          _mm256_mul_pd (w3, x3));
+      __m256d sy = _mm256_add_pd (
+          _mm256_add_pd (_mm256_add_pd (_mm256_mul_pd (w0, y0), _mm256_mul_pd (w1, y1)),
+                         _mm256_mul_pd (w2, y2)),
+          _mm256_mul_pd (w3, y3));
+      _mm_storeu_ps (ox + a, _mm256_cvtpd_ps (sx));
+      _mm_storeu_ps (oy + a, _mm256_cvtpd_ps (sy));
+    }
+  return a;
+}
+#endif
+
 /**
  * cxr_deform_field_sample:
  * The field at the points (xs[a], ys[b]) of FIXED (film px), into
- * ux[b * nxs + a] and uy: separably, a row of the lattice at a time.
+ * ux[b * nxs + a] and uy: separably, a row of the lattice at a time, and
+ * along a row a run of points in one lattice cell at a time.
  */
 void
 cxr_deform_field_sample (const CxrDeformField *f, int fw, int fh, const double *xs, int nxs,
@@ -88,9 +121,19 @@ cxr_deform_field_sample (const CxrDeformField *f, int fw, int fh, const double *
   double hx, hy;
   steps (f, fw, fh, &hx, &hy);
   int *ia = g_new (int, nxs);
+  /* each point's four weights, one array per weight */
   double *wa = g_new (double, (gsize) nxs * 4);
+  const double *const wv[4] = { wa, wa + nxs, wa + 2 * (gsize) nxs, wa + 3 * (gsize) nxs };
   for (int a = 0; a < nxs; a++)
-    ia[a] = lattice (xs[a], hx, f->nx, wa + 4 * a);
+    {
+      double w[4];
+      ia[a] = lattice (xs[a], hx, f->nx, w);
+      for (int k = 0; k < 4; k++)
+        wa[(gsize) k * nxs + a] = w[k];
+    }
+#ifdef CXR_HAVE_AVX2
+  gboolean wide = cxr__register_avx2 ();
+#endif
   double rx[CXR_DEFORM_MAX], ry[CXR_DEFORM_MAX];
   for (int b = 0; b < nys; b++)
     {
@@ -106,12 +149,22 @@ cxr_deform_field_sample (const CxrDeformField *f, int fw, int fh, const double *
             }
         }
       float *ox = ux + (gsize) b * nxs, *oy = uy + (gsize) b * nxs;
-      for (int a = 0; a < nxs; a++)
+      for (int a0 = 0, a1; a0 < nxs; a0 = a1)
         {
-          const double *w = wa + 4 * a;
-          const double *px = rx + ia[a], *py = ry + ia[a];
-          ox[a] = (float) (w[0] * px[0] + w[1] * px[1] + w[2] * px[2] + w[3] * px[3]);
-          oy[a] = (float) (w[0] * py[0] + w[1] * py[1] + w[2] * py[2] + w[3] * py[3]);
+          const double *px = rx + ia[a0], *py = ry + ia[a0];
+          for (a1 = a0 + 1; a1 < nxs && ia[a1] == ia[a0]; a1++)
+            ;
+          int a = a0;
+#ifdef CXR_HAVE_AVX2
+          if (wide)
+            a = sample_run_avx2 (wv, a0, a1, px, py, ox, oy);
+#endif
+          for (; a < a1; a++)
+            {
+              double w0 = wv[0][a], w1 = wv[1][a], w2 = wv[2][a], w3 = wv[3][a];
+              ox[a] = (float) (w0 * px[0] + w1 * px[1] + w2 * px[2] + w3 * px[3]);
+              oy[a] = (float) (w0 * py[0] + w1 * py[1] + w2 * py[2] + w3 * py[3]);
+            }
         }
     }
   g_free (ia);
