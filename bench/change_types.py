@@ -35,7 +35,20 @@ own lung fields (`cxrtrack lungs`) and the whole lung the film shows
                   (+0.06) at its inner edge;
   edema           diffuse bilateral opacity over the whole lung, +5 to +20
                   grey levels, perihilar (full at the hila, half at the
-                  periphery).
+                  periphery);
+  heart           the cardiac silhouette widened: the cardiothoracic ratio
+                  up by 5-15 % of the thorax's width (a third of it at the
+                  right heart border, two thirds at the left), bulging most
+                  at mid-heart height, the lung beside it brought to the
+                  mediastinum's density on that row;
+  volume_loss     one lower lobe losing volume, shown by its main sign: the
+                  hemidiaphragm raised 1-4 cm at its dome (less towards the
+                  angles), the lung above compressed into the smaller
+                  height (its markings crowd), the dome's density below;
+  effusion_supine fluid layering behind the lung on a supine film: a haze
+                  over one hemithorax that grows from nothing at the apex
+                  to +5..+20 grey levels at the base, markings kept, no
+                  meniscus.
 For every kind and size, the share of pairs detected at the threshold that
 95 % of the same pairs without insertion stay below (the pair's
 change_score, as analyze stores it), and the size detected half of the
@@ -84,8 +97,12 @@ SIZES = {
     "consolidation": [5, 10, 20, 40],
     "pneumothorax": [1, 2, 3, 4],
     "edema": [5, 10, 15, 20],
+    "heart": [5, 10, 15],
+    "volume_loss": [1, 2, 3, 4],
+    "effusion_supine": [5, 10, 15, 20],
 }
-UNIT = {"effusion": "cm", "consolidation": "% of a zone", "pneumothorax": "cm rim", "edema": "grey levels"}
+UNIT = {"effusion": "cm", "consolidation": "% of a zone", "pneumothorax": "cm rim", "edema": "grey levels",
+        "heart": "% CTR", "volume_loss": "cm", "effusion_supine": "grey levels"}
 KINDS = [k for k in SIZES if not args.kinds or k in args.kinds.split(",")]
 
 
@@ -308,6 +325,114 @@ def edema(img, mask, cav, grey, sp, g):
         out_w[ys, xs] = 1 - 0.5 * np.clip(d / d.max(), 0, 1)
     out_w = cv2.GaussianBlur(out_w, (0, 0), 5 / sp)
     return img + grey / 255 * out_w, (int(w / 2), int(h / 2))
+
+
+def lung_rows(mask, label):
+    """Each row's first and last pixel of lung @label (None where none)."""
+    lo, hi = {}, {}
+    for y in np.nonzero((mask == label).any(1))[0]:
+        xs = np.nonzero(mask[y] == label)[0]
+        lo[y], hi[y] = xs[0], xs[-1]
+    return lo, hi
+
+
+def heart(img, mask, cav, pct, sp, g):
+    lo1, hi1 = lung_rows(mask, 1)  # the patient's right lung: image left
+    lo2, hi2 = lung_rows(mask, 2)
+    both = sorted(set(hi1) & set(lo2))
+    if len(both) < 20:
+        return None
+    top, bottom = both[0], both[-1]
+    xs = np.nonzero(mask.any(0))[0]
+    thorax = xs[-1] - xs[0]
+    # the heart's rows: the lower half of the lungs' common span
+    y0, y1 = top + (bottom - top) // 2, bottom
+    h, w = img.shape
+    grow = pct / 100 * thorax
+    # per row, the heart between the lungs' medial borders stretched
+    # outwards (its own texture, not a painted band) and each lung beside
+    # it compressed towards its lateral edge: a piecewise-linear map of x
+    src_x = np.repeat(np.arange(w, dtype=np.float32)[None, :], h, 0)
+    for y in range(y0, y1 + 1):
+        if y not in hi1 or y not in lo2 or lo2[y] <= hi1[y]:
+            continue
+        bulge = math.sin(math.pi * (y - y0) / max(y1 - y0, 1)) ** 0.7
+        L, R, xl, xr = hi1[y], lo2[y], lo1[y], hi2[y]
+        d1 = min(grow / 3 * bulge, 0.6 * (L - xl))
+        d2 = min(2 * grow / 3 * bulge, 0.6 * (xr - R))
+        Ln, Rn = L - d1, R + d2
+        x = np.arange(w, dtype=np.float32)
+        m = x.copy()
+        k = (x >= xl) & (x < Ln)
+        m[k] = xl + (x[k] - xl) * (L - xl) / max(Ln - xl, 1)
+        k = (x >= Ln) & (x <= Rn)
+        m[k] = L + (x[k] - Ln) * (R - L) / max(Rn - Ln, 1)
+        k = (x > Rn) & (x <= xr)
+        m[k] = R + (x[k] - Rn) * (xr - R) / max(xr - Rn, 1)
+        src_x[y] = m
+    src_x = cv2.GaussianBlur(src_x, (1, 0), 0, sigmaY=2 / sp)  # rows blend, no seams
+    src_y = np.repeat(np.arange(h, dtype=np.float32)[:, None], w, 1)
+    out = cv2.remap(img.astype(np.float32), src_x, src_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    yc = (y0 + y1) // 2
+    xc = (hi1[yc] + lo2[yc]) // 2 if yc in hi1 and yc in lo2 else w // 2
+    return out, (int(xc), int(yc))
+
+
+def volume_loss(img, mask, cav, cm, sp, g):
+    side = g.choice([1, 2])
+    lo, hi = lung_rows(mask, side)
+    if len(lo) < 20:
+        return None
+    top, bottom = min(lo), max(lo)
+    cols = np.nonzero((mask == side).any(0))[0]
+    x0, x1 = cols[0], cols[-1]
+    xc, half = (x0 + x1) / 2, max((x1 - x0) / 2, 1)
+    h, w = img.shape
+    H = cm * 10 / sp
+    # the dome raised by H at its middle, less towards the angles
+    xs = np.arange(w)
+    rise = H * np.clip(1 - ((xs - xc) / half) ** 2, 0, 1) ** 0.5
+    rise[(xs < x0) | (xs > x1)] = 0
+    # each column of the hemithorax: rows top..bottom squeezed into
+    # top..bottom - rise (the lung's content moved up), below it the dome
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    newb = bottom - rise[None, :].astype(np.float32)
+    span = max(bottom - top, 1)
+    src_y = np.where(yy <= newb, top + (yy - top) * span / np.maximum(newb - top, 1), yy)
+    src_y = np.where(yy < top, yy, src_y).astype(np.float32)
+    src_x = np.repeat(xs[None, :].astype(np.float32), h, 0)
+    warped = cv2.remap(img.astype(np.float32), src_x, src_y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # under the raised dome, the density found under the old one, column by
+    # column (the liver or the stomach's side below it): the fill meets the
+    # film below without an edge
+    b0, b1 = min(h - 1, bottom + int(5 / sp)), min(h, bottom + int(15 / sp))
+    dens = np.median(img[b0:b1], axis=0) if b1 > b0 else img[h - 1]
+    dens = cv2.GaussianBlur(dens[None, :].astype(np.float32), (0, 0), 5 / sp)[0]
+    below = ((yy > newb) & (yy <= bottom)).astype(np.float32) * (rise[None, :] > 0)
+    soft = 2 / sp
+    dome = cv2.GaussianBlur(below, (0, 0), soft)
+    out = warped * (1 - dome) + np.maximum(warped, dens[None, :]) * dome
+    # only this hemithorax moves: faded in over a few mm at its sides
+    wx = np.clip(np.minimum(xs - x0, x1 - xs) / (8 / sp), 0, 1)[None, :].astype(np.float32)
+    out = img * (1 - wx) + out * wx
+    return out, (int(xc), int(bottom - H / 2))
+
+
+def effusion_supine(img, mask, cav, grey, sp, g):
+    side = g.choice([1, 2])
+    reg = (cav == side).astype(np.uint8)
+    rows = np.nonzero(reg.any(1))[0]
+    if len(rows) == 0:
+        return None
+    top, bottom = rows[0], rows[-1]
+    h, w = img.shape
+    # to the chest wall, a few mm beyond the field
+    reg = cv2.dilate(reg, np.ones((1, 2 * int(4 / sp) + 1), np.uint8)).astype(np.float32)
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    grad = np.clip((yy - top) / max(bottom - top, 1), 0, 1)
+    a = cv2.GaussianBlur(reg * grad, (0, 0), 5 / sp)
+    xs = np.nonzero(reg.any(0))[0]
+    return img + grey / 255 * a, (int(xs.mean()), int(top + 0.75 * (bottom - top)))
 
 
 def insert(kind, img, mask, cav, size, sp, g):
