@@ -214,12 +214,19 @@ def nodule(img, mask, cav, kind, d_mm, sp, g):
     return img + c * np.sqrt(np.clip(1 - r2, 0, 1)), (cx, cy)
 
 
-def effusion(img, mask, cav, cm, sp, g):
+def hemithorax(cav, g):
+    """One side's whole lung, picked at random, and its rows (None if empty)."""
     side = g.choice([1, 2])
     reg = (cav == side).astype(np.uint8)
     rows = np.nonzero(reg.any(1))[0]
-    if len(rows) == 0:
+    return (side, reg, rows) if len(rows) else None
+
+
+def effusion(img, mask, cav, cm, sp, g):
+    hs = hemithorax(cav, g)
+    if hs is None:
         return None
+    side, reg, rows = hs
     bottom = rows[-1]
     h, w = img.shape
     H = cm * 10 / sp
@@ -419,11 +426,10 @@ def volume_loss(img, mask, cav, cm, sp, g):
 
 
 def effusion_supine(img, mask, cav, grey, sp, g):
-    side = g.choice([1, 2])
-    reg = (cav == side).astype(np.uint8)
-    rows = np.nonzero(reg.any(1))[0]
-    if len(rows) == 0:
+    hs = hemithorax(cav, g)
+    if hs is None:
         return None
+    _, reg, rows = hs
     top, bottom = rows[0], rows[-1]
     h, w = img.shape
     # to the chest wall, a few mm beyond the field

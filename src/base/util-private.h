@@ -15,6 +15,7 @@ G_BEGIN_DECLS
 gboolean cxr__parse_int (const char *s, gint64 *out);
 gboolean cxr__parse_double (const char *s, double *out);
 int cxr__cmp_double (gconstpointer a, gconstpointer b);
+gboolean cxr__cpu_avx2_fma (void);
 int cxr__cmp_int (gconstpointer a, gconstpointer b);
 double cxr__median (double *v, gsize n);
 double cxr__quantile (double *v, gsize n, double q);

@@ -375,3 +375,26 @@ cxr__mad (const double *v, gsize n)
     w[i] = fabs (v[i] - med);
   return cxr__median (w, n);
 }
+
+/**
+ * cxr__cpu_avx2_fma:
+ * Whether this CPU runs AVX2 and FMA instructions (asked once). Builds
+ * stay portable (no -march); the loops that use them check this first.
+ */
+gboolean
+cxr__cpu_avx2_fma (void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+  static gsize once = 0;
+  static gboolean has;
+  if (g_once_init_enter (&once))
+    {
+      __builtin_cpu_init ();
+      has = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+      g_once_init_leave (&once, 1);
+    }
+  return has;
+#else
+  return FALSE;
+#endif
+}

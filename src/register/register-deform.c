@@ -358,14 +358,7 @@ gboolean
 cxr__register_avx2 (void)
 {
 #ifdef CXR_HAVE_AVX2
-  static gsize once = 0;
-  static gboolean has;
-  if (g_once_init_enter (&once))
-    {
-      has = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
-      g_once_init_leave (&once, 1);
-    }
-  return has && avx2_off != 1;
+  return cxr__cpu_avx2_fma () && avx2_off != 1;
 #else
   return FALSE;
 #endif
