@@ -23,7 +23,7 @@ main (int argc, char **argv)
       return 2;
     }
   cxr_tune_allocator (); /* as the cxrtrack CLI does */
-  openblas_set_num_threads (1);
+  cxr_tune_threads ();   /* OpenBLAS on one thread, its idle pool stopped */
   g_autoptr (GError) err = NULL;
   g_autoptr (CxrLungModel) m = cxr_lung_model_load (argv[1], &err);
   if (m == NULL)

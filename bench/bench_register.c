@@ -34,6 +34,7 @@ main (int argc, char **argv)
     }
   /* as the cxrtrack CLI does (src/cli/main.c) */
   cxr_tune_allocator (); /* as the cxrtrack CLI does */
+  cxr_tune_threads ();   /* OpenBLAS on one thread, its idle pool stopped */
   g_autofree char *text = NULL;
   if (!g_file_get_contents (argv[1], &text, NULL, NULL))
     return 1;
