@@ -14,6 +14,7 @@
 
 #include "cxr/error.h"
 #include "cxr/image.h"
+#include "image-private.h"
 
 static void
 put_be32 (guint8 *p, guint32 v)
@@ -40,13 +41,6 @@ put_chunk (GByteArray *out, const char *type, const guint8 *data, gsize n)
   g_byte_array_append (out, b, 4);
 }
 
-static int
-paeth (int a, int b, int c)
-{
-  int p = a + b - c, pa = abs (p - a), pb = abs (p - b), pc = abs (p - c);
-  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-}
-
 /* out[i] = row[i] - prediction (PNG filter @type; @prev NULL on row 0) */
 static void
 filter_row (int type, const guint8 *row, const guint8 *prev, gsize n, int bpp, guint8 *out)
@@ -69,7 +63,7 @@ filter_row (int type, const guint8 *row, const guint8 *prev, gsize n, int bpp, g
       int pred = type == 1   ? a
                  : type == 2 ? b
                  : type == 3 ? (a + b) / 2
-                 : type == 4 ? paeth (a, b, c)
+                 : type == 4 ? cxr__paeth (a, b, c)
                              : 0;
       out[i] = (guint8) (row[i] - pred);
     }

@@ -142,13 +142,6 @@ be32 (const guint8 *p)
   return (guint32) p[0] << 24 | (guint32) p[1] << 16 | (guint32) p[2] << 8 | p[3];
 }
 
-static inline guint8
-paeth (int a, int b, int c)
-{
-  int pa = abs (b - c), pb = abs (a - c), pc = abs (a + b - 2 * c);
-  return (guint8) (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
-}
-
 /* Undoes row @p's filter @f (n bytes, @bpp bytes per pixel) against the
  * row above, @up (zeros for the first row). FALSE for an unknown filter. */
 static gboolean
@@ -170,20 +163,11 @@ unfilter_row (int f, guint8 *p, const guint8 *up, gsize n, int bpp)
           p[i] = (guint8) (a = (p[i] + ((a + up[i]) >> 1)) & 0xff);
       else
         {
-          /* Paeth without branches: which neighbour predicts follows the
-           * image, so branches on it are mispredicted about half the time;
-           * selects by masks keep the chain to a few cycles a byte. The
-           * same choice as paeth(): a when pa <= pb and pa <= pc, else b
-           * when pb <= pc, else c. */
           int c = up[0];
           for (i = 1; i < n; i++)
             {
               int b = up[i];
-              int pa = abs (b - c), pb = abs (a - c), pc = abs (a + b - 2 * c);
-              int use_b = -(pb <= pc), bc = (b & use_b) | (c & ~use_b);
-              int use_a = -((pa <= pb) & (pa <= pc));
-              int pred = (a & use_a) | (bc & ~use_a);
-              p[i] = (guint8) (a = (p[i] + pred) & 0xff);
+              p[i] = (guint8) (a = (p[i] + cxr__paeth (a, b, c)) & 0xff);
               c = b;
             }
         }
@@ -210,7 +194,7 @@ unfilter_row (int f, guint8 *p, const guint8 *up, gsize n, int bpp)
       for (i = 0; i < (gsize) bpp && i < n; i++)
         p[i] = (guint8) (p[i] + up[i]);
       for (; i < n; i++)
-        p[i] = (guint8) (p[i] + paeth (p[i - bpp], up[i], up[i - bpp]));
+        p[i] = (guint8) (p[i] + cxr__paeth (p[i - bpp], up[i], up[i - bpp]));
       return TRUE;
     default: return FALSE;
     }
