@@ -148,8 +148,6 @@ level_warp_row_avx2 (const Level *L, const float *src, int y, float *o)
 {
   int n = L->f->n, x = 0;
   const double c = (n - 1) / 2.0;
-  const __m256d a = _mm256_set1_pd (L->S.a), b = _mm256_set1_pd (L->S.b);
-  const __m256d tx = _mm256_set1_pd (L->S.tx), ty = _mm256_set1_pd (L->S.ty);
   const __m256d cc = _mm256_set1_pd (c);
   const __m128 lane = _mm_setr_ps (0, 1, 2, 3);
   const __m128 fy0 = _mm_set1_ps ((float) y);
@@ -161,10 +159,8 @@ level_warp_row_avx2 (const Level *L, const float *src, int y, float *o)
       __m128 fy = _mm_add_ps (fy0, _mm_loadu_ps (dy + x));
       __m256d px = _mm256_sub_pd (_mm256_cvtps_pd (fx), cc);
       __m256d py = _mm256_sub_pd (_mm256_cvtps_pd (fy), cc);
-      __m256d mx = _mm256_add_pd (
-          _mm256_add_pd (_mm256_sub_pd (_mm256_mul_pd (a, px), _mm256_mul_pd (b, py)), tx), cc);
-      __m256d my = _mm256_add_pd (
-          _mm256_add_pd (_mm256_add_pd (_mm256_mul_pd (b, px), _mm256_mul_pd (a, py)), ty), cc);
+      __m256d mx, my;
+      cxr__sim_map4_avx2 (&L->S, c, px, py, &mx, &my);
       _mm_storeu_ps (o + x, cxr__bilinear4_avx2 (src, n, mx, my));
     }
   return x;

@@ -171,6 +171,21 @@ cxr__bilinear4_avx2 (const float *img, int n, __m256d x, __m256d y)
   return _mm_blendv_ps (_mm_set1_ps (NAN), v, _mm_castsi128_ps (keep));
 }
 
+/* The similarity @S at four grid points (px, py from the centre @c):
+ * x = a px - b py + tx + c, y = b px + a py + ty + c, added left to right
+ * with no fused multiply-adds, as the scalar code writes it. */
+__attribute__ ((target ("avx2"))) static inline void
+cxr__sim_map4_avx2 (const Sim *S, double c, __m256d px, __m256d py, __m256d *x, __m256d *y)
+{
+  const __m256d a = _mm256_set1_pd (S->a), b = _mm256_set1_pd (S->b), cc = _mm256_set1_pd (c);
+  *x = _mm256_add_pd (_mm256_add_pd (_mm256_sub_pd (_mm256_mul_pd (a, px), _mm256_mul_pd (b, py)),
+                                     _mm256_set1_pd (S->tx)),
+                      cc);
+  *y = _mm256_add_pd (_mm256_add_pd (_mm256_add_pd (_mm256_mul_pd (b, px), _mm256_mul_pd (a, py)),
+                                     _mm256_set1_pd (S->ty)),
+                      cc);
+}
+
 #endif
 gboolean cxr__register_avx2 (void);
 

@@ -86,17 +86,12 @@ residuals_avx2 (const Grid *f, const Grid *m, const Sim *S, float *e)
 {
   int n = f->n;
   guint np = f->np, k = 0;
-  const __m256d a = _mm256_set1_pd (S->a), b = _mm256_set1_pd (S->b);
-  const __m256d tx = _mm256_set1_pd (S->tx), ty = _mm256_set1_pd (S->ty);
-  const __m256d c = _mm256_set1_pd ((n - 1) / 2.0);
   for (; k + 4 <= np; k += 4)
     {
       __m256d px = _mm256_cvtps_pd (_mm_loadu_ps (f->tpx + k));
       __m256d py = _mm256_cvtps_pd (_mm_loadu_ps (f->tpy + k));
-      __m256d sx = _mm256_add_pd (
-          _mm256_add_pd (_mm256_sub_pd (_mm256_mul_pd (a, px), _mm256_mul_pd (b, py)), tx), c);
-      __m256d sy = _mm256_add_pd (
-          _mm256_add_pd (_mm256_add_pd (_mm256_mul_pd (b, px), _mm256_mul_pd (a, py)), ty), c);
+      __m256d sx, sy;
+      cxr__sim_map4_avx2 (S, (n - 1) / 2.0, px, py, &sx, &sy);
       __m128 v = cxr__bilinear4_avx2 (m->lcnv, n, sx, sy);
       _mm_storeu_ps (e + k, _mm_sub_ps (v, _mm_loadu_ps (f->tfl + k)));
     }
