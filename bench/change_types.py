@@ -56,15 +56,23 @@ time (linear between sizes); the nodules' AUC against the clean pairs. Both
 comparison regions are run on the same pairs: the lung fields (mask_kind
 'lungs') and the whole lung ('whole_lung').
 
+The same pairs are also scored by the signals read from each film alone,
+which no registration touches (`cxrtrack severity`, `predict`, `lungs`;
+--no-film-signals to skip): the rise of the Brixia global and of the
+largest zone, of the cardiothoracic ratio, of the larger side's lung area
+lost, of the largest finding probability in units of its limit, and the
+largest of all of them in units of each one's limit
+(models/reference-limits.csv); `--regions ""` runs these alone.
+
 Pictures: bench/out/change_types/KIND_SIZE.png (the whole film with the
 insertion, then the inserted place with and without it; the first real pair
 that takes each kind and size) and contact.jpg (a row per kind: the place
 at each size, then without; docs/figures/change_types.jpg is a copy).
 
 Usage: bench/change_types.py [--pairs N] [--build DIR] [--regions lungs,whole_lung]
-                             [--kinds K,...] [--shift MM]
+                             [--kinds K,...] [--shift MM] [--no-film-signals]
 """
-import argparse, collections, csv, gzip, math, os, random, subprocess, sys, tempfile
+import argparse, collections, concurrent.futures, csv, gzip, json, math, os, random, subprocess, sys, tempfile
 
 import cv2
 import numpy as np
@@ -80,6 +88,8 @@ ap.add_argument("--sets", default="real,reposed")
 ap.add_argument("--shift", default=None, help="CXR_BENCH_EDGE_SHIFT (mm)")
 ap.add_argument("--map-deform", action="store_true", help="maps through the deformable field (analyze --map-deform)")
 ap.add_argument("--pictures", default="bench/out/change_types")
+ap.add_argument("--no-film-signals", action="store_true",
+                help="score the change score only, not the signals read from each film")
 args = ap.parse_args()
 
 D = "../shared/data/nih"
@@ -529,8 +539,139 @@ def half_size(sizes, sens):
     return sizes[0] if sens and sens[0] >= 0.5 else float("nan")
 
 
+def film_signals(paths):
+    """Each film's per-film measures as analyze stores them: the Brixia
+    zones and global (`cxrtrack severity`), the classifier's probabilities
+    (`cxrtrack predict`), the lungs' areas and the cardiothoracic ratio
+    (`cxrtrack lungs`). Films a measure refuses get no entry for it."""
+    out = {p: {} for p in paths}
+    paths = sorted(paths)
+    for i in range(0, len(paths), 100):
+        chunk = paths[i : i + 100]
+        sev = subprocess.run([CLI, "severity", *chunk, "--format", "json"], capture_output=True, text=True)
+        pre = subprocess.run([CLI, "predict", *chunk, "--format", "json"], capture_output=True, text=True)
+        # the CLI prints the file name as given: map back by position in the chunk
+        by_name = {os.path.basename(c): c for c in chunk}
+        for line in sev.stdout.splitlines():
+            j = json.loads(line)
+            if j.get("status") == "ok" and j.get("global") is not None:
+                d = out[by_name[os.path.basename(j["file"])]]
+                d["severity:global"] = j["global"]
+                for z, v in j["zones"].items():
+                    d[f"severity:{z}"] = v
+        for line in pre.stdout.splitlines():
+            j = json.loads(line)
+            d = out[by_name[os.path.basename(j["file"])]]
+            for f, v in j["probability"].items():
+                d[f"probability:{f}"] = v
+
+    def lungs(p):
+        r = subprocess.run([CLI, "lungs", p, "--format", "json"], capture_output=True, text=True)
+        return p, (json.loads(r.stdout) if r.returncode == 0 else None)
+
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as ex:
+        for p, j in ex.map(lungs, paths):
+            if j and j["status"] == "ok":
+                out[p]["area:right"] = j["right_area_px"]
+                out[p]["area:left"] = j["left_area_px"]
+                if j["cardiothoracic_ratio"] is not None:
+                    out[p]["cardiothoracic_ratio"] = j["cardiothoracic_ratio"]
+    return out
+
+
+def reference_limits():
+    """The limit each signal's flags use: the larger of cxrtrack's reference
+    test-retest and visit-to-visit limits (models/reference-limits.csv)."""
+    lim = {}
+    for r in csv.DictReader(l for l in open("models/reference-limits.csv") if not l.startswith("#")):
+        lim[r["signal"]] = max(float(r["limit_value"]), float(r["visit_limit"] or 0))
+    return lim
+
+
+def pair_signals(fs, ms, lim):
+    """The pair's worsening in each film signal (later minus earlier, the
+    direction each flag reads as worse), in the signal's own unit, and the
+    largest of them in units of its limit ('any'). NaN where a film lacks it."""
+    nan = float("nan")
+    d = lambda k: ms[k] - fs[k] if k in ms and k in fs else nan
+    zones = [d(f"severity:{z}") for z in "ABCDEF"]
+    loss = [1 - ms[f"area:{s}"] / fs[f"area:{s}"] if f"area:{s}" in ms and fs.get(f"area:{s}", 0) > 0 else nan
+            for s in ("right", "left")]
+    probs = {k: d(k) for k in fs if k.startswith("probability:")}
+    sig = {
+        "severity_global": d("severity:global"),
+        "severity_zone": np.nanmax(zones) if not np.all(np.isnan(zones)) else nan,
+        "ctr": d("cardiothoracic_ratio"),
+        "area_loss": np.nanmax(loss) if not np.all(np.isnan(loss)) else nan,
+        "probability": max((v / lim[k] for k, v in probs.items() if not math.isnan(v)), default=nan),
+    }
+    units = [sig["severity_global"] / lim["severity:global"], sig["ctr"] / lim["cardiothoracic_ratio"],
+             sig["probability"]]
+    units += [z / lim[f"severity:{n}"] for z, n in zip(zones, "ABCDEF")]
+    units += [l / lim[f"lung_area_loss:{s}"] for l, s in zip(loss, ("right", "left"))]
+    units = [u for u in units if not math.isnan(u)]
+    sig["any"] = max(units) if units else nan
+    return sig
+
+
+FILM_SIGNALS = ["severity_global", "severity_zone", "ctr", "area_loss", "probability", "any"]
+
+
+def detection(scores, rows, st, label, unit_of):
+    """Per kind and size, the share of set @st's pairs with an insertion
+    whose @scores exceed the 95th percentile of the same pairs without one;
+    returns {kind: (half size, {size: sensitivity})}."""
+    clean = {t[1]: s for t, s in zip(rows, scores) if t[0] == st and t[2] is None and not math.isnan(s)}
+    cv = np.array(list(clean.values()))
+    thr = float(np.percentile(cv, 95))
+    print(f"\n### {st} pairs, {label}: {len(cv)} compared; without insertion: median {np.median(cv):.4g}, "
+          f"95th percentile {thr:.4g} (the threshold)")
+    print("| kind | size | detected at 95 % specificity | AUC |")
+    print("|---|---|---|---|")
+    res = {}
+    for kind in KINDS:
+        sens = []
+        for size in SIZES[kind]:
+            pos = [s for t, s in zip(rows, scores) if t[0] == st and t[2] == kind and t[3] == size and t[1] in clean]
+            pos = [(-1e30 if math.isnan(s) else s) for s in pos]
+            if not pos:
+                sens.append(float("nan"))
+                continue
+            se = float(np.mean(np.array(pos) > thr))
+            sens.append(se)
+            print(f"| {kind} | {size} {unit_of.get(kind, 'mm')} | {se:.2f} ({len(pos)}) | {auc(pos, cv):.2f} |")
+        res[kind] = (half_size(SIZES[kind], sens), dict(zip(SIZES[kind], sens)))
+    return res
+
+
+if not args.no_film_signals:
+    comps = [l.split() for l in lines]
+    fsig = film_signals({c[0] for c in comps} | {c[1] for c in comps})
+    lim = reference_limits()
+    ps = [pair_signals(fsig[c[0]], fsig[c[1]], lim) for c in comps]
+    fsummary = {}
+    print("\n## signals read from each film (the same on either comparison region)")
+    print("Per pair, later minus earlier: severity_global (Brixia 0-18), severity_zone (the largest zone rise, 0-3), "
+          "ctr (cardiothoracic ratio), area_loss (the larger side's share of lung area lost), probability (the "
+          "largest rise of a finding's probability in units of its limit), any (the largest of all of these in "
+          "units of each one's limit: models/reference-limits.csv, the larger of test-retest and visit-to-visit)")
+    for st in sets:
+        for name in FILM_SIGNALS:
+            fsummary[(st, name)] = detection([p[name] for p in ps], truth, st, name, UNIT)
+    print("\n## film signals: size detected half the time at 95 % specificity (linear between sizes)")
+    print("| kind | unit | " + " | ".join(f"{n} ({s})" for s in sets for n in FILM_SIGNALS) + " |")
+    print("|---|---|" + "---|" * (len(sets) * len(FILM_SIGNALS)))
+    for kind in KINDS:
+        cells = []
+        for s in sets:
+            for n in FILM_SIGNALS:
+                hs = fsummary[(s, n)][kind][0]
+                cells.append("not reached" if math.isnan(hs) else f"{hs:.1f}")
+        print(f"| {kind} | {UNIT.get(kind, 'mm')} | " + " | ".join(cells) + " |", flush=True)
+
 summary = {}
-for region in args.regions.split(","):
+REGIONS = [r for r in args.regions.split(",") if r]
+for region in REGIONS:
     env = dict(os.environ, CXR_BENCH_LUNGS="models/cxr-lungs.safetensors", CXR_BENCH_REGION=region)
     if args.shift:
         env["CXR_BENCH_EDGE_SHIFT"] = args.shift
@@ -566,11 +707,11 @@ for region in args.regions.split(","):
             hs = half_size(SIZES[kind], sens)
             summary[(region, st, kind)] = (hs, dict(zip(SIZES[kind], sens)))
 print("\n## size detected half the time at 95 % specificity (linear between sizes)")
-print("| kind | unit | " + " | ".join(f"{r} {s}" for r in args.regions.split(",") for s in sets) + " |")
-print("|---|---|" + "---|" * (len(args.regions.split(",")) * len(sets)))
+print("| kind | unit | " + " | ".join(f"{r} {s}" for r in REGIONS for s in sets) + " |")
+print("|---|---|" + "---|" * (len(REGIONS) * len(sets)))
 for kind in KINDS:
     cells = []
-    for r in args.regions.split(","):
+    for r in REGIONS:
         for s in sets:
             hs = summary.get((r, s, kind), (float("nan"),))[0]
             cells.append("not reached" if math.isnan(hs) else f"{hs:.1f}")
