@@ -96,6 +96,10 @@ test_json (void **state)
   JsonObject *o = load_json (parser, path);
   assert_string_equal (json_object_get_string_member (o, "patient_id"), "1");
   assert_string_equal (json_object_get_string_member (o, "model"), "cxr-default");
+  /* what a verdict cannot rule out travels with it */
+  JsonObject *sum = json_object_get_object_member (o, "summary");
+  assert_non_null (strstr (json_object_get_string_member (sum, "detection_limits"),
+                           "do not mean that nothing changed"));
   JsonArray *films = json_object_get_array_member (o, "films");
   assert_int_equal (json_array_get_length (films), 4); /* the missing one too */
   assert_string_equal (
@@ -159,6 +163,7 @@ test_html (void **state)
   g_autofree char *h = NULL;
   assert_true (g_file_get_contents (path, &h, NULL, NULL));
   assert_non_null (strstr (h, "<h1>Patient 1</h1>"));
+  assert_int_equal (count (h, "do not mean that nothing changed"), 1);
   /* text from the store is escaped, never markup */
   assert_non_null (strstr (h, "rose &lt;fast&gt; &amp; far"));
   assert_null (strstr (h, "<fast>"));

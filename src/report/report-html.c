@@ -565,13 +565,14 @@ section_summary (Page *pg)
         }
       g_string_append (h, "</div>");
     }
-  g_string_append (h,
-                   "<p class=\"muted\">cxrtrack supports a radiologist's read; it does not"
-                   " replace it and is not a diagnosis. Its classifier was trained on 968 NIH"
-                   " films (mean held-out AUROC 0.758); its Brixia estimate agrees with a senior"
-                   " radiologist at Spearman 0.65-0.68 on patients it never saw (a junior"
-                   " radiologist: 0.885). The model cards (models/*_CARD.md, installed beside the"
-                   " models) give their data, figures and failure modes.</p></div>");
+  g_string_append (
+      h, "<p class=\"muted\">cxrtrack supports a radiologist's read; it does not"
+         " replace it and is not a diagnosis. Its classifier was trained on 968 NIH"
+         " films (mean held-out AUROC 0.758); its Brixia estimate agrees with a senior"
+         " radiologist at Spearman 0.65-0.68 on patients it never saw (a junior"
+         " radiologist: 0.885). The model cards (models/*_CARD.md, installed beside the"
+         " models) give their data, figures and failure modes. " CXR_REPORT_DETECTION_LIMITS
+         "</p></div>");
 }
 
 static void

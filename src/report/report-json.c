@@ -60,6 +60,7 @@ summary (JsonBuilder *jb, const CxrReportData *d)
   json_builder_set_member_name (jb, "summary");
   json_builder_begin_object (jb);
   add_string_or_null (jb, "verdict", d->verdict);
+  add_string_or_null (jb, "detection_limits", CXR_REPORT_DETECTION_LIMITS);
   json_builder_set_member_name (jb, "events");
   json_builder_begin_array (jb);
   for (guint i = 0; i < d->events->len; i++)

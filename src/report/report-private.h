@@ -72,6 +72,17 @@ typedef struct {
   const char *verdict;
 } CxrReportData;
 
+/* What a verdict without flags cannot rule out, measured on real
+ * follow-up pairs (bench/change_types.py, docs/maps.md, "Signals read from
+ * each film alone"): printed on every page and in every JSON summary, so
+ * that "stable" is never read as "nothing changed". */
+#define CXR_REPORT_DETECTION_LIMITS                                                                \
+  "On real consecutive films of its development patients, changes put into the later film (a"      \
+  " nodule up to 15 mm, a pleural effusion up to 5 cm high, a consolidation of 40 % of a zone,"    \
+  " a 4 cm pneumothorax) were told from unchanged pairs at most 17 % of the time at 95 %"          \
+  " specificity by any one of its maps and scores, and a heart widened by 15 % of the thorax 47 %" \
+  " of the time: 'stable' and no flag do not mean that nothing changed. Compare the films."
+
 const CxrReportFilm *cxr__report_film_at (const CxrReportData *d, int visit);
 char *cxr__report_when (const CxrReportData *d, int visit);
 char *cxr__report_signal_label (const char *signal);
