@@ -449,6 +449,52 @@ test_whole_lung (void **state)
   cxr_diff_clear (&raw);
 }
 
+/* A film's own edge is not compared: with lung fields that reach the
+ * film's last rows (a film cut at the domes), a band of change in the
+ * last 1 % of rows scores nothing, the same band 4 % up does. */
+static void
+test_film_edge (void **state)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrLungFields) lf = film_lungs ();
+  int w = lf->width, h = lf->height;
+  gsize n = (gsize) w * h;
+  CxrLungFields cut = *lf;
+  g_autofree guint8 *mask = g_memdup2 (lf->mask, n);
+  cut.mask = mask;
+  int top, bottom;
+  lung_rows (lf, 1, &top, &bottom);
+  /* each lung's columns at its lowest rows, carried down to the edge */
+  for (int y = bottom - 40; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        guint8 above = mask[(gsize) (bottom - 41) * w + x];
+        if (above)
+          mask[(gsize) y * w + x] = above;
+      }
+  CxrDiffOptions o;
+  cxr_diff_options_init (&o);
+  o.region = CXR_DIFF_REGION_LUNG_FIELDS;
+  CxrDiffInputs in = { NULL, NULL, &cut, &cut };
+  double score[2];
+  int from[2] = { h - h / 100, h - h / 25 - h / 100 };
+  for (int k = 0; k < 2; k++)
+    {
+      g_autoptr (CxrImage) m = copy_film ();
+      for (int y = from[k]; y < from[k] + h / 100; y++)
+        for (int x = 0; x < w; x++)
+          if (mask[(gsize) y * w + x])
+            m->data[(gsize) y * w + x] = MIN (m->data[(gsize) y * w + x] + 0.2f, 0.96f);
+      CxrDiff d;
+      assert_true (cxr_diff_pair (film, m, &identity, 0.37, &in, &o, &d, &err));
+      score[k] = d.change_score;
+      cxr_diff_clear (&d);
+    }
+  print_message ("a band of change at the film's edge: change_score %.1f; 4 %% up: %.1f\n",
+                 score[0], score[1]);
+  assert_true (score[0] == 0 && score[1] > 20);
+}
+
 static void
 test_failed_registration (void **state)
 {
@@ -475,6 +521,7 @@ main (void)
     cmocka_unit_test (test_map_follows_the_field),
     cmocka_unit_test (test_zones),
     cmocka_unit_test (test_whole_lung),
+    cmocka_unit_test (test_film_edge),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -14,7 +14,14 @@
  *    border (8 % of the width each side, 5 % at the top, the lowest 15 %
  *    (abdomen) left out). Either way, away from pixels that are black
  *    (collimation, < 0.02) or saturated (burned-in markers, > 0.97) in
- *    either film, spread by 1 % of the grid.
+ *    either film, and from either film's outermost EDGE_MARGIN of rows and
+ *    columns (the film's own border: a cut edge, an edge strip, where a
+ *    film cropped or turned brings in what the other lacks), spread by 1 %
+ *    of the grid. (Without the margin, the whole lung of a film cut at the
+ *    domes reached its bright bottom edge, which a turned copy moved: the
+ *    trend score of bench/progression_synth.py's 00001684_000 series read
+ *    15.6 at the first visit, before its nodule was 6 mm, and the growth
+ *    was not flagged.)
  * 3. Exposure: the warped MOVING is quantile-matched to FIXED inside the
  *    mask (65 quantiles, piecewise linear), so a darker or harder exposure
  *    is not change.
@@ -45,6 +52,10 @@
 #include "cxr/diff.h"
 #include "cxr/error.h"
 #include "image-private.h"
+
+/* the share of each film's width and height at its edges left out of
+ * the comparison (step 2 above) */
+#define EDGE_MARGIN 0.015
 
 void
 cxr_diff_options_init (CxrDiffOptions *o)
@@ -576,7 +587,12 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
           mask[i] = inside && region ? 1.f : 0.f;
           thorax[i] = inside && (window || region) ? 1.f : 0.f;
           float f = F[i];
-          bad[i] = (!inside || f < 0.02f || f > 0.97f || val < 0.02f || val > 0.97f) ? 1.f : 0.f;
+          gboolean edge = gx < EDGE_MARGIN * (mw - 1) || gy < EDGE_MARGIN * (mh - 1)
+                          || gx > (1 - EDGE_MARGIN) * (mw - 1) || gy > (1 - EDGE_MARGIN) * (mh - 1)
+                          || u < EDGE_MARGIN * (gw - 1) || v < EDGE_MARGIN * (gh - 1)
+                          || u > (1 - EDGE_MARGIN) * (gw - 1) || v > (1 - EDGE_MARGIN) * (gh - 1);
+          bad[i] = (!inside || edge || f < 0.02f || f > 0.97f || val < 0.02f || val > 0.97f) ? 1.f
+                                                                                             : 0.f;
         }
     }
   g_autofree float *scratch = g_new (float, n);
