@@ -72,7 +72,7 @@ at each size, then without; docs/figures/change_types.jpg is a copy).
 Usage: bench/change_types.py [--pairs N] [--build DIR] [--regions lungs,whole_lung]
                              [--kinds K,...] [--shift MM] [--no-film-signals]
 """
-import argparse, collections, concurrent.futures, csv, gzip, json, math, os, random, subprocess, sys, tempfile
+import argparse, collections, concurrent.futures, csv, gzip, json, math, os, random, subprocess, tempfile
 
 import cv2
 import numpy as np
@@ -644,6 +644,18 @@ def detection(scores, rows, st, label, unit_of):
     return res
 
 
+def half_table(title, columns):
+    """A table of the size detected half the time: a row per kind, a
+    column per (header, detection() result)."""
+    print(f"\n## {title}: size detected half the time at 95 % specificity (linear between sizes)")
+    print("| kind | unit | " + " | ".join(h for h, _ in columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
+    for kind in KINDS:
+        hs = [res.get(kind, (float("nan"),))[0] for _, res in columns]
+        cells = ["not reached" if math.isnan(h) else f"{h:.1f}" for h in hs]
+        print(f"| {kind} | {UNIT.get(kind, 'mm')} | " + " | ".join(cells) + " |", flush=True)
+
+
 if not args.no_film_signals:
     comps = [l.split() for l in lines]
     fsig = film_signals({c[0] for c in comps} | {c[1] for c in comps})
@@ -658,16 +670,7 @@ if not args.no_film_signals:
     for st in sets:
         for name in FILM_SIGNALS:
             fsummary[(st, name)] = detection([p[name] for p in ps], truth, st, name, UNIT)
-    print("\n## film signals: size detected half the time at 95 % specificity (linear between sizes)")
-    print("| kind | unit | " + " | ".join(f"{n} ({s})" for s in sets for n in FILM_SIGNALS) + " |")
-    print("|---|---|" + "---|" * (len(sets) * len(FILM_SIGNALS)))
-    for kind in KINDS:
-        cells = []
-        for s in sets:
-            for n in FILM_SIGNALS:
-                hs = fsummary[(s, n)][kind][0]
-                cells.append("not reached" if math.isnan(hs) else f"{hs:.1f}")
-        print(f"| {kind} | {UNIT.get(kind, 'mm')} | " + " | ".join(cells) + " |", flush=True)
+    half_table("film signals", [(f"{n} ({s})", fsummary[(s, n)]) for s in sets for n in FILM_SIGNALS])
 
 summary = {}
 REGIONS = [r for r in args.regions.split(",") if r]
@@ -685,34 +688,5 @@ for region in REGIONS:
     kinds_seen = collections.Counter(r[8] for r in res)
     print(f"\n## region {region} (mask kinds: {dict(kinds_seen)})")
     for st in sets:
-        clean = {t[1]: s for t, s in zip(truth, score) if t[0] == st and t[2] is None}
-        ok = {k for k, v in clean.items() if not math.isnan(v)}
-        cv = np.array([clean[k] for k in ok])
-        thr = float(np.percentile(cv, 95))
-        print(f"\n### {st} pairs: {len(ok)} compared; change_score of the pairs without insertion: median {np.median(cv):.0f}, "
-              f"95th percentile {thr:.0f} (the threshold)")
-        print("| kind | " + " | ".join("size" for _ in range(1)) + " | detected at 95 % specificity | AUC |")
-        print("|---|---|---|---|")
-        for kind in KINDS:
-            sens = []
-            for size in SIZES[kind]:
-                pos = [s for t, s in zip(truth, score) if t[0] == st and t[2] == kind and t[3] == size and t[1] in ok]
-                pos = [(-1 if math.isnan(s) else s) for s in pos]
-                if not pos:
-                    sens.append(float("nan"))
-                    continue
-                se = float(np.mean(np.array(pos) > thr))
-                sens.append(se)
-                print(f"| {kind} | {size} {UNIT.get(kind, 'mm')} | {se:.2f} ({len(pos)}) | {auc(pos, cv):.2f} |")
-            hs = half_size(SIZES[kind], sens)
-            summary[(region, st, kind)] = (hs, dict(zip(SIZES[kind], sens)))
-print("\n## size detected half the time at 95 % specificity (linear between sizes)")
-print("| kind | unit | " + " | ".join(f"{r} {s}" for r in REGIONS for s in sets) + " |")
-print("|---|---|" + "---|" * (len(REGIONS) * len(sets)))
-for kind in KINDS:
-    cells = []
-    for r in REGIONS:
-        for s in sets:
-            hs = summary.get((r, s, kind), (float("nan"),))[0]
-            cells.append("not reached" if math.isnan(hs) else f"{hs:.1f}")
-    print(f"| {kind} | {UNIT.get(kind, 'mm')} | " + " | ".join(cells) + " |")
+        summary[(region, st)] = detection(score, truth, st, "change_score", UNIT)
+half_table("change_score", [(f"{r} {s}", summary[(r, s)]) for r in REGIONS for s in sets])
