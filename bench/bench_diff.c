@@ -4,7 +4,8 @@
  * "FIXED MOVING SPACING_MM" and prints per pair
  * "register_ms diff_ms status change_score change_energy changed_area_mm2 peak_x peak_y
  * mask_kind trend_score fixed_ctr moving_ctr" (the cardiothoracic ratios of both
- * films' lung fields, nan without them).
+ * films' lung fields, nan without them), then for each lung zone
+ * (cxr_diff_region_name order) "mean_d zone_score area_px".
  * Usage: bench_diff LIST [OUTDIR]
  * $CXR_BENCH_LUNGS=MODEL: both films' lung fields found (not timed) and
  * used as analyze uses them (registration weight, the maps' region);
@@ -83,8 +84,11 @@ main (int argc, char **argv)
       CxrDiff d;
       if (!cxr_diff_pair (f, m, &r, g_ascii_strtod (p[2], NULL), &din, &dopt, &d, &err))
         {
-          printf ("%.2f nan %s nan nan nan nan nan none nan nan nan\n", r.elapsed_ms,
+          printf ("%.2f nan %s nan nan nan nan nan none nan nan nan", r.elapsed_ms,
                   cxr_register_status_name (r.status));
+          for (int z = 0; z < 3 * CXR_DIFF_N_REGIONS; z++)
+            printf (" nan");
+          printf ("\n");
           continue;
         }
       gint64 t0 = g_get_monotonic_time ();
@@ -94,10 +98,15 @@ main (int argc, char **argv)
           return 1;
         }
       double diff_ms = d.elapsed_ms + (g_get_monotonic_time () - t0) / 1000.0;
-      printf ("%.2f %.2f %s %.4f %.4f %.2f %.1f %.1f %s %.4f %.4f %.4f\n", r.elapsed_ms, diff_ms,
+      printf ("%.2f %.2f %s %.4f %.4f %.2f %.1f %.1f %s %.4f %.4f %.4f", r.elapsed_ms, diff_ms,
               cxr_register_status_name (r.status), d.change_score, d.change_energy,
               d.changed_area_mm2, d.peak_x_px, d.peak_y_px, d.mask_kind, d.trend_score,
               fl ? fl->cardiothoracic_ratio : NAN, ml ? ml->cardiothoracic_ratio : NAN);
+      /* each lung zone's mean signed change, change score and area */
+      for (int z = 0; z < CXR_DIFF_N_REGIONS; z++)
+        printf (" %.6f %.4f %.0f", d.region_area_px[z] > 0 ? d.region_mean_d[z] : NAN,
+                d.region_score[z], d.region_area_px[z]);
+      printf ("\n");
       cxr_diff_clear (&d);
     }
   return 0;

@@ -689,4 +689,23 @@ for region in REGIONS:
     print(f"\n## region {region} (mask kinds: {dict(kinds_seen)})")
     for st in sets:
         summary[(region, st)] = detection(score, truth, st, "change_score", UNIT)
+    # where in the lungs: the largest zone's change score per px, and the
+    # largest difference between the two lungs at one level (upper,
+    # middle, lower) of the mean signed change: what a breath, a posture
+    # or an exposure changes on both sides alike cancels there, what one
+    # side gained does not
+    zone = {"zone_max": [], "asymmetry": []}
+    for r in res:
+        z = np.array([float(v) for v in r[12:30]]).reshape(6, 3) if len(r) >= 30 else np.full((6, 3), np.nan)
+        md, sc, area = z[:, 0], z[:, 1], z[:, 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per = np.where(area > 0, sc / area * 1e4, np.nan)
+            asym = np.abs(md[:3] - md[3:])
+        zone["zone_max"].append(float(np.nanmax(per)) if not np.all(np.isnan(per)) else float("nan"))
+        zone["asymmetry"].append(float(np.nanmax(asym)) if not np.all(np.isnan(asym)) else float("nan"))
+    for name, vals in zone.items():
+        for st in sets:
+            summary[(region, st, name)] = detection(vals, truth, st, f"{name} ({region})", UNIT)
 half_table("change_score", [(f"{r} {s}", summary[(r, s)]) for r in REGIONS for s in sets])
+half_table("zone signals of the maps", [(f"{n} {r} {s}", summary[(r, s, n)]) for r in REGIONS
+                                         for n in ("zone_max", "asymmetry") for s in sets])
