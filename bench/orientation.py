@@ -10,23 +10,48 @@ check. The threshold (ORIENT_MARGIN in src/analyze/pipeline.c) was chosen on the
 even-numbered pairs of the cohort; the turned films here are the last
 film of each patient, odd and even alike.
 
-Usage: bench/orientation.py [build dir]
+--train256: the same on the patients the threshold never saw: the
+train256 films (256 px) of every patient outside series1024 with two
+frontal films or more there.
+
+Usage: bench/orientation.py [build dir] [--train256]
 """
-import csv, os, subprocess, sys, tempfile, time
+import collections, csv, os, subprocess, sys, tempfile, time
 
 import cv2
 
-B = sys.argv[1] if len(sys.argv) > 1 else "build"
+TRAIN256 = "--train256" in sys.argv
+argv = [a for a in sys.argv[1:] if a != "--train256"]
+B = argv[0] if argv else "build"
 X = os.path.join(B, "src", "cxrtrack")
 D = "../shared/data/nih"
 subprocess.run(["sh", "bench/machine.sh"])
 T = tempfile.mkdtemp(prefix="cxr-orient-")
 env = dict(os.environ, CXR_NO_PROGRESS="1")
+images = D + "/series1024"
+if TRAIN256:
+    images = os.path.join(T, "train256-series")
+    os.makedirs(images)
+    dev = {n[:8] for n in os.listdir(D + "/series1024")}
+    names = sorted(n for n in os.listdir(D + "/train256") if n.endswith(".png"))
+    count = collections.Counter(n[:8] for n in names)
+    for n in names:
+        if count[n[:8]] >= 2 and n[:8] not in dev:
+            os.symlink(os.path.abspath(os.path.join(D, "train256", n)), os.path.join(images, n))
 man = os.path.join(T, "m.csv")
 with open(man, "w") as f:
     subprocess.run(["python3", "tools/replicate_manifest.py", "--nih", D + "/Data_Entry_2017_v2020.csv.gz",
-                    D + "/series1024", "0"], stdout=f, check=True)
+                    images, "0"], stdout=f, check=True)
 rows = list(csv.DictReader(open(man)))
+if TRAIN256:
+    # the files themselves, not the links (ingest does not follow links
+    # unless told)
+    for r in rows:
+        r["path"] = os.path.realpath(r["path"])
+    with open(man, "w", newline="") as f:
+        w = csv.DictWriter(f, rows[0].keys())
+        w.writeheader()
+        w.writerows(rows)
 last = {}
 for r in rows:
     if r["view_position"] in ("PA", "AP") and (r["patient_id"] not in last or int(r["visit"]) > int(last[r["patient_id"]]["visit"])):
@@ -62,7 +87,8 @@ def run(name, manifest, *extra):
 
 
 found, dt, reg = run("asis", man)
-print(f"as stored (196 films, all upright): {len(found)} found upside down (false alarms): {sorted(found)}")
+print(f"as stored ({len(rows)} films of {'train256, other patients' if TRAIN256 else 'series1024'}, all upright): "
+      f"{len(found)} found upside down (false alarms): {sorted(found)}")
 print(f"  analyze {dt:.1f} s; {reg}")
 _, dt0, reg0 = run("nocheck", man, "--no-orientation-check")
 print(f"  without the check: analyze {dt0:.1f} s; {reg0}")
