@@ -97,6 +97,10 @@ def main():
         oof.append(P)
         print(line(f"cxrtrack out of fold (seed {seed})", T.figures(P, S, J),
                    pair_figures(P.sum(1), S, J, pairs)))
+        # the grades `cxrtrack severity` prints beside the scores: each
+        # zone to the nearest whole grade, halves up
+        G = np.floor(P + 0.5)
+        print(line(f"  its grades (seed {seed})", T.figures(G, S, J), pair_figures(G.sum(1), S, J, pairs)))
     # the shipped head, as cxrtrack severity prints it
     out = subprocess.run([exe, "severity", "--format", "json"] + [r["path"] for r in rows],
                          capture_output=True, text=True)

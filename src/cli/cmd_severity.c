@@ -33,6 +33,31 @@ print_json (GString *out, const char *file, const CxrSeverity *s, const char *he
     }
   g_string_append (out, "}, \"global\": ");
   print_number (out, s->global);
+  /* each zone's score as the whole grade a reader writes (nearest, halves
+   * up), and their sum: against the readers' grades the rounded scores
+   * are nearer than the continuous ones (docs/severity.md) */
+  g_string_append (out, ", \"grades\": {");
+  long sum = 0;
+  gboolean all = TRUE;
+  for (int z = 0; z < CXR_SEVERITY_ZONES; z++)
+    {
+      g_string_append_printf (out, "%s\"%s\": ", z ? ", " : "", cxr_severity_zone_name (z));
+      if (isfinite (s->score[z]))
+        {
+          long g = lround (s->score[z]);
+          sum += g;
+          g_string_append_printf (out, "%ld", g);
+        }
+      else
+        {
+          all = FALSE;
+          g_string_append (out, "null");
+        }
+    }
+  if (all)
+    g_string_append_printf (out, "}, \"global_grade\": %ld", sum);
+  else
+    g_string_append (out, "}, \"global_grade\": null");
   g_string_append_printf (
       out, ", \"status\": \"%s\", \"reason\": ", cxr_severity_status_name (s->status));
   if (s->reason)

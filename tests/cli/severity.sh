@@ -46,6 +46,12 @@ z = (f - t("feature_mean")) / t("feature_scale")
 mine = np.clip(z @ t("weight") + t("zone_bias"), 0, 3)
 c = np.array([j["zones"][k] for k in "ABCDEF"])
 assert np.abs(mine - c).max() < 2e-3, (mine, c)
+# the grades: each zone's score to the nearest whole grade, halves up, and their sum
+g = [j["grades"][k] for k in "ABCDEF"]
+want = np.floor(mine + 0.5).astype(int)
+near_half = np.abs(mine - np.floor(mine) - 0.5) < 2e-3
+assert all(int(a) == b or h for a, b, h in zip(g, want, near_half)), (g, mine)
+assert j["global_grade"] == sum(g), j
 PY
 
 # text output names the zones and the method
