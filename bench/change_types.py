@@ -69,8 +69,11 @@ insertion, then the inserted place with and without it; the first real pair
 that takes each kind and size) and contact.jpg (a row per kind: the place
 at each size, then without; docs/figures/change_types.jpg is a copy).
 
+--train256: the patients never seen instead, their 256-px train256 films
+(patients outside series1024), the re-posing's shift scaled to the film.
+
 Usage: bench/change_types.py [--pairs N] [--build DIR] [--regions lungs,whole_lung]
-                             [--kinds K,...] [--shift MM] [--no-film-signals]
+                             [--kinds K,...] [--shift MM] [--no-film-signals] [--train256]
 """
 import argparse, collections, concurrent.futures, csv, gzip, json, math, os, random, subprocess, tempfile
 
@@ -88,6 +91,8 @@ ap.add_argument("--sets", default="real,reposed")
 ap.add_argument("--shift", default=None, help="CXR_BENCH_EDGE_SHIFT (mm)")
 ap.add_argument("--map-deform", action="store_true", help="maps through the deformable field (analyze --map-deform)")
 ap.add_argument("--pictures", default="bench/out/change_types")
+ap.add_argument("--train256", action="store_true",
+                help="the patients outside series1024: their train256 films (256 px)")
 ap.add_argument("--no-film-signals", action="store_true",
                 help="score the change score only, not the signals read from each film")
 args = ap.parse_args()
@@ -117,16 +122,26 @@ KINDS = [k for k in SIZES if not args.kinds or k in args.kinds.split(",")]
 
 
 def spacing(name):
+    """mm per px of the film as stored here (1024 px in series1024, 256 in
+    train256)."""
     r = meta[name]
-    return float(r["OriginalImagePixelSpacing[x"]) * float(r["OriginalImage[Width"]) / 1024
+    return float(r["OriginalImagePixelSpacing[x"]) * float(r["OriginalImage[Width"]) / WIDTH
 
 
 def labels(name):
     return frozenset(x for x in meta[name]["Finding Labels"].split("|") if x != "No Finding")
 
 
+# the films: the dev patients' (series1024, 1024 px), or with --train256
+# the 256-px train256 films of the patients outside series1024
+if args.train256:
+    dev = {n[:8] for n in os.listdir(f"{D}/series1024")}
+    FILMS, WIDTH = f"{D}/train256", 256
+    films = sorted(n for n in os.listdir(FILMS) if n.endswith(".png") and n[:8] not in dev)
+else:
+    FILMS, WIDTH = f"{D}/series1024", 1024
+    films = sorted(os.listdir(FILMS))
 # the real pairs: consecutive same-view films of a patient, labels unchanged
-films = sorted(os.listdir(f"{D}/series1024"))
 by_patient = collections.defaultdict(list)
 for f in films:
     by_patient[meta[f]["Patient ID"]].append(f)
@@ -468,15 +483,15 @@ sets = args.sets.split(",")
 for pi, (a, b) in enumerate(pairs):
     for st in sets:
         if st == "real":
-            fixed, src = f"{D}/series1024/{a}", f"{D}/series1024/{b}"
+            fixed, src = f"{FILMS}/{a}", f"{FILMS}/{b}"
         else:
-            fixed = src = f"{D}/series1024/{b}"
+            fixed = src = f"{FILMS}/{b}"
         img = cv2.imread(src, 0).astype(np.float32) / 255
         sp = spacing(os.path.basename(src))
         mask = lung_mask(src)
         cav = cavity(mask)
         seed = 5000 + pi
-        post = (lambda x: repose(x, seed)) if st == "reposed" else (lambda x: x)
+        post = (lambda x: repose(x, seed, shift=15 * WIDTH / 1024)) if st == "reposed" else (lambda x: x)
         p = os.path.join(tmp, f"{st}{pi}_clean.png")
         save(p, post(img))
         lines.append(f"{fixed} {p} {spacing(os.path.basename(fixed))}")
@@ -521,7 +536,8 @@ if rows:
     cv2.imwrite(os.path.join(args.pictures, "contact.jpg"), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 85])
 lst = os.path.join(tmp, "list.txt")
 open(lst, "w").write("\n".join(lines))
-print(f"\n{len(pairs)} real consecutive same-view label-stable pairs of series1024 (dev patients); "
+print(f"\n{len(pairs)} real consecutive same-view label-stable pairs of "
+      f"{'train256 (patients outside series1024, 256 px)' if args.train256 else 'series1024 (dev patients)'}; "
       f"{len(lines)} comparisons per region", flush=True)
 
 
