@@ -20,7 +20,7 @@
  *    of the grid. (Without the margin, the whole lung of a film cut at the
  *    domes reached its bright bottom edge, which a turned copy moved: the
  *    trend score of bench/progression_synth.py's 00001684_000 series read
- *    15.6 at the first visit, before its nodule was 6 mm, and the growth
+ *    15.6 at the first visit, its nodule then about 6 mm, and the growth
  *    was not flagged.)
  * 3. Exposure: the warped MOVING is quantile-matched to FIXED inside the
  *    mask (65 quantiles, piecewise linear), so a darker or harder exposure
