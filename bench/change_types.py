@@ -80,6 +80,7 @@ import argparse, collections, concurrent.futures, csv, gzip, json, math, os, ran
 import cv2
 import numpy as np
 
+from nihsets import unseen_train256
 from synth import repose
 
 ap = argparse.ArgumentParser()
@@ -135,9 +136,8 @@ def labels(name):
 # the films: the dev patients' (series1024, 1024 px), or with --train256
 # the 256-px train256 films of the patients outside series1024
 if args.train256:
-    dev = {n[:8] for n in os.listdir(f"{D}/series1024")}
     FILMS, WIDTH = f"{D}/train256", 256
-    films = sorted(n for n in os.listdir(FILMS) if n.endswith(".png") and n[:8] not in dev)
+    films = unseen_train256(D)
 else:
     FILMS, WIDTH = f"{D}/series1024", 1024
     films = sorted(os.listdir(FILMS))

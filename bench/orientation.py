@@ -16,9 +16,11 @@ frontal films or more there.
 
 Usage: bench/orientation.py [build dir] [--train256]
 """
-import collections, csv, os, subprocess, sys, tempfile, time
+import csv, os, subprocess, sys, tempfile, time
 
 import cv2
+
+from nihsets import unseen_train256
 
 TRAIN256 = "--train256" in sys.argv
 argv = [a for a in sys.argv[1:] if a != "--train256"]
@@ -28,26 +30,14 @@ D = "../shared/data/nih"
 subprocess.run(["sh", "bench/machine.sh"])
 T = tempfile.mkdtemp(prefix="cxr-orient-")
 env = dict(os.environ, CXR_NO_PROGRESS="1")
-images = D + "/series1024"
-if TRAIN256:
-    images = os.path.join(T, "train256-series")
-    os.makedirs(images)
-    dev = {n[:8] for n in os.listdir(D + "/series1024")}
-    names = sorted(n for n in os.listdir(D + "/train256") if n.endswith(".png"))
-    count = collections.Counter(n[:8] for n in names)
-    for n in names:
-        if count[n[:8]] >= 2 and n[:8] not in dev:
-            os.symlink(os.path.abspath(os.path.join(D, "train256", n)), os.path.join(images, n))
 man = os.path.join(T, "m.csv")
 with open(man, "w") as f:
     subprocess.run(["python3", "tools/replicate_manifest.py", "--nih", D + "/Data_Entry_2017_v2020.csv.gz",
-                    images, "0"], stdout=f, check=True)
+                    D + ("/train256" if TRAIN256 else "/series1024"), "0"], stdout=f, check=True)
 rows = list(csv.DictReader(open(man)))
 if TRAIN256:
-    # the files themselves, not the links (ingest does not follow links
-    # unless told)
-    for r in rows:
-        r["path"] = os.path.realpath(r["path"])
+    keep = set(unseen_train256(D))
+    rows = [r for r in rows if r["image_index"] in keep]
     with open(man, "w", newline="") as f:
         w = csv.DictWriter(f, rows[0].keys())
         w.writeheader()

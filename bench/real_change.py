@@ -54,9 +54,11 @@ Usage: bench/real_change.py [--build DIR] [--db PATH] [--reuse] [--patients FILE
                             [--images DIR | --train256-series] [--nih CSV]
                             [-- analyze options...]
 """
-import collections, csv, hashlib, os, random, sqlite3, subprocess, sys, tempfile, time
+import csv, hashlib, os, random, sqlite3, subprocess, sys, tempfile, time
 
 import numpy as np
+
+from nihsets import unseen_train256
 
 
 def read_map(path, scale):
@@ -165,12 +167,9 @@ def main():
     images = arg("--images", os.path.join(D, "series1024"))
     if "--train256-series" in sys.argv:
         images = os.path.join(tmp or tempfile.mkdtemp(prefix="cxr-real-"), "train256-series")
-        dev = {n[:8] for n in os.listdir(os.path.join(D, "series1024"))}
-        names = sorted(n for n in os.listdir(os.path.join(D, "train256")) if n.endswith(".png"))
-        count = collections.Counter(n[:8] for n in names)
         os.makedirs(images, exist_ok=True)
-        for n in names:
-            if count[n[:8]] >= 2 and n[:8] not in dev and not os.path.exists(os.path.join(images, n)):
+        for n in unseen_train256(D):
+            if not os.path.exists(os.path.join(images, n)):
                 os.symlink(os.path.abspath(os.path.join(D, "train256", n)), os.path.join(images, n))
     if not ("--reuse" in sys.argv and os.path.exists(db)):
         t0 = time.time()
