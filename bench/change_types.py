@@ -72,8 +72,13 @@ at each size, then without; docs/figures/change_types.jpg is a copy).
 --train256: the patients never seen instead, their 256-px train256 films
 (patients outside series1024), the re-posing's shift scaled to the film.
 
+--dump CSV appends a row per comparison and region (region, FIXED, MOVING,
+set, pair, kind, size, centre x, y in MOVING's film before re-posing,
+change score, mask kind): to look at the insertions a map missed.
+
 Usage: bench/change_types.py [--pairs N] [--build DIR] [--regions lungs,whole_lung]
-                             [--kinds K,...] [--shift MM] [--no-film-signals] [--train256]
+                             [--kinds K,...] [--sets real,reposed] [--shift MM] [--no-film-signals]
+                             [--train256] [--dump CSV]
 """
 import argparse, collections, concurrent.futures, csv, gzip, json, math, os, random, subprocess, tempfile
 
@@ -94,6 +99,8 @@ ap.add_argument("--map-deform", action="store_true", help="maps through the defo
 ap.add_argument("--pictures", default="bench/out/change_types")
 ap.add_argument("--train256", action="store_true",
                 help="the patients outside series1024: their train256 films (256 px)")
+ap.add_argument("--dump", default=None,
+                help="write every comparison's films, insertion and change score per region to this CSV")
 ap.add_argument("--no-film-signals", action="store_true",
                 help="score the change score only, not the signals read from each film")
 args = ap.parse_args()
@@ -701,6 +708,11 @@ for region in REGIONS:
     out = subprocess.run([f"{args.build}/bench/bench_diff", lst, mapdir], capture_output=True, text=True, env=env, check=True)
     res = [l.split() for l in out.stdout.strip().splitlines()]
     score = [float(r[3]) if r[3] != "nan" else float("nan") for r in res]
+    if args.dump:
+        with open(args.dump, "a", newline="") as fh:
+            w = csv.writer(fh)
+            for l, t, r in zip(lines, truth, res):
+                w.writerow([region, *l.split()[:2], t[0], t[1], t[2] or "", t[3] or "", *(t[4] or ("", "")), r[3], r[8]])
     kinds_seen = collections.Counter(r[8] for r in res)
     print(f"\n## region {region} (mask kinds: {dict(kinds_seen)})")
     for st in sets:
