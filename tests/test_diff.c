@@ -449,6 +449,64 @@ test_whole_lung (void **state)
   cxr_diff_clear (&raw);
 }
 
+/* A change that takes lung out of MOVING's field (the segmenter leaves a
+ * new opacity at the base out, as it leaves out the dome: the left lung
+ * ends above it) is still compared in the whole lung, which is FIXED's
+ * alone; the lung fields compare only what both films' fields cover, so
+ * there the change hides itself. (The whole lung of both films, as it
+ * was until 2026-12-07, scored 0 here too.) */
+static void
+test_change_leaves_moving_field (void **state)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (CxrLungFields) lf = film_lungs ();
+  int w = lf->width, h = lf->height;
+  gsize n = (gsize) w * h;
+  int top, bottom;
+  lung_rows (lf, 2, &top, &bottom);
+  /* an opacity in the left lung's lower third, at its middle column */
+  int cy = bottom - (bottom - top) / 6, lo = w, hi = -1;
+  for (int x = 0; x < w; x++)
+    if (lf->mask[(gsize) cy * w + x] == 2)
+      {
+        lo = MIN (lo, x);
+        hi = MAX (hi, x);
+      }
+  assert_true (hi - lo > 60);
+  double cx = (lo + hi) / 2.0, r = 25;
+  g_autoptr (CxrImage) m = copy_film ();
+  /* MOVING's left lung ends above the opacity */
+  CxrLungFields gone = *lf;
+  g_autofree guint8 *mask = g_memdup2 (lf->mask, n);
+  gone.mask = mask;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        double q = hypot (x - cx, y - cy) / r;
+        if (q < 1)
+          m->data[(gsize) y * w + x] += (float) (0.08 * sqrt (1 - q * q));
+        if (y > cy - 1.2 * r && mask[(gsize) y * w + x] == 2)
+          mask[(gsize) y * w + x] = 0;
+      }
+  CxrDiffOptions o;
+  cxr_diff_options_init (&o);
+  CxrDiffInputs kept = { NULL, NULL, lf, lf }, left = { NULL, NULL, lf, &gone };
+  double score[4];
+  for (int k = 0; k < 4; k++)
+    {
+      o.region = k < 2 ? CXR_DIFF_REGION_WHOLE_LUNG : CXR_DIFF_REGION_LUNG_FIELDS;
+      CxrDiff d;
+      assert_true (cxr_diff_pair (film, m, &identity, 0.37, k % 2 ? &left : &kept, &o, &d, &err));
+      score[k] = d.change_score;
+      cxr_diff_clear (&d);
+    }
+  print_message ("an opacity MOVING's field leaves out: change_score %.1f (whole lung; %.1f with "
+                 "the field kept), %.1f (fields; %.1f)\n",
+                 score[1], score[0], score[3], score[2]);
+  assert_true (score[0] > 8 && score[1] == score[0]);
+  assert_true (score[2] > 8 && score[3] < 0.1 * score[2]);
+}
+
 /* A film's own edge is not compared: with lung fields that reach the
  * film's last rows (a film cut at the domes), a band of change in the
  * last 1 % of rows scores nothing, the same band 4 % up does. */
@@ -522,6 +580,7 @@ main (void)
     cmocka_unit_test (test_zones),
     cmocka_unit_test (test_whole_lung),
     cmocka_unit_test (test_film_edge),
+    cmocka_unit_test (test_change_leaves_moving_field),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

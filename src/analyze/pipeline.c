@@ -433,12 +433,7 @@ compare_pair (PatientJob *j, CxrFilmCache *films, Cmp *c)
       = m ? cxr__film_cache_lungs (films, r->moving_id, r->moving_path, r->moving_sha256, NULL)
           : NULL;
   if (m && dopt.region == CXR_DIFF_REGION_WHOLE_LUNG)
-    {
-      din.fixed_cavity
-          = cxr__film_cache_cavity (films, r->fixed_id, r->fixed_path, r->fixed_sha256);
-      din.moving_cavity
-          = cxr__film_cache_cavity (films, r->moving_id, r->moving_path, r->moving_sha256);
-    }
+    din.fixed_cavity = cxr__film_cache_cavity (films, r->fixed_id, r->fixed_path, r->fixed_sha256);
   /* the maps follow the global transform unless map_deform: the field
    * bends around a growing nodule and erases its growth (see
    * pipeline.h) */
