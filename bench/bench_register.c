@@ -13,7 +13,8 @@
  * (not timed: a film's are found once, whatever the number of its pairs)
  * and registers with them; CXR_BENCH_NO_DEFORM=1 runs the global stage
  * only; CXR_BENCH_LAMBDA and CXR_BENCH_POINTS set the deformable stage's
- * deform_lambda and deform_points (tuning); CXR_BENCH_OUT=DIR writes each pair's MOVING warped into FIXED's
+ * deform_lambda and deform_points (tuning); CXR_BENCH_REFINE=N its
+ * deform_refine_steps; CXR_BENCH_OUT=DIR writes each pair's MOVING warped into FIXED's
  * frame as DIR/LINE.png (1-based line number).
  * Usage: bench_register LIST [REPEATS]
  */
@@ -84,6 +85,8 @@ main (int argc, char **argv)
           return 1;
         }
       opt[i].no_deform = g_strcmp0 (g_getenv ("CXR_BENCH_NO_DEFORM"), "1") == 0;
+      if (g_getenv ("CXR_BENCH_REFINE"))
+        opt[i].deform_refine_steps = atoi (g_getenv ("CXR_BENCH_REFINE"));
       if (g_getenv ("CXR_BENCH_LAMBDA"))
         opt[i].deform_lambda = g_ascii_strtod (g_getenv ("CXR_BENCH_LAMBDA"), NULL);
       if (g_getenv ("CXR_BENCH_LUNG_WEIGHT"))

@@ -27,7 +27,11 @@ with two films or more in ../shared/data/nih/train256 who are not in
 series1024 (other patients than the dev ones, their films at 256 px);
 elastix's B-spline grid scaled with the film (24 px instead of 96).
 
+--refine: cxrtrack's deformable stage with its intensity refinement
+(deform_refine_steps 10, as `cxrtrack register --refine`).
+
 Usage: bench/register_deform.py [build dir] [--limit N] [--no-elastix] [--jobs N] [--train256]
+                                [--refine]
 """
 import csv, gzip, os, resource, subprocess, sys, tempfile, time
 
@@ -42,6 +46,7 @@ JOBS = int(sys.argv[sys.argv.index("--jobs") + 1]) if "--jobs" in sys.argv else 
 ELASTIX = "--no-elastix" not in sys.argv
 D = "../shared/data/nih"
 TRAIN256 = "--train256" in sys.argv
+REFINE = "--refine" in sys.argv  # the deformable stage with deform_refine_steps 10 (register --refine)
 OUT = "out/register_deform_train256" if TRAIN256 else "out/register_deform"
 LUNG_MODEL = os.environ.get("CXRTRACK_LUNG_MODEL", "models/cxr-lungs.safetensors")
 os.makedirs(OUT, exist_ok=True)
@@ -123,7 +128,8 @@ def cxrtrack(deform):
     wdir = f"{OUT}/{tag}"
     os.makedirs(wdir, exist_ok=True)
     env = dict(os.environ, CXR_BENCH_LUNGS=LUNG_MODEL, CXR_BENCH_OUT=wdir,
-               CXR_BENCH_NO_DEFORM="0" if deform else "1", OMP_NUM_THREADS="1")
+               CXR_BENCH_NO_DEFORM="0" if deform else "1", OMP_NUM_THREADS="1",
+               CXR_BENCH_REFINE="10" if REFINE and deform else "0")
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as lst:
         lst.write("".join(f"{path(a)} {path(b)} {aspect[a]!r} {aspect[b]!r}\n" for a, b, _ in pairs))
         lst.flush()
@@ -199,7 +205,8 @@ for (a, b), r in C.items():
     r["dice"] = r["dice_internal"]
 for (a, b), r in G.items():
     r["dice"] = r["dice_internal"]
-methods = [("none", U), ("cxrtrack global", G), ("cxrtrack + deformable", C)]
+methods = [("none", U), ("cxrtrack global", G),
+           ("cxrtrack + deformable" + (", refined" if REFINE else ""), C)]
 if ELASTIX:
     EA, EB = elastix_all()
     methods += [("elastix affine", EA), ("elastix affine + B-spline", EB)]

@@ -71,6 +71,9 @@ typedef struct {
   double deform_lung_weight; /* the lung masks' weight in the deformable stage's matching
                               * (intensity units); default 0.2 */
   int deform_min_block;      /* its smallest block, px of the 256-px grid; default 16 */
+  int deform_refine_steps;   /* after the blocks, steps of the intensities' own pull inside
+                              * the lungs (register-deform.c); default 0 (off: it costs
+                              * about 20-25 ms a pair) */
 } CxrRegisterOptions;
 
 /* What cxr_register_pair knows of the pair's two films (the options above

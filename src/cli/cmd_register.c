@@ -16,7 +16,7 @@ int
 cmd_register (int argc, char **argv)
 {
   g_autofree char *out = NULL, *format = NULL, *db = NULL, *lung_model = NULL, *voi = NULL;
-  gboolean no_lungs = FALSE, no_deform = FALSE;
+  gboolean no_lungs = FALSE, no_deform = FALSE, refine = FALSE;
   double max_angle = 15, min_scale = 0.8, max_scale = 1.25, fixed_aspect = 1, moving_aspect = 1;
   gboolean fixed_scale = FALSE;
   int coarse = 256, fine = 0;
@@ -44,6 +44,10 @@ cmd_register (int argc, char **argv)
     { "no-lungs", 0, 0, G_OPTION_ARG_NONE, &no_lungs,
       "Without lung fields: the thorax window guides and judges", NULL },
     { "no-deform", 0, 0, G_OPTION_ARG_NONE, &no_deform, "The global (similarity) stage only",
+      NULL },
+    { "refine", 0, 0, G_OPTION_ARG_NONE, &refine,
+      "After the deformable stage's blocks, 10 steps of the intensities' own pull inside the"
+      " lungs: lines the lungs' ribs and vessels up better, outlines a little less (about 25 ms)",
       NULL },
     { NULL },
   };
@@ -105,6 +109,7 @@ cmd_register (int argc, char **argv)
   opt.coarse_size = coarse;
   opt.fine_size = fine;
   opt.no_deform = no_deform;
+  opt.deform_refine_steps = refine ? 10 : 0;
   CxrRegisterInputs in = { fixed_aspect, moving_aspect, fl, ml };
   CxrRegistration r;
   if (!cxr_register_pair (f, m, &in, &opt, &r, &error))

@@ -184,11 +184,10 @@ typedef struct {
 
 #define BAND_AT(B, i, k) ((B)->a[(gsize) (i) * ((B)->band + 1) + (k) - (i) + (B)->band])
 
-/* In-place Cholesky of the symmetric positive definite @A, and the
- * solution of A x = b for two right-hand sides; FALSE if A is not
- * positive definite. n (band + 1)^2 operations instead of n^3 / 3. */
+/* In-place Cholesky of the symmetric positive definite @A; FALSE if A is
+ * not positive definite. n (band + 1)^2 operations instead of n^3 / 3. */
 static gboolean
-cholesky_solve2 (Band *A, double *b1, double *b2)
+cholesky_factor (Band *A)
 {
   int n = A->n, band = A->band;
   for (int j = 0; j < n; j++)
@@ -242,7 +241,16 @@ cholesky_solve2 (Band *A, double *b1, double *b2)
           BAND_AT (A, i, j) = s / d;
         }
     }
-  /* both right-hand sides together (independent sums, as above) */
+  return TRUE;
+}
+
+/* The solution of L L^T x = b for two right-hand sides, with @A holding
+ * the factor L (cholesky_factor); both sides together (independent sums,
+ * as above). */
+static void
+cholesky_solve2 (const Band *A, double *b1, double *b2)
+{
+  int n = A->n, band = A->band;
   for (int i = 0; i < n; i++)
     {
       double s1 = b1[i], s2 = b2[i];
@@ -265,7 +273,6 @@ cholesky_solve2 (Band *A, double *b1, double *b2)
       b1[i] = s1 / BAND_AT (A, i, i);
       b2[i] = s2 / BAND_AT (A, i, i);
     }
-  return TRUE;
 }
 
 /* Adds lambda * r r^T for the difference stencil r (up to 16 taps; every
@@ -279,38 +286,34 @@ add_stencil (Band *A, const int *idx, const double *val, int taps, double lambda
         BAND_AT (A, idx[a], idx[b]) += lambda * val[a] * val[b];
 }
 
-/* The field (f->nx, f->ny set) that best fits the targets under the
- * bending penalty @lambda, pulled gently towards its current coefficients
- * (so that where a finer level finds no block, the coarser one's field
- * stays). */
-gboolean
-cxr__fit_field (CxrDeformField *f, int fw, int fh, const CxrFieldTarget *t, int nt, double lambda)
+/* Target @t's 16 lattice points and their B-spline weights. */
+static void
+target_support (const CxrFieldTarget *t, int nx, int ny, double hx, double hy, int idx[16],
+                double v[16])
 {
-  int nx = f->nx, ny = f->ny, n = nx * ny;
-  double hx, hy;
-  steps (f, fw, fh, &hx, &hy);
-  /* a point's 4 x 4 support and the stencils reach 3 rows and 3 columns of
-   * the lattice away */
-  Band A = { NULL, n, 3 * nx + 3 };
-  g_autofree double *band = A.a = g_new0 (double, (gsize) n * (A.band + 1));
-  g_autofree double *bx = g_new0 (double, n), *by = g_new0 (double, n);
+  double wx[4], wy[4];
+  int i = lattice (t->x, hx, nx, wx), j = lattice (t->y, hy, ny, wy);
+  for (int q = 0; q < 4; q++)
+    for (int p = 0; p < 4; p++)
+      {
+        idx[q * 4 + p] = (j + q) * nx + i + p;
+        v[q * 4 + p] = wy[q] * wx[p];
+      }
+}
+
+/* The normal equations' matrix of a fit to targets at @t's places and
+ * weights under the bending penalty @lambda, and the gentle pull towards
+ * the current coefficients (fit_rhs adds its other side). */
+static void
+fit_matrix (Band *A, int nx, int ny, double hx, double hy, const CxrFieldTarget *t, int nt,
+            double lambda)
+{
   for (int k = 0; k < nt; k++)
     {
-      double wx[4], wy[4], v[16];
+      double v[16];
       int idx[16];
-      int i = lattice (t[k].x, hx, nx, wx), j = lattice (t[k].y, hy, ny, wy);
-      for (int q = 0; q < 4; q++)
-        for (int p = 0; p < 4; p++)
-          {
-            idx[q * 4 + p] = (j + q) * nx + i + p;
-            v[q * 4 + p] = wy[q] * wx[p];
-          }
-      add_stencil (&A, idx, v, 16, t[k].w);
-      for (int a = 0; a < 16; a++)
-        {
-          bx[idx[a]] += t[k].w * v[a] * t[k].tx;
-          by[idx[a]] += t[k].w * v[a] * t[k].ty;
-        }
+      target_support (&t[k], nx, ny, hx, hy, idx, v);
+      add_stencil (A, idx, v, 16, t[k].w);
     }
   /* bending: second differences along x, along y (each weight 1) and
    * mixed (weight 2), the discrete thin-plate energy of the lattice */
@@ -322,31 +325,123 @@ cxr__fit_field (CxrDeformField *f, int fw, int fh, const CxrFieldTarget *t, int 
           {
             int idx[3] = { c - 1, c, c + 1 };
             double val[3] = { 1, -2, 1 };
-            add_stencil (&A, idx, val, 3, lambda);
+            add_stencil (A, idx, val, 3, lambda);
           }
         if (j > 0 && j < ny - 1)
           {
             int idx[3] = { c - nx, c, c + nx };
             double val[3] = { 1, -2, 1 };
-            add_stencil (&A, idx, val, 3, lambda);
+            add_stencil (A, idx, val, 3, lambda);
           }
         if (i < nx - 1 && j < ny - 1)
           {
             int idx[4] = { c, c + 1, c + nx, c + nx + 1 };
             double val[4] = { 1, -1, -1, 1 };
-            add_stencil (&A, idx, val, 4, 2 * lambda);
+            add_stencil (A, idx, val, 4, 2 * lambda);
           }
-        double ridge = 0.02 * lambda + 1e-9;
-        BAND_AT (&A, c, c) += ridge;
-        bx[c] += ridge * f->ux[c];
-        by[c] += ridge * f->uy[c];
+        BAND_AT (A, c, c) += 0.02 * lambda + 1e-9;
       }
-  if (!cholesky_solve2 (&A, bx, by))
+}
+
+/* The right-hand sides to fit_matrix: the targets' displacements, and
+ * the pull towards @f's current coefficients. */
+static void
+fit_rhs (double *bx, double *by, const CxrDeformField *f, double hx, double hy,
+         const CxrFieldTarget *t, int nt, double lambda)
+{
+  int nx = f->nx, ny = f->ny;
+  for (int k = 0; k < nt; k++)
+    {
+      double v[16];
+      int idx[16];
+      target_support (&t[k], nx, ny, hx, hy, idx, v);
+      for (int a = 0; a < 16; a++)
+        {
+          bx[idx[a]] += t[k].w * v[a] * t[k].tx;
+          by[idx[a]] += t[k].w * v[a] * t[k].ty;
+        }
+    }
+  double ridge = 0.02 * lambda + 1e-9;
+  for (int c = 0; c < nx * ny; c++)
+    {
+      bx[c] += ridge * f->ux[c];
+      by[c] += ridge * f->uy[c];
+    }
+}
+
+/* The field (f->nx, f->ny set) that best fits the targets under the
+ * bending penalty @lambda, pulled gently towards its current coefficients
+ * (so that where a finer level finds no block, the coarser one's field
+ * stays). */
+gboolean
+cxr__fit_field (CxrDeformField *f, int fw, int fh, const CxrFieldTarget *t, int nt, double lambda)
+{
+  g_autoptr (CxrFieldFit) ff = cxr__field_fit_new (f->nx, f->ny, fw, fh, t, nt, lambda);
+  if (ff == NULL)
     return FALSE;
+  cxr__field_fit_solve (ff, t, f);
+  return TRUE;
+}
+
+struct _CxrFieldFit {
+  Band A; /* factored */
+  int nt, fw, fh;
+  double hx, hy, lambda;
+};
+
+/**
+ * cxr__field_fit_new:
+ * The fit of an @nx x @ny field of a @fw x @fh film to targets at @t's
+ * places with @t's weights, factored once, for solves whose targets keep
+ * those places and weights and change only their displacements
+ * (cxr__field_fit_solve).
+ *
+ * Returns: (transfer full): the fit; %NULL when its equations are singular.
+ */
+CxrFieldFit *
+cxr__field_fit_new (int nx, int ny, int fw, int fh, const CxrFieldTarget *t, int nt, double lambda)
+{
+  CxrFieldFit *ff = g_new0 (CxrFieldFit, 1);
+  CxrDeformField shape = { nx, ny };
+  steps (&shape, fw, fh, &ff->hx, &ff->hy);
+  /* a point's 4 x 4 support and the stencils reach 3 rows and 3 columns of
+   * the lattice away */
+  int n = nx * ny;
+  ff->A = (Band){ g_new0 (double, (gsize) n * (3 * nx + 3 + 1)), n, 3 * nx + 3 };
+  ff->nt = nt;
+  ff->fw = fw;
+  ff->fh = fh;
+  ff->lambda = lambda;
+  fit_matrix (&ff->A, nx, ny, ff->hx, ff->hy, t, nt, lambda);
+  if (!cholesky_factor (&ff->A))
+    {
+      cxr__field_fit_free (ff);
+      return NULL;
+    }
+  return ff;
+}
+
+/* @f (its nx, ny those of @ff) becomes the fit to @t: @ff's targets, in
+ * its order, with their displacements now. */
+void
+cxr__field_fit_solve (const CxrFieldFit *ff, const CxrFieldTarget *t, CxrDeformField *f)
+{
+  int n = ff->A.n;
+  g_autofree double *bx = g_new0 (double, n), *by = g_new0 (double, n);
+  fit_rhs (bx, by, f, ff->hx, ff->hy, t, ff->nt, ff->lambda);
+  cholesky_solve2 (&ff->A, bx, by);
   for (int c = 0; c < n; c++)
     {
       f->ux[c] = (float) bx[c];
       f->uy[c] = (float) by[c];
     }
-  return TRUE;
+}
+
+void
+cxr__field_fit_free (CxrFieldFit *ff)
+{
+  if (ff == NULL)
+    return;
+  g_free (ff->A.a);
+  g_free (ff);
 }

@@ -226,6 +226,12 @@ typedef struct {
 
 gboolean cxr__fit_field (CxrDeformField *field, int fw, int fh, const CxrFieldTarget *t, int nt,
                          double lambda);
+typedef struct _CxrFieldFit CxrFieldFit;
+CxrFieldFit *cxr__field_fit_new (int nx, int ny, int fw, int fh, const CxrFieldTarget *t, int nt,
+                                 double lambda);
+void cxr__field_fit_solve (const CxrFieldFit *ff, const CxrFieldTarget *t, CxrDeformField *f);
+void cxr__field_fit_free (CxrFieldFit *ff);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrFieldFit, cxr__field_fit_free)
 
 void cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
                   const CxrRegisterOptions *opt, CxrRegistration *out);

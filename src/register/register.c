@@ -90,6 +90,7 @@ cxr_register_options_init (CxrRegisterOptions *o)
   o->ok_dice = 0.90;
   o->deform_lung_weight = 0.2;
   o->deform_min_block = 16;
+  o->deform_refine_steps = 0;
 }
 
 /* Fourier-Mellin on the two films' log-polar spectra: the rotation (rad)

@@ -41,6 +41,15 @@ assert not d["deformable"] or 0 < d["jacobian_min"] <= 1 <= d["jacobian_max"], d
 assert d["deformable"] or d["jacobian_min"] == d["jacobian_max"] == 1, d
 assert (d["reason"] is None) == (d["status"] == "ok"), d
 PY
+# --refine: the intensities' pull after the blocks lines the lungs up better
+"$CXRTRACK" register "$S/images/00001543_001.png" "$S/images/00001543_002.png" --format json > "$T/p" || true
+"$CXRTRACK" register --refine "$S/images/00001543_001.png" "$S/images/00001543_002.png" --format json > "$T/r" || true
+/usr/bin/python3 - "$T/p" "$T/r" <<'PY' || fail "register --refine json"
+import json, sys
+p, r = (json.load(open(f)) for f in sys.argv[1:])
+assert r["deformable"] and r["folds"] == 0, r
+assert r["ncc_after"] > p["ncc_after"] + 0.005, (p["ncc_after"], r["ncc_after"])
+PY
 "$CXRTRACK" register --no-lungs "$S/images/00000001_000.png" "$S/images/00000001_001.png" --format json > "$T/j" || true
 /usr/bin/python3 - "$T/j" <<'PY' || fail "register --no-lungs json"
 import json, sys
