@@ -18,13 +18,17 @@ of a manifest, analyze with the default model), then:
     for the trend score (continuity-corrected Mann-Kendall on the films
     after the baseline, exact without ties for n <= 10; p < 0.05, rising,
     total beyond the test-retest limit) applied to the first k visits.
-Usage: bench/progression_synth.py [--start MM] [--step MM] [--in-lungs]
+Usage: bench/progression_synth.py [--start MM] [--step MM] [--in-lungs] [--train256]
                                   [N per group, default 20] [build dir] [seed, default 5]
 --start 4 --step 2.2 --in-lungs is the recipe of the check on other
 patients in issue 32 (about 4 to 15 mm over the 6 visits, the centre
 anywhere in the film's lung fields, at least half the last diameter
 inside them; `cxrtrack lungs` finds them) rather than 6 mm + 2 mm a visit
 at a random point of the right mid-lung's box.
+--train256: the films of patients never seen instead (train256, 256 px, one
+film per patient outside series1024 with one film or more there; the
+re-posing's shift scaled to the film, +-3.75 px): nothing here was chosen
+on them.
 (CXR_ANALYZE_ARGS="--no-deform ..." passes options to analyze, for comparisons)
 (seed 5 is the reported run; other seeds give other film/lesion draws. The
 trend score's threshold was chosen on seed 11, so that the reported run is
@@ -36,12 +40,16 @@ import cv2
 import numpy as np
 from scipy import stats
 
-START, STEP, IN_LUNGS = 6.0, 2.0, False
+from nihsets import unseen_train256
+
+START, STEP, IN_LUNGS, TRAIN256 = 6.0, 2.0, False, False
 argv = sys.argv[1:]
 while argv and argv[0].startswith("--"):
     flag = argv.pop(0)
     if flag == "--in-lungs":
         IN_LUNGS = True
+    elif flag == "--train256":
+        TRAIN256 = True
     elif flag == "--start":
         START = float(argv.pop(0))
     elif flag == "--step":
@@ -58,7 +66,8 @@ VISITS = 6
 subprocess.run(["sh", "bench/machine.sh"])
 meta = {r["Image Index"]: r for r in csv.DictReader(gzip.open(f"{D}/Data_Entry_2017_v2020.csv.gz", "rt"))}
 rng = random.Random(SEED)
-films = sorted(os.listdir(f"{D}/series1024"))
+SET, WIDTH = ("train256", 256) if TRAIN256 else ("series1024", 1024)
+films = unseen_train256(D, 1) if TRAIN256 else sorted(os.listdir(f"{D}/series1024"))
 byp = {}
 for f in films:
     byp.setdefault(f[:8], f)  # one film per patient
@@ -69,14 +78,14 @@ tmp = tempfile.mkdtemp()
 rows = []
 for k, name in enumerate(films):
     progress = k < N
-    img = cv2.imread(f"{D}/series1024/{name}", 0).astype(np.float32) / 255
+    img = cv2.imread(f"{D}/{SET}/{name}", 0).astype(np.float32) / 255
     h, w = img.shape
     r = meta[name]
-    sp = float(r["OriginalImagePixelSpacing[x"]) * float(r["OriginalImage[Width"]) / 1024
+    sp = float(r["OriginalImagePixelSpacing[x"]) * float(r["OriginalImage[Width"]) / WIDTH
     cx, cy = rng.uniform(0.22, 0.36) * w, rng.uniform(0.3, 0.6) * h
     if IN_LUNGS:
         mp = os.path.join(tmp, f"lungs{k:02d}.png")
-        subprocess.run([X, "lungs", f"{D}/series1024/{name}", "--out", mp], check=True, capture_output=True)
+        subprocess.run([X, "lungs", f"{D}/{SET}/{name}", "--out", mp], check=True, capture_output=True)
         Rl = int((START + STEP * (VISITS - 1)) / 4 / sp)
         inner = cv2.erode((cv2.imread(mp, 0) > 0).astype(np.uint8),
                           cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * Rl + 1, 2 * Rl + 1)))
@@ -92,7 +101,7 @@ for k, name in enumerate(films):
             im = np.clip(im + 0.06 * np.sqrt(np.clip(1 - r2, 0, 1)), 0, 1)
         g = random.Random(SEED * 10000 + k * 100 + v)
         M = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), g.uniform(-3, 3), g.uniform(0.97, 1.03))
-        M[:, 2] += (g.uniform(-15, 15), g.uniform(-15, 15))
+        M[:, 2] += (g.uniform(-15, 15) * WIDTH / 1024, g.uniform(-15, 15) * WIDTH / 1024)
         out = cv2.warpAffine(im, M, (w, h), flags=cv2.INTER_CUBIC) if v else im
         out = np.clip(np.clip(out, 0, 1) ** g.uniform(0.9, 1.1) * g.uniform(0.9, 1.1)
                       + np.random.default_rng(SEED * 10000 + k * 100 + v).normal(0, 0.004, out.shape), 0, 1)

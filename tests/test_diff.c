@@ -568,6 +568,57 @@ test_failed_registration (void **state)
   cxr_diff_clear (&d);
 }
 
+/* The scores do not depend on the film's resolution: the same film and
+ * the same opacity at half the size (2 x 2 means) score alike, since
+ * change_score and trend_score count px^2 of the film brought to 1024 px
+ * (in the film's own px^2, as until 2026-12-07, the half-size pair
+ * scored a quarter); the changed area stays in the film's own px^2. */
+static CxrImage *
+half_size (const CxrImage *im)
+{
+  CxrImage *h = cxr_image_new (im->width / 2, im->height / 2);
+  for (int y = 0; y < h->height; y++)
+    for (int x = 0; x < h->width; x++)
+      {
+        const float *p = im->data + (gsize) (2 * y) * im->width + 2 * x;
+        h->data[(gsize) y * h->width + x] = 0.25f * (p[0] + p[1] + p[im->width] + p[im->width + 1]);
+      }
+  return h;
+}
+
+static void
+test_scores_resolution_free (void **state)
+{
+  g_autoptr (CxrImage) m = copy_film ();
+  double cx = 300, cy = 420, r = 20;
+  for (int y = 0; y < m->height; y++)
+    for (int x = 0; x < m->width; x++)
+      {
+        double q = hypot (x - cx, y - cy) / r;
+        if (q < 1)
+          m->data[y * m->width + x] += (float) (0.12 * sqrt (1 - q * q));
+      }
+  g_autoptr (CxrImage) fh = half_size (film);
+  g_autoptr (CxrImage) mh = half_size (m);
+  CxrDiff full, half;
+  g_autoptr (GError) err = NULL;
+  assert_true (cxr_diff_pair (film, m, &identity, 0.37, NULL, NULL, &full, &err));
+  assert_true (cxr_diff_pair (fh, mh, &identity, 0.74, NULL, NULL, &half, &err));
+  print_message ("an opacity at %d px and at %d px: change_score %.1f and %.1f, trend_score %.1f "
+                 "and %.1f, changed area %.0f and %.0f px^2\n",
+                 film->width, fh->width, full.change_score, half.change_score, full.trend_score,
+                 half.trend_score, full.changed_area_px, half.changed_area_px);
+  assert_true (full.change_score > 10);
+  assert_true (half.change_score > 0.8 * full.change_score
+               && half.change_score < 1.25 * full.change_score);
+  assert_true (half.trend_score > 0.8 * full.trend_score
+               && half.trend_score < 1.25 * full.trend_score);
+  assert_true (half.changed_area_px > 0.2 * full.changed_area_px
+               && half.changed_area_px < 0.3 * full.changed_area_px);
+  cxr_diff_clear (&full);
+  cxr_diff_clear (&half);
+}
+
 int
 main (void)
 {
@@ -581,6 +632,7 @@ main (void)
     cmocka_unit_test (test_whole_lung),
     cmocka_unit_test (test_film_edge),
     cmocka_unit_test (test_change_leaves_moving_field),
+    cmocka_unit_test (test_scores_resolution_free),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -14,7 +14,7 @@
 G_BEGIN_DECLS
 
 /* The method stored with each difference map. */
-#define CXR_DIFF_METHOD "qmatch-thorax-gauss-fixed/3"
+#define CXR_DIFF_METHOD "qmatch-thorax-gauss-fixed/4"
 
 typedef enum {
   CXR_DIFF_REGION_LUNG_FIELDS, /* the segmenter's aerated lung fields (mask_kind 'lungs') */
@@ -58,7 +58,8 @@ const char *cxr_diff_region_name (int region); /* "right_upper" ... "left_lower"
 void cxr_diff_options_init (CxrDiffOptions *options);
 
 typedef struct {
-  double change_score;     /* sum over changed pixels of (|d| - threshold), x px^2 of FIXED */
+  double change_score;     /* sum over changed pixels of (|d| - threshold), x px^2 of FIXED
+                            * brought to 1024 px on its longer side (any film, one scale) */
   double change_energy;    /* mean d^2 inside the mask, x 1e4 */
   double changed_area_px;  /* px^2 of FIXED with |d| > threshold */
   double changed_area_mm2; /* NAN when the pixel spacing is unknown */

@@ -38,7 +38,11 @@
  *    convolution inside the mask. Positive d: brighter now (new opacity).
  * 5. Threshold t = max(min_threshold, noise_k x 1.4826 MAD(d)) inside the
  *    mask. change_score = sum over the mask of max(|d| - t, 0), in px^2 of
- *    FIXED; changed area counts |d| > t; the peak is the largest |d|.
+ *    FIXED brought to 1024 px on its longer side (REF_SIDE: until
+ *    2026-12-07 in FIXED's own px^2, so a 256-px film's scores were 16
+ *    times smaller than the same change on a 1024-px film, under the
+ *    trend score's limit floor of 1); changed area counts |d| > t, in
+ *    FIXED's own px^2; the peak is the largest |d|.
  *    trend_score is the same sum at tt = max(min_trend_threshold, trend_noise_k
  *    x sigma) (default max(0.015, 2 sigma)): the progression signal. One
  *    pair needs t's margin against its own noise; a trend test across a
@@ -64,6 +68,10 @@
 /* the share of each film's width and height at its edges left out of
  * the comparison (step 2 above) */
 #define EDGE_MARGIN 0.015
+
+/* the film size the scores are measured at (below): the NIH release's
+ * 1024 px, where every figure and limit of these scores was first set */
+#define REF_SIDE 1024.0
 
 void
 cxr_diff_options_init (CxrDiffOptions *o)
@@ -707,15 +715,19 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
         }
     }
   double px2 = 1.0 / (k * k); /* FIXED px^2 per grid px */
+  /* the scores' px^2 are those of FIXED brought to REF_SIDE px on its
+   * longer side, so that films of any resolution share one scale */
+  double rs1 = REF_SIDE / (double) MAX (fixed->width, fixed->height);
+  double rpx2 = px2 * rs1 * rs1;
   out->change_energy = 1e4 * e2 / mask_n;
-  out->change_score = score * px2;
+  out->change_score = score * rpx2;
   for (int r = 0; r < CXR_DIFF_N_REGIONS; r++)
     {
-      out->region_score[r] = rs[r] * px2;
+      out->region_score[r] = rs[r] * rpx2;
       out->region_area_px[r] = ra[r] * px2;
       out->region_mean_d[r] = ra[r] > 0 ? rd[r] / ra[r] : NAN;
     }
-  out->trend_score = tscore * px2;
+  out->trend_score = tscore * rpx2;
   out->changed_area_px = area * px2;
   if (!isnan (fixed_spacing_mm) && fixed_spacing_mm > 0)
     out->changed_area_mm2 = out->changed_area_px * fixed_spacing_mm * fixed_spacing_mm;
