@@ -98,7 +98,7 @@ main (int argc, char **argv)
           return 1;
         }
       double diff_ms = d.elapsed_ms + (g_get_monotonic_time () - t0) / 1000.0;
-      printf ("%.2f %.2f %s %.4f %.4f %.2f %.1f %.1f %s %.4f %.4f %.4f", r.elapsed_ms, diff_ms,
+      printf ("%.2f %.2f %s %.6g %.6g %.2f %.1f %.1f %s %.6g %.4f %.4f", r.elapsed_ms, diff_ms,
               cxr_register_status_name (r.status), d.change_score, d.change_energy,
               d.changed_area_mm2, d.peak_x_px, d.peak_y_px, d.mask_kind, d.trend_score,
               fl ? fl->cardiothoracic_ratio : NAN, ml ? ml->cardiothoracic_ratio : NAN);
