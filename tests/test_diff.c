@@ -46,6 +46,20 @@ copy_film (void)
   return c;
 }
 
+/* Adds a sphere's projected thickness to @m: radius @r px at (@cx, @cy),
+ * @c at its centre (a nodule or a round opacity). */
+static void
+add_sphere (CxrImage *m, double cx, double cy, double r, double c)
+{
+  for (int y = 0; y < m->height; y++)
+    for (int x = 0; x < m->width; x++)
+      {
+        double q = hypot (x - cx, y - cy) / r;
+        if (q < 1)
+          m->data[(gsize) y * m->width + x] += (float) (c * sqrt (1 - q * q));
+      }
+}
+
 static void
 test_no_change (void **state)
 {
@@ -74,13 +88,7 @@ test_blob_found (void **state)
 {
   g_autoptr (CxrImage) m = copy_film ();
   double cx = 300, cy = 420, r = 20; /* a 15 mm opacity at 0.37 mm/px, left lung of the image */
-  for (int y = 0; y < m->height; y++)
-    for (int x = 0; x < m->width; x++)
-      {
-        double q = (hypot (x - cx, y - cy)) / r;
-        if (q < 1)
-          m->data[y * m->width + x] += (float) (0.12 * sqrt (1 - q * q));
-      }
+  add_sphere (m, cx, cy, r, 0.12);
   CxrDiff d;
   g_autoptr (GError) err = NULL;
   g_autofree char *dir = g_dir_make_tmp ("cxr-diff-XXXXXX", NULL);
@@ -298,13 +306,7 @@ test_zones (void **state)
   assert_true (cnt > 100);
   double cx = sx / cnt, cy = sy / cnt, r = 20;
   g_autoptr (CxrImage) m = copy_film ();
-  for (int y = 0; y < m->height; y++)
-    for (int x = 0; x < m->width; x++)
-      {
-        double q = hypot (x - cx, y - cy) / r;
-        if (q < 1)
-          m->data[y * m->width + x] += (float) (0.12 * sqrt (1 - q * q));
-      }
+  add_sphere (m, cx, cy, r, 0.12);
   CxrDiffOptions o;
   cxr_diff_options_init (&o);
   assert_int_equal (o.region, CXR_DIFF_REGION_WHOLE_LUNG); /* the default */
@@ -398,13 +400,7 @@ test_whole_lung (void **state)
   double nx = bx / nb, ny = by / nb, r = 18;
   assert_int_equal (lf->mask[(gsize) lround (ny) * w + lround (nx)], 0);
   g_autoptr (CxrImage) m = copy_film ();
-  for (int y = 0; y < m->height; y++)
-    for (int x = 0; x < m->width; x++)
-      {
-        double q = hypot (x - nx, y - ny) / r;
-        if (q < 1)
-          m->data[y * m->width + x] += (float) (0.08 * sqrt (1 - q * q));
-      }
+  add_sphere (m, nx, ny, r, 0.08);
   CxrDiffOptions o;
   cxr_diff_options_init (&o);
   o.region = CXR_DIFF_REGION_LUNG_FIELDS;
@@ -479,15 +475,11 @@ test_change_leaves_moving_field (void **state)
   CxrLungFields gone = *lf;
   g_autofree guint8 *mask = g_memdup2 (lf->mask, n);
   gone.mask = mask;
+  add_sphere (m, cx, cy, r, 0.08);
   for (int y = 0; y < h; y++)
     for (int x = 0; x < w; x++)
-      {
-        double q = hypot (x - cx, y - cy) / r;
-        if (q < 1)
-          m->data[(gsize) y * w + x] += (float) (0.08 * sqrt (1 - q * q));
-        if (y > cy - 1.2 * r && mask[(gsize) y * w + x] == 2)
-          mask[(gsize) y * w + x] = 0;
-      }
+      if (y > cy - 1.2 * r && mask[(gsize) y * w + x] == 2)
+        mask[(gsize) y * w + x] = 0;
   CxrDiffOptions o;
   cxr_diff_options_init (&o);
   CxrDiffInputs kept = { NULL, NULL, lf, lf }, left = { NULL, NULL, lf, &gone };
@@ -568,11 +560,7 @@ test_failed_registration (void **state)
   cxr_diff_clear (&d);
 }
 
-/* The scores do not depend on the film's resolution: the same film and
- * the same opacity at half the size (2 x 2 means) score alike, since
- * change_score and trend_score count px^2 of the film brought to 1024 px
- * (in the film's own px^2, as until 2026-12-07, the half-size pair
- * scored a quarter); the changed area stays in the film's own px^2. */
+/* @im at half its size, by 2 x 2 means. */
 static CxrImage *
 half_size (const CxrImage *im)
 {
@@ -586,18 +574,16 @@ half_size (const CxrImage *im)
   return h;
 }
 
+/* The scores do not depend on the film's resolution: the same film and
+ * the same opacity at half the size score alike, since change_score and
+ * trend_score count px^2 of the film brought to 1024 px (in the film's
+ * own px^2, as until 2026-12-07, the half-size pair scored a quarter);
+ * the changed area stays in the film's own px^2. */
 static void
 test_scores_resolution_free (void **state)
 {
   g_autoptr (CxrImage) m = copy_film ();
-  double cx = 300, cy = 420, r = 20;
-  for (int y = 0; y < m->height; y++)
-    for (int x = 0; x < m->width; x++)
-      {
-        double q = hypot (x - cx, y - cy) / r;
-        if (q < 1)
-          m->data[y * m->width + x] += (float) (0.12 * sqrt (1 - q * q));
-      }
+  add_sphere (m, 300, 420, 20, 0.12);
   g_autoptr (CxrImage) fh = half_size (film);
   g_autoptr (CxrImage) mh = half_size (m);
   CxrDiff full, half;

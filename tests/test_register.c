@@ -565,6 +565,19 @@ sample_film (const char *name)
   return im;
 }
 
+/* The lung segmenter cxrtrack ships (models/cxr-lungs.safetensors). */
+static CxrLungModel *
+shipped_lung_model (void)
+{
+  g_autofree char *mp
+      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
+  g_autoptr (GError) err = NULL;
+  CxrLungModel *lm = cxr_lung_model_load (mp, &err);
+  if (lm == NULL)
+    fail_msg ("%s", err->message);
+  return lm;
+}
+
 /* One registration of @f and @m with their lung fields, the deformable
  * stage matching with lung weight @weight; @second: whether fields with
  * other weights may be tried where the lungs still overlap by less than
@@ -596,11 +609,7 @@ test_deformable_second_choice (void **state)
 {
   g_autoptr (CxrImage) f = sample_film ("00002633_011.png");
   g_autoptr (CxrImage) m = sample_film ("00002633_016.png");
-  g_autofree char *mp
-      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
-  g_autoptr (GError) err = NULL;
-  g_autoptr (CxrLungModel) lm = cxr_lung_model_load (mp, &err);
-  assert_non_null (lm);
+  g_autoptr (CxrLungModel) lm = shipped_lung_model ();
   g_autoptr (CxrLungFields) fl = cxr_lungs_segment (lm, f, NULL);
   g_autoptr (CxrLungFields) ml = cxr_lungs_segment (lm, m, NULL);
   assert_true (fl && ml && fl->status == CXR_LUNGS_OK && ml->status == CXR_LUNGS_OK);
@@ -634,11 +643,7 @@ test_deformable_second_choice (void **state)
 static void
 test_refine_lines_up_intensities (void **state)
 {
-  g_autofree char *mp
-      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
-  g_autoptr (GError) err = NULL;
-  g_autoptr (CxrLungModel) lm = cxr_lung_model_load (mp, &err);
-  assert_non_null (lm);
+  g_autoptr (CxrLungModel) lm = shipped_lung_model ();
   const char *films[][2] = { { "00001543_001.png", "00001543_002.png" },
                              { "00001543_004.png", "00001543_005.png" },
                              { "00010384_034.png", "00010384_035.png" } };

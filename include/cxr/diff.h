@@ -43,11 +43,14 @@ typedef struct {
 typedef struct {
   const CxrPrediction *fixed_prediction;  /* the model's prediction of FIXED as a whole film, */
   const CxrPrediction *moving_prediction; /* and of MOVING, when already made; else made here */
-  const CxrLungFields *fixed_lungs;       /* both 'ok': the comparison is confined to FIXED's */
-  const CxrLungFields *moving_lungs;      /* whole lung, or with CXR_DIFF_REGION_LUNGS to FIXED's
-                                           * lung fields that MOVING's, warped, also cover */
-  const guint8 *fixed_cavity; /* FIXED's whole lung (cxr_lungs_cavity of its lungs), when
-                               * already made; else made here */
+  /* both 'ok': the comparison is confined to FIXED's whole lung, or with
+   * CXR_DIFF_REGION_LUNG_FIELDS to FIXED's lung fields that MOVING's,
+   * warped, also cover */
+  const CxrLungFields *fixed_lungs;
+  const CxrLungFields *moving_lungs;
+  /* FIXED's whole lung (cxr_lungs_cavity of its lungs), when already
+   * made; else made here */
+  const guint8 *fixed_cavity;
 } CxrDiffInputs;
 
 /* The zones of the per-region measures: each lung (FIXED's right = image

@@ -385,7 +385,7 @@ cxr__fit_field (CxrDeformField *f, int fw, int fh, const CxrFieldTarget *t, int 
 
 struct _CxrFieldFit {
   Band A; /* factored */
-  int nt, fw, fh;
+  int nt;
   double hx, hy, lambda;
 };
 
@@ -409,8 +409,6 @@ cxr__field_fit_new (int nx, int ny, int fw, int fh, const CxrFieldTarget *t, int
   int n = nx * ny;
   ff->A = (Band){ g_new0 (double, (gsize) n * (3 * nx + 3 + 1)), n, 3 * nx + 3 };
   ff->nt = nt;
-  ff->fw = fw;
-  ff->fh = fh;
   ff->lambda = lambda;
   fit_matrix (&ff->A, nx, ny, ff->hx, ff->hy, t, nt, lambda);
   if (!cholesky_factor (&ff->A))
