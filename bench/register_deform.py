@@ -28,7 +28,7 @@ series1024 (other patients than the dev ones, their films at 256 px);
 elastix's B-spline grid scaled with the film (24 px instead of 96).
 
 --refine: cxrtrack's deformable stage with its intensity refinement
-(deform_refine_steps 10, as `cxrtrack register --refine`).
+(deform_refine_steps 20, as `cxrtrack register --refine`).
 
 Usage: bench/register_deform.py [build dir] [--limit N] [--no-elastix] [--jobs N] [--train256]
                                 [--refine]
@@ -46,7 +46,7 @@ JOBS = int(sys.argv[sys.argv.index("--jobs") + 1]) if "--jobs" in sys.argv else 
 ELASTIX = "--no-elastix" not in sys.argv
 D = "../shared/data/nih"
 TRAIN256 = "--train256" in sys.argv
-REFINE = "--refine" in sys.argv  # the deformable stage with deform_refine_steps 10 (register --refine)
+REFINE = "--refine" in sys.argv  # the deformable stage with deform_refine_steps 20 (register --refine)
 OUT = "out/register_deform_train256" if TRAIN256 else "out/register_deform"
 LUNG_MODEL = os.environ.get("CXRTRACK_LUNG_MODEL", "models/cxr-lungs.safetensors")
 os.makedirs(OUT, exist_ok=True)
@@ -129,7 +129,7 @@ def cxrtrack(deform):
     os.makedirs(wdir, exist_ok=True)
     env = dict(os.environ, CXR_BENCH_LUNGS=LUNG_MODEL, CXR_BENCH_OUT=wdir,
                CXR_BENCH_NO_DEFORM="0" if deform else "1", OMP_NUM_THREADS="1",
-               CXR_BENCH_REFINE="10" if REFINE and deform else "0")
+               CXR_BENCH_REFINE="20" if REFINE and deform else "0")
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as lst:
         lst.write("".join(f"{path(a)} {path(b)} {aspect[a]!r} {aspect[b]!r}\n" for a, b, _ in pairs))
         lst.flush()

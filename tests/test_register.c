@@ -638,8 +638,10 @@ test_deformable_second_choice (void **state)
 /* The intensities' own pull after the blocks (deform_refine_steps): on
  * real consecutive AP films of one patient it lines the lungs' ribs and
  * vessels up better than the blocks alone (series1024: lung NCC 0.854 ->
- * 0.886, bench/register_deform.py --refine), without folding the warp;
- * off (0, the default) the field is the blocks' alone. */
+ * 0.893, bench/register_deform.py --refine), without folding the warp,
+ * and its pins keep the lung outlines where the blocks put them (Dice
+ * 0.952 -> 0.948; 0.937 without the pins); off (0, the default) the field
+ * is the blocks' alone. */
 static void
 test_refine_lines_up_intensities (void **state)
 {
@@ -660,15 +662,16 @@ test_refine_lines_up_intensities (void **state)
       CxrRegisterInputs in = { 0, 0, fl, ml };
       CxrRegistration plain, refined;
       assert_true (cxr_register_pair (f, m, &in, &o, &plain, NULL));
-      o.deform_refine_steps = 10;
+      o.deform_refine_steps = 20;
       assert_true (cxr_register_pair (f, m, &in, &o, &refined, NULL));
       print_message ("%s -> %s: lung NCC %.3f with the blocks, %.3f refined (global %.3f); "
                      "Dice %.3f, %.3f\n",
                      films[k][0], films[k][1], plain.ncc_after, refined.ncc_after,
                      refined.ncc_global, plain.lung_dice_after, refined.lung_dice_after);
       assert_true (refined.deformable && refined.folds == 0);
-      assert_true (refined.ncc_after > plain.ncc_after + 0.005);
-      assert_true (refined.lung_dice_after > plain.lung_dice_after - 0.03);
+      assert_true (refined.ncc_after > plain.ncc_after + 0.01);
+      /* without the pins: 0.958 -> 0.933 and 0.982 -> 0.956 on the first two */
+      assert_true (refined.lung_dice_after > plain.lung_dice_after - 0.015);
     }
 }
 

@@ -46,8 +46,8 @@ cmd_register (int argc, char **argv)
     { "no-deform", 0, 0, G_OPTION_ARG_NONE, &no_deform, "The global (similarity) stage only",
       NULL },
     { "refine", 0, 0, G_OPTION_ARG_NONE, &refine,
-      "After the deformable stage's blocks, 10 steps of the intensities' own pull inside the"
-      " lungs: lines the lungs' ribs and vessels up better, outlines a little less (about 25 ms)",
+      "After the deformable stage's blocks, up to 20 steps of the intensities' own pull inside"
+      " the lungs, their outlines held: lines the lungs' ribs and vessels up better (about 20 ms)",
       NULL },
     { NULL },
   };
@@ -109,7 +109,7 @@ cmd_register (int argc, char **argv)
   opt.coarse_size = coarse;
   opt.fine_size = fine;
   opt.no_deform = no_deform;
-  opt.deform_refine_steps = refine ? 10 : 0;
+  opt.deform_refine_steps = refine ? 20 : 0;
   CxrRegisterInputs in = { fixed_aspect, moving_aspect, fl, ml };
   CxrRegistration r;
   if (!cxr_register_pair (f, m, &in, &opt, &r, &error))
