@@ -13,7 +13,8 @@
  * whole lung (cxr_lungs_cavity) or the fields alone,
  * $CXR_BENCH_EDGE_SHIFT=MM the whole lung's edge weight;
  * $CXR_BENCH_MAP_DEFORM=1: the maps through the deformable field too
- * (analyze --map-deform).
+ * (analyze --map-deform); $CXR_BENCH_MAP_REFINE=N with it: the field's
+ * intensity refinement, up to N steps (register --refine).
  * With OUTDIR, each pair's signed map (8-bit PNG) is written there, as
  * analyze writes it, and the time includes writing it.
  */
@@ -71,6 +72,8 @@ main (int argc, char **argv)
       cxr_register_options_init (&ro);
       gboolean map_deform = g_strcmp0 (g_getenv ("CXR_BENCH_MAP_DEFORM"), "1") == 0;
       ro.no_deform = !map_deform;
+      if (g_getenv ("CXR_BENCH_MAP_REFINE"))
+        ro.deform_refine_steps = atoi (g_getenv ("CXR_BENCH_MAP_REFINE"));
       g_autoptr (CxrLungFields) fl = lm ? cxr_lungs_segment (lm, f, NULL) : NULL;
       g_autoptr (CxrLungFields) ml = lm ? cxr_lungs_segment (lm, m, NULL) : NULL;
       CxrRegisterInputs rin = { 0 };

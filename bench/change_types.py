@@ -78,6 +78,7 @@ change score, mask kind): to look at the insertions a map missed.
 
 Usage: bench/change_types.py [--pairs N] [--build DIR] [--regions lungs,whole_lung]
                              [--kinds K,...] [--sets real,reposed] [--shift MM] [--no-film-signals]
+                             [--map-deform [--map-refine N]]
                              [--train256] [--dump CSV]
 """
 import argparse, collections, concurrent.futures, csv, gzip, json, math, os, random, subprocess, tempfile
@@ -96,6 +97,8 @@ ap.add_argument("--kinds", default="")
 ap.add_argument("--sets", default="real,reposed")
 ap.add_argument("--shift", default=None, help="CXR_BENCH_EDGE_SHIFT (mm)")
 ap.add_argument("--map-deform", action="store_true", help="maps through the deformable field (analyze --map-deform)")
+ap.add_argument("--map-refine", type=int, default=0,
+                help="with --map-deform: the deformable stage's intensity refinement, up to N steps (register --refine: 20)")
 ap.add_argument("--pictures", default="bench/out/change_types")
 ap.add_argument("--train256", action="store_true",
                 help="the patients outside series1024: their train256 films (256 px)")
@@ -703,6 +706,7 @@ for region in REGIONS:
         env["CXR_BENCH_EDGE_SHIFT"] = args.shift
     if args.map_deform:
         env["CXR_BENCH_MAP_DEFORM"] = "1"
+        env["CXR_BENCH_MAP_REFINE"] = str(args.map_refine)
     mapdir = os.path.join(tmp, f"maps_{region}")
     os.makedirs(mapdir, exist_ok=True)
     out = subprocess.run([f"{args.build}/bench/bench_diff", lst, mapdir], capture_output=True, text=True, env=env, check=True)
