@@ -47,7 +47,7 @@ cmd_register (int argc, char **argv)
       NULL },
     { "refine", 0, 0, G_OPTION_ARG_NONE, &refine,
       "After the deformable stage's blocks, up to 20 steps of the intensities' own pull inside"
-      " the lungs, their outlines held: lines the lungs' ribs and vessels up better (about 20 ms)",
+      " the lungs, their outlines held: lines the lungs' ribs and vessels up better (about 16 ms)",
       NULL },
     { NULL },
   };

@@ -177,14 +177,14 @@ level_warp_row_avx2 (const Level *L, const float *src, int y, float *o)
 }
 #endif
 
-/* @src of the moving grid (NAN where it has no data) warped onto the
- * fixed grid; NAN outside it. */
+/* @src of the moving grid (NAN where it has no data) warped onto rows
+ * @y0..@y1 of the fixed grid; NAN outside it. */
 static void
-level_warp (const Level *L, const float *src, float *out)
+level_warp_rows (const Level *L, const float *src, float *out, int y0, int y1)
 {
   int n = L->f->n;
   gboolean wide = cxr__register_avx2 ();
-  for (int y = 0; y < n; y++)
+  for (int y = y0; y <= y1; y++)
     {
       int x0 = 0;
 #ifdef CXR_HAVE_AVX2
@@ -200,6 +200,13 @@ level_warp (const Level *L, const float *src, float *out)
           out[(gsize) y * n + x] = in ? v : NAN;
         }
     }
+}
+
+/* the whole fixed grid */
+static void
+level_warp (const Level *L, const float *src, float *out)
+{
+  level_warp_rows (L, src, out, 0, L->f->n - 1);
 }
 
 typedef struct {
@@ -667,13 +674,15 @@ fit_level (Level *L, GArray *blocks, CxrDeformField *field, double lambda, int *
 /* NCC of the fixed film's (smoothed) intensities and the warped moving
  * one's over FIXED's lung fields (@flung > 0.5, or weighted by its thorax
  * window when either film has none), and the overlap (Dice) of FIXED's
- * lung fields with MOVING's warped (NAN without both); on every second
- * pixel (staggered), mapping each sample, without warping whole images. */
+ * lung fields with MOVING's warped (NAN without both; not asked when
+ * @dc is %NULL, which spares the samples outside the region); on every
+ * second pixel (staggered), mapping each sample, without warping whole
+ * images. */
 static void
 evidence (const Level *L, const float *flung, const float *mlung, double *ncc, double *dc)
 {
   int n = L->f->n;
-  gboolean lungs = flung && mlung;
+  gboolean lungs = flung && mlung, dice = lungs && dc;
   double sw = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, both = 0, sum = 0;
   for (int y = 0; y < n; y += 2)
     for (int x = (y / 2) % 2; x < n; x += 2)
@@ -681,12 +690,12 @@ evidence (const Level *L, const float *flung, const float *mlung, double *ncc, d
         gsize i = (gsize) y * n + x;
         double w = lungs ? (flung[i] > 0.5f) : L->f->weight[i];
         gboolean fl = lungs && flung[i] > 0.5f;
-        if (!(w > 0) && !lungs)
+        if (!(w > 0) && !dice)
           continue;
         double mx, my;
         gboolean in;
         level_map (L, x, y, &mx, &my);
-        if (lungs)
+        if (dice)
           {
             float ml = cxr__bilinear (mlung, n, n, mx, my, &in);
             gboolean m = in && ml > 0.5f;
@@ -709,7 +718,8 @@ evidence (const Level *L, const float *flung, const float *mlung, double *ncc, d
       }
   double vaa = saa - sa * sa / sw, vbb = sbb - sb * sb / sw, vab = sab - sa * sb / sw;
   *ncc = sw >= 1 && vaa > 0 && vbb > 0 ? vab / sqrt (vaa * vbb) : 0;
-  *dc = lungs && sum > 0 ? 2 * both / sum : NAN;
+  if (dc)
+    *dc = lungs && sum > 0 ? 2 * both / sum : NAN;
 }
 
 /* The intensities' own pull, after the blocks: a few steps of an
@@ -805,11 +815,13 @@ refine_intensity (Level *L, const float *flung, double lambda, int steps, double
   if (ff == NULL)
     return;
   float *wm = cxr__falloc (nn);
-  double ncc0, dc0;
-  evidence (L, flung, flung, &ncc0, &dc0);
+  /* the rows the targets and their neighbours read */
+  int ylo = (int) (at[0] / n) - 1, yhi = (int) (at[nt - 1] / n) + 1;
+  double ncc0;
+  evidence (L, flung, flung, &ncc0, NULL);
   for (int s = 0; s < steps; s++)
     {
-      level_warp (L, L->mi, wm);
+      level_warp_rows (L, L->mi, wm, ylo, yhi);
       double mw = 0, mf = 0, vw = 0, vf = 0, cw = 0;
       for (int k = 0; k < nt; k++)
         {
@@ -856,8 +868,8 @@ refine_intensity (Level *L, const float *flung, double lambda, int steps, double
       CxrDeformField before = *field;
       cxr__field_fit_solve (ff, t, field);
       level_field (L, field);
-      double ncc, dc;
-      evidence (L, flung, flung, &ncc, &dc);
+      double ncc;
+      evidence (L, flung, flung, &ncc, NULL);
       if (count_folds (L) > 0 || !(ncc > ncc0))
         {
           *field = before;
