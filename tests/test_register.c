@@ -311,8 +311,8 @@ test_warp_identity (void **state)
   assert_true (maxd < 1e-5);
 }
 
-/* The AVX2 rows of the warp (where the CPU has AVX2) give the scalar
- * rows' result to the bit: a rotation, scale and shift with a bending
+/* The AVX2 and AVX-512 rows of the warp (where the CPU has them) give the
+ * scalar rows' result to the bit: a rotation, scale and shift with a bending
  * field, at a size that leaves a remainder of each row to the scalar
  * code and pixels at and beyond every edge. */
 static void
@@ -345,8 +345,16 @@ test_warp_wide_is_scalar (void **state)
   g_autoptr (CxrImage) c = cxr_register_warp (fixed_film, &t, w, h);
   cxr__register_warp_scalar (FALSE);
   g_autoptr (CxrImage) d = cxr_register_warp (fixed_film, &t, w, h);
+  /* and AVX2 alone where the CPU would take AVX-512 rows */
+  cxr__register_warp_no_avx512 (TRUE);
+  g_autoptr (CxrImage) e = cxr_register_warp (fixed_film, &t, w, h);
+  t.field.nx = t.field.ny = 7;
+  g_autoptr (CxrImage) f = cxr_register_warp (fixed_film, &t, w, h);
+  cxr__register_warp_no_avx512 (FALSE);
   assert_memory_equal (a->data, b->data, sizeof (float) * w * h);
   assert_memory_equal (c->data, d->data, sizeof (float) * w * h);
+  assert_memory_equal (c->data, e->data, sizeof (float) * w * h);
+  assert_memory_equal (a->data, f->data, sizeof (float) * w * h);
   int zero = 0;
   for (int i = 0; i < w * h; i++)
     zero += a->data[i] == 0;

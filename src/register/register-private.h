@@ -97,6 +97,7 @@ void cxr__pyr_set_lungs (Pyr *p, const CxrLungFields *lungs);
 void cxr__pyr_clear (Pyr *p);
 void cxr__warp_grid (const float *src, int n, const Sim *S, float *out);
 void cxr__register_warp_scalar (gboolean scalar);
+void cxr__register_warp_no_avx512 (gboolean off);
 void cxr__register_scalar (gboolean scalar);
 void cxr__deform_block_sums (const double *t, int B, const double *a, int P, int m, double *num);
 double cxr__grid_ncc (const Grid *f, const Grid *m, const Sim *S, int step);
