@@ -16,6 +16,7 @@
 #include <glib/gstdio.h>
 
 #include "cxr/cxr.h"
+#include "testutil.h"
 
 static CxrImage *film;
 static CxrRegistration identity;
@@ -255,11 +256,8 @@ test_map_follows_the_field (void **state)
 static CxrLungFields *
 film_lungs (void)
 {
-  g_autofree char *mp
-      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
   g_autoptr (GError) err = NULL;
-  g_autoptr (CxrLungModel) lm = cxr_lung_model_load (mp, &err);
-  assert_non_null (lm);
+  g_autoptr (CxrLungModel) lm = shipped_lung_model ();
   CxrLungFields *lf = cxr_lungs_segment (lm, film, &err);
   assert_true (lf && lf->status == CXR_LUNGS_OK);
   return lf;

@@ -90,22 +90,10 @@ test_tiny_net (void **state)
     fail_msg ("tiny LungNet: max |C - PyTorch| = %g", worst);
 }
 
-static CxrLungModel *
-shipped (void)
-{
-  g_autofree char *p
-      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
-  g_autoptr (GError) err = NULL;
-  CxrLungModel *m = cxr_lung_model_load (p, &err);
-  if (m == NULL)
-    fail_msg ("%s", err->message);
-  return m;
-}
-
 static void
 test_shipped_model (void **state)
 {
-  g_autoptr (CxrLungModel) m = shipped ();
+  g_autoptr (CxrLungModel) m = shipped_lung_model ();
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *o = fixture (parser, "lungs_real.json");
   JsonArray *films = json_object_get_array_member (o, "films");
@@ -144,7 +132,7 @@ test_shipped_model (void **state)
 static void
 test_segment_real_films (void **state)
 {
-  g_autoptr (CxrLungModel) m = shipped ();
+  g_autoptr (CxrLungModel) m = shipped_lung_model ();
   const char *films[] = { "00000001_000.png", "00001543_004.png", "00002633_016.png" };
   for (guint k = 0; k < G_N_ELEMENTS (films); k++)
     {
@@ -291,7 +279,7 @@ cmp_float (const void *a, const void *b)
 static void
 test_one_side_airless (void **state)
 {
-  g_autoptr (CxrLungModel) m = shipped ();
+  g_autoptr (CxrLungModel) m = shipped_lung_model ();
   g_autofree char *p = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "sample", "images",
                                          "00001543_003.png", NULL);
   g_autoptr (CxrImage) im = cxr_image_load (p, NULL, NULL, NULL);

@@ -17,6 +17,7 @@
 
 #include "cxr/cxr.h"
 #include "register-private.h"
+#include "testutil.h"
 
 static CxrImage *fixed_film;
 
@@ -571,19 +572,6 @@ sample_film (const char *name)
   if (im == NULL)
     fail_msg ("%s", err->message);
   return im;
-}
-
-/* The lung segmenter cxrtrack ships (models/cxr-lungs.safetensors). */
-static CxrLungModel *
-shipped_lung_model (void)
-{
-  g_autofree char *mp
-      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
-  g_autoptr (GError) err = NULL;
-  CxrLungModel *lm = cxr_lung_model_load (mp, &err);
-  if (lm == NULL)
-    fail_msg ("%s", err->message);
-  return lm;
 }
 
 /* One registration of @f and @m with their lung fields, the deformable

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * What several cmocka tests share: a temporary folder for the group, and
- * one-value queries against a store.
+ * What several cmocka tests share: a temporary folder for the group,
+ * one-value queries against a store, and the lung segmenter cxrtrack
+ * ships.
  */
 #pragma once
 
@@ -11,7 +12,7 @@
 
 #include "cxr/cxr.h"
 
-static char *tmpdir;
+static G_GNUC_UNUSED char *tmpdir;
 
 static G_GNUC_UNUSED int
 tmpdir_setup (void **state)
@@ -111,4 +112,17 @@ query_int (CxrStore *s, const char *sql)
   gint64 v = r.type[0] == CXR_VALUE_NULL ? -1 : (gint64) r.real[0];
   first_row_clear (&r);
   return v;
+}
+
+/* The lung segmenter cxrtrack ships (models/cxr-lungs.safetensors). */
+static G_GNUC_UNUSED CxrLungModel *
+shipped_lung_model (void)
+{
+  g_autofree char *p
+      = g_build_filename (g_getenv ("CXR_SOURCE_ROOT"), "models", "cxr-lungs.safetensors", NULL);
+  g_autoptr (GError) err = NULL;
+  CxrLungModel *m = cxr_lung_model_load (p, &err);
+  if (m == NULL)
+    fail_msg ("%s", err->message);
+  return m;
 }
