@@ -186,10 +186,18 @@ pack_conv (const CxrConvInput *x, int o, int j, int nc, float *bp)
               int len = seg_t[s + 1] - seg_t[s];
               int ix0 = seg_x[s] + kx - x->pad;
               int lo = MAX (0, -ix0), hi = MIN (len, x->w - ix0);
-              const float *src = x->in + c * hw + (gsize) iy * x->w + ix0;
-              float *dst = row + seg_t[s];
-              for (int t = lo; t < hi; t++)
-                dst[t] = src[t];
+              if (lo >= hi)
+                continue;
+              /* lanes lo .. hi - 1 of the run (at most 32: two masked
+               * moves, never reading outside the input row) */
+              const float *src = x->in + c * hw + (gsize) iy * x->w + ix0 + lo;
+              float *dst = row + seg_t[s] + lo;
+              int n = hi - lo;
+              __mmask16 m0, m1;
+              panel_masks (n, &m0, &m1);
+              _mm512_mask_storeu_ps (dst, m0, _mm512_maskz_loadu_ps (m0, src));
+              if (n > 16)
+                _mm512_mask_storeu_ps (dst + 16, m1, _mm512_maskz_loadu_ps (m1, src + 16));
             }
         }
 }
