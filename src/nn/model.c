@@ -393,6 +393,38 @@ out:
  * page fault per 4 KB every time (10 % of the time on a virtual machine). */
 static GPrivate arena_key = G_PRIVATE_INIT (cxr__thread_buffer_free);
 
+/* The stem's max pool, 3x3 / 2, padding 1, of @c channels h x h into
+ * o x o: the maxima of 3 columns of each row (into @rows, h x o), then of
+ * 3 of those rows; both loops without bounds tests, so they vectorize
+ * (MAX is maxps's own rule). The maximum does not depend on the order
+ * (ReLU outputs: no NaN, no -0). */
+static void
+max_pool_3s2 (const float *in, int c, int h, int o, float *rows, float *out)
+{
+  for (int ch = 0; ch < c; ch++, in += (gsize) h * h, out += (gsize) o * o)
+    {
+      for (int y = 0; y < h; y++)
+        {
+          const float *f = in + (gsize) y * h;
+          float *r = rows + (gsize) y * o;
+          r[0] = h > 1 ? MAX (f[0], f[1]) : f[0];
+          int x = 1;
+          for (; x < o && 2 * x + 1 < h; x++)
+            r[x] = MAX (MAX (f[2 * x - 1], f[2 * x]), f[2 * x + 1]);
+          for (; x < o; x++)
+            r[x] = MAX (f[2 * x - 1], f[2 * x]);
+        }
+      for (int y = 0; y < o; y++)
+        {
+          const float *r0 = rows + (gsize) MAX (2 * y - 1, 0) * o, *r1 = rows + (gsize) 2 * y * o;
+          const float *r2 = rows + (gsize) MIN (2 * y + 1, h - 1) * o;
+          float *d = out + (gsize) y * o;
+          for (int x = 0; x < o; x++)
+            d[x] = MAX (MAX (r0[x], r1[x]), r2[x]);
+        }
+    }
+}
+
 /**
  * cxr_model_forward:
  * Thread-safe: any number of threads may run the same model at once.
@@ -425,21 +457,7 @@ cxr_model_forward (const CxrModel *m, const float *input)
         *bott = tmp + max_tmp, *col = bott + mid;
 
   cxr__conv_forward (&m->conv0, input, s, s, f0, col, TRUE);
-  /* max pool 3x3 / 2, padding 1 */
-  for (int ch = 0; ch < a->stem; ch++)
-    for (int y = 0; y < h1; y++)
-      for (int x = 0; x < h1; x++)
-        {
-          float v = -INFINITY;
-          for (int dy = -1; dy <= 1; dy++)
-            for (int dx = -1; dx <= 1; dx++)
-              {
-                int iy = 2 * y + dy, ix = 2 * x + dx;
-                if (iy >= 0 && iy < h0 && ix >= 0 && ix < h0)
-                  v = MAX (v, f0[((gsize) ch * h0 + iy) * h0 + ix]);
-              }
-          blk_a[((gsize) ch * h1 + y) * h1 + x] = v;
-        }
+  max_pool_3s2 (f0, a->stem, h0, h1, col, blk_a);
   float *cur = blk_a, *next = blk_b;
   hh = h1;
   for (int b = 0; b < 4; b++)
