@@ -218,7 +218,7 @@ cxr__conv_forward (const CxrConv *c, const float *in, int h, int w, float *out, 
   int oh = (h + 2 * c->pad - c->k) / c->stride + 1, ow = (w + 2 * c->pad - c->k) / c->stride + 1;
   int n = oh * ow, kk = c->ci * c->k * c->k;
   const float *b = in;
-  if (c->wp && c->k > 1 && c->stride == 1 && h == w && oh == ow)
+  if (c->wp && c->k > 1 && c->k <= CXR_CONV_MAX_K && c->stride == 1 && h == w && oh == ow)
     {
       /* no im2col: the product packs its panels from the input itself */
       CxrConvInput x = { in, c->ci, h, w, c->k, c->pad };

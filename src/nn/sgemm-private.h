@@ -21,4 +21,7 @@ typedef struct {
   int ci, h, w, k, pad; /* stride 1; output h + 2 pad - k + 1 square */
 } CxrConvInput;
 
+/* the largest kernel cxr__sgemm_conv() takes (larger: im2col) */
+#define CXR_CONV_MAX_K 7
+
 void cxr__sgemm_conv (int m, const float *ap, const CxrConvInput *x, float *c);

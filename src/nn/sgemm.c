@@ -14,6 +14,7 @@
  * stay portable: no -march) and CXR_GEMM is not "blas"; otherwise model.c
  * calls cblas_sgemm as before.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "sgemm-private.h"
@@ -156,7 +157,9 @@ panel_masks (int nc, __mmask16 *m0, __mmask16 *m1)
 /* The k x 32 panel of im2col(x) for output pixels j .. j + nc - 1: per
  * (channel, ky, kx) row, the pixels of one output row are a contiguous run
  * of the input row iy = y + ky - pad, clipped to the image; the output is
- * o x o. */
+ * o x o. Which lanes each run fills, and from where, depends on the tap
+ * (ky, kx), not the channel: worked out once per tap, then every channel's
+ * row is one masked load per run and half panel, and two stores. */
 __attribute__ ((target ("avx512f"))) static void
 pack_conv (const CxrConvInput *x, int o, int j, int nc, float *bp)
 {
@@ -170,36 +173,53 @@ pack_conv (const CxrConvInput *x, int o, int j, int nc, float *bp)
       t += len;
     }
   seg_t[ns] = nc;
+  /* per tap, its runs: lanes (two 16-lane masks) and the source offset in
+   * a channel that lane 0 would read (lane t reads offset + t) */
+  int taps = x->k * x->k, nrun[CXR_CONV_MAX_K * CXR_CONV_MAX_K];
+  __mmask16 rm0[CXR_CONV_MAX_K * CXR_CONV_MAX_K][NR], rm1[CXR_CONV_MAX_K * CXR_CONV_MAX_K][NR];
+  ptrdiff_t roff[CXR_CONV_MAX_K * CXR_CONV_MAX_K][NR];
+  for (int ky = 0, tap = 0; ky < x->k; ky++)
+    for (int kx = 0; kx < x->k; kx++, tap++)
+      {
+        nrun[tap] = 0;
+        for (int s = 0; s < ns; s++)
+          {
+            int iy = seg_y[s] + ky - x->pad;
+            if (iy < 0 || iy >= x->h)
+              continue;
+            int len = seg_t[s + 1] - seg_t[s];
+            int ix0 = seg_x[s] + kx - x->pad;
+            int lo = seg_t[s] + MAX (0, -ix0), hi = seg_t[s] + MIN (len, x->w - ix0);
+            if (lo >= hi)
+              continue;
+            guint64 lanes
+                = ((G_GUINT64_CONSTANT (1) << hi) - 1) & ~((G_GUINT64_CONSTANT (1) << lo) - 1);
+            int r = nrun[tap]++;
+            rm0[tap][r] = (__mmask16) lanes;
+            rm1[tap][r] = (__mmask16) (lanes >> 16);
+            roff[tap][r] = (ptrdiff_t) iy * x->w + ix0 - seg_t[s];
+          }
+      }
   gsize hw = (gsize) x->h * x->w;
   float *row = bp;
   for (int c = 0; c < x->ci; c++)
-    for (int ky = 0; ky < x->k; ky++)
-      for (int kx = 0; kx < x->k; kx++, row += NR)
+    {
+      /* addresses of masked-off lanes may lie outside the channel (never
+       * read): formed as integers */
+      uintptr_t in = (uintptr_t) (x->in + c * hw);
+      for (int tap = 0; tap < taps; tap++, row += NR)
         {
-          _mm512_store_ps (row, _mm512_setzero_ps ());
-          _mm512_store_ps (row + 16, _mm512_setzero_ps ());
-          for (int s = 0; s < ns; s++)
+          __m512 v0 = _mm512_setzero_ps (), v1 = v0;
+          for (int r = 0; r < nrun[tap]; r++)
             {
-              int iy = seg_y[s] + ky - x->pad;
-              if (iy < 0 || iy >= x->h)
-                continue;
-              int len = seg_t[s + 1] - seg_t[s];
-              int ix0 = seg_x[s] + kx - x->pad;
-              int lo = MAX (0, -ix0), hi = MIN (len, x->w - ix0);
-              if (lo >= hi)
-                continue;
-              /* lanes lo .. hi - 1 of the run (at most 32: two masked
-               * moves, never reading outside the input row) */
-              const float *src = x->in + c * hw + (gsize) iy * x->w + ix0 + lo;
-              float *dst = row + seg_t[s] + lo;
-              int n = hi - lo;
-              __mmask16 m0, m1;
-              panel_masks (n, &m0, &m1);
-              _mm512_mask_storeu_ps (dst, m0, _mm512_maskz_loadu_ps (m0, src));
-              if (n > 16)
-                _mm512_mask_storeu_ps (dst + 16, m1, _mm512_maskz_loadu_ps (m1, src + 16));
+              const float *p = (const float *) (in + roff[tap][r] * (ptrdiff_t) sizeof (float));
+              v0 = _mm512_mask_loadu_ps (v0, rm0[tap][r], p);
+              v1 = _mm512_mask_loadu_ps (v1, rm1[tap][r], p + 16);
             }
+          _mm512_store_ps (row, v0);
+          _mm512_store_ps (row + 16, v1);
         }
+    }
 }
 
 /* Where B's panels come from: a matrix, or a convolution's input. */
