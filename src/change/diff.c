@@ -781,8 +781,16 @@ cxr_diff_pair (const CxrImage *fixed, const CxrImage *moving, const CxrRegistrat
         {
           double *crow = cover + (gsize) (v * pf->map_h / gh) * pf->map_w;
           const float *mrow = mask + (gsize) v * gw;
-          for (int u = 0; u < gw; u++)
-            crow[cxs[u]] += mrow[u];
+          /* a run of columns in one cell summed in a register, in the
+           * same order as one add per column into the row (same bits) */
+          for (int u = 0; u < gw;)
+            {
+              int c = cxs[u];
+              double acc = crow[c];
+              for (; u < gw && cxs[u] == c; u++)
+                acc += mrow[u];
+              crow[c] = acc;
+            }
         }
       double cell = (double) gw * gh / hw;
       for (int c = 0; c < pf->n_classes; c++)
