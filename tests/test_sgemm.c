@@ -75,8 +75,14 @@ test_conv (void **state)
 {
   if (!cxr__sgemm_own ())
     skip ();
-  /* 3x3 pad 1 and 5x5 pad 2 on odd sizes, so panels straddle rows */
-  int cases[][4] = { { 3, 7, 3, 1 }, { 5, 13, 3, 1 }, { 2, 9, 5, 2 }, { 4, 1, 3, 1 } };
+  /* 3x3 pad 1 and 5x5 pad 2 on odd sizes, so panels straddle rows; the
+   * largest kernel the packing takes (7x7); no padding on rows longer
+   * than a panel; a row of 33 (a panel's last run one pixel long); 2 x 2
+   * outputs (sixteen runs a panel); padding wider than the kernel's
+   * reach (output rows and columns that read nothing) */
+  int cases[][4]
+      = { { 3, 7, 3, 1 },  { 5, 13, 3, 1 }, { 2, 9, 5, 2 }, { 4, 1, 3, 1 }, { 2, 10, 7, 3 },
+          { 3, 40, 3, 0 }, { 2, 33, 3, 1 }, { 3, 2, 3, 1 }, { 2, 6, 3, 2 } };
   GRand *rng = g_rand_new_with_seed (11);
   for (guint s = 0; s < G_N_ELEMENTS (cases); s++)
     {
