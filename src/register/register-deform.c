@@ -14,8 +14,8 @@
  *    normalised cross-correlation (the correlation of the zero-mean block
  *    with the search area, over the area's local energy from running
  *    sums; Lewis 1995), with a parabolic sub-pixel peak. The correlation
- *    is summed directly for blocks up to 32 px and through FFTs for the
- *    larger ones, whichever is faster (DIRECT_MAX_BLOCK). A block whose
+ *    is summed directly; blocks over 32 px (DIRECT_MAX_BLOCK) are found
+ *    first at half resolution, then within FINE_PX of that. A block whose
  *    best NCC is under MIN_NCC, or whose shift departs from its
  *    neighbours' median by more than OUTLIER_PX, is dropped.
  *    (Phase correlation, which whitens the spectrum, was tried first: on
@@ -269,22 +269,21 @@ parabola (double l, double c, double r)
 /* Scratch of one level: the search area is P = B + 2 S px. */
 typedef struct {
   int B, S, P;
-  gboolean direct; /* the correlation summed directly, not through FFTs */
-  const Plans *plans;
-  float *t, *a, *corr;
-  fftwf_complex *ft, *fa;
-  double *td, *ad, *num; /* direct: the block, the area and the m x m sums */
+  double *td, *ad, *num; /* the block, the area and the m x m sums */
   const double *c1, *c2; /* summed_areas of the warped MOVING (n + 1)^2 */
   double *ncc;
 } Matcher;
 
 /* Blocks up to this size are correlated with their search area by direct
- * sums, larger ones through FFTs. Per block, direct sums cost about
- * (2 S + 1)^2 B^2 multiply-adds, the FFTs three transforms of (B + 2 S)^2.
- * Measured here: 16 px blocks 2 us against 6 us of FFTs, 24 px 9 against
- * 14, 32 px 27 against ~25 but without FFTW planning their sizes (1.4-2.7
- * ms each, once a process); 48 px 63 against 18: the FFTs win there and
- * at 64 px. */
+ * sums over the whole search; larger ones (48 and 64 px, searched 8 and
+ * 16 px each way) first at half resolution, then near that at full. Per
+ * block, direct sums cost about (2 S + 1)^2 B^2 multiply-adds: 16 px
+ * blocks 2 us, 24 px 9, 32 px 27, where FFTs took 6, 14 and ~25 plus
+ * FFTW's planning of each size (1.4-2.7 ms, once a process). The FFTs
+ * won at 48 and 64 px (18 against 63 us at 48) until the halving: a 64
+ * px level of a field 4.3-4.8 -> 1.6 ms, a 48 px level 1.8-1.9 -> 1.3 ms
+ * (eight series1024 pairs, a fresh process each, FFTW planning
+ * included), and no FFTW plans for these sizes. */
 #define DIRECT_MAX_BLOCK 32
 
 /* The direct correlation of the B x B block @t with the P x P area @a
@@ -407,116 +406,80 @@ cxr__deform_block_sums (const double *t, int B, const double *a, int P, int m, d
   corr_direct_scalar (t, B, a, P, m, num);
 }
 
+/* B a multiple of 4 (the direct sums') */
 static void
 matcher_init (Matcher *mt, int B, int S)
 {
   int P = B + 2 * S, n = 2 * S + 1;
+  g_assert (B % 4 == 0);
   memset (mt, 0, sizeof *mt);
   mt->B = B;
   mt->S = S;
   mt->P = P;
-  mt->direct = B <= DIRECT_MAX_BLOCK && B % 4 == 0;
   mt->ncc = g_new (double, n * n);
-  if (mt->direct)
-    {
-      mt->td = g_new (double, (gsize) B * B);
-      mt->ad = g_new (double, (gsize) P * P);
-      mt->num = g_new (double, n * n);
-      return;
-    }
-  gsize nc = (gsize) P * (P / 2 + 1);
-  mt->plans = cxr__fft_plans (P, P);
-  mt->t = cxr__falloc ((gsize) P * P);
-  mt->a = cxr__falloc ((gsize) P * P);
-  mt->corr = cxr__falloc ((gsize) P * P);
-  mt->ft = fftwf_alloc_complex (nc);
-  mt->fa = fftwf_alloc_complex (nc);
+  mt->td = g_new (double, (gsize) B * B);
+  mt->ad = g_new (double, (gsize) P * P);
+  mt->num = g_new (double, n * n);
 }
 
 static void
 matcher_clear (Matcher *mt)
 {
-  fftwf_free (mt->t);
-  fftwf_free (mt->a);
-  fftwf_free (mt->corr);
-  fftwf_free (mt->ft);
-  fftwf_free (mt->fa);
   g_free (mt->td);
   g_free (mt->ad);
   g_free (mt->num);
   g_free (mt->ncc);
 }
 
-/* The block of FIXED at (x0, y0) found in the warped MOVING @w (n x n):
- * FALSE when the search area leaves the data or the block is flat. */
+/* The block of FIXED at (x0, y0) found in the warped MOVING @w (n x n),
+ * searched within S px of the shift (@cx, @cy): FALSE when the search
+ * area leaves the data or the block is flat. */
 static gboolean
-match_one (Matcher *mt, const float *fi, const float *w, int n, int x0, int y0, Block *out)
+match_one (Matcher *mt, const float *fi, const float *w, int n, int x0, int y0, int cx, int cy,
+           Block *out)
 {
   int B = mt->B, P = mt->P, S = mt->S, m = 2 * S + 1;
-  if (x0 - S < 0 || y0 - S < 0 || x0 + B + S > n || y0 + B + S > n)
+  /* the area: FIXED's block moved by the centre shift, S px around */
+  int ax = x0 + cx - S, ay = y0 + cy - S;
+  if (ax < 0 || ay < 0 || ax + P > n || ay + P > n)
     return FALSE;
   double mean = 0;
   for (int y = 0; y < B; y++)
     for (int x = 0; x < B; x++)
       mean += fi[(gsize) (y0 + y) * n + x0 + x];
   mean /= B * B;
-  /* the zero-mean block and the area: as floats for the FFTs (the block
-   * padded with 0 to P x P), as doubles for the direct sums */
+  /* the zero-mean block (its floats) and the area, as doubles for the
+   * sums */
   double tt = 0;
-  if (!mt->direct)
-    memset (mt->t, 0, sizeof (float) * P * P);
   for (int y = 0; y < B; y++)
     for (int x = 0; x < B; x++)
       {
         double v = fi[(gsize) (y0 + y) * n + x0 + x] - mean;
-        float f = (float) v;
-        if (mt->direct)
-          mt->td[y * B + x] = f;
-        else
-          mt->t[y * P + x] = f;
+        mt->td[y * B + x] = (float) v;
         tt += v * v;
       }
   for (int y = 0; y < P; y++)
     for (int x = 0; x < P; x++)
       {
-        float v = w[(gsize) (y0 - S + y) * n + x0 - S + x];
+        float v = w[(gsize) (ay + y) * n + ax + x];
         if (isnan (v))
           return FALSE;
-        if (mt->direct)
-          mt->ad[y * P + x] = v;
-        else
-          mt->a[y * P + x] = v;
+        mt->ad[y * P + x] = v;
       }
   if (tt < 1e-8 * B * B)
     return FALSE;
   /* numerator: correlation of the zero-mean block with the area */
-  if (mt->direct)
-    cxr__deform_block_sums (mt->td, B, mt->ad, P, m, mt->num);
-  else
-    {
-      fftwf_execute_dft_r2c (mt->plans->fwd, mt->t, mt->ft);
-      fftwf_execute_dft_r2c (mt->plans->fwd, mt->a, mt->fa);
-      gsize nc = (gsize) P * (P / 2 + 1);
-      for (gsize i = 0; i < nc; i++)
-        {
-          float re = mt->ft[i][0] * mt->fa[i][0] + mt->ft[i][1] * mt->fa[i][1];
-          float im = mt->ft[i][0] * mt->fa[i][1] - mt->ft[i][1] * mt->fa[i][0];
-          mt->ft[i][0] = re;
-          mt->ft[i][1] = im;
-        }
-      fftwf_execute_dft_c2r (mt->plans->inv, mt->ft, mt->corr);
-    }
+  cxr__deform_block_sums (mt->td, B, mt->ad, P, m, mt->num);
   int best = -1;
   double bv = -2, N = (double) B * B;
   for (int v = 0; v < m; v++)
     for (int u = 0; u < m; u++)
       {
         int k = v * m + u;
-        double s1 = box_sum (mt->c1, n + 1, x0 - S + u, y0 - S + v, B);
-        double s2 = box_sum (mt->c2, n + 1, x0 - S + u, y0 - S + v, B);
+        double s1 = box_sum (mt->c1, n + 1, ax + u, ay + v, B);
+        double s2 = box_sum (mt->c2, n + 1, ax + u, ay + v, B);
         double var = s2 - s1 * s1 / N;
-        /* FFTW's transforms are unnormalised */
-        double num = mt->direct ? mt->num[k] : mt->corr[v * P + u] / (P * P);
+        double num = mt->num[k];
         /* flat (the tables' rounding is ~1e-10 of a 256-px film's sums) */
         double c = var > 1e-8 * N ? num / sqrt (tt * var) : 0;
         mt->ncc[k] = c;
@@ -531,11 +494,33 @@ match_one (Matcher *mt, const float *fi, const float *w, int n, int x0, int y0, 
   double oy = bvv > 0 && bvv < m - 1 ? parabola (mt->ncc[best - m], bv, mt->ncc[best + m]) : 0;
   out->gx = x0 + (B - 1) / 2.0;
   out->gy = y0 + (B - 1) / 2.0;
-  out->sx = bu - S + ox;
-  out->sy = bvv - S + oy;
+  out->sx = cx + bu - S + ox;
+  out->sy = cy + bvv - S + oy;
   out->peak = bv;
   out->keep = TRUE;
   return TRUE;
+}
+
+/* How far (px each way) a block found at half resolution is searched
+ * again at full resolution: its half-resolution shift is within half a
+ * half-resolution px, one px here, of the best; one more for the
+ * parabola's neighbours. */
+#define FINE_PX 2
+
+/* @a (n x n) averaged over 2 x 2 cells, (n / 2)^2; a NAN in a cell makes
+ * the cell NAN (MOVING without data there). */
+static float *
+halve (const float *a, int n)
+{
+  int h = n / 2;
+  float *o = g_new (float, (gsize) h * h);
+  for (int y = 0; y < h; y++)
+    {
+      const float *r0 = a + (gsize) 2 * y * n, *r1 = r0 + n;
+      for (int x = 0; x < h; x++)
+        o[(gsize) y * h + x] = 0.25f * ((r0[2 * x] + r0[2 * x + 1]) + (r1[2 * x] + r1[2 * x + 1]));
+    }
+  return o;
 }
 
 /* The residual shift of every block of size @B (moving up to @S px)
@@ -552,8 +537,24 @@ match_blocks (const Level *L, int B, int S)
   g_autofree double *cw = g_new (double, nt);
   summed_areas (wm, n, c1, c2);
   summed_areas (L->f->weight, n, cw, NULL);
-  Matcher mt;
-  matcher_init (&mt, B, S);
+  /* Blocks over DIRECT_MAX_BLOCK: found first at half resolution (half
+   * the block, half the search, both images 2 x 2 averaged: direct sums,
+   * no FFTs), then within FINE_PX of that at full resolution. */
+  gboolean halved = B > DIRECT_MAX_BLOCK && B % 8 == 0 && S % 2 == 0 && S > FINE_PX;
+  int h = n / 2;
+  g_autofree float *gf2 = halved ? halve (L->gf, n) : NULL, *wm2 = halved ? halve (wm, n) : NULL;
+  g_autofree double *c1h = NULL, *c2h = NULL;
+  Matcher mt, mh;
+  if (halved)
+    {
+      c1h = g_new (double, (gsize) (h + 1) * (h + 1));
+      c2h = g_new (double, (gsize) (h + 1) * (h + 1));
+      summed_areas (wm2, h, c1h, c2h);
+      matcher_init (&mh, B / 2, S / 2);
+      mh.c1 = c1h;
+      mh.c2 = c2h;
+    }
+  matcher_init (&mt, B, halved ? FINE_PX : S);
   mt.c1 = c1;
   mt.c2 = c2;
   int nx = MAX (0, (n - B - 2 * S) / step + 1), ny = nx;
@@ -562,13 +563,27 @@ match_blocks (const Level *L, int B, int S)
       {
         double sw = box_sum (cw, n + 1, x0, y0, B);
         Block bl;
-        if (sw < 0.5 * B * B || !match_one (&mt, L->gf, wm, n, x0, y0, &bl) || bl.peak < MIN_NCC)
+        int cx = 0, cy = 0;
+        if (sw < 0.5 * B * B)
+          continue;
+        if (halved)
+          {
+            /* the centre kept inside the level's search, so the shift
+             * found stays within S px as without halving */
+            if (!match_one (&mh, gf2, wm2, h, x0 / 2, y0 / 2, 0, 0, &bl))
+              continue;
+            cx = CLAMP ((int) lround (2 * bl.sx), FINE_PX - S, S - FINE_PX);
+            cy = CLAMP ((int) lround (2 * bl.sy), FINE_PX - S, S - FINE_PX);
+          }
+        if (!match_one (&mt, L->gf, wm, n, x0, y0, cx, cy, &bl) || bl.peak < MIN_NCC)
           continue;
         bl.ix = ix;
         bl.iy = iy;
         g_array_append_val (blocks, bl);
       }
   matcher_clear (&mt);
+  if (halved)
+    matcher_clear (&mh);
   fftwf_free (wm);
 
   /* outliers: against the median of the neighbours within 1.5 steps, the
