@@ -652,8 +652,8 @@ test_choice_not_below_unmoved (void **state)
   CxrRegistration r;
   register_with_lungs (f, m, fl, ml, 0.2, TRUE, &r);
   print_message ("ncc unmoved %.3f, global %.3f, after %.3f; dice %.3f; %s (%s)\n", r.ncc_before,
-                 r.ncc_global, r.ncc_after, r.lung_dice_after,
-                 cxr_register_status_name (r.status), r.reason ? r.reason : "-");
+                 r.ncc_global, r.ncc_after, r.lung_dice_after, cxr_register_status_name (r.status),
+                 r.reason ? r.reason : "-");
   /* the case the test is about: the global stage alone is worse than
    * unmoved, and the overlap asks for the second choice */
   assert_true (r.ncc_global < r.ncc_before);
