@@ -14,8 +14,8 @@
  *    normalised cross-correlation (the correlation of the zero-mean block
  *    with the search area, over the area's local energy from running
  *    sums; Lewis 1995), with a parabolic sub-pixel peak. The correlation
- *    is summed directly; blocks over 32 px (DIRECT_MAX_BLOCK) are found
- *    first at half resolution, then within FINE_PX of that. A block whose
+ *    is summed directly, every block found first at half resolution,
+ *    then within FINE_PX of that. A block whose
  *    best NCC is under MIN_NCC, or whose shift departs from its
  *    neighbours' median by more than OUTLIER_PX, is dropped.
  *    (Phase correlation, which whitens the spectrum, was tried first: on
@@ -47,8 +47,8 @@
 #include "image-private.h"
 #include "util-private.h"
 
-#define MIN_NCC        0.3 /* a block's best correlation must reach this */
-#define OUTLIER_PX     2.0 /* grid px from the neighbours' median shift */
+#define MIN_NCC          0.3 /* a block's best correlation must reach this */
+#define OUTLIER_PX       2.0 /* grid px from the neighbours' median shift */
 /* the intensities' pull (refine_intensity): the targets' total weight and
  * the bending penalty, chosen on series1024's 133 same-view pairs
  * (bench/register_deform.py --refine: lung NCC 0.854 -> 0.886 with 10
@@ -56,9 +56,12 @@
  * of the pins that hold the lung fields' outline where the blocks put it
  * (Dice 0.937 -> 0.948 and NCC 0.886 -> 0.893 at 20 steps; 1000 held the
  * outline a little more and lined up less, 100 the other way) */
-#define REFINE_TOTAL_W 10000.0
-#define REFINE_LAMBDA  0.01
-#define REFINE_PIN_W   300.0
+#define REFINE_TOTAL_W   10000.0
+#define REFINE_LAMBDA    0.01
+#define REFINE_PIN_W     300.0
+/* a refined field whose lungs overlap by this much less than the blocks'
+ * field did asks for the other fields too (cxr__deform) */
+#define REFINE_DICE_LOSS 0.015
 
 /* The levels, on the top grid: block size and how far (px each way) a
  * block may move; the first finds the diaphragm's large excursions. */
@@ -275,17 +278,18 @@ typedef struct {
   double *ncc;
 } Matcher;
 
-/* Blocks up to this size are correlated with their search area by direct
- * sums over the whole search; larger ones (48 and 64 px, searched 8 and
- * 16 px each way) first at half resolution, then near that at full. Per
- * block, direct sums cost about (2 S + 1)^2 B^2 multiply-adds: 16 px
- * blocks 2 us, 24 px 9, 32 px 27, where FFTs took 6, 14 and ~25 plus
- * FFTW's planning of each size (1.4-2.7 ms, once a process). The FFTs
- * won at 48 and 64 px (18 against 63 us at 48) until the halving: a 64
- * px level of a field 4.3-4.8 -> 1.6 ms, a 48 px level 1.8-1.9 -> 1.3 ms
- * (eight series1024 pairs, a fresh process each, FFTW planning
- * included), and no FFTW plans for these sizes. */
-#define DIRECT_MAX_BLOCK 32
+/* Every block is correlated with its search area by direct sums, first
+ * at half resolution (half the block, half the search), then within
+ * FINE_PX of that at full. Per block, direct sums over the whole search
+ * cost about (2 S + 1)^2 B^2 multiply-adds: 16 px blocks 2 us, 24 px 9,
+ * 32 px 27, where FFTs took 6, 14 and ~25 plus FFTW's planning of each
+ * size (1.4-2.7 ms, once a process), and won at 48 and 64 px (18 against
+ * 63 us at 48). Halved, the 64 px level of a field went 4.3-4.8 -> 1.6
+ * ms, the 48 px level 1.8-1.9 -> 1.3 ms (eight series1024 pairs, a fresh
+ * process each, FFTW planning included), and the 32, 24 and 16 px levels
+ * together about 8 ms less per field; the lungs line up as well or
+ * better (bench/register_deform.py: series1024 lung NCC 0.853 -> 0.856,
+ * the train256-derived pairs 0.857 -> 0.858). */
 
 /* The direct correlation of the B x B block @t with the P x P area @a
  * (both double) at the m x m shifts, into @num (m x m). Each sum is kept
@@ -538,10 +542,10 @@ match_blocks (const Level *L, int B, int S)
   g_autofree double *cw = g_new (double, nt);
   summed_areas (wm, n, c1, c2);
   summed_areas (L->f->weight, n, cw, NULL);
-  /* Blocks over DIRECT_MAX_BLOCK: found first at half resolution (half
-   * the block, half the search, both images 2 x 2 averaged: direct sums,
-   * no FFTs), then within FINE_PX of that at full resolution. */
-  gboolean halved = B > DIRECT_MAX_BLOCK && B % 8 == 0 && S % 2 == 0 && S > FINE_PX;
+  /* found first at half resolution (half the block, half the search,
+   * both images 2 x 2 averaged), then within FINE_PX of that at full
+   * resolution; a level too small to halve is searched whole */
+  gboolean halved = B % 8 == 0 && S % 2 == 0 && S > FINE_PX;
   int h = n / 2;
   g_autofree float *gf2 = halved ? halve (L->gf, n) : NULL, *wm2 = halved ? halve (wm, n) : NULL;
   g_autofree double *c1h = NULL, *c2h = NULL;
@@ -899,12 +903,14 @@ refine_intensity (Level *L, const float *flung, double lambda, int steps, double
 
 /* A field fitted with the lung masks (@guide: both films' lung masks,
  * smoothed; or NULL) weighted @weight in the matching:
- * @L's dx, dy end as the field on its grid; FALSE when no level had
- * blocks enough to fit. */
+ * @L's dx, dy end as the field on its grid; its lungs' NCC and Dice in
+ * @ncc, @dc, and the Dice of the blocks' field before the intensities'
+ * pull in @dc_blocks (@dc without it); FALSE when no level had blocks
+ * enough to fit. */
 static gboolean
 deform_fit (Level *L, const float *flung, const float *mlung, const float *const guide[2],
             double weight, const CxrRegisterOptions *opt, CxrDeformField *field, double *ncc,
-            double *dc, int *folds)
+            double *dc, double *dc_blocks, int *folds)
 {
   const Grid *ft = L->f;
   int n = ft->n;
@@ -950,10 +956,19 @@ deform_fit (Level *L, const float *flung, const float *mlung, const float *const
     {
       level_field (L, field);
       *folds = count_folds (L);
-      if (*folds == 0 && opt->deform_refine_steps > 0)
+      gboolean refine = *folds == 0 && opt->deform_refine_steps > 0;
+      *dc_blocks = NAN;
+      if (refine && flung && mlung)
+        {
+          double nb;
+          evidence (L, flung, mlung, &nb, dc_blocks);
+        }
+      if (refine)
         refine_intensity (L, flung, REFINE_LAMBDA, opt->deform_refine_steps, REFINE_TOTAL_W,
                           REFINE_PIN_W, field);
       evidence (L, flung, mlung, ncc, dc);
+      if (isnan (*dc_blocks))
+        *dc_blocks = *dc;
     }
   fftwf_free (gf);
   fftwf_free (gm);
@@ -981,6 +996,29 @@ static const double more_weights[] = { 0.5 };
  * (the status rule fails such a pair: a field it would fail is not
  * chosen over one it would not) */
 #define CHOICE_NCC_SLACK 0.05
+
+/**
+ * cxr__deform_choose:
+ * Of @n candidates (the global stage, @deformable FALSE, and fields), the
+ * index of the one with the highest @ncc + @dice whose NCC is at most
+ * CHOICE_NCC_SLACK under @ncc_global and, for a field, above @ncc_before;
+ * -1 when none is.
+ */
+int
+cxr__deform_choose (const double *ncc, const double *dice, const gboolean *deformable, int n,
+                    double ncc_global, double ncc_before)
+{
+  int best = -1;
+  double bs = -INFINITY;
+  for (int k = 0; k < n; k++)
+    if (ncc[k] >= ncc_global - CHOICE_NCC_SLACK && (!deformable[k] || ncc[k] > ncc_before)
+        && ncc[k] + dice[k] > bs)
+      {
+        bs = ncc[k] + dice[k];
+        best = k;
+      }
+  return best;
+}
 
 /**
  * cxr__deform:
@@ -1059,8 +1097,9 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
   Candidate best = global, c = { TRUE };
   int folds = 0;
   c.weight = lungs ? opt->deform_lung_weight : 0;
-  gboolean fitted
-      = deform_fit (&top, flung, mlung, guide, c.weight, opt, &c.field, &c.ncc, &c.dice, &folds);
+  double blocks_dice = NAN;
+  gboolean fitted = deform_fit (&top, flung, mlung, guide, c.weight, opt, &c.field, &c.ncc, &c.dice,
+                                &blocks_dice, &folds);
   if (fitted)
     {
       g_debug ("deform: weight %.2f: ncc %.3f -> %.3f, dice %.3f -> %.3f, folds %d", c.weight,
@@ -1071,7 +1110,10 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
         best = c;
       out->folds = folds;
     }
-  if (lungs && best.dice < opt->ok_dice)
+  /* the intensities' pull may cost the outlines the blocks lined up:
+   * then the other fields are tried as for a short overlap */
+  gboolean refine_lost = fitted && folds == 0 && c.dice < blocks_dice - REFINE_DICE_LOSS;
+  if (lungs && (best.dice < opt->ok_dice || refine_lost))
     {
       Candidate cands[2 + G_N_ELEMENTS (more_weights)];
       int nc = 0;
@@ -1082,26 +1124,27 @@ cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
         {
           Candidate m = { TRUE };
           int f = 0;
+          double bd;
           m.weight = more_weights[k];
           if (m.weight == c.weight
               || !deform_fit (&top, flung, mlung, guide, m.weight, opt, &m.field, &m.ncc, &m.dice,
-                              &f))
+                              &bd, &f))
             continue;
           g_debug ("deform: weight %.2f: ncc %.3f -> %.3f, dice %.3f -> %.3f, folds %d", m.weight,
                    out->ncc_global, m.ncc, out->lung_dice_after, m.dice, f);
           if (f == 0)
             cands[nc++] = m;
         }
-      best = global;
-      double bs = -INFINITY;
+      double cn[G_N_ELEMENTS (cands)], cd[G_N_ELEMENTS (cands)];
+      gboolean cf[G_N_ELEMENTS (cands)];
       for (int k = 0; k < nc; k++)
-        if (cands[k].ncc >= out->ncc_global - CHOICE_NCC_SLACK
-            && (!cands[k].deformable || cands[k].ncc > out->ncc_before)
-            && cands[k].ncc + cands[k].dice > bs)
-          {
-            bs = cands[k].ncc + cands[k].dice;
-            best = cands[k];
-          }
+        {
+          cn[k] = cands[k].ncc;
+          cd[k] = cands[k].dice;
+          cf[k] = cands[k].deformable;
+        }
+      int k = cxr__deform_choose (cn, cd, cf, nc, out->ncc_global, out->ncc_before);
+      best = k >= 0 ? cands[k] : global;
     }
   if (best.deformable)
     {

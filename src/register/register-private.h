@@ -236,6 +236,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CxrFieldFit, cxr__field_fit_free)
 
 void cxr__deform (const Pyr *F, const Pyr *M, int fw, int fh, const Sim *S,
                   const CxrRegisterOptions *opt, CxrRegistration *out);
+int cxr__deform_choose (const double *ncc, const double *dice, const gboolean *deformable, int n,
+                        double ncc_global, double ncc_before);
 
 /* --- refinement (register-refine.c) ------------------------------------------ */
 
