@@ -27,11 +27,14 @@ with two films or more in ../shared/data/nih/train256 who are not in
 series1024 (other patients than the dev ones, their films at 256 px);
 elastix's B-spline grid scaled with the film (24 px instead of 96).
 
+--dev256: the dev pairs (series1024) brought to 256 px (area averaging),
+with elastix's grid scaled as for --train256: whether a figure that
+differs between the two sets follows the patients or the films' size.
 --refine: cxrtrack's deformable stage with its intensity refinement
 (deform_refine_steps 20, as `cxrtrack register --refine`).
 
 Usage: bench/register_deform.py [build dir] [--limit N] [--no-elastix] [--jobs N] [--train256]
-                                [--refine]
+                                [--dev256] [--refine]
 """
 import csv, gzip, os, resource, subprocess, sys, tempfile, time
 
@@ -46,14 +49,21 @@ JOBS = int(sys.argv[sys.argv.index("--jobs") + 1]) if "--jobs" in sys.argv else 
 ELASTIX = "--no-elastix" not in sys.argv
 D = "../shared/data/nih"
 TRAIN256 = "--train256" in sys.argv
+DEV256 = "--dev256" in sys.argv and not TRAIN256
 REFINE = "--refine" in sys.argv  # the deformable stage with deform_refine_steps 20 (register --refine)
-OUT = "out/register_deform_train256" if TRAIN256 else "out/register_deform"
+OUT = ("out/register_deform_train256" if TRAIN256 else
+       "out/register_deform_dev256" if DEV256 else "out/register_deform")
 LUNG_MODEL = os.environ.get("CXRTRACK_LUNG_MODEL", "models/cxr-lungs.safetensors")
 os.makedirs(OUT, exist_ok=True)
 subprocess.run(["sh", "bench/machine.sh"])
 
 by = nih_series.series()
 BSPLINE = "bench/elastix/bspline.txt"
+if TRAIN256 or DEV256:
+    BSPLINE = f"{OUT}/bspline256.txt"
+    with open(BSPLINE, "w") as fh:
+        fh.write(open("bench/elastix/bspline.txt").read().replace(
+            "(FinalGridSpacingInPhysicalUnits 96)", "(FinalGridSpacingInPhysicalUnits 24)"))
 if TRAIN256:
     have = set(os.listdir(f"{D}/train256"))
     dev = set(by)
@@ -63,11 +73,6 @@ if TRAIN256:
             by.setdefault(r["Patient ID"], []).append(r)
     for films in by.values():
         films.sort(key=lambda r: int(r["Follow-up #"]))
-    BSPLINE = f"{OUT}/bspline256.txt"
-    os.makedirs(OUT, exist_ok=True)
-    with open(BSPLINE, "w") as fh:
-        fh.write(open("bench/elastix/bspline.txt").read().replace(
-            "(FinalGridSpacingInPhysicalUnits 96)", "(FinalGridSpacingInPhysicalUnits 24)"))
 aspect = nih_series.aspects({r["Image Index"] for films in by.values() for r in films})
 pairs = []
 for pid, films in sorted(by.items()):
@@ -79,6 +84,12 @@ if LIMIT:
 print(f"{len(pairs)} consecutive same-view pairs "
       f"({sum(p[2] == 'AP' for p in pairs)} AP, {sum(p[2] == 'PA' for p in pairs)} PA)")
 path = (lambda n: f"{D}/train256/{n}") if TRAIN256 else (lambda n: f"{D}/series1024/{n}")
+if DEV256:
+    os.makedirs(f"{OUT}/films", exist_ok=True)
+    for n in sorted({p[0] for p in pairs} | {p[1] for p in pairs}):
+        img = cv2.imread(f"{D}/series1024/{n}", cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(f"{OUT}/films/{n}", cv2.resize(img, (256, 256), interpolation=cv2.INTER_AREA))
+    path = lambda n: f"{OUT}/films/{n}"
 
 # lung fields of every film, by the shipped segmenter
 lungdir = f"{OUT}/lungs"
