@@ -15,6 +15,7 @@
 
 #include <glib/gstdio.h>
 
+#include "change-private.h"
 #include "cxr/cxr.h"
 #include "testutil.h"
 
@@ -296,6 +297,50 @@ test_map_follows_the_field (void **state)
               without.change_energy, without.changed_area_px);
   cxr_diff_clear (&with);
   cxr_diff_clear (&without);
+}
+
+/* The warp of MOVING onto FIXED's grid runs four columns at a time where
+ * the CPU has AVX2: the same bits as the scalar loop, through a rotation,
+ * a scale, a shift and a deformable field, with part of the film outside
+ * (the map and every measure compared exactly). */
+static void
+test_warp_wide_is_scalar (void **state)
+{
+  CxrRegistration r = identity;
+  r.angle_deg = 3.7;
+  r.scale = 1.043;
+  r.dx_px = 23.25;
+  r.dy_px = -41.5;
+  r.field.nx = r.field.ny = 6;
+  for (int i = 0; i < 36; i++)
+    {
+      r.field.ux[i] = (float) (8 * sin (i * 1.1));
+      r.field.uy[i] = (float) (8 * cos (i * 0.7));
+    }
+  r.deformable = TRUE;
+  g_autoptr (CxrImage) m = copy_film ();
+  add_sphere (m, 610, 480, 40, 0.08);
+  CxrDiff d[2];
+  for (int k = 0; k < 2; k++)
+    {
+      g_autoptr (GError) err = NULL;
+      cxr__diff_scalar (k == 0);
+      assert_true (cxr_diff_pair (film, m, &r, 0.37, NULL, NULL, &d[k], &err));
+    }
+  cxr__diff_scalar (FALSE);
+  print_message ("change score %.6f / %.6f, %d x %d map\n", d[0].change_score, d[1].change_score,
+                 d[0].map_width, d[0].map_height);
+  assert_true (d[0].changed_area_px > 0);
+  assert_int_equal (d[0].map_width, d[1].map_width);
+  assert_int_equal (d[0].map_height, d[1].map_height);
+  assert_memory_equal (d[0].map, d[1].map,
+                       sizeof (float) * (gsize) d[0].map_width * d[0].map_height);
+  assert_memory_equal (&d[0].change_score, &d[1].change_score, sizeof (double));
+  assert_memory_equal (&d[0].change_energy, &d[1].change_energy, sizeof (double));
+  assert_memory_equal (&d[0].trend_score, &d[1].trend_score, sizeof (double));
+  assert_memory_equal (d[0].region_mean_d, d[1].region_mean_d, sizeof d[0].region_mean_d);
+  cxr_diff_clear (&d[0]);
+  cxr_diff_clear (&d[1]);
 }
 
 /* The sample film's lung fields, found by the shipped segmenter. */
@@ -659,6 +704,7 @@ main (void)
     cmocka_unit_test (test_model_predictions_reused),
     cmocka_unit_test (test_failed_registration),
     cmocka_unit_test (test_map_follows_the_field),
+    cmocka_unit_test (test_warp_wide_is_scalar),
     cmocka_unit_test (test_zones),
     cmocka_unit_test (test_whole_lung),
     cmocka_unit_test (test_film_edge),
