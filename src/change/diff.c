@@ -65,12 +65,8 @@
 #include "cxr/diff.h"
 #include "cxr/error.h"
 #include "image-private.h"
+#include "simd-private.h"
 #include "util-private.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define CXR_HAVE_AVX2 1
-#endif
 
 /* the share of each film's width and height at its edges left out of
  * the comparison (step 2 above) */
@@ -250,7 +246,7 @@ warp_row_scalar (const RowWarp *w, const float *fx, const float *fy, int u0, int
 #ifdef CXR_HAVE_AVX2
 /* warp_row_scalar four columns at a time: each lane the scalar code's
  * double and float operations in its order, no fused multiply-adds, so
- * the same bits (test_warp_row_avx2_is_scalar). */
+ * the same bits (test_warp_wide_is_scalar). */
 __attribute__ ((target ("avx2"))) static void
 warp_row_avx2 (const RowWarp *w, const float *fx, const float *fy, int gw, double *gx, double *gy,
                float *val, guint8 *in)
@@ -261,8 +257,7 @@ warp_row_avx2 (const RowWarp *w, const float *fx, const float *fy, int gw, doubl
                 cvx = _mm256_set1_pd (w->cvx), cvy = _mm256_set1_pd (w->cvy),
                 zero = _mm256_setzero_pd (), xhi = _mm256_set1_pd (mw - 1),
                 yhi = _mm256_set1_pd (mh - 1), step = _mm256_set1_pd (4);
-  const __m128i xlast = _mm_set1_epi32 (mw - 2), ylast = _mm_set1_epi32 (mh - 2),
-                vmw = _mm_set1_epi32 (mw);
+  const __m128i xlast = _mm_set1_epi32 (mw - 2), ylast = _mm_set1_epi32 (mh - 2);
   __m256d uu = _mm256_setr_pd (0, 1, 2, 3);
   for (; u + 4 <= gw; u += 4, uu = _mm256_add_pd (uu, step))
     {
@@ -289,27 +284,9 @@ warp_row_avx2 (const RowWarp *w, const float *fx, const float *fy, int gw, doubl
       /* lanes outside sample the grid's origin, then give 0 */
       x = _mm256_and_pd (x, inside);
       y = _mm256_and_pd (y, inside);
-      __m128i x0 = _mm_min_epi32 (_mm256_cvttpd_epi32 (x), xlast);
-      __m128i y0 = _mm_min_epi32 (_mm256_cvttpd_epi32 (y), ylast);
-      __m128 ax = _mm256_cvtpd_ps (_mm256_sub_pd (x, _mm256_cvtepi32_pd (x0)));
-      __m128 ay = _mm256_cvtpd_ps (_mm256_sub_pd (y, _mm256_cvtepi32_pd (y0)));
-      /* each lane's two taps of a row are adjacent: loaded as pairs and
-       * sorted into vectors (cheaper than four gathers) */
-      int o[4];
-      _mm_storeu_si128 ((__m128i *) o, _mm_add_epi32 (_mm_mullo_epi32 (y0, vmw), x0));
-      const float *g = w->Mg;
-      __m128 r0a = _mm_loadh_pi (_mm_loadl_pi (_mm_setzero_ps (), (const __m64 *) (g + o[0])),
-                                 (const __m64 *) (g + o[1]));
-      __m128 r0b = _mm_loadh_pi (_mm_loadl_pi (_mm_setzero_ps (), (const __m64 *) (g + o[2])),
-                                 (const __m64 *) (g + o[3]));
-      __m128 r1a = _mm_loadh_pi (_mm_loadl_pi (_mm_setzero_ps (), (const __m64 *) (g + o[0] + mw)),
-                                 (const __m64 *) (g + o[1] + mw));
-      __m128 r1b = _mm_loadh_pi (_mm_loadl_pi (_mm_setzero_ps (), (const __m64 *) (g + o[2] + mw)),
-                                 (const __m64 *) (g + o[3] + mw));
-      __m128 p00 = _mm_shuffle_ps (r0a, r0b, _MM_SHUFFLE (2, 0, 2, 0));
-      __m128 p01 = _mm_shuffle_ps (r0a, r0b, _MM_SHUFFLE (3, 1, 3, 1));
-      __m128 p10 = _mm_shuffle_ps (r1a, r1b, _MM_SHUFFLE (2, 0, 2, 0));
-      __m128 p11 = _mm_shuffle_ps (r1a, r1b, _MM_SHUFFLE (3, 1, 3, 1));
+      __m128 ax, ay, p[4];
+      cxr__bilinear_taps4_avx2 (w->Mg, mw, xlast, ylast, x, y, &ax, &ay, p);
+      __m128 p00 = p[0], p01 = p[1], p10 = p[2], p11 = p[3];
       __m128 top = _mm_add_ps (p00, _mm_mul_ps (ax, _mm_sub_ps (p01, p00)));
       __m128 bot = _mm_add_ps (p10, _mm_mul_ps (ax, _mm_sub_ps (p11, p10)));
       __m128 v = _mm_add_ps (top, _mm_mul_ps (ay, _mm_sub_ps (bot, top)));

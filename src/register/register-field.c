@@ -205,10 +205,11 @@ column_rows (Band *A, int j, int i, int nr, int k0, double d)
 #ifdef CXR_HAVE_AVX2
 /* column_rows for @nr <= 16 rows at once, a lane a row (the rows of a
  * column are adjacent), four vectors, so four chains of subtractions
- * overlap. Lanes past @nr are computed and not stored back. Each lane the scalar row's products and
- * subtractions in its order, no fused multiply-adds: the same bits. A
- * 24 x 24 field's fit went 0.7-0.8 -> 0.3 ms a level (a fit is one
- * factorisation: 576 unknowns, band 75). */
+ * overlap; lanes past @nr are computed and not stored back. Each lane the
+ * scalar row's products and subtractions in its order, no fused
+ * multiply-adds: the same bits. A 24 x 24 field's fit (576 unknowns, band
+ * 75; with its solve, the field on the grid and the folds) went 0.8 ->
+ * 0.5 ms a level. */
 __attribute__ ((target ("avx2"))) static void
 column_rows16_avx2 (Band *A, int j, int i, int nr, int k0, double d)
 {

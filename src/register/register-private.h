@@ -18,12 +18,8 @@
 #include <math.h>
 #include <glib.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define CXR_HAVE_AVX2 1
-#endif
-
 #include "cxr/register.h"
+#include "simd-private.h"
 
 G_BEGIN_DECLS
 
@@ -127,8 +123,7 @@ cxr__bilinear (const float *img, int w, int h, double x, double y, gboolean *ins
 #ifdef CXR_HAVE_AVX2
 /* cxr__bilinear of the n x n @img at four points (double lanes), NAN where
  * a point is outside: the same float and double operations in the same
- * order, so the same bits. Each lane's two taps of a row are adjacent:
- * loaded as pairs and sorted into vectors (cheaper than four gathers). */
+ * order, so the same bits (the taps: cxr__bilinear_taps4_avx2). */
 __attribute__ ((target ("avx2"))) static inline __m128
 cxr__bilinear4_avx2 (const float *img, int n, __m256d x, __m256d y)
 {
@@ -145,24 +140,9 @@ cxr__bilinear4_avx2 (const float *img, int n, __m256d x, __m256d y)
   /* outside lanes sample the origin, then are replaced by NAN */
   x = _mm256_and_pd (x, in);
   y = _mm256_and_pd (y, in);
-  __m128i x0 = _mm_min_epi32 (_mm256_cvttpd_epi32 (x), last);
-  __m128i y0 = _mm_min_epi32 (_mm256_cvttpd_epi32 (y), last);
-  __m128 wx = _mm256_cvtpd_ps (_mm256_sub_pd (x, _mm256_cvtepi32_pd (x0)));
-  __m128 wy = _mm256_cvtpd_ps (_mm256_sub_pd (y, _mm256_cvtepi32_pd (y0)));
-  int k[4];
-  _mm_storeu_si128 ((__m128i *) k, _mm_add_epi32 (_mm_mullo_epi32 (y0, _mm_set1_epi32 (n)), x0));
-  __m128 r0a = _mm_loadh_pi (_mm_loadl_pi (one, (const __m64 *) (img + k[0])),
-                             (const __m64 *) (img + k[1]));
-  __m128 r0b = _mm_loadh_pi (_mm_loadl_pi (one, (const __m64 *) (img + k[2])),
-                             (const __m64 *) (img + k[3]));
-  __m128 r1a = _mm_loadh_pi (_mm_loadl_pi (one, (const __m64 *) (img + k[0] + n)),
-                             (const __m64 *) (img + k[1] + n));
-  __m128 r1b = _mm_loadh_pi (_mm_loadl_pi (one, (const __m64 *) (img + k[2] + n)),
-                             (const __m64 *) (img + k[3] + n));
-  __m128 p00 = _mm_shuffle_ps (r0a, r0b, _MM_SHUFFLE (2, 0, 2, 0));
-  __m128 p01 = _mm_shuffle_ps (r0a, r0b, _MM_SHUFFLE (3, 1, 3, 1));
-  __m128 p10 = _mm_shuffle_ps (r1a, r1b, _MM_SHUFFLE (2, 0, 2, 0));
-  __m128 p11 = _mm_shuffle_ps (r1a, r1b, _MM_SHUFFLE (3, 1, 3, 1));
+  __m128 wx, wy, p[4];
+  cxr__bilinear_taps4_avx2 (img, n, last, last, x, y, &wx, &wy, p);
+  __m128 p00 = p[0], p01 = p[1], p10 = p[2], p11 = p[3];
   __m128 ux = _mm_sub_ps (one, wx), uy = _mm_sub_ps (one, wy);
   __m128 t0 = _mm_add_ps (_mm_mul_ps (ux, p00), _mm_mul_ps (wx, p01));
   __m128 t1 = _mm_add_ps (_mm_mul_ps (ux, p10), _mm_mul_ps (wx, p11));
